@@ -1,0 +1,331 @@
+#include "media/stream/hub.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+
+/* The GOP cache is bounded so that a camera with a huge GOP (or no video
+ * keyframes at all) cannot grow memory without limit; past the bound the
+ * cache is dropped and new readers wait for the next keyframe. */
+#define GOP_MAX_FRAMES 4096
+#define GOP_MAX_BYTES  (32u << 20)
+#define DEFAULT_QUEUE  1024
+
+struct ms_reader {
+    ms_hub_t *hub;
+    ms_reader_t *next;
+    ms_frame_t **ring;
+    uint32_t cap, head, count;
+    int wait_key;
+    uint64_t dropped;
+    uint32_t overflows;
+    ms_reader_opts_t opts;
+};
+
+struct ms_hub {
+    char ctx[128];
+    int ntracks;
+    ms_codec_params_t tracks[MS_MAX_TRACKS];
+    uint32_t generation;
+    int has_video;
+    ms_frame_t **gop;
+    uint32_t gop_len, gop_cap;
+    atomic_int_least64_t gop_bytes; /* read by ms_hub_get_info() on other threads */
+    ms_reader_t *readers;
+    int nreaders;
+
+    pthread_mutex_t info_lock; /* guards tracks/generation copies for other threads */
+    atomic_int clients;
+    atomic_uint_least64_t bytes_out;
+    atomic_uint_least64_t frames_in;
+    atomic_uint_least64_t bytes_in;
+    atomic_int_least64_t last_frame_us;
+};
+
+ms_hub_t *ms_hub_new(const char *log_ctx)
+{
+    ms_hub_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    snprintf(h->ctx, sizeof h->ctx, "%s", log_ctx ? log_ctx : "[hub]");
+    pthread_mutex_init(&h->info_lock, NULL);
+    return h;
+}
+
+static void gop_clear(ms_hub_t *h)
+{
+    for (uint32_t i = 0; i < h->gop_len; i++)
+        ms_frame_unref(h->gop[i]);
+    h->gop_len = 0;
+    h->gop_bytes = 0;
+}
+
+void ms_hub_free(ms_hub_t *h)
+{
+    if (!h)
+        return;
+    if (h->readers)
+        MS_ERROR(h->ctx, "hub freed with %d readers still open", h->nreaders);
+    gop_clear(h);
+    free(h->gop);
+    pthread_mutex_destroy(&h->info_lock);
+    free(h);
+}
+
+static void notify_tracks(ms_hub_t *h)
+{
+    ms_reader_t *r = h->readers;
+    while (r) {
+        ms_reader_t *next = r->next; /* the callback may close r */
+        if (r->opts.on_tracks)
+            r->opts.on_tracks(r, r->opts.ud);
+        r = next;
+    }
+}
+
+int ms_hub_set_tracks(ms_hub_t *h, const ms_codec_params_t *tracks, int ntracks)
+{
+    if (ntracks < 0 || ntracks > MS_MAX_TRACKS)
+        return -EINVAL;
+    pthread_mutex_lock(&h->info_lock);
+    h->ntracks = ntracks;
+    h->has_video = 0;
+    for (int i = 0; i < ntracks; i++) {
+        h->tracks[i] = tracks[i];
+        if (tracks[i].kind == MS_TRACK_VIDEO)
+            h->has_video = 1;
+    }
+    h->generation++;
+    pthread_mutex_unlock(&h->info_lock);
+    gop_clear(h);
+    notify_tracks(h);
+    return 0;
+}
+
+int ms_hub_update_params(ms_hub_t *h, int track, const ms_codec_params_t *p)
+{
+    if (track < 0 || track >= h->ntracks)
+        return -EINVAL;
+    pthread_mutex_lock(&h->info_lock);
+    h->tracks[track] = *p;
+    pthread_mutex_unlock(&h->info_lock);
+    return 0;
+}
+
+void ms_hub_reset(ms_hub_t *h)
+{
+    ms_hub_set_tracks(h, NULL, 0);
+}
+
+int ms_hub_ntracks(const ms_hub_t *h)
+{
+    return h->ntracks;
+}
+
+const ms_codec_params_t *ms_hub_track(const ms_hub_t *h, int track)
+{
+    if (track < 0 || track >= h->ntracks)
+        return NULL;
+    return &h->tracks[track];
+}
+
+uint32_t ms_hub_generation(const ms_hub_t *h)
+{
+    return h->generation;
+}
+
+void ms_hub_get_info(ms_hub_t *h, ms_hub_info_t *out)
+{
+    pthread_mutex_lock(&h->info_lock);
+    out->ntracks = h->ntracks;
+    memcpy(out->tracks, h->tracks, sizeof(ms_codec_params_t) * (size_t)h->ntracks);
+    out->generation = h->generation;
+    out->readers = h->nreaders;
+    pthread_mutex_unlock(&h->info_lock);
+    out->gop_bytes = atomic_load(&h->gop_bytes);
+    out->last_frame_us = atomic_load(&h->last_frame_us);
+    out->frames_in = atomic_load(&h->frames_in);
+    out->bytes_in = atomic_load(&h->bytes_in);
+}
+
+void ms_hub_clients_add(ms_hub_t *h, int delta)
+{
+    atomic_fetch_add(&h->clients, delta);
+}
+
+int ms_hub_clients(ms_hub_t *h)
+{
+    return atomic_load(&h->clients);
+}
+
+void ms_hub_bytes_out_add(ms_hub_t *h, uint64_t n)
+{
+    atomic_fetch_add_explicit(&h->bytes_out, n, memory_order_relaxed);
+}
+
+uint64_t ms_hub_bytes_out(ms_hub_t *h)
+{
+    return atomic_load(&h->bytes_out);
+}
+
+static int is_video_key(const ms_hub_t *h, const ms_frame_t *f)
+{
+    return (f->flags & MS_FRAME_KEY) && f->track < h->ntracks &&
+           h->tracks[f->track].kind == MS_TRACK_VIDEO;
+}
+
+static void gop_push(ms_hub_t *h, ms_frame_t *f)
+{
+    if (!h->has_video)
+        return; /* audio-only: every frame is a start point, nothing to cache */
+    if (is_video_key(h, f))
+        gop_clear(h);
+    else if (h->gop_len == 0)
+        return; /* no keyframe yet: nothing a reader could start from */
+    if (h->gop_len >= GOP_MAX_FRAMES || h->gop_bytes + f->size > (int64_t)GOP_MAX_BYTES) {
+        gop_clear(h);
+        return;
+    }
+    if (h->gop_len == h->gop_cap) {
+        uint32_t cap = h->gop_cap ? h->gop_cap * 2 : 256;
+        ms_frame_t **g = realloc(h->gop, cap * sizeof *g);
+        if (!g) {
+            gop_clear(h);
+            return;
+        }
+        h->gop = g;
+        h->gop_cap = cap;
+    }
+    h->gop[h->gop_len++] = ms_frame_ref(f);
+    h->gop_bytes += f->size;
+}
+
+static void ring_clear(ms_reader_t *r)
+{
+    while (r->count) {
+        ms_frame_unref(r->ring[r->head]);
+        r->head = (r->head + 1) % r->cap;
+        r->count--;
+    }
+}
+
+/* Queues f on r; returns 1 if queued. */
+static int reader_push(ms_reader_t *r, ms_frame_t *f)
+{
+    ms_hub_t *h = r->hub;
+    if (r->wait_key) {
+        if (h->has_video && !is_video_key(h, f)) {
+            r->dropped++;
+            return 0;
+        }
+        r->wait_key = 0;
+    }
+    if (r->count == r->cap) {
+        r->dropped += r->count + 1;
+        r->overflows++;
+        ring_clear(r);
+        r->wait_key = h->has_video && !is_video_key(h, f);
+        if (r->wait_key)
+            return 0;
+    }
+    r->ring[(r->head + r->count) % r->cap] = ms_frame_ref(f);
+    r->count++;
+    return 1;
+}
+
+void ms_hub_publish(ms_hub_t *h, ms_frame_t *f)
+{
+    if (f->track >= h->ntracks)
+        return;
+    atomic_fetch_add_explicit(&h->frames_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->bytes_in, f->size, memory_order_relaxed);
+    atomic_store_explicit(&h->last_frame_us, ms_mono_us(), memory_order_relaxed);
+    gop_push(h, f);
+    ms_reader_t *r = h->readers;
+    while (r) {
+        ms_reader_t *next = r->next; /* the callback may close r */
+        if (reader_push(r, f) && r->opts.on_frames)
+            r->opts.on_frames(r, r->opts.ud);
+        r = next;
+    }
+}
+
+ms_reader_t *ms_hub_reader_open(ms_hub_t *h, const ms_reader_opts_t *opts)
+{
+    ms_reader_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->hub = h;
+    r->opts = *opts;
+    r->cap = opts->queue_frames ? opts->queue_frames : DEFAULT_QUEUE;
+    r->ring = calloc(r->cap, sizeof *r->ring);
+    if (!r->ring) {
+        free(r);
+        return NULL;
+    }
+    /* Start on a keyframe: the GOP cache if there is one, else wait. */
+    r->wait_key = h->has_video;
+    for (uint32_t i = 0; i < h->gop_len; i++)
+        reader_push(r, h->gop[i]);
+    r->next = h->readers;
+    h->readers = r;
+    pthread_mutex_lock(&h->info_lock);
+    h->nreaders++;
+    pthread_mutex_unlock(&h->info_lock);
+    if (r->count && r->opts.on_frames)
+        r->opts.on_frames(r, r->opts.ud);
+    return r;
+}
+
+void ms_hub_reader_close(ms_reader_t *r)
+{
+    if (!r)
+        return;
+    ms_hub_t *h = r->hub;
+    for (ms_reader_t **p = &h->readers; *p; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    }
+    pthread_mutex_lock(&h->info_lock);
+    h->nreaders--;
+    pthread_mutex_unlock(&h->info_lock);
+    ring_clear(r);
+    free(r->ring);
+    free(r);
+}
+
+ms_frame_t *ms_reader_pop(ms_reader_t *r)
+{
+    if (!r->count)
+        return NULL;
+    ms_frame_t *f = r->ring[r->head];
+    r->head = (r->head + 1) % r->cap;
+    r->count--;
+    return f;
+}
+
+uint32_t ms_reader_queued(const ms_reader_t *r)
+{
+    return r->count;
+}
+
+uint64_t ms_reader_dropped(const ms_reader_t *r)
+{
+    return r->dropped;
+}
+
+uint32_t ms_reader_overflows(const ms_reader_t *r)
+{
+    return r->overflows;
+}
+
+ms_hub_t *ms_reader_hub(const ms_reader_t *r)
+{
+    return r->hub;
+}

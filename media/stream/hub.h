@@ -1,0 +1,95 @@
+/* Stream hub: the meeting point of one source and many readers.
+ *
+ * The source (RTSP client, later RTMP publisher, archive) declares tracks and
+ * publishes frames; readers (HLS muxer, DVR recorder, RTSP server sessions)
+ * each get a bounded ring of frame references. Nothing is copied per reader.
+ *
+ * Threads: a hub lives on its stream's worker loop. Every function here is
+ * called on that loop, except those marked "any thread" (which only touch
+ * atomics or take the hub's info lock).
+ *
+ * Readers: a new reader starts with the GOP cache (refs back to the last
+ * video keyframe, all tracks interleaved as published), so it can begin
+ * decoding at once. When its ring is full at publish time the ring is
+ * emptied, the dropped frames are counted, and the reader resumes at the next
+ * video keyframe (DESIGN.md section 5; nginx-rtmp's resync). The owner of a
+ * reader that overflows repeatedly may close it (ms_reader_overflows()).
+ *
+ * Callback: on_frames runs synchronously inside ms_hub_publish() (and inside
+ * ms_hub_reader_open() when the GOP cache is non-empty) after frames were
+ * queued; the reader may pop them right there or later. on_tracks runs when
+ * the source declares a new set of tracks (a (re)connect); frames after it
+ * use the new params. A callback must not close another reader; closing its
+ * own reader from inside a callback is allowed. */
+#ifndef MS_MEDIA_STREAM_HUB_H
+#define MS_MEDIA_STREAM_HUB_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "media/stream/frame.h"
+
+typedef struct ms_hub ms_hub_t;
+typedef struct ms_reader ms_reader_t;
+
+typedef struct {
+    uint32_t queue_frames; /* ring capacity; 0 = default (1024) */
+    void (*on_frames)(ms_reader_t *r, void *ud);
+    void (*on_tracks)(ms_reader_t *r, void *ud);
+    void *ud;
+} ms_reader_opts_t;
+
+/* Snapshot of the hub for other threads (API, metrics). */
+typedef struct {
+    int ntracks;
+    ms_codec_params_t tracks[MS_MAX_TRACKS];
+    uint32_t generation;      /* bumped by every ms_hub_set_tracks() */
+    int64_t last_frame_us;    /* monotonic time of the last published frame, 0 = never */
+    uint64_t frames_in;       /* frames published since the hub was created */
+    uint64_t bytes_in;
+    int64_t gop_bytes;        /* bytes held by the GOP cache */
+    int readers;
+} ms_hub_info_t;
+
+ms_hub_t *ms_hub_new(const char *log_ctx);
+/* All readers must have been closed. Releases the GOP cache. */
+void ms_hub_free(ms_hub_t *hub);
+
+/* Source side. set_tracks declares the tracks of a new session (copying the
+ * params) and clears the GOP cache; the next frame should carry
+ * MS_FRAME_DISCONT. update_params replaces one track's params (in-band
+ * parameter set change, resolution learned from SPS). Return 0 or -EINVAL. */
+int ms_hub_set_tracks(ms_hub_t *hub, const ms_codec_params_t *tracks, int ntracks);
+int ms_hub_update_params(ms_hub_t *hub, int track, const ms_codec_params_t *p);
+/* Clears tracks (source gone); readers get on_tracks with ntracks == 0. */
+void ms_hub_reset(ms_hub_t *hub);
+/* Borrows f: every reader that queues it takes its own reference. */
+void ms_hub_publish(ms_hub_t *hub, ms_frame_t *f);
+
+/* Loop-side accessors (valid until the next set_tracks/update_params). */
+int ms_hub_ntracks(const ms_hub_t *hub);
+const ms_codec_params_t *ms_hub_track(const ms_hub_t *hub, int track);
+uint32_t ms_hub_generation(const ms_hub_t *hub);
+
+/* Any thread. */
+void ms_hub_get_info(ms_hub_t *hub, ms_hub_info_t *out);
+
+/* Output accounting, any thread: viewers currently attached (HLS clients,
+ * RTSP sessions...) and bytes delivered to them. */
+void ms_hub_clients_add(ms_hub_t *hub, int delta);
+int ms_hub_clients(ms_hub_t *hub);
+void ms_hub_bytes_out_add(ms_hub_t *hub, uint64_t n);
+uint64_t ms_hub_bytes_out(ms_hub_t *hub);
+
+/* Reader side. */
+ms_reader_t *ms_hub_reader_open(ms_hub_t *hub, const ms_reader_opts_t *opts);
+void ms_hub_reader_close(ms_reader_t *r); /* releases queued frames */
+/* Returns the next frame (a reference the caller owns) or NULL when empty. */
+ms_frame_t *ms_reader_pop(ms_reader_t *r);
+uint32_t ms_reader_queued(const ms_reader_t *r);
+uint64_t ms_reader_dropped(const ms_reader_t *r);   /* frames dropped by overflow */
+uint32_t ms_reader_overflows(const ms_reader_t *r); /* times the ring overflowed */
+ms_hub_t *ms_reader_hub(const ms_reader_t *r);
+
+#endif

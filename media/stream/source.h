@@ -1,0 +1,53 @@
+/* What a source (RTSP client today; RTMP publisher, archive later) reports
+ * about itself. The stream status of CONTRACT.md is built from this, the
+ * hub info and the outputs' counters.
+ *
+ * state (CONTRACT.md): empty = no source configured / never started;
+ * initialization = connecting, no media yet; active = media flowing;
+ * inactive = not connected (waiting to reconnect); suspend = held by the
+ * node without pulling (backup role, disabled).
+ * characteristic: ok; incorrect = the camera answers but cannot be used as
+ * configured (bad credentials, 404, unsupported codec, bad SDP);
+ * problematic = connects but drops or loses often; disconnected = cannot be
+ * reached (refused, timeout, no route). */
+#ifndef MS_MEDIA_STREAM_SOURCE_H
+#define MS_MEDIA_STREAM_SOURCE_H
+
+#include <stdint.h>
+
+typedef enum {
+    MS_STATE_EMPTY = 0,
+    MS_STATE_INITIALIZATION,
+    MS_STATE_ACTIVE,
+    MS_STATE_INACTIVE,
+    MS_STATE_SUSPEND,
+} ms_stream_state_t;
+
+typedef enum {
+    MS_CHAR_OK = 0,
+    MS_CHAR_INCORRECT,
+    MS_CHAR_PROBLEMATIC,
+    MS_CHAR_DISCONNECTED,
+} ms_characteristic_t;
+
+const char *ms_stream_state_name(ms_stream_state_t s);
+const char *ms_characteristic_name(ms_characteristic_t c);
+
+#define MS_SDP_MAX 8192
+
+typedef struct {
+    ms_stream_state_t state;
+    ms_characteristic_t characteristic;
+    char reason[256];          /* last error, human readable; "" when fine */
+    uint32_t reconnects;       /* attempts since the last loss of the source */
+    uint32_t reconnects_total; /* reconnections since the stream started */
+    int64_t connected_at_us;   /* wall clock of the current session's first frame, 0 if none */
+    double bitrate_kbps;       /* input bitrate, averaged over a few seconds */
+    uint64_t rtp_packets;      /* received */
+    uint64_t rtp_lost;         /* detected as missing */
+    uint64_t frames_dropped;   /* dropped for loss/corruption */
+    char transport[8];         /* "udp" | "tcp" | "" */
+    char sdp[MS_SDP_MAX];      /* the camera's SDP, as received */
+} ms_source_status_t;
+
+#endif

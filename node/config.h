@@ -1,0 +1,103 @@
+/* Node config and stream config (CONTRACT.md "Node config" and "Stream").
+ *
+ * Parsing is pure (JSON text in, struct out) and reports every problem as
+ * "FILE: KEY: reason" lines into an error list, so --check-config can print
+ * them all. Unknown keys are errors. */
+#ifndef MS_NODE_CONFIG_H
+#define MS_NODE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "media/rtsp/client.h"
+
+#define MS_NAME_MAX 64
+#define MS_PATH_MAX 1024
+
+/* Error list: each entry is one "FILE: KEY: reason" line. */
+typedef struct {
+    char **lines;
+    size_t n, cap;
+} ms_errlist_t;
+void ms_errlist_add(ms_errlist_t *e, const char *file, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void ms_errlist_free(ms_errlist_t *e);
+
+typedef struct {
+    char path[MS_PATH_MAX];
+    int max_used_percent; /* default 80 */
+} ms_storage_cfg_t;
+
+typedef struct {
+    char name[MS_NAME_MAX];
+    char data_dir[MS_PATH_MAX];
+    int threads; /* default: number of cores */
+    char listen_address[64]; /* default "0.0.0.0" */
+    int port_http, port_https, port_rtsp, port_rtmp, port_raft; /* 0 = disabled */
+    char advertise[256];      /* default "127.0.0.1" */
+    char tls_cert[MS_PATH_MAX], tls_key[MS_PATH_MAX];
+    char secret[256];         /* default: random per start (logged as a warning) */
+    char admin_user[128], admin_password[256];
+    char **api_keys; size_t napi_keys; /* extra Bearer keys (admin.keys) */
+    ms_storage_cfg_t *storage; size_t nstorage;
+    char streams_dir[MS_PATH_MAX]; /* "" = none */
+    char **cluster_join; size_t ncluster_join;
+    char cluster_group[MS_NAME_MAX];
+    int cluster_distribution;
+    int64_t cluster_stream_limit, cluster_bitrate_limit_kbps;
+    int external_access;
+    char **trusted_proxies; size_t ntrusted_proxies;
+    char lua_dir[MS_PATH_MAX];
+    char log_level[16];       /* "info" */
+    int metrics_auth;         /* /metrics needs admin auth (default 0) */
+} ms_node_cfg_t;
+
+typedef enum { MS_ACCESS_PUBLIC = 0, MS_ACCESS_PROTECTED, MS_ACCESS_PRIVATE } ms_access_mode_t;
+typedef enum { MS_DVR_CONTINUOUS = 0, MS_DVR_EVENT } ms_dvr_mode_t;
+
+typedef struct {
+    char uid[64];
+    char name[MS_NAME_MAX];
+    char url[2048];
+    int enabled;
+    unsigned channels; /* MS_CHANNEL_* */
+    ms_transport_t transport;
+    uint32_t reconnect_interval_ms, reconnect_max_interval_ms;
+    int dvr_enabled;
+    int64_t dvr_depth_s;
+    int dvr_chunk_s;
+    ms_dvr_mode_t dvr_mode;
+    ms_access_mode_t access_mode;
+    char **whitelist; size_t nwhitelist;
+    char camera[128];
+    char quality[8];   /* "high" | "low" */
+    int reserve;
+    char group[MS_NAME_MAX];
+    /* product extensions (documented in docs/config.md) */
+    int hls_format;    /* ms_hls_format_t */
+    uint32_t hls_segment_ms, hls_part_ms, hls_window;
+    char source_file[MS_PATH_MAX]; /* file it came from, "" for API */
+} ms_stream_cfg_t;
+
+/* Defaults for every key but name and data_dir. */
+void ms_node_cfg_defaults(ms_node_cfg_t *c);
+void ms_node_cfg_free(ms_node_cfg_t *c);
+/* Parses JSON text. file names the source in error lines. Returns 0 when
+ * valid; otherwise -1 with lines appended to errs. */
+int ms_node_cfg_parse(const char *json, size_t len, const char *file, ms_node_cfg_t *out,
+                      ms_errlist_t *errs);
+int ms_node_cfg_load(const char *path, ms_node_cfg_t *out, ms_errlist_t *errs);
+
+void ms_stream_cfg_defaults(ms_stream_cfg_t *s);
+void ms_stream_cfg_free(ms_stream_cfg_t *s);
+int ms_stream_cfg_copy(ms_stream_cfg_t *dst, const ms_stream_cfg_t *src);
+int ms_stream_cfg_parse(const char *json, size_t len, const char *file, ms_stream_cfg_t *out,
+                        ms_errlist_t *errs);
+/* The stream object of CONTRACT.md (same shape as the file), new reference. */
+json_t *ms_stream_cfg_to_json(const ms_stream_cfg_t *s);
+/* Equal in every key that matters to a running stream (1/0). */
+int ms_stream_cfg_equal(const ms_stream_cfg_t *a, const ms_stream_cfg_t *b);
+
+#endif

@@ -1,0 +1,77 @@
+/* The node's streams: a registry (name/uid -> stream) and the lifecycle
+ * interface that the stream-directory loader drives today and the cluster
+ * reconciler will drive later.
+ *
+ * Lifecycle (each is asynchronous: posted to the stream's worker loop):
+ *   ms_streams_apply(cfg, desired)  create or update a stream with a target
+ *                                   run state: MS_RUN_ACTIVE (pull and serve),
+ *                                   MS_RUN_SUSPEND (configured, not pulling:
+ *                                   backup role / disabled), MS_RUN_STOPPED
+ *                                   (removed from the node).
+ *   A config change that affects the source (url, transport, channels)
+ *   restarts the source; other streams are never disturbed.
+ *
+ * Threads: the registry is guarded by a rwlock; lookups return a reference
+ * (ms_stream_ref/unref) that keeps the stream object alive (not running)
+ * while an HTTP thread uses it. Streams are spread over the worker loops
+ * (least streams first). */
+#ifndef MS_NODE_STREAMS_H
+#define MS_NODE_STREAMS_H
+
+#include <stdint.h>
+
+#include "media/hls/hls.h"
+#include "media/stream/hub.h"
+#include "media/stream/source.h"
+#include "node/config.h"
+#include "node/workers.h"
+
+typedef enum { MS_RUN_STOPPED = 0, MS_RUN_SUSPEND, MS_RUN_ACTIVE } ms_run_state_t;
+
+typedef struct ms_stream ms_stream_t;
+
+/* The status object of CONTRACT.md for one stream (copied, any thread). */
+typedef struct {
+    ms_source_status_t src;
+    char role[16];          /* "primary" until the cluster lands */
+    char server[64];
+    char backup_server[64];
+    double output_kbps;
+    int clients;
+    int width, height;
+    char video_codec[16], audio_codec[16];
+    int64_t uptime_s;       /* since the current session's first frame */
+    uint64_t frames_in, bytes_in;
+    int64_t gop_bytes;
+    int hls_ready;
+} ms_stream_status_t;
+
+int ms_streams_init(ms_workers_t *workers, const ms_node_cfg_t *node);
+/* Stops every stream and waits until each is closed. */
+void ms_streams_shutdown(void);
+
+/* Any thread. Returns 0 or a negative errno (-ENOMEM, -EEXIST for a name
+ * used by another uid). */
+int ms_streams_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired);
+int ms_streams_remove(const char *uid);
+
+/* Any thread. Lookup by name or uid; NULL when unknown. */
+ms_stream_t *ms_streams_find(const char *name_or_uid);
+/* Any thread. Array of references (caller unrefs each and frees the array). */
+size_t ms_streams_list(ms_stream_t ***out);
+
+ms_stream_t *ms_stream_ref(ms_stream_t *s);
+void ms_stream_unref(ms_stream_t *s);
+
+/* Any thread. The config as last applied (copy into dst; free with
+ * ms_stream_cfg_free). */
+int ms_stream_get_cfg(ms_stream_t *s, ms_stream_cfg_t *dst);
+void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out);
+/* Any thread: the live HLS output (new reference) or NULL when not running. */
+ms_hls_t *ms_stream_hls(ms_stream_t *s);
+/* Any thread: the hub (borrowed; valid while the stream reference is held)
+ * for output accounting (ms_hub_clients_add, ms_hub_bytes_out_add). */
+ms_hub_t *ms_stream_hub(ms_stream_t *s);
+ms_run_state_t ms_stream_run_state(ms_stream_t *s);
+
+#endif
