@@ -1,0 +1,28 @@
+/* The node's HTTP server (libmicrohttpd): live HLS playback, the REST API
+ * under /api/v1, /metrics (Prometheus text format 0.0.4).
+ *
+ * One MHD daemon per listener (HTTP on cfg->port_http, HTTPS on
+ * cfg->port_https when tls_cert/tls_key are set), each with an internal
+ * thread pool driven by epoll. Blocking LL-HLS requests suspend their
+ * connection and are resumed from the stream's worker loop.
+ *
+ * Threads: ms_http_start/ms_http_stop are called from the main thread, once
+ * each (start, then stop). The config is borrowed: it must stay valid and
+ * unchanged until ms_http_stop() returns. */
+#ifndef MS_API_HTTP_H
+#define MS_API_HTTP_H
+
+#include <stddef.h>
+
+#include "node/config.h"
+
+/* Starts the listeners. Returns 0, or a negative errno with a human readable
+ * message in err (e.g. -EADDRINUSE, -EINVAL for an unreadable or invalid
+ * TLS certificate/key). A port of 0 disables that listener. */
+int ms_http_start(const ms_node_cfg_t *cfg, char *err, size_t errlen);
+
+/* Stops every listener and waits for the handler threads. Safe to call when
+ * ms_http_start failed or was never called. */
+void ms_http_stop(void);
+
+#endif
