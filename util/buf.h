@@ -17,10 +17,13 @@ typedef struct {
     int err;
 } ms_buf_t;
 
-#define MS_BUF_INIT {NULL, 0, 0, 0}
+#define MS_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 void ms_buf_free(ms_buf_t *b);
-void ms_buf_reset(ms_buf_t *b); /* len = 0, keeps capacity, clears err */
+void ms_buf_reset(ms_buf_t *b);                /* len = 0, keeps capacity, clears err */
 int ms_buf_reserve(ms_buf_t *b, size_t extra); /* 0 or -1 */
 void ms_buf_append(ms_buf_t *b, const void *p, size_t n);
 void ms_buf_u8(ms_buf_t *b, uint8_t v);

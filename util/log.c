@@ -46,8 +46,8 @@ void ms_log(ms_log_level_t level, const char *ctx, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(us / 1000 % 1000), g_names[level], ctx ? ctx : "");
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(us / 1000 % 1000), g_names[level], ctx ? ctx : "");
     if (n < 0)
         return;
     va_list ap;

@@ -26,7 +26,10 @@ typedef struct {
     uint32_t interval_ms;
 } ms_ratelimit_t;
 
-#define MS_RATELIMIT_INIT(ms) {0, 0, (ms)}
+#define MS_RATELIMIT_INIT(ms)                                                                      \
+    {                                                                                              \
+        0, 0, (ms)                                                                                 \
+    }
 /* Returns 1 when the caller may log now (and *suppressed gets the count
  * skipped since the last allowed line), else 0. Not thread-safe per limiter. */
 int ms_ratelimit_ok(ms_ratelimit_t *rl, uint32_t *suppressed);

@@ -94,7 +94,8 @@ typedef struct {
     uint16_t asc_len;
 } ms_codec_params_t;
 
-const char *ms_codec_name(ms_codec_t c); /* "h264", "h265", "aac", "pcma", "pcmu", "onvif", "none" */
+const char *
+ms_codec_name(ms_codec_t c); /* "h264", "h265", "aac", "pcma", "pcmu", "onvif", "none" */
 ms_track_kind_t ms_codec_kind(ms_codec_t c);
 
 #endif

@@ -44,11 +44,11 @@ typedef struct {
 typedef struct {
     int ntracks;
     ms_codec_params_t tracks[MS_MAX_TRACKS];
-    uint32_t generation;      /* bumped by every ms_hub_set_tracks() */
-    int64_t last_frame_us;    /* monotonic time of the last published frame, 0 = never */
-    uint64_t frames_in;       /* frames published since the hub was created */
+    uint32_t generation;   /* bumped by every ms_hub_set_tracks() */
+    int64_t last_frame_us; /* monotonic time of the last published frame, 0 = never */
+    uint64_t frames_in;    /* frames published since the hub was created */
     uint64_t bytes_in;
-    int64_t gop_bytes;        /* bytes held by the GOP cache */
+    int64_t gop_bytes; /* bytes held by the GOP cache */
     int readers;
 } ms_hub_info_t;
 

@@ -1,0 +1,169 @@
+/* Frame hub: GOP cache start, fan-out without copies, overflow resync. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "media/stream/hub.h"
+
+typedef struct {
+    int calls;
+    int tracks_calls;
+} counter_t;
+
+static void on_frames(ms_reader_t *r, void *ud)
+{
+    (void)r;
+    ((counter_t *)ud)->calls++;
+}
+
+static void on_tracks(ms_reader_t *r, void *ud)
+{
+    (void)r;
+    ((counter_t *)ud)->tracks_calls++;
+}
+
+static ms_hub_t *new_hub_av(void)
+{
+    ms_hub_t *h = ms_hub_new("[test]");
+    ms_codec_params_t t[2] = {0};
+    t[0].codec = MS_CODEC_H264;
+    t[0].kind = MS_TRACK_VIDEO;
+    t[0].clock_rate = 90000;
+    t[1].codec = MS_CODEC_AAC;
+    t[1].kind = MS_TRACK_AUDIO;
+    t[1].clock_rate = 48000;
+    assert_int_equal(ms_hub_set_tracks(h, t, 2), 0);
+    return h;
+}
+
+static void publish(ms_hub_t *h, int track, int key, int64_t pts)
+{
+    ms_frame_t *f = ms_frame_new("abcd", 4);
+    assert_non_null(f);
+    f->track = (uint8_t)track;
+    f->flags = key ? MS_FRAME_KEY : 0;
+    f->pts = f->dts = pts;
+    ms_hub_publish(h, f);
+    ms_frame_unref(f);
+}
+
+static void test_gop_cache_start(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    publish(h, 0, 0, 0); /* before any keyframe: not cached */
+    publish(h, 0, 1, 1);
+    publish(h, 1, 1, 2);
+    publish(h, 0, 0, 3);
+    counter_t c = {0, 0};
+    ms_reader_opts_t o = {.on_frames = on_frames, .ud = &c};
+    ms_reader_t *r = ms_hub_reader_open(h, &o);
+    assert_non_null(r);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(ms_reader_queued(r), 3);
+    ms_frame_t *f = ms_reader_pop(r);
+    assert_true(f->flags & MS_FRAME_KEY);
+    assert_int_equal(f->pts, 1);
+    ms_frame_unref(f);
+    /* a new keyframe resets the cache */
+    publish(h, 0, 1, 10);
+    ms_reader_t *r2 = ms_hub_reader_open(h, &(ms_reader_opts_t){0});
+    assert_int_equal(ms_reader_queued(r2), 1);
+    ms_hub_reader_close(r2);
+    ms_hub_reader_close(r);
+    ms_hub_free(h);
+}
+
+static void test_shared_not_copied(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    ms_reader_opts_t o = {0};
+    ms_reader_t *a = ms_hub_reader_open(h, &o);
+    ms_reader_t *b = ms_hub_reader_open(h, &o);
+    ms_frame_t *f = ms_frame_new("key!", 4);
+    f->track = 0;
+    f->flags = MS_FRAME_KEY;
+    ms_hub_publish(h, f);
+    /* publisher + GOP cache + two readers */
+    assert_int_equal(atomic_load(&f->refs), 4);
+    ms_frame_t *fa = ms_reader_pop(a);
+    ms_frame_t *fb = ms_reader_pop(b);
+    assert_ptr_equal(fa, f);
+    assert_ptr_equal(fb, f);
+    ms_frame_unref(fa);
+    ms_frame_unref(fb);
+    ms_frame_unref(f);
+    ms_hub_reader_close(a);
+    ms_hub_reader_close(b);
+    ms_hub_free(h);
+}
+
+static void test_overflow_resyncs_on_keyframe(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    ms_reader_opts_t o = {.queue_frames = 4};
+    ms_reader_t *r = ms_hub_reader_open(h, &o);
+    publish(h, 0, 0, 0); /* waiting for a key: dropped */
+    assert_int_equal(ms_reader_queued(r), 0);
+    publish(h, 0, 1, 1);
+    publish(h, 0, 0, 2);
+    publish(h, 1, 1, 3);
+    publish(h, 0, 0, 4);
+    assert_int_equal(ms_reader_queued(r), 4);
+    publish(h, 0, 0, 5); /* overflow: ring emptied, waits for a keyframe */
+    assert_int_equal(ms_reader_queued(r), 0);
+    assert_int_equal(ms_reader_overflows(r), 1);
+    publish(h, 1, 1, 6); /* audio is no start point while video exists */
+    publish(h, 0, 0, 7);
+    assert_int_equal(ms_reader_queued(r), 0);
+    publish(h, 0, 1, 8);
+    assert_int_equal(ms_reader_queued(r), 1);
+    ms_frame_t *f = ms_reader_pop(r);
+    assert_int_equal(f->pts, 8);
+    ms_frame_unref(f);
+    assert_int_equal(ms_reader_dropped(r), 1 + 5 + 2);
+    ms_hub_reader_close(r);
+    ms_hub_free(h);
+}
+
+static void test_tracks_callback_and_info(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    counter_t c = {0, 0};
+    ms_reader_opts_t o = {.on_tracks = on_tracks, .ud = &c};
+    ms_reader_t *r = ms_hub_reader_open(h, &o);
+    publish(h, 0, 1, 0);
+    ms_hub_info_t info;
+    ms_hub_get_info(h, &info);
+    assert_int_equal(info.ntracks, 2);
+    assert_int_equal(info.frames_in, 1);
+    assert_int_equal(info.readers, 1);
+    assert_true(info.gop_bytes == 4);
+    ms_hub_reset(h);
+    assert_int_equal(c.tracks_calls, 1);
+    assert_int_equal(ms_hub_ntracks(h), 0);
+    ms_hub_get_info(h, &info);
+    assert_int_equal(info.gop_bytes, 0);
+    ms_hub_clients_add(h, 2);
+    ms_hub_bytes_out_add(h, 100);
+    assert_int_equal(ms_hub_clients(h), 2);
+    assert_int_equal(ms_hub_bytes_out(h), 100);
+    ms_hub_reader_close(r);
+    ms_hub_free(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gop_cache_start),
+        cmocka_unit_test(test_shared_not_copied),
+        cmocka_unit_test(test_overflow_resyncs_on_keyframe),
+        cmocka_unit_test(test_tracks_callback_and_info),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
