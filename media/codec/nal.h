@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* Iterates 4-byte length-prefixed NAL units (the frame payload format).
- * *off starts at 0. Returns 1 with *nal/*nal_len set, 0 at the end, -1 when
+ * *off starts at 0. Returns 1 with *nal and *nal_len set, 0 at the end, -1 when
  * a length runs past the buffer (malformed). */
 int ms_nal_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **nal, size_t *nal_len);
 
