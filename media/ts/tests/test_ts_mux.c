@@ -1,0 +1,204 @@
+/* MPEG-TS muxer: real H.264/H.265/AAC elementary streams muxed into TS must
+ * be accepted by ffprobe with every frame decoded; packet-level checks of
+ * PAT/PMT CRC, continuity counters and random access indicators. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "media/ts/tests/es.h"
+#include "media/ts/ts.h"
+
+static void test_crc32(void **state)
+{
+    (void)state;
+    /* CRC-32/MPEG-2 check value for "123456789". */
+    assert_int_equal(ms_ts_crc32((const uint8_t *)"123456789", 9), 0x0376E6E7u);
+}
+
+/* Walks the packets: sync bytes, CC continuity per PID, PSI CRCs; returns
+ * the number of packets with random_access_indicator on pid. */
+static int check_packets(const ms_buf_t *b, int pid_rai, int *npes)
+{
+    int cc[8192];
+    for (int i = 0; i < 8192; i++)
+        cc[i] = -1;
+    int rai = 0;
+    *npes = 0;
+    assert_int_equal(b->len % 188, 0);
+    for (size_t o = 0; o < b->len; o += 188) {
+        const uint8_t *p = b->data + o;
+        assert_int_equal(p[0], 0x47);
+        int pid = ((p[1] & 0x1F) << 8) | p[2];
+        int pusi = p[1] & 0x40;
+        int afc = (p[3] >> 4) & 3;
+        assert_true(afc & 1); /* every packet has payload */
+        if (cc[pid] >= 0)
+            assert_int_equal(p[3] & 0xF, (cc[pid] + 1) & 0xF);
+        cc[pid] = p[3] & 0xF;
+        size_t pay = 4;
+        if (afc & 2) {
+            pay = 5 + p[4];
+            assert_true(pay <= 188);
+            if (p[4] > 0 && (p[5] & 0x40) && pid == pid_rai)
+                rai++;
+        }
+        if ((pid == 0 || pid == MS_TS_PID_PMT) && pusi) {
+            const uint8_t *s = p + pay + 1 + p[pay];
+            size_t sl = (size_t)(((s[1] & 0xF) << 8) | s[2]);
+            assert_int_equal(ms_ts_crc32(s, 3 + sl), 0); /* CRC over section incl. CRC = 0 */
+        }
+        if (pid == pid_rai && pusi) {
+            assert_int_equal(p[pay], 0);
+            assert_int_equal(p[pay + 1], 0);
+            assert_int_equal(p[pay + 2], 1);
+            (*npes)++;
+        }
+    }
+    return rai;
+}
+
+static void write_file(const char *path, const ms_buf_t *b)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b->data, 1, b->len, fp), b->len);
+    fclose(fp);
+}
+
+static void mux_all(ms_ts_mux_t *m, es_t *v, es_t *a, ms_buf_t *out)
+{
+    int iv = 0, ia = 0;
+    assert_int_equal(ms_ts_mux_write_tables(m, out), 0);
+    while ((v && iv < v->n) || (a && ia < a->n)) {
+        int take_v;
+        if (!v || iv >= v->n)
+            take_v = 0;
+        else if (!a || ia >= a->n)
+            take_v = 1;
+        else
+            take_v = v->frames[iv]->dts <= ms_ts_to_90k(a->frames[ia]->dts, 48000);
+        if (take_v && v->frames[iv]->flags & MS_FRAME_KEY && iv > 0)
+            assert_int_equal(ms_ts_mux_write_tables(m, out), 0);
+        ms_frame_t *f = take_v ? v->frames[iv++] : a->frames[ia++];
+        assert_int_equal(ms_ts_mux_write_frame(m, f, 90000, out), 0);
+    }
+}
+
+static void test_h264_aac(void **state)
+{
+    (void)state;
+    es_t v, a;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(es_load_video(&v, "h264_320x240_25fps.h264", 0, 0), 50);
+    assert_true(es_load_aac(&a, "aac_48k_mono.aac", 1) > 90);
+    ms_codec_params_t tr[3] = {v.params, a.params};
+    tr[2].codec = MS_CODEC_PCMA; /* not carried */
+    tr[2].kind = MS_TRACK_AUDIO;
+    ms_ts_mux_t *m = ms_ts_mux_new(tr, 3);
+    assert_non_null(m);
+    assert_int_equal(ms_ts_mux_pid(m, 0), 0x100);
+    assert_int_equal(ms_ts_mux_pid(m, 1), 0x101);
+    assert_int_equal(ms_ts_mux_carries(m, 2), 0);
+    ms_buf_t out = MS_BUF_INIT;
+    mux_all(m, &v, &a, &out);
+    int npes = 0;
+    assert_int_equal(check_packets(&out, 0x100, &npes), 2); /* 2 IDR frames */
+    assert_int_equal(npes, 50);
+
+    char path[] = "/tmp/ms_ts_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, &out);
+    char codec[64] = "";
+    assert_int_equal(es_ffprobe(path, "video", codec, sizeof codec), 50);
+    assert_string_equal(codec, "h264");
+    assert_int_equal(es_ffprobe(path, "audio", codec, sizeof codec), a.n);
+    assert_string_equal(codec, "aac");
+    remove(path);
+    ms_buf_free(&out);
+    ms_ts_mux_free(m);
+    es_free(&v);
+    es_free(&a);
+}
+
+static void test_h265(void **state)
+{
+    (void)state;
+    es_t v;
+    assert_int_equal(es_load_video(&v, "h265_320x240_25fps.h265", 1, 0), 50);
+    ms_ts_mux_t *m = ms_ts_mux_new(&v.params, 1);
+    assert_non_null(m);
+    ms_buf_t out = MS_BUF_INIT;
+    mux_all(m, &v, NULL, &out);
+    int npes = 0;
+    assert_int_equal(check_packets(&out, 0x100, &npes), 2);
+    assert_int_equal(npes, 50);
+    char path[] = "/tmp/ms_ts_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, &out);
+    char codec[64] = "";
+    assert_int_equal(es_ffprobe(path, "video", codec, sizeof codec), 50);
+    assert_string_equal(codec, "hevc");
+    remove(path);
+    ms_buf_free(&out);
+    ms_ts_mux_free(m);
+    es_free(&v);
+}
+
+/* A keyframe without in-band SPS/PPS gets them from the params; the first
+ * PES of the stream starts with an AUD. */
+static void test_param_insertion(void **state)
+{
+    (void)state;
+    es_t v;
+    assert_int_equal(es_load_video(&v, "h264_320x240_25fps.h264", 0, 0), 50);
+    /* Rebuild frame 0 without its SPS/PPS. */
+    ms_frame_t *f0 = v.frames[0];
+    ms_buf_t nb = MS_BUF_INIT;
+    size_t off = 0;
+    const uint8_t *nal;
+    size_t nlen;
+    while (ms_nal_next(f0->data, f0->size, &off, &nal, &nlen) == 1) {
+        if ((nal[0] & 0x1f) == 7 || (nal[0] & 0x1f) == 8)
+            continue;
+        ms_buf_be32(&nb, (uint32_t)nlen);
+        ms_buf_append(&nb, nal, nlen);
+    }
+    ms_frame_t *f = ms_frame_new(nb.data, nb.len);
+    f->flags = MS_FRAME_KEY;
+    ms_ts_mux_t *m = ms_ts_mux_new(&v.params, 1);
+    ms_buf_t out = MS_BUF_INIT;
+    assert_int_equal(ms_ts_mux_write_frame(m, f, 0, &out), 0);
+    /* PES payload after the 14-byte header (PTS only) in the first packet
+     * (which has an adaptation field with PCR: 4 + 8). */
+    const uint8_t *pes = out.data + 12;
+    assert_memory_equal(pes, "\x00\x00\x01\xE0", 4);
+    const uint8_t *es = pes + 14;
+    static const uint8_t aud[6] = {0, 0, 0, 1, 0x09, 0xF0};
+    assert_memory_equal(es, aud, 6);
+    assert_memory_equal(es + 6, "\x00\x00\x00\x01", 4);
+    assert_int_equal(es[10] & 0x1f, 7);
+    assert_memory_equal(es + 10, v.params.sps, v.params.sps_len);
+    ms_frame_unref(f);
+    ms_buf_free(&nb);
+    ms_buf_free(&out);
+    ms_ts_mux_free(m);
+    es_free(&v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_h264_aac),
+        cmocka_unit_test(test_h265),
+        cmocka_unit_test(test_param_insertion),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,378 @@
+/* MPEG-2 Transport Stream muxer (ISO/IEC 13818-1): PSI tables (2.4.4),
+ * PES packets (2.4.3.6), transport packets with adaptation fields (2.4.3.2,
+ * 2.4.3.4). Carriage of AVC/HEVC (2.14, 2.17) as Annex-B byte streams with
+ * an access unit delimiter, AAC as ADTS (ISO/IEC 13818-7 / 14496-3 1.A.2). */
+#include "media/ts/ts.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "media/codec/aac.h"
+#include "media/codec/h264.h"
+#include "media/codec/h265.h"
+#include "media/codec/nal.h"
+
+#define TS_SYNC     0x47
+#define TS_PAYLOAD  184
+#define PTS_MASK    ((UINT64_C(1) << 33) - 1)
+#define ST_AAC_ADTS 0x0F
+#define ST_H264     0x1B
+#define ST_H265     0x24
+
+typedef struct {
+    int carried;
+    uint16_t pid;
+    uint8_t stream_type;
+    uint8_t stream_id;
+    uint8_t cc;
+    ms_codec_params_t params;
+    ms_aac_config_t aac;
+} ts_track_t;
+
+struct ms_ts_mux {
+    int ntracks;
+    ts_track_t tracks[MS_MAX_TRACKS];
+    uint16_t pcr_pid;
+    uint8_t cc_pat, cc_pmt;
+    ms_buf_t pes; /* scratch: one PES packet */
+};
+
+uint32_t ms_ts_crc32(const uint8_t *p, size_t n)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint32_t)p[i] << 24;
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x80000000u) ? (crc << 1) ^ 0x04C11DB7u : crc << 1;
+    }
+    return crc;
+}
+
+int64_t ms_ts_to_90k(int64_t t, uint32_t rate)
+{
+    if (rate == 0 || rate == 90000)
+        return t;
+    /* Split to avoid overflow for large t. */
+    int64_t q = t / rate, r = t % rate;
+    if (r < 0) {
+        q--;
+        r += rate;
+    }
+    return q * 90000 + (r * 90000) / rate;
+}
+
+ms_ts_mux_t *ms_ts_mux_new(const ms_codec_params_t *tracks, int ntracks)
+{
+    if (ntracks < 0 || ntracks > MS_MAX_TRACKS)
+        return NULL;
+    ms_ts_mux_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->ntracks = ntracks;
+    int ncarried = 0, nvideo = 0, naudio = 0;
+    int pcr_video = -1, pcr_audio = -1;
+    for (int i = 0; i < ntracks; i++) {
+        ts_track_t *t = &m->tracks[i];
+        t->params = tracks[i];
+        switch (tracks[i].codec) {
+        case MS_CODEC_H264:
+            t->stream_type = ST_H264;
+            t->stream_id = (uint8_t)(0xE0 + nvideo++);
+            break;
+        case MS_CODEC_H265:
+            t->stream_type = ST_H265;
+            t->stream_id = (uint8_t)(0xE0 + nvideo++);
+            break;
+        case MS_CODEC_AAC:
+            if (ms_aac_parse_asc(tracks[i].asc, tracks[i].asc_len, &t->aac) < 0) {
+                /* No usable ASC: assume AAC-LC from the declared rate. */
+                t->aac.object_type = 2;
+                t->aac.sample_rate = tracks[i].sample_rate;
+                t->aac.sr_index = ms_aac_sr_index(tracks[i].sample_rate);
+                t->aac.channels = tracks[i].channels;
+                if (t->aac.sr_index < 0)
+                    continue;
+            }
+            t->stream_type = ST_AAC_ADTS;
+            t->stream_id = (uint8_t)(0xC0 + naudio++);
+            break;
+        default:
+            continue;
+        }
+        t->carried = 1;
+        t->pid = (uint16_t)(MS_TS_PID_ES0 + ncarried++);
+        if (tracks[i].kind == MS_TRACK_VIDEO && pcr_video < 0)
+            pcr_video = t->pid;
+        if (tracks[i].kind == MS_TRACK_AUDIO && pcr_audio < 0)
+            pcr_audio = t->pid;
+    }
+    if (!ncarried) {
+        free(m);
+        return NULL;
+    }
+    m->pcr_pid = (uint16_t)(pcr_video >= 0 ? pcr_video : pcr_audio);
+    return m;
+}
+
+void ms_ts_mux_free(ms_ts_mux_t *m)
+{
+    if (!m)
+        return;
+    ms_buf_free(&m->pes);
+    free(m);
+}
+
+int ms_ts_mux_carries(const ms_ts_mux_t *m, int track)
+{
+    return track >= 0 && track < m->ntracks && m->tracks[track].carried;
+}
+
+int ms_ts_mux_pid(const ms_ts_mux_t *m, int track)
+{
+    return ms_ts_mux_carries(m, track) ? m->tracks[track].pid : -1;
+}
+
+/* One section (2.4.4.3 / 2.4.4.8) in one packet with pointer_field 0. */
+static void write_section(ms_buf_t *out, uint16_t pid, uint8_t *cc, const uint8_t *sec, size_t len)
+{
+    uint8_t pkt[MS_TS_PACKET];
+    memset(pkt, 0xFF, sizeof pkt);
+    pkt[0] = TS_SYNC;
+    pkt[1] = (uint8_t)(0x40 | (pid >> 8)); /* payload_unit_start_indicator */
+    pkt[2] = (uint8_t)pid;
+    pkt[3] = (uint8_t)(0x10 | (*cc & 0x0F)); /* payload only */
+    *cc = (uint8_t)((*cc + 1) & 0x0F);
+    pkt[4] = 0; /* pointer_field */
+    memcpy(pkt + 5, sec, len);
+    ms_buf_append(out, pkt, sizeof pkt);
+}
+
+static size_t finish_section(uint8_t *s, size_t len)
+{
+    /* section_length counts the bytes after it, CRC included. */
+    size_t sl = len - 3 + 4;
+    s[1] = (uint8_t)(0xB0 | (sl >> 8));
+    s[2] = (uint8_t)sl;
+    uint32_t crc = ms_ts_crc32(s, len);
+    ms_wr_be32(s + len, crc);
+    return len + 4;
+}
+
+int ms_ts_mux_write_tables(ms_ts_mux_t *m, ms_buf_t *out)
+{
+    uint8_t s[180];
+    /* program_association_section (2.4.4.3) */
+    size_t n = 0;
+    s[n++] = 0x00; /* table_id */
+    n += 2;        /* section_length */
+    s[n++] = 0x00; /* transport_stream_id */
+    s[n++] = 0x01;
+    s[n++] = 0xC1; /* reserved, version 0, current_next_indicator */
+    s[n++] = 0x00; /* section_number */
+    s[n++] = 0x00; /* last_section_number */
+    s[n++] = 0x00; /* program_number 1 */
+    s[n++] = 0x01;
+    s[n++] = (uint8_t)(0xE0 | (MS_TS_PID_PMT >> 8));
+    s[n++] = (uint8_t)(MS_TS_PID_PMT & 0xFF);
+    n = finish_section(s, n);
+    write_section(out, 0, &m->cc_pat, s, n);
+
+    /* TS_program_map_section (2.4.4.8) */
+    n = 0;
+    s[n++] = 0x02;
+    n += 2;
+    s[n++] = 0x00; /* program_number 1 */
+    s[n++] = 0x01;
+    s[n++] = 0xC1;
+    s[n++] = 0x00;
+    s[n++] = 0x00;
+    s[n++] = (uint8_t)(0xE0 | (m->pcr_pid >> 8));
+    s[n++] = (uint8_t)m->pcr_pid;
+    s[n++] = 0xF0; /* program_info_length 0 */
+    s[n++] = 0x00;
+    for (int i = 0; i < m->ntracks; i++) {
+        const ts_track_t *t = &m->tracks[i];
+        if (!t->carried)
+            continue;
+        s[n++] = t->stream_type;
+        s[n++] = (uint8_t)(0xE0 | (t->pid >> 8));
+        s[n++] = (uint8_t)t->pid;
+        s[n++] = 0xF0; /* ES_info_length 0 */
+        s[n++] = 0x00;
+    }
+    n = finish_section(s, n);
+    write_section(out, MS_TS_PID_PMT, &m->cc_pmt, s, n);
+    return out->err ? -ENOMEM : 0;
+}
+
+/* PTS/DTS field (2.4.3.7): 4-bit prefix, 33 bits with marker bits. */
+static void put_ts(ms_buf_t *b, unsigned prefix, uint64_t t)
+{
+    t &= PTS_MASK;
+    ms_buf_u8(b, (uint8_t)((prefix << 4) | ((t >> 29) & 0x0E) | 1));
+    ms_buf_be16(b, (uint16_t)(((t >> 14) & 0xFFFE) | 1));
+    ms_buf_be16(b, (uint16_t)(((t << 1) & 0xFFFE) | 1));
+}
+
+static const uint8_t START_CODE[4] = {0, 0, 0, 1};
+
+static void put_nal(ms_buf_t *b, const uint8_t *nal, size_t len)
+{
+    if (!len)
+        return;
+    ms_buf_append(b, START_CODE, 4);
+    ms_buf_append(b, nal, len);
+}
+
+/* Annex-B access unit: AUD first (7.4.1.2.3 / H.265 7.4.2.4.4), parameter
+ * sets for keyframes that lack them, then the frame's NAL units. */
+static int video_payload(const ts_track_t *t, const ms_frame_t *f, ms_buf_t *b)
+{
+    int h265 = t->params.codec == MS_CODEC_H265;
+    size_t off = 0;
+    const uint8_t *nal;
+    size_t nlen;
+    int has_ps = 0, r;
+    while ((r = ms_nal_next(f->data, f->size, &off, &nal, &nlen)) == 1) {
+        if (!nlen)
+            continue;
+        int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
+        if (type == (h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS))
+            has_ps = 1;
+    }
+    if (r < 0)
+        return -EINVAL;
+    if (h265) {
+        static const uint8_t aud[3] = {0x46, 0x01, 0x50}; /* pic_type 2: any */
+        put_nal(b, aud, sizeof aud);
+    } else {
+        static const uint8_t aud[2] = {0x09, 0xF0}; /* primary_pic_type 7: any */
+        put_nal(b, aud, sizeof aud);
+    }
+    if ((f->flags & MS_FRAME_KEY) && !has_ps) {
+        if (h265)
+            put_nal(b, t->params.vps, t->params.vps_len);
+        put_nal(b, t->params.sps, t->params.sps_len);
+        put_nal(b, t->params.pps, t->params.pps_len);
+    }
+    off = 0;
+    while (ms_nal_next(f->data, f->size, &off, &nal, &nlen) == 1) {
+        if (!nlen)
+            continue;
+        int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
+        if (type == (h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD))
+            continue;
+        put_nal(b, nal, nlen);
+    }
+    return 0;
+}
+
+/* Splits one PES into transport packets (2.4.3.2). The first packet carries
+ * the PCR and random_access_indicator when asked (2.4.3.4); the last one is
+ * padded with adaptation field stuffing. */
+static void packetize(ms_buf_t *out, uint16_t pid, uint8_t *cc, const uint8_t *pes, size_t n,
+                      int64_t pcr, int rai)
+{
+    size_t pos = 0;
+    int first = 1;
+    while (pos < n) {
+        uint8_t af[TS_PAYLOAD];
+        size_t aflen = 0;
+        if (first && (pcr >= 0 || rai)) {
+            af[1] = (uint8_t)((rai ? 0x40 : 0) | (pcr >= 0 ? 0x10 : 0));
+            aflen = 2;
+            if (pcr >= 0) {
+                uint64_t base = (uint64_t)pcr & PTS_MASK;
+                af[2] = (uint8_t)(base >> 25);
+                af[3] = (uint8_t)(base >> 17);
+                af[4] = (uint8_t)(base >> 9);
+                af[5] = (uint8_t)(base >> 1);
+                af[6] = (uint8_t)(((base & 1) << 7) | 0x7E); /* extension 0 */
+                af[7] = 0;
+                aflen = 8;
+            }
+        }
+        size_t room = TS_PAYLOAD - aflen;
+        size_t rem = n - pos;
+        if (rem < room) {
+            size_t stuff = room - rem;
+            if (aflen == 0) {
+                if (stuff >= 2) {
+                    af[1] = 0; /* no flags */
+                    memset(af + 2, 0xFF, stuff - 2);
+                }
+                aflen = stuff;
+            } else {
+                memset(af + aflen, 0xFF, stuff);
+                aflen += stuff;
+            }
+            room = rem;
+        }
+        if (aflen)
+            af[0] = (uint8_t)(aflen - 1);
+        uint8_t hdr[4];
+        hdr[0] = TS_SYNC;
+        hdr[1] = (uint8_t)((first ? 0x40 : 0) | (pid >> 8));
+        hdr[2] = (uint8_t)pid;
+        hdr[3] = (uint8_t)((aflen ? 0x30 : 0x10) | (*cc & 0x0F));
+        *cc = (uint8_t)((*cc + 1) & 0x0F);
+        ms_buf_append(out, hdr, 4);
+        if (aflen)
+            ms_buf_append(out, af, aflen);
+        ms_buf_append(out, pes + pos, room);
+        pos += room;
+        first = 0;
+    }
+}
+
+int ms_ts_mux_write_frame(ms_ts_mux_t *m, const ms_frame_t *f, int64_t offset_90k, ms_buf_t *out)
+{
+    if (!ms_ts_mux_carries(m, f->track))
+        return -EINVAL;
+    ts_track_t *t = &m->tracks[f->track];
+    uint32_t rate = t->params.clock_rate               ? t->params.clock_rate
+                    : t->params.kind == MS_TRACK_AUDIO ? (uint32_t)t->params.sample_rate
+                                                       : 90000;
+    int64_t pts = ms_ts_to_90k(f->pts, rate) + offset_90k;
+    int64_t dts = ms_ts_to_90k(f->dts, rate) + offset_90k;
+    int with_dts = pts != dts;
+
+    ms_buf_t *b = &m->pes;
+    ms_buf_reset(b);
+    /* PES header (2.4.3.6); PES_packet_length patched below. */
+    ms_buf_be24(b, 0x000001);
+    ms_buf_u8(b, t->stream_id);
+    ms_buf_be16(b, 0);
+    ms_buf_u8(b, 0x84); /* '10', data_alignment_indicator */
+    ms_buf_u8(b, with_dts ? 0xC0 : 0x80);
+    ms_buf_u8(b, with_dts ? 10 : 5);
+    put_ts(b, with_dts ? 3 : 2, (uint64_t)pts);
+    if (with_dts)
+        put_ts(b, 1, (uint64_t)dts);
+
+    if (t->stream_type == ST_AAC_ADTS) {
+        uint8_t adts[7];
+        if (ms_aac_adts_header(&t->aac, f->size, adts) < 0)
+            return -EINVAL;
+        ms_buf_append(b, adts, sizeof adts);
+        ms_buf_append(b, f->data, f->size);
+    } else if (video_payload(t, f, b) < 0) {
+        return -EINVAL;
+    }
+    if (b->err)
+        return -ENOMEM;
+    size_t pes_len = b->len - 6;
+    if (pes_len <= 0xFFFF) {
+        b->data[4] = (uint8_t)(pes_len >> 8);
+        b->data[5] = (uint8_t)pes_len;
+    } /* else 0: unbounded, allowed for video (2.4.3.7) */
+
+    int is_video = t->params.kind == MS_TRACK_VIDEO;
+    /* PCR base = DTS of the frame (extension 0): the T-STD delay is left to
+     * the player, which is what HLS clients expect. */
+    int64_t pcr = t->pid == m->pcr_pid ? (int64_t)((uint64_t)dts & PTS_MASK) : -1;
+    int rai = (f->flags & MS_FRAME_KEY) && (is_video || t->pid == m->pcr_pid);
+    packetize(out, t->pid, &t->cc, b->data, b->len, pcr, rai);
+    return out->err ? -ENOMEM : 0;
+}
