@@ -66,10 +66,10 @@ static inline void es_push(es_t *es, ms_buf_t *au, int key, int track, int64_t t
 static inline int es_load_video(es_t *es, const char *name, int h265, int track)
 {
     size_t len;
+    memset(es, 0, sizeof *es);
     uint8_t *buf = es_load(name, &len);
     if (!buf)
         return -1;
-    memset(es, 0, sizeof *es);
     ms_codec_params_t *p = &es->params;
     p->codec = h265 ? MS_CODEC_H265 : MS_CODEC_H264;
     p->kind = MS_TRACK_VIDEO;
@@ -131,10 +131,10 @@ static inline int es_load_aac(es_t *es, const char *name, int track)
     static const int rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
                                   22050, 16000, 12000, 11025, 8000,  7350};
     size_t len;
+    memset(es, 0, sizeof *es);
     uint8_t *buf = es_load(name, &len);
     if (!buf)
         return -1;
-    memset(es, 0, sizeof *es);
     ms_codec_params_t *p = &es->params;
     size_t off = 0;
     ms_buf_t au = MS_BUF_INIT;
