@@ -1,0 +1,199 @@
+/* Media worker threads (node/workers.h; DESIGN.md section 4).
+ *
+ * Each worker owns one uv_loop_t run by its own thread. The only way in from
+ * another thread is ms_worker_post(): the task goes into a mutex-protected
+ * FIFO and the loop is woken with uv_async_send(). Async sends coalesce (one
+ * callback for many sends), so the callback drains the whole queue. */
+#include "node/workers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util/log.h"
+
+typedef struct task {
+    struct task *next;
+    ms_task_fn fn;
+    void *arg;
+} task_t;
+
+struct ms_worker {
+    ms_workers_t *ws;
+    int index;
+    uv_loop_t loop;
+    uv_async_t async;
+    uv_thread_t thread;
+    int thread_started;
+    pthread_mutex_t mu; /* guards head/tail/stopping */
+    task_t *head, *tail;
+    int stopping;
+    char ctx[32];
+};
+
+struct ms_workers {
+    int n;
+    ms_worker_t *w;
+};
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Worker loop: runs every queued task in FIFO order. Tasks posted by the
+ * tasks themselves are run in the same drain. */
+static void async_cb(uv_async_t *a)
+{
+    ms_worker_t *w = a->data;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        task_t *t = w->head;
+        w->head = w->tail = NULL;
+        int stopping = w->stopping;
+        pthread_mutex_unlock(&w->mu);
+        if (!t) {
+            if (stopping) {
+                /* Nothing can be queued any more: close every handle still
+                 * open (owners should have closed theirs already) so that
+                 * uv_run() returns. */
+                uv_walk(&w->loop, close_walk_cb, NULL);
+            }
+            return;
+        }
+        while (t) {
+            task_t *next = t->next;
+            t->fn(w, t->arg);
+            free(t);
+            t = next;
+        }
+    }
+}
+
+static void worker_main(void *arg)
+{
+    ms_worker_t *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* The loop only returns when no handle is left: finish close callbacks. */
+    uv_run(&w->loop, UV_RUN_NOWAIT);
+    if (uv_loop_close(&w->loop) != 0)
+        MS_ERROR(w->ctx, "loop closed with handles still open");
+}
+
+ms_workers_t *ms_workers_start(int n)
+{
+    if (n < 1 || n > 1024)
+        return NULL;
+    ms_workers_t *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    ws->w = calloc((size_t)n, sizeof *ws->w);
+    if (!ws->w) {
+        free(ws);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        ms_worker_t *w = &ws->w[i];
+        w->ws = ws;
+        w->index = i;
+        snprintf(w->ctx, sizeof w->ctx, "[worker %d]", i);
+        pthread_mutex_init(&w->mu, NULL);
+        if (uv_loop_init(&w->loop) != 0)
+            goto err;
+        w->async.data = w;
+        if (uv_async_init(&w->loop, &w->async, async_cb) != 0) {
+            uv_loop_close(&w->loop);
+            goto err;
+        }
+        if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+            uv_close((uv_handle_t *)&w->async, NULL);
+            uv_run(&w->loop, UV_RUN_NOWAIT);
+            uv_loop_close(&w->loop);
+            goto err;
+        }
+        w->thread_started = 1;
+        ws->n = i + 1;
+    }
+    return ws;
+err:
+    ms_workers_stop(ws);
+    return NULL;
+}
+
+void ms_workers_stop(ms_workers_t *ws)
+{
+    if (!ws)
+        return;
+    for (int i = 0; i < ws->n; i++) {
+        ms_worker_t *w = &ws->w[i];
+        pthread_mutex_lock(&w->mu);
+        w->stopping = 1;
+        pthread_mutex_unlock(&w->mu);
+        uv_async_send(&w->async);
+    }
+    for (int i = 0; i < ws->n; i++) {
+        ms_worker_t *w = &ws->w[i];
+        if (w->thread_started)
+            uv_thread_join(&w->thread);
+        /* Tasks posted after the final drain are dropped (never called). */
+        task_t *t = w->head;
+        while (t) {
+            task_t *next = t->next;
+            free(t);
+            t = next;
+        }
+        pthread_mutex_destroy(&w->mu);
+    }
+    free(ws->w);
+    free(ws);
+}
+
+int ms_workers_count(const ms_workers_t *ws)
+{
+    return ws ? ws->n : 0;
+}
+
+ms_worker_t *ms_workers_get(ms_workers_t *ws, int i)
+{
+    if (!ws || i < 0 || i >= ws->n)
+        return NULL;
+    return &ws->w[i];
+}
+
+int ms_worker_post(ms_worker_t *w, ms_task_fn fn, void *arg)
+{
+    task_t *t = malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->next = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->mu);
+        free(t);
+        return -ESHUTDOWN;
+    }
+    if (w->tail)
+        w->tail->next = t;
+    else
+        w->head = t;
+    w->tail = t;
+    /* Sent under the lock: once stopping is set the async handle may be
+     * closed by the worker, so no send may race with that. */
+    uv_async_send(&w->async);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+uv_loop_t *ms_worker_loop(ms_worker_t *w)
+{
+    return &w->loop;
+}
+
+int ms_worker_index(const ms_worker_t *w)
+{
+    return w->index;
+}
