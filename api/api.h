@@ -1,0 +1,143 @@
+/* Internals shared by the files of api/ (not used outside api/).
+ *
+ * A request context (ms_req_t) is created by the URI log callback of MHD
+ * when the request line arrives (so it sees the raw, undecoded target), is
+ * handed to the access handler on every call for that request, and is freed
+ * in the request-completed callback. It belongs to the MHD thread that
+ * serves the connection. */
+#ifndef MS_API_API_H
+#define MS_API_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "media/hls/hls.h"
+#include "node/config.h"
+#include "node/streams.h"
+#include "util/blob.h"
+#include "util/buf.h"
+#include "util/urlquery.h"
+
+#define MS_API_CTX "[http]"
+
+typedef struct ms_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    char raw[MS_URL_MAX + 1];
+    size_t raw_len;
+    int bad_target; /* 0, or the HTTP status to answer (400, 414) */
+    ms_url_parts_t parts;
+    char segbuf[MS_URL_MAX + 1];
+    char *segs[MS_URL_MAX_SEGS];
+    int nsegs;
+    ms_route_t route;
+    char peer[64]; /* client address as text */
+    int peer_loopback;
+    int64_t start_us;
+    unsigned status; /* status of the queued response, 0 until queued */
+    uint64_t bytes;  /* body size of the queued response */
+    int waits;       /* times this request was suspended */
+} ms_req_t;
+
+/* The running server's config (borrowed from ms_http_start). */
+const ms_node_cfg_t *ms_api_cfg(void);
+/* Seconds since ms_http_start. */
+int64_t ms_api_uptime_s(void);
+
+/* --- replies (reply.c). Each queues a response on r->conn and records the
+ * status and size for the log and /metrics. Return the MHD result. --- */
+/* Takes the blob reference (released when MHD is done sending). */
+enum MHD_Result ms_api_reply_blob(ms_req_t *r, unsigned code, const char *ctype, ms_blob_t *b,
+                                  const char *const *headers);
+/* Copies text. headers: NULL or a NULL-terminated list of name, value. */
+enum MHD_Result ms_api_reply_text(ms_req_t *r, unsigned code, const char *ctype, const char *text,
+                                  size_t len, const char *const *headers);
+/* Steals j. */
+enum MHD_Result ms_api_reply_json(ms_req_t *r, unsigned code, json_t *j,
+                                  const char *const *headers);
+/* {"error": msg, "field": field} (field omitted when NULL). */
+enum MHD_Result ms_api_reply_error(ms_req_t *r, unsigned code, const char *msg, const char *field,
+                                   const char *const *headers);
+/* Counts a response with this status in ms_http_requests_total. */
+void ms_api_count_status(unsigned code);
+/* Fills counts[code - 100] for codes 100..599 (500 entries). */
+void ms_api_status_counts(uint64_t *counts, size_t n);
+
+/* --- admin authentication (auth.c), RFC 7617 Basic and RFC 6750 Bearer. */
+/* Decodes "Basic base64(user:pass)". Returns 0 or -EINVAL. */
+int ms_auth_parse_basic(const char *hdr, char *user, size_t ucap, char *pass, size_t pcap);
+/* Extracts the token of "Bearer TOKEN". Returns 0 or -EINVAL. */
+int ms_auth_parse_bearer(const char *hdr, char *tok, size_t cap);
+/* Constant-time equality of two NUL-terminated secrets (1/0). */
+int ms_auth_secret_eq(const char *a, const char *b);
+int ms_auth_is_loopback(const struct sockaddr *sa);
+/* Decision for one request: 0 allowed; -EACCES no or wrong credentials
+ * (401); -EPERM no admin credential configured and the client is not on
+ * loopback (403). authz is the Authorization header or NULL. */
+int ms_auth_check(const ms_node_cfg_t *cfg, const char *authz, int peer_loopback);
+
+/* --- HLS client table (clients.c): key -> last seen; thread-safe. ---- */
+typedef struct ms_clients ms_clients_t;
+/* on_expire(owner) runs (outside the table lock) when an entry expires or
+ * the table is freed; it releases what touch() handed over. */
+ms_clients_t *ms_clients_new(void (*on_expire)(void *owner));
+void ms_clients_free(ms_clients_t *t);
+/* Returns 1 when key is new (the table now owns owner), 0 when it was known
+ * (last-seen refreshed; owner is NOT taken), -ENOMEM. */
+int ms_clients_touch(ms_clients_t *t, const char *key, void *owner, int64_t now_ms);
+/* Expires entries not seen for ttl_ms; returns how many expired. */
+size_t ms_clients_sweep(ms_clients_t *t, int64_t now_ms, int64_t ttl_ms);
+size_t ms_clients_count(ms_clients_t *t);
+#define MS_HLS_CLIENT_TTL_MS 10000
+
+/* Records an HLS fetch of stream s by the request's client (server.c owns
+ * the table). Borrows s. */
+void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token);
+
+/* --- LL-HLS blocking (server.c). Suspends r's connection until part `part`
+ * of segment msn exists in h (ms_hls_wait); the access handler is called
+ * again afterwards and retries. Returns 0 when suspended (return MHD_YES
+ * without queuing), -ESHUTDOWN when the server or the output is stopping,
+ * -ELOOP after too many waits for one request. */
+int ms_api_suspend(ms_req_t *r, ms_hls_t *h, int64_t msn, int part);
+
+/* --- handlers --- */
+enum MHD_Result ms_api_hls_playlist(ms_req_t *r);
+enum MHD_Result ms_api_hls_media(ms_req_t *r);
+enum MHD_Result ms_api_streams_list(ms_req_t *r);
+enum MHD_Result ms_api_stream_get(ms_req_t *r);
+enum MHD_Result ms_api_system(ms_req_t *r);
+enum MHD_Result ms_api_metrics(ms_req_t *r);
+
+/* The config object with "status" added (new reference, NULL on error). */
+json_t *ms_api_stream_json(ms_stream_t *s);
+json_t *ms_api_status_json(const ms_stream_status_t *st);
+/* 1 when word is one of the comma-separated items of csv. */
+int ms_api_csv_has(const char *csv, const char *word);
+
+/* Query parameter of r decoded into out; -ENOENT when absent. */
+int ms_api_query(ms_req_t *r, const char *key, char *out, size_t cap);
+
+/* --- Prometheus text format 0.0.4 (metrics.c), pure writers. --- */
+void ms_prom_head(ms_buf_t *b, const char *name, const char *type, const char *help);
+/* name{label="value"} v ; label NULL = no labels. Value escaped. */
+void ms_prom_sample(ms_buf_t *b, const char *name, const char *label, const char *value, double v);
+void ms_prom_histogram(ms_buf_t *b, const char *name, const char *stream,
+                       const ms_hls_latency_t *lat);
+
+/* --- system figures (system.c) --- */
+typedef struct {
+    double cpu_process_pct, cpu_system_pct; /* over the last sample period */
+    double cpu_process_seconds;             /* user + system since start */
+    uint64_t rss_bytes, mem_total_bytes, mem_available_bytes;
+    int threads;
+} ms_sysinfo_t;
+/* Takes a CPU sample (called every second by the server's sweep thread). */
+void ms_sys_sample(void);
+void ms_sys_get(ms_sysinfo_t *out);
+
+#endif

@@ -1,0 +1,192 @@
+/* GET /metrics: Prometheus text exposition format 0.0.4 ("# HELP", "# TYPE",
+ * samples name{label="value"} value; histograms as _bucket{le=...}, _sum,
+ * _count with cumulative buckets and le="+Inf" equal to _count). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+
+void ms_prom_head(ms_buf_t *b, const char *name, const char *type, const char *help)
+{
+    ms_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values escape backslash, double quote and line feed. */
+static void label_value(ms_buf_t *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\')
+            ms_buf_append(b, "\\\\", 2);
+        else if (*v == '"')
+            ms_buf_append(b, "\\\"", 2);
+        else if (*v == '\n')
+            ms_buf_append(b, "\\n", 2);
+        else
+            ms_buf_append(b, v, 1);
+    }
+}
+
+static void number(ms_buf_t *b, double v)
+{
+    if (isnan(v))
+        ms_buf_printf(b, "NaN");
+    else if (isinf(v))
+        ms_buf_printf(b, v > 0 ? "+Inf" : "-Inf");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        ms_buf_printf(b, "%.0f", v);
+    else
+        ms_buf_printf(b, "%.17g", v);
+}
+
+void ms_prom_sample(ms_buf_t *b, const char *name, const char *label, const char *value, double v)
+{
+    ms_buf_printf(b, "%s", name);
+    if (label) {
+        ms_buf_printf(b, "{%s=\"", label);
+        label_value(b, value);
+        ms_buf_append(b, "\"}", 2);
+    }
+    ms_buf_append(b, " ", 1);
+    number(b, v);
+    ms_buf_append(b, "\n", 1);
+}
+
+void ms_prom_histogram(ms_buf_t *b, const char *name, const char *stream,
+                       const ms_hls_latency_t *lat)
+{
+    for (int i = 0; i < MS_HLS_LAT_BUCKETS; i++) {
+        ms_buf_printf(b, "%s_bucket{stream=\"", name);
+        label_value(b, stream);
+        ms_buf_printf(b, "\",le=\"");
+        number(b, ms_hls_latency_bounds_ms[i]);
+        ms_buf_printf(b, "\"} %llu\n", (unsigned long long)lat->buckets[i]);
+    }
+    ms_buf_printf(b, "%s_bucket{stream=\"", name);
+    label_value(b, stream);
+    ms_buf_printf(b, "\",le=\"+Inf\"} %llu\n", (unsigned long long)lat->count);
+    ms_buf_printf(b, "%s_sum{stream=\"", name);
+    label_value(b, stream);
+    ms_buf_append(b, "\"} ", 3);
+    number(b, lat->sum_ms);
+    ms_buf_printf(b, "\n%s_count{stream=\"", name);
+    label_value(b, stream);
+    ms_buf_printf(b, "\"} %llu\n", (unsigned long long)lat->count);
+}
+
+typedef struct {
+    char name[MS_NAME_MAX];
+    ms_stream_status_t st;
+    int has_lat;
+    ms_hls_latency_t lat;
+} snap_t;
+
+typedef struct {
+    const char *name, *type, *help;
+} family_t;
+
+static const family_t fam[] = {
+    {"ms_stream_up", "gauge", "1 when the stream's source is active"},
+    {"ms_stream_clients", "gauge", "Viewers of the stream"},
+    {"ms_stream_input_bitrate_kbps", "gauge", "Input bitrate in kbit/s"},
+    {"ms_stream_output_bitrate_kbps", "gauge", "Output bitrate in kbit/s"},
+    {"ms_stream_reconnects_total", "counter", "Reconnections since the stream started"},
+    {"ms_stream_frames_in_total", "counter", "Frames received"},
+    {"ms_stream_bytes_in_total", "counter", "Media bytes received"},
+    {"ms_stream_rtp_lost_total", "counter", "RTP packets detected as lost"},
+    {"ms_stream_frames_dropped_total", "counter", "Frames dropped for loss or corruption"},
+};
+
+static double value_of(int i, const ms_stream_status_t *st)
+{
+    switch (i) {
+    case 0:
+        return st->src.state == MS_STATE_ACTIVE;
+    case 1:
+        return st->clients;
+    case 2:
+        return st->src.bitrate_kbps;
+    case 3:
+        return st->output_kbps;
+    case 4:
+        return st->src.reconnects_total;
+    case 5:
+        return (double)st->frames_in;
+    case 6:
+        return (double)st->bytes_in;
+    case 7:
+        return (double)st->src.rtp_lost;
+    default:
+        return (double)st->src.frames_dropped;
+    }
+}
+
+enum MHD_Result ms_api_metrics(ms_req_t *r)
+{
+    ms_buf_t b = MS_BUF_INIT;
+    ms_stream_t **list = NULL;
+    size_t n = ms_streams_list(&list);
+    snap_t *snaps = n ? calloc(n, sizeof(*snaps)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (snaps) {
+            ms_stream_cfg_t cfg;
+            memset(&cfg, 0, sizeof(cfg));
+            if (ms_stream_get_cfg(list[i], &cfg) == 0) {
+                memcpy(snaps[i].name, cfg.name, sizeof(snaps[i].name));
+                snaps[i].name[sizeof(snaps[i].name) - 1] = '\0';
+                ms_stream_cfg_free(&cfg);
+            }
+            ms_stream_get_status(list[i], &snaps[i].st);
+            ms_hls_t *h = ms_stream_hls(list[i]);
+            if (h) {
+                ms_hls_get_latency(h, &snaps[i].lat);
+                snaps[i].has_lat = 1;
+                ms_hls_unref(h);
+            }
+        }
+        ms_stream_unref(list[i]);
+    }
+    free(list);
+    if (n && !snaps)
+        return ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        ms_prom_head(&b, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < n; i++)
+            ms_prom_sample(&b, fam[f].name, "stream", snaps[i].name,
+                           value_of((int)f, &snaps[i].st));
+    }
+    ms_prom_head(&b, "ms_hls_part_latency_ms", "histogram",
+                 "Frame arrival to LL-HLS part listed in the playlist, milliseconds");
+    for (size_t i = 0; i < n; i++)
+        if (snaps[i].has_lat)
+            ms_prom_histogram(&b, "ms_hls_part_latency_ms", snaps[i].name, &snaps[i].lat);
+    free(snaps);
+
+    ms_sysinfo_t si;
+    ms_sys_get(&si);
+    ms_prom_head(&b, "ms_process_resident_memory_bytes", "gauge", "Resident memory size");
+    ms_prom_sample(&b, "ms_process_resident_memory_bytes", NULL, NULL, (double)si.rss_bytes);
+    ms_prom_head(&b, "ms_process_cpu_seconds_total", "counter", "User and system CPU time");
+    ms_prom_sample(&b, "ms_process_cpu_seconds_total", NULL, NULL, si.cpu_process_seconds);
+
+    uint64_t *counts = calloc(500, sizeof(*counts));
+    ms_prom_head(&b, "ms_http_requests_total", "counter", "HTTP responses by status code");
+    if (counts) {
+        ms_api_status_counts(counts, 500);
+        for (int c = 0; c < 500; c++)
+            if (counts[c]) {
+                char code[8];
+                snprintf(code, sizeof(code), "%d", c + 100);
+                ms_prom_sample(&b, "ms_http_requests_total", "code", code, (double)counts[c]);
+            }
+        free(counts);
+    }
+    ms_blob_t *blob = ms_buf_to_blob(&b);
+    ms_buf_free(&b);
+    if (!blob)
+        return ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    static const char *const hdrs[] = {"Cache-Control", "no-cache", NULL};
+    return ms_api_reply_blob(r, 200, "text/plain; version=0.0.4; charset=utf-8", blob, hdrs);
+}

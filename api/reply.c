@@ -1,0 +1,99 @@
+/* Response helpers: every reply of the server goes through here so that
+ * the status and the size are recorded for the request log and
+ * ms_http_requests_total. Media blobs are handed to MHD without a copy. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/log.h"
+
+#define NCODES 500 /* 100..599 */
+static atomic_uint_least64_t g_status[NCODES];
+
+void ms_api_count_status(unsigned code)
+{
+    if (code >= 100 && code < 600)
+        atomic_fetch_add_explicit(&g_status[code - 100], 1, memory_order_relaxed);
+}
+
+void ms_api_status_counts(uint64_t *counts, size_t n)
+{
+    for (size_t i = 0; i < n && i < NCODES; i++)
+        counts[i] = atomic_load_explicit(&g_status[i], memory_order_relaxed);
+}
+
+static void blob_free_cb(void *cls)
+{
+    ms_blob_unref(cls);
+}
+
+static enum MHD_Result queue(ms_req_t *r, unsigned code, struct MHD_Response *resp,
+                             const char *ctype, size_t len, const char *const *headers)
+{
+    if (!resp)
+        return MHD_NO;
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    enum MHD_Result ret = MHD_queue_response(r->conn, code, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->status = code;
+        r->bytes = len;
+    }
+    return ret;
+}
+
+enum MHD_Result ms_api_reply_blob(ms_req_t *r, unsigned code, const char *ctype, ms_blob_t *b,
+                                  const char *const *headers)
+{
+    /* Zero-copy: MHD sends from the blob and drops our reference when the
+     * response is destroyed (after the last byte or on disconnect). */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, blob_free_cb, b);
+    if (!resp) {
+        ms_blob_unref(b);
+        return MHD_NO;
+    }
+    return queue(r, code, resp, ctype, b->len, headers);
+}
+
+enum MHD_Result ms_api_reply_text(ms_req_t *r, unsigned code, const char *ctype, const char *text,
+                                  size_t len, const char *const *headers)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)(uintptr_t)text, MHD_RESPMEM_MUST_COPY);
+    return queue(r, code, resp, ctype, len, headers);
+}
+
+enum MHD_Result ms_api_reply_json(ms_req_t *r, unsigned code, json_t *j, const char *const *headers)
+{
+    if (!j)
+        return ms_api_reply_text(r, 500, "application/json", "{\"error\":\"out of memory\"}\n", 26,
+                                 NULL);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return ms_api_reply_text(r, 500, "application/json", "{\"error\":\"out of memory\"}\n", 26,
+                                 NULL);
+    size_t len = strlen(s);
+    s[len] = '\0';
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, s, free);
+    if (!resp) {
+        free(s);
+        return MHD_NO;
+    }
+    return queue(r, code, resp, "application/json", len, headers);
+}
+
+enum MHD_Result ms_api_reply_error(ms_req_t *r, unsigned code, const char *msg, const char *field,
+                                   const char *const *headers)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    if (j && field)
+        json_object_set_new(j, "field", json_string(field));
+    return ms_api_reply_json(r, code, j, headers);
+}

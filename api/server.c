@@ -1,0 +1,581 @@
+/* HTTP server glue: MHD daemons (HTTP and HTTPS), per-request contexts,
+ * routing, LL-HLS suspend/resume, the HLS client table and its sweeper.
+ *
+ * MHD runs its own thread pool with epoll (DESIGN.md section 4). The raw
+ * request target is taken from the URI log callback so that decoding and
+ * path checks are ours (util/urlquery.c), never MHD's lenient unescaping. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "api/api.h"
+#include "api/http.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/version.h"
+
+#define POOL_THREADS   4
+#define CONN_LIMIT     4000
+#define CONN_TIMEOUT_S 30
+#define MAX_WAITS      16
+
+typedef struct waiter {
+    struct waiter *prev, *next;
+    struct MHD_Connection *conn;
+    atomic_int refs;
+    int suspended; /* guarded by g_wait_mu */
+} waiter_t;
+
+static const ms_node_cfg_t *g_cfg;
+static struct MHD_Daemon *g_daemons[2];
+static int64_t g_start_us;
+static pthread_mutex_t g_wait_mu = PTHREAD_MUTEX_INITIALIZER;
+static waiter_t g_waiters = {&g_waiters, &g_waiters, NULL, 0, 0};
+static int g_stopping; /* guarded by g_wait_mu */
+static ms_clients_t *g_clients;
+static pthread_t g_sweeper;
+static int g_sweeper_running;
+static pthread_mutex_t g_sweep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_sweep_cv = PTHREAD_COND_INITIALIZER;
+static int g_sweep_stop;
+static char *g_tls_cert, *g_tls_key;
+
+const ms_node_cfg_t *ms_api_cfg(void)
+{
+    return g_cfg;
+}
+
+int64_t ms_api_uptime_s(void)
+{
+    return (ms_mono_us() - g_start_us) / 1000000;
+}
+
+/* ---- LL-HLS blocking requests ------------------------------------------ */
+
+static void waiter_unref(waiter_t *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) == 1)
+        free(w);
+}
+
+/* Caller holds g_wait_mu. */
+static void waiter_resume_locked(waiter_t *w)
+{
+    if (!w->suspended)
+        return;
+    w->suspended = 0;
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    w->prev = w->next = w;
+    MHD_resume_connection(w->conn);
+}
+
+/* Runs on the stream's worker loop (ms_hls_wait). */
+static void wait_cb(void *ud)
+{
+    waiter_t *w = ud;
+    pthread_mutex_lock(&g_wait_mu);
+    waiter_resume_locked(w);
+    pthread_mutex_unlock(&g_wait_mu);
+    waiter_unref(w);
+}
+
+int ms_api_suspend(ms_req_t *r, ms_hls_t *h, int64_t msn, int part)
+{
+    if (++r->waits > MAX_WAITS)
+        return -ELOOP;
+    waiter_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->conn = r->conn;
+    atomic_init(&w->refs, 2); /* ours + the wait callback's */
+    pthread_mutex_lock(&g_wait_mu);
+    if (g_stopping) {
+        pthread_mutex_unlock(&g_wait_mu);
+        free(w);
+        return -ESHUTDOWN;
+    }
+    /* Suspend before registering: the callback may fire at once on the loop
+     * thread and must find a suspended connection (MHD_resume_connection on
+     * a connection that is not suspended is undefined). */
+    MHD_suspend_connection(r->conn);
+    w->suspended = 1;
+    w->next = &g_waiters;
+    w->prev = g_waiters.prev;
+    g_waiters.prev->next = w;
+    g_waiters.prev = w;
+    pthread_mutex_unlock(&g_wait_mu);
+
+    int rc = ms_hls_wait(h, msn, part, wait_cb, w);
+    if (rc != 0) {
+        /* Not registered (already available, or stopped): resume now; the
+         * handler runs again and retries. */
+        pthread_mutex_lock(&g_wait_mu);
+        waiter_resume_locked(w);
+        pthread_mutex_unlock(&g_wait_mu);
+        waiter_unref(w);
+    }
+    waiter_unref(w);
+    return 0;
+}
+
+/* ---- HLS clients --------------------------------------------------------- */
+
+static void client_expired(void *owner)
+{
+    ms_stream_t *s = owner;
+    ms_hub_t *hub = ms_stream_hub(s);
+    if (hub)
+        ms_hub_clients_add(hub, -1);
+    ms_stream_unref(s);
+}
+
+void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
+{
+    if (!g_clients)
+        return;
+    const char *ua = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "User-Agent");
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    char uid[64] = "";
+    if (ms_stream_get_cfg(s, &cfg) == 0) {
+        snprintf(uid, sizeof(uid), "%s", cfg.uid);
+        ms_stream_cfg_free(&cfg);
+    }
+    char key[1024];
+    snprintf(key, sizeof(key), "%s\n%s\n%.300s\n%.300s", uid, r->peer, ua ? ua : "",
+             token ? token : "");
+    ms_stream_t *ref = ms_stream_ref(s);
+    int rc = ms_clients_touch(g_clients, key, ref, ms_mono_ms());
+    if (rc == 1) {
+        ms_hub_t *hub = ms_stream_hub(s);
+        if (hub)
+            ms_hub_clients_add(hub, 1);
+    } else {
+        ms_stream_unref(ref);
+    }
+}
+
+static void *sweeper_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_sweep_mu);
+    while (!g_sweep_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&g_sweep_cv, &g_sweep_mu, &ts);
+        if (g_sweep_stop)
+            break;
+        pthread_mutex_unlock(&g_sweep_mu);
+        ms_clients_sweep(g_clients, ms_mono_ms(), MS_HLS_CLIENT_TTL_MS);
+        ms_sys_sample();
+        pthread_mutex_lock(&g_sweep_mu);
+    }
+    pthread_mutex_unlock(&g_sweep_mu);
+    return NULL;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+int ms_api_query(ms_req_t *r, const char *key, char *out, size_t cap)
+{
+    return ms_url_query_get(r->parts.query, r->parts.query_len, key, out, cap);
+}
+
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    ms_req_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->start_us = ms_mono_us();
+    size_t len = uri ? strlen(uri) : 0;
+    if (len > MS_URL_MAX) {
+        r->bad_target = 414;
+        len = 0;
+    }
+    if (len)
+        memcpy(r->raw, uri, len);
+    r->raw[len] = '\0';
+    r->raw_len = len;
+    return r;
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    ms_req_t *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (r->status)
+        ms_api_count_status(r->status);
+    if (ms_log_get_level() <= MS_LOG_DEBUG)
+        MS_DEBUG(MS_API_CTX, "%s %s %s -> %u %llu bytes %lld us%s", r->peer,
+                 r->method ? r->method : "-", r->raw, r->status, (unsigned long long)r->bytes,
+                 (long long)(ms_mono_us() - r->start_us),
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    free(r);
+}
+
+static void fill_peer(ms_req_t *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(r->peer, sizeof(r->peer), "?");
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer,
+                  sizeof(r->peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->peer,
+                  sizeof(r->peer));
+    r->peer_loopback = ms_auth_is_loopback(sa);
+}
+
+static enum MHD_Result check_admin(ms_req_t *r, int *allowed)
+{
+    const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    int rc = ms_auth_check(g_cfg, authz, r->peer_loopback);
+    *allowed = rc == 0;
+    if (rc == 0)
+        return MHD_YES;
+    if (rc == -EPERM)
+        return ms_api_reply_error(
+            r, 403, "no admin credentials are configured: the API answers loopback clients only",
+            NULL, NULL);
+    static const char *const hdrs[] = {"WWW-Authenticate", "Basic realm=\"mediaserver\"", NULL};
+    return ms_api_reply_error(r, 401, authz ? "invalid credentials" : "authentication required",
+                              NULL, hdrs);
+}
+
+static enum MHD_Result route(ms_req_t *r)
+{
+    int n;
+    if (r->bad_target == 414)
+        return ms_api_reply_error(r, 414, "request target too long", NULL, NULL);
+    if ((n = ms_url_split(r->raw, r->raw_len, &r->parts)) < 0)
+        return ms_api_reply_error(r, n == -E2BIG ? 414 : 400, "bad request target", NULL, NULL);
+    if (ms_url_query_validate(r->parts.query, r->parts.query_len) < 0)
+        return ms_api_reply_error(r, 400, "bad percent-encoding in the query", NULL, NULL);
+    n = ms_url_path_split(r->parts.path, r->parts.path_len, r->segbuf, sizeof(r->segbuf), r->segs,
+                          MS_URL_MAX_SEGS);
+    if (n == -E2BIG)
+        return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    if (n < 0)
+        return ms_api_reply_error(r, 400, "bad path", NULL, NULL);
+    r->nsegs = n;
+    ms_route_match(r->method, r->segs, r->nsegs, &r->route);
+
+    int is_api = r->route.id == MS_ROUTE_API_STREAMS || r->route.id == MS_ROUTE_API_STREAM ||
+                 r->route.id == MS_ROUTE_API_SYSTEM || r->route.id == MS_ROUTE_API_PLANNED ||
+                 r->route.id == MS_ROUTE_API_UNKNOWN;
+    if (is_api || (r->route.id == MS_ROUTE_METRICS && g_cfg->metrics_auth)) {
+        int ok = 0;
+        enum MHD_Result ret = check_admin(r, &ok);
+        if (!ok)
+            return ret;
+    }
+    if (r->route.id == MS_ROUTE_NONE || r->route.id == MS_ROUTE_API_UNKNOWN)
+        return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    if (!r->route.method_ok) {
+        const char *hdrs[] = {"Allow", r->route.allow, NULL};
+        return ms_api_reply_error(r, 405, "method not allowed", NULL, hdrs);
+    }
+    switch (r->route.id) {
+    case MS_ROUTE_ROOT: {
+        json_t *j = json_pack("{s:s,s:s,s:s}", "name", g_cfg->name, "version", ms_version(), "api",
+                              "/api/v1");
+        return ms_api_reply_json(r, 200, j, NULL);
+    }
+    case MS_ROUTE_METRICS:
+        return ms_api_metrics(r);
+    case MS_ROUTE_HLS_PLAYLIST:
+        return ms_api_hls_playlist(r);
+    case MS_ROUTE_HLS_MEDIA:
+        return ms_api_hls_media(r);
+    case MS_ROUTE_API_STREAMS:
+        return ms_api_streams_list(r);
+    case MS_ROUTE_API_STREAM:
+        return ms_api_stream_get(r);
+    case MS_ROUTE_API_SYSTEM:
+        return ms_api_system(r);
+    case MS_ROUTE_API_PLANNED:
+        return ms_api_reply_error(r, 501, "not implemented yet", NULL, NULL);
+    default:
+        return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    }
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void)cls;
+    (void)url;
+    (void)version;
+    (void)upload_data;
+    ms_req_t *r = *con_cls;
+    if (!r)
+        return MHD_NO; /* allocation failed in uri_log_cb: drop the connection */
+    if (r->status) {
+        /* A response is queued; discard any request body. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!r->conn) {
+        r->conn = conn;
+        r->method = method;
+        fill_peer(r);
+    }
+    enum MHD_Result ret = route(r);
+    if (*upload_data_size && r->status)
+        *upload_data_size = 0;
+    return ret;
+}
+
+/* ---- start / stop -------------------------------------------------------- */
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    MS_WARN(MS_API_CTX, "libmicrohttpd: %s", line);
+}
+#pragma GCC diagnostic pop
+
+static char *read_file(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max, f) : 0;
+    int bad = !buf || ferror(f) || (!feof(f) && n == max);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Loads and validates the PEM certificate and key before MHD sees them, so
+ * a bad file is reported clearly instead of as a TLS library error. */
+static int load_tls(const ms_node_cfg_t *cfg, char *err, size_t errlen)
+{
+    int rc = -EINVAL;
+    BIO *bc = NULL, *bk = NULL;
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    g_tls_cert = read_file(cfg->tls_cert, 1 << 20);
+    if (!g_tls_cert) {
+        snprintf(err, errlen, "tls.cert: cannot read %s: %s", cfg->tls_cert, strerror(errno));
+        return -EINVAL;
+    }
+    g_tls_key = read_file(cfg->tls_key, 1 << 20);
+    if (!g_tls_key) {
+        snprintf(err, errlen, "tls.key: cannot read %s: %s", cfg->tls_key, strerror(errno));
+        return -EINVAL;
+    }
+    bc = BIO_new_mem_buf(g_tls_cert, -1);
+    bk = BIO_new_mem_buf(g_tls_key, -1);
+    if (!bc || !bk) {
+        snprintf(err, errlen, "tls: out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    x = PEM_read_bio_X509(bc, NULL, NULL, NULL);
+    if (!x) {
+        snprintf(err, errlen, "tls.cert: %s is not a PEM certificate", cfg->tls_cert);
+        goto out;
+    }
+    k = PEM_read_bio_PrivateKey(bk, NULL, NULL, NULL);
+    if (!k) {
+        snprintf(err, errlen, "tls.key: %s is not an unencrypted PEM private key", cfg->tls_key);
+        goto out;
+    }
+    if (X509_check_private_key(x, k) != 1) {
+        snprintf(err, errlen, "tls: the key %s does not match the certificate %s", cfg->tls_key,
+                 cfg->tls_cert);
+        goto out;
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    X509_free(x);
+    EVP_PKEY_free(k);
+    BIO_free(bc);
+    BIO_free(bk);
+    return rc;
+}
+
+static struct MHD_Daemon *start_one(const ms_node_cfg_t *cfg, int port, int tls, char *err,
+                                    size_t errlen, int *rc)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    const char *addr = cfg->listen_address[0] ? cfg->listen_address : "0.0.0.0";
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        /* "::" listens on IPv4 too (dual stack); other v6 addresses v6 only. */
+        flags |= strcmp(addr, "::") == 0 ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "listen.address: \"%s\" is not an IP address", addr);
+        *rc = -EINVAL;
+        return NULL;
+    }
+    if (tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)(uintptr_t)uri_log_cb, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)(uintptr_t)completed_cb, NULL},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)(uintptr_t)mhd_logger, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, g_tls_cert},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, g_tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    errno = 0;
+    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, NULL,
+                                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!d) {
+        int e = errno ? errno : EIO;
+        snprintf(err, errlen, "%s: cannot listen on [%s]:%d: %s", tls ? "https" : "http", addr,
+                 port, strerror(e));
+        *rc = -e;
+    }
+    return d;
+}
+
+int ms_http_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
+{
+    int rc = 0;
+    if (err && errlen)
+        err[0] = '\0';
+    char dummy[8];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (g_cfg) {
+        snprintf(err, errlen, "http: already started");
+        return -EALREADY;
+    }
+    g_cfg = cfg;
+    g_start_us = ms_mono_us();
+    pthread_mutex_lock(&g_wait_mu);
+    g_stopping = 0;
+    pthread_mutex_unlock(&g_wait_mu);
+    g_clients = ms_clients_new(client_expired);
+    if (!g_clients) {
+        snprintf(err, errlen, "http: out of memory");
+        rc = -ENOMEM;
+        goto err;
+    }
+    ms_sys_sample();
+    if (cfg->port_http > 0) {
+        g_daemons[0] = start_one(cfg, cfg->port_http, 0, err, errlen, &rc);
+        if (!g_daemons[0])
+            goto err;
+    }
+    if (cfg->port_https > 0) {
+        if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+            snprintf(err, errlen, "listen.https is set but tls.cert/tls.key are not");
+            rc = -EINVAL;
+            goto err;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen, "https: libmicrohttpd was built without TLS support");
+            rc = -ENOTSUP;
+            goto err;
+        }
+        if ((rc = load_tls(cfg, err, errlen)) < 0)
+            goto err;
+        g_daemons[1] = start_one(cfg, cfg->port_https, 1, err, errlen, &rc);
+        if (!g_daemons[1])
+            goto err;
+    }
+    g_sweep_stop = 0;
+    if (pthread_create(&g_sweeper, NULL, sweeper_main, NULL) != 0) {
+        snprintf(err, errlen, "http: cannot start the sweeper thread");
+        rc = -EAGAIN;
+        goto err;
+    }
+    g_sweeper_running = 1;
+    MS_INFO(MS_API_CTX, "listening on http %s:%d%s", cfg->listen_address, cfg->port_http,
+            g_daemons[1] ? " and https" : "");
+    return 0;
+err:
+    ms_http_stop();
+    return rc ? rc : -EIO;
+}
+
+void ms_http_stop(void)
+{
+    /* MHD must not be stopped with suspended connections: resume them all
+     * (their handler sees g_stopping and answers 503). */
+    pthread_mutex_lock(&g_wait_mu);
+    g_stopping = 1;
+    while (g_waiters.next != &g_waiters)
+        waiter_resume_locked(g_waiters.next);
+    pthread_mutex_unlock(&g_wait_mu);
+    for (int i = 0; i < 2; i++)
+        if (g_daemons[i]) {
+            MHD_stop_daemon(g_daemons[i]);
+            g_daemons[i] = NULL;
+        }
+    if (g_sweeper_running) {
+        pthread_mutex_lock(&g_sweep_mu);
+        g_sweep_stop = 1;
+        pthread_cond_signal(&g_sweep_cv);
+        pthread_mutex_unlock(&g_sweep_mu);
+        pthread_join(g_sweeper, NULL);
+        g_sweeper_running = 0;
+    }
+    ms_clients_free(g_clients);
+    g_clients = NULL;
+    if (g_tls_key) {
+        OPENSSL_cleanse(g_tls_key, strlen(g_tls_key));
+        free(g_tls_key);
+    }
+    free(g_tls_cert);
+    g_tls_cert = g_tls_key = NULL;
+    g_cfg = NULL;
+}

@@ -1,0 +1,192 @@
+/* GET /api/v1/streams and GET /api/v1/streams/{id} (CONTRACT.md "REST"):
+ * each stream is its config object with a "status" object added. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/clock.h"
+
+int ms_api_csv_has(const char *csv, const char *word)
+{
+    size_t wl = strlen(word);
+    const char *p = csv;
+    while (p && *p) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (l == wl && strncmp(p, word, l) == 0)
+            return 1;
+        p = c ? c + 1 : NULL;
+    }
+    return 0;
+}
+
+json_t *ms_api_status_json(const ms_stream_status_t *st)
+{
+    json_t *j = json_object();
+    if (!j)
+        return NULL;
+    json_object_set_new(j, "state", json_string(ms_stream_state_name(st->src.state)));
+    json_object_set_new(j, "characteristic",
+                        json_string(ms_characteristic_name(st->src.characteristic)));
+    json_object_set_new(j, "role", json_string(st->role[0] ? st->role : "primary"));
+    json_object_set_new(j, "server", json_string(st->server));
+    json_object_set_new(j, "backup_server",
+                        st->backup_server[0] ? json_string(st->backup_server) : json_null());
+    json_object_set_new(j, "bitrate_kbps", json_real(st->src.bitrate_kbps));
+    json_object_set_new(j, "output_kbps", json_real(st->output_kbps));
+    json_object_set_new(j, "clients", json_integer(st->clients));
+    json_object_set_new(j, "width", json_integer(st->width));
+    json_object_set_new(j, "height", json_integer(st->height));
+    json_object_set_new(j, "video_codec", json_string(st->video_codec));
+    json_object_set_new(j, "audio_codec", json_string(st->audio_codec));
+    json_object_set_new(j, "uptime_s", json_integer(st->uptime_s));
+    json_object_set_new(j, "reconnects", json_integer(st->src.reconnects));
+    json_object_set_new(j, "reconnects_total", json_integer(st->src.reconnects_total));
+    json_object_set_new(j, "sdp", json_string(st->src.sdp));
+    /* extras */
+    json_object_set_new(j, "reason", json_string(st->src.reason));
+    json_object_set_new(j, "transport", json_string(st->src.transport));
+    json_object_set_new(j, "rtp_lost", json_integer((json_int_t)st->src.rtp_lost));
+    json_object_set_new(j, "frames_dropped", json_integer((json_int_t)st->src.frames_dropped));
+    json_object_set_new(j, "hls_ready", json_boolean(st->hls_ready));
+    return j;
+}
+
+/* Config + status of s; cfg_out and st_out receive copies for filtering when
+ * non-NULL (cfg_out must then be freed by the caller). */
+static json_t *stream_json(ms_stream_t *s, ms_stream_cfg_t *cfg_out, ms_stream_status_t *st_out)
+{
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    if (ms_stream_get_cfg(s, &cfg) < 0)
+        return NULL;
+    ms_stream_status_t *st = calloc(1, sizeof(*st));
+    if (!st) {
+        ms_stream_cfg_free(&cfg);
+        return NULL;
+    }
+    ms_stream_get_status(s, st);
+    json_t *j = ms_stream_cfg_to_json(&cfg);
+    json_t *sj = ms_api_status_json(st);
+    if (!j || !sj) {
+        json_decref(j);
+        json_decref(sj);
+        j = NULL;
+    } else {
+        json_object_set_new(j, "status", sj);
+    }
+    if (st_out)
+        *st_out = *st;
+    free(st);
+    if (cfg_out)
+        *cfg_out = cfg;
+    else
+        ms_stream_cfg_free(&cfg);
+    return j;
+}
+
+json_t *ms_api_stream_json(ms_stream_t *s)
+{
+    return stream_json(s, NULL, NULL);
+}
+
+typedef struct {
+    char name[128];
+    char role[128];
+    char state[128];
+    int dvr, audio;
+} filters_t;
+
+static int get_filter(ms_req_t *r, const char *key, char *out, size_t cap)
+{
+    int n = ms_api_query(r, key, out, cap);
+    if (n == -ENOENT) {
+        out[0] = '\0';
+        return 0;
+    }
+    return n < 0 ? n : 0;
+}
+
+static int get_flag(ms_req_t *r, const char *key, int *out)
+{
+    char v[8];
+    int n = ms_api_query(r, key, v, sizeof(v));
+    *out = -1;
+    if (n == -ENOENT)
+        return 0;
+    if (n < 0)
+        return n;
+    if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+        *out = 1;
+    else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+        *out = 0;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int matches(const filters_t *f, const ms_stream_cfg_t *c, const ms_stream_status_t *st)
+{
+    if (f->name[0] && !strstr(c->name, f->name))
+        return 0;
+    if (f->role[0] && !ms_api_csv_has(f->role, st->role[0] ? st->role : "primary"))
+        return 0;
+    if (f->state[0] && !ms_api_csv_has(f->state, ms_stream_state_name(st->src.state)))
+        return 0;
+    if (f->dvr >= 0 && (c->dvr_enabled != 0) != f->dvr)
+        return 0;
+    if (f->audio >= 0 && ((c->channels & MS_CHANNEL_AUDIO) != 0) != f->audio)
+        return 0;
+    return 1;
+}
+
+enum MHD_Result ms_api_streams_list(ms_req_t *r)
+{
+    filters_t f;
+    if (get_filter(r, "name", f.name, sizeof(f.name)) < 0)
+        return ms_api_reply_error(r, 400, "bad filter", "name", NULL);
+    if (get_filter(r, "role", f.role, sizeof(f.role)) < 0)
+        return ms_api_reply_error(r, 400, "bad filter", "role", NULL);
+    if (get_filter(r, "state", f.state, sizeof(f.state)) < 0)
+        return ms_api_reply_error(r, 400, "bad filter", "state", NULL);
+    if (get_flag(r, "dvr", &f.dvr) < 0)
+        return ms_api_reply_error(r, 400, "must be 0 or 1", "dvr", NULL);
+    if (get_flag(r, "audio", &f.audio) < 0)
+        return ms_api_reply_error(r, 400, "must be 0 or 1", "audio", NULL);
+
+    ms_stream_t **list = NULL;
+    size_t n = ms_streams_list(&list);
+    json_t *arr = json_array();
+    ms_stream_status_t *st = calloc(1, sizeof(*st));
+    for (size_t i = 0; i < n; i++) {
+        ms_stream_cfg_t cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        json_t *j = (arr && st) ? stream_json(list[i], &cfg, st) : NULL;
+        if (j) {
+            if (matches(&f, &cfg, st))
+                json_array_append_new(arr, j);
+            else
+                json_decref(j);
+            ms_stream_cfg_free(&cfg);
+        }
+        ms_stream_unref(list[i]);
+    }
+    free(list);
+    free(st);
+    if (!arr)
+        return ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    return ms_api_reply_json(r, 200, json_pack("{s:o}", "streams", arr), NULL);
+}
+
+enum MHD_Result ms_api_stream_get(ms_req_t *r)
+{
+    ms_stream_t *s = ms_streams_find(r->route.stream);
+    if (!s)
+        return ms_api_reply_error(r, 404, "unknown stream", "id", NULL);
+    json_t *j = ms_api_stream_json(s);
+    ms_stream_unref(s);
+    if (!j)
+        return ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    return ms_api_reply_json(r, 200, j, NULL);
+}
