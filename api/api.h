@@ -116,17 +116,16 @@ enum MHD_Result ms_api_metrics(ms_req_t *r);
 /* The config object with "status" added (new reference, NULL on error). */
 json_t *ms_api_stream_json(ms_stream_t *s);
 json_t *ms_api_status_json(const ms_stream_status_t *st);
-/* 1 when word is one of the comma-separated items of csv. */
-int ms_api_csv_has(const char *csv, const char *word);
 
 /* Query parameter of r decoded into out; -ENOENT when absent. */
 int ms_api_query(ms_req_t *r, const char *key, char *out, size_t cap);
 
-/* --- Prometheus text format 0.0.4 (metrics.c), pure writers. --- */
+/* --- Prometheus text format 0.0.4 (prom.c), pure writers. --- */
 void ms_prom_head(ms_buf_t *b, const char *name, const char *type, const char *help);
 /* name{label="value"} v ; label NULL = no labels. Value escaped. */
 void ms_prom_sample(ms_buf_t *b, const char *name, const char *label, const char *value, double v);
-void ms_prom_histogram(ms_buf_t *b, const char *name, const char *stream,
+/* bounds: MS_HLS_LAT_BUCKETS upper bounds matching lat->buckets. */
+void ms_prom_histogram(ms_buf_t *b, const char *name, const char *stream, const double *bounds,
                        const ms_hls_latency_t *lat);
 
 /* --- system figures (system.c) --- */

@@ -7,20 +7,6 @@
 #include "api/api.h"
 #include "util/clock.h"
 
-int ms_api_csv_has(const char *csv, const char *word)
-{
-    size_t wl = strlen(word);
-    const char *p = csv;
-    while (p && *p) {
-        const char *c = strchr(p, ',');
-        size_t l = c ? (size_t)(c - p) : strlen(p);
-        if (l == wl && strncmp(p, word, l) == 0)
-            return 1;
-        p = c ? c + 1 : NULL;
-    }
-    return 0;
-}
-
 json_t *ms_api_status_json(const ms_stream_status_t *st)
 {
     json_t *j = json_object();
@@ -130,9 +116,9 @@ static int matches(const filters_t *f, const ms_stream_cfg_t *c, const ms_stream
 {
     if (f->name[0] && !strstr(c->name, f->name))
         return 0;
-    if (f->role[0] && !ms_api_csv_has(f->role, st->role[0] ? st->role : "primary"))
+    if (f->role[0] && !ms_url_csv_has(f->role, st->role[0] ? st->role : "primary"))
         return 0;
-    if (f->state[0] && !ms_api_csv_has(f->state, ms_stream_state_name(st->src.state)))
+    if (f->state[0] && !ms_url_csv_has(f->state, ms_stream_state_name(st->src.state)))
         return 0;
     if (f->dvr >= 0 && (c->dvr_enabled != 0) != f->dvr)
         return 0;

@@ -274,6 +274,20 @@ int ms_url_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     return 0;
 }
 
+int ms_url_csv_has(const char *csv, const char *word)
+{
+    size_t wl = strlen(word);
+    const char *p = csv;
+    while (p && *p) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (l == wl && strncmp(p, word, l) == 0)
+            return 1;
+        p = c ? c + 1 : NULL;
+    }
+    return 0;
+}
+
 static size_t digits(const char *s)
 {
     size_t n = 0;
