@@ -1,0 +1,267 @@
+/* Access unit assembly shared by the H.264 (RFC 6184) and H.265 (RFC 7798)
+ * depacketizers: collects complete NAL units of one RTP timestamp into the
+ * frame payload format of media/stream/frame.h (4-byte lengths), strips
+ * AUDs, inserts parameter sets before IDR/IRAP pictures, and tracks loss. */
+#include <string.h>
+
+#include "media/codec/h264.h"
+#include "media/codec/h265.h"
+#include "media/codec/nal.h"
+#include "media/rtp/rtp_internal.h"
+
+void ms_rtp_au_free(ms_rtp_au_t *a)
+{
+    ms_buf_free(&a->au);
+    ms_buf_free(&a->fu);
+}
+
+static void clear_au(ms_rtp_au_t *a)
+{
+    ms_buf_reset(&a->au);
+    ms_buf_reset(&a->fu);
+    a->active = a->fu_active = 0;
+    a->corrupt = 0;
+    a->has_key = a->has_vps = a->has_sps = a->has_pps = 0;
+}
+
+void ms_rtp_au_reset(ms_rtp_au_t *a)
+{
+    clear_au(a);
+    a->pending_gap = 0;
+}
+
+void ms_rtp_au_gap(ms_rtp_au_t *a)
+{
+    if (a->active)
+        a->corrupt = 1;
+    if (a->fu_active) {
+        ms_buf_reset(&a->fu);
+        a->fu_active = 0;
+    }
+    a->pending_gap = 1;
+}
+
+void ms_rtp_au_bad(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
+{
+    ms_rtp_receiver_count_malformed(r);
+    a->corrupt = 1;
+    if (a->fu_active) {
+        ms_buf_reset(&a->fu);
+        a->fu_active = 0;
+    }
+}
+
+void ms_rtp_au_packet(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const ms_rtp_packet_t *p, int starts_au)
+{
+    if (a->active && p->ts != a->ts)
+        ms_rtp_au_finish(r, a);
+    if (!a->active) {
+        a->active = 1;
+        a->ts = p->ts;
+        /* After a loss, a new AU is only trusted when its first packet
+         * begins with something that can open an access unit (an AUD,
+         * parameter set, SEI, or the first slice of a picture). */
+        if (a->pending_gap && !starts_au)
+            a->corrupt = 1;
+    }
+    a->pending_gap = 0;
+}
+
+static int nal_type(int hevc, const uint8_t *nal)
+{
+    return hevc ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
+}
+
+static int same(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    return al == bl && memcmp(a, b, al) == 0;
+}
+
+int ms_rtp_au_param_set(ms_rtp_receiver_t *r, int hevc, const uint8_t *nal, size_t len)
+{
+    ms_codec_params_t *p = ms_rtp_receiver_params_mut(r);
+    if (len < 2 || len > MS_PARAM_SET_MAX)
+        return 0;
+    int t = nal_type(hevc, nal);
+    uint8_t *dst;
+    uint16_t *dl;
+    if (hevc ? t == MS_H265_NAL_VPS : 0) {
+        dst = p->vps;
+        dl = &p->vps_len;
+    } else if (t == (hevc ? MS_H265_NAL_SPS : MS_H264_NAL_SPS)) {
+        dst = p->sps;
+        dl = &p->sps_len;
+    } else if (t == (hevc ? MS_H265_NAL_PPS : MS_H264_NAL_PPS)) {
+        dst = p->pps;
+        dl = &p->pps_len;
+    } else {
+        return 0;
+    }
+    if (same(dst, *dl, nal, len))
+        return 0;
+    if (dst == p->sps) {
+        /* Only an SPS we can parse replaces the current one. */
+        if (hevc) {
+            ms_h265_sps_t s;
+            if (ms_h265_parse_sps(nal, len, &s) != 0)
+                return 0;
+            p->width = s.width;
+            p->height = s.height;
+            p->profile = s.general_profile_idc;
+            p->level = s.general_level_idc;
+        } else {
+            ms_h264_sps_t s;
+            if (ms_h264_parse_sps(nal, len, &s) != 0)
+                return 0;
+            p->width = s.width;
+            p->height = s.height;
+            p->profile = s.profile_idc;
+            p->level = s.level_idc;
+        }
+    }
+    memcpy(dst, nal, len);
+    *dl = (uint16_t)len;
+    ms_rtp_receiver_params_changed(r);
+    return 1;
+}
+
+void ms_rtp_au_add(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const uint8_t *nal, size_t len)
+{
+    if (len == 0 || (a->hevc && len < 2)) {
+        ms_rtp_au_bad(r, a);
+        return;
+    }
+    int t = nal_type(a->hevc, nal);
+    if (a->hevc) {
+        if (t == MS_H265_NAL_AUD)
+            return;
+        if (ms_h265_is_irap(t))
+            a->has_key = 1;
+        a->has_vps |= t == MS_H265_NAL_VPS;
+        a->has_sps |= t == MS_H265_NAL_SPS;
+        a->has_pps |= t == MS_H265_NAL_PPS;
+    } else {
+        if (t == MS_H264_NAL_AUD)
+            return;
+        if (t == MS_H264_NAL_IDR)
+            a->has_key = 1;
+        a->has_sps |= t == MS_H264_NAL_SPS;
+        a->has_pps |= t == MS_H264_NAL_PPS;
+    }
+    (void)ms_rtp_au_param_set(r, a->hevc, nal, len);
+    if (a->au.len + 4 + len > MS_RTP_MAX_FRAME) {
+        ms_rtp_au_bad(r, a);
+        return;
+    }
+    if (a->corrupt)
+        return; /* will be dropped: keep no bytes */
+    ms_buf_be32(&a->au, (uint32_t)len);
+    ms_buf_append(&a->au, nal, len);
+}
+
+void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, const uint8_t *hdr,
+                  size_t hdr_len, const uint8_t *data, size_t len)
+{
+    if (start) {
+        if (a->fu_active) /* the previous NAL never ended */
+            ms_rtp_au_bad(r, a);
+        ms_buf_reset(&a->fu);
+        a->fu_active = 1;
+        ms_buf_append(&a->fu, hdr, hdr_len);
+    } else if (!a->fu_active) {
+        /* Continuation without a start: the start was lost (already
+         * counted) or the stream is broken. */
+        if (!a->corrupt)
+            ms_rtp_receiver_count_malformed(r);
+        a->corrupt = 1;
+        return;
+    }
+    if (a->fu.len + len > MS_RTP_MAX_FRAME) {
+        ms_rtp_au_bad(r, a);
+        return;
+    }
+    ms_buf_append(&a->fu, data, len);
+    if (end) {
+        a->fu_active = 0;
+        if (a->fu.err) {
+            a->corrupt = 1;
+            return;
+        }
+        ms_rtp_au_add(r, a, a->fu.data, a->fu.len);
+        ms_buf_reset(&a->fu);
+    }
+}
+
+static void put_nal(ms_buf_t *o, const uint8_t *nal, size_t len)
+{
+    ms_buf_be32(o, (uint32_t)len);
+    ms_buf_append(o, nal, len);
+}
+
+/* Writes the AU's own NALs of type t, or the stored set when it has none. */
+static void put_sets(ms_buf_t *o, const ms_rtp_au_t *a, int t, int has, const uint8_t *stored,
+                     size_t stored_len)
+{
+    if (!has) {
+        if (stored_len)
+            put_nal(o, stored, stored_len);
+        return;
+    }
+    size_t off = 0;
+    const uint8_t *n;
+    size_t nl;
+    while (ms_nal_next(a->au.data, a->au.len, &off, &n, &nl) == 1)
+        if (nal_type(a->hevc, n) == t)
+            put_nal(o, n, nl);
+}
+
+void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
+{
+    if (!a->active)
+        return;
+    if (a->fu_active) /* the last fragment never came */
+        a->corrupt = 1;
+    if (a->au.err)
+        a->corrupt = 1;
+    if (!a->corrupt && a->au.len == 0) {
+        clear_au(a); /* only AUDs or nothing at all */
+        return;
+    }
+    if (a->corrupt) {
+        ms_rtp_receiver_emit(r, NULL, 0, a->ts, 0, 1);
+        clear_au(a);
+        return;
+    }
+    const ms_codec_params_t *p = ms_rtp_receiver_params_mut(r);
+    int key = a->has_key;
+    if (key && ((!a->has_sps && !p->sps_len) || (!a->has_pps && !p->pps_len) ||
+                (a->hevc && !a->has_vps && !p->vps_len)))
+        key = 0; /* cannot be decoded on its own: not a usable keyframe */
+    if (!key || (a->has_sps && a->has_pps && (!a->hevc || a->has_vps))) {
+        ms_rtp_receiver_emit(r, a->au.data, a->au.len, a->ts, key, 0);
+        clear_au(a);
+        return;
+    }
+    /* Keyframe lacking parameter sets: VPS, SPS, PPS first, then the rest in
+     * order (SEI and slices may only follow them, H.264 7.4.1.2.3). */
+    ms_buf_t o = MS_BUF_INIT;
+    int tv = MS_H265_NAL_VPS;
+    int ts = a->hevc ? MS_H265_NAL_SPS : MS_H264_NAL_SPS;
+    int tp = a->hevc ? MS_H265_NAL_PPS : MS_H264_NAL_PPS;
+    if (a->hevc)
+        put_sets(&o, a, tv, a->has_vps, p->vps, p->vps_len);
+    put_sets(&o, a, ts, a->has_sps, p->sps, p->sps_len);
+    put_sets(&o, a, tp, a->has_pps, p->pps, p->pps_len);
+    size_t off = 0;
+    const uint8_t *n;
+    size_t nl;
+    while (ms_nal_next(a->au.data, a->au.len, &off, &n, &nl) == 1) {
+        int t = nal_type(a->hevc, n);
+        if (t == ts || t == tp || (a->hevc && t == tv))
+            continue;
+        put_nal(&o, n, nl);
+    }
+    ms_rtp_receiver_emit(r, o.data, o.len, a->ts, 1, o.err);
+    ms_buf_free(&o);
+    clear_au(a);
+}

@@ -1,0 +1,374 @@
+/* RTP receiver for one track: ties the header parser, reorder window,
+ * depacketizer, timestamp unwrapping and RTCP together (RFC 3550). */
+#include "media/rtp/receiver.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "media/rtp/rtp_internal.h"
+
+/* Seconds from 1900-01-01 (NTP epoch) to 1970-01-01 (RFC 868). */
+#define NTP_UNIX_OFFSET 2208988800ull
+
+struct ms_rtp_receiver {
+    ms_rtp_receiver_cfg_t cfg;
+    const ms_rtp_depack_ops_t *ops;
+    void *dp;
+    ms_rtp_stats_t st;
+    ms_codec_params_t params;
+    int params_dirty;
+    ms_rtp_reorder_t ro;
+    int have_ssrc;
+    uint32_t ssrc;
+    int64_t now_us; /* of the packet being processed */
+
+    /* RTP timestamps: 64-bit unwrapped value of the last delivered packet. */
+    int ts_started;
+    int64_t last_ext_ts;
+    int64_t first_ext_ts;
+    int64_t pts_offset; /* keeps pts increasing across SSRC changes */
+    int emitted;
+    int64_t last_pts, last_dts, last_delta;
+    int discont_next;
+    int need_key, seen_key;
+
+    /* RTCP SR mapping */
+    int have_sr;
+    uint64_t sr_ntp;
+    int64_t sr_ext_ts;
+    int64_t sr_arrival_us;
+    /* arrival-time mapping when there is no SR */
+    int have_wall_base;
+    int64_t wall_base_us;
+
+    /* receiver report state (RFC 3550 A.3, A.8) */
+    uint64_t expected_prior, received_prior;
+    int have_transit;
+    int64_t last_transit;
+    int64_t jitter_q4; /* jitter * 16, timestamp units */
+};
+
+static const ms_rtp_depack_ops_t *ops_for(ms_codec_t c)
+{
+    switch (c) {
+    case MS_CODEC_H264:
+        return &ms_rtp_depack_h264;
+    case MS_CODEC_H265:
+        return &ms_rtp_depack_h265;
+    case MS_CODEC_AAC:
+        return &ms_rtp_depack_aac;
+    case MS_CODEC_PCMA:
+    case MS_CODEC_PCMU:
+        return &ms_rtp_depack_g711;
+    case MS_CODEC_ONVIF_META:
+        return &ms_rtp_depack_meta;
+    case MS_CODEC_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static int64_t unwrap_ts(const ms_rtp_receiver_t *r, uint32_t ts)
+{
+    return r->last_ext_ts + (int32_t)(ts - (uint32_t)r->last_ext_ts);
+}
+
+static void deliver(void *ud, const uint8_t *pkt, size_t len, uint64_t lost)
+{
+    ms_rtp_receiver_t *r = ud;
+    ms_rtp_packet_t p;
+    if (ms_rtp_packet_parse(pkt, len, &p) != 0)
+        return; /* parsed once already */
+    if (!r->ts_started) {
+        r->ts_started = 1;
+        r->last_ext_ts = r->first_ext_ts = (int64_t)p.ts + ((int64_t)1 << 32);
+    } else {
+        r->last_ext_ts = unwrap_ts(r, p.ts);
+    }
+    r->ops->packet(r, r->dp, &p, lost);
+}
+
+ms_rtp_receiver_t *ms_rtp_receiver_new(const ms_rtp_receiver_cfg_t *cfg, char *err, size_t errlen)
+{
+    const ms_rtp_depack_ops_t *ops = cfg ? ops_for(cfg->codec) : NULL;
+    if (!ops || !cfg->on_frame) {
+        if (err && errlen)
+            snprintf(err, errlen, "unsupported codec or missing callback");
+        return NULL;
+    }
+    if (cfg->clock_rate == 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "clock rate is 0");
+        return NULL;
+    }
+    ms_rtp_receiver_t *r = calloc(1, sizeof *r);
+    if (!r)
+        goto nomem;
+    r->cfg = *cfg;
+    r->cfg.fmtp = NULL; /* borrowed only during this call */
+    r->ops = ops;
+    r->params.codec = cfg->codec;
+    r->params.kind = ms_codec_kind(cfg->codec);
+    r->params.clock_rate = cfg->clock_rate;
+    r->need_key = r->params.kind == MS_TRACK_VIDEO;
+    if (r->params.kind == MS_TRACK_AUDIO) {
+        r->params.sample_rate = (int)cfg->clock_rate;
+        r->params.channels = cfg->channels;
+    }
+    r->dp = calloc(1, ops->state_size);
+    if (!r->dp)
+        goto nomem;
+    if (ms_rtp_reorder_init(&r->ro, cfg->reorder_window, &r->st, deliver, r) != 0)
+        goto nomem;
+    if (ops->init(r, r->dp, cfg->fmtp, err, errlen) != 0)
+        goto fail;
+    if (r->params_dirty && r->cfg.on_params) {
+        r->params_dirty = 0;
+        r->cfg.on_params(r->cfg.ud, &r->params);
+    }
+    r->params_dirty = 0;
+    return r;
+nomem:
+    if (err && errlen)
+        snprintf(err, errlen, "out of memory");
+fail:
+    ms_rtp_receiver_free(r);
+    return NULL;
+}
+
+void ms_rtp_receiver_free(ms_rtp_receiver_t *r)
+{
+    if (!r)
+        return;
+    ms_rtp_reorder_free(&r->ro);
+    if (r->dp) {
+        r->ops->destroy(r->dp);
+        free(r->dp);
+    }
+    free(r);
+}
+
+static void ssrc_change(ms_rtp_receiver_t *r, uint32_t ssrc)
+{
+    /* A new source: its sequence and timestamp spaces are unrelated to the
+     * old one (RFC 3550 8.2). Drop partial state, start a new timeline. */
+    r->st.ssrc_changes++;
+    ms_rtp_reorder_reset(&r->ro);
+    r->ops->reset(r, r->dp);
+    r->ssrc = ssrc;
+    if (r->emitted) {
+        r->pts_offset = r->last_pts + (r->last_delta > 0 ? r->last_delta : 1);
+        r->discont_next = 1;
+    }
+    r->ts_started = 0;
+    r->have_sr = 0;
+    r->have_transit = 0;
+    r->expected_prior = r->received_prior = 0;
+    if (r->params.kind == MS_TRACK_VIDEO)
+        r->need_key = 1;
+}
+
+int ms_rtp_receiver_rtp(ms_rtp_receiver_t *r, const uint8_t *pkt, size_t len, int64_t now_us)
+{
+    ms_rtp_packet_t p;
+    if (ms_rtp_packet_parse(pkt, len, &p) != 0) {
+        r->st.malformed++;
+        return -EINVAL;
+    }
+    if (r->cfg.payload_type >= 0 && p.pt != r->cfg.payload_type)
+        return 0; /* another payload type on the same SSRC (e.g. comfort noise) */
+    r->now_us = now_us;
+    if (!r->have_ssrc) {
+        r->have_ssrc = 1;
+        r->ssrc = p.ssrc;
+    } else if (p.ssrc != r->ssrc) {
+        ssrc_change(r, p.ssrc);
+    }
+    r->st.packets++;
+    r->st.bytes += p.payload_len;
+
+    /* Interarrival jitter (RFC 3550 A.8), in timestamp units. */
+    int64_t arrival = (int64_t)((double)now_us * r->cfg.clock_rate / 1e6);
+    int64_t transit = arrival - (int64_t)p.ts;
+    if (r->have_transit) {
+        int64_t d = (int32_t)(uint32_t)(transit - r->last_transit);
+        if (d < 0)
+            d = -d;
+        r->jitter_q4 += d - ((r->jitter_q4 + 8) >> 4);
+    }
+    r->have_transit = 1;
+    r->last_transit = transit;
+
+    if (ms_rtp_reorder_push(&r->ro, p.seq, pkt, len, now_us) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
+int ms_rtp_receiver_rtcp(ms_rtp_receiver_t *r, const uint8_t *pkt, size_t len, int64_t now_us)
+{
+    ms_rtcp_sr_t sr;
+    int rc = ms_rtcp_find_sr(pkt, len, &sr);
+    if (rc < 0)
+        return -EINVAL;
+    if (rc == 0)
+        return 0;
+    if (r->have_ssrc && sr.ssrc != r->ssrc)
+        return 0; /* another source (or a stale one) */
+    if (!r->ts_started)
+        return 0; /* need an RTP timestamp to unwrap against */
+    r->have_sr = 1;
+    r->sr_ntp = sr.ntp;
+    r->sr_ext_ts = unwrap_ts(r, sr.rtp_ts);
+    r->sr_arrival_us = now_us;
+    return 0;
+}
+
+void ms_rtp_receiver_flush(ms_rtp_receiver_t *r)
+{
+    ms_rtp_reorder_flush(&r->ro);
+    r->ops->flush(r, r->dp);
+}
+
+const ms_rtp_stats_t *ms_rtp_receiver_stats(const ms_rtp_receiver_t *r)
+{
+    return &r->st;
+}
+
+const ms_codec_params_t *ms_rtp_receiver_params(const ms_rtp_receiver_t *r)
+{
+    return &r->params;
+}
+
+uint32_t ms_rtp_receiver_ssrc(const ms_rtp_receiver_t *r)
+{
+    return r->ssrc;
+}
+
+static int64_t ntp_to_unix_us(uint64_t ntp)
+{
+    int64_t sec = (int64_t)(ntp >> 32) - (int64_t)NTP_UNIX_OFFSET;
+    int64_t frac_us = (int64_t)(((ntp & 0xffffffffu) * 1000000u) >> 32);
+    return sec * 1000000 + frac_us;
+}
+
+int ms_rtp_receiver_ntp(const ms_rtp_receiver_t *r, int64_t pts, int64_t *wall_us)
+{
+    if (!r->have_sr)
+        return 0;
+    int64_t ext = pts - r->pts_offset + r->first_ext_ts;
+    int64_t d = ext - r->sr_ext_ts;
+    *wall_us = ntp_to_unix_us(r->sr_ntp) + d * 1000000 / (int64_t)r->cfg.clock_rate;
+    return 1;
+}
+
+size_t ms_rtp_receiver_rtcp_rr(ms_rtp_receiver_t *r, uint8_t *out, size_t cap, int64_t now_us)
+{
+    if (!r->have_ssrc || !r->ro.started)
+        return 0;
+    ms_rtcp_rr_t rr;
+    memset(&rr, 0, sizeof rr);
+    rr.reporter_ssrc = r->ssrc ^ 0x6d736d73u; /* stable, differs from the source */
+    rr.source_ssrc = r->ssrc;
+    uint64_t expected = r->ro.max_seen - r->ro.base + 1;
+    uint64_t received = r->ro.received;
+    int64_t cum = (int64_t)expected - (int64_t)received;
+    rr.cumulative_lost = cum > INT32_MAX ? INT32_MAX : (int32_t)cum;
+    uint64_t exp_int = expected - r->expected_prior;
+    uint64_t rec_int = received - r->received_prior;
+    r->expected_prior = expected;
+    r->received_prior = received;
+    if (exp_int > 0 && rec_int < exp_int)
+        rr.fraction_lost = (uint8_t)(((exp_int - rec_int) << 8) / exp_int);
+    /* extended highest sequence number: cycles << 16 | seq */
+    rr.ext_highest_seq = (uint32_t)(r->ro.max_seen - (r->ro.base & ~(uint64_t)0xffff));
+    rr.jitter = (uint32_t)(r->jitter_q4 >> 4);
+    if (r->have_sr) {
+        rr.lsr = (uint32_t)(r->sr_ntp >> 16);
+        int64_t dl = now_us - r->sr_arrival_us;
+        if (dl < 0)
+            dl = 0;
+        rr.dlsr = (uint32_t)(dl * 65536 / 1000000);
+    }
+    rr.cname = "mediaserver";
+    return ms_rtcp_build_rr(&rr, out, cap);
+}
+
+/* ---- services for the depacketizers ---- */
+
+ms_codec_params_t *ms_rtp_receiver_params_mut(ms_rtp_receiver_t *r)
+{
+    return &r->params;
+}
+
+void ms_rtp_receiver_params_changed(ms_rtp_receiver_t *r)
+{
+    r->params_dirty = 1;
+}
+
+void ms_rtp_receiver_count_malformed(ms_rtp_receiver_t *r)
+{
+    r->st.malformed++;
+}
+
+void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len, uint32_t ts,
+                          int key, int corrupt)
+{
+    int video = r->params.kind == MS_TRACK_VIDEO;
+    if (r->params_dirty) {
+        r->params_dirty = 0;
+        if (r->cfg.on_params)
+            r->cfg.on_params(r->cfg.ud, &r->params);
+    }
+    if (!video)
+        key = 1;
+    if (corrupt || len > MS_RTP_MAX_FRAME) {
+        r->st.frames_dropped++;
+        if (video)
+            r->need_key = 1;
+        return;
+    }
+    if (video && r->need_key && !key) {
+        if (r->seen_key)
+            r->st.frames_dropped++; /* before the first keyframe: not a loss */
+        return;
+    }
+    ms_frame_t *f = ms_frame_new(data, len);
+    if (!f) {
+        r->st.frames_dropped++;
+        r->need_key = video;
+        return;
+    }
+    r->need_key = 0;
+    if (key)
+        r->seen_key = 1;
+    int64_t pts = unwrap_ts(r, ts) - r->first_ext_ts + r->pts_offset;
+    int64_t dts = pts;
+    if (r->emitted) {
+        if (pts > r->last_pts)
+            r->last_delta = pts - r->last_pts;
+        if (dts < r->last_dts)
+            dts = r->last_dts; /* dts never goes back (see frame.h) */
+    }
+    f->pts = pts;
+    f->dts = dts;
+    f->flags = (uint8_t)((key ? MS_FRAME_KEY : 0) | (r->discont_next ? MS_FRAME_DISCONT : 0));
+    r->discont_next = 0;
+    int64_t wall;
+    if (ms_rtp_receiver_ntp(r, pts, &wall)) {
+        f->wallclock_us = wall;
+    } else {
+        int64_t off = pts * 1000000 / (int64_t)r->cfg.clock_rate;
+        if (!r->have_wall_base) {
+            r->have_wall_base = 1;
+            r->wall_base_us = r->now_us - off;
+        }
+        f->wallclock_us = r->wall_base_us + off;
+    }
+    r->emitted = 1;
+    r->last_pts = pts;
+    r->last_dts = dts;
+    r->st.frames++;
+    r->cfg.on_frame(r->cfg.ud, f);
+}
