@@ -84,7 +84,7 @@ int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **
 int ms_hls_wait(ms_hls_t *h, int64_t msn, int part, void (*cb)(void *ud), void *ud);
 
 typedef struct {
-    int ready;              /* at least one segment exists */
+    int ready; /* at least one segment exists */
     int64_t first_msn, last_msn;
     uint32_t segments, parts;
     uint64_t segments_total;

@@ -1,0 +1,129 @@
+/* Internal state of the live HLS output (media/hls/hls.h), shared by the
+ * public/thread-safe side (hls.c) and the loop-side segmenter
+ * (segmenter.c). Not a public header.
+ *
+ * Ownership and threads: everything below `lock` that HTTP threads read
+ * (segments, init blobs, the cached playlist, waiters, counters) is written
+ * by the loop thread under `lock` and read by other threads under `lock`,
+ * which they hold only to copy references. The loop thread may read the
+ * segment list without the lock (it is the only writer). The muxing state
+ * (loop side) is touched by the loop thread only. */
+#ifndef MS_MEDIA_HLS_HLS_INT_H
+#define MS_MEDIA_HLS_HLS_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "media/fmp4/fmp4.h"
+#include "media/hls/hls.h"
+#include "media/ts/ts.h"
+#include "util/buf.h"
+
+#define HLS_KEEP_EXPIRED 2 /* segments kept after leaving the window */
+#define HLS_PART_SEGS    3 /* complete segments whose parts are listed */
+#define HLS_MAX_INITS    4
+#define HLS_TICK_MS      100
+#define HLS_FMP4_MAX     512 /* pending samples per track in one part */
+
+typedef struct {
+    ms_blob_t *blob; /* NULL once dropped (old segments) */
+    int64_t dur;     /* 90 kHz */
+    int independent;
+} hls_part_t;
+
+typedef struct {
+    int64_t msn;
+    int64_t start; /* 90 kHz output time */
+    int64_t dur;
+    int64_t pdt_us;
+    int discont;
+    uint32_t gen;
+    int complete;
+    hls_part_t *parts;
+    int nparts, cap;
+    ms_blob_t *blob; /* the whole segment, once complete */
+    size_t bytes;
+} hls_seg_t;
+
+typedef struct hls_waiter {
+    struct hls_waiter *next;
+    int64_t msn;
+    int part;
+    int64_t deadline_ms;
+    void (*cb)(void *ud);
+    void *ud;
+} hls_waiter_t;
+
+typedef struct {
+    uint32_t gen;
+    ms_blob_t *blob;
+} hls_init_t;
+
+struct ms_hls {
+    atomic_int refs;
+    char ctx[128];
+    uv_loop_t *loop;
+    ms_hub_t *hub;
+    ms_reader_t *reader;
+    uv_timer_t timer;
+    ms_hls_cfg_t cfg;
+
+    pthread_mutex_t lock;
+    /* --- guarded by lock --- */
+    int stopped;
+    ms_hls_format_t format; /* AUTO until the first track set */
+    hls_seg_t **segs;       /* oldest first; the last one may be open */
+    int nsegs, segs_cap;
+    int nlisted_from; /* index of the first listed segment in segs */
+    hls_init_t inits[HLS_MAX_INITS];
+    ms_blob_t *playlist; /* cached text for the state below, without query */
+    int64_t pl_open_msn; /* msn of the open segment the cached playlist shows */
+    int pl_open_parts;   /* its parts */
+    int pl_ready;
+    hls_waiter_t *waiters;
+    uint64_t segments_total, bytes_total;
+    int64_t disc_seq;
+    ms_hls_latency_t lat;
+
+    /* --- loop thread only --- */
+    uint32_t target_s;
+    int vtrack, atrack; /* hub track indexes carried, -1 none */
+    ms_codec_params_t params[MS_MAX_TRACKS];
+    int ntracks;
+    uint32_t rate[MS_MAX_TRACKS];
+    uint32_t gen;
+    int next_discont;
+    int64_t next_msn;
+    ms_ts_mux_t *ts;
+    ms_fmp4_t *mp4;
+    uint32_t frag_seq;
+    /* timeline: out90 = to90k(dts) + off90 */
+    int have_timeline;
+    int64_t off90;
+    int seen[MS_MAX_TRACKS]; /* track produced a frame in this timeline */
+    int64_t last_end90;      /* end of the last frame written (driver track) */
+    int64_t last_dur90;      /* last driver frame interval */
+    /* current part */
+    hls_seg_t *cur;
+    int64_t part_start90;
+    int part_independent;
+    int64_t part_rx_us;                /* reception time of the first frame of the part */
+    ms_buf_t partbuf;                  /* TS bytes / fMP4 scratch */
+    ms_frame_t *pend[2][HLS_FMP4_MAX]; /* fMP4: [0] video, [1] audio */
+    int64_t pend_dts[2][HLS_FMP4_MAX]; /* output dts in track timescale */
+    int npend[2];
+    int64_t last_adur; /* last audio sample duration (track timescale) */
+};
+
+/* segmenter.c (loop thread) */
+void ms_hls_seg_on_frames(ms_reader_t *r, void *ud);
+void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud);
+void ms_hls_seg_release(ms_hls_t *h); /* frees loop-side muxing state */
+
+/* hls.c */
+/* Re-renders the cached playlist (loop thread, takes the lock to swap) and
+ * fires satisfied waiters. */
+void ms_hls_republish(ms_hls_t *h);
+void ms_hls_seg_free(hls_seg_t *s);
+
+#endif

@@ -1,0 +1,434 @@
+/* Live HLS segmenter, loop side: reads frames from the hub, cuts parts and
+ * segments, muxes them (TS or fMP4) into immutable blobs and publishes them
+ * (RFC 8216 3 and 6.2; LL-HLS parts: draft-pantos-hls-rfc8216bis 4.4.4.9).
+ *
+ * Cutting rules: a segment starts on a video keyframe (audio-only: any
+ * frame) once target_ms of media has elapsed; a part ends when ~part_ms
+ * elapsed, at the arrival of the next frame of the driving track (video when
+ * present), so every part's duration is known exactly. A part starting with
+ * a keyframe is INDEPENDENT. A new timeline (MS_FRAME_DISCONT on a track
+ * that already produced frames, or a new track set) closes the open segment
+ * and the next one carries EXT-X-DISCONTINUITY; output timestamps are kept
+ * monotonic across it (out = dts + offset), so fMP4 tfdt never goes back. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "media/hls/hls_int.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define TOL90 900 /* 10 ms tolerance on cut decisions */
+
+static int64_t to_track(int64_t t90, uint32_t rate)
+{
+    if (rate == 90000)
+        return t90;
+    int64_t q = t90 / 90000, r = t90 % 90000;
+    if (r < 0) {
+        q--;
+        r += 90000;
+    }
+    return q * rate + r * rate / 90000;
+}
+
+static void drop_pending(ms_hls_t *h)
+{
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < h->npend[k]; i++)
+            ms_frame_unref(h->pend[k][i]);
+        h->npend[k] = 0;
+    }
+}
+
+void ms_hls_seg_release(ms_hls_t *h)
+{
+    drop_pending(h);
+    ms_ts_mux_free(h->ts);
+    h->ts = NULL;
+    ms_fmp4_free(h->mp4);
+    h->mp4 = NULL;
+    ms_buf_free(&h->partbuf);
+}
+
+/* Builds the fMP4 fragment of the pending samples into h->partbuf. */
+static int build_fmp4_part(ms_hls_t *h, int64_t end90)
+{
+    ms_fmp4_sample_t *s[2] = {NULL, NULL};
+    ms_fmp4_run_t runs[2];
+    int nruns = 0, rc = 0;
+    for (int k = 0; k < 2; k++) {
+        int n = h->npend[k];
+        int track = k == 0 ? h->vtrack : h->atrack;
+        if (!n || track < 0)
+            continue;
+        s[k] = malloc(sizeof(ms_fmp4_sample_t) * (size_t)n);
+        if (!s[k]) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            int64_t d;
+            if (i + 1 < n)
+                d = h->pend_dts[k][i + 1] - h->pend_dts[k][i];
+            else if (k == 0)
+                d = to_track(end90, h->rate[track]) - h->pend_dts[k][i];
+            else
+                d = h->last_adur;
+            if (d <= 0 || d > (int64_t)h->rate[track] * 10)
+                d = k == 0 ? (h->last_dur90 > 0 ? h->last_dur90 : 3600) : 1024;
+            if (k == 1)
+                h->last_adur = d;
+            s[k][i].frame = h->pend[k][i];
+            s[k][i].duration = (uint32_t)d;
+        }
+        int64_t base = h->pend_dts[k][0];
+        runs[nruns].track = track;
+        runs[nruns].base_dts = base > 0 ? (uint64_t)base : 0;
+        runs[nruns].samples = s[k];
+        runs[nruns].nsamples = (size_t)n;
+        nruns++;
+    }
+    if (nruns)
+        rc = ms_fmp4_write_fragment(h->mp4, ++h->frag_seq, runs, nruns, &h->partbuf);
+out:
+    free(s[0]);
+    free(s[1]);
+    drop_pending(h);
+    return rc;
+}
+
+static void observe_latency(ms_hls_t *h, int64_t rx_us)
+{
+    if (!rx_us)
+        return;
+    double ms = (double)(ms_mono_us() - rx_us) / 1000.0;
+    if (ms < 0)
+        ms = 0;
+    h->lat.count++;
+    h->lat.sum_ms += ms;
+    for (int i = 0; i < MS_HLS_LAT_BUCKETS; i++)
+        if (ms <= ms_hls_latency_bounds_ms[i])
+            h->lat.buckets[i]++;
+}
+
+/* Ends the current part at output time end90 and publishes it. */
+static void close_part(ms_hls_t *h, int64_t end90)
+{
+    hls_seg_t *seg = h->cur;
+    if (!seg)
+        return;
+    if (h->mp4 && build_fmp4_part(h, end90) < 0)
+        MS_WARN(h->ctx, "fMP4 fragment failed");
+    if (!h->partbuf.len)
+        return;
+    ms_blob_t *blob = ms_buf_to_blob(&h->partbuf);
+    ms_buf_reset(&h->partbuf);
+    if (!blob) {
+        MS_WARN(h->ctx, "out of memory building a part");
+        return;
+    }
+    if (seg->nparts == seg->cap) {
+        int cap = seg->cap ? seg->cap * 2 : 16;
+        hls_part_t *p = realloc(seg->parts, sizeof *p * (size_t)cap);
+        if (!p) {
+            ms_blob_unref(blob);
+            return;
+        }
+        seg->parts = p;
+        seg->cap = cap;
+    }
+    pthread_mutex_lock(&h->lock);
+    hls_part_t *p = &seg->parts[seg->nparts];
+    p->blob = blob;
+    p->dur = end90 > h->part_start90 ? end90 - h->part_start90 : 0;
+    p->independent = h->part_independent;
+    seg->nparts++;
+    seg->bytes += blob->len;
+    h->bytes_total += blob->len;
+    observe_latency(h, h->part_rx_us);
+    pthread_mutex_unlock(&h->lock);
+    ms_hls_republish(h);
+}
+
+static void start_part(ms_hls_t *h, int64_t t90, int independent)
+{
+    h->part_start90 = t90;
+    h->part_independent = independent;
+    h->part_rx_us = 0;
+}
+
+/* Window maintenance, under the lock: frees segments past the grace
+ * window, drops parts of old segments, counts discontinuities that left the
+ * playlist (RFC 8216 6.2.2). */
+static void prune_locked(ms_hls_t *h)
+{
+    int ncomplete = 0;
+    for (int i = 0; i < h->nsegs; i++)
+        ncomplete += h->segs[i]->complete;
+    int window = (int)h->cfg.window;
+    int first = ncomplete > window ? ncomplete - window : 0;
+    for (int i = h->nlisted_from; i < first; i++)
+        if (h->segs[i]->discont)
+            h->disc_seq++;
+    h->nlisted_from = first;
+    int drop = first - HLS_KEEP_EXPIRED;
+    if (drop > 0) {
+        for (int i = 0; i < drop; i++)
+            ms_hls_seg_free(h->segs[i]);
+        memmove(h->segs, h->segs + drop, sizeof(hls_seg_t *) * (size_t)(h->nsegs - drop));
+        h->nsegs -= drop;
+        h->nlisted_from -= drop;
+    }
+    /* Parts are kept for the last HLS_PART_SEGS + 1 complete segments. */
+    int seen = 0;
+    for (int i = h->nsegs - 1; i >= 0; i--) {
+        hls_seg_t *s = h->segs[i];
+        if (!s->complete)
+            continue;
+        if (++seen <= HLS_PART_SEGS + 1)
+            continue;
+        for (int p = 0; p < s->nparts; p++) {
+            ms_blob_unref(s->parts[p].blob);
+            s->parts[p].blob = NULL;
+        }
+    }
+}
+
+static void close_segment(ms_hls_t *h, int64_t end90)
+{
+    hls_seg_t *seg = h->cur;
+    if (!seg)
+        return;
+    h->cur = NULL;
+    size_t total = 0;
+    for (int i = 0; i < seg->nparts; i++)
+        total += seg->parts[i].blob->len;
+    ms_blob_t *blob = total ? ms_blob_new(NULL, total) : NULL;
+    if (blob) {
+        size_t o = 0;
+        for (int i = 0; i < seg->nparts; i++) {
+            memcpy(blob->data + o, seg->parts[i].blob->data, seg->parts[i].blob->len);
+            o += seg->parts[i].blob->len;
+        }
+    }
+    int64_t dur = end90 > seg->start ? end90 - seg->start : 0;
+    uint32_t secs = (uint32_t)((dur + 45000) / 90000);
+    if (secs > h->target_s)
+        h->target_s = secs;
+    pthread_mutex_lock(&h->lock);
+    seg->dur = dur;
+    seg->blob = blob;
+    seg->complete = 1;
+    if (blob)
+        h->segments_total++;
+    prune_locked(h);
+    pthread_mutex_unlock(&h->lock);
+    if (!blob) {
+        MS_WARN(h->ctx, "segment %lld dropped (empty or out of memory)", (long long)seg->msn);
+        pthread_mutex_lock(&h->lock);
+        /* An empty segment is removed at once: it was never listed. */
+        for (int i = 0; i < h->nsegs; i++) {
+            if (h->segs[i] == seg) {
+                memmove(h->segs + i, h->segs + i + 1,
+                        sizeof(hls_seg_t *) * (size_t)(h->nsegs - i - 1));
+                h->nsegs--;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (seg->discont)
+            h->next_discont = 1;
+        h->next_msn = seg->msn;
+        ms_hls_seg_free(seg);
+    }
+    ms_hls_republish(h);
+}
+
+static void start_segment(ms_hls_t *h, int64_t t90, int64_t wallclock_us)
+{
+    hls_seg_t *seg = calloc(1, sizeof *seg);
+    if (!seg)
+        return;
+    seg->msn = h->next_msn++;
+    seg->start = t90;
+    seg->pdt_us = wallclock_us;
+    seg->discont = h->next_discont;
+    seg->gen = h->gen;
+    pthread_mutex_lock(&h->lock);
+    if (h->nsegs == h->segs_cap) {
+        int cap = h->segs_cap ? h->segs_cap * 2 : 16;
+        hls_seg_t **s = realloc(h->segs, sizeof *s * (size_t)cap);
+        if (!s) {
+            pthread_mutex_unlock(&h->lock);
+            free(seg);
+            h->next_msn--;
+            return;
+        }
+        h->segs = s;
+        h->segs_cap = cap;
+    }
+    h->segs[h->nsegs++] = seg;
+    pthread_mutex_unlock(&h->lock);
+    h->next_discont = 0;
+    h->cur = seg;
+    start_part(h, t90, 1);
+}
+
+/* Closes the open part and segment at the end of the last frame. */
+static void finish_open(ms_hls_t *h)
+{
+    if (!h->cur)
+        return;
+    close_part(h, h->last_end90);
+    close_segment(h, h->last_end90);
+}
+
+void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud)
+{
+    (void)r;
+    ms_hls_t *h = ud;
+    finish_open(h);
+    drop_pending(h);
+    ms_ts_mux_free(h->ts);
+    h->ts = NULL;
+    ms_fmp4_free(h->mp4);
+    h->mp4 = NULL;
+    ms_buf_reset(&h->partbuf);
+    h->have_timeline = 0;
+    h->vtrack = h->atrack = -1;
+    h->ntracks = ms_hub_ntracks(h->hub);
+    for (int i = 0; i < h->ntracks; i++) {
+        const ms_codec_params_t *p = ms_hub_track(h->hub, i);
+        h->params[i] = *p;
+        h->rate[i] = p->clock_rate                                     ? p->clock_rate
+                     : p->kind == MS_TRACK_AUDIO && p->sample_rate > 0 ? (uint32_t)p->sample_rate
+                                                                       : 90000;
+        int video = p->codec == MS_CODEC_H264 || p->codec == MS_CODEC_H265;
+        if (video && h->vtrack < 0)
+            h->vtrack = i;
+        else if (p->codec == MS_CODEC_AAC && h->atrack < 0 && p->asc_len)
+            h->atrack = i;
+        else
+            h->params[i].codec = MS_CODEC_NONE; /* not carried: G.711, ONVIF, extra tracks */
+    }
+    if (h->vtrack < 0 && h->atrack < 0) {
+        h->ntracks = 0;
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    if (h->format == MS_HLS_AUTO)
+        h->format =
+            h->vtrack >= 0 && h->params[h->vtrack].codec == MS_CODEC_H265 ? MS_HLS_FMP4 : MS_HLS_TS;
+    ms_hls_format_t fmt = h->format;
+    pthread_mutex_unlock(&h->lock);
+    h->gen++;
+    if (h->segments_total || h->nsegs)
+        h->next_discont = 1;
+    if (fmt == MS_HLS_TS) {
+        h->ts = ms_ts_mux_new(h->params, h->ntracks);
+        if (!h->ts)
+            MS_WARN(h->ctx, "cannot create the TS muxer");
+        return;
+    }
+    h->mp4 = ms_fmp4_new(h->params, h->ntracks);
+    ms_buf_t b = MS_BUF_INIT;
+    ms_blob_t *init = NULL;
+    if (h->mp4 && ms_fmp4_write_init(h->mp4, &b) == 0)
+        init = ms_buf_to_blob(&b);
+    ms_buf_free(&b);
+    if (!init) {
+        MS_WARN(h->ctx, "cannot build the fMP4 init segment (missing parameter sets?)");
+        ms_fmp4_free(h->mp4);
+        h->mp4 = NULL;
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    ms_blob_unref(h->inits[0].blob);
+    memmove(h->inits, h->inits + 1, sizeof h->inits[0] * (HLS_MAX_INITS - 1));
+    h->inits[HLS_MAX_INITS - 1].gen = h->gen;
+    h->inits[HLS_MAX_INITS - 1].blob = init;
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void add_frame(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
+{
+    if (!h->part_rx_us)
+        h->part_rx_us = rx_us;
+    if (h->ts) {
+        if (!h->partbuf.len)
+            ms_ts_mux_write_tables(h->ts, &h->partbuf); /* every part may start playback */
+        if (ms_ts_mux_write_frame(h->ts, f, h->off90, &h->partbuf) < 0)
+            MS_DEBUG(h->ctx, "frame not muxed (track %d)", f->track);
+        return;
+    }
+    int k = f->track == h->vtrack ? 0 : 1;
+    if (h->npend[k] >= HLS_FMP4_MAX)
+        return;
+    h->pend[k][h->npend[k]] = ms_frame_ref(f);
+    h->pend_dts[k][h->npend[k]] = f->dts + to_track(h->off90, h->rate[f->track]);
+    h->npend[k]++;
+}
+
+static void process(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
+{
+    int t = f->track;
+    if ((t != h->vtrack && t != h->atrack) || (!h->ts && !h->mp4))
+        return;
+    int64_t d90 = ms_ts_to_90k(f->dts, h->rate[t]);
+    if (!h->have_timeline) {
+        h->off90 = h->last_end90 - d90;
+        h->have_timeline = 1;
+        memset(h->seen, 0, sizeof h->seen);
+    } else if ((f->flags & MS_FRAME_DISCONT) && h->seen[t]) {
+        finish_open(h);
+        h->next_discont = 1;
+        h->off90 = h->last_end90 - d90;
+        memset(h->seen, 0, sizeof h->seen);
+    }
+    h->seen[t] = 1;
+    int64_t o90 = d90 + h->off90;
+    int driver = h->vtrack >= 0 ? t == h->vtrack : t == h->atrack;
+    int key = (f->flags & MS_FRAME_KEY) || t == h->atrack;
+    int64_t target90 = (int64_t)h->cfg.target_ms * 90;
+    int64_t part90 = (int64_t)h->cfg.part_ms * 90;
+    if (!h->cur) {
+        if (!driver || !key)
+            return; /* wait for a keyframe */
+        start_segment(h, o90, f->wallclock_us);
+        if (!h->cur)
+            return;
+    } else if (driver) {
+        if (key && o90 - h->cur->start >= target90 - TOL90) {
+            close_part(h, o90);
+            close_segment(h, o90);
+            start_segment(h, o90, f->wallclock_us);
+            if (!h->cur)
+                return;
+        } else if (o90 - h->part_start90 >= part90 - TOL90) {
+            close_part(h, o90);
+            start_part(h, o90, key);
+        }
+    }
+    if (driver) {
+        int64_t prev_end = h->last_end90 - h->last_dur90;
+        int64_t d = o90 - prev_end;
+        if (d > 0 && d < 10 * 90000)
+            h->last_dur90 = d;
+        else if (h->last_dur90 <= 0)
+            h->last_dur90 = h->vtrack >= 0 ? 3600 : 1920;
+        h->last_end90 = o90 + h->last_dur90;
+    }
+    add_frame(h, f, rx_us);
+}
+
+void ms_hls_seg_on_frames(ms_reader_t *r, void *ud)
+{
+    ms_hls_t *h = ud;
+    int64_t rx = ms_mono_us();
+    ms_frame_t *f;
+    while ((f = ms_reader_pop(r))) {
+        process(h, f, rx);
+        ms_frame_unref(f);
+    }
+}
