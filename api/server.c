@@ -460,6 +460,7 @@ static struct MHD_Daemon *start_one(const ms_node_cfg_t *cfg, int port, int tls,
     if (tls)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)(uintptr_t)mhd_logger, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, NULL},
@@ -467,7 +468,6 @@ static struct MHD_Daemon *start_one(const ms_node_cfg_t *cfg, int port, int tls,
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)(uintptr_t)uri_log_cb, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)(uintptr_t)completed_cb, NULL},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)(uintptr_t)mhd_logger, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, g_tls_cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, g_tls_key},
         {MHD_OPTION_END, 0, NULL},
