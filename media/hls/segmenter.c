@@ -128,17 +128,18 @@ static void close_part(ms_hls_t *h, int64_t end90)
         MS_WARN(h->ctx, "out of memory building a part");
         return;
     }
+    pthread_mutex_lock(&h->lock); /* HTTP threads read seg->parts under the lock */
     if (seg->nparts == seg->cap) {
         int cap = seg->cap ? seg->cap * 2 : 16;
-        hls_part_t *p = realloc(seg->parts, sizeof *p * (size_t)cap);
-        if (!p) {
+        hls_part_t *np = realloc(seg->parts, sizeof *np * (size_t)cap);
+        if (!np) {
+            pthread_mutex_unlock(&h->lock);
             ms_blob_unref(blob);
             return;
         }
-        seg->parts = p;
+        seg->parts = np;
         seg->cap = cap;
     }
-    pthread_mutex_lock(&h->lock);
     hls_part_t *p = &seg->parts[seg->nparts];
     p->blob = blob;
     p->dur = end90 > h->part_start90 ? end90 - h->part_start90 : 0;

@@ -332,12 +332,65 @@ static void test_fmp4_discont(void **state)
     fx_done(&fx);
 }
 
+/* Audio-only AAC: segments cut by time, TS with the PCR on the audio PID. */
+static void test_audio_only(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    ms_hub_t *hub = ms_hub_new("[test]");
+    es_t a;
+    assert_true(es_load_aac(&a, "aac_48k_mono.aac", 0) > 90);
+    ms_codec_params_t tr[2] = {a.params};
+    tr[1].codec = MS_CODEC_PCMU; /* skipped */
+    tr[1].kind = MS_TRACK_AUDIO;
+    tr[1].clock_rate = 8000;
+    assert_int_equal(ms_hub_set_tracks(hub, tr, 2), 0);
+    ms_hls_cfg_t cfg = {MS_HLS_AUTO, 1000, 200, 3, "[test]"};
+    ms_hls_t *h = ms_hls_new(&loop, hub, &cfg);
+    assert_non_null(h);
+    for (int i = 0; i < 150; i++) { /* 3.2 s */
+        ms_frame_t *f = frame_clone(a.frames[i % a.n], (int64_t)i * 1024,
+                                    (uint8_t)(MS_FRAME_KEY | (i == 0 ? MS_FRAME_DISCONT : 0)));
+        f->wallclock_us = 1700000000000000LL + (int64_t)i * 1024 * 1000000 / 48000;
+        ms_hub_publish(hub, f);
+        ms_frame_unref(f);
+        ms_frame_t *g = ms_frame_new("\xff\xff", 2); /* G.711 frame: ignored */
+        g->track = 1;
+        g->flags = MS_FRAME_KEY;
+        ms_hub_publish(hub, g);
+        ms_frame_unref(g);
+    }
+    ms_hls_info_t info;
+    ms_hls_get_info(h, &info);
+    assert_int_equal(info.format, MS_HLS_TS);
+    assert_int_equal(info.segments_total, 3);
+    int rc;
+    char *pl = get_playlist(h, -1, -1, &rc);
+    assert_non_null(pl);
+    assert_non_null(strstr(pl, "#EXTINF:1.003,\nseg0.ts\n"));
+    free(pl);
+    ms_buf_t all = MS_BUF_INIT;
+    append_seg(h, "seg0.ts", &all);
+    append_seg(h, "seg1.ts", &all);
+    char codec[64];
+    assert_int_equal(probe(&all, "audio", codec), 94); /* 2 x 47 frames of 21.3 ms */
+    assert_string_equal(codec, "aac");
+    ms_buf_free(&all);
+    ms_hls_stop(h);
+    ms_hub_free(hub);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    es_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ts_live),
         cmocka_unit_test(test_wait_timeout),
         cmocka_unit_test(test_fmp4_discont),
+        cmocka_unit_test(test_audio_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
