@@ -90,7 +90,10 @@ static int scan_one(const char *dir, const char *fname, const char *node_name, m
                     ms_errlist_t *errs)
 {
     char path[MS_PATH_MAX];
-    if (snprintf(path, sizeof path, "%s/%s", dir, fname) >= (int)sizeof path) {
+    size_t dl = strlen(dir);
+    while (dl > 1 && dir[dl - 1] == '/') /* "dir/" and "dir" name files alike */
+        dl--;
+    if (snprintf(path, sizeof path, "%.*s/%s", (int)dl, dir, fname) >= (int)sizeof path) {
         ms_errlist_add(errs, fname, "(file)", "path too long");
         return 0;
     }
