@@ -336,6 +336,7 @@ static void step(ms_stream_t *s)
         s->step_again = 1;
         return;
     }
+    ms_stream_ref(s); /* finalize() may drop the last other reference */
     s->in_step = 1;
     for (int i = 0; i < 8; i++) {
         s->step_again = 0;
@@ -344,6 +345,7 @@ static void step(ms_stream_t *s)
             break;
     }
     s->in_step = 0;
+    ms_stream_unref(s);
 }
 
 static void step_task(ms_worker_t *w, void *arg)
