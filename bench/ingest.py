@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""Ingest benchmark: one mediaserver node pulling N RTSP cameras with live
+HLS on, against the same cameras remuxed to HLS by one ffmpeg process each
+(`ffmpeg -rtsp_transport tcp -i URL -c copy -f hls`, the usual "one process per
+camera" setup).
+
+The N cameras are N mounts of ONE shared GStreamer pipeline looping a clip
+encoded once by ffmpeg (tests/camera/camera.py --shared-key), so the cameras
+themselves cost a few percent of a core.
+
+Figures: CPU% (from /proc/PID/stat over --seconds, 100% = one core) and RSS
+of the node, per camera; the same for the ffmpeg processes (run for at most
+--ffmpeg-max cameras, then compared per camera); frames lost (rtp_lost,
+frames_dropped from the API) and streams not active at the end.
+
+    python3 bench/ingest.py --cameras 50 100 200 [--seconds 30] [--ffmpeg-max 50]
+
+Needs build/mediaserver (or MS_BIN). Prints figures; never passes/fails on
+time. Everything runs on loopback inside a temporary directory.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
+
+import mslib  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return int(parts[11]) + int(parts[12])  # utime + stime (fields 14, 15)
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for ln in f:
+                if ln.startswith("VmRSS:"):
+                    return int(ln.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def measure(pids, seconds):
+    """CPU% (100 = one core) summed over pids during `seconds`, and summed
+    RSS (kB) at the end."""
+    t0 = time.monotonic()
+    c0 = sum(cpu_ticks(p) for p in pids)
+    time.sleep(seconds)
+    c1 = sum(cpu_ticks(p) for p in pids)
+    dt = time.monotonic() - t0
+    return 100.0 * (c1 - c0) / TICKS / dt, sum(rss_kb(p) for p in pids)
+
+
+def start_cameras(work, n, clip_cache):
+    cam = mslib.Camera(work / "cams", mounts=("cam",), video="h264", audio="none", cache=clip_cache,
+                       extra=["--count", str(n), "--shared-key", "bench"])
+    cam.mounts = ["cam%d" % i for i in range(n)]  # READY lines to wait for
+    return cam.start(timeout=120)
+
+
+def run_node(work, cam, n, seconds, threads):
+    node = mslib.Node(work / "node", extra={"threads": threads})
+    for i in range(n):
+        node.add_stream("cam%d" % i, cam.url("cam%d" % i), transport="tcp", channels=["video"])
+    node.start(timeout=60)
+    try:
+        deadline = time.monotonic() + 60 + n * 0.2
+        active = 0
+        while time.monotonic() < deadline:
+            sts = [s["status"] for s in node.streams().values()]
+            active = sum(1 for s in sts if s["state"] == "active" and s.get("hls_ready"))
+            if active == n:
+                break
+            time.sleep(1)
+        time.sleep(3)  # settle
+        before = {k: v["status"] for k, v in node.streams().items()}
+        cpu, rss = measure([node.proc.pid], seconds)
+        cam_cpu, _ = measure([cam.proc.pid], 2)
+        after = {k: v["status"] for k, v in node.streams().items()}
+        lost = sum(after[k].get("rtp_lost", 0) - before[k].get("rtp_lost", 0) for k in after)
+        dropped = sum(after[k].get("frames_dropped", 0) - before[k].get("frames_dropped", 0) for k in after)
+        frames = sum(after[k].get("frames_in", 0) for k in after) if "frames_in" in next(iter(after.values())) else None
+        not_active = sorted(k for k, s in after.items() if s["state"] != "active")
+        reconnects = sum(s.get("reconnects_total", 0) for s in after.values())
+        return {"cpu": cpu, "rss": rss, "cam_cpu": cam_cpu, "lost": lost, "dropped": dropped,
+                "frames": frames, "not_active": not_active, "reconnects": reconnects,
+                "active_at_start": active}
+    finally:
+        rc = node.stop()
+        if rc != 0:
+            print("  note: node exited with %s on SIGTERM (killed=%s)" % (rc, node.killed))
+
+
+def run_ffmpeg(work, cam, n, seconds):
+    procs = []
+    out = work / "ffmpeg"
+    try:
+        for i in range(n):
+            d = out / ("cam%d" % i)
+            d.mkdir(parents=True, exist_ok=True)
+            procs.append(subprocess.Popen(
+                ["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", cam.url("cam%d" % i),
+                 "-c", "copy", "-f", "hls", "-hls_time", "1", "-hls_list_size", "6",
+                 "-hls_flags", "delete_segments", str(d / "index.m3u8")],
+                stdout=subprocess.DEVNULL, stderr=open(d / "ffmpeg.log", "wb")))
+            time.sleep(0.05)  # stagger the connects
+        time.sleep(5)
+        alive = [p for p in procs if p.poll() is None]
+        cpu, rss = measure([p.pid for p in alive], seconds)
+        return {"cpu": cpu, "rss": rss, "alive": len(alive)}
+    finally:
+        for p in procs:
+            mslib.stop_process(p, grace=3)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cameras", type=int, nargs="+", default=[50, 100, 200])
+    ap.add_argument("--seconds", type=int, default=30, help="measurement window")
+    ap.add_argument("--ffmpeg-max", type=int, default=50, help="ffmpeg peer runs for at most this many cameras")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="node worker threads")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    a = ap.parse_args()
+
+    if not os.access(mslib.ms_bin(), os.X_OK):
+        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
+    base = Path(tempfile.mkdtemp(prefix="ms-bench-ingest-"))
+    env = mslib.tool_env(str(base / "home"))
+    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        os.environ[k] = env[k]
+    clip_cache = base / "clips"
+    rows = []
+    try:
+        for n in a.cameras:
+            work = base / ("n%d" % n)
+            print("== %d cameras" % n, flush=True)
+            cam = start_cameras(work, n, clip_cache)
+            try:
+                r = run_node(work, cam, n, a.seconds, a.threads)
+                print("  node: %.1f%% CPU, %.1f MB RSS, cameras pipeline %.1f%% CPU, active %d/%d" % (
+                    r["cpu"], r["rss"] / 1024, r["cam_cpu"], n - len(r["not_active"]), n), flush=True)
+                f = None
+                nf = min(n, a.ffmpeg_max)
+                if nf > 0 and not any(row["ffmpeg"] and row["nf"] == nf for row in rows):
+                    f = run_ffmpeg(work, cam, nf, a.seconds)
+                    print("  ffmpeg x%d: %.1f%% CPU, %.1f MB RSS (%d alive)" % (
+                        nf, f["cpu"], f["rss"] / 1024, f["alive"]), flush=True)
+                elif nf > 0:
+                    f = next(row["ffmpeg"] for row in rows if row["ffmpeg"] and row["nf"] == nf)
+                rows.append({"n": n, "node": r, "ffmpeg": f, "nf": nf})
+            finally:
+                cam.stop()
+    finally:
+        if a.keep:
+            print("kept", base)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    print()
+    print("%-5s | %-27s | %-27s | %-15s | %s" % ("cams", "mediaserver CPU% (per cam)", "RSS MB (per cam)",
+                                                 "ffmpeg/cam", "ratio ffmpeg/node"))
+    print("-" * 110)
+    for row in rows:
+        n, r, f, nf = row["n"], row["node"], row["ffmpeg"], row["nf"]
+        cpu_c, rss_c = r["cpu"] / n, r["rss"] / 1024 / n
+        if f and f["alive"]:
+            fcpu, frss = f["cpu"] / f["alive"], f["rss"] / 1024 / f["alive"]
+            fs = "%5.2f%% %6.1fMB" % (fcpu, frss)
+            ratio = "CPU x%.1f, RSS x%.1f (ffmpeg measured at %d)" % (
+                fcpu / cpu_c if cpu_c else float("inf"), frss / rss_c if rss_c else float("inf"), f["alive"])
+        else:
+            fs, ratio = "-", "-"
+        print("%-5d | %7.1f%% (%6.3f%%/cam)     | %7.1f (%6.2f/cam)         | %-15s | %s" % (
+            n, r["cpu"], cpu_c, r["rss"] / 1024, rss_c, fs, ratio))
+    print()
+    for row in rows:
+        r = row["node"]
+        print("%d cameras: rtp_lost %d, frames_dropped %d, reconnects %d, not active at end: %s" % (
+            row["n"], r["lost"], r["dropped"], r["reconnects"],
+            ", ".join(r["not_active"][:10]) + ("..." if len(r["not_active"]) > 10 else "") or "none"))
+
+
+if __name__ == "__main__":
+    main()
