@@ -96,6 +96,15 @@ static int has_list_token(const char *list, const char *tok)
     return 0;
 }
 
+static void copy_trunc(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 typedef struct {
     ms_auth_challenge_t ch;
     int usable;
@@ -143,15 +152,15 @@ int ms_auth_challenge_parse(ms_auth_challenge_t *best, const char *value)
             if (!c.usable)
                 continue;
             if (strcasecmp(tok, "realm") == 0) {
-                snprintf(c.ch.realm, sizeof c.ch.realm, "%s", val);
+                copy_trunc(c.ch.realm, sizeof c.ch.realm, val);
             } else if (strcasecmp(tok, "nonce") == 0) {
                 if (r < 0 || strlen(val) >= sizeof c.ch.nonce)
                     c.seen_algo_bad = 1;
-                snprintf(c.ch.nonce, sizeof c.ch.nonce, "%s", val);
+                copy_trunc(c.ch.nonce, sizeof c.ch.nonce, val);
             } else if (strcasecmp(tok, "opaque") == 0) {
                 if (r < 0 || strlen(val) >= sizeof c.ch.opaque)
                     c.seen_algo_bad = 1;
-                snprintf(c.ch.opaque, sizeof c.ch.opaque, "%s", val);
+                copy_trunc(c.ch.opaque, sizeof c.ch.opaque, val);
             } else if (strcasecmp(tok, "algorithm") == 0) {
                 if (strcasecmp(val, "MD5") != 0)
                     c.seen_algo_bad = 1;
