@@ -4,7 +4,9 @@
  * and depacketization into frames (RFC 6184 H.264, RFC 7798 H.265,
  * RFC 3640 AAC-hbr, RFC 3551 G.711, ONVIF metadata).
  *
- * Pure code: no I/O, no loop, no clock reads (the caller passes now_us).
+ * Pure code: no I/O, no loop, no clock reads: the caller passes now_us, the
+ * arrival time as wall-clock UTC microseconds (ms_wall_us()); it drives the
+ * fallback wallclock_us before any SR, jitter and the RR delay fields.
  * One receiver per track; owned and called by one thread.
  *
  * Frames leave through on_frame with one reference that the callee owns.
