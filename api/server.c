@@ -344,6 +344,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         r->conn = conn;
         r->method = method;
         fill_peer(r);
+        /* A response queued in this first call (headers just parsed) makes
+         * MHD discard the rest of the request and close the connection:
+         * for GET/HEAD wait for the next call so that keep-alive works.
+         * Other methods are answered early (their bodies are not read). */
+        if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+            return MHD_YES;
     }
     enum MHD_Result ret = route(r);
     if (*upload_data_size && r->status)

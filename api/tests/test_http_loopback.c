@@ -220,6 +220,17 @@ static void test_server(void **state)
     raw("\x01\x02 / HTTP/1.1\r\n\r\n", 18, &r);
     assert_true(r.status >= 400);
     resp_free(&r);
+    /* keep-alive: two pipelined requests on one connection, both answered */
+    {
+        static const char two[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        raw(two, sizeof(two) - 1, &r);
+        assert_int_equal(r.status, 200);
+        assert_null(strcasestr(r.head, "Connection: close"));
+        assert_non_null(strstr(r.body, "HTTP/1.1 200 OK\r\n"));
+        assert_non_null(strstr(r.body, "\"version\""));
+        resp_free(&r);
+    }
     /* root */
     req("GET", "/", NULL, &r);
     assert_int_equal(r.status, 200);
