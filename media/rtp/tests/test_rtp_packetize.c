@@ -258,7 +258,7 @@ static void test_h265_sizes(void **state)
 
 static void aac_roundtrip(size_t mtu)
 {
-    size_t len;
+    size_t len = 0;
     uint8_t *es = t_load("aac_48k_mono.aac", &len);
     assert_non_null(es);
     ms_frame_t *frames[128];
