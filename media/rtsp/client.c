@@ -45,6 +45,8 @@ void ms_rtsp_cl_set_status(ms_rtsp_client_t *c, ms_stream_state_t st, ms_charact
     pthread_mutex_lock(&c->lock);
     c->status.state = st;
     c->status.characteristic = ch;
+    if (st != MS_STATE_ACTIVE)
+        c->status.bitrate_kbps = 0;
     snprintf(c->status.reason, sizeof c->status.reason, "%s", reason ? reason : "");
     pthread_mutex_unlock(&c->lock);
 }
@@ -75,6 +77,12 @@ static void on_handle_closed(uv_handle_t *h)
     ms_rtsp_cl_sess_handle_closed(h->data);
 }
 
+static void on_udp_closed(uv_handle_t *h)
+{
+    ms_rtsp_track_t *t = h->data; /* UDP handles point at their track */
+    ms_rtsp_cl_sess_handle_closed(t->s);
+}
+
 static void sess_close(ms_rtsp_sess_t *s)
 {
     if (s->dead)
@@ -100,8 +108,8 @@ static void sess_close(ms_rtsp_sess_t *s)
         ms_rtsp_track_t *t = &s->tracks[i];
         if (t->udp_open) {
             t->udp_open = 0;
-            uv_close((uv_handle_t *)&t->udp[0], on_handle_closed);
-            uv_close((uv_handle_t *)&t->udp[1], on_handle_closed);
+            uv_close((uv_handle_t *)&t->udp[0], on_udp_closed);
+            uv_close((uv_handle_t *)&t->udp[1], on_udp_closed);
         }
     }
     sess_maybe_free(s);
