@@ -43,8 +43,9 @@ def test_camera_restart(node, camera):
     # The playlist keeps advancing after the reconnect.
     m1 = last_msn(pl)
     wait_until(lambda: last_msn(playlist(n, "cam")) >= m1 + 2, timeout=15, what="media sequence grows")
-    later = playlist(n, "cam")
-    assert later["media_sequence"] > before["media_sequence"]
+    # ... and the sliding window moves past where it was before the loss.
+    wait_until(lambda: playlist(n, "cam")["media_sequence"] > before["media_sequence"], timeout=20,
+               what="EXT-X-MEDIA-SEQUENCE grows past %d" % before["media_sequence"])
 
     res = ffmpeg_decode(n.hls_url("cam"), 4)
     assert res.errors == [] and res.rc == 0, res
