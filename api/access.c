@@ -1,0 +1,176 @@
+/* Playback access control and share links (api/access.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/access.h"
+#include "util/urlquery.h"
+
+typedef struct {
+    char *const *cidrs;
+    size_t n;
+} trusted_t;
+
+static int is_trusted(const ms_ip_t *ip, void *ud)
+{
+    const trusted_t *t = ud;
+    return ms_cidr_list_match(t->cidrs, t->n, ip);
+}
+
+int ms_access_client_addr(const struct sockaddr *peer, const char *xff, const char *forwarded,
+                          char *const *trusted, size_t n, ms_ip_t *out)
+{
+    ms_ip_t p;
+    int rc = ms_ip_from_sockaddr(peer, &p);
+    if (rc < 0)
+        return rc;
+    trusted_t t = {trusted, n};
+    return ms_ip_forwarded_client(&p, xff, forwarded, n ? is_trusted : NULL, &t, out);
+}
+
+__attribute__((format(printf, 4, 5))) static int say(int code, char *reason, size_t cap,
+                                                     const char *fmt, ...)
+{
+    if (reason && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, cap, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+int ms_access_check_at(const ms_stream_cfg_t *s, const ms_node_cfg_t *node,
+                       const struct sockaddr *peer, const char *xff, const char *forwarded,
+                       const char *token, int mode, int64_t at, int64_t now, char *reason,
+                       size_t reason_cap)
+{
+    if (s->access_mode == MS_ACCESS_PUBLIC)
+        return say(0, reason, reason_cap, "public stream");
+    ms_ip_t client;
+    char ctext[MS_IP_STRLEN] = "";
+    if (ms_access_client_addr(peer, xff, forwarded, node->trusted_proxies, node->ntrusted_proxies,
+                              &client) == 0)
+        ms_ip_format(&client, ctext, sizeof ctext);
+    else
+        return say(-EACCES, reason, reason_cap, "%s", "unknown client address family");
+
+    int have_token = token && *token;
+    if (s->access_mode == MS_ACCESS_PROTECTED) {
+        if (ms_cidr_list_match(s->whitelist, s->nwhitelist, &client))
+            return say(0, reason, reason_cap, "%s in whitelist", ctext);
+        if (!have_token)
+            return say(-EACCES, reason, reason_cap, "client %s not in the whitelist", ctext);
+    } else if (!have_token) {
+        return say(-EPERM, reason, reason_cap, "%s", "private stream: token required");
+    }
+
+    char why[96];
+    int rc = ms_token_verify(token, node->secret, s->uid,
+                             mode == MS_ACCESS_ARCHIVE ? MS_TOKEN_ARCHIVE : MS_TOKEN_LIVE, now,
+                             ctext, at, why, sizeof why);
+    if (rc < 0)
+        return say(-EACCES, reason, reason_cap, "%s", why);
+    int64_t exp = 0;
+    if (ms_token_expires(token, &exp) == 0 && exp == 0 && !node->external_access)
+        return say(-EACCES, reason, reason_cap, "%s",
+                   "public links are disabled (external_access is off)");
+    return say(0, reason, reason_cap, "%s", "valid token");
+}
+
+int ms_access_check(const ms_stream_cfg_t *s, const ms_node_cfg_t *node,
+                    const struct sockaddr *peer, const char *xff, const char *forwarded,
+                    const char *token, int mode, int64_t at, char *reason, size_t reason_cap)
+{
+    return ms_access_check_at(s, node, peer, xff, forwarded, token, mode, at, (int64_t)time(NULL),
+                              reason, reason_cap);
+}
+
+static int bad(int code, const char **field, const char *f, char *err, size_t cap, const char *msg)
+{
+    if (field)
+        *field = f;
+    if (err && cap)
+        snprintf(err, cap, "%s", msg);
+    return code;
+}
+
+int ms_share_build(const ms_share_req_t *req, const ms_stream_cfg_t *s, const ms_node_cfg_t *node,
+                   int64_t now, char *url, size_t url_cap, int64_t *expires, const char **field,
+                   char *err, size_t err_cap)
+{
+    if (field)
+        *field = NULL;
+    if (req->mode != MS_ACCESS_LIVE && req->mode != MS_ACCESS_ARCHIVE)
+        return bad(-EINVAL, field, "mode", err, err_cap, "mode must be live or archive");
+    if (req->protocol != MS_SHARE_HLS && req->protocol != MS_SHARE_RTSP)
+        return bad(-EINVAL, field, "protocol", err, err_cap, "protocol must be rtsp or hls");
+    int64_t from = 0, to = 0;
+    if (req->mode == MS_ACCESS_ARCHIVE) {
+        if (req->from <= 0)
+            return bad(-EINVAL, field, "from", err, err_cap, "archive links need from");
+        if (strcmp(s->quality, "high") != 0)
+            return bad(-EPERM, field, "mode", err, err_cap,
+                       "archive links exist only for high-quality streams");
+        from = req->from;
+        to = from + MS_SHARE_WINDOW_S;
+    }
+    int64_t exp = 0;
+    if (req->is_public) {
+        if (!node->external_access)
+            return bad(-EPERM, field, "public", err, err_cap,
+                       "public links need external_access on the node");
+        if (req->ttl_s != 0)
+            return bad(-EINVAL, field, "ttl_s", err, err_cap, "a public link has no ttl");
+    } else {
+        int64_t ttl = req->ttl_s ? req->ttl_s : 86400;
+        if (ttl < 1 || ttl > MS_SHARE_MAX_TTL)
+            return bad(-EINVAL, field, "ttl_s", err, err_cap,
+                       "ttl_s must be between 1 s and 30 days");
+        exp = now + ttl;
+    }
+    int port = req->protocol == MS_SHARE_HLS ? node->port_http : node->port_rtsp;
+    if (port <= 0)
+        return bad(-EPERM, field, "protocol", err, err_cap,
+                   "that protocol's listener is disabled on this node");
+    if (!s->uid[0] || !s->name[0])
+        return bad(-EINVAL, field, "uid", err, err_cap, "stream has no uid or name");
+
+    char tok[MS_TOKEN_MAX];
+    int n = ms_token_make(node->secret, s->uid,
+                          req->mode == MS_ACCESS_ARCHIVE ? MS_TOKEN_ARCHIVE : MS_TOKEN_LIVE, exp,
+                          from, to, NULL, tok, sizeof tok);
+    if (n < 0)
+        return bad(-EINVAL, field, NULL, err, err_cap, "cannot make a token (no secret?)");
+    /* An IPv6 literal host needs brackets (RFC 3986 section 3.2.2). */
+    const char *host = node->advertise;
+    int v6 = strchr(host, ':') != NULL;
+    char name[3 * MS_NAME_MAX + 1];
+    if (ms_url_encode(s->name, name, sizeof name) < 0)
+        return bad(-EINVAL, field, "name", err, err_cap, "stream name too long");
+    if (req->protocol == MS_SHARE_HLS) {
+        if (req->mode == MS_ACCESS_LIVE)
+            n = snprintf(url, url_cap, "http://%s%s%s:%d/%s/index.m3u8?token=%s", v6 ? "[" : "",
+                         host, v6 ? "]" : "", port, name, tok);
+        else
+            n = snprintf(url, url_cap, "http://%s%s%s:%d/%s/archive-%lld-%d.m3u8?token=%s",
+                         v6 ? "[" : "", host, v6 ? "]" : "", port, name, (long long)from,
+                         MS_SHARE_WINDOW_S, tok);
+    } else {
+        if (req->mode == MS_ACCESS_LIVE)
+            n = snprintf(url, url_cap, "rtsp://%s%s%s:%d/%s?token=%s", v6 ? "[" : "", host,
+                         v6 ? "]" : "", port, name, tok);
+        else
+            n = snprintf(url, url_cap, "rtsp://%s%s%s:%d/%s?from=%lld&token=%s", v6 ? "[" : "",
+                         host, v6 ? "]" : "", port, name, (long long)from, tok);
+    }
+    if (n < 0 || (size_t)n >= url_cap)
+        return bad(-ENOSPC, field, NULL, err, err_cap, "url buffer too small");
+    if (expires)
+        *expires = exp;
+    if (err && err_cap)
+        err[0] = '\0';
+    return 0;
+}

@@ -1,0 +1,239 @@
+/* Playback tokens (util/token.h): HMAC-SHA256 (RFC 2104, FIPS 180-4) over a
+ * fixed binary payload, base64url without padding (RFC 4648 section 5). */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
+#include "util/ipaddr.h"
+#include "util/token.h"
+
+#define TOKEN_VERSION 1
+#define F_ARCHIVE     0x01u
+#define F_IP          0x02u
+#define TAG_LEN       16
+#define BASE_LEN      (1 + 1 + 8 + 8 + 8 + TAG_LEN) /* 42 */
+#define MAC_LEN       32
+#define RAW_MAX       (BASE_LEN + 16 + MAC_LEN)
+
+static const char domain[] = "ms-token-v1"; /* MAC input prefix, NUL included */
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int ms_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
+{
+    size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
+    if (need + 1 > cap)
+        return -ENOSPC;
+    size_t o = 0, i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        out[o++] = b64chars[v >> 18];
+        out[o++] = b64chars[(v >> 12) & 63];
+        out[o++] = b64chars[(v >> 6) & 63];
+        out[o++] = b64chars[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = b64chars[v >> 18];
+        out[o++] = b64chars[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        out[o++] = b64chars[v >> 18];
+        out[o++] = b64chars[(v >> 12) & 63];
+        out[o++] = b64chars[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+int ms_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap)
+{
+    if (len % 4 == 1)
+        return -EINVAL;
+    size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+    if (need > cap)
+        return -ENOSPC;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int nbits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64val(in[i]);
+        if (v < 0)
+            return -EINVAL;
+        acc = (acc << 6) | (uint32_t)v;
+        nbits += 6;
+        if (nbits >= 8) {
+            nbits -= 8;
+            out[o++] = (uint8_t)(acc >> nbits);
+            acc &= (1u << nbits) - 1;
+        }
+    }
+    if (acc != 0) /* non-canonical: leftover bits must be zero */
+        return -EINVAL;
+    return (int)o;
+}
+
+static void put_be64(uint8_t *p, int64_t sv)
+{
+    uint64_t v = (uint64_t)sv;
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static int64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+static void stream_tag(const char *uid, uint8_t tag[TAG_LEN])
+{
+    uint8_t md[SHA256_DIGEST_LENGTH];
+    SHA256((const uint8_t *)uid, strlen(uid), md);
+    memcpy(tag, md, TAG_LEN);
+}
+
+static int mac(const char *secret, const uint8_t *payload, size_t len, uint8_t out[MAC_LEN])
+{
+    uint8_t msg[sizeof domain + RAW_MAX];
+    memcpy(msg, domain, sizeof domain);
+    memcpy(msg + sizeof domain, payload, len);
+    unsigned int olen = 0;
+    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof domain + len, out, &olen) ||
+        olen != MAC_LEN)
+        return -EINVAL;
+    return 0;
+}
+
+int ms_token_make(const char *secret, const char *uid, ms_token_mode_t mode, int64_t expires,
+                  int64_t from, int64_t to, const char *client_ip, char *out, size_t cap)
+{
+    if (!secret || !*secret || !uid || !*uid || !out || expires < 0)
+        return -EINVAL;
+    if (mode != MS_TOKEN_LIVE && mode != MS_TOKEN_ARCHIVE)
+        return -EINVAL;
+    if (mode == MS_TOKEN_ARCHIVE && !(from >= 0 && from < to))
+        return -EINVAL;
+    if (mode == MS_TOKEN_LIVE)
+        from = to = 0;
+    uint8_t raw[RAW_MAX];
+    size_t n = 0;
+    raw[n++] = TOKEN_VERSION;
+    uint8_t flags = mode == MS_TOKEN_ARCHIVE ? F_ARCHIVE : 0;
+    ms_ip_t ip;
+    int has_ip = client_ip && *client_ip;
+    if (has_ip) {
+        if (ms_ip_parse(client_ip, &ip) < 0)
+            return -EINVAL;
+        flags |= F_IP;
+    }
+    raw[n++] = flags;
+    put_be64(raw + n, expires);
+    n += 8;
+    put_be64(raw + n, from);
+    n += 8;
+    put_be64(raw + n, to);
+    n += 8;
+    stream_tag(uid, raw + n);
+    n += TAG_LEN;
+    if (has_ip) {
+        memcpy(raw + n, ip.a, 16);
+        n += 16;
+    }
+    if (mac(secret, raw, n, raw + n) < 0)
+        return -EINVAL;
+    n += MAC_LEN;
+    return ms_b64url_encode(raw, n, out, cap);
+}
+
+static int fail(int code, char *reason, size_t cap, const char *msg)
+{
+    if (reason && cap)
+        snprintf(reason, cap, "%s", msg);
+    return code;
+}
+
+/* Decodes and checks the layout (not the MAC). Returns the raw length or -1. */
+static int decode_raw(const char *token, uint8_t raw[RAW_MAX])
+{
+    if (!token)
+        return -1;
+    size_t len = strnlen(token, MS_TOKEN_MAX);
+    if (len >= MS_TOKEN_MAX)
+        return -1;
+    int n = ms_b64url_decode(token, len, raw, RAW_MAX);
+    if (n < BASE_LEN + MAC_LEN || raw[0] != TOKEN_VERSION || (raw[1] & ~(F_ARCHIVE | F_IP)))
+        return -1;
+    size_t want = BASE_LEN + ((raw[1] & F_IP) ? 16u : 0u) + MAC_LEN;
+    return (size_t)n == want ? n : -1;
+}
+
+int ms_token_expires(const char *token, int64_t *expires)
+{
+    uint8_t raw[RAW_MAX];
+    if (decode_raw(token, raw) < 0)
+        return -EINVAL;
+    *expires = get_be64(raw + 2);
+    return 0;
+}
+
+int ms_token_verify(const char *token, const char *secret, const char *uid, ms_token_mode_t mode,
+                    int64_t now, const char *client_ip, int64_t at_time, char *reason,
+                    size_t reason_cap)
+{
+    uint8_t raw[RAW_MAX], want[MAC_LEN];
+    int n = decode_raw(token, raw);
+    if (n < 0)
+        return fail(MS_TOKEN_ETAMPERED, reason, reason_cap, "tampered token (bad format)");
+    size_t plen = (size_t)n - MAC_LEN;
+    if (!secret || !*secret || mac(secret, raw, plen, want) < 0 ||
+        CRYPTO_memcmp(want, raw + plen, MAC_LEN) != 0)
+        return fail(MS_TOKEN_ETAMPERED, reason, reason_cap, "tampered token (bad signature)");
+    uint8_t tag[TAG_LEN];
+    stream_tag(uid ? uid : "", tag);
+    if (memcmp(tag, raw + 26, TAG_LEN) != 0)
+        return fail(MS_TOKEN_ESTREAM, reason, reason_cap, "token is for another stream");
+    ms_token_mode_t tmode = (raw[1] & F_ARCHIVE) ? MS_TOKEN_ARCHIVE : MS_TOKEN_LIVE;
+    if (tmode != mode)
+        return fail(MS_TOKEN_EMODE, reason, reason_cap,
+                    tmode == MS_TOKEN_LIVE ? "live token used for archive"
+                                           : "archive token used for live");
+    int64_t expires = get_be64(raw + 2);
+    if (expires != 0 && now >= expires)
+        return fail(MS_TOKEN_EEXPIRED, reason, reason_cap, "token expired");
+    if (raw[1] & F_IP) {
+        ms_ip_t ip;
+        if (!client_ip || ms_ip_parse(client_ip, &ip) < 0 || memcmp(ip.a, raw + BASE_LEN, 16))
+            return fail(MS_TOKEN_EIP, reason, reason_cap, "token is bound to another address");
+    }
+    if (tmode == MS_TOKEN_ARCHIVE) {
+        int64_t from = get_be64(raw + 10), to = get_be64(raw + 18);
+        if (at_time < from || at_time >= to)
+            return fail(MS_TOKEN_EWINDOW, reason, reason_cap, "outside the token's archive window");
+    }
+    if (reason && reason_cap)
+        reason[0] = '\0';
+    return 0;
+}
