@@ -33,25 +33,29 @@ typedef struct {
 typedef struct {
     char name[MS_NAME_MAX];
     char data_dir[MS_PATH_MAX];
-    int threads; /* default: number of cores */
-    char listen_address[64]; /* default "0.0.0.0" */
+    int threads;                                                /* default: number of cores */
+    char listen_address[64];                                    /* default "0.0.0.0" */
     int port_http, port_https, port_rtsp, port_rtmp, port_raft; /* 0 = disabled */
-    char advertise[256];      /* default "127.0.0.1" */
+    char advertise[256];                                        /* default "127.0.0.1" */
     char tls_cert[MS_PATH_MAX], tls_key[MS_PATH_MAX];
-    char secret[256];         /* default: random per start (logged as a warning) */
+    char secret[256]; /* default: random per start (logged as a warning) */
     char admin_user[128], admin_password[256];
-    char **api_keys; size_t napi_keys; /* extra Bearer keys (admin.keys) */
-    ms_storage_cfg_t *storage; size_t nstorage;
+    char **api_keys;
+    size_t napi_keys; /* extra Bearer keys (admin.keys) */
+    ms_storage_cfg_t *storage;
+    size_t nstorage;
     char streams_dir[MS_PATH_MAX]; /* "" = none */
-    char **cluster_join; size_t ncluster_join;
+    char **cluster_join;
+    size_t ncluster_join;
     char cluster_group[MS_NAME_MAX];
     int cluster_distribution;
     int64_t cluster_stream_limit, cluster_bitrate_limit_kbps;
     int external_access;
-    char **trusted_proxies; size_t ntrusted_proxies;
+    char **trusted_proxies;
+    size_t ntrusted_proxies;
     char lua_dir[MS_PATH_MAX];
-    char log_level[16];       /* "info" */
-    int metrics_auth;         /* /metrics needs admin auth (default 0) */
+    char log_level[16]; /* "info" */
+    int metrics_auth;   /* /metrics needs admin auth (default 0) */
 } ms_node_cfg_t;
 
 typedef enum { MS_ACCESS_PUBLIC = 0, MS_ACCESS_PROTECTED, MS_ACCESS_PRIVATE } ms_access_mode_t;
@@ -70,13 +74,14 @@ typedef struct {
     int dvr_chunk_s;
     ms_dvr_mode_t dvr_mode;
     ms_access_mode_t access_mode;
-    char **whitelist; size_t nwhitelist;
+    char **whitelist;
+    size_t nwhitelist;
     char camera[128];
-    char quality[8];   /* "high" | "low" */
+    char quality[8]; /* "high" | "low" */
     int reserve;
     char group[MS_NAME_MAX];
     /* product extensions (documented in docs/config.md) */
-    int hls_format;    /* ms_hls_format_t */
+    int hls_format; /* ms_hls_format_t */
     uint32_t hls_segment_ms, hls_part_ms, hls_window;
     char source_file[MS_PATH_MAX]; /* file it came from, "" for API */
 } ms_stream_cfg_t;

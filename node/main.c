@@ -1,2 +1,268 @@
-int main(void);
-int main(void) { return 0; }
+/* mediaserver: the node daemon (CONTRACT.md "Build and run").
+ *
+ *   mediaserver --config FILE        run a node
+ *   mediaserver --check-config FILE  validate the node config and its stream
+ *                                    files; problems on stdout as
+ *                                    "FILE: KEY: reason"; exit 0 valid, 1 not
+ *   mediaserver --version | --help
+ *
+ * Threads: the main thread runs the control loop (signals today; raft and
+ * the reconciler later), N media workers run the streams, libmicrohttpd runs
+ * its own pool. SIGTERM/SIGINT stop gracefully (HTTP, then every stream with
+ * a TEARDOWN to its camera, then the workers); SIGHUP re-reads the stream
+ * directory. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <uv.h>
+
+#include "api/http.h"
+#include "node/config.h"
+#include "node/loader.h"
+#include "node/streams.h"
+#include "node/workers.h"
+#include "util/log.h"
+#include "util/version.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mediaserver --config FILE\n"
+               "       mediaserver --check-config FILE\n"
+               "       mediaserver --version\n"
+               "\n"
+               "  -c, --config FILE        run a node with this node config (JSON)\n"
+               "      --check-config FILE  validate the node config and the stream files of\n"
+               "                           its streams_dir; print each problem as\n"
+               "                           \"FILE: KEY: reason\"; exit 0 (valid) or 1\n"
+               "  -V, --version            print the version\n"
+               "  -h, --help               this text\n"
+               "\n"
+               "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads the stream directory.\n");
+}
+
+static int check_config(const char *path)
+{
+    ms_log_set_level(MS_LOG_ERROR); /* no "random secret" warning here */
+    ms_errlist_t errs = {0};
+    ms_node_cfg_t cfg;
+    int bad = ms_node_cfg_load(path, &cfg, &errs) < 0;
+    size_t nstreams = 0;
+    if (cfg.streams_dir[0]) {
+        ms_stream_set_t set;
+        if (ms_loader_scan(cfg.streams_dir, cfg.name, &set, &errs) == 0)
+            nstreams = set.n;
+        ms_stream_set_free(&set);
+    }
+    for (size_t i = 0; i < errs.n; i++)
+        printf("%s\n", errs.lines[i]);
+    int ok = !bad && errs.n == 0;
+    if (ok)
+        fprintf(stderr, "%s: valid (%zu stream file%s)\n", path, nstreams,
+                nstreams == 1 ? "" : "s");
+    fflush(stdout);
+    ms_errlist_free(&errs);
+    ms_node_cfg_free(&cfg);
+    return ok ? 0 : 1;
+}
+
+/* mkdir -p with mode 0750 for the parts it creates. */
+static int mkdir_p(const char *path)
+{
+    char tmp[MS_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(tmp, &st) != 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+typedef struct {
+    char ctx[MS_NAME_MAX + 16];
+    ms_loader_t loader;
+    int has_loader;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    int stopping;
+} node_t;
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    node_t *n = h->data;
+    if (n->stopping)
+        return;
+    n->stopping = 1;
+    MS_INFO(n->ctx, "%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    ms_http_stop();
+    ms_streams_shutdown(); /* TEARDOWN to every camera, bounded wait */
+    uv_close((uv_handle_t *)&n->sig_term, NULL);
+    uv_close((uv_handle_t *)&n->sig_int, NULL);
+    uv_close((uv_handle_t *)&n->sig_hup, NULL);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    node_t *n = h->data;
+    if (n->stopping)
+        return;
+    if (!n->has_loader) {
+        MS_INFO(n->ctx, "SIGHUP: no streams_dir configured");
+        return;
+    }
+    MS_INFO(n->ctx, "SIGHUP: re-reading %s", n->loader.dir);
+    ms_loader_reload(&n->loader);
+}
+
+static int run(const char *path)
+{
+    signal(SIGPIPE, SIG_IGN);
+    ms_errlist_t errs = {0};
+    ms_node_cfg_t cfg;
+    if (ms_node_cfg_load(path, &cfg, &errs) < 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "%s\n", errs.lines[i]);
+        fprintf(stderr, "mediaserver: invalid config, not starting\n");
+        ms_errlist_free(&errs);
+        ms_node_cfg_free(&cfg);
+        return 1;
+    }
+    ms_errlist_free(&errs);
+    ms_log_level_t lvl = MS_LOG_INFO;
+    ms_log_level_parse(cfg.log_level, &lvl);
+    ms_log_set_level(lvl);
+
+    static node_t n; /* signal handles must outlive run()'s loop */
+    memset(&n, 0, sizeof n);
+    snprintf(n.ctx, sizeof n.ctx, "[node %s]", cfg.name);
+    MS_INFO(n.ctx, "mediaserver %s starting (%d worker threads)", ms_version(), cfg.threads);
+
+    int rc = 1;
+    ms_workers_t *workers = NULL;
+    int streams_up = 0, http_up = 0;
+    uv_loop_t loop;
+    int loop_up = 0;
+
+    int r = mkdir_p(cfg.data_dir);
+    if (r < 0) {
+        MS_ERROR(n.ctx, "data_dir %s: cannot create: %s", cfg.data_dir, strerror(-r));
+        goto out;
+    }
+    workers = ms_workers_start(cfg.threads);
+    if (!workers) {
+        MS_ERROR(n.ctx, "cannot start %d worker threads", cfg.threads);
+        goto out;
+    }
+    if ((r = ms_streams_init(workers, &cfg)) < 0) {
+        MS_ERROR(n.ctx, "cannot initialise the streams: %s", strerror(-r));
+        goto out;
+    }
+    streams_up = 1;
+    char err[512] = "";
+    if ((r = ms_http_start(&cfg, err, sizeof err)) < 0) {
+        MS_ERROR(n.ctx, "cannot start HTTP on %s:%d: %s", cfg.listen_address, cfg.port_http,
+                 err[0] ? err : strerror(-r));
+        fprintf(stderr, "mediaserver: cannot start HTTP: %s\n", err[0] ? err : strerror(-r));
+        goto out;
+    }
+    http_up = 1;
+
+    if (cfg.streams_dir[0]) {
+        ms_loader_init(&n.loader, cfg.streams_dir, cfg.name, ms_streams_apply, ms_streams_remove);
+        n.has_loader = 1;
+        ms_loader_reload(&n.loader);
+    }
+
+    if (uv_loop_init(&loop) != 0) {
+        MS_ERROR(n.ctx, "cannot create the control loop");
+        goto out;
+    }
+    loop_up = 1;
+    n.sig_term.data = n.sig_int.data = n.sig_hup.data = &n;
+    uv_signal_init(&loop, &n.sig_term);
+    uv_signal_init(&loop, &n.sig_int);
+    uv_signal_init(&loop, &n.sig_hup);
+    uv_signal_start(&n.sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&n.sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&n.sig_hup, on_hup, SIGHUP);
+    MS_INFO(n.ctx, "running: http %s:%d, %zu stream file(s) applied", cfg.listen_address,
+            cfg.port_http, n.has_loader ? n.loader.cur.n : (size_t)0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    http_up = 0;    /* stopped by the signal handler */
+    streams_up = 0; /* likewise */
+    rc = 0;
+
+out:
+    if (http_up)
+        ms_http_stop();
+    if (streams_up)
+        ms_streams_shutdown();
+    if (workers)
+        ms_workers_stop(workers);
+    if (loop_up) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+    }
+    if (n.has_loader)
+        ms_loader_free(&n.loader);
+    if (rc == 0)
+        MS_INFO(n.ctx, "stopped");
+    ms_node_cfg_free(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *check = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'k':
+            check = optarg;
+            break;
+        case 'V':
+            printf("mediaserver %s\n", ms_version());
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mediaserver: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (check)
+        return check_config(check);
+    if (config)
+        return run(config);
+    usage(stderr);
+    return 2;
+}

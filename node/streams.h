@@ -33,14 +33,14 @@ typedef struct ms_stream ms_stream_t;
 /* The status object of CONTRACT.md for one stream (copied, any thread). */
 typedef struct {
     ms_source_status_t src;
-    char role[16];          /* "primary" until the cluster lands */
+    char role[16]; /* "primary" until the cluster lands */
     char server[64];
     char backup_server[64];
     double output_kbps;
     int clients;
     int width, height;
     char video_codec[16], audio_codec[16];
-    int64_t uptime_s;       /* since the current session's first frame */
+    int64_t uptime_s; /* since the current session's first frame */
     uint64_t frames_in, bytes_in;
     int64_t gop_bytes;
     int hls_ready;
