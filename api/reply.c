@@ -38,6 +38,11 @@ static enum MHD_Result queue(ms_req_t *r, unsigned code, struct MHD_Response *re
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    /* Playback responses may be fetched by web players on other origins
+     * (hls.js, MSE players): allow any origin for them, as media servers do.
+     * Access is decided by the stream's access mode, not by the origin. */
+    if (r->route.id == MS_ROUTE_HLS_PLAYLIST || r->route.id == MS_ROUTE_HLS_MEDIA)
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     enum MHD_Result ret = MHD_queue_response(r->conn, code, resp);
     MHD_destroy_response(resp);
     if (ret == MHD_YES) {
