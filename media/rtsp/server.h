@@ -1,0 +1,108 @@
+/* RTSP server for live streams (RFC 2326): rtsp://H:PORT/{stream}.
+ *
+ * Methods: OPTIONS, DESCRIBE (SDP from the stream's tracks), SETUP over
+ * TCP-interleaved (10.12) or UDP unicast (RTP + RTCP port pairs), PLAY
+ * (starts at the last keyframe from the GOP cache, RTP-Info), PAUSE,
+ * TEARDOWN, GET_PARAMETER (keepalive). Sessions time out after
+ * session_timeout_s without a request or RTCP from the client.
+ *
+ * Threads and hand-off: one accept thread (its own loop) owns the listening
+ * socket. It reads a connection's first request(s) until one names a known
+ * stream, then duplicates the socket descriptor (dup of uv_fileno), closes
+ * its own handle and posts the descriptor plus the bytes read so far to the
+ * stream's loop, where uv_tcp_open() adopts it (a uv_tcp_t cannot move
+ * between loops, a descriptor can). From then on the connection lives on
+ * the stream's loop next to the hub: no locks on the media path.
+ *
+ * Fan-out: per stream, one "output" (a hub reader on the stream's loop)
+ * packetizes each frame once (media/rtp/packetize.h) into a refcounted blob
+ * with stream-wide SSRC, sequence numbers and timestamps; every session
+ * queues references to the same blobs (RTP-Info tells each client the seq
+ * and rtptime of its first packet). Each TCP session has a bounded queue:
+ * on overflow it is emptied and the session resumes at the next video
+ * keyframe; a session that overflows 3 times within 10 s, or whose socket
+ * makes no write progress for 10 s, is closed. UDP packets are sent with
+ * uv_udp_try_send (a full socket drops, as UDP would). RTCP SR every 5 s per
+ * track (NTP from the frames' wallclock).
+ *
+ * The server does not know the node: streams are found through callbacks. */
+#ifndef MS_MEDIA_RTSP_SERVER_H
+#define MS_MEDIA_RTSP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "media/stream/hub.h"
+
+typedef struct ms_rtsp_server ms_rtsp_server_t;
+
+/* A stream as the node hands it to the server. */
+typedef struct {
+    void *ref;       /* opaque reference, released with cfg->release (identity of the stream) */
+    ms_hub_t *hub;   /* borrowed while ref is held; used on the stream's loop only */
+    uv_loop_t *loop; /* the stream's loop */
+    void *exec;      /* passed to cfg->post to run code on that loop */
+    char name[64];
+    char uid[64];
+} ms_rtsp_stream_t;
+
+/* Access control hook (called on the stream's loop, before DESCRIBE, SETUP
+ * and PLAY until it once returns 200 for the connection). query is the
+ * request URL's query ("token=..." or ""), authorization the Authorization
+ * header or NULL, method/uri those of the request (Digest needs them).
+ * Returns 200 (allowed), 401 (then www_authenticate_out holds the
+ * WWW-Authenticate value to send), 403 or 404. */
+typedef int (*ms_rtsp_authorize_fn)(void *ud, const char *stream, const char *query,
+                                    const struct sockaddr *peer, const char *authorization,
+                                    const char *method, const char *uri, char *www_authenticate_out,
+                                    size_t cap);
+
+typedef struct {
+    const char *address; /* listen address ("0.0.0.0", "::", "127.0.0.1") */
+    int port;
+    const char *log_ctx;
+    uint32_t session_timeout_s; /* 0 = 60 */
+    /* Any thread (the accept thread): fills *out with a new reference.
+     * Returns 0 or -ENOENT. */
+    int (*lookup)(void *ud, const char *name_or_uid, ms_rtsp_stream_t *out);
+    /* Any thread: drops a reference from lookup. */
+    void (*release)(void *ud, void *ref);
+    /* Stream loop: 1 while the stream is to be served, 0 once it is being
+     * removed (the server then closes its sessions). May be NULL. */
+    int (*running)(void *ud, void *ref);
+    /* Any thread: runs fn(arg) on the loop behind exec. 0 or a negative
+     * errno (fn is then not called). */
+    int (*post)(void *ud, void *exec, void (*fn)(void *arg), void *arg);
+    ms_rtsp_authorize_fn authorize; /* NULL = every stream is public */
+    void *ud;
+} ms_rtsp_server_cfg_t;
+
+/* Binds and starts the accept thread. Returns NULL with a reason in err. The
+ * cfg strings are copied. Call from the control thread. */
+ms_rtsp_server_t *ms_rtsp_server_start(const ms_rtsp_server_cfg_t *cfg, char *err, size_t errlen);
+/* The bound port (useful when cfg->port was 0). */
+int ms_rtsp_server_port(const ms_rtsp_server_t *s);
+/* Stops accepting, closes every connection and output on the stream loops
+ * (which must still be running) and waits (bounded, 5 s) for them; frees s.
+ * Call from the thread that started it, never from a stream loop. */
+void ms_rtsp_server_stop(ms_rtsp_server_t *s);
+
+/* Pure request-target parsing (fuzzed): splits an RTSP request URI
+ * ("rtsp://h:p/name/trackID=1?token=x", "/name?token=x/trackID=1", "*")
+ * into the stream name (percent-decoded first path segment), the track
+ * (-1 when absent) and the query (without any "/trackID=N" a client
+ * appended to it). base gets the URI without query and without the
+ * trailing "/" or "/trackID=N" (the aggregate URL). Returns 0, -ENOENT
+ * ("*" or no stream segment) or -EINVAL. */
+typedef struct {
+    char stream[128];
+    int track;
+    char query[1024];
+    char base[2048];
+} ms_rtsp_target_t;
+int ms_rtsp_target_parse(const char *uri, ms_rtsp_target_t *out);
+
+#endif

@@ -1,0 +1,164 @@
+/* Internals of the RTSP server (media/rtsp/server.h); not for use outside
+ * media/rtsp/server*.c.
+ *
+ * Objects and their threads:
+ *  - ms_rtsp_server_t: created by the control thread; its accept loop runs
+ *    on its own thread; the outs list and counters are guarded by mu.
+ *  - srv_out_t: one per (server, stream) on the stream's loop: a hub reader,
+ *    one packetizer per track, the GOP cache of packet blobs, UDP sockets,
+ *    a 1 s timer (timeouts, slow clients, RTCP SR), the list of conns.
+ *  - srv_conn_t: one per TCP connection, on its out's loop; holds at most
+ *    one session. */
+#ifndef MS_MEDIA_RTSP_SERVER_INT_H
+#define MS_MEDIA_RTSP_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "media/rtp/packetize.h"
+#include "media/rtsp/msg.h"
+#include "media/rtsp/server.h"
+#include "util/blob.h"
+#include "util/buf.h"
+
+#define SRV_QUEUE_CAP       512          /* packet blobs queued per TCP session */
+#define SRV_QUEUE_BYTES     (4u << 20)   /* and their bytes */
+#define SRV_WRITE_HIGH      (256u << 10) /* bytes handed to libuv per session */
+#define SRV_SNDBUF          (256 << 10)  /* SO_SNDBUF of a session socket */
+#define SRV_OVERFLOW_LIMIT  3            /* overflows within SRV_OVERFLOW_WIN_MS... */
+#define SRV_OVERFLOW_WIN_MS 10000        /* ...close the session */
+#define SRV_STALL_MS        10000        /* no write progress for this long: close */
+#define SRV_GOP_MAX         2048         /* blobs in the GOP cache */
+#define SRV_GOP_BYTES       (16u << 20)
+#define SRV_SR_INTERVAL     5 /* timer ticks (s) between RTCP SRs */
+
+/* One frame's packets: a blob of RFC 2326 10.12 records. */
+typedef struct {
+    ms_blob_t *blob;
+    uint8_t track;
+    uint8_t vkey; /* video keyframe */
+} srv_pkt_t;
+
+typedef struct srv_out srv_out_t;
+typedef struct srv_conn srv_conn_t;
+
+typedef enum { SESS_NONE = 0, SESS_READY, SESS_PLAYING } srv_sess_state_t;
+
+struct srv_conn {
+    uv_tcp_t tcp;
+    srv_out_t *out; /* NULL once closing */
+    srv_conn_t *next;
+    ms_rtsp_server_t *srv;
+    ms_rtsp_parser_t parser;
+    struct sockaddr_storage peer;
+    char peer_str[64];
+    char ctx[384];
+    int closing;
+    int authorized;
+    int64_t last_activity_ms;
+
+    /* session (at most one per connection) */
+    srv_sess_state_t state;
+    char session[24];
+    int tcp_transport; /* 1 interleaved, 0 UDP */
+    int setup[MS_MAX_TRACKS];
+    uint8_t ch_rtp[MS_MAX_TRACKS], ch_rtcp[MS_MAX_TRACKS];
+    struct sockaddr_storage udp_rtp[MS_MAX_TRACKS], udp_rtcp[MS_MAX_TRACKS];
+    char control[MS_MAX_TRACKS][2200]; /* control URLs handed out in DESCRIBE */
+    int counted_client;
+    int was_played; /* a later PLAY resumes at the next keyframe */
+
+    /* TCP send queue */
+    srv_pkt_t ring[SRV_QUEUE_CAP];
+    uint32_t head, count;
+    size_t queued_bytes;
+    int wait_key;
+    uint64_t dropped;
+    int64_t overflow_ms[SRV_OVERFLOW_LIMIT];
+    uint32_t overflows;
+    int64_t last_progress_ms;
+    uint64_t udp_dropped;
+};
+
+typedef struct {
+    int active; /* packetizer initialised for this track */
+    ms_codec_params_t params;
+    ms_rtp_packetizer_t pk;
+    int pt;
+    int64_t last_wall_us; /* wallclock of the last frame sent (RTCP SR) */
+    uint32_t last_ts;
+    int has_last;
+    uv_udp_t rtp, rtcp;
+    int udp_state; /* 0 none, 1 bound, 2 closing */
+    int udp_port;  /* RTP port; RTCP = +1 */
+} srv_track_t;
+
+struct srv_out {
+    ms_rtsp_server_t *srv;
+    srv_out_t *next; /* srv->outs, under srv->mu */
+    ms_rtsp_stream_t st;
+    char ctx[256];
+    ms_reader_t *reader;
+    int ntracks;
+    int has_video;
+    srv_track_t tracks[MS_MAX_TRACKS];
+    srv_pkt_t *gop;
+    uint32_t gop_len;
+    size_t gop_bytes;
+    ms_buf_t scratch;
+    srv_conn_t *conns;
+    int nconns;
+    uv_timer_t timer;
+    uint32_t ticks;
+    int closing;
+    int pending_closes; /* handles still closing */
+};
+
+struct ms_rtsp_server {
+    ms_rtsp_server_cfg_t cfg;
+    char address[64];
+    char ctx[128];
+    int port;
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t wake;
+    uv_thread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    srv_out_t *outs;
+    int nouts;
+    int pending; /* hand-offs posted but not yet run */
+    int stopping;
+    int accept_conns;
+    uint16_t next_udp_port;
+};
+
+/* server_out.c (stream loop) */
+/* Adopts a connection socket on the stream loop (takes fd, the stream
+ * reference and the initial bytes). */
+void ms_rtsp_srv_adopt(ms_rtsp_server_t *srv, ms_rtsp_stream_t *st, int fd, const uint8_t *data,
+                       size_t len);
+/* Closes every conn of every out on this loop belonging to srv whose exec
+ * matches (posted at stop). */
+void ms_rtsp_srv_out_shutdown(srv_out_t *o);
+void ms_rtsp_srv_out_detach(srv_out_t *o, srv_conn_t *c);
+int ms_rtsp_srv_out_prepare(srv_out_t *o); /* tracks ready: 0 or -EAGAIN */
+void ms_rtsp_srv_out_play(srv_out_t *o, srv_conn_t *c, int resume, char *rtpinfo, size_t cap);
+/* Queues the GOP cache (new PLAY) or waits for the next keyframe (resume
+ * after PAUSE). Call right after the PLAY response was queued. */
+void ms_rtsp_srv_out_start(srv_out_t *o, srv_conn_t *c, int resume);
+int ms_rtsp_srv_out_udp(srv_out_t *o, int track); /* binds the pair; port or negative */
+
+/* server_conn.c (stream loop) */
+srv_conn_t *ms_rtsp_srv_conn_new(srv_out_t *o, int fd);
+void ms_rtsp_srv_conn_input(srv_conn_t *c, const uint8_t *data, size_t len);
+void ms_rtsp_srv_conn_close(srv_conn_t *c, const char *why);
+void ms_rtsp_srv_conn_enqueue(srv_conn_t *c, const srv_pkt_t *p);
+void ms_rtsp_srv_conn_tick(srv_conn_t *c, int64_t now_ms);
+void ms_rtsp_srv_conn_send_raw(srv_conn_t *c, const void *data, size_t len);
+void ms_rtsp_srv_conn_end_session(srv_conn_t *c);
+
+#endif

@@ -1,0 +1,105 @@
+/* Node glue for the RTSP server (node/rtsp_glue.h). */
+#include "node/rtsp_glue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/streams.h"
+#include "util/log.h"
+
+static ms_rtsp_server_t *g_srv;
+
+static int glue_lookup(void *ud, const char *name, ms_rtsp_stream_t *out)
+{
+    (void)ud;
+    ms_stream_t *s = ms_streams_find(name);
+    if (!s)
+        return -ENOENT;
+    ms_stream_cfg_t cfg;
+    if (ms_stream_run_state(s) != MS_RUN_ACTIVE || ms_stream_get_cfg(s, &cfg) < 0) {
+        ms_stream_unref(s);
+        return -ENOENT;
+    }
+    memset(out, 0, sizeof *out);
+    out->ref = s;
+    out->hub = ms_stream_hub(s);
+    ms_worker_t *w = ms_stream_worker(s);
+    out->loop = ms_worker_loop(w);
+    out->exec = w;
+    snprintf(out->name, sizeof out->name, "%s", cfg.name);
+    snprintf(out->uid, sizeof out->uid, "%s", cfg.uid);
+    ms_stream_cfg_free(&cfg);
+    return 0;
+}
+
+static void glue_release(void *ud, void *ref)
+{
+    (void)ud;
+    ms_stream_unref(ref);
+}
+
+static int glue_running(void *ud, void *ref)
+{
+    (void)ud;
+    return ms_stream_run_state(ref) == MS_RUN_ACTIVE;
+}
+
+typedef struct {
+    void (*fn)(void *arg);
+    void *arg;
+} task_t;
+
+static void glue_task(ms_worker_t *w, void *arg)
+{
+    (void)w;
+    task_t t = *(task_t *)arg;
+    free(arg);
+    t.fn(t.arg);
+}
+
+static int glue_post(void *ud, void *exec, void (*fn)(void *arg), void *arg)
+{
+    (void)ud;
+    task_t *t = malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    int r = ms_worker_post(exec, glue_task, t);
+    if (r < 0)
+        free(t);
+    return r;
+}
+
+int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize, void *auth_ud,
+                       char *err, size_t errlen)
+{
+    if (g_srv)
+        return -EALREADY;
+    if (cfg->port_rtsp <= 0)
+        return 0;
+    char ctx[MS_NAME_MAX + 32];
+    snprintf(ctx, sizeof ctx, "[node %s] [rtsp-server]", cfg->name);
+    ms_rtsp_server_cfg_t sc = {
+        .address = cfg->listen_address,
+        .port = cfg->port_rtsp,
+        .log_ctx = ctx,
+        .lookup = glue_lookup,
+        .release = glue_release,
+        .running = glue_running,
+        .post = glue_post,
+        .authorize = authorize,
+        .ud = auth_ud,
+    };
+    g_srv = ms_rtsp_server_start(&sc, err, errlen);
+    return g_srv ? 0 : -EADDRINUSE;
+}
+
+void ms_rtsp_glue_stop(void)
+{
+    ms_rtsp_server_t *s = g_srv;
+    g_srv = NULL;
+    ms_rtsp_server_stop(s);
+}
