@@ -24,6 +24,7 @@
 #include "api/http.h"
 #include "node/config.h"
 #include "node/loader.h"
+#include "node/rtsp_glue.h"
 #include "node/streams.h"
 #include "node/workers.h"
 #include "util/log.h"
@@ -107,6 +108,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     n->stopping = 1;
     MS_INFO(n->ctx, "%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
     ms_http_stop();
+    ms_rtsp_glue_stop();
     ms_streams_shutdown(); /* TEARDOWN to every camera, bounded wait */
     uv_close((uv_handle_t *)&n->sig_term, NULL);
     uv_close((uv_handle_t *)&n->sig_int, NULL);
@@ -179,6 +181,11 @@ static int run(const char *path)
         goto out;
     }
     http_up = 1;
+    if ((r = ms_rtsp_glue_start(&cfg, NULL, NULL, err, sizeof err)) < 0) {
+        MS_ERROR(n.ctx, "cannot start RTSP on %s:%d: %s", cfg.listen_address, cfg.port_rtsp, err);
+        fprintf(stderr, "mediaserver: cannot start RTSP: %s\n", err);
+        goto out;
+    }
 
     if (cfg.streams_dir[0]) {
         ms_loader_init(&n.loader, cfg.streams_dir, cfg.name, ms_streams_apply, ms_streams_remove);
@@ -208,6 +215,7 @@ static int run(const char *path)
 out:
     if (http_up)
         ms_http_stop();
+    ms_rtsp_glue_stop();
     if (streams_up)
         ms_streams_shutdown();
     if (workers)

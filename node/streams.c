@@ -701,3 +701,8 @@ ms_run_state_t ms_stream_run_state(ms_stream_t *s)
     pthread_mutex_unlock(&s->mu);
     return r;
 }
+
+ms_worker_t *ms_stream_worker(ms_stream_t *s)
+{
+    return s->worker;
+}

@@ -73,5 +73,8 @@ ms_hls_t *ms_stream_hls(ms_stream_t *s);
  * for output accounting (ms_hub_clients_add, ms_hub_bytes_out_add). */
 ms_hub_t *ms_stream_hub(ms_stream_t *s);
 ms_run_state_t ms_stream_run_state(ms_stream_t *s);
+/* Any thread: the worker whose loop runs the stream (fixed for the
+ * stream's life; borrowed). Outputs attach to the hub on that loop. */
+ms_worker_t *ms_stream_worker(ms_stream_t *s);
 
 #endif
