@@ -1,0 +1,243 @@
+/* HTTP glue for live.mp4 and the snapshots (api/live_mp4.h).
+ *
+ * live.mp4: a callback response (MHD_create_response_from_callback, chunked
+ * transfer coding of RFC 9112 section 7.1) reading blobs from an fMP4
+ * subscriber. When the subscriber's queue is empty the content reader
+ * suspends the connection and the subscriber's wake (worker loop) resumes
+ * it. The wake may fire between "queue empty" and the suspend: a `pending`
+ * flag then makes the reader return 0 and be called again instead of
+ * suspending. The glue mutex is never held while calling into the
+ * subscriber (whose lock is held while wake runs), so locks nest one way. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/live_mp4.h"
+
+typedef struct {
+    struct MHD_Connection *conn;
+    ms_fmp4_sub_t *sub;
+    ms_hub_t *hub;
+    ms_blob_t *cur;
+    size_t off;
+    pthread_mutex_t mu;
+    int suspended, pending;
+} live_conn_t;
+
+static void live_wake(void *ud)
+{
+    live_conn_t *c = ud;
+    pthread_mutex_lock(&c->mu);
+    if (c->suspended) {
+        c->suspended = 0;
+        MHD_resume_connection(c->conn);
+    } else {
+        c->pending = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    live_conn_t *c = cls;
+    if (!c->cur) {
+        int rc = ms_fmp4_sub_next(c->sub, &c->cur);
+        if (rc == -EAGAIN) {
+            pthread_mutex_lock(&c->mu);
+            if (c->pending) {
+                c->pending = 0;
+            } else {
+                c->suspended = 1;
+                MHD_suspend_connection(c->conn);
+            }
+            pthread_mutex_unlock(&c->mu);
+            return 0;
+        }
+        if (rc < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        c->off = 0;
+    }
+    size_t n = c->cur->len - c->off;
+    if (n > max)
+        n = max;
+    memcpy(buf, c->cur->data + c->off, n);
+    c->off += n;
+    if (c->off == c->cur->len) {
+        ms_blob_unref(c->cur);
+        c->cur = NULL;
+    }
+    if (c->hub)
+        ms_hub_bytes_out_add(c->hub, n);
+    return (ssize_t)n;
+}
+
+static void live_free(void *cls)
+{
+    live_conn_t *c = cls;
+    ms_fmp4_sub_close(c->sub); /* no wake after this */
+    ms_blob_unref(c->cur);
+    if (c->hub)
+        ms_hub_clients_add(c->hub, -1);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned code, const char *msg)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), (void *)(uintptr_t)msg,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    if (code == 503)
+        MHD_add_response_header(r, "Retry-After", "1");
+    enum MHD_Result ret = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result ms_live_mp4_respond(struct MHD_Connection *conn, ms_fmp4_live_t *live,
+                                    ms_hub_t *hub)
+{
+    ms_fmp4_live_stats_t st;
+    if (!live)
+        return reply_text(conn, 503, "stream not ready\n");
+    ms_fmp4_live_stats(live, &st);
+    if (!st.ready)
+        return reply_text(conn, 503, "stream not ready\n");
+    live_conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return reply_text(conn, 500, "out of memory\n");
+    c->conn = conn;
+    c->hub = hub;
+    pthread_mutex_init(&c->mu, NULL);
+    int err = 0;
+    c->sub = ms_fmp4_live_subscribe(live, 0, live_wake, c, &err);
+    if (!c->sub) {
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return reply_text(conn, err == -ENOMEM ? 500 : 503, "stream not ready\n");
+    }
+    if (hub)
+        ms_hub_clients_add(hub, 1);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, live_read, c, live_free);
+    if (!r) {
+        live_free(c);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "video/mp4");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- snapshots ---------------------------------------------------------------- */
+
+static enum MHD_Result reply_blob(struct MHD_Connection *conn, const char *ctype, ms_blob_t *b)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
+        b->len, b->data, (MHD_ContentReaderFreeCallback)ms_blob_unref, b);
+    if (!r) {
+        ms_blob_unref(b);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* One wait for a decode: shared by the handler and the ready callback
+ * (two references). The suspend happens under mu before the callback can
+ * resume; a callback that fires first makes the handler retry instead. */
+typedef struct {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    struct MHD_Connection *conn;
+    int suspended, fired;
+} snap_wait_t;
+
+static void wait_unref(snap_wait_t *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) == 1) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+    }
+}
+
+static void snap_ready(void *ud)
+{
+    snap_wait_t *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->fired = 1;
+    if (w->suspended) {
+        w->suspended = 0;
+        MHD_resume_connection(w->conn);
+    }
+    pthread_mutex_unlock(&w->mu);
+    wait_unref(w);
+}
+
+enum MHD_Result ms_snapshot_respond(struct MHD_Connection *conn, ms_snapshot_t *snap, int preview,
+                                    int *pending)
+{
+    *pending = 0;
+    if (!snap)
+        return reply_text(conn, 503, "stream not ready\n");
+    ms_blob_t *b = NULL;
+    int rc = -EAGAIN;
+    for (int tries = 0; tries < 3 && rc == -EAGAIN; tries++) {
+        snap_wait_t *w = calloc(1, sizeof *w);
+        if (!w)
+            return reply_text(conn, 500, "out of memory\n");
+        atomic_init(&w->refs, 2);
+        pthread_mutex_init(&w->mu, NULL);
+        w->conn = conn;
+        rc = ms_snapshot_get(snap, preview, &b, snap_ready, w);
+        if (rc != -EAGAIN) {
+            wait_unref(w); /* the callback was not registered */
+            wait_unref(w);
+            break;
+        }
+        pthread_mutex_lock(&w->mu);
+        int fired = w->fired;
+        if (!fired) {
+            w->suspended = 1;
+            MHD_suspend_connection(conn);
+        }
+        pthread_mutex_unlock(&w->mu);
+        wait_unref(w);
+        if (!fired) {
+            *pending = 1; /* MHD calls the handler again after the resume */
+            return MHD_YES;
+        }
+    }
+    switch (rc) {
+    case 0:
+        return reply_blob(conn, "image/jpeg", b);
+    case -ENOENT:
+    case -ESHUTDOWN:
+    case -EAGAIN:
+        return reply_text(conn, 503, "no picture yet\n");
+    case -EIO:
+        return reply_text(conn, 500, "cannot decode the keyframe\n");
+    default:
+        return reply_text(conn, 500, "snapshot failed\n");
+    }
+}
+
+enum MHD_Result ms_snapshot_mp4_respond(struct MHD_Connection *conn, ms_snapshot_t *snap)
+{
+    ms_blob_t *b = NULL;
+    int rc = snap ? ms_snapshot_get_mp4(snap, &b) : -ENOENT;
+    if (rc == 0)
+        return reply_blob(conn, "video/mp4", b);
+    return reply_text(conn, rc == -ENOMEM ? 500 : 503, "no picture yet\n");
+}

@@ -1,0 +1,39 @@
+/* HTTP glue of the live outputs that are not HLS (new routes, wired by the
+ * router in server.c):
+ *   GET /{stream}/live.mp4       ms_live_mp4_respond (chunked fMP4 body)
+ *   GET /{stream}/videoshot.jpg  ms_snapshot_respond(..., preview 0)
+ *   GET /{stream}/preview.jpg    ms_snapshot_respond(..., preview 1)
+ *   GET /{stream}/preview.mp4    ms_snapshot_mp4_respond
+ * The caller has already run ms_access_check (api/access.h).
+ *
+ * Threads: MHD handler threads (the daemon needs MHD_ALLOW_SUSPEND_RESUME).
+ * Every object argument is borrowed; the response takes its own references.
+ * hub may be NULL (no output accounting). */
+#ifndef MS_API_LIVE_MP4_H
+#define MS_API_LIVE_MP4_H
+
+#include <microhttpd.h>
+
+#include "media/fmp4/live.h"
+#include "media/snapshot/snapshot.h"
+#include "media/stream/hub.h"
+
+/* Queues a 200 video/mp4 response of unknown length fed from a new
+ * subscriber of live (init segment, then fragments), or 503 when the
+ * output has no init segment yet. The body ends when the subscriber is ended
+ * (too slow, new tracks, output stopped); the client then reconnects.
+ * Counts one client on hub while the body is served. */
+enum MHD_Result ms_live_mp4_respond(struct MHD_Connection *conn, ms_fmp4_live_t *live,
+                                    ms_hub_t *hub);
+
+/* JPEG snapshot: 200 image/jpeg; while the one decode of the current
+ * keyframe runs the connection is suspended and this must be called again
+ * for the same request (return MHD_YES without a response: *pending is set
+ * to 1 and MHD calls the access handler again once resumed); 503 when no
+ * keyframe yet, 500 when it cannot be decoded. */
+enum MHD_Result ms_snapshot_respond(struct MHD_Connection *conn, ms_snapshot_t *snap, int preview,
+                                    int *pending);
+/* One-frame MP4 of the latest keyframe: 200 video/mp4 or 503. */
+enum MHD_Result ms_snapshot_mp4_respond(struct MHD_Connection *conn, ms_snapshot_t *snap);
+
+#endif
