@@ -61,8 +61,11 @@ struct ms_raft {
     struct raft_fsm rf;
     struct raft_transfer transfer;
     uv_check_t check;
+    uv_timer_t stop_timer; /* bounds the leadership transfer on stop */
+    int closes;            /* handles still closing */
+    int closing;
     int stage; /* 0 none, 1 transport, 2 io, 3 raft initialised */
-    int check_on, stopping, leader_ready;
+    int stopping, leader_ready;
     raft_term barrier_term;
     pending_t *head, *tail;
     void (*stop_cb)(void *ud);
@@ -501,6 +504,11 @@ int ms_raft_start(ms_raft_t *r)
     }
     r->stage = 3;
     r->raft.data = r;
+    /* from here ms_raft_stop() closes these two with raft */
+    uv_check_init(r->loop, &r->check);
+    r->check.data = r;
+    uv_timer_init(r->loop, &r->stop_timer);
+    r->stop_timer.data = r;
     raft_set_election_timeout(&r->raft,
                               r->cfg.election_timeout_ms ? r->cfg.election_timeout_ms : 500);
     raft_set_heartbeat_timeout(&r->raft, r->cfg.heartbeat_ms ? r->cfg.heartbeat_ms : 50);
@@ -530,10 +538,7 @@ int ms_raft_start(ms_raft_t *r)
         MS_ERROR(CTX, "raft_start: %s", raft_errmsg(&r->raft));
         return map_raft_err(rv);
     }
-    uv_check_init(r->loop, &r->check);
-    r->check.data = r;
     uv_check_start(&r->check, check_cb);
-    r->check_on = 1;
     return 0;
 }
 
@@ -617,10 +622,10 @@ json_t *ms_raft_info_json(ms_raft_t *r)
 
 /* ---- stop ----------------------------------------------------------- */
 
-static void check_close_cb(uv_handle_t *h)
+static void handle_closed_cb(uv_handle_t *h)
 {
     ms_raft_t *r = h->data;
-    if (r->stop_cb)
+    if (--r->closes == 0 && r->stop_cb)
         r->stop_cb(r->stop_ud);
 }
 
@@ -631,15 +636,17 @@ static void node_closed_cb(struct raft *raft)
     raft_uv_tcp_close(&r->transport);
     r->stage = 0;
     ms_fsm_set_apply_hook(r->fsm, NULL, NULL);
-    if (r->check_on) {
-        uv_close((uv_handle_t *)&r->check, check_close_cb);
-    } else if (r->stop_cb) {
-        r->stop_cb(r->stop_ud);
-    }
+    r->closes = 2;
+    uv_close((uv_handle_t *)&r->check, handle_closed_cb);
+    uv_close((uv_handle_t *)&r->stop_timer, handle_closed_cb);
 }
 
 static void do_close(ms_raft_t *r)
 {
+    if (r->closing)
+        return;
+    r->closing = 1;
+    uv_timer_stop(&r->stop_timer);
     if (r->leader_ready) {
         r->leader_ready = 0;
         if (r->cfg.on_leader)
@@ -649,12 +656,22 @@ static void do_close(ms_raft_t *r)
     raft_close(&r->raft, node_closed_cb);
 }
 
+/* The transfer did not finish in time (e.g. every other voter is down). */
+static void stop_timer_cb(uv_timer_t *t)
+{
+    ms_raft_t *r = t->data;
+    MS_INFO(CTX, "leadership transfer timed out");
+    do_close(r);
+}
+
 static void transfer_cb(struct raft_transfer *req)
 {
     ms_raft_t *r = req->data;
     raft_id lid = 0;
     const char *laddr = NULL;
     raft_leader(&r->raft, &lid, &laddr);
+    if (r->closing)
+        return;
     MS_INFO(CTX, "leadership transfer %s (leader now %llu)",
             lid != 0 && lid != r->id ? "done" : "did not complete", (unsigned long long)lid);
     do_close(r);
@@ -686,8 +703,11 @@ void ms_raft_stop(ms_raft_t *r, void (*cb)(void *ud), void *ud)
         if (others > 0) {
             memset(&r->transfer, 0, sizeof r->transfer);
             r->transfer.data = r;
-            if (raft_transfer(&r->raft, &r->transfer, 0, transfer_cb) == 0)
+            if (raft_transfer(&r->raft, &r->transfer, 0, transfer_cb) == 0) {
+                unsigned et = r->cfg.election_timeout_ms ? r->cfg.election_timeout_ms : 500;
+                uv_timer_start(&r->stop_timer, stop_timer_cb, 2 * (uint64_t)et, 0);
                 return;
+            }
         }
     }
     do_close(r);

@@ -160,6 +160,8 @@ static int teardown(void **state)
 {
     (void)state;
     uv_close((uv_handle_t *)&ticker, NULL);
+    if (getenv("MS_DEBUG_HANDLES"))
+        uv_print_all_handles(&loop, stderr);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0); /* no handle left behind */
     char cmd[512];
