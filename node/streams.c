@@ -648,7 +648,9 @@ void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out)
     in_kbps = s->in_kbps;
     pthread_mutex_unlock(&s->mu);
 
-    if (out->src.bitrate_kbps <= 0)
+    /* input bitrate from the hub's byte count when the source has none
+     * (only while media flows: a source reports 0 when not active) */
+    if (out->src.bitrate_kbps <= 0 && out->src.state == MS_STATE_ACTIVE)
         out->src.bitrate_kbps = in_kbps;
     snprintf(out->role, sizeof out->role, "primary");
     snprintf(out->server, sizeof out->server, "%s", g.node_name);
