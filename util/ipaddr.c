@@ -86,7 +86,10 @@ static void clear_host_bits(ms_ip_t *ip, int bits)
         int keep = bits - i * 8;
         if (keep >= 8)
             continue;
-        ip->a[i] = keep <= 0 ? 0 : (uint8_t)(ip->a[i] & (0xff << (8 - keep)));
+        if (keep <= 0)
+            ip->a[i] = 0;
+        else
+            ip->a[i] = (uint8_t)(ip->a[i] & (0xff << (8 - keep)));
     }
 }
 

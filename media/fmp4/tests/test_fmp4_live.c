@@ -155,9 +155,11 @@ static void test_live_body(void **st)
     assert_int_equal(ms_fmp4_sub_next(a, &x), -EPIPE);
     ms_fmp4_sub_close(a);
     ms_fmp4_sub_close(b);
+    ms_fmp4_live_t *held = ms_fmp4_live_ref(l); /* as an HTTP thread would */
     ms_fmp4_live_stop(l);
-    assert_int_equal(ms_fmp4_live_subscribe(l, 0, on_wake, NULL, &err), NULL);
-    (void)err;
+    assert_null(ms_fmp4_live_subscribe(held, 0, on_wake, NULL, &err));
+    assert_int_equal(err, -ESHUTDOWN);
+    ms_fmp4_live_unref(held);
     assert_int_equal(uv_loop_close(&loop), 0);
     fx_done(&fx);
 }

@@ -1,0 +1,67 @@
+"""Live fMP4 over HTTP and the live snapshots, read by real clients:
+ffmpeg decodes /{stream}/live.mp4 with no error line, several clients at
+once; ffprobe decodes videoshot.jpg (full size), preview.jpg (320 wide at
+most, even) and the one-frame preview.mp4. Private streams refuse these
+without a token and serve them with one.
+
+Needs the routes wired in the HTTP router (GET /{stream}/live.mp4,
+videoshot.jpg, preview.jpg, preview.mp4)."""
+
+import threading
+
+from mslib import ffmpeg_decode, ffprobe
+
+
+def test_live_mp4_decodes(node, shared_cam):
+    n = node(streams={"cam": shared_cam.url("cam2")})
+    n.wait_active("cam", timeout=30)
+    n.wait_hls("cam", segments=1)
+    url = "%s/cam/live.mp4" % n.base
+    results = [None] * 3
+
+    def one(i):
+        results[i] = ffmpeg_decode(url, 4)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for r in results:
+        assert r is not None
+        assert r.errors == [], r.errors[:10]
+        assert r.frames >= 60, r
+
+
+def test_snapshots(node, shared_cam):
+    n = node(streams={"cam": shared_cam.url("cam2")})
+    n.wait_active("cam", timeout=30)
+    n.wait_hls("cam", segments=1)
+    st = n.status("cam")
+    w, h = st["width"], st["height"]
+    full = ffprobe("%s/cam/videoshot.jpg" % n.base)
+    assert full[0]["codec_name"] == "mjpeg"
+    assert (full[0]["width"], full[0]["height"]) == (w, h)
+    prev = ffprobe("%s/cam/preview.jpg" % n.base)
+    pw, ph = prev[0]["width"], prev[0]["height"]
+    assert prev[0]["codec_name"] == "mjpeg"
+    assert pw <= 320 and pw % 2 == 0 and ph % 2 == 0
+    assert abs(pw / ph - w / h) < 0.05
+    mp4 = ffprobe("%s/cam/preview.mp4" % n.base)
+    assert mp4[0]["codec_type"] == "video"
+    r = n.get("/cam/videoshot.jpg")
+    assert r.status == 200 and r.headers.get("Content-Type", "").startswith("image/jpeg")
+    assert r.body[:2] == b"\xff\xd8"
+
+
+def test_private_stream_needs_token(node, shared_cam):
+    n = node(streams={"cam": shared_cam.url("cam2")}, access={"mode": "private", "whitelist": []})
+    n.wait_active("cam", timeout=30)
+    for path in ("/cam/live.mp4", "/cam/videoshot.jpg", "/cam/preview.jpg", "/cam/index.m3u8"):
+        assert n.get(path).status == 401, path
+    tok = n.api("/api/v1/streams/cam/tokens", method="POST", body={"ttl_s": 600, "mode": "live"})
+    assert tok.status in (200, 201), tok.text
+    t = tok.json()["token"]
+    assert n.get("/cam/videoshot.jpg?token=" + t[:-1] + ("A" if t[-1] != "A" else "B")).status == 403
+    r = ffmpeg_decode("%s/cam/live.mp4?token=%s" % (n.base, t), 3)
+    assert r.errors == [] and r.frames >= 40, r
