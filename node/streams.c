@@ -58,6 +58,8 @@ struct ms_stream {
     ms_run_state_t desired;
     ms_rtsp_client_t *client;
     ms_hls_t *hls;
+    ms_snapshot_t *snap;      /* videoshot.jpg, preview.jpg, preview.mp4 */
+    ms_fmp4_live_t *live_mp4; /* live.mp4 */
     double in_kbps, out_kbps;
     char fail_reason[256];
 
@@ -193,6 +195,37 @@ static void stop_hls(ms_stream_t *s)
     }
 }
 
+/* Outputs without parameters of their own (snapshots, live MP4): they run
+ * whenever the stream runs. */
+static void stop_outputs(ms_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    ms_snapshot_t *snap = s->snap;
+    ms_fmp4_live_t *live = s->live_mp4;
+    s->snap = NULL;
+    s->live_mp4 = NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (snap)
+        ms_snapshot_stop(snap);
+    if (live)
+        ms_fmp4_live_stop(live);
+}
+
+static void start_outputs(ms_stream_t *s)
+{
+    char ctx[200];
+    snprintf(ctx, sizeof ctx, "%s [snapshot]", s->ctx);
+    uv_loop_t *loop = ms_worker_loop(s->worker);
+    ms_snapshot_t *snap = ms_snapshot_new(loop, s->hub, &(ms_snapshot_cfg_t){.log_ctx = ctx});
+    ms_fmp4_live_t *live = ms_fmp4_live_new(loop, s->hub, &(ms_fmp4_live_cfg_t){0});
+    if (!snap || !live)
+        MS_ERROR(s->ctx, "cannot start the snapshot/live MP4 outputs (out of memory)");
+    pthread_mutex_lock(&s->mu);
+    s->snap = snap;
+    s->live_mp4 = live;
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void stop_client(ms_stream_t *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -295,7 +328,13 @@ static void step_once(ms_stream_t *s)
 
     pthread_mutex_lock(&s->mu);
     int have_client = s->client != NULL, have_hls = s->hls != NULL;
+    int have_outputs = s->snap != NULL || s->live_mp4 != NULL;
     pthread_mutex_unlock(&s->mu);
+
+    if (have_outputs && !run) {
+        stop_outputs(s);
+        have_outputs = 0;
+    }
 
     /* HLS parameters changed: recreate the output (its reader stays on the
      * same hub, so the source is not disturbed). */
@@ -312,6 +351,8 @@ static void step_once(ms_stream_t *s)
         start_client(s, &want);
     if (run && !have_hls)
         start_hls(s, &want);
+    if (run && !have_outputs)
+        start_outputs(s);
 
     if (desired == MS_RUN_STOPPED && !s->client_stopping) {
         if (s->timer_state == 1) {
@@ -689,6 +730,22 @@ ms_hls_t *ms_stream_hls(ms_stream_t *s)
     ms_hls_t *h = s->hls ? ms_hls_ref(s->hls) : NULL;
     pthread_mutex_unlock(&s->mu);
     return h;
+}
+
+ms_snapshot_t *ms_stream_snapshot(ms_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    ms_snapshot_t *p = s->snap ? ms_snapshot_ref(s->snap) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    return p;
+}
+
+ms_fmp4_live_t *ms_stream_live_mp4(ms_stream_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    ms_fmp4_live_t *p = s->live_mp4 ? ms_fmp4_live_ref(s->live_mp4) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    return p;
 }
 
 ms_hub_t *ms_stream_hub(ms_stream_t *s)

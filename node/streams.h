@@ -20,7 +20,9 @@
 
 #include <stdint.h>
 
+#include "media/fmp4/live.h"
 #include "media/hls/hls.h"
+#include "media/snapshot/snapshot.h"
 #include "media/stream/hub.h"
 #include "media/stream/source.h"
 #include "node/config.h"
@@ -69,6 +71,10 @@ int ms_stream_get_cfg(ms_stream_t *s, ms_stream_cfg_t *dst);
 void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out);
 /* Any thread: the live HLS output (new reference) or NULL when not running. */
 ms_hls_t *ms_stream_hls(ms_stream_t *s);
+/* Any thread: the snapshot output (videoshot/preview) and the live fMP4
+ * output, each a new reference, or NULL when the stream is not running. */
+ms_snapshot_t *ms_stream_snapshot(ms_stream_t *s);
+ms_fmp4_live_t *ms_stream_live_mp4(ms_stream_t *s);
 /* Any thread: the hub (borrowed; valid while the stream reference is held)
  * for output accounting (ms_hub_clients_add, ms_hub_bytes_out_add). */
 ms_hub_t *ms_stream_hub(ms_stream_t *s);
