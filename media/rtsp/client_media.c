@@ -19,6 +19,7 @@
 #define UDP_TRIES            16
 #define LOSS_PROBLEM_PERCENT 5
 #define LOSS_MIN_PACKETS     200
+#define NO_FRAMES_PROBLEM_MS 3000
 
 /* ---- frames and timeline ---- */
 
@@ -434,7 +435,7 @@ void ms_rtsp_cl_stats_tick(ms_rtsp_client_t *c, int64_t now_ms)
     for (int i = 0; i < c->bitrate_n; i++)
         sum += c->bitrate_samples[i];
 
-    uint64_t packets = 0, lost = 0, dropped = 0;
+    uint64_t packets = 0, lost = 0, dropped = 0, malformed = 0, frames = 0;
     ms_rtsp_sess_t *s = c->sess;
     for (int i = 0; s && i < s->ntracks; i++) {
         if (!s->tracks[i].rx)
@@ -443,12 +444,26 @@ void ms_rtsp_cl_stats_tick(ms_rtsp_client_t *c, int64_t now_ms)
         packets += st->packets;
         lost += st->lost;
         dropped += st->frames_dropped;
+        malformed += st->malformed;
+        frames += st->frames;
     }
     pthread_mutex_lock(&c->lock);
     c->status.bitrate_kbps = sum / c->bitrate_n;
     c->status.rtp_packets = c->acc_packets + packets;
     c->status.rtp_lost = c->acc_lost + lost;
     c->status.frames_dropped = c->acc_dropped + dropped;
+    if (s && s->play_ms > 0 && c->status.state == MS_STATE_INITIALIZATION &&
+        now_ms - s->play_ms >= NO_FRAMES_PROBLEM_MS && packets + malformed > 0 && frames == 0) {
+        /* Packets arrive but nothing decodable comes out of them: the camera
+         * is reachable but its media is broken. */
+        c->status.characteristic = MS_CHAR_PROBLEMATIC;
+        snprintf(c->status.reason, sizeof c->status.reason,
+                 "RTP received but no usable frame for %lld s (%llu packets, %llu malformed, "
+                 "%llu lost, %llu frames dropped)",
+                 (long long)((now_ms - s->play_ms) / 1000), (unsigned long long)packets,
+                 (unsigned long long)malformed, (unsigned long long)lost,
+                 (unsigned long long)dropped);
+    }
     if (c->status.state == MS_STATE_ACTIVE) {
         uint64_t total = packets + lost;
         int lossy = total >= LOSS_MIN_PACKETS && lost * 100 > total * LOSS_PROBLEM_PERCENT;
