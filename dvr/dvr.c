@@ -1,0 +1,357 @@
+/* DVR module glue (dvr/dvr.h): start and stop, ranges, status, storage
+ * figures, barriers and the reading side for playback. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dvr/dvr_int.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define CTX "[dvr]"
+
+ms_dvr_global_t ms_dvr_g = {.reg_mu = PTHREAD_MUTEX_INITIALIZER};
+
+static ms_dvr_tuning_t g_tun;
+static int g_tun_set;
+
+void ms_dvr_tuning_defaults(ms_dvr_tuning_t *t)
+{
+    memset(t, 0, sizeof *t);
+    t->gap_ms = 2000;
+    t->frag_ms = 1000;
+    t->prebuffer_ms = 5000;
+    t->retention_ms = 10000;
+}
+
+void ms_dvr_set_tuning(const ms_dvr_tuning_t *t)
+{
+    if (t) {
+        g_tun = *t;
+        g_tun_set = 1;
+    } else {
+        g_tun_set = 0;
+    }
+}
+
+static int mkdir_p(const char *path)
+{
+    char d[MS_DVR_PATH_MAX];
+    snprintf(d, sizeof d, "%s", path);
+    for (char *p = d + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(d, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+int ms_dvr_init(const ms_node_cfg_t *node)
+{
+    if (ms_dvr_g.inited)
+        return -EALREADY;
+    if (g_tun_set)
+        ms_dvr_g.tun = g_tun;
+    else
+        ms_dvr_tuning_defaults(&ms_dvr_g.tun);
+    if (ms_dvr_g.tun.gap_ms <= 0)
+        ms_dvr_g.tun.gap_ms = 2000;
+    if (ms_dvr_g.tun.frag_ms <= 0)
+        ms_dvr_g.tun.frag_ms = 1000;
+    if (ms_dvr_g.tun.retention_ms <= 0)
+        ms_dvr_g.tun.retention_ms = 10000;
+    snprintf(ms_dvr_g.node_name, sizeof ms_dvr_g.node_name, "%s", node->name);
+    snprintf(ms_dvr_g.db_path, sizeof ms_dvr_g.db_path, "%s/dvr_index.sqlite", node->data_dir);
+    size_t n = node->nstorage ? node->nstorage : 1;
+    ms_dvr_g.roots = calloc(n, sizeof *ms_dvr_g.roots);
+    if (!ms_dvr_g.roots)
+        return -ENOMEM;
+    ms_dvr_g.nroots = n;
+    int rc = mkdir_p(node->data_dir);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        ms_dvr_root_t *r = &ms_dvr_g.roots[i];
+        r->idx = (int)i;
+        if (node->nstorage) {
+            snprintf(r->path, sizeof r->path, "%s", node->storage[i].path);
+            r->max_used_percent = node->storage[i].max_used_percent;
+        } else {
+            snprintf(r->path, sizeof r->path, "%s/archive", node->data_dir);
+            r->max_used_percent = 80;
+        }
+        size_t l = strlen(r->path);
+        while (l > 1 && r->path[l - 1] == '/')
+            r->path[--l] = '\0';
+        rc = mkdir_p(r->path);
+        if (rc < 0)
+            MS_ERROR(CTX, "storage root %s: %s", r->path, strerror(-rc));
+    }
+    sqlite3 *db = NULL;
+    if (rc == 0 && (rc = ms_dvr_db_open(ms_dvr_g.db_path, &db)) == 0) {
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = ms_dvr_reconcile(db, ms_dvr_g.roots[i].path);
+        ms_dvr_db_close(db);
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        ms_dvr_root_t *r = &ms_dvr_g.roots[i];
+        if ((rc = ms_dvr_db_open(ms_dvr_g.db_path, &r->db)) < 0)
+            break;
+        ms_dvr_root_stat(r);
+        rc = ms_dvr_writer_start(r);
+    }
+    if (rc < 0) {
+        MS_ERROR(CTX, "cannot start: %s", strerror(-rc));
+        for (size_t i = 0; i < n; i++) {
+            ms_dvr_writer_stop(&ms_dvr_g.roots[i]);
+            ms_dvr_db_close(ms_dvr_g.roots[i].db);
+        }
+        free(ms_dvr_g.roots);
+        ms_dvr_g.roots = NULL;
+        ms_dvr_g.nroots = 0;
+        return rc;
+    }
+    ms_dvr_g.inited = 1;
+    MS_INFO(CTX, "index %s, %zu storage root(s)", ms_dvr_g.db_path, n);
+    return 0;
+}
+
+void ms_dvr_shutdown(void)
+{
+    if (!ms_dvr_g.inited)
+        return;
+    for (size_t i = 0; i < ms_dvr_g.nroots; i++) {
+        ms_dvr_writer_stop(&ms_dvr_g.roots[i]);
+        ms_dvr_db_close(ms_dvr_g.roots[i].db);
+    }
+    free(ms_dvr_g.roots);
+    ms_dvr_g.roots = NULL;
+    ms_dvr_g.nroots = 0;
+    ms_dvr_g.inited = 0;
+}
+
+static int barrier(int retain)
+{
+    if (!ms_dvr_g.inited)
+        return -ESHUTDOWN;
+    ms_dvr_sync_t s;
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    s.pending = 0;
+    for (size_t i = 0; i < ms_dvr_g.nroots; i++) {
+        ms_dvr_op_t *op = calloc(1, sizeof *op);
+        if (!op)
+            continue;
+        op->kind = MS_DVR_OP_SYNC;
+        op->sync = &s;
+        op->retain = retain;
+        pthread_mutex_lock(&s.mu);
+        s.pending++;
+        pthread_mutex_unlock(&s.mu);
+        if (ms_dvr_writer_post(&ms_dvr_g.roots[i], op) < 0) {
+            pthread_mutex_lock(&s.mu);
+            s.pending--;
+            pthread_mutex_unlock(&s.mu);
+        }
+    }
+    pthread_mutex_lock(&s.mu);
+    while (s.pending)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    pthread_cond_destroy(&s.cv);
+    pthread_mutex_destroy(&s.mu);
+    return 0;
+}
+
+int ms_dvr_flush(void)
+{
+    return barrier(0);
+}
+
+int ms_dvr_retention_now(void)
+{
+    return barrier(1);
+}
+
+/* A read connection for this call (the index file is shared in WAL mode). */
+static int open_read(sqlite3 **db)
+{
+    *db = NULL;
+    if (!ms_dvr_g.db_path[0])
+        return -ESHUTDOWN;
+    int rc =
+        sqlite3_open_v2(ms_dvr_g.db_path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_close(*db);
+        *db = NULL;
+        return -EIO;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    return 0;
+}
+
+int ms_dvr_chunks(const char *uid, int64_t from_ms, int64_t to_ms, ms_dvr_chunk_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3 *db;
+    int rc = open_read(&db);
+    if (rc < 0)
+        return rc;
+    rc = ms_dvr_db_query(db, uid, from_ms, to_ms, out, n);
+    sqlite3_close(db);
+    return rc;
+}
+
+int ms_dvr_chunk_read(const ms_dvr_chunk_t *c, uint64_t off, uint64_t len, ms_blob_t **out)
+{
+    *out = NULL;
+    if (off > c->bytes)
+        return -ERANGE;
+    if (len > c->bytes - off)
+        len = c->bytes - off;
+    int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ms_blob_t *b = ms_blob_new(NULL, (size_t)len);
+    if (!b) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t k = pread(fd, b->data + got, (size_t)len - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            int e = k < 0 ? -errno : -EIO;
+            close(fd);
+            ms_blob_unref(b);
+            return e;
+        }
+        got += (size_t)k;
+    }
+    close(fd);
+    *out = b;
+    return 0;
+}
+
+/* Merges chunks into ranges (a hole > gap_ms ends one). Returns a count. */
+static size_t merge(const ms_dvr_chunk_t *v, size_t n, int64_t (*rng)[2])
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && v[i].start_ms - rng[k - 1][1] <= ms_dvr_g.tun.gap_ms) {
+            if (v[i].end_ms > rng[k - 1][1])
+                rng[k - 1][1] = v[i].end_ms;
+            continue;
+        }
+        rng[k][0] = v[i].start_ms;
+        rng[k][1] = v[i].end_ms;
+        k++;
+    }
+    return k;
+}
+
+int ms_dvr_ranges(const char *uid, int64_t from, int64_t to, json_t **out)
+{
+    *out = NULL;
+    if (!uid)
+        return -EINVAL;
+    int64_t to_ms = to > 0 ? to * 1000 : ms_wall_us() / 1000 + 1000;
+    ms_dvr_chunk_t *v;
+    size_t n;
+    int rc = ms_dvr_chunks(uid, from * 1000, to_ms, &v, &n);
+    if (rc < 0)
+        return rc;
+    int64_t(*rng)[2] = n ? malloc(n * sizeof *rng) : NULL;
+    if (n && !rng) {
+        ms_dvr_chunks_free(v, n);
+        return -ENOMEM;
+    }
+    size_t k = merge(v, n, rng);
+    ms_dvr_chunks_free(v, n);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < k; i++) {
+        int64_t f = rng[i][0] / 1000;
+        int64_t d = (rng[i][1] - f * 1000 + 999) / 1000;
+        json_t *o = json_object();
+        json_object_set_new(o, "from", json_integer(f));
+        json_object_set_new(o, "duration", json_integer(d));
+        json_object_set_new(o, "server", json_string(ms_dvr_g.node_name));
+        json_array_append_new(arr, o);
+    }
+    free(rng);
+    *out = json_object();
+    json_object_set_new(*out, "ranges", arr);
+    return 0;
+}
+
+int ms_dvr_status(const char *uid, json_t **out)
+{
+    *out = NULL;
+    if (!uid)
+        return -EINVAL;
+    json_t *o = json_object();
+    pthread_mutex_lock(&ms_dvr_g.reg_mu);
+    int have_rec = ms_dvr_g.inited ? ms_dvr_recorder_status_locked(uid, o) : 0;
+    pthread_mutex_unlock(&ms_dvr_g.reg_mu);
+    ms_dvr_chunk_t *v = NULL;
+    size_t n = 0;
+    int rc = ms_dvr_chunks(uid, INT64_MIN / 2, INT64_MAX / 2, &v, &n);
+    if (rc < 0) {
+        json_decref(o);
+        return rc;
+    }
+    if (!have_rec && !n) {
+        json_decref(o);
+        return -ENOENT;
+    }
+    int64_t(*rng)[2] = n ? malloc(n * sizeof *rng) : NULL;
+    size_t k = rng ? merge(v, n, rng) : 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += v[i].bytes;
+    json_object_set_new(o, "ranges", json_integer((json_int_t)k));
+    json_object_set_new(o, "chunks", json_integer((json_int_t)n));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
+    json_object_set_new(o, "from", n ? json_integer(v[0].start_ms / 1000) : json_null());
+    json_object_set_new(o, "to", n ? json_integer((v[n - 1].end_ms + 999) / 1000) : json_null());
+    if (!have_rec) {
+        json_object_set_new(o, "recording", json_false());
+        char path[MS_DVR_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", v[n - 1].root, uid);
+        json_object_set_new(o, "records_path", json_string(path));
+    }
+    free(rng);
+    ms_dvr_chunks_free(v, n);
+    *out = o;
+    return 0;
+}
+
+int ms_dvr_storage(json_t **out)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; ms_dvr_g.inited && i < ms_dvr_g.nroots; i++) {
+        ms_dvr_root_t *r = &ms_dvr_g.roots[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "path", json_string(r->path));
+        json_object_set_new(o, "total_bytes", json_integer(atomic_load(&r->total)));
+        json_object_set_new(o, "used_bytes", json_integer(atomic_load(&r->used)));
+        json_object_set_new(o, "free_bytes", json_integer(atomic_load(&r->avail)));
+        json_object_set_new(o, "used_percent", json_integer(atomic_load(&r->used_pct)));
+        json_object_set_new(o, "max_used_percent", json_integer(r->max_used_percent));
+        json_object_set_new(o, "queued_bytes", json_integer(atomic_load(&r->queued_bytes)));
+        json_array_append_new(arr, o);
+    }
+    *out = json_object();
+    json_object_set_new(*out, "roots", arr);
+    return 0;
+}
