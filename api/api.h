@@ -22,7 +22,8 @@
 #include "util/buf.h"
 #include "util/urlquery.h"
 
-#define MS_API_CTX "[http]"
+#define MS_API_CTX      "[http]"
+#define MS_API_BODY_MAX (64 * 1024) /* request bodies above this get 413 */
 
 typedef struct ms_req {
     struct MHD_Connection *conn;
@@ -37,6 +38,11 @@ typedef struct ms_req {
     ms_route_t route;
     char peer[64]; /* client address as text */
     int peer_loopback;
+    struct sockaddr_storage peer_sa; /* TCP peer (ss_family 0 when unknown) */
+    char *body;                      /* request body (POST/PUT), NUL-terminated, or NULL */
+    size_t body_len;
+    int body_too_big; /* the body passed MS_API_BODY_MAX: answered 413 */
+    uint64_t sent;    /* streamed body bytes (live.mp4), added to bytes at the end */
     int64_t start_us;
     unsigned status; /* status of the queued response, 0 until queued */
     uint64_t bytes;  /* body size of the queued response */
@@ -111,6 +117,22 @@ enum MHD_Result ms_api_hls_media(ms_req_t *r);
 enum MHD_Result ms_api_streams_list(ms_req_t *r);
 enum MHD_Result ms_api_stream_get(ms_req_t *r);
 enum MHD_Result ms_api_system(ms_req_t *r);
+/* Live outputs other than HLS (playback.c). */
+enum MHD_Result ms_api_live_mp4(ms_req_t *r);
+enum MHD_Result ms_api_snapshot(ms_req_t *r);
+enum MHD_Result ms_api_preview_mp4(ms_req_t *r);
+/* POST /api/v1/streams/{id}/tokens and /share (tokens_api.c). */
+enum MHD_Result ms_api_stream_tokens(ms_req_t *r);
+enum MHD_Result ms_api_stream_share(ms_req_t *r);
+
+/* Playback access control of api/access.h for request r on stream s (live
+ * mode): 0 when allowed; otherwise the 401/403 reply is queued (JSON error
+ * body; the refusal is logged at info level, rate-limited), *ret holds the
+ * MHD result and a negative errno is returned. token: the ?token= value
+ * ("" or NULL when absent). Borrows s. */
+int ms_api_playback_access(ms_req_t *r, ms_stream_t *s, const char *token, enum MHD_Result *ret);
+/* 1 for routes that serve media to players (CORS, access control). */
+int ms_api_is_playback(ms_route_id_t id);
 enum MHD_Result ms_api_metrics(ms_req_t *r);
 
 /* The config object with "status" added (new reference, NULL on error). */

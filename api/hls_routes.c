@@ -12,13 +12,19 @@
 
 static const char *const retry_hdrs[] = {"Retry-After", "1", "Cache-Control", "no-cache", NULL};
 
-/* Looks up the stream and its HLS output. Replies (404/503) and returns
- * NULL on failure; otherwise *sp and the returned output are references. */
-static ms_hls_t *open_hls(ms_req_t *r, ms_stream_t **sp, enum MHD_Result *ret)
+/* Looks up the stream, checks playback access (api/access.h; tok is the
+ * request's ?token=) and takes its HLS output. Replies (404/401/403/503) and
+ * returns NULL on failure; otherwise *sp and the returned output are
+ * references. */
+static ms_hls_t *open_hls(ms_req_t *r, const char *tok, ms_stream_t **sp, enum MHD_Result *ret)
 {
     ms_stream_t *s = ms_streams_find(r->route.stream);
     if (!s) {
         *ret = ms_api_reply_error(r, 404, "unknown stream", NULL, NULL);
+        return NULL;
+    }
+    if (ms_api_playback_access(r, s, tok, ret) < 0) {
+        ms_stream_unref(s);
         return NULL;
     }
     ms_hls_t *h = ms_stream_hls(s);
@@ -88,7 +94,7 @@ enum MHD_Result ms_api_hls_playlist(ms_req_t *r)
 
     enum MHD_Result ret = MHD_NO;
     ms_stream_t *s = NULL;
-    ms_hls_t *h = open_hls(r, &s, &ret);
+    ms_hls_t *h = open_hls(r, tok, &s, &ret);
     if (!h)
         return ret;
     ms_hls_playlist_req_t req = {msn, (int)part, suffix};
@@ -135,7 +141,7 @@ enum MHD_Result ms_api_hls_media(ms_req_t *r)
         return ms_api_reply_error(r, 400, "token too long", "token", NULL);
     enum MHD_Result ret = MHD_NO;
     ms_stream_t *s = NULL;
-    ms_hls_t *h = open_hls(r, &s, &ret);
+    ms_hls_t *h = open_hls(r, tok, &s, &ret);
     if (!h)
         return ret;
     ms_blob_t *b = NULL;

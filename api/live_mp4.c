@@ -20,6 +20,7 @@ typedef struct {
     struct MHD_Connection *conn;
     ms_fmp4_sub_t *sub;
     ms_hub_t *hub;
+    uint64_t *sent; /* the router's byte count (see ms_live_reply_t) or NULL */
     ms_blob_t *cur;
     size_t off;
     pthread_mutex_t mu;
@@ -71,6 +72,8 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (c->hub)
         ms_hub_bytes_out_add(c->hub, n);
+    if (c->sent)
+        *c->sent += n;
     return (ssize_t)n;
 }
 
@@ -85,7 +88,24 @@ static void live_free(void *cls)
     free(c);
 }
 
-static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned code, const char *msg)
+static void add_headers(struct MHD_Response *r, const ms_live_reply_t *acct)
+{
+    for (size_t i = 0; acct && acct->headers && acct->headers[i] && acct->headers[i + 1]; i += 2)
+        MHD_add_response_header(r, acct->headers[i], acct->headers[i + 1]);
+}
+
+static enum MHD_Result queued(enum MHD_Result ret, ms_live_reply_t *acct, unsigned code,
+                              uint64_t len)
+{
+    if (acct && ret == MHD_YES) {
+        acct->status = code;
+        acct->body_len = len;
+    }
+    return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned code, const char *msg,
+                                  ms_live_reply_t *acct)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(msg), (void *)(uintptr_t)msg,
                                                              MHD_RESPMEM_PERSISTENT);
@@ -95,32 +115,40 @@ static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned code, co
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     if (code == 503)
         MHD_add_response_header(r, "Retry-After", "1");
+    add_headers(r, acct);
     enum MHD_Result ret = MHD_queue_response(conn, code, r);
     MHD_destroy_response(r);
-    return ret;
+    return queued(ret, acct, code, strlen(msg));
 }
 
 enum MHD_Result ms_live_mp4_respond(struct MHD_Connection *conn, ms_fmp4_live_t *live,
                                     ms_hub_t *hub)
 {
+    return ms_live_mp4_respond_acct(conn, live, hub, NULL);
+}
+
+enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_live_t *live,
+                                         ms_hub_t *hub, ms_live_reply_t *acct)
+{
     ms_fmp4_live_stats_t st;
     if (!live)
-        return reply_text(conn, 503, "stream not ready\n");
+        return reply_text(conn, 503, "stream not ready\n", acct);
     ms_fmp4_live_stats(live, &st);
     if (!st.ready)
-        return reply_text(conn, 503, "stream not ready\n");
+        return reply_text(conn, 503, "stream not ready\n", acct);
     live_conn_t *c = calloc(1, sizeof *c);
     if (!c)
-        return reply_text(conn, 500, "out of memory\n");
+        return reply_text(conn, 500, "out of memory\n", acct);
     c->conn = conn;
     c->hub = hub;
+    c->sent = acct ? acct->sent : NULL;
     pthread_mutex_init(&c->mu, NULL);
     int err = 0;
     c->sub = ms_fmp4_live_subscribe(live, 0, live_wake, c, &err);
     if (!c->sub) {
         pthread_mutex_destroy(&c->mu);
         free(c);
-        return reply_text(conn, err == -ENOMEM ? 500 : 503, "stream not ready\n");
+        return reply_text(conn, err == -ENOMEM ? 500 : 503, "stream not ready\n", acct);
     }
     if (hub)
         ms_hub_clients_add(hub, 1);
@@ -132,15 +160,18 @@ enum MHD_Result ms_live_mp4_respond(struct MHD_Connection *conn, ms_fmp4_live_t 
     }
     MHD_add_response_header(r, "Content-Type", "video/mp4");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
+    add_headers(r, acct);
     enum MHD_Result ret = MHD_queue_response(conn, 200, r);
     MHD_destroy_response(r);
-    return ret;
+    return queued(ret, acct, 200, 0);
 }
 
 /* ---- snapshots ---------------------------------------------------------------- */
 
-static enum MHD_Result reply_blob(struct MHD_Connection *conn, const char *ctype, ms_blob_t *b)
+static enum MHD_Result reply_blob(struct MHD_Connection *conn, const char *ctype, ms_blob_t *b,
+                                  ms_live_reply_t *acct)
 {
+    size_t len = b->len;
     struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
         b->len, b->data, (MHD_ContentReaderFreeCallback)ms_blob_unref, b);
     if (!r) {
@@ -149,9 +180,10 @@ static enum MHD_Result reply_blob(struct MHD_Connection *conn, const char *ctype
     }
     MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", "no-cache");
+    add_headers(r, acct);
     enum MHD_Result ret = MHD_queue_response(conn, 200, r);
     MHD_destroy_response(r);
-    return ret;
+    return queued(ret, acct, 200, len);
 }
 
 /* One wait for a decode: shared by the handler and the ready callback
@@ -188,15 +220,23 @@ static void snap_ready(void *ud)
 enum MHD_Result ms_snapshot_respond(struct MHD_Connection *conn, ms_snapshot_t *snap, int preview,
                                     int *pending)
 {
+    return ms_snapshot_respond_acct(conn, snap, preview, pending, NULL);
+}
+
+enum MHD_Result ms_snapshot_respond_acct(struct MHD_Connection *conn, ms_snapshot_t *snap,
+                                         int preview, int *pending, ms_live_reply_t *acct)
+{
     *pending = 0;
+    if (acct)
+        acct->status = 0;
     if (!snap)
-        return reply_text(conn, 503, "stream not ready\n");
+        return reply_text(conn, 503, "stream not ready\n", acct);
     ms_blob_t *b = NULL;
     int rc = -EAGAIN;
     for (int tries = 0; tries < 3 && rc == -EAGAIN; tries++) {
         snap_wait_t *w = calloc(1, sizeof *w);
         if (!w)
-            return reply_text(conn, 500, "out of memory\n");
+            return reply_text(conn, 500, "out of memory\n", acct);
         atomic_init(&w->refs, 2);
         pthread_mutex_init(&w->mu, NULL);
         w->conn = conn;
@@ -221,23 +261,29 @@ enum MHD_Result ms_snapshot_respond(struct MHD_Connection *conn, ms_snapshot_t *
     }
     switch (rc) {
     case 0:
-        return reply_blob(conn, "image/jpeg", b);
+        return reply_blob(conn, "image/jpeg", b, acct);
     case -ENOENT:
     case -ESHUTDOWN:
     case -EAGAIN:
-        return reply_text(conn, 503, "no picture yet\n");
+        return reply_text(conn, 503, "no picture yet\n", acct);
     case -EIO:
-        return reply_text(conn, 500, "cannot decode the keyframe\n");
+        return reply_text(conn, 500, "cannot decode the keyframe\n", acct);
     default:
-        return reply_text(conn, 500, "snapshot failed\n");
+        return reply_text(conn, 500, "snapshot failed\n", acct);
     }
 }
 
 enum MHD_Result ms_snapshot_mp4_respond(struct MHD_Connection *conn, ms_snapshot_t *snap)
 {
+    return ms_snapshot_mp4_respond_acct(conn, snap, NULL);
+}
+
+enum MHD_Result ms_snapshot_mp4_respond_acct(struct MHD_Connection *conn, ms_snapshot_t *snap,
+                                             ms_live_reply_t *acct)
+{
     ms_blob_t *b = NULL;
     int rc = snap ? ms_snapshot_get_mp4(snap, &b) : -ENOENT;
     if (rc == 0)
-        return reply_blob(conn, "video/mp4", b);
-    return reply_text(conn, rc == -ENOMEM ? 500 : 503, "no picture yet\n");
+        return reply_blob(conn, "video/mp4", b, acct);
+    return reply_text(conn, rc == -ENOMEM ? 500 : 503, "no picture yet\n", acct);
 }

@@ -12,6 +12,8 @@
 #ifndef MS_API_LIVE_MP4_H
 #define MS_API_LIVE_MP4_H
 
+#include <stdint.h>
+
 #include <microhttpd.h>
 
 #include "media/fmp4/live.h"
@@ -35,5 +37,27 @@ enum MHD_Result ms_snapshot_respond(struct MHD_Connection *conn, ms_snapshot_t *
                                     int *pending);
 /* One-frame MP4 of the latest keyframe: 200 video/mp4 or 503. */
 enum MHD_Result ms_snapshot_mp4_respond(struct MHD_Connection *conn, ms_snapshot_t *snap);
+
+/* Accounting and extra headers for the same responses (the router's
+ * variants, additive): every response gets the NULL-terminated name/value
+ * list `headers` (may be NULL); status gets the status queued (0 when none
+ * was, e.g. while a snapshot is pending) and body_len the size of a fixed
+ * body. For live.mp4, *sent (when non-NULL) grows by every body byte handed
+ * to MHD; it is only written from the content reader, which MHD never runs
+ * after the request-completed callback, so it may point into the request's
+ * context. */
+typedef struct {
+    const char *const *headers;
+    unsigned status;
+    uint64_t body_len;
+    uint64_t *sent;
+} ms_live_reply_t;
+
+enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_live_t *live,
+                                         ms_hub_t *hub, ms_live_reply_t *acct);
+enum MHD_Result ms_snapshot_respond_acct(struct MHD_Connection *conn, ms_snapshot_t *snap,
+                                         int preview, int *pending, ms_live_reply_t *acct);
+enum MHD_Result ms_snapshot_mp4_respond_acct(struct MHD_Connection *conn, ms_snapshot_t *snap,
+                                             ms_live_reply_t *acct);
 
 #endif

@@ -13,6 +13,8 @@ typedef struct {
     ms_stream_status_t st;
     int has_lat;
     ms_hls_latency_t lat;
+    int has_snap;
+    uint64_t snap_decodes;
 } snap_t;
 
 typedef struct {
@@ -77,6 +79,12 @@ enum MHD_Result ms_api_metrics(ms_req_t *r)
                 snaps[i].has_lat = 1;
                 ms_hls_unref(h);
             }
+            ms_snapshot_t *sn = ms_stream_snapshot(list[i]);
+            if (sn) {
+                snaps[i].snap_decodes = ms_snapshot_decodes(sn);
+                snaps[i].has_snap = 1;
+                ms_snapshot_unref(sn);
+            }
         }
         ms_stream_unref(list[i]);
     }
@@ -96,6 +104,12 @@ enum MHD_Result ms_api_metrics(ms_req_t *r)
         if (snaps[i].has_lat)
             ms_prom_histogram(&b, "ms_hls_part_latency_ms", snaps[i].name, ms_hls_latency_bounds_ms,
                               &snaps[i].lat);
+    ms_prom_head(&b, "ms_snapshot_decodes_total", "counter",
+                 "Keyframes decoded for JPEG snapshots (at most one per keyframe)");
+    for (size_t i = 0; i < n; i++)
+        if (snaps[i].has_snap)
+            ms_prom_sample(&b, "ms_snapshot_decodes_total", "stream", snaps[i].name,
+                           (double)snaps[i].snap_decodes);
     free(snaps);
 
     ms_sysinfo_t si;

@@ -41,7 +41,7 @@ static enum MHD_Result queue(ms_req_t *r, unsigned code, struct MHD_Response *re
     /* Playback responses may be fetched by web players on other origins
      * (hls.js, MSE players): allow any origin for them, as media servers do.
      * Access is decided by the stream's access mode, not by the origin. */
-    if (r->route.id == MS_ROUTE_HLS_PLAYLIST || r->route.id == MS_ROUTE_HLS_MEDIA)
+    if (ms_api_is_playback(r->route.id))
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     enum MHD_Result ret = MHD_queue_response(r->conn, code, resp);
     MHD_destroy_response(resp);

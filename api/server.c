@@ -223,6 +223,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    r->bytes += r->sent; /* streamed bodies (live.mp4) */
     if (r->status)
         ms_api_count_status(r->status);
     if (ms_log_get_level() <= MS_LOG_DEBUG)
@@ -230,6 +231,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                  r->method ? r->method : "-", r->raw, r->status, (unsigned long long)r->bytes,
                  (long long)(ms_mono_us() - r->start_us),
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    free(r->body);
     free(r);
 }
 
@@ -241,6 +243,10 @@ static void fill_peer(ms_req_t *r)
     snprintf(r->peer, sizeof(r->peer), "?");
     if (!sa)
         return;
+    if (sa->sa_family == AF_INET)
+        memcpy(&r->peer_sa, sa, sizeof(struct sockaddr_in));
+    else if (sa->sa_family == AF_INET6)
+        memcpy(&r->peer_sa, sa, sizeof(struct sockaddr_in6));
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer,
                   sizeof(r->peer));
@@ -286,6 +292,7 @@ static enum MHD_Result route(ms_req_t *r)
 
     int is_api = r->route.id == MS_ROUTE_API_STREAMS || r->route.id == MS_ROUTE_API_STREAM ||
                  r->route.id == MS_ROUTE_API_SYSTEM || r->route.id == MS_ROUTE_API_PLANNED ||
+                 r->route.id == MS_ROUTE_API_TOKENS || r->route.id == MS_ROUTE_API_SHARE ||
                  r->route.id == MS_ROUTE_API_UNKNOWN;
     if (is_api || (r->route.id == MS_ROUTE_METRICS && g_cfg->metrics_auth)) {
         int ok = 0;
@@ -311,6 +318,16 @@ static enum MHD_Result route(ms_req_t *r)
         return ms_api_hls_playlist(r);
     case MS_ROUTE_HLS_MEDIA:
         return ms_api_hls_media(r);
+    case MS_ROUTE_LIVE_MP4:
+        return ms_api_live_mp4(r);
+    case MS_ROUTE_SNAPSHOT:
+        return ms_api_snapshot(r);
+    case MS_ROUTE_PREVIEW_MP4:
+        return ms_api_preview_mp4(r);
+    case MS_ROUTE_API_TOKENS:
+        return ms_api_stream_tokens(r);
+    case MS_ROUTE_API_SHARE:
+        return ms_api_stream_share(r);
     case MS_ROUTE_API_STREAMS:
         return ms_api_streams_list(r);
     case MS_ROUTE_API_STREAM:
@@ -331,7 +348,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     (void)cls;
     (void)url;
     (void)version;
-    (void)upload_data;
     ms_req_t *r = *con_cls;
     if (!r)
         return MHD_NO; /* allocation failed in uri_log_cb: drop the connection */
@@ -341,20 +357,47 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (!r->conn) {
+        /* First call: headers parsed, body not read yet. A response queued
+         * here makes MHD discard the rest of the request and close the
+         * connection, so only a body announced too large is refused now;
+         * everything else is routed once the whole body has been read (the
+         * last call has *upload_data_size == 0), which keeps keep-alive. */
         r->conn = conn;
         r->method = method;
         fill_peer(r);
-        /* A response queued in this first call (headers just parsed) makes
-         * MHD discard the rest of the request and close the connection:
-         * for GET/HEAD wait for the next call so that keep-alive works.
-         * Other methods are answered early (their bodies are not read). */
-        if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-            return MHD_YES;
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        int64_t clen = 0;
+        if (cl && ms_url_parse_i64(cl, 0, INT64_MAX, &clen) == 0 && clen > MS_API_BODY_MAX)
+            return ms_api_reply_error(r, 413, "request body too large", NULL, NULL);
+        return MHD_YES;
     }
-    enum MHD_Result ret = route(r);
-    if (*upload_data_size && r->status)
+    if (*upload_data_size) {
+        /* MHD hands the body over in pieces: keep it (bounded); past the
+         * bound, read and drop the rest and answer 413 at the end. */
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-    return ret;
+        if (r->body_too_big)
+            return MHD_YES;
+        if (r->body_len + n > MS_API_BODY_MAX) {
+            r->body_too_big = 1;
+            free(r->body);
+            r->body = NULL;
+            r->body_len = 0;
+            return MHD_YES;
+        }
+        char *nb = realloc(r->body, r->body_len + n + 1);
+        if (!nb)
+            return MHD_NO;
+        memcpy(nb + r->body_len, upload_data, n);
+        r->body = nb;
+        r->body_len += n;
+        r->body[r->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (r->body_too_big)
+        return ms_api_reply_error(r, 413, "request body too large", NULL, NULL);
+    return route(r);
 }
 
 /* ---- start / stop -------------------------------------------------------- */

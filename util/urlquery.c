@@ -370,12 +370,19 @@ static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
             if (r->method_ok && !is_get(m))
                 r->id = MS_ROUTE_API_PLANNED;
         } else if (n == 3) {
-            static const char *const post_actions[] = {"restart",  "enable",        "disable",
-                                                       "tokens",   "share",         "events",
-                                                       "transfer", "update-indexes"};
+            static const char *const post_actions[] = {"restart", "enable",   "disable",
+                                                       "events",  "transfer", "update-indexes"};
             r->stream = s[1];
             if (strcmp(s[2], "ranges") == 0) {
                 set(r, MS_ROUTE_API_PLANNED, m, "GET, HEAD");
+                return;
+            }
+            if (strcmp(s[2], "tokens") == 0) {
+                set(r, MS_ROUTE_API_TOKENS, m, "POST");
+                return;
+            }
+            if (strcmp(s[2], "share") == 0) {
+                set(r, MS_ROUTE_API_SHARE, m, "POST");
                 return;
             }
             for (size_t i = 0; i < sizeof(post_actions) / sizeof(post_actions[0]); i++)
@@ -439,6 +446,21 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
             set(out, MS_ROUTE_HLS_MEDIA, method, "GET, HEAD");
             return;
         }
+        /* Live outputs that are not HLS (CONTRACT.md "Playback URLs"). */
+        static const struct {
+            const char *name;
+            ms_route_id_t id;
+        } live[] = {{"live.mp4", MS_ROUTE_LIVE_MP4},
+                    {"videoshot.jpg", MS_ROUTE_SNAPSHOT},
+                    {"preview.jpg", MS_ROUTE_SNAPSHOT},
+                    {"preview.mp4", MS_ROUTE_PREVIEW_MP4}};
+        for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+            if (strcmp(segs[1], live[i].name) == 0) {
+                out->stream = segs[0];
+                out->name = segs[1];
+                set(out, live[i].id, method, "GET, HEAD");
+                return;
+            }
     }
     out->id = MS_ROUTE_NONE;
 }

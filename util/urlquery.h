@@ -68,9 +68,14 @@ typedef enum {
     MS_ROUTE_METRICS,      /* GET /metrics */
     MS_ROUTE_HLS_PLAYLIST, /* GET /{stream}/index.m3u8 */
     MS_ROUTE_HLS_MEDIA,    /* GET /{stream}/seg*.ts|m4s, part*.ts|m4s, init*.mp4 */
+    MS_ROUTE_LIVE_MP4,     /* GET /{stream}/live.mp4 */
+    MS_ROUTE_SNAPSHOT,     /* GET /{stream}/videoshot.jpg|preview.jpg (name says which) */
+    MS_ROUTE_PREVIEW_MP4,  /* GET /{stream}/preview.mp4 */
     MS_ROUTE_API_STREAMS,  /* GET /api/v1/streams */
     MS_ROUTE_API_STREAM,   /* GET /api/v1/streams/{id} */
     MS_ROUTE_API_SYSTEM,   /* GET /api/v1/system */
+    MS_ROUTE_API_TOKENS,   /* POST /api/v1/streams/{id}/tokens */
+    MS_ROUTE_API_SHARE,    /* POST /api/v1/streams/{id}/share */
     MS_ROUTE_API_PLANNED,  /* a documented API call not implemented yet: 501 */
     MS_ROUTE_API_UNKNOWN,  /* under /api/v1 but no such resource: 404 */
 } ms_route_id_t;

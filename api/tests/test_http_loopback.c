@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "api/api.h"
 #include "api/http.h"
 #include "node/config.h"
 #include "node/streams.h"
@@ -137,6 +138,32 @@ static void expect_error(const char *method, const char *target, const char *ext
     resp_free(&r);
 }
 
+/* A request with a body (Content-Length or, when chunked, the chunked
+ * transfer coding of RFC 9112 section 7.1 in pieces of 3 bytes). */
+static void req_body(const char *method, const char *target, const char *body, int chunked,
+                     resp_t *r)
+{
+    char buf[16384];
+    size_t bl = strlen(body);
+    int n = snprintf(buf, sizeof(buf),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" AUTH
+                     "Content-Type: application/json\r\n",
+                     method, target);
+    if (!chunked) {
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Content-Length: %zu\r\n\r\n%s", bl, body);
+    } else {
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Transfer-Encoding: chunked\r\n\r\n");
+        for (size_t off = 0; off < bl; off += 3) {
+            size_t k = bl - off < 3 ? bl - off : 3;
+            n += snprintf(buf + n, sizeof(buf) - (size_t)n, "%zx\r\n%.*s\r\n", k, (int)k,
+                          body + off);
+        }
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "0\r\n\r\n");
+    }
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    raw(buf, (size_t)n, r);
+}
+
 static void test_server(void **state)
 {
     (void)state;
@@ -192,7 +219,33 @@ static void test_server(void **state)
     json_decref(j);
     resp_free(&r);
     /* not implemented yet, wrong methods, unknown API paths */
-    expect_error("POST", "/api/v1/streams", AUTH "Content-Length: 2\r\n", 501);
+    req_body("POST", "/api/v1/streams", "{}", 0, &r);
+    assert_int_equal(r.status, 501);
+    resp_free(&r);
+    /* bodies are read before routing (in pieces when chunked) */
+    req_body("POST", "/api/v1/streams/nosuch/tokens", "{\"ttl_s\": 60, \"mode\": \"live\"}", 1, &r);
+    assert_int_equal(r.status, 404);
+    resp_free(&r);
+    expect_error("POST", "/api/v1/streams/nosuch/share", AUTH "Content-Length: 100000\r\n", 413);
+    {
+        size_t big = MS_API_BODY_MAX + 10;
+        char *b = malloc(big + 1);
+        assert_non_null(b);
+        memset(b, ' ', big);
+        b[big] = '\0';
+        char *hdr = malloc(big + 512);
+        assert_non_null(hdr);
+        int hn = snprintf(hdr, big + 512,
+                          "POST /api/v1/streams/x/tokens HTTP/1.1\r\nHost: h\r\n"
+                          "Connection: close\r\n" AUTH "Transfer-Encoding: chunked\r\n\r\n"
+                          "%zx\r\n%s\r\n0\r\n\r\n",
+                          big, b);
+        raw(hdr, (size_t)hn, &r);
+        assert_int_equal(r.status, 413);
+        resp_free(&r);
+        free(hdr);
+        free(b);
+    }
     expect_error("DELETE", "/api/v1/streams/x", AUTH, 501);
     expect_error("PATCH", "/api/v1/streams/x", AUTH, 405);
     expect_error("GET", "/api/v1/bogus", AUTH, 404);

@@ -1,0 +1,174 @@
+/* Playback routes other than HLS and the access check in front of every
+ * playback route (CONTRACT.md "Playback URLs"):
+ *   GET /{stream}/live.mp4        live fragmented MP4 (ISO/IEC 14496-12)
+ *   GET /{stream}/videoshot.jpg   JPEG of the latest keyframe, full size
+ *   GET /{stream}/preview.jpg     the same, preview size
+ *   GET /{stream}/preview.mp4     one-frame MP4 of the latest keyframe
+ * Each takes ?token= for private streams (api/access.h). The responses are
+ * built by api/live_mp4.c; this file adds access control, CORS and the
+ * accounting (status and bytes for the log and /metrics, output bytes and
+ * viewers on the stream's hub). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api/access.h"
+#include "api/api.h"
+#include "api/live_mp4.h"
+#include "util/log.h"
+
+static const char *const cors_hdrs[] = {"Access-Control-Allow-Origin", "*", NULL};
+static const char *const retry_hdrs[] = {"Retry-After", "1", "Cache-Control", "no-cache", NULL};
+
+static pthread_mutex_t g_refuse_mu = PTHREAD_MUTEX_INITIALIZER;
+static ms_ratelimit_t g_refuse_rl = MS_RATELIMIT_INIT(1000);
+
+int ms_api_is_playback(ms_route_id_t id)
+{
+    return id == MS_ROUTE_HLS_PLAYLIST || id == MS_ROUTE_HLS_MEDIA || id == MS_ROUTE_LIVE_MP4 ||
+           id == MS_ROUTE_SNAPSHOT || id == MS_ROUTE_PREVIEW_MP4;
+}
+
+int ms_api_playback_access(ms_req_t *r, ms_stream_t *s, const char *token, enum MHD_Result *ret)
+{
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    if (ms_stream_get_cfg(s, &cfg) < 0) {
+        *ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+        return -ENOMEM;
+    }
+    const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *fwd = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
+    char reason[160];
+    int rc = ms_access_check(&cfg, ms_api_cfg(), (const struct sockaddr *)&r->peer_sa, xff, fwd,
+                             token, MS_ACCESS_LIVE, 0, reason, sizeof(reason));
+    if (rc < 0) {
+        uint32_t skipped = 0;
+        pthread_mutex_lock(&g_refuse_mu);
+        int ok = ms_ratelimit_ok(&g_refuse_rl, &skipped);
+        pthread_mutex_unlock(&g_refuse_mu);
+        if (ok) {
+            char ctx[MS_NAME_MAX + 32];
+            snprintf(ctx, sizeof(ctx), "%s [stream %s]", MS_API_CTX, cfg.name);
+            MS_INFO(ctx, "playback refused for %s (%s %s): %s%s", r->peer,
+                    r->method ? r->method : "-", r->route.name ? r->route.name : "", reason,
+                    skipped ? " (and earlier refusals not logged)" : "");
+        }
+        /* 401 for a missing token (RFC 9110 section 15.5.2 wants a
+         * WWW-Authenticate challenge: the scheme is the ?token= query). */
+        static const char *const h401[] = {"WWW-Authenticate", "Token realm=\"playback\"", NULL};
+        if (rc == -EPERM)
+            *ret = ms_api_reply_error(r, 401, reason, "token", h401);
+        else
+            *ret = ms_api_reply_error(r, 403, reason, NULL, NULL);
+    }
+    ms_stream_cfg_free(&cfg);
+    return rc < 0 ? rc : 0;
+}
+
+/* Finds the stream of the route and checks access. Returns a reference, or
+ * NULL with the reply queued in *ret. tok receives ?token= ("" if none). */
+static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, enum MHD_Result *ret)
+{
+    int n = ms_api_query(r, "token", tok, cap);
+    if (n == -ENOSPC) {
+        *ret = ms_api_reply_error(r, 400, "token too long", "token", NULL);
+        return NULL;
+    }
+    if (n < 0)
+        tok[0] = '\0';
+    ms_stream_t *s = ms_streams_find(r->route.stream);
+    if (!s) {
+        *ret = ms_api_reply_error(r, 404, "unknown stream", NULL, NULL);
+        return NULL;
+    }
+    if (ms_api_playback_access(r, s, tok, ret) < 0) {
+        ms_stream_unref(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Records what live_mp4.c queued in r (for the log and /metrics). */
+static enum MHD_Result record(ms_req_t *r, enum MHD_Result ret, const ms_live_reply_t *acct)
+{
+    if (acct->status) {
+        r->status = acct->status;
+        r->bytes = acct->body_len;
+    }
+    return ret;
+}
+
+enum MHD_Result ms_api_live_mp4(ms_req_t *r)
+{
+    char tok[512];
+    enum MHD_Result ret = MHD_NO;
+    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &ret);
+    if (!s)
+        return ret;
+    ms_fmp4_live_t *live = ms_stream_live_mp4(s);
+    if (!live) {
+        ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+        goto out;
+    }
+    /* The hub counts this viewer while the body is served and its bytes as
+     * they are sent; r->sent feeds the request log. */
+    ms_live_reply_t acct = {cors_hdrs, 0, 0, &r->sent};
+    ret = record(r, ms_live_mp4_respond_acct(r->conn, live, ms_stream_hub(s), &acct), &acct);
+    ms_fmp4_live_unref(live);
+out:
+    ms_stream_unref(s);
+    return ret;
+}
+
+enum MHD_Result ms_api_snapshot(ms_req_t *r)
+{
+    char tok[512];
+    enum MHD_Result ret = MHD_NO;
+    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &ret);
+    if (!s)
+        return ret;
+    ms_snapshot_t *snap = ms_stream_snapshot(s);
+    if (!snap) {
+        ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+        goto out;
+    }
+    int preview = strcmp(r->route.name, "preview.jpg") == 0;
+    int pending = 0;
+    ms_live_reply_t acct = {cors_hdrs, 0, 0, NULL};
+    ret = record(r, ms_snapshot_respond_acct(r->conn, snap, preview, &pending, &acct), &acct);
+    ms_snapshot_unref(snap);
+    /* pending: the connection is suspended until the decode is done; MHD
+     * calls the access handler again, which routes here once more. */
+    if (!pending && acct.status == 200) {
+        ms_hub_t *hub = ms_stream_hub(s);
+        if (hub)
+            ms_hub_bytes_out_add(hub, acct.body_len);
+        ms_api_hls_client_seen(r, s, tok); /* a short-lived viewer, like HLS */
+    }
+out:
+    ms_stream_unref(s);
+    return ret;
+}
+
+enum MHD_Result ms_api_preview_mp4(ms_req_t *r)
+{
+    char tok[512];
+    enum MHD_Result ret = MHD_NO;
+    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &ret);
+    if (!s)
+        return ret;
+    ms_snapshot_t *snap = ms_stream_snapshot(s);
+    ms_live_reply_t acct = {cors_hdrs, 0, 0, NULL};
+    ret = record(r, ms_snapshot_mp4_respond_acct(r->conn, snap, &acct), &acct);
+    ms_snapshot_unref(snap);
+    if (acct.status == 200) {
+        ms_hub_t *hub = ms_stream_hub(s);
+        if (hub)
+            ms_hub_bytes_out_add(hub, acct.body_len);
+        ms_api_hls_client_seen(r, s, tok);
+    }
+    ms_stream_unref(s);
+    return ret;
+}
