@@ -24,6 +24,7 @@
 #include "api/http.h"
 #include "node/config.h"
 #include "node/loader.h"
+#include "node/rtsp_access.h"
 #include "node/rtsp_glue.h"
 #include "node/streams.h"
 #include "node/workers.h"
@@ -181,7 +182,7 @@ static int run(const char *path)
         goto out;
     }
     http_up = 1;
-    if ((r = ms_rtsp_glue_start(&cfg, NULL, NULL, err, sizeof err)) < 0) {
+    if ((r = ms_rtsp_glue_start(&cfg, ms_rtsp_access_authorize, &cfg, err, sizeof err)) < 0) {
         MS_ERROR(n.ctx, "cannot start RTSP on %s:%d: %s", cfg.listen_address, cfg.port_rtsp, err);
         fprintf(stderr, "mediaserver: cannot start RTSP: %s\n", err);
         goto out;

@@ -1,0 +1,142 @@
+/* RTSP access control (node/rtsp_access.h). */
+#include "node/rtsp_access.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "api/access.h"
+#include "media/rtsp/auth.h"
+#include "node/config.h"
+#include "node/streams.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/urlquery.h"
+
+#define REALM         "mediaserver"
+#define NONCE_LIFE_S  300
+#define NONCE_MAC_HEX 32
+
+static ms_ratelimit_t g_rl = MS_RATELIMIT_INIT(1000);
+
+/* nonce = 16 hex digits of the issue time (s) + 32 hex digits of
+ * HMAC-SHA256(secret, "rtsp-nonce:" time). */
+static void nonce_make(const char *secret, int64_t t, char *out, size_t cap)
+{
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "rtsp-nonce:%016" PRIx64, (uint64_t)t);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n, mac,
+         &maclen);
+    char hex[NONCE_MAC_HEX + 1];
+    for (int i = 0; i < NONCE_MAC_HEX / 2; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    snprintf(out, cap, "%016" PRIx64 "%s", (uint64_t)t, hex);
+}
+
+static int nonce_valid(const char *secret, const char *nonce, int64_t now)
+{
+    if (strlen(nonce) != 16 + NONCE_MAC_HEX)
+        return 0;
+    uint64_t t = 0;
+    for (int i = 0; i < 16; i++) {
+        char ch = nonce[i];
+        int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+        if (v < 0)
+            return 0;
+        t = t << 4 | (uint64_t)v;
+    }
+    if ((int64_t)t > now + 5 || now - (int64_t)t > NONCE_LIFE_S)
+        return 0;
+    char want[64];
+    nonce_make(secret, (int64_t)t, want, sizeof want);
+    return CRYPTO_memcmp(want, nonce, 16 + NONCE_MAC_HEX) == 0;
+}
+
+static int challenge(const ms_node_cfg_t *node, char *www, size_t cap)
+{
+    char nonce[64];
+    nonce_make(node->secret, ms_wall_us() / 1000000, nonce, sizeof nonce);
+    snprintf(www, cap, "Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, qop=\"auth\"", REALM,
+             nonce);
+    return 401;
+}
+
+/* Credentials of a request for a private stream: a token as user name, or
+ * the admin user. Returns 200, 401 or 403. */
+static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *cfg,
+                             const struct sockaddr *peer, const char *authorization,
+                             const char *method, char *reason, size_t rcap)
+{
+    ms_auth_credentials_t cr;
+    if (ms_auth_credentials_parse(authorization, &cr) < 0) {
+        snprintf(reason, rcap, "unparsable Authorization header");
+        return 401;
+    }
+    if (cr.username[0] && (!node->admin_user[0] || strcmp(cr.username, node->admin_user) != 0)) {
+        int rc = ms_access_check(cfg, node, peer, NULL, NULL, cr.username, MS_ACCESS_LIVE, 0,
+                                 reason, rcap);
+        return rc == 0 ? 200 : 403;
+    }
+    if (!node->admin_password[0]) {
+        snprintf(reason, rcap, "no admin password configured");
+        return 401;
+    }
+    int is_digest = cr.scheme == MS_AUTH_DIGEST;
+    if (is_digest && !nonce_valid(node->secret, cr.nonce, ms_wall_us() / 1000000)) {
+        snprintf(reason, rcap, "stale or foreign Digest nonce");
+        return 401;
+    }
+    if (ms_auth_verify(&cr, method, REALM, cr.nonce, node->admin_password, 1) == 0)
+        return 200;
+    snprintf(reason, rcap, "wrong admin credentials");
+    return 401;
+}
+
+int ms_rtsp_access_authorize(void *ud, const char *stream, const char *query,
+                             const struct sockaddr *peer, const char *authorization,
+                             const char *method, const char *uri, char *www, size_t cap)
+{
+    (void)uri; /* the Digest uri is checked by ms_auth_verify from the header itself */
+    const ms_node_cfg_t *node = ud;
+    ms_stream_t *s = ms_streams_find(stream);
+    if (!s)
+        return 404;
+    ms_stream_cfg_t cfg;
+    if (ms_stream_get_cfg(s, &cfg) < 0) {
+        ms_stream_unref(s);
+        return 404;
+    }
+    ms_stream_unref(s);
+
+    char tok[1024] = "", reason[256] = "";
+    if (query && query[0] && ms_url_query_get(query, strlen(query), "token", tok, sizeof tok) < 0)
+        tok[0] = '\0';
+    int rc = ms_access_check(&cfg, node, peer, NULL, NULL, tok[0] ? tok : NULL, MS_ACCESS_LIVE, 0,
+                             reason, sizeof reason);
+    int code = 200;
+    if (rc == -EPERM) {
+        code = authorization ? check_credentials(node, &cfg, peer, authorization, method, reason,
+                                                 sizeof reason)
+                             : 401;
+        if (code == 401)
+            challenge(node, www, cap);
+    } else if (rc < 0) {
+        code = 403;
+    }
+    if (code != 200) {
+        uint32_t supp = 0;
+        if (ms_ratelimit_ok(&g_rl, &supp))
+            MS_INFO("[rtsp-server]", "[stream %s] %s refused (%d): %s%s", cfg.name, method, code,
+                    reason[0] ? reason : "credentials required",
+                    supp ? " (repeats suppressed)" : "");
+    }
+    ms_stream_cfg_free(&cfg);
+    return code;
+}
