@@ -7,7 +7,12 @@
  * it. The wake may fire between "queue empty" and the suspend: a `pending`
  * flag then makes the reader return 0 and be called again instead of
  * suspending. The glue mutex is never held while calling into the
- * subscriber (whose lock is held while wake runs), so locks nest one way. */
+ * subscriber (whose lock is held while wake runs), so locks nest one way.
+ *
+ * Every suspended connection (live.mp4 waiting for data, snapshot waiting
+ * for its decode) is on one list under that mutex so that the server can
+ * resume them all before MHD_stop_daemon (ms_live_mp4_set_stopping): MHD
+ * must not be stopped with suspended connections. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,28 +21,75 @@
 
 #include "api/live_mp4.h"
 
-typedef struct {
+/* One suspended connection. Guarded by g_mu. */
+typedef struct susp {
+    struct susp *prev, *next;
     struct MHD_Connection *conn;
+    int suspended;
+} susp_t;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static susp_t g_susp = {&g_susp, &g_susp, NULL, 0};
+static int g_stopping; /* guarded by g_mu */
+
+/* Caller holds g_mu and has checked g_stopping. */
+static void suspend_locked(susp_t *e)
+{
+    e->suspended = 1;
+    e->next = &g_susp;
+    e->prev = g_susp.prev;
+    g_susp.prev->next = e;
+    g_susp.prev = e;
+    MHD_suspend_connection(e->conn);
+}
+
+static void unlink_locked(susp_t *e)
+{
+    if (!e->suspended)
+        return;
+    e->suspended = 0;
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->prev = e->next = e;
+}
+
+/* Caller holds g_mu. */
+static void resume_locked(susp_t *e)
+{
+    if (!e->suspended)
+        return;
+    unlink_locked(e);
+    MHD_resume_connection(e->conn);
+}
+
+void ms_live_mp4_set_stopping(int stopping)
+{
+    pthread_mutex_lock(&g_mu);
+    g_stopping = stopping;
+    while (stopping && g_susp.next != &g_susp)
+        resume_locked(g_susp.next);
+    pthread_mutex_unlock(&g_mu);
+}
+
+typedef struct {
+    susp_t susp; /* first: the connection */
     ms_fmp4_sub_t *sub;
     ms_hub_t *hub;
     uint64_t *sent; /* the router's byte count (see ms_live_reply_t) or NULL */
     ms_blob_t *cur;
     size_t off;
-    pthread_mutex_t mu;
-    int suspended, pending;
+    int pending; /* guarded by g_mu */
 } live_conn_t;
 
 static void live_wake(void *ud)
 {
     live_conn_t *c = ud;
-    pthread_mutex_lock(&c->mu);
-    if (c->suspended) {
-        c->suspended = 0;
-        MHD_resume_connection(c->conn);
-    } else {
+    pthread_mutex_lock(&g_mu);
+    if (c->susp.suspended)
+        resume_locked(&c->susp);
+    else
         c->pending = 1;
-    }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&g_mu);
 }
 
 static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -47,15 +99,14 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
     if (!c->cur) {
         int rc = ms_fmp4_sub_next(c->sub, &c->cur);
         if (rc == -EAGAIN) {
-            pthread_mutex_lock(&c->mu);
-            if (c->pending) {
+            pthread_mutex_lock(&g_mu);
+            int stopping = g_stopping;
+            if (c->pending)
                 c->pending = 0;
-            } else {
-                c->suspended = 1;
-                MHD_suspend_connection(c->conn);
-            }
-            pthread_mutex_unlock(&c->mu);
-            return 0;
+            else if (!stopping)
+                suspend_locked(&c->susp);
+            pthread_mutex_unlock(&g_mu);
+            return stopping ? MHD_CONTENT_READER_END_OF_STREAM : 0;
         }
         if (rc < 0)
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -84,7 +135,10 @@ static void live_free(void *cls)
     ms_blob_unref(c->cur);
     if (c->hub)
         ms_hub_clients_add(c->hub, -1);
-    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_lock(&g_mu);
+    unlink_locked(&c->susp); /* never linked here in practice: MHD frees
+                                responses of connections it runs */
+    pthread_mutex_unlock(&g_mu);
     free(c);
 }
 
@@ -139,14 +193,13 @@ enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_li
     live_conn_t *c = calloc(1, sizeof *c);
     if (!c)
         return reply_text(conn, 500, "out of memory\n", acct);
-    c->conn = conn;
+    c->susp.conn = conn;
+    c->susp.prev = c->susp.next = &c->susp;
     c->hub = hub;
     c->sent = acct ? acct->sent : NULL;
-    pthread_mutex_init(&c->mu, NULL);
     int err = 0;
     c->sub = ms_fmp4_live_subscribe(live, 0, live_wake, c, &err);
     if (!c->sub) {
-        pthread_mutex_destroy(&c->mu);
         free(c);
         return reply_text(conn, err == -ENOMEM ? 500 : 503, "stream not ready\n", acct);
     }
@@ -187,33 +240,27 @@ static enum MHD_Result reply_blob(struct MHD_Connection *conn, const char *ctype
 }
 
 /* One wait for a decode: shared by the handler and the ready callback
- * (two references). The suspend happens under mu before the callback can
+ * (two references). The suspend happens under g_mu before the callback can
  * resume; a callback that fires first makes the handler retry instead. */
 typedef struct {
+    susp_t susp;
     atomic_int refs;
-    pthread_mutex_t mu;
-    struct MHD_Connection *conn;
-    int suspended, fired;
+    int fired; /* guarded by g_mu */
 } snap_wait_t;
 
 static void wait_unref(snap_wait_t *w)
 {
-    if (atomic_fetch_sub(&w->refs, 1) == 1) {
-        pthread_mutex_destroy(&w->mu);
+    if (atomic_fetch_sub(&w->refs, 1) == 1)
         free(w);
-    }
 }
 
 static void snap_ready(void *ud)
 {
     snap_wait_t *w = ud;
-    pthread_mutex_lock(&w->mu);
+    pthread_mutex_lock(&g_mu);
     w->fired = 1;
-    if (w->suspended) {
-        w->suspended = 0;
-        MHD_resume_connection(w->conn);
-    }
-    pthread_mutex_unlock(&w->mu);
+    resume_locked(&w->susp);
+    pthread_mutex_unlock(&g_mu);
     wait_unref(w);
 }
 
@@ -238,22 +285,22 @@ enum MHD_Result ms_snapshot_respond_acct(struct MHD_Connection *conn, ms_snapsho
         if (!w)
             return reply_text(conn, 500, "out of memory\n", acct);
         atomic_init(&w->refs, 2);
-        pthread_mutex_init(&w->mu, NULL);
-        w->conn = conn;
+        w->susp.conn = conn;
+        w->susp.prev = w->susp.next = &w->susp;
         rc = ms_snapshot_get(snap, preview, &b, snap_ready, w);
         if (rc != -EAGAIN) {
             wait_unref(w); /* the callback was not registered */
             wait_unref(w);
             break;
         }
-        pthread_mutex_lock(&w->mu);
-        int fired = w->fired;
-        if (!fired) {
-            w->suspended = 1;
-            MHD_suspend_connection(conn);
-        }
-        pthread_mutex_unlock(&w->mu);
+        pthread_mutex_lock(&g_mu);
+        int fired = w->fired, stopping = g_stopping;
+        if (!fired && !stopping)
+            suspend_locked(&w->susp);
+        pthread_mutex_unlock(&g_mu);
         wait_unref(w);
+        if (stopping)
+            return reply_text(conn, 503, "server stopping\n", acct);
         if (!fired) {
             *pending = 1; /* MHD calls the handler again after the resume */
             return MHD_YES;

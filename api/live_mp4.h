@@ -57,6 +57,13 @@ enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_li
                                          ms_hub_t *hub, ms_live_reply_t *acct);
 enum MHD_Result ms_snapshot_respond_acct(struct MHD_Connection *conn, ms_snapshot_t *snap,
                                          int preview, int *pending, ms_live_reply_t *acct);
+/* Server stop (additive): with stopping != 0, resumes every connection
+ * suspended by these responses and keeps new ones from suspending (live.mp4
+ * bodies end, pending snapshots answer 503), so that MHD_stop_daemon finds
+ * no suspended connection; 0 re-allows suspending (server start). Any
+ * thread. */
+void ms_live_mp4_set_stopping(int stopping);
+
 enum MHD_Result ms_snapshot_mp4_respond_acct(struct MHD_Connection *conn, ms_snapshot_t *snap,
                                              ms_live_reply_t *acct);
 

@@ -21,6 +21,7 @@
 
 #include "api/api.h"
 #include "api/http.h"
+#include "api/live_mp4.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/version.h"
@@ -552,6 +553,7 @@ int ms_http_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
     pthread_mutex_lock(&g_wait_mu);
     g_stopping = 0;
     pthread_mutex_unlock(&g_wait_mu);
+    ms_live_mp4_set_stopping(0);
     g_clients = ms_clients_new(client_expired);
     if (!g_clients) {
         snprintf(err, errlen, "http: out of memory");
@@ -605,6 +607,7 @@ void ms_http_stop(void)
     while (g_waiters.next != &g_waiters)
         waiter_resume_locked(g_waiters.next);
     pthread_mutex_unlock(&g_wait_mu);
+    ms_live_mp4_set_stopping(1); /* live.mp4 and pending snapshots */
     for (int i = 0; i < 2; i++)
         if (g_daemons[i]) {
             MHD_stop_daemon(g_daemons[i]);
