@@ -334,7 +334,8 @@ static void pre_drop_front(ms_dvr_recorder_t *rec, size_t k)
         rec->pre_bytes -= rec->pre[i]->size;
         ms_frame_unref(rec->pre[i]);
     }
-    memmove(rec->pre, rec->pre + k, (rec->npre - k) * sizeof *rec->pre);
+    if (k && rec->npre > k)
+        memmove(rec->pre, rec->pre + k, (rec->npre - k) * sizeof *rec->pre);
     rec->npre -= k;
 }
 
