@@ -8,6 +8,7 @@ Needs the routes wired in the HTTP router (GET /{stream}/live.mp4,
 videoshot.jpg, preview.jpg, preview.mp4)."""
 
 import threading
+import time
 
 from mslib import ffmpeg_decode, ffprobe
 
@@ -65,3 +66,61 @@ def test_private_stream_needs_token(node, shared_cam):
     assert n.get("/cam/videoshot.jpg?token=" + t[:-1] + ("A" if t[-1] != "A" else "B")).status == 403
     r = ffmpeg_decode("%s/cam/live.mp4?token=%s" % (n.base, t), 3)
     assert r.errors == [] and r.frames >= 40, r
+
+
+def _read_status_while(n, name, clients, start_readers):
+    """Starts readers, then polls the stream status until clients >= clients
+    and output_kbps > 0 (bounded); returns the best status seen."""
+    threads = start_readers()
+    best = None
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            st = n.status(name)
+            if best is None or st["clients"] > best["clients"]:
+                best = st
+            if st["clients"] >= clients and st["output_kbps"] > 0:
+                return st
+            time.sleep(0.3)
+        return best
+    finally:
+        for t in threads:
+            t.join(60)
+
+
+def test_clients_counted(node, shared_cam):
+    """live.mp4 viewers count while connected; HLS viewers (distinct
+    User-Agents) count through the client table; output_kbps reflects what
+    they read."""
+    n = node(streams={"cam": shared_cam.url("cam3")})
+    n.wait_active("cam", timeout=30)
+    # Ready without fetching anything (a playlist fetch is a viewer).
+    n.wait_status("cam", lambda s: s.get("hls_ready"), timeout=30, what="hls_ready")
+    time.sleep(1.5)  # a few GOPs in the live fMP4 output too
+    assert n.status("cam")["clients"] == 0
+
+    def readers(kind):
+        def start():
+            ts = []
+            for i in range(3):
+                if kind == "mp4":
+                    args = ("%s/cam/live.mp4" % n.base, 6)
+                    kw = {}
+                else:
+                    args = ("%s/cam/index.m3u8" % n.base, 6)
+                    kw = {"extra_in": ("-user_agent", "viewer-%d" % i)}
+                t = threading.Thread(target=ffmpeg_decode, args=args, kwargs=kw)
+                t.start()
+                ts.append(t)
+            return ts
+        return start
+
+    st = _read_status_while(n, "cam", 3, readers("mp4"))
+    assert st["clients"] >= 3 and st["output_kbps"] > 0, st
+    # live.mp4 viewers are gone once their connection closes.
+    deadline = time.monotonic() + 10
+    while n.status("cam")["clients"] != 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert n.status("cam")["clients"] == 0
+    st = _read_status_while(n, "cam", 3, readers("hls"))
+    assert st["clients"] >= 3 and st["output_kbps"] > 0, st
