@@ -39,8 +39,9 @@ static inline void dt_rm_rf(const char *path)
         fprintf(stderr, "cannot remove %s\n", path);
 }
 
-/* New temp node: data_dir = dir, one root dir/archive with max_pct. */
-static inline void dt_setup(dt_t *t, int max_pct)
+/* New temp node: data_dir = dir, one root dir/archive with max_pct; the hub
+ * carries the H.264 clip (h265 = 0) or the H.265 one. */
+static inline void dt_setup_codec(dt_t *t, int max_pct, int h265)
 {
     memset(t, 0, sizeof *t);
     snprintf(t->dir, sizeof t->dir, "%s/msdvrXXXXXX", P_tmpdir);
@@ -54,10 +55,18 @@ static inline void dt_setup(dt_t *t, int max_pct)
     t->node.storage = &t->st;
     t->node.nstorage = 1;
     assert_int_equal(uv_loop_init(&t->loop), 0);
-    assert_int_equal(es_load_video(&t->es, "h264_320x240_25fps.h264", 0, 0), 50);
+    assert_int_equal(es_load_video(&t->es,
+                                   h265 ? "h265_320x240_25fps.h265" : "h264_320x240_25fps.h264",
+                                   h265, 0),
+                     50);
     t->hub = ms_hub_new("[test]");
     assert_non_null(t->hub);
     assert_int_equal(ms_hub_set_tracks(t->hub, &t->es.params, 1), 0);
+}
+
+static inline void dt_setup(dt_t *t, int max_pct)
+{
+    dt_setup_codec(t, max_pct, 0);
 }
 
 static inline void dt_teardown(dt_t *t)
@@ -142,16 +151,21 @@ static inline uint64_t dt_file_size(const char *path)
 }
 
 /* ffprobe: frames decoded (video) with no error line. */
-static inline int dt_frames(const char *path)
+static inline int dt_frames_codec(const char *path, const char *want)
 {
     char codec[32] = "", p[400];
     if (strlen(path) >= sizeof p)
         return -1;
     memcpy(p, path, strlen(path) + 1);
     int n = es_ffprobe(p, "video", codec, sizeof codec);
-    if (n >= 0 && strcmp(codec, "h264") != 0)
+    if (n >= 0 && strcmp(codec, want) != 0)
         return -3;
     return n;
+}
+
+static inline int dt_frames(const char *path)
+{
+    return dt_frames_codec(path, "h264");
 }
 
 /* ffprobe: the file's media duration in ms (-1 on error). Chunk times are

@@ -175,11 +175,80 @@ static void test_ranges_gap(void **state)
     dt_teardown(&t);
 }
 
+static void stop_loop(uv_timer_t *h)
+{
+    uv_stop(h->loop);
+}
+
+static void run_for(dt_t *t, uint64_t ms)
+{
+    uv_timer_t tm;
+    uv_timer_init(&t->loop, &tm);
+    uv_timer_start(&tm, stop_loop, ms, 0);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&tm, NULL);
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+}
+
+/* Frames stop mid-GOP: the pending frames reach the disk and the index
+ * within about a second (the chunk still open), and the chunk is closed
+ * once the gap threshold passed. H.265 this time. */
+static void test_stall_flush_h265(void **state)
+{
+    (void)state;
+    dt_t t;
+    dt_setup_codec(&t, 99, 1);
+    assert_int_equal(ms_dvr_init(&t.node), 0);
+    ms_stream_cfg_t cfg;
+    dt_stream_cfg(&cfg, "cam-s", 10, 3600, MS_DVR_CONTINUOUS);
+    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    assert_non_null(rec);
+    int64_t wall0 = dt_wall0(60);
+    dt_feed(&t, 0, 30, wall0, 0, 0); /* one GOP + 5 frames */
+    assert_int_equal(ms_dvr_flush(), 0);
+    ms_dvr_chunk_t *v;
+    size_t n;
+    assert_int_equal(ms_dvr_chunks("cam-s", 0, INT64_MAX / 2, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].nfrags, 1); /* the first GOP only */
+    ms_dvr_chunks_free(v, n);
+
+    run_for(&t, 1400);
+    assert_int_equal(ms_dvr_flush(), 0);
+    assert_int_equal(ms_dvr_chunks("cam-s", 0, INT64_MAX / 2, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].open, 1);
+    assert_int_equal(v[0].nfrags, 2);
+    assert_int_equal(v[0].end_ms, wall0 / 1000 + 30 * 40);
+    assert_int_equal(dt_file_size(v[0].path), v[0].bytes);
+    /* what a kill -9 would leave now decodes: all 30 frames */
+    assert_int_equal(dt_frames_codec(v[0].path, "hevc"), 30);
+    ms_dvr_chunks_free(v, n);
+
+    run_for(&t, 1200); /* idle > gap: the session ends */
+    assert_int_equal(ms_dvr_flush(), 0);
+    assert_int_equal(ms_dvr_chunks("cam-s", 0, INT64_MAX / 2, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].open, 0);
+    assert_int_equal(v[0].end_ms, wall0 / 1000 + 30 * 40);
+    ms_dvr_chunks_free(v, n);
+    json_t *st;
+    assert_int_equal(ms_dvr_status("cam-s", &st), 0);
+    assert_false(json_is_true(json_object_get(st, "recording")));
+    json_decref(st);
+
+    ms_dvr_recorder_stop(rec);
+    assert_int_equal(uv_run(&t.loop, UV_RUN_DEFAULT), 0);
+    ms_dvr_shutdown();
+    dt_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_chunks),
         cmocka_unit_test(test_ranges_gap),
+        cmocka_unit_test(test_stall_flush_h265),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
