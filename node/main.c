@@ -24,6 +24,7 @@
 #include "api/http.h"
 #include "node/config.h"
 #include "node/loader.h"
+#include "dvr/dvr.h"
 #include "node/rtsp_access.h"
 #include "node/rtsp_glue.h"
 #include "node/streams.h"
@@ -155,7 +156,7 @@ static int run(const char *path)
 
     int rc = 1;
     ms_workers_t *workers = NULL;
-    int streams_up = 0, http_up = 0;
+    int streams_up = 0, http_up = 0, dvr_up = 0;
     uv_loop_t loop;
     int loop_up = 0;
 
@@ -164,6 +165,11 @@ static int run(const char *path)
         MS_ERROR(n.ctx, "data_dir %s: cannot create: %s", cfg.data_dir, strerror(-r));
         goto out;
     }
+    if ((r = ms_dvr_init(&cfg)) < 0) {
+        MS_ERROR(n.ctx, "cannot start the DVR: %s", strerror(-r));
+        goto out;
+    }
+    dvr_up = 1;
     workers = ms_workers_start(cfg.threads);
     if (!workers) {
         MS_ERROR(n.ctx, "cannot start %d worker threads", cfg.threads);
@@ -221,6 +227,8 @@ out:
         ms_streams_shutdown();
     if (workers)
         ms_workers_stop(workers);
+    if (dvr_up) /* after the workers: every recorder is closed by then */
+        ms_dvr_shutdown();
     if (loop_up) {
         uv_run(&loop, UV_RUN_NOWAIT);
         uv_loop_close(&loop);

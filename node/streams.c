@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "dvr/dvr.h"
 #include "media/rtsp/client.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -48,6 +49,13 @@ typedef struct {
     uint32_t segment_ms, part_ms, window;
 } hls_params_t;
 
+typedef struct {
+    int enabled;
+    int64_t depth_s;
+    int chunk_s;
+    int mode;
+} dvr_params_t;
+
 struct ms_stream {
     atomic_int refs;
     ms_worker_t *worker;
@@ -66,6 +74,8 @@ struct ms_stream {
     /* loop only */
     src_params_t run_src;
     hls_params_t run_hls;
+    ms_dvr_recorder_t *dvr;
+    dvr_params_t run_dvr;
     int client_stopping;
     int timer_state; /* 0 none, 1 running, 2 closing, 3 closed */
     uv_timer_t timer;
@@ -141,6 +151,15 @@ static void hls_from_cfg(hls_params_t *p, const ms_stream_cfg_t *c)
     p->segment_ms = c->hls_segment_ms;
     p->part_ms = c->hls_part_ms;
     p->window = c->hls_window;
+}
+
+static void dvr_from_cfg(dvr_params_t *p, const ms_stream_cfg_t *c)
+{
+    memset(p, 0, sizeof *p);
+    p->enabled = c->dvr_enabled;
+    p->depth_s = c->dvr_depth_s;
+    p->chunk_s = c->dvr_chunk_s;
+    p->mode = (int)c->dvr_mode;
 }
 
 static void rate_timer_cb(uv_timer_t *t)
@@ -353,6 +372,21 @@ static void step_once(ms_stream_t *s)
         start_hls(s, &want);
     if (run && !have_outputs)
         start_outputs(s);
+
+    /* The DVR recorder is one more reader of the hub; any dvr.* change
+     * restarts it (the chunk being written is closed cleanly). */
+    dvr_params_t wdvr;
+    dvr_from_cfg(&wdvr, &want);
+    if (s->dvr && (!run || memcmp(&wdvr, &s->run_dvr, sizeof wdvr) != 0)) {
+        ms_dvr_recorder_stop(s->dvr);
+        s->dvr = NULL;
+    }
+    if (run && want.dvr_enabled && !s->dvr) {
+        s->dvr = ms_dvr_recorder_start(ms_worker_loop(s->worker), s->hub, &want);
+        if (!s->dvr)
+            MS_ERROR(s->ctx, "cannot start the DVR recorder");
+        s->run_dvr = wdvr;
+    }
 
     if (desired == MS_RUN_STOPPED && !s->client_stopping) {
         if (s->timer_state == 1) {
