@@ -8,10 +8,11 @@ The N cameras are N mounts of ONE shared GStreamer pipeline looping a clip
 encoded once by ffmpeg (tests/camera/camera.py --shared-key), so the cameras
 themselves cost a few percent of a core.
 
-Figures: CPU% (from /proc/PID/stat over --seconds, 100% = one core) and RSS
-of the node, per camera; the same for the ffmpeg processes (run for at most
---ffmpeg-max cameras, then compared per camera); frames lost (rtp_lost,
-frames_dropped from the API) and streams not active at the end.
+Figures: CPU% (from /proc/PID/stat over --seconds, 100% = one core) and
+memory (PSS: shared pages divided among processes) of the node, per camera;
+the same for the ffmpeg processes (run for at most --ffmpeg-max cameras, then
+compared per camera); frames lost (rtp_lost, frames_dropped from the API),
+reconnects and streams not active at the end.
 
     python3 bench/ingest.py --cameras 50 100 200 [--seconds 30] [--ffmpeg-max 50]
 
@@ -56,15 +57,28 @@ def rss_kb(pid):
     return 0
 
 
+def pss_kb(pid):
+    """Proportional set size: shared library pages are divided among the
+    processes that map them (fair when comparing 1 process to N)."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for ln in f:
+                if ln.startswith("Pss:"):
+                    return int(ln.split()[1])
+    except OSError:
+        pass
+    return rss_kb(pid)
+
+
 def measure(pids, seconds):
     """CPU% (100 = one core) summed over pids during `seconds`, and summed
-    RSS (kB) at the end."""
+    PSS (kB) at the end."""
     t0 = time.monotonic()
     c0 = sum(cpu_ticks(p) for p in pids)
     time.sleep(seconds)
     c1 = sum(cpu_ticks(p) for p in pids)
     dt = time.monotonic() - t0
-    return 100.0 * (c1 - c0) / TICKS / dt, sum(rss_kb(p) for p in pids)
+    return 100.0 * (c1 - c0) / TICKS / dt, sum(pss_kb(p) for p in pids)
 
 
 def start_cameras(work, n, clip_cache):
@@ -95,11 +109,11 @@ def run_node(work, cam, n, seconds, threads):
         after = {k: v["status"] for k, v in node.streams().items()}
         lost = sum(after[k].get("rtp_lost", 0) - before[k].get("rtp_lost", 0) for k in after)
         dropped = sum(after[k].get("frames_dropped", 0) - before[k].get("frames_dropped", 0) for k in after)
-        frames = sum(after[k].get("frames_in", 0) for k in after) if "frames_in" in next(iter(after.values())) else None
         not_active = sorted(k for k, s in after.items() if s["state"] != "active")
         reconnects = sum(s.get("reconnects_total", 0) for s in after.values())
+        reconnects_window = reconnects - sum(s.get("reconnects_total", 0) for s in before.values())
         return {"cpu": cpu, "rss": rss, "cam_cpu": cam_cpu, "lost": lost, "dropped": dropped,
-                "frames": frames, "not_active": not_active, "reconnects": reconnects,
+                "not_active": not_active, "reconnects": reconnects, "reconnects_window": reconnects_window,
                 "active_at_start": active}
     finally:
         rc = node.stop()
@@ -153,13 +167,13 @@ def main():
             cam = start_cameras(work, n, clip_cache)
             try:
                 r = run_node(work, cam, n, a.seconds, a.threads)
-                print("  node: %.1f%% CPU, %.1f MB RSS, cameras pipeline %.1f%% CPU, active %d/%d" % (
+                print("  node: %.1f%% CPU, %.1f MB PSS, cameras pipeline %.1f%% CPU, active %d/%d" % (
                     r["cpu"], r["rss"] / 1024, r["cam_cpu"], n - len(r["not_active"]), n), flush=True)
                 f = None
                 nf = min(n, a.ffmpeg_max)
                 if nf > 0 and not any(row["ffmpeg"] and row["nf"] == nf for row in rows):
                     f = run_ffmpeg(work, cam, nf, a.seconds)
-                    print("  ffmpeg x%d: %.1f%% CPU, %.1f MB RSS (%d alive)" % (
+                    print("  ffmpeg x%d: %.1f%% CPU, %.1f MB PSS (%d alive)" % (
                         nf, f["cpu"], f["rss"] / 1024, f["alive"]), flush=True)
                 elif nf > 0:
                     f = next(row["ffmpeg"] for row in rows if row["ffmpeg"] and row["nf"] == nf)
@@ -173,7 +187,7 @@ def main():
             shutil.rmtree(base, ignore_errors=True)
 
     print()
-    print("%-5s | %-27s | %-27s | %-15s | %s" % ("cams", "mediaserver CPU% (per cam)", "RSS MB (per cam)",
+    print("%-5s | %-27s | %-27s | %-15s | %s" % ("cams", "mediaserver CPU% (per cam)", "PSS MB (per cam)",
                                                  "ffmpeg/cam", "ratio ffmpeg/node"))
     print("-" * 110)
     for row in rows:
@@ -182,7 +196,7 @@ def main():
         if f and f["alive"]:
             fcpu, frss = f["cpu"] / f["alive"], f["rss"] / 1024 / f["alive"]
             fs = "%5.2f%% %6.1fMB" % (fcpu, frss)
-            ratio = "CPU x%.1f, RSS x%.1f (ffmpeg measured at %d)" % (
+            ratio = "CPU x%.1f, PSS x%.1f (ffmpeg measured at %d)" % (
                 fcpu / cpu_c if cpu_c else float("inf"), frss / rss_c if rss_c else float("inf"), f["alive"])
         else:
             fs, ratio = "-", "-"
@@ -191,8 +205,9 @@ def main():
     print()
     for row in rows:
         r = row["node"]
-        print("%d cameras: rtp_lost %d, frames_dropped %d, reconnects %d, not active at end: %s" % (
-            row["n"], r["lost"], r["dropped"], r["reconnects"],
+        print("%d cameras, during the window: rtp_lost %d, frames_dropped %d, reconnects %d "
+              "(%d since start); not active at end: %s" % (
+            row["n"], r["lost"], r["dropped"], r["reconnects_window"], r["reconnects"],
             ", ".join(r["not_active"][:10]) + ("..." if len(r["not_active"]) > 10 else "") or "none"))
 
 
