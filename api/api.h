@@ -121,6 +121,13 @@ enum MHD_Result ms_api_system(ms_req_t *r);
 enum MHD_Result ms_api_live_mp4(ms_req_t *r);
 enum MHD_Result ms_api_snapshot(ms_req_t *r);
 enum MHD_Result ms_api_preview_mp4(ms_req_t *r);
+/* Archive playback and DVR API (archive.c): archive-*.m3u8|.mp4|.m4s,
+ * JPEG at a time (snapshot routes with ?at=), GET ranges, POST events. */
+enum MHD_Result ms_api_archive(ms_req_t *r);
+int ms_api_archive_wants_jpeg(ms_req_t *r); /* 1 when the query has at= */
+enum MHD_Result ms_api_archive_jpeg(ms_req_t *r);
+enum MHD_Result ms_api_stream_ranges(ms_req_t *r);
+enum MHD_Result ms_api_stream_events(ms_req_t *r);
 /* POST /api/v1/streams/{id}/tokens and /share (tokens_api.c). */
 enum MHD_Result ms_api_stream_tokens(ms_req_t *r);
 enum MHD_Result ms_api_stream_share(ms_req_t *r);

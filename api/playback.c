@@ -27,7 +27,7 @@ static ms_ratelimit_t g_refuse_rl = MS_RATELIMIT_INIT(1000);
 int ms_api_is_playback(ms_route_id_t id)
 {
     return id == MS_ROUTE_HLS_PLAYLIST || id == MS_ROUTE_HLS_MEDIA || id == MS_ROUTE_LIVE_MP4 ||
-           id == MS_ROUTE_SNAPSHOT || id == MS_ROUTE_PREVIEW_MP4;
+           id == MS_ROUTE_SNAPSHOT || id == MS_ROUTE_PREVIEW_MP4 || id == MS_ROUTE_ARCHIVE;
 }
 
 int ms_api_playback_access(ms_req_t *r, ms_stream_t *s, const char *token, enum MHD_Result *ret)

@@ -294,6 +294,7 @@ static enum MHD_Result route(ms_req_t *r)
     int is_api = r->route.id == MS_ROUTE_API_STREAMS || r->route.id == MS_ROUTE_API_STREAM ||
                  r->route.id == MS_ROUTE_API_SYSTEM || r->route.id == MS_ROUTE_API_PLANNED ||
                  r->route.id == MS_ROUTE_API_TOKENS || r->route.id == MS_ROUTE_API_SHARE ||
+                 r->route.id == MS_ROUTE_API_RANGES || r->route.id == MS_ROUTE_API_EVENTS ||
                  r->route.id == MS_ROUTE_API_UNKNOWN;
     if (is_api || (r->route.id == MS_ROUTE_METRICS && g_cfg->metrics_auth)) {
         int ok = 0;
@@ -322,7 +323,13 @@ static enum MHD_Result route(ms_req_t *r)
     case MS_ROUTE_LIVE_MP4:
         return ms_api_live_mp4(r);
     case MS_ROUTE_SNAPSHOT:
-        return ms_api_snapshot(r);
+        return ms_api_archive_wants_jpeg(r) ? ms_api_archive_jpeg(r) : ms_api_snapshot(r);
+    case MS_ROUTE_ARCHIVE:
+        return ms_api_archive(r);
+    case MS_ROUTE_API_RANGES:
+        return ms_api_stream_ranges(r);
+    case MS_ROUTE_API_EVENTS:
+        return ms_api_stream_events(r);
     case MS_ROUTE_PREVIEW_MP4:
         return ms_api_preview_mp4(r);
     case MS_ROUTE_API_TOKENS:

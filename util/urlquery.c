@@ -374,7 +374,11 @@ static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
                                                        "events",  "transfer", "update-indexes"};
             r->stream = s[1];
             if (strcmp(s[2], "ranges") == 0) {
-                set(r, MS_ROUTE_API_PLANNED, m, "GET, HEAD");
+                set(r, MS_ROUTE_API_RANGES, m, "GET, HEAD");
+                return;
+            }
+            if (strcmp(s[2], "events") == 0) {
+                set(r, MS_ROUTE_API_EVENTS, m, "POST");
                 return;
             }
             if (strcmp(s[2], "tokens") == 0) {
@@ -444,6 +448,14 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
             out->stream = segs[0];
             out->name = segs[1];
             set(out, MS_ROUTE_HLS_MEDIA, method, "GET, HEAD");
+            return;
+        }
+        /* Archive playback (CONTRACT.md "Playback URLs"): the handler
+         * parses the name (archive-FROM-DURATION.m3u8|.mp4, segments). */
+        if (strncmp(segs[1], "archive-", 8) == 0) {
+            out->stream = segs[0];
+            out->name = segs[1];
+            set(out, MS_ROUTE_ARCHIVE, method, "GET, HEAD");
             return;
         }
         /* Live outputs that are not HLS (CONTRACT.md "Playback URLs"). */
