@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "dvr/dvr.h"
 #include "util/clock.h"
 
 json_t *ms_api_status_json(const ms_stream_status_t *st)
@@ -174,5 +175,12 @@ enum MHD_Result ms_api_stream_get(ms_req_t *r)
     ms_stream_unref(s);
     if (!j)
         return ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    /* cpanel Overview of a recording stream (docs/dvr.md "Status"). */
+    const char *uid = json_string_value(json_object_get(j, "uid"));
+    json_t *st = json_object_get(j, "status"), *dvr = NULL;
+    if (uid && json_is_object(st) &&
+        json_is_true(json_object_get(json_object_get(j, "dvr"), "enabled")) &&
+        ms_dvr_status(uid, &dvr) == 0)
+        json_object_set_new(st, "dvr", dvr);
     return ms_api_reply_json(r, 200, j, NULL);
 }

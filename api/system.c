@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "dvr/dvr.h"
 #include "util/clock.h"
 #include "util/version.h"
 
@@ -172,5 +173,10 @@ enum MHD_Result ms_api_system(ms_req_t *r)
         (json_int_t)si.rss_bytes, "total_bytes", (json_int_t)si.mem_total_bytes, "available_bytes",
         (json_int_t)si.mem_available_bytes, "disks", disks ? disks : json_array(), "threads",
         si.threads, "streams", (int)n);
+    /* DVR storage roots (docs/dvr.md "Retention"). */
+    json_t *storage = NULL;
+    if (j && ms_dvr_storage(&storage) == 0)
+        json_object_set_new(j, "storage", json_incref(json_object_get(storage, "roots")));
+    json_decref(storage);
     return ms_api_reply_json(r, 200, j, NULL);
 }
