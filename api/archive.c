@@ -8,11 +8,19 @@
  * Every handler runs on an MHD thread: index queries and file reads block
  * that thread only, never a media loop. */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/access.h"
+#include "dvr/archive.h"
 #include "dvr/dvr.h"
+#include "media/snapshot/snapshot.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 enum MHD_Result ms_api_stream_ranges(ms_req_t *r)
@@ -100,6 +108,303 @@ out:
     return ret;
 }
 
+/* ---- archive playback --------------------------------------------------- */
+
+#define SEG_TARGET_MS 4000
+
+static const char *const no_cache[] = {"Cache-Control", "no-cache", NULL};
+
+typedef struct {
+    ms_stream_cfg_t cfg;
+    char tok[512];
+    char query[600]; /* "?token=..." or "" for URIs in playlists */
+} arch_t;
+
+/* Finds the stream, decides archive access at `at` (UTC s). 0, or the reply
+ * is queued in *ret. On success a->cfg must be freed. */
+static int arch_open(ms_req_t *r, arch_t *a, int64_t at, enum MHD_Result *ret)
+{
+    memset(a, 0, sizeof *a);
+    int n = ms_api_query(r, "token", a->tok, sizeof a->tok);
+    if (n == -ENOSPC) {
+        *ret = ms_api_reply_error(r, 400, "token too long", "token", NULL);
+        return -EINVAL;
+    }
+    if (n < 0)
+        a->tok[0] = '\0';
+    ms_stream_t *s = ms_streams_find(r->route.stream);
+    if (!s) {
+        *ret = ms_api_reply_error(r, 404, "unknown stream", NULL, NULL);
+        return -ENOENT;
+    }
+    int rc = ms_stream_get_cfg(s, &a->cfg);
+    ms_stream_unref(s);
+    if (rc < 0) {
+        *ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+        return -ENOMEM;
+    }
+    const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *fwd = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
+    char reason[160];
+    rc = ms_access_check(&a->cfg, ms_api_cfg(), (const struct sockaddr *)&r->peer_sa, xff, fwd,
+                         a->tok, MS_ACCESS_ARCHIVE, at, reason, sizeof reason);
+    if (rc < 0) {
+        char ctx[MS_NAME_MAX + 32];
+        snprintf(ctx, sizeof ctx, "%s [stream %s]", MS_API_CTX, a->cfg.name);
+        MS_DEBUG(ctx, "archive playback refused for %s: %s", r->peer, reason);
+        static const char *const h401[] = {"WWW-Authenticate", "Token realm=\"playback\"", NULL};
+        *ret = rc == -EPERM ? ms_api_reply_error(r, 401, reason, "token", h401)
+                            : ms_api_reply_error(r, 403, reason, NULL, NULL);
+        ms_stream_cfg_free(&a->cfg);
+        return rc;
+    }
+    if (a->tok[0]) {
+        char enc[sizeof a->tok * 3];
+        if (ms_url_encode(a->tok, enc, sizeof enc) < 0 ||
+            (size_t)snprintf(a->query, sizeof a->query, "?token=%s", enc) >= sizeof a->query) {
+            *ret = ms_api_reply_error(r, 400, "token too long", "token", NULL);
+            ms_stream_cfg_free(&a->cfg);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static enum MHD_Result queue_resp(ms_req_t *r, unsigned code, struct MHD_Response *resp,
+                                  const char *ctype, uint64_t len)
+{
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    enum MHD_Result ret = MHD_queue_response(r->conn, code, resp);
+    MHD_destroy_response(resp);
+    if (ret == MHD_YES) {
+        r->status = code;
+        r->bytes = len;
+    }
+    return ret;
+}
+
+/* HLS media: init segment or fragments [i, j] of one chunk, served from
+ * the file (sendfile where MHD can). */
+static enum MHD_Result serve_media(ms_req_t *r, const char *name)
+{
+    int64_t id, cstart, i = 0, j = 0;
+    int kind = ms_dvr_media_name(name, &id, &cstart, &i, &j);
+    if (kind < 0)
+        return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    arch_t a;
+    enum MHD_Result ret;
+    if (arch_open(r, &a, cstart / 1000, &ret) < 0)
+        return ret;
+    ms_dvr_chunk_t *v = NULL;
+    size_t n = 0;
+    int rc = ms_dvr_chunks(a.cfg.uid, cstart, cstart + 1, &v, &n);
+    const ms_dvr_chunk_t *c = NULL;
+    for (size_t k = 0; rc == 0 && k < n; k++)
+        if (v[k].id == id && v[k].start_ms == cstart)
+            c = &v[k];
+    uint64_t off = 0, len = 0;
+    if (c && kind == 2) {
+        len = c->init_len;
+    } else if (c && kind == 1 && (uint64_t)j < c->nfrags) {
+        off = c->frags[i].off;
+        len = c->frags[j].off + c->frags[j].size - off;
+    } else {
+        c = NULL;
+    }
+    int fd = c ? open(c->path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        ret = ms_api_reply_error(r, 404, "no such archive segment", NULL, NULL);
+    } else {
+        struct MHD_Response *resp =
+            MHD_create_response_from_fd_at_offset64(len, fd, off); /* takes fd */
+        if (!resp)
+            close(fd);
+        ret = queue_resp(r, 200, resp, kind == 2 ? "video/mp4" : "video/iso.segment", len);
+    }
+    ms_dvr_chunks_free(v, n);
+    ms_stream_cfg_free(&a.cfg);
+    return ret;
+}
+
+static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, int event)
+{
+    arch_t a;
+    enum MHD_Result ret;
+    if (arch_open(r, &a, from, &ret) < 0)
+        return ret;
+    int64_t from_ms = from * 1000;
+    int64_t to_ms = event ? (ms_wall_us() / 1000) + 60000 : from_ms + dur * 1000 + 60000;
+    ms_dvr_chunk_t *v = NULL;
+    size_t n = 0;
+    int rc = ms_dvr_chunks(a.cfg.uid, from_ms, to_ms, &v, &n);
+    if (rc < 0) {
+        ret = ms_api_reply_error(r, 503, "archive index unavailable", NULL, NULL);
+        goto out;
+    }
+    ms_dvr_pl_opts_t o = {from_ms, dur * 1000, event, 2000, SEG_TARGET_MS, a.query};
+    ms_buf_t b = MS_BUF_INIT;
+    rc = ms_dvr_playlist(v, n, &o, &b);
+    if (rc < 0)
+        ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    else if (rc == 0 && !event)
+        ret = ms_api_reply_error(r, 404, "nothing recorded in this window", NULL, NULL);
+    else
+        ret = ms_api_reply_text(r, 200, "application/vnd.apple.mpegurl", (const char *)b.data,
+                                b.len, event ? no_cache : NULL);
+    ms_buf_free(&b);
+    ms_dvr_chunks_free(v, n);
+out:
+    ms_stream_cfg_free(&a.cfg);
+    return ret;
+}
+
+/* ---- MP4 export with Range (RFC 7233 section 2.1, 4.1, 4.4) ---------- */
+
+typedef struct {
+    ms_dvr_export_t *x;
+    uint64_t start;
+} mp4_body_t;
+
+static ssize_t mp4_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    mp4_body_t *m = cls;
+    ssize_t k = ms_dvr_export_read(m->x, m->start + pos, (uint8_t *)buf, max);
+    if (k < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (k == 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return k;
+}
+
+static void mp4_free(void *cls)
+{
+    mp4_body_t *m = cls;
+    ms_dvr_export_free(m->x);
+    free(m);
+}
+
+/* "bytes=a-b" | "bytes=a-" | "bytes=-n" against size: 1 with [*a, *b]
+ * set, 0 to ignore the header (unsupported form: serve 200), -1 when
+ * unsatisfiable (416). */
+static int parse_range(const char *h, uint64_t size, uint64_t *a, uint64_t *b)
+{
+    if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+        return 0;
+    const char *p = h + 6;
+    const char *dash = strchr(p, '-');
+    if (!dash)
+        return 0;
+    char lo[24], hi[24];
+    size_t ll = (size_t)(dash - p), hl = strlen(dash + 1);
+    if (ll >= sizeof lo || hl >= sizeof hi)
+        return 0;
+    memcpy(lo, p, ll);
+    lo[ll] = '\0';
+    memcpy(hi, dash + 1, hl + 1);
+    int64_t x = 0, y = 0;
+    if (!ll) {
+        if (ms_url_parse_i64(hi, 0, INT64_MAX, &y) < 0)
+            return 0;
+        if (y == 0 || size == 0)
+            return -1;
+        *a = (uint64_t)y >= size ? 0 : size - (uint64_t)y;
+        *b = size - 1;
+        return 1;
+    }
+    if (ms_url_parse_i64(lo, 0, INT64_MAX, &x) < 0)
+        return 0;
+    if (hl && ms_url_parse_i64(hi, 0, INT64_MAX, &y) < 0)
+        return 0;
+    if (hl && y < x)
+        return 0;
+    if ((uint64_t)x >= size)
+        return -1;
+    *a = (uint64_t)x;
+    *b = hl && (uint64_t)y < size - 1 ? (uint64_t)y : size - 1;
+    return 1;
+}
+
+static enum MHD_Result serve_mp4(ms_req_t *r, int64_t from, int64_t dur)
+{
+    arch_t a;
+    enum MHD_Result ret;
+    if (arch_open(r, &a, from, &ret) < 0)
+        return ret;
+    ms_dvr_export_t *x = NULL;
+    int rc = ms_dvr_export_open(a.cfg.uid, from * 1000, dur * 1000, &x);
+    ms_stream_cfg_free(&a.cfg);
+    if (rc == -ENOENT)
+        return ms_api_reply_error(r, 404, "nothing recorded in this window", NULL, NULL);
+    if (rc < 0)
+        return ms_api_reply_error(r, 500, "export failed", NULL, NULL);
+    uint64_t size = ms_dvr_export_size(x), lo = 0, hi = size - 1;
+    const char *rh = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Range");
+    int pr = rh ? parse_range(rh, size, &lo, &hi) : 0;
+    char cr[96];
+    if (pr < 0) {
+        ms_dvr_export_free(x);
+        snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+        const char *h[] = {"Content-Range", cr, NULL};
+        return ms_api_reply_error(r, 416, "range not satisfiable", NULL, h);
+    }
+    mp4_body_t *m = malloc(sizeof *m);
+    if (!m) {
+        ms_dvr_export_free(x);
+        return ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    }
+    m->x = x;
+    m->start = lo;
+    uint64_t len = hi - lo + 1;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(len, 64 * 1024, mp4_reader, m, mp4_free);
+    if (!resp) {
+        mp4_free(m);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    if (pr > 0) {
+        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, lo, hi, size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+    }
+    return queue_resp(r, pr > 0 ? 206 : 200, resp, "video/mp4", len);
+}
+
+enum MHD_Result ms_api_archive(ms_req_t *r)
+{
+    const char *name = r->route.name;
+    if (strncmp(name, "archive-seg-", 12) == 0 || strncmp(name, "archive-init-", 13) == 0)
+        return serve_media(r, name);
+    /* archive-FROM-DURATION.m3u8 | archive-FROM-now.m3u8 | archive-FROM-DURATION.mp4 */
+    char buf[64];
+    size_t len = strlen(name);
+    if (len >= sizeof buf || len < 14)
+        return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    memcpy(buf, name + 8, len - 8 + 1);
+    char *ext = strrchr(buf, '.');
+    char *dash = strchr(buf, '-');
+    if (!ext || !dash || dash > ext)
+        return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    int m3u8 = strcmp(ext, ".m3u8") == 0, mp4 = strcmp(ext, ".mp4") == 0;
+    *ext = '\0';
+    *dash = '\0';
+    int64_t from = 0, dur = 0;
+    int now = strcmp(dash + 1, "now") == 0;
+    if ((!m3u8 && !mp4) || ms_url_parse_i64(buf, 1, INT64_MAX / 4000, &from) < 0)
+        return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    if (!now && ms_url_parse_i64(dash + 1, 1, 86400, &dur) < 0)
+        return ms_api_reply_error(r, 400, "duration: 1..86400 seconds", "duration", NULL);
+    if (now && mp4)
+        return ms_api_reply_error(r, 400, "MP4 export needs a duration", "duration", NULL);
+    if (m3u8)
+        return serve_playlist(r, from, dur, now);
+    return serve_mp4(r, from, dur);
+}
+
+/* ---- JPEG at a time ----------------------------------------------------- */
+
 int ms_api_archive_wants_jpeg(ms_req_t *r)
 {
     char v[32];
@@ -108,10 +413,35 @@ int ms_api_archive_wants_jpeg(ms_req_t *r)
 
 enum MHD_Result ms_api_archive_jpeg(ms_req_t *r)
 {
-    return ms_api_reply_error(r, 501, "not implemented yet", NULL, NULL);
-}
-
-enum MHD_Result ms_api_archive(ms_req_t *r)
-{
-    return ms_api_reply_error(r, 501, "not implemented yet", NULL, NULL);
+    char v[32];
+    int64_t at = 0;
+    if (ms_api_query(r, "at", v, sizeof v) < 0 || ms_url_parse_i64(v, 1, INT64_MAX / 4000, &at) < 0)
+        return ms_api_reply_error(r, 400, "at: UTC seconds expected", "at", NULL);
+    arch_t a;
+    enum MHD_Result ret;
+    if (arch_open(r, &a, at, &ret) < 0)
+        return ret;
+    ms_codec_params_t p;
+    ms_blob_t *kf = NULL;
+    int64_t t_ms = 0;
+    int rc = ms_dvr_keyframe_at(a.cfg.uid, at * 1000 + 999, &p, &kf, &t_ms);
+    ms_stream_cfg_free(&a.cfg);
+    if (rc == -ENOENT)
+        return ms_api_reply_error(r, 404, "no recorded keyframe at or before this time", "at",
+                                  NULL);
+    if (rc < 0)
+        return ms_api_reply_error(r, 500, "archive read failed", NULL, NULL);
+    /* Decoding blocks this MHD thread for tens of ms, never a media loop. */
+    ms_blob_t *full = NULL, *prev = NULL;
+    int preview = strcmp(r->route.name, "preview.jpg") == 0;
+    rc = ms_snapshot_encode(&p, kf->data, kf->len, 320, 5, &full, &prev);
+    ms_blob_unref(kf);
+    if (rc < 0)
+        return ms_api_reply_error(r, 500, "decode failed", NULL, NULL);
+    char ts[32];
+    snprintf(ts, sizeof ts, "%" PRId64 ".%03d", t_ms / 1000, (int)(t_ms % 1000));
+    const char *h[] = {"X-Frame-Time", ts, "Access-Control-Allow-Origin", "*", NULL};
+    ms_blob_t *out = preview ? prev : full;
+    ms_blob_unref(preview ? full : prev);
+    return ms_api_reply_blob(r, 200, "image/jpeg", out, h);
 }
