@@ -141,6 +141,11 @@ int ms_api_playback_access(ms_req_t *r, ms_stream_t *s, const char *token, enum 
 /* 1 for routes that serve media to players (CORS, access control). */
 int ms_api_is_playback(ms_route_id_t id);
 enum MHD_Result ms_api_metrics(ms_req_t *r);
+/* Cluster calls (cluster_api.c): 1 when the call is executed on the
+ * replicated state (the reply, or a suspension, is queued and *ret holds
+ * the MHD result), 0 to route it as usual. Authenticates its calls itself
+ * (admin, or the node secret for calls between nodes). */
+int ms_api_cluster_route(ms_req_t *r, enum MHD_Result *ret);
 
 /* The config object with "status" added (new reference, NULL on error). */
 json_t *ms_api_stream_json(ms_stream_t *s);

@@ -290,6 +290,9 @@ static enum MHD_Result route(ms_req_t *r)
         return ms_api_reply_error(r, 400, "bad path", NULL, NULL);
     r->nsegs = n;
     ms_route_match(r->method, r->segs, r->nsegs, &r->route);
+    enum MHD_Result cret; /* calls on the replicated state (cluster_api.c) */
+    if (ms_api_cluster_route(r, &cret))
+        return cret;
 
     int is_api = r->route.id == MS_ROUTE_API_STREAMS || r->route.id == MS_ROUTE_API_STREAM ||
                  r->route.id == MS_ROUTE_API_SYSTEM || r->route.id == MS_ROUTE_API_PLANNED ||

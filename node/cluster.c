@@ -1,0 +1,1700 @@
+/* The node's use of the replicated state: raft start, join, the write path
+ * (leader submit or forward), reports, leader duties, REST execution. See
+ * cluster.h and docs/cluster.md "How a node uses the state".
+ *
+ * Everything here runs on the control loop except ms_cluster_post (any
+ * thread) and the forward workers (libuv thread pool, blocking HTTP). */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "dvr/dvr.h"
+#include "node/cluster.h"
+#include "node/cluster_http.h"
+#include "node/reconciler.h"
+#include "node/uid.h"
+#include "raft/commands.h"
+#include "raft/fsm.h"
+#include "raft/node.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define CTX             g.ctx
+#define TICK_MS         250
+#define REPORT_MS       1000
+#define DOWN_AFTER_MS   3000
+#define LEADER_GRACE_MS 4000
+#define API_DEADLINE_MS 4000
+#define FWD_TIMEOUT_MS  3000
+#define JOIN_EVERY_MS   500
+#define MAX_VOTERS      5
+
+typedef void (*wop_cb)(void *ud, unsigned status, json_t *result);
+
+/* One write on its way to the leader. */
+typedef struct wop {
+    char *text;
+    size_t len;
+    int64_t deadline; /* mono ms, 0 = until stop */
+    wop_cb cb;
+    void *ud;
+    uv_timer_t timer;
+    uv_work_t work;
+    char base[300]; /* leader http base while forwarding */
+    int fwd_rc, fwd_status;
+    char *fwd_resp;
+    uint64_t wait_index; /* wait for the local apply of this raft index */
+    int64_t wait_until;
+    unsigned st;
+    json_t *res;
+    struct wop *next_wait;
+} wop_t;
+
+/* A proxied REST call (to the leader). */
+typedef struct proxy {
+    ms_cluster_job_t *job;
+    char method[8], path[512];
+    char base[300];
+    int64_t deadline;
+    uv_timer_t timer;
+    uv_work_t work;
+    int rc, status;
+    char *resp;
+} proxy_t;
+
+static struct {
+    uv_loop_t *loop;
+    const ms_node_cfg_t *cfg;
+    char ctx[MS_NAME_MAX + 32];
+    ms_fsm_t *fsm;
+    ms_raft_t *raft;
+    ms_reconciler_t *rec;
+    atomic_int enabled;
+    int started, stopping, ready;
+    pthread_mutex_t qmu;
+    int qclosed;
+    ms_cluster_job_t *qhead, *qtail;
+    uv_async_t async;
+    uv_timer_t tick;
+    uv_check_t check;
+    uv_udp_t udp;
+    int udp_up;
+    uint64_t seen_applied;
+    int64_t last_report, last_join, leader_since, last_duty;
+    int report_busy, upsert_busy, duty_busy;
+    int loader_pending;
+    int outstanding; /* works in the thread pool, wops and proxies alive */
+    char raft_addr[300], http_base[300];
+    int join_target;
+    char join_redirect[300];
+    wop_t *waiting;
+    double cpu_pct;
+    int64_t cpu_last_us, cpu_wall_last;
+    void (*stop_cb)(void *);
+    void *stop_ud;
+} g = {.qmu = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t wall_ms(void)
+{
+    return ms_wall_us() / 1000;
+}
+
+int ms_cluster_enabled(void)
+{
+    return atomic_load(&g.enabled);
+}
+
+int ms_cluster_ready(void)
+{
+    return g.ready;
+}
+
+/* ---- state helpers ------------------------------------------------------ */
+
+static uint64_t my_id(void)
+{
+    return g.raft ? ms_raft_id(g.raft) : 0;
+}
+
+static json_t *server_by(const char *key, json_t *val)
+{
+    json_t *list = ms_fsm_list(g.fsm, "servers"), *s, *out = NULL;
+    size_t i;
+    json_array_foreach(list, i, s) if (json_equal(json_object_get(s, key), val))
+    {
+        out = json_incref(s);
+        break;
+    }
+    json_decref(list);
+    return out;
+}
+
+/* The http base URL of a server row ("" when none). */
+static void server_http(json_t *srv, char *out, size_t cap)
+{
+    out[0] = '\0';
+    json_t *addrs = json_object_get(srv, "addresses"), *a;
+    size_t i;
+    json_array_foreach(addrs, i, a)
+    {
+        const char *s = json_string_value(a);
+        if (s && strncmp(s, "http://", 7) == 0) {
+            snprintf(out, cap, "%s", s);
+            return;
+        }
+    }
+}
+
+/* The leader's http base from the servers table; 0 when known. */
+static int leader_base(char *out, size_t cap)
+{
+    ms_raft_info_t in;
+    ms_raft_info(g.raft, &in);
+    out[0] = '\0';
+    if (!in.leader_id)
+        return -EAGAIN;
+    json_t *id = json_integer((json_int_t)in.leader_id);
+    json_t *srv = server_by("id", id);
+    json_decref(id);
+    if (srv)
+        server_http(srv, out, cap);
+    json_decref(srv);
+    return out[0] ? 0 : -EAGAIN;
+}
+
+/* 1 when this node is a voter or standby of the raft configuration. */
+static int raft_member(void)
+{
+    json_t *info = ms_raft_info_json(g.raft), *m;
+    size_t i;
+    int yes = 0;
+    json_array_foreach(json_object_get(info, "members"), i, m)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(m, "id")) == my_id() &&
+            strcmp(json_string_value(json_object_get(m, "role")), "spare") != 0)
+            yes = 1;
+    }
+    json_decref(info);
+    return yes;
+}
+
+static json_t *my_row(void)
+{
+    json_t *id = json_integer((json_int_t)my_id());
+    json_t *s = server_by("id", id);
+    json_decref(id);
+    return s;
+}
+
+static uint64_t applied_index(void)
+{
+    ms_raft_info_t in;
+    ms_raft_info(g.raft, &in);
+    return in.last_applied;
+}
+
+/* ---- reconcile ------------------------------------------------------------ */
+
+static void reconcile(void)
+{
+    json_t *streams = ms_fsm_list(g.fsm, "streams");
+    json_t *row = my_row();
+    if (streams)
+        ms_reconciler_run(g.rec, streams, row != NULL);
+    json_decref(row);
+    json_decref(streams);
+    g.seen_applied = ms_fsm_applied(g.fsm);
+}
+
+/* ---- the write path ------------------------------------------------------- */
+
+static void wop_try(wop_t *w);
+
+static void wop_closed(uv_handle_t *h)
+{
+    wop_t *w = h->data;
+    free(w->text);
+    free(w->fwd_resp);
+    free(w);
+    g.outstanding--;
+}
+
+static void wop_finish(wop_t *w, unsigned st, json_t *res)
+{
+    reconcile(); /* the reply must see its own write on this node */
+    if (w->cb)
+        w->cb(w->ud, st, res);
+    json_decref(res);
+    uv_close((uv_handle_t *)&w->timer, wop_closed);
+}
+
+static unsigned result_status(json_t *res)
+{
+    if (!json_is_object(res))
+        return 500;
+    if (json_object_get(res, "error")) {
+        json_int_t s = json_integer_value(json_object_get(res, "status"));
+        return s >= 400 && s < 600 ? (unsigned)s : 400;
+    }
+    return 200;
+}
+
+static void wop_retry_cb(uv_timer_t *t)
+{
+    wop_try(t->data);
+}
+
+static void wop_later(wop_t *w)
+{
+    if (g.stopping || (w->deadline && ms_mono_ms() >= w->deadline)) {
+        wop_finish(w, 503,
+                   json_pack("{s:s}", "error",
+                             g.stopping ? "the node is stopping" : "no leader: retry later"));
+        return;
+    }
+    uv_timer_start(&w->timer, wop_retry_cb, 50, 0);
+}
+
+static void submit_cb(void *ud, int status, json_t *result)
+{
+    wop_t *w = ud;
+    if (status < 0) {
+        wop_later(w); /* same req_id: applies at most once */
+        return;
+    }
+    wop_finish(w, result_status(result), json_incref(result));
+}
+
+static void fwd_work(uv_work_t *req)
+{
+    wop_t *w = req->data;
+    w->fwd_rc =
+        ms_chttp_request(w->base, "POST", "/api/v1/cluster/submit", w->text, w->len, g.cfg->secret,
+                         my_id(), FWD_TIMEOUT_MS, &w->fwd_status, &w->fwd_resp);
+}
+
+static void wait_check(void)
+{
+    uint64_t idx = g.waiting ? applied_index() : 0;
+    int64_t now = ms_mono_ms();
+    for (wop_t **pp = &g.waiting; *pp;) {
+        wop_t *w = *pp;
+        if (idx >= w->wait_index || now >= w->wait_until || g.stopping) {
+            *pp = w->next_wait;
+            wop_finish(w, w->st, w->res);
+            continue;
+        }
+        pp = &w->next_wait;
+    }
+}
+
+static void fwd_done(uv_work_t *req, int status)
+{
+    wop_t *w = req->data;
+    (void)status;
+    json_t *j = NULL;
+    if (w->fwd_rc == 0 && w->fwd_resp)
+        j = json_loads(w->fwd_resp, 0, NULL);
+    free(w->fwd_resp);
+    w->fwd_resp = NULL;
+    if (w->fwd_rc < 0 || w->fwd_status == 503 || !j || !json_object_get(j, "result")) {
+        if (w->fwd_rc == 0 && w->fwd_status != 503 && w->fwd_status != 0) {
+            /* the leader refused the command itself (400/403): final */
+            json_t *res = j ? j : json_pack("{s:s}", "error", "bad answer from the leader");
+            wop_finish(w, (unsigned)w->fwd_status, res);
+            return;
+        }
+        json_decref(j);
+        wop_later(w);
+        return;
+    }
+    w->res = json_incref(json_object_get(j, "result"));
+    w->st = result_status(w->res);
+    w->wait_index = (uint64_t)json_integer_value(json_object_get(j, "index"));
+    w->wait_until = ms_mono_ms() + 2000;
+    json_decref(j);
+    w->next_wait = g.waiting;
+    g.waiting = w;
+    wait_check();
+}
+
+static void wop_try(wop_t *w)
+{
+    if (g.stopping) {
+        wop_later(w);
+        return;
+    }
+    if (ms_raft_is_leader(g.raft)) {
+        if (ms_raft_submit(g.raft, w->text, w->len, submit_cb, w) == 0)
+            return;
+        wop_later(w);
+        return;
+    }
+    if (leader_base(w->base, sizeof w->base) == 0 && strcmp(w->base, g.http_base) != 0) {
+        w->work.data = w;
+        if (uv_queue_work(g.loop, &w->work, fwd_work, fwd_done) == 0)
+            return;
+    }
+    wop_later(w);
+}
+
+/* Writes cmd (stolen) to the replicated log through the leader; cb(ud,
+ * http status, result) once. deadline_ms 0: retried until stop. */
+static int cluster_write(json_t *cmd, int deadline_ms, wop_cb cb, void *ud)
+{
+    wop_t *w = calloc(1, sizeof *w);
+    if (!w || !cmd) {
+        free(w);
+        json_decref(cmd);
+        return -ENOMEM;
+    }
+    w->text = ms_cmd_encode(cmd, &w->len);
+    json_decref(cmd);
+    if (!w->text) {
+        free(w);
+        return -ENOMEM;
+    }
+    w->deadline = deadline_ms ? ms_mono_ms() + deadline_ms : 0;
+    w->cb = cb;
+    w->ud = ud;
+    uv_timer_init(g.loop, &w->timer);
+    w->timer.data = w;
+    g.outstanding++;
+    wop_try(w);
+    return 0;
+}
+
+/* ---- REST jobs -------------------------------------------------------------- */
+
+static void job_reply(ms_cluster_job_t *j, unsigned st, json_t *body)
+{
+    j->status = st;
+    j->reply = body ? body : json_object();
+    if (st == 503 && !j->retry_after)
+        j->retry_after = 1;
+    j->done(j);
+}
+
+static void job_write_cb(void *ud, unsigned st, json_t *res)
+{
+    ms_cluster_job_t *j = ud;
+    json_t *body = json_deep_copy(res);
+    if (st == 200 && json_is_object(body)) {
+        json_t *s = json_object_get(body, "stream");
+        if (s && !json_object_get(body, "error") && strcmp(j->method, "DELETE") != 0) {
+            body = json_incref(s);
+            json_decref(res == s ? NULL : NULL);
+            json_t *tmp = json_deep_copy(s);
+            json_decref(body);
+            body = tmp;
+            if (strcmp(j->method, "POST") == 0 && !j->id[0])
+                st = 201;
+        }
+    }
+    if (body && json_object_get(body, "error"))
+        json_object_del(body, "status");
+    job_reply(j, st, body);
+}
+
+static json_t *cmd_with_req(const char *op, json_t *args, const char *req_id)
+{
+    if (req_id && req_id[0])
+        return ms_cmd_new_at(op, args, req_id, wall_ms());
+    return ms_cmd_new(op, args);
+}
+
+static int body_json(ms_cluster_job_t *j, json_t **out)
+{
+    json_error_t e;
+    *out = NULL;
+    if (!j->body || !j->body_len) {
+        job_reply(j, 400, json_pack("{s:s}", "error", "a JSON body is required"));
+        return -1;
+    }
+    *out = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!*out || !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        job_reply(j, 400, json_pack("{s:s}", "error", "the body is not a JSON object"));
+        return -1;
+    }
+    return 0;
+}
+
+/* POST /streams and PUT /streams/{id}: validated with the config parser. */
+static void stream_put(ms_cluster_job_t *j)
+{
+    json_t *o;
+    if (body_json(j, &o) < 0)
+        return;
+    json_t *cur = j->id[0] ? ms_fsm_get_stream(g.fsm, j->id) : NULL;
+    if (j->id[0] && !cur) {
+        json_decref(o);
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown stream", "field", "id"));
+        return;
+    }
+    if (cur) {
+        const char *uid = json_string_value(json_object_get(cur, "uid"));
+        json_t *bu = json_object_get(o, "uid");
+        if (bu && (!json_is_string(bu) || strcmp(json_string_value(bu), uid) != 0)) {
+            json_decref(o);
+            json_decref(cur);
+            job_reply(j, 400, json_pack("{s:s,s:s}", "error", "uid cannot change", "field", "uid"));
+            return;
+        }
+        json_object_set_new(o, "uid", json_string(uid));
+        json_decref(cur);
+    } else if (!json_object_get(o, "uid")) {
+        char uid[MS_UID_LEN];
+        if (j->req_id[0])
+            ms_uid_derive("api-stream", j->req_id, uid);
+        else
+            ms_uid_random(uid);
+        json_object_set_new(o, "uid", json_string(uid));
+    }
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    ms_stream_cfg_t cfg;
+    ms_errlist_t errs = {0};
+    int r = text ? ms_stream_cfg_parse(text, strlen(text), "body", &cfg, &errs) : -1;
+    free(text);
+    if (r < 0) {
+        /* "body: KEY: reason" -> field KEY */
+        const char *line = errs.n ? errs.lines[0] : "body: : invalid stream";
+        const char *k = strstr(line, ": ");
+        char field[128] = "";
+        const char *reason = line;
+        if (k) {
+            const char *k2 = strstr(k + 2, ": ");
+            if (k2) {
+                snprintf(field, sizeof field, "%.*s", (int)(k2 - k - 2), k + 2);
+                reason = k2 + 2;
+            }
+        }
+        job_reply(j, 400, json_pack("{s:s,s:s}", "error", reason, "field", field));
+        ms_errlist_free(&errs);
+        ms_stream_cfg_free(&cfg);
+        return;
+    }
+    ms_errlist_free(&errs);
+    json_t *sj = ms_stream_cfg_to_json(&cfg);
+    ms_stream_cfg_free(&cfg);
+    json_t *cmd = cmd_with_req("stream_upsert",
+                               json_pack("{s:o,s:s}", "stream", sj, "added", "manual"), j->req_id);
+    if (cluster_write(cmd, API_DEADLINE_MS, job_write_cb, j) < 0)
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+}
+
+static void restart_work(uv_work_t *req);
+static void restart_done(uv_work_t *req, int status);
+
+static void stream_action(ms_cluster_job_t *j)
+{
+    json_t *cur = ms_fsm_get_stream(g.fsm, j->id);
+    if (!cur) {
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown stream", "field", "id"));
+        return;
+    }
+    const char *uid = json_string_value(json_object_get(cur, "uid"));
+    json_t *cmd = NULL;
+    if (strcmp(j->method, "DELETE") == 0) {
+        cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_id);
+    } else if (strcmp(j->action, "enable") == 0 || strcmp(j->action, "disable") == 0) {
+        cmd = cmd_with_req(
+            "stream_set_state",
+            json_pack("{s:s,s:b}", "stream", uid, "enabled", strcmp(j->action, "enable") == 0),
+            j->req_id);
+    } else if (strcmp(j->action, "restart") == 0) {
+        /* not a state change: done by the server that runs the stream */
+        const char *prim =
+            json_string_value(json_object_get(json_object_get(cur, "placement"), "primary"));
+        json_t *row = my_row();
+        const char *me = json_string_value(json_object_get(row, "name"));
+        if (prim && me && strcmp(prim, me) == 0) {
+            int r = ms_reconciler_restart(g.rec, uid);
+            job_reply(j, r == 0 ? 200 : 409,
+                      r == 0 ? json_pack("{s:b,s:s}", "ok", 1, "server", me)
+                             : json_pack("{s:s}", "error", "the stream is not running here"));
+        } else if (!prim) {
+            job_reply(j, 409, json_pack("{s:s}", "error", "the stream is not assigned yet"));
+        } else if (j->internal) {
+            job_reply(j, 409, json_pack("{s:s}", "error", "the stream is not running here"));
+        } else {
+            json_t *srv =
+                server_by("name", json_object_get(json_object_get(cur, "placement"), "primary"));
+            proxy_t *p = calloc(1, sizeof *p);
+            if (p && srv) {
+                p->job = j;
+                server_http(srv, p->base, sizeof p->base);
+                snprintf(p->method, sizeof p->method, "POST");
+                snprintf(p->path, sizeof p->path, "/api/v1/streams/%s/restart", uid);
+                p->work.data = p;
+                g.outstanding++;
+                uv_queue_work(g.loop, &p->work, restart_work, restart_done);
+            } else {
+                free(p);
+                job_reply(j, 503, json_pack("{s:s}", "error", "server unknown"));
+            }
+            json_decref(srv);
+        }
+        json_decref(row);
+        json_decref(cur);
+        return;
+    }
+    json_decref(cur);
+    if (!cmd) {
+        job_reply(j, 404, json_pack("{s:s}", "error", "not found"));
+        return;
+    }
+    if (cluster_write(cmd, API_DEADLINE_MS, job_write_cb, j) < 0)
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+}
+
+/* ---- proxy to another node (leader or the stream's server) -------------- */
+
+static void restart_work(uv_work_t *req)
+{
+    proxy_t *p = req->data;
+    p->rc = ms_chttp_request(p->base, p->method, p->path, NULL, 0, g.cfg->secret, my_id(),
+                             FWD_TIMEOUT_MS, &p->status, &p->resp);
+}
+
+static void restart_done(uv_work_t *req, int status)
+{
+    proxy_t *p = req->data;
+    (void)status;
+    json_t *body = p->rc == 0 && p->resp ? json_loads(p->resp, 0, NULL) : NULL;
+    if (p->rc < 0 || !body)
+        job_reply(p->job, 503, json_pack("{s:s}", "error", "the stream's server does not answer"));
+    else
+        job_reply(p->job, (unsigned)p->status, body);
+    free(p->resp);
+    free(p);
+    g.outstanding--;
+}
+
+static void proxy_try(proxy_t *p);
+
+static void proxy_closed(uv_handle_t *h)
+{
+    proxy_t *p = h->data;
+    free(p->resp);
+    free(p);
+    g.outstanding--;
+}
+
+static void proxy_retry_cb(uv_timer_t *t)
+{
+    proxy_try(t->data);
+}
+
+static void proxy_later(proxy_t *p)
+{
+    if (g.stopping || ms_mono_ms() >= p->deadline) {
+        job_reply(p->job, 503, json_pack("{s:s}", "error", "no leader: retry later"));
+        uv_close((uv_handle_t *)&p->timer, proxy_closed);
+        return;
+    }
+    uv_timer_start(&p->timer, proxy_retry_cb, 50, 0);
+}
+
+static void proxy_done(uv_work_t *req, int status)
+{
+    proxy_t *p = req->data;
+    (void)status;
+    json_t *body = p->rc == 0 && p->resp ? json_loads(p->resp, 0, NULL) : NULL;
+    if (p->rc < 0 || p->status == 503 || !body) {
+        json_decref(body);
+        free(p->resp);
+        p->resp = NULL;
+        proxy_later(p);
+        return;
+    }
+    job_reply(p->job, (unsigned)p->status, body);
+    uv_close((uv_handle_t *)&p->timer, proxy_closed);
+}
+
+static void proxy_work(uv_work_t *req)
+{
+    proxy_t *p = req->data;
+    ms_cluster_job_t *j = p->job;
+    p->rc = ms_chttp_request(p->base, p->method, p->path, j->body, j->body ? j->body_len : 0,
+                             g.cfg->secret, my_id(), FWD_TIMEOUT_MS, &p->status, &p->resp);
+}
+
+static void proxy_try(proxy_t *p)
+{
+    if (!g.stopping && leader_base(p->base, sizeof p->base) == 0 &&
+        strcmp(p->base, g.http_base) != 0) {
+        p->work.data = p;
+        if (uv_queue_work(g.loop, &p->work, proxy_work, proxy_done) == 0)
+            return;
+    }
+    proxy_later(p);
+}
+
+/* Executes j on the leader (this request, internally authenticated). */
+static void to_leader(ms_cluster_job_t *j, const char *path)
+{
+    if (j->internal) { /* never forwarded twice */
+        job_reply(j, 503, json_pack("{s:s}", "error", "not the leader"));
+        return;
+    }
+    proxy_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+        return;
+    }
+    p->job = j;
+    snprintf(p->method, sizeof p->method, "%s", j->method);
+    snprintf(p->path, sizeof p->path, "%s", path);
+    p->deadline = ms_mono_ms() + API_DEADLINE_MS;
+    uv_timer_init(g.loop, &p->timer);
+    p->timer.data = p;
+    g.outstanding++;
+    proxy_try(p);
+}
+
+/* ---- servers -------------------------------------------------------------- */
+
+static json_t *raft_roles(void)
+{
+    json_t *info = ms_raft_info_json(g.raft), *m, *roles = json_object();
+    size_t i;
+    uint64_t lid =
+        (uint64_t)json_integer_value(json_object_get(json_object_get(info, "leader"), "id"));
+    json_array_foreach(json_object_get(info, "members"), i, m)
+    {
+        char k[32];
+        uint64_t id = (uint64_t)json_integer_value(json_object_get(m, "id"));
+        snprintf(k, sizeof k, "%" PRIu64, id);
+        json_object_set_new(
+            roles, k,
+            json_string(id == lid ? "leader" : json_string_value(json_object_get(m, "role"))));
+    }
+    json_decref(info);
+    return roles;
+}
+
+static json_t *server_view(json_t *s, json_t *roles, int64_t now)
+{
+    json_t *o = json_deep_copy(s);
+    char k[32];
+    snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(s, "id")));
+    json_t *role = json_object_get(roles, k);
+    json_object_set_new(o, "raft_role", role ? json_incref(role) : json_string("none"));
+    json_t *lr = json_object_get(s, "last_report_ms");
+    json_object_set_new(o, "report_age_ms",
+                        json_is_integer(lr) ? json_integer(now - json_integer_value(lr))
+                                            : json_null());
+    json_object_set(o, "group", json_object_get(s, "grp"));
+    return o;
+}
+
+static void servers_get(ms_cluster_job_t *j)
+{
+    json_t *list = ms_fsm_list(g.fsm, "servers"), *roles = raft_roles(), *s;
+    int64_t now = wall_ms();
+    size_t i;
+    if (j->id[0]) {
+        json_array_foreach(list, i,
+                           s) if (strcmp(json_string_value(json_object_get(s, "name")), j->id) == 0)
+        {
+            job_reply(j, 200, server_view(s, roles, now));
+            json_decref(list);
+            json_decref(roles);
+            return;
+        }
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown server", "field", "name"));
+    } else {
+        json_t *arr = json_array();
+        json_array_foreach(list, i, s) json_array_append_new(arr, server_view(s, roles, now));
+        job_reply(j, 200, json_pack("{s:o}", "servers", arr));
+    }
+    json_decref(list);
+    json_decref(roles);
+}
+
+static void servers_put(ms_cluster_job_t *j)
+{
+    json_t *o;
+    if (body_json(j, &o) < 0)
+        return;
+    json_t *name = json_string(j->id);
+    json_t *s = server_by("name", name);
+    json_decref(name);
+    if (!s) {
+        json_decref(o);
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown server", "field", "name"));
+        return;
+    }
+    json_t *args =
+        json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "id", json_object_get(s, "id"), "name",
+                  json_object_get(s, "name"), "addresses", json_object_get(s, "addresses"), "group",
+                  json_object_get(s, "grp"), "distribution", json_object_get(s, "distribution"),
+                  "stream_limit", json_object_get(s, "stream_limit"), "bitrate_limit_kbps",
+                  json_object_get(s, "bitrate_limit_kbps"));
+    json_object_set_new(args, "distribution",
+                        json_boolean(json_integer_value(json_object_get(s, "distribution"))));
+    json_decref(s);
+    static const char *const keys[] = {"group", "distribution", "stream_limit",
+                                       "bitrate_limit_kbps"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        size_t i;
+        for (i = 0; i < 4; i++)
+            if (strcmp(k, keys[i]) == 0)
+                break;
+        if (i == 4) {
+            job_reply(j, 400, json_pack("{s:s,s:s}", "error", "unknown key", "field", k));
+            json_decref(o);
+            json_decref(args);
+            return;
+        }
+        json_object_set(args, k, v);
+    }
+    json_decref(o);
+    if (cluster_write(cmd_with_req("server_upsert", args, j->req_id), API_DEADLINE_MS, job_write_cb,
+                      j) < 0)
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+}
+
+/* DELETE /servers/{name} on the leader: move its streams, drop the row,
+ * then remove it from raft. */
+typedef struct {
+    ms_cluster_job_t *job;
+    uint64_t id;
+    char name[MS_NAME_MAX];
+    int pending, failed;
+} rm_t;
+
+static void rm_raft_cb(void *ud, int status)
+{
+    rm_t *rm = ud;
+    if (status < 0)
+        job_reply(
+            rm->job, 503,
+            json_pack("{s:s,s:s}", "error", "raft remove failed", "reason", strerror(-status)));
+    else
+        job_reply(rm->job, 200, json_pack("{s:b,s:s}", "ok", 1, "removed", rm->name));
+    free(rm);
+}
+
+static void rm_row_cb(void *ud, unsigned st, json_t *res)
+{
+    rm_t *rm = ud;
+    if (st != 200 && st != 404) {
+        job_reply(rm->job, st, json_deep_copy(res));
+        free(rm);
+        return;
+    }
+    int r = ms_raft_remove(g.raft, rm->id, rm_raft_cb, rm);
+    if (r < 0)
+        rm_raft_cb(rm, r);
+}
+
+static void rm_moved_cb(void *ud, unsigned st, json_t *res)
+{
+    rm_t *rm = ud;
+    (void)res;
+    if (st != 200)
+        rm->failed = 1;
+    if (--rm->pending > 0)
+        return;
+    if (rm->failed) {
+        job_reply(rm->job, 503, json_pack("{s:s}", "error", "could not move the server's streams"));
+        free(rm);
+        return;
+    }
+    cluster_write(ms_cmd_new("server_remove", json_pack("{s:s}", "name", rm->name)), 3000,
+                  rm_row_cb, rm);
+}
+
+static const char *pick_server(json_t *servers, json_t *streams, const char *exclude, int64_t now);
+
+static void servers_delete(ms_cluster_job_t *j)
+{
+    if (!ms_raft_is_leader(g.raft)) {
+        char path[256];
+        snprintf(path, sizeof path, "/api/v1/servers/%s", j->id);
+        to_leader(j, path);
+        return;
+    }
+    json_t *name = json_string(j->id);
+    json_t *s = server_by("name", name);
+    json_decref(name);
+    if (!s) {
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown server", "field", "name"));
+        return;
+    }
+    rm_t *rm = calloc(1, sizeof *rm);
+    rm->job = j;
+    rm->id = (uint64_t)json_integer_value(json_object_get(s, "id"));
+    snprintf(rm->name, sizeof rm->name, "%.63s", j->id);
+    json_decref(s);
+    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams"), *st;
+    size_t i;
+    rm->pending = 1;
+    json_array_foreach(streams, i, st)
+    {
+        json_t *pl = json_object_get(st, "placement");
+        const char *p = json_string_value(json_object_get(pl, "primary"));
+        const char *b = json_string_value(json_object_get(pl, "backup"));
+        if ((p && strcmp(p, rm->name) == 0) || (b && strcmp(b, rm->name) == 0)) {
+            const char *np = pick_server(servers, streams, rm->name, wall_ms());
+            json_t *args = json_pack("{s:O,s:s?,s:n,s:s}", "stream", json_object_get(st, "uid"),
+                                     "primary", np, "backup", "role", "primary");
+            rm->pending++;
+            if (np) { /* count it for the next pick */
+                json_object_set_new(pl, "primary", json_string(np));
+            }
+            cluster_write(ms_cmd_new("stream_assign", args), 3000, rm_moved_cb, rm);
+        }
+    }
+    json_decref(servers);
+    json_decref(streams);
+    rm_moved_cb(rm, 200, NULL);
+}
+
+/* ---- cluster -------------------------------------------------------------- */
+
+static json_t *cluster_view(void)
+{
+    json_t *o = ms_raft_info_json(g.raft);
+    json_object_set(o, "state_checksum", json_object_get(o, "checksum"));
+    json_object_set_new(o, "applied_index", json_integer((json_int_t)applied_index()));
+    json_object_set_new(o, "name", json_string(g.cfg->name));
+    json_t *lid = json_object_get(json_object_get(o, "leader"), "id");
+    json_t *ls = lid ? server_by("id", lid) : NULL;
+    if (ls)
+        json_object_set(json_object_get(o, "leader"), "name", json_object_get(ls, "name"));
+    json_decref(ls);
+    int voters = 0;
+    json_t *m, *vs = json_array();
+    size_t i;
+    json_array_foreach(json_object_get(o, "members"), i, m)
+    {
+        json_t *srv = server_by("id", json_object_get(m, "id"));
+        if (srv)
+            json_object_set(m, "name", json_object_get(srv, "name"));
+        json_decref(srv);
+        if (strcmp(json_string_value(json_object_get(m, "role")), "voter") == 0) {
+            voters++;
+            json_array_append(vs, json_object_get(m, "id"));
+        }
+    }
+    json_object_set_new(o, "voter_ids", vs);
+    return o;
+}
+
+/* POST /api/v1/cluster/submit (internal): a command from another node. */
+static const char *const fwd_ops[] = {"server_upsert",     "server_report",
+                                      "server_set_health", "stream_upsert",
+                                      "stream_remove",     "stream_set_state",
+                                      "stream_assign",     "archive_ranges_set",
+                                      "group_upsert",      "group_remove",
+                                      "cluster_upsert",    "cluster_remove",
+                                      "setting_set",       NULL};
+
+static int check_command(json_t *c, const char **why)
+{
+    const char *op = json_string_value(json_object_get(c, "op"));
+    const char *rid = json_string_value(json_object_get(c, "req_id"));
+    *why = NULL;
+    if (!json_is_object(c))
+        *why = "the command is not a JSON object";
+    else if (json_integer_value(json_object_get(c, "v")) != MS_FSM_CMD_VERSION ||
+             !json_is_integer(json_object_get(c, "v")))
+        *why = "v: unsupported command version";
+    else if (!json_is_integer(json_object_get(c, "ts")))
+        *why = "ts: must be an integer";
+    else if (!json_is_object(json_object_get(c, "args")))
+        *why = "args: must be an object";
+    else if (!rid || !rid[0] || strlen(rid) > 64 ||
+             strspn(rid, "abcdefghijklmnopqrstuvwxyz"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789_-") != strlen(rid))
+        *why = "req_id: 1-64 characters [A-Za-z0-9_-]";
+    else if (!op)
+        *why = "op: missing";
+    else {
+        int ok = 0;
+        for (int i = 0; fwd_ops[i]; i++)
+            ok |= strcmp(op, fwd_ops[i]) == 0;
+        if (!ok)
+            *why = "op: unknown or not accepted from another node";
+        else if (json_object_size(c) != 5)
+            *why = "unknown keys in the command";
+    }
+    if (!*why && strcmp(op, "stream_upsert") == 0) {
+        json_t *s = json_deep_copy(json_object_get(json_object_get(c, "args"), "stream"));
+        ms_stream_cfg_t cfg;
+        if (!json_is_object(s) || ms_reconciler_cfg_from_state(s, &cfg) < 0)
+            *why = "args.stream: not a valid stream";
+        ms_stream_cfg_free(&cfg);
+        json_decref(s);
+    }
+    return *why ? -EINVAL : 0;
+}
+
+static void submit_job_cb(void *ud, unsigned st, json_t *res)
+{
+    ms_cluster_job_t *j = ud;
+    if (st == 503) {
+        job_reply(j, 503, json_deep_copy(res));
+        return;
+    }
+    job_reply(j, 200, json_pack("{s:O,s:I}", "result", res, "index", (json_int_t)applied_index()));
+}
+
+static int member_id(uint64_t id)
+{
+    json_t *info = ms_raft_info_json(g.raft), *m;
+    size_t i;
+    int yes = 0;
+    json_array_foreach(json_object_get(info, "members"), i, m) yes |=
+        (uint64_t)json_integer_value(json_object_get(m, "id")) == id;
+    json_decref(info);
+    return yes;
+}
+
+static void cluster_submit(ms_cluster_job_t *j)
+{
+    if (!ms_raft_is_leader(g.raft)) {
+        job_reply(j, 503, json_pack("{s:s}", "error", "not the leader"));
+        return;
+    }
+    if (!member_id(j->from_node)) {
+        job_reply(j, 403, json_pack("{s:s}", "error", "the sending node is not a member"));
+        return;
+    }
+    json_error_t e;
+    json_t *c = j->body ? json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &e) : NULL;
+    const char *why = "the body is not JSON";
+    if (!c || check_command(c, &why) < 0) {
+        json_decref(c);
+        job_reply(j, 400, json_pack("{s:s}", "error", why));
+        return;
+    }
+    json_decref(c);
+    wop_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        job_reply(j, 500, NULL);
+        return;
+    }
+    w->text = malloc(j->body_len + 1);
+    memcpy(w->text, j->body, j->body_len);
+    w->text[j->body_len] = '\0';
+    w->len = j->body_len;
+    w->deadline = ms_mono_ms() + 2000;
+    w->cb = submit_job_cb;
+    w->ud = j;
+    uv_timer_init(g.loop, &w->timer);
+    w->timer.data = w;
+    g.outstanding++;
+    if (ms_raft_submit(g.raft, w->text, w->len, submit_cb, w) != 0)
+        wop_finish(w, 503, json_pack("{s:s}", "error", "not the leader"));
+}
+
+static void barrier_cb(void *ud, int status)
+{
+    ms_cluster_job_t *j = ud;
+    if (status < 0) {
+        job_reply(j, 503, json_pack("{s:s}", "error", "leadership lost"));
+        return;
+    }
+    reconcile();
+    j->proceed = 1;
+    j->done(j);
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static void run_job(ms_cluster_job_t *j)
+{
+    int get = strcmp(j->method, "GET") == 0 || strcmp(j->method, "HEAD") == 0;
+    if (g.stopping) {
+        job_reply(j, 503, json_pack("{s:s}", "error", "the node is stopping"));
+        return;
+    }
+    if (strcmp(j->res, "cluster") == 0) {
+        if (!j->id[0] && get)
+            job_reply(j, 200, cluster_view());
+        else if (strcmp(j->id, "submit") == 0 && j->internal)
+            cluster_submit(j);
+        else
+            job_reply(j, 404, json_pack("{s:s}", "error", "not found"));
+        return;
+    }
+    if (strcmp(j->res, "servers") == 0) {
+        if (get)
+            servers_get(j);
+        else if (strcmp(j->method, "PUT") == 0)
+            servers_put(j);
+        else
+            servers_delete(j);
+        return;
+    }
+    /* streams */
+    if (get) { /* ?consistent=1 */
+        if (ms_raft_is_leader(g.raft)) {
+            if (ms_raft_barrier(g.raft, barrier_cb, j) < 0)
+                job_reply(j, 503, json_pack("{s:s}", "error", "not the leader"));
+        } else {
+            char path[512];
+            snprintf(path, sizeof path, "/api/v1/streams%s%s?consistent=1", j->id[0] ? "/" : "",
+                     j->id);
+            to_leader(j, path);
+        }
+        return;
+    }
+    if (strcmp(j->method, "POST") == 0 && !j->id[0])
+        stream_put(j);
+    else if (strcmp(j->method, "PUT") == 0)
+        stream_put(j);
+    else
+        stream_action(j);
+}
+
+static void async_cb(uv_async_t *h)
+{
+    (void)h;
+    pthread_mutex_lock(&g.qmu);
+    ms_cluster_job_t *j = g.qhead;
+    g.qhead = g.qtail = NULL;
+    pthread_mutex_unlock(&g.qmu);
+    while (j) {
+        ms_cluster_job_t *next = j->next;
+        j->next = NULL;
+        run_job(j);
+        j = next;
+    }
+}
+
+int ms_cluster_post(ms_cluster_job_t *job)
+{
+    pthread_mutex_lock(&g.qmu);
+    if (g.qclosed || !atomic_load(&g.enabled)) {
+        pthread_mutex_unlock(&g.qmu);
+        return -ESHUTDOWN;
+    }
+    job->next = NULL;
+    if (g.qtail)
+        g.qtail->next = job;
+    else
+        g.qhead = job;
+    g.qtail = job;
+    pthread_mutex_unlock(&g.qmu);
+    uv_async_send(&g.async);
+    return 0;
+}
+
+/* ---- periodic duties ------------------------------------------------------- */
+
+static void busy_done(void *ud, unsigned st, json_t *res)
+{
+    int *flag = ud;
+    if (st != 200 && flag != &g.report_busy)
+        MS_WARN(CTX, "cluster write refused (%u): %s", st,
+                json_string_value(json_object_get(res, "error")));
+    (*flag)--;
+}
+
+static void self_upsert(void)
+{
+    if (g.upsert_busy || !raft_member())
+        return;
+    json_t *row = my_row();
+    char want[300];
+    snprintf(want, sizeof want, "%s", g.http_base);
+    int same = 0;
+    if (row) {
+        char have[300];
+        server_http(row, have, sizeof have);
+        same = strcmp(have, want) == 0 &&
+               strcmp(json_string_value(json_object_get(row, "name")), g.cfg->name) == 0;
+    }
+    json_decref(row);
+    if (same)
+        return;
+    char rtsp[300];
+    snprintf(rtsp, sizeof rtsp, "rtsp://%s:%d", g.cfg->advertise, g.cfg->port_rtsp);
+    json_t *args = json_pack("{s:I,s:s,s:[s,s,s],s:s,s:b,s:I,s:I}", "id", (json_int_t)my_id(),
+                             "name", g.cfg->name, "addresses", g.http_base, rtsp, g.raft_addr,
+                             "group", g.cfg->cluster_group[0] ? g.cfg->cluster_group : "default",
+                             "distribution", g.cfg->cluster_distribution, "stream_limit",
+                             (json_int_t)g.cfg->cluster_stream_limit, "bitrate_limit_kbps",
+                             (json_int_t)g.cfg->cluster_bitrate_limit_kbps);
+    g.upsert_busy++;
+    if (cluster_write(ms_cmd_new("server_upsert", args), 3000, busy_done, &g.upsert_busy) < 0)
+        g.upsert_busy--;
+}
+
+static void sample_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    int64_t cpu = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                  (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    int64_t now = ms_mono_us();
+    if (g.cpu_wall_last && now > g.cpu_wall_last)
+        g.cpu_pct = 100.0 * (double)(cpu - g.cpu_last_us) / (double)(now - g.cpu_wall_last);
+    g.cpu_last_us = cpu;
+    g.cpu_wall_last = now;
+}
+
+static void report(void)
+{
+    json_t *row = my_row();
+    if (!row || g.report_busy) {
+        json_decref(row);
+        return;
+    }
+    json_decref(row);
+    sample_cpu();
+    ms_stream_t **list = NULL;
+    size_t n = ms_streams_list(&list);
+    int running = 0, active = 0, clients = 0;
+    double kbps = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ms_stream_run_state(list[i]) == MS_RUN_ACTIVE) {
+            ms_stream_status_t *st = calloc(1, sizeof *st);
+            if (st) {
+                ms_stream_get_status(list[i], st);
+                running++;
+                active += st->src.state == MS_STATE_ACTIVE;
+                clients += st->clients;
+                kbps += st->src.bitrate_kbps;
+                free(st);
+            }
+        }
+        ms_stream_unref(list[i]);
+    }
+    free(list);
+    json_t *storage = NULL, *root;
+    int64_t total = 0, used = 0;
+    size_t i;
+    if (ms_dvr_storage(&storage) == 0) {
+        json_array_foreach(json_object_get(storage, "roots"), i, root)
+        {
+            total += json_integer_value(json_object_get(root, "total_bytes"));
+            used += json_integer_value(json_object_get(root, "used_bytes"));
+        }
+    }
+    json_t *load =
+        json_pack("{s:i,s:i,s:i,s:i,s:f}", "streams", running, "active", active, "clients", clients,
+                  "bitrate_kbps", (int)kbps, "cpu_pct", (double)(int)(g.cpu_pct * 10) / 10.0);
+    json_object_set_new(load, "storage",
+                        storage ? json_incref(json_object_get(storage, "roots")) : json_array());
+    json_decref(storage);
+    json_t *args =
+        json_pack("{s:s,s:I,s:I,s:o,s:s}", "name", g.cfg->name, "storage_total", (json_int_t)total,
+                  "storage_used", (json_int_t)used, "load", load, "health", "up");
+    g.report_busy++;
+    if (cluster_write(ms_cmd_new("server_report", args), 1500, busy_done, &g.report_busy) < 0)
+        g.report_busy--;
+}
+
+static int server_healthy(json_t *s, int64_t now)
+{
+    const char *name = json_string_value(json_object_get(s, "name"));
+    if (name && strcmp(name, g.cfg->name) == 0)
+        return 1; /* the leader itself */
+    json_t *lr = json_object_get(s, "last_report_ms");
+    const char *h = json_string_value(json_object_get(s, "health"));
+    return h && strcmp(h, "up") == 0 && json_is_integer(lr) &&
+           now - json_integer_value(lr) <= DOWN_AFTER_MS;
+}
+
+/* Least-loaded healthy server taking streams (fewest assigned streams, then
+ * name order), not exclude; NULL when none. Borrowed from servers. */
+static const char *pick_server(json_t *servers, json_t *streams, const char *exclude, int64_t now)
+{
+    const char *best = NULL;
+    int64_t best_n = 0;
+    json_t *s, *st;
+    size_t i, k;
+    json_array_foreach(servers, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (!name || (exclude && strcmp(name, exclude) == 0) || !server_healthy(s, now) ||
+            !json_integer_value(json_object_get(s, "distribution")))
+            continue;
+        int64_t n = 0;
+        json_array_foreach(streams, k, st)
+        {
+            const char *p =
+                json_string_value(json_object_get(json_object_get(st, "placement"), "primary"));
+            n += p && strcmp(p, name) == 0;
+        }
+        if (n >= json_integer_value(json_object_get(s, "stream_limit")))
+            continue;
+        if (!best || n < best_n) {
+            best = name;
+            best_n = n;
+        }
+    }
+    return best;
+}
+
+static void leader_duties(void)
+{
+    if (!ms_raft_is_leader(g.raft) || g.duty_busy)
+        return;
+    if (!g.leader_since)
+        g.leader_since = ms_mono_ms();
+    int grace = ms_mono_ms() - g.leader_since < LEADER_GRACE_MS;
+    int64_t now = wall_ms();
+    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
+    json_t *s, *st;
+    size_t i;
+    if (!grace) {
+        json_array_foreach(servers, i, s)
+        {
+            const char *h = json_string_value(json_object_get(s, "health"));
+            if (h && strcmp(h, "down") != 0 && !server_healthy(s, now)) {
+                g.duty_busy++;
+                MS_INFO(CTX, "server %s: no report for %d ms: down",
+                        json_string_value(json_object_get(s, "name")), DOWN_AFTER_MS);
+                cluster_write(ms_cmd_new("server_set_health",
+                                         json_pack("{s:O,s:s}", "name", json_object_get(s, "name"),
+                                                   "health", "down")),
+                              2000, busy_done, &g.duty_busy);
+            }
+        }
+    }
+    json_array_foreach(streams, i, st)
+    {
+        json_t *pl = json_object_get(st, "placement");
+        const char *p = json_string_value(json_object_get(pl, "primary"));
+        if (p) {
+            if (grace)
+                continue;
+            json_t *ps = NULL;
+            size_t k;
+            json_array_foreach(servers, k,
+                               s) if (strcmp(json_string_value(json_object_get(s, "name")), p) == 0)
+                ps = s;
+            if (ps && server_healthy(ps, now))
+                continue;
+        }
+        const char *np = pick_server(servers, streams, NULL, now);
+        if (!np || (p && strcmp(np, p) == 0))
+            continue;
+        MS_INFO(CTX, "stream %s: assigned to %s%s%s",
+                json_string_value(json_object_get(st, "name")), np, p ? " (was " : "", p ? p : "");
+        if (p)
+            MS_INFO(CTX, "(previous server %s is down)", p);
+        json_t *args = json_pack("{s:O,s:s,s:n,s:s}", "stream", json_object_get(st, "uid"),
+                                 "primary", np, "backup", "role", "primary");
+        json_object_set_new(pl, "primary", json_string(np));
+        g.duty_busy++;
+        cluster_write(ms_cmd_new("stream_assign", args), 2000, busy_done, &g.duty_busy);
+    }
+    json_decref(servers);
+    json_decref(streams);
+}
+
+static void update_ready(void)
+{
+    if (g.ready || g.loader_pending)
+        return;
+    json_t *row = my_row();
+    int ok = row != NULL;
+    json_decref(row);
+    if (ok && ms_raft_is_leader(g.raft)) {
+        json_t *streams = ms_fsm_list(g.fsm, "streams"), *st;
+        size_t i;
+        json_array_foreach(streams, i, st) if (!json_string_value(json_object_get(
+                                                   json_object_get(st, "placement"), "primary")))
+            ok = 0;
+        json_decref(streams);
+    }
+    if (ok) {
+        g.ready = 1;
+        MS_INFO(CTX, "cluster state ready (raft id %" PRIu64 ")", my_id());
+    }
+}
+
+/* ---- join (UDP on the raft port number) ----------------------------------- */
+
+typedef struct {
+    uv_udp_send_t req;
+    char buf[512];
+} udp_out_t;
+
+static void udp_sent(uv_udp_send_t *req, int status)
+{
+    (void)status;
+    free(req->data);
+}
+
+static void udp_send(const struct sockaddr *to, const char *text)
+{
+    udp_out_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return;
+    size_t n = strlen(text);
+    if (n >= sizeof o->buf) {
+        free(o);
+        return;
+    }
+    memcpy(o->buf, text, n);
+    o->req.data = o;
+    uv_buf_t b = uv_buf_init(o->buf, (unsigned)n);
+    if (uv_udp_send(&o->req, &g.udp, &b, 1, to, udp_sent) != 0)
+        free(o);
+}
+
+static void join_mac(const char *id, const char *addr, int64_t ts, char *out, size_t cap)
+{
+    ms_chttp_sign(g.cfg->secret, "JOIN", addr, id, strlen(id), ts, out, cap);
+}
+
+typedef struct {
+    uint64_t id;
+    int voter;
+} join_t;
+
+static void join_assigned(void *ud, int status)
+{
+    join_t *jn = ud;
+    MS_INFO(CTX, "join of %" PRIu64 ": %s", jn->id,
+            status == 0 ? (jn->voter ? "voter" : "standby") : strerror(-status));
+    free(jn);
+}
+
+static void join_added(void *ud, int status)
+{
+    join_t *jn = ud;
+    if (status < 0) {
+        MS_WARN(CTX, "raft add %" PRIu64 ": %s", jn->id, strerror(-status));
+        free(jn);
+        return;
+    }
+    if (ms_raft_assign(g.raft, jn->id, jn->voter ? MS_RAFT_VOTER : MS_RAFT_STANDBY, join_assigned,
+                       jn) < 0)
+        free(jn);
+}
+
+static void handle_join(uint64_t id, const char *addr)
+{
+    json_t *info = ms_raft_info_json(g.raft), *m;
+    size_t i;
+    int voters = 0, found = 0, spare = 0;
+    json_array_foreach(json_object_get(info, "members"), i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        voters += strcmp(role, "voter") == 0;
+        if ((uint64_t)json_integer_value(json_object_get(m, "id")) == id) {
+            found = 1;
+            spare = strcmp(role, "spare") == 0;
+        }
+    }
+    json_decref(info);
+    if (found && !spare)
+        return;
+    join_t *jn = calloc(1, sizeof *jn);
+    if (!jn)
+        return;
+    jn->id = id;
+    jn->voter = voters < MAX_VOTERS;
+    MS_INFO(CTX, "node %" PRIu64 " (%s) asks to join", id, addr);
+    int r = found ? ms_raft_assign(g.raft, id, jn->voter ? MS_RAFT_VOTER : MS_RAFT_STANDBY,
+                                   join_assigned, jn)
+                  : ms_raft_add(g.raft, id, addr, join_added, jn);
+    if (r < 0)
+        free(jn);
+}
+
+static void udp_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf)
+{
+    (void)h;
+    (void)sug;
+    static char mem[2048];
+    *buf = uv_buf_init(mem, sizeof mem);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                     unsigned flags)
+{
+    (void)h;
+    (void)flags;
+    if (n <= 0 || !from || g.stopping)
+        return;
+    json_t *j = json_loadb(buf->base, (size_t)n, 0, NULL);
+    const char *op = json_string_value(json_object_get(j, "op"));
+    if (op && strcmp(op, "join") == 0) {
+        const char *id = json_string_value(json_object_get(j, "id"));
+        const char *addr = json_string_value(json_object_get(j, "address"));
+        const char *mac = json_string_value(json_object_get(j, "mac"));
+        if (id && addr && mac && strlen(addr) < 256 &&
+            ms_chttp_verify(g.cfg->secret, mac, "JOIN", addr, id, strlen(id), wall_ms()) == 0) {
+            char out[400];
+            if (ms_raft_is_leader(g.raft)) {
+                handle_join(strtoull(id, NULL, 10), addr);
+                snprintf(out, sizeof out, "{\"op\":\"joining\"}");
+            } else {
+                ms_raft_info_t in;
+                ms_raft_info(g.raft, &in);
+                snprintf(out, sizeof out, "{\"op\":\"redirect\",\"leader\":\"%s\"}",
+                         in.leader_address && strlen(in.leader_address) < 256 ? in.leader_address
+                                                                              : "");
+            }
+            udp_send(from, out);
+        }
+    } else if (op && strcmp(op, "redirect") == 0) {
+        const char *l = json_string_value(json_object_get(j, "leader"));
+        if (l && l[0] && strlen(l) < sizeof g.join_redirect)
+            snprintf(g.join_redirect, sizeof g.join_redirect, "%s", l);
+    }
+    json_decref(j);
+}
+
+static int resolve_hostport(const char *hp, struct sockaddr_storage *out)
+{
+    char host[256];
+    const char *colon = strrchr(hp, ':');
+    if (!colon || (size_t)(colon - hp) >= sizeof host)
+        return -EINVAL;
+    const char *h = hp;
+    size_t hl = (size_t)(colon - hp);
+    if (h[0] == '[' && hl >= 2) {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    int port = atoi(colon + 1);
+    memset(out, 0, sizeof *out);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
+        return 0;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
+        return 0;
+    if (strcmp(host, "localhost") == 0)
+        return uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)out);
+    return -EINVAL;
+}
+
+static void try_join(void)
+{
+    if (!g.cfg->ncluster_join || !g.udp_up || raft_member())
+        return;
+    int64_t now = ms_mono_ms();
+    if (now - g.last_join < JOIN_EVERY_MS)
+        return;
+    g.last_join = now;
+    const char *target;
+    if (g.join_redirect[0]) {
+        target = g.join_redirect;
+    } else {
+        target = g.cfg->cluster_join[g.join_target % (int)g.cfg->ncluster_join];
+        g.join_target++;
+    }
+    struct sockaddr_storage ss;
+    if (resolve_hostport(target, &ss) < 0) {
+        g.join_redirect[0] = '\0';
+        return;
+    }
+    g.join_redirect[0] = '\0';
+    char id[32], mac[160], out[512];
+    snprintf(id, sizeof id, "%" PRIu64, my_id());
+    int64_t ts = wall_ms();
+    join_mac(id, g.raft_addr, ts, mac, sizeof mac);
+    snprintf(out, sizeof out, "{\"op\":\"join\",\"id\":\"%s\",\"address\":\"%s\",\"mac\":\"%s\"}",
+             id, g.raft_addr, mac);
+    udp_send((const struct sockaddr *)&ss, out);
+}
+
+/* ---- loop hooks ------------------------------------------------------------ */
+
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+    if (g.stopping)
+        return;
+    try_join();
+    if (!ms_raft_is_leader(g.raft))
+        g.leader_since = 0;
+    self_upsert();
+    int64_t now = ms_mono_ms();
+    if (now - g.last_report >= REPORT_MS) {
+        g.last_report = now;
+        report();
+    }
+    leader_duties();
+    reconcile();
+    update_ready();
+}
+
+static void check_cb(uv_check_t *h)
+{
+    (void)h;
+    if (g.waiting)
+        wait_check();
+    if (!g.stopping && g.raft && ms_fsm_applied(g.fsm) != g.seen_applied) {
+        reconcile();
+        int64_t now = ms_mono_ms();
+        if (now - g.last_duty >= 20) { /* assign new streams without waiting a tick */
+            g.last_duty = now;
+            leader_duties();
+            update_ready();
+        }
+    }
+}
+
+/* ---- loader hooks ------------------------------------------------------------ */
+
+static void loader_done(void *ud, unsigned st, json_t *res)
+{
+    char *what = ud;
+    g.loader_pending--;
+    if (st != 200)
+        MS_WARN(CTX, "stream file %s: the cluster refused it (%u): %s", what, st,
+                json_string_value(json_object_get(res, "error")));
+    free(what);
+}
+
+int ms_cluster_loader_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
+{
+    (void)desired; /* enabled is in the config */
+    json_t *sj = ms_stream_cfg_to_json(cfg);
+    if (!sj)
+        return -ENOMEM;
+    char *what = strdup(cfg->source_file[0] ? cfg->source_file : cfg->name);
+    g.loader_pending++;
+    if (cluster_write(
+            ms_cmd_new("stream_upsert", json_pack("{s:o,s:s}", "stream", sj, "added", "manual")), 0,
+            loader_done, what) < 0) {
+        g.loader_pending--;
+        free(what);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int ms_cluster_loader_remove(const char *uid)
+{
+    char *what = strdup(uid);
+    g.loader_pending++;
+    if (cluster_write(ms_cmd_new("stream_remove", json_pack("{s:s}", "stream", uid)), 0,
+                      loader_done, what) < 0) {
+        g.loader_pending--;
+        free(what);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- start / stop ------------------------------------------------------------ */
+
+int ms_cluster_start(uv_loop_t *loop, const ms_node_cfg_t *cfg)
+{
+    if (cfg->port_raft <= 0)
+        return 0;
+    int r;
+    g.loop = loop;
+    g.cfg = cfg;
+    snprintf(g.ctx, sizeof g.ctx, "[node %s] [cluster]", cfg->name);
+    const char *adv = cfg->advertise[0] ? cfg->advertise : "127.0.0.1";
+    int v6 = strchr(adv, ':') != NULL;
+    snprintf(g.raft_addr, sizeof g.raft_addr, "%s%s%s:%d", v6 ? "[" : "", adv, v6 ? "]" : "",
+             cfg->port_raft);
+    snprintf(g.http_base, sizeof g.http_base, "http://%s%s%s:%d", v6 ? "[" : "", adv, v6 ? "]" : "",
+             cfg->port_http);
+    char bind[300];
+    const char *la = cfg->listen_address[0] ? cfg->listen_address : "0.0.0.0";
+    snprintf(bind, sizeof bind, "%s:%d", la, cfg->port_raft);
+    if ((r = ms_fsm_new(&g.fsm)) < 0)
+        return r;
+    g.rec = ms_reconciler_new(cfg->name, ms_streams_apply, ms_streams_remove);
+    if (!g.rec)
+        return -ENOMEM;
+    ms_raft_cfg_t rc = {.data_dir = cfg->data_dir,
+                        .address = g.raft_addr,
+                        .bind = strchr(la, ':') ? NULL : bind,
+                        .join = cfg->ncluster_join > 0};
+    if ((r = ms_raft_new(loop, &rc, g.fsm, &g.raft)) < 0)
+        return r;
+    if ((r = ms_raft_start(g.raft)) < 0) {
+        MS_ERROR(CTX, "raft on %s: %s", g.raft_addr, strerror(-r));
+        return r;
+    }
+    g.started = 1;
+    uv_async_init(loop, &g.async, async_cb);
+    uv_timer_init(loop, &g.tick);
+    uv_check_init(loop, &g.check);
+    uv_timer_start(&g.tick, tick_cb, TICK_MS, TICK_MS);
+    uv_check_start(&g.check, check_cb);
+    struct sockaddr_storage ss;
+    char lab[300];
+    snprintf(lab, sizeof lab, "%s%s%s:%d", strchr(la, ':') ? "[" : "", la,
+             strchr(la, ':') ? "]" : "", cfg->port_raft);
+    uv_udp_init(loop, &g.udp);
+    g.udp_up = 1;
+    if (resolve_hostport(lab, &ss) == 0 &&
+        uv_udp_bind(&g.udp, (const struct sockaddr *)&ss, 0) == 0)
+        uv_udp_recv_start(&g.udp, udp_alloc, udp_recv);
+    else
+        MS_WARN(CTX, "cannot listen for joins on udp %s", lab);
+    atomic_store(&g.enabled, 1);
+    MS_INFO(CTX, "raft %s (id %" PRIu64 "), %s", g.raft_addr, my_id(),
+            cfg->ncluster_join ? "joining" : "bootstrap or restart");
+    return 0;
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void raft_stopped(void *ud)
+{
+    (void)ud;
+    uv_close((uv_handle_t *)&g.async, closed_cb);
+    uv_close((uv_handle_t *)&g.tick, closed_cb);
+    uv_close((uv_handle_t *)&g.check, closed_cb);
+    if (g.udp_up)
+        uv_close((uv_handle_t *)&g.udp, closed_cb);
+    g.udp_up = 0;
+    MS_INFO(CTX, "raft stopped");
+    if (g.stop_cb)
+        g.stop_cb(g.stop_ud);
+}
+
+void ms_cluster_stop(void (*cb)(void *ud), void *ud)
+{
+    g.stop_cb = cb;
+    g.stop_ud = ud;
+    if (!g.started) {
+        if (cb)
+            cb(ud);
+        return;
+    }
+    g.stopping = 1;
+    pthread_mutex_lock(&g.qmu);
+    g.qclosed = 1;
+    pthread_mutex_unlock(&g.qmu);
+    async_cb(&g.async); /* answers queued calls 503 */
+    wait_check();
+    ms_raft_stop(g.raft, raft_stopped, NULL);
+}
+
+void ms_cluster_free(void)
+{
+    atomic_store(&g.enabled, 0);
+    if (g.raft)
+        ms_raft_free(g.raft);
+    ms_reconciler_free(g.rec);
+    ms_fsm_free(g.fsm);
+    g.raft = NULL;
+    g.rec = NULL;
+    g.fsm = NULL;
+}
