@@ -21,7 +21,9 @@
 
 #include <uv.h>
 
+#include "api/cluster_api.h"
 #include "api/http.h"
+#include "node/cluster.h"
 #include "node/config.h"
 #include "node/loader.h"
 #include "dvr/dvr.h"
@@ -29,6 +31,7 @@
 #include "node/rtsp_glue.h"
 #include "node/streams.h"
 #include "node/workers.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -102,6 +105,18 @@ typedef struct {
     int stopping;
 } node_t;
 
+/* The rest of a stop, once raft has handed leadership over and closed. */
+static void stop_rest(void *ud)
+{
+    node_t *n = ud;
+    ms_http_stop();
+    ms_rtsp_glue_stop();
+    ms_streams_shutdown(); /* TEARDOWN to every camera, bounded wait */
+    uv_close((uv_handle_t *)&n->sig_term, NULL);
+    uv_close((uv_handle_t *)&n->sig_int, NULL);
+    uv_close((uv_handle_t *)&n->sig_hup, NULL);
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     node_t *n = h->data;
@@ -109,12 +124,12 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         return;
     n->stopping = 1;
     MS_INFO(n->ctx, "%s: stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    ms_http_stop();
-    ms_rtsp_glue_stop();
-    ms_streams_shutdown(); /* TEARDOWN to every camera, bounded wait */
-    uv_close((uv_handle_t *)&n->sig_term, NULL);
-    uv_close((uv_handle_t *)&n->sig_int, NULL);
-    uv_close((uv_handle_t *)&n->sig_hup, NULL);
+    if (ms_cluster_enabled()) {
+        ms_api_cluster_quiesce(); /* suspended cluster calls answered 503 */
+        ms_cluster_stop(stop_rest, n);
+    } else {
+        stop_rest(n);
+    }
 }
 
 static void on_hup(uv_signal_t *h, int signum)
@@ -180,6 +195,34 @@ static int run(const char *path)
         goto out;
     }
     streams_up = 1;
+    if (uv_loop_init(&loop) != 0) {
+        MS_ERROR(n.ctx, "cannot create the control loop");
+        goto out;
+    }
+    loop_up = 1;
+    if ((r = ms_cluster_start(&loop, &cfg)) < 0) {
+        MS_ERROR(n.ctx, "cannot start the cluster on raft port %d: %s", cfg.port_raft,
+                 strerror(-r));
+        fprintf(stderr, "mediaserver: cannot start the cluster: %s\n", strerror(-r));
+        goto out;
+    }
+    if (cfg.streams_dir[0]) {
+        if (ms_cluster_enabled()) /* the files go to the replicated state */
+            ms_loader_init(&n.loader, cfg.streams_dir, cfg.name, ms_cluster_loader_apply,
+                           ms_cluster_loader_remove);
+        else
+            ms_loader_init(&n.loader, cfg.streams_dir, cfg.name, ms_streams_apply,
+                           ms_streams_remove);
+        n.has_loader = 1;
+        ms_loader_reload(&n.loader);
+    }
+    if (ms_cluster_enabled()) {
+        /* serve HTTP once the files are in the state and this node's streams
+         * are applied (bounded: a node without quorum serves anyway) */
+        int64_t until = ms_mono_ms() + 8000;
+        while (!ms_cluster_ready() && ms_mono_ms() < until)
+            uv_run(&loop, UV_RUN_ONCE);
+    }
     char err[512] = "";
     if ((r = ms_http_start(&cfg, err, sizeof err)) < 0) {
         MS_ERROR(n.ctx, "cannot start HTTP on %s:%d: %s", cfg.listen_address, cfg.port_http,
@@ -194,17 +237,6 @@ static int run(const char *path)
         goto out;
     }
 
-    if (cfg.streams_dir[0]) {
-        ms_loader_init(&n.loader, cfg.streams_dir, cfg.name, ms_streams_apply, ms_streams_remove);
-        n.has_loader = 1;
-        ms_loader_reload(&n.loader);
-    }
-
-    if (uv_loop_init(&loop) != 0) {
-        MS_ERROR(n.ctx, "cannot create the control loop");
-        goto out;
-    }
-    loop_up = 1;
     n.sig_term.data = n.sig_int.data = n.sig_hup.data = &n;
     uv_signal_init(&loop, &n.sig_term);
     uv_signal_init(&loop, &n.sig_int);
@@ -229,6 +261,11 @@ out:
         ms_workers_stop(workers);
     if (dvr_up) /* after the workers: every recorder is closed by then */
         ms_dvr_shutdown();
+    if (loop_up && ms_cluster_enabled() && rc != 0) {
+        ms_cluster_stop(NULL, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    ms_cluster_free();
     if (loop_up) {
         uv_run(&loop, UV_RUN_NOWAIT);
         uv_loop_close(&loop);
