@@ -192,7 +192,13 @@ static void test_routes(void **state)
     assert_false(r.method_ok);
     assert_string_equal(r.allow, "POST");
     route("GET", "/api/v1/streams/cam1/ranges", &r);
-    assert_int_equal(r.id, MS_ROUTE_API_PLANNED);
+    assert_int_equal(r.id, MS_ROUTE_API_RANGES);
+    route("POST", "/api/v1/streams/cam1/events", &r);
+    assert_int_equal(r.id, MS_ROUTE_API_EVENTS);
+    assert_true(r.method_ok);
+    route("GET", "/cam1/archive-1700000000-60.m3u8", &r);
+    assert_int_equal(r.id, MS_ROUTE_ARCHIVE);
+    assert_string_equal(r.name, "archive-1700000000-60.m3u8");
     route("POST", "/api/v1/streams/cam1/tokens", &r);
     assert_int_equal(r.id, MS_ROUTE_API_TOKENS);
     assert_string_equal(r.stream, "cam1");
