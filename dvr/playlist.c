@@ -152,6 +152,11 @@ int ms_dvr_media_name(const char *name, int64_t *id, int64_t *start_ms, int64_t 
         return -EINVAL;
     }
     buf[len - 4] = '\0';
+    int dashes = 0;
+    for (const char *q = p; *q; q++)
+        dashes += *q == '-';
+    if (dashes != (kind == 1 ? 3 : 1))
+        return -EINVAL;
     char *parts[4];
     int np = 0;
     for (char *q = p; np < 4;) {
