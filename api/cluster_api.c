@@ -158,9 +158,10 @@ int ms_api_cluster_route(ms_req_t *r, enum MHD_Result *ret)
             return 1;
         }
         pthread_mutex_unlock(&g_mu);
-        if (e->job.proceed) {
+        if (e->job.proceed) { /* the local read handler answers (after the barrier) */
             entry_free(e);
-            return 0; /* the local handler answers (after the barrier) */
+            *ret = r->nsegs == 3 ? ms_api_streams_list(r) : ms_api_stream_get(r);
+            return 1;
         }
         *ret = answer(r, e);
         entry_free(e);

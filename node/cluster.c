@@ -692,7 +692,6 @@ static json_t *server_view(json_t *s, json_t *roles, int64_t now)
     json_object_set_new(o, "report_age_ms",
                         json_is_integer(lr) ? json_integer(now - json_integer_value(lr))
                                             : json_null());
-    json_object_set(o, "group", json_object_get(s, "grp"));
     return o;
 }
 
@@ -736,7 +735,7 @@ static void servers_put(ms_cluster_job_t *j)
     json_t *args =
         json_pack("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "id", json_object_get(s, "id"), "name",
                   json_object_get(s, "name"), "addresses", json_object_get(s, "addresses"), "group",
-                  json_object_get(s, "grp"), "distribution", json_object_get(s, "distribution"),
+                  json_object_get(s, "group"), "distribution", json_object_get(s, "distribution"),
                   "stream_limit", json_object_get(s, "stream_limit"), "bitrate_limit_kbps",
                   json_object_get(s, "bitrate_limit_kbps"));
     json_object_set_new(args, "distribution",

@@ -1,0 +1,138 @@
+"""Multi-node drills: real mediaserver processes on loopback, each with its
+own ports and data_dir, joined into one Raft cluster. Reuses the integration
+helpers (tests/integration/mslib.py)."""
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+import mslib  # noqa: E402
+
+
+class Cluster:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.nodes = {}
+
+    def add(self, name, join=True, start=True):
+        extra = {}
+        if join and self.nodes:
+            first = next(iter(self.nodes.values()))
+            extra["cluster"] = {"join": ["127.0.0.1:%d" % n.raft_port for n in self.nodes.values()
+                                         if n.alive()] or ["127.0.0.1:%d" % first.raft_port]}
+        n = mslib.Node(self.tmp / name, name=name, extra=extra)
+        self.nodes[name] = n
+        if start:
+            n.start(timeout=30)
+        return n
+
+    def alive(self):
+        return [n for n in self.nodes.values() if n.alive()]
+
+    def info(self, n):
+        r = n.api("/api/v1/cluster", timeout=5)
+        assert r.status == 200, r.text
+        return r.json()
+
+    def leader(self, timeout=15):
+        def find():
+            for n in self.alive():
+                try:
+                    i = self.info(n)
+                except OSError:
+                    continue
+                if i["state"] == "leader" and i["leader_ready"]:
+                    return n
+            return None
+        return mslib.wait_until(find, timeout, what="a ready leader")
+
+    def followers(self):
+        ld = self.leader()
+        return [n for n in self.alive() if n is not ld]
+
+    def converged(self, timeout=20, nodes=None):
+        """Waits until every live node is at the same applied index with the
+        same state_checksum; returns the checksum."""
+        nodes = nodes or self.alive()
+        last = None
+
+        def same():
+            nonlocal last
+            got = []
+            for n in nodes:
+                i = self.info(n)
+                got.append((i["applied_index"], i["state_checksum"]))
+            last = got
+            if len(set(got)) == 1:
+                return got[0][1]
+            return None
+        try:
+            return mslib.wait_until(same, timeout, interval=0.02, what="equal state_checksum")
+        except AssertionError:
+            raise AssertionError("state did not converge: %s" % last)
+
+    def stop_all(self):
+        for n in self.nodes.values():
+            try:
+                n.stop()
+            except Exception:
+                pass
+
+
+def kill9(n):
+    n.proc.kill()
+    n.proc.wait(timeout=10)
+    n.exit_code, n.killed = -9, True
+
+
+def restart(n, timeout=30):
+    n.exit_code = None
+    n.killed = False
+    return n.start(timeout=timeout)
+
+
+def signed_post(n, path, body, secret="integration-test-secret", node_id=0):
+    ts = int(time.time() * 1000)
+    msg = b"ms-cluster-v1\nPOST\n" + path.encode() + b"\n" + str(ts).encode() + b"\n" + body
+    mac = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(n.base + path, data=body, method="POST", headers={
+        "X-MS-Cluster-Auth": "%d.%s" % (ts, mac), "X-MS-Node-Id": str(node_id),
+        "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    yield c
+    c.stop_all()
+
+
+@pytest.fixture
+def three(cluster):
+    for name in ("n1", "n2", "n3"):
+        cluster.add(name)
+    mslib.wait_until(lambda: len(cluster.info(cluster.nodes["n1"])["members"]) == 3 and all(
+        m["role"] == "voter" for m in cluster.info(cluster.nodes["n1"])["members"]), 15,
+        what="3 voters")
+    mslib.wait_until(lambda: len(cluster.nodes["n1"].api("/api/v1/servers").json()["servers"]) == 3,
+                     15, what="3 servers in the state")
+    return cluster
+
+
+def stream_body(name):
+    return {"name": name, "url": "rtsp://127.0.0.1:9/%s" % name}
+
+
+def json_of(r):
+    return json.loads(r.text) if r.text else None
