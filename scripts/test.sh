@@ -166,5 +166,9 @@ run_phase asan phase_asan
 run_phase fuzz phase_fuzz
 run_phase npm phase_npm
 run_phase pytest phase_pytest
+# cluster tests: 3-node Raft drills on loopback (cluster-tests/)
+phase_cluster() { MS_BIN="$BUILD_DIR/mediaserver" /usr/bin/python3 -m pytest -q -p no:cacheprovider cluster-tests; }
+PHASES=${PHASES/pytest/pytest cluster}
+run_phase cluster phase_cluster
 summary
 [ ${#failed[@]} -eq 0 ]
