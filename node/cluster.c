@@ -943,9 +943,20 @@ static int check_command(json_t *c, const char **why)
     return *why ? -EINVAL : 0;
 }
 
+static void nudge_cb(void *ud, int status)
+{
+    (void)ud;
+    (void)status;
+}
+
 static void submit_job_cb(void *ud, unsigned st, json_t *res)
 {
     ms_cluster_job_t *j = ud;
+    /* Followers learn a new commit index with the next AppendEntries (up to
+     * two heartbeats later); a barrier entry sends one at once, so the
+     * forwarding follower applies the command (and answers) sooner. */
+    if (st != 503 && ms_raft_is_leader(g.raft))
+        ms_raft_barrier(g.raft, nudge_cb, NULL);
     if (st == 503) {
         job_reply(j, 503, json_deep_copy(res));
         return;

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,10 @@ static int connect_to(const char *host, const char *port, int64_t deadline)
         }
     }
     freeaddrinfo(ai);
+    if (rc == 0) {
+        int one = 1; /* small request/response pairs: no Nagle delay */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     if (rc < 0 && fd >= 0)
         close(fd);
     return rc < 0 ? rc : fd;
@@ -209,9 +215,19 @@ int ms_chttp_request(const char *base, const char *method, const char *path, con
     size_t len = 0, cap = 0;
     if (hn <= 0 || (size_t)hn >= sizeof head)
         goto out;
-    if ((rc = send_all(fd, head, (size_t)hn, deadline)) < 0)
+    /* head and body in one write (one segment for small requests) */
+    buf = malloc((size_t)hn + blen + 1);
+    if (!buf) {
+        rc = -ENOMEM;
         goto out;
-    if (blen && (rc = send_all(fd, body, blen, deadline)) < 0)
+    }
+    memcpy(buf, head, (size_t)hn);
+    if (blen)
+        memcpy(buf + hn, body, blen);
+    rc = send_all(fd, buf, (size_t)hn + blen, deadline);
+    free(buf);
+    buf = NULL;
+    if (rc < 0)
         goto out;
     for (;;) {
         if ((rc = wait_fd(fd, POLLIN, deadline)) < 0)
