@@ -1,0 +1,433 @@
+/* Placement of streams on servers. See placement.h. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/placement.h"
+
+typedef struct {
+    json_t *servers, *groups, *clusters, *streams;
+    const ms_placement_opts_t *o;
+    int64_t *cnt; /* primary streams per server (parallel to servers) */
+    size_t ns;
+} ctx_t;
+
+static const char *S(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+static int64_t I(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (json_is_boolean(v))
+        return json_is_true(v);
+    return json_is_integer(v) ? json_integer_value(v) : (int64_t)json_number_value(v);
+}
+
+void ms_placement_opts_defaults(ms_placement_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->down_after_ms = 3000;
+    o->storage_max_pct = 80;
+}
+
+static int srv_index(const ctx_t *c, const char *name)
+{
+    if (!name || !name[0])
+        return -1;
+    for (size_t i = 0; i < c->ns; i++)
+        if (strcmp(S(json_array_get(c->servers, i), "name"), name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int healthy(const ctx_t *c, json_t *s)
+{
+    if (c->o->self && strcmp(S(s, "name"), c->o->self) == 0)
+        return 1;
+    json_t *lr = json_object_get(s, "last_report_ms");
+    return strcmp(S(s, "health"), "up") == 0 && json_is_integer(lr) &&
+           c->o->now_ms - json_integer_value(lr) <= c->o->down_after_ms;
+}
+
+/* NULL when server i qualifies for a stream of group grp ("" = any), else
+ * why not. */
+static const char *qualifies(const ctx_t *c, int i, const char *grp)
+{
+    if (i < 0)
+        return "no such server";
+    json_t *s = json_array_get(c->servers, (size_t)i);
+    if (!healthy(c, s))
+        return "down";
+    if (!I(s, "distribution"))
+        return "distribution disabled";
+    if (c->cnt[i] >= I(s, "stream_limit"))
+        return "stream limit reached";
+    int64_t bl = I(s, "bitrate_limit_kbps");
+    if (bl > 0 && I(json_object_get(s, "load"), "bitrate_kbps") >= bl)
+        return "bitrate limit reached";
+    if (grp && grp[0] && strcmp(S(s, "group"), grp) != 0)
+        return "other group";
+    int64_t tot = I(s, "storage_total"), used = I(s, "storage_used");
+    if (tot > 0 && used * 100 > (int64_t)c->o->storage_max_pct * tot)
+        return "storage full";
+    return NULL;
+}
+
+static int in_any_cluster(const ctx_t *c, const char *name)
+{
+    size_t i;
+    json_t *cl;
+    json_array_foreach(c->clusters, i, cl)
+    {
+        if (strcmp(S(cl, "main"), name) == 0 || strcmp(S(cl, "additional"), name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int group_exists(const ctx_t *c, const char *name)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(c->groups, i, g) if (strcmp(S(g, "name"), name) == 0) return 1;
+    return 0;
+}
+
+/* ---- camera IP -> group (subnets are CIDR, IPv4 or IPv6) ------------- */
+
+static int parse_ip(const char *s, unsigned char out[16], int *fam)
+{
+    if (inet_pton(AF_INET, s, out) == 1) {
+        *fam = 4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, s, out) == 1) {
+        *fam = 6;
+        return 0;
+    }
+    return -1;
+}
+
+static int in_subnet(const unsigned char ip[16], int fam, const char *cidr)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", cidr);
+    char *slash = strchr(buf, '/');
+    long bits = -1;
+    if (slash) {
+        *slash = '\0';
+        char *end;
+        bits = strtol(slash + 1, &end, 10);
+        if (*end)
+            return 0;
+    }
+    unsigned char net[16];
+    int nf;
+    if (parse_ip(buf, net, &nf) < 0 || nf != fam)
+        return 0;
+    long max = fam == 4 ? 32 : 128;
+    if (bits < 0)
+        bits = max;
+    if (bits > max)
+        return 0;
+    for (long b = 0; b < bits; b++) {
+        unsigned char m = (unsigned char)(0x80u >> (b % 8));
+        if ((ip[b / 8] & m) != (net[b / 8] & m))
+            return 0;
+    }
+    return 1;
+}
+
+/* Host of rtsp://[user[:pass]@]host[:port]/... into out. */
+static int url_host(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return -1;
+    p += 3;
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at)
+        p = at + 1;
+    const char *hend;
+    if (*p == '[') {
+        p++;
+        hend = memchr(p, ']', (size_t)(end - p));
+        if (!hend)
+            return -1;
+    } else {
+        hend = memchr(p, ':', (size_t)(end - p));
+        if (!hend)
+            hend = end;
+    }
+    size_t n = (size_t)(hend - p);
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+const char *ms_placement_stream_group(json_t *groups, json_t *stream)
+{
+    const char *g = S(stream, "group");
+    if (g[0])
+        return g;
+    char host[256];
+    unsigned char ip[16];
+    int fam;
+    const char *cam = S(stream, "camera");
+    if (parse_ip(cam, ip, &fam) < 0 &&
+        (url_host(S(stream, "url"), host, sizeof host) < 0 || parse_ip(host, ip, &fam) < 0))
+        return "";
+    size_t i, k;
+    json_t *grp, *sn;
+    json_array_foreach(groups, i, grp)
+    {
+        json_array_foreach(json_object_get(grp, "subnets"), k, sn)
+        {
+            if (json_is_string(sn) && in_subnet(ip, fam, json_string_value(sn)))
+                return S(grp, "name");
+        }
+    }
+    return "";
+}
+
+/* ---- searches --------------------------------------------------------- */
+
+static void why_add(char *why, size_t cap, const char *name, const char *r)
+{
+    size_t n = strlen(why);
+    if (n + 4 < cap)
+        snprintf(why + n, cap - n, "%s%s: %s", n ? "; " : "", name, r);
+}
+
+/* Least-loaded qualifying server of the pool (servers in no cluster, or
+ * every server while no cluster exists), not ex1/ex2; -1 when none. */
+static int pick_pool(const ctx_t *c, const char *grp, const char *ex1, const char *ex2, char *why,
+                     size_t cap)
+{
+    int best = -1;
+    int any_cluster = json_array_size(c->clusters) > 0;
+    for (size_t i = 0; i < c->ns; i++) {
+        const char *name = S(json_array_get(c->servers, i), "name");
+        if ((ex1 && strcmp(name, ex1) == 0) || (ex2 && strcmp(name, ex2) == 0))
+            continue;
+        if (any_cluster && in_any_cluster(c, name))
+            continue;
+        const char *r = qualifies(c, (int)i, grp);
+        if (r) {
+            if (why)
+                why_add(why, cap, name, r);
+            continue;
+        }
+        if (best < 0 || c->cnt[i] < c->cnt[best])
+            best = (int)i;
+    }
+    return best;
+}
+
+static int cluster_candidate(const ctx_t *c, json_t *cl, const char *grp)
+{
+    const char *cg = S(cl, "group");
+    if (grp[0])
+        return strcmp(cg, grp) == 0;
+    return !cg[0] || !group_exists(c, cg); /* clusters outside any group */
+}
+
+/* Best cluster for a reserved stream of group grp: both members qualify
+ * (least-loaded main first), else one of them. exclude: a server not to
+ * take as primary. p, b: server indexes or -1. */
+static void pick_cluster(const ctx_t *c, const char *grp, const char *want, const char *exclude,
+                         int *p, int *b, char *why, size_t cap)
+{
+    int bp = -1, bb = -1, rank = 0;
+    size_t i;
+    json_t *cl;
+    *p = *b = -1;
+    json_array_foreach(c->clusters, i, cl)
+    {
+        if (want ? strcmp(S(cl, "name"), want) != 0 : !cluster_candidate(c, cl, grp))
+            continue;
+        int m = srv_index(c, S(cl, "main")), a = srv_index(c, S(cl, "additional"));
+        const char *rm = qualifies(c, m, NULL), *ra = a >= 0 ? qualifies(c, a, NULL) : "none";
+        if (!rm && exclude && strcmp(S(cl, "main"), exclude) == 0)
+            rm = "current server";
+        if (!ra && exclude && strcmp(S(cl, "additional"), exclude) == 0)
+            ra = "current server";
+        int pp = !rm ? m : !ra ? a : -1, pb = !rm && !ra ? a : -1;
+        if (pp < 0) {
+            char n[160];
+            snprintf(n, sizeof n, "cluster %s", S(cl, "name"));
+            why_add(why, cap, n, rm);
+            continue;
+        }
+        int r = pb >= 0 ? 2 : 1;
+        if (r > rank || (r == rank && c->cnt[pp] < c->cnt[bp])) {
+            rank = r;
+            bp = pp;
+            bb = pb;
+        }
+    }
+    if (rank == 0 && !why[0])
+        snprintf(why, cap, want ? "no cluster '%s'" : "no cluster for group '%s'",
+                 want ? want : grp);
+    *p = bp;
+    *b = bb;
+}
+
+/* Fresh search; fills p, b (indexes or -1) and why. */
+static void search(const ctx_t *c, json_t *st, const char *want, const char *exclude, int *p,
+                   int *b, char *why, size_t cap)
+{
+    const char *grp = ms_placement_stream_group(c->groups, st);
+    why[0] = '\0';
+    if (I(st, "reserve") || want) {
+        pick_cluster(c, grp, want, exclude, p, b, why, cap);
+        return;
+    }
+    *p = pick_pool(c, grp, exclude, NULL, why, cap);
+    *b = -1;
+    if (*p >= 0) {
+        c->cnt[*p]++; /* the backup is chosen with the primary counted */
+        *b = pick_pool(c, grp, S(json_array_get(c->servers, (size_t)*p), "name"), NULL, NULL, 0);
+        c->cnt[*p]--;
+    } else if (!why[0]) {
+        snprintf(why, cap, "no server outside the clusters");
+    }
+}
+
+/* Backup for a stream whose primary is server p (index). */
+static int pick_backup(const ctx_t *c, json_t *st, int p)
+{
+    const char *pname = S(json_array_get(c->servers, (size_t)p), "name");
+    if (I(st, "reserve")) {
+        size_t i;
+        json_t *cl;
+        json_array_foreach(c->clusters, i, cl)
+        {
+            const char *other = strcmp(S(cl, "main"), pname) == 0         ? S(cl, "additional")
+                                : strcmp(S(cl, "additional"), pname) == 0 ? S(cl, "main")
+                                                                          : NULL;
+            int o = other ? srv_index(c, other) : -1;
+            if (o >= 0 && !qualifies(c, o, NULL))
+                return o;
+        }
+        return -1;
+    }
+    return pick_pool(c, ms_placement_stream_group(c->groups, st), pname, NULL, NULL, 0);
+}
+
+static int ctx_init(ctx_t *c, json_t *servers, json_t *groups, json_t *clusters, json_t *streams,
+                    const ms_placement_opts_t *o)
+{
+    c->servers = servers;
+    c->groups = groups;
+    c->clusters = clusters;
+    c->streams = streams;
+    c->o = o;
+    c->ns = json_array_size(servers);
+    c->cnt = calloc(c->ns + 1, sizeof *c->cnt);
+    if (!c->cnt)
+        return -1;
+    size_t i;
+    json_t *st;
+    json_array_foreach(streams, i, st)
+    {
+        int k = srv_index(c, S(json_object_get(st, "placement"), "primary"));
+        if (k >= 0)
+            c->cnt[k]++;
+    }
+    return 0;
+}
+
+static json_t *name_or_null(const ctx_t *c, int i)
+{
+    return i < 0 ? json_null() : json_string(S(json_array_get(c->servers, (size_t)i), "name"));
+}
+
+json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, json_t *streams,
+                          const ms_placement_opts_t *o)
+{
+    ctx_t c;
+    if (ctx_init(&c, servers, groups, clusters, streams, o) < 0)
+        return NULL;
+    json_t *out = json_array();
+    size_t i;
+    json_t *st;
+    json_array_foreach(streams, i, st)
+    {
+        json_t *pl = json_object_get(st, "placement");
+        int p = srv_index(&c, S(pl, "primary")), b = srv_index(&c, S(pl, "backup"));
+        int ph = p >= 0 && healthy(&c, json_array_get(servers, (size_t)p));
+        int bh = b >= 0 && b != p && healthy(&c, json_array_get(servers, (size_t)b));
+        int np = p, nb = b, failover = 0;
+        char why[512] = "";
+        if (ph) {
+            if (o->failback && I(st, "reserve")) { /* back to the cluster's main */
+                size_t k;
+                json_t *cl;
+                json_array_foreach(clusters, k, cl)
+                {
+                    int m = srv_index(&c, S(cl, "main"));
+                    if (strcmp(S(cl, "additional"), S(pl, "primary")) == 0 && m >= 0 &&
+                        !qualifies(&c, m, NULL)) {
+                        np = m;
+                        nb = p;
+                    }
+                }
+            }
+            if (np == p && !bh)
+                nb = pick_backup(&c, st, p);
+        } else if (bh) {
+            np = b;
+            failover = 1;
+            c.cnt[b]++; /* so the backup search sees the new load */
+            nb = pick_backup(&c, st, b);
+            c.cnt[b]--;
+        } else {
+            if (p >= 0)
+                c.cnt[p]--; /* its stream leaves the dead server */
+            search(&c, st, NULL, NULL, &np, &nb, why, sizeof why);
+            if (p >= 0)
+                c.cnt[p]++;
+        }
+        if (np == p && nb == b && np >= 0)
+            continue; /* unplaced streams are always listed (reason) */
+        if (p >= 0)
+            c.cnt[p]--;
+        if (np >= 0)
+            c.cnt[np]++;
+        json_t *d = json_pack("{s:O,s:O,s:o,s:o,s:b}", "uid", json_object_get(st, "uid"), "name",
+                              json_object_get(st, "name"), "primary", name_or_null(&c, np),
+                              "backup", name_or_null(&c, nb), "failover", failover);
+        json_object_set_new(d, "reason", np < 0 ? json_string(why) : json_null());
+        json_array_append_new(out, d);
+    }
+    free(c.cnt);
+    return out;
+}
+
+json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, json_t *streams,
+                            json_t *stream, const char *want_cluster, const char *exclude,
+                            const ms_placement_opts_t *o)
+{
+    ctx_t c;
+    if (ctx_init(&c, servers, groups, clusters, streams, o) < 0)
+        return NULL;
+    int cur = srv_index(&c, S(json_object_get(stream, "placement"), "primary"));
+    if (cur >= 0)
+        c.cnt[cur]--;
+    int p, b;
+    char why[512];
+    search(&c, stream, want_cluster, exclude, &p, &b, why, sizeof why);
+    json_t *out = p < 0 ? json_pack("{s:s}", "reason", why)
+                        : json_pack("{s:o,s:o}", "primary", name_or_null(&c, p), "backup",
+                                    name_or_null(&c, b));
+    free(c.cnt);
+    return out;
+}

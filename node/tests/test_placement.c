@@ -1,0 +1,222 @@
+/* Unit tests of the placement rules (node/placement.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "node/placement.h"
+
+#define NOW 1700000000000LL
+
+static json_t *srv(const char *name, const char *grp, int limit, int kbps, int limit_kbps,
+                   int used_pct, int up)
+{
+    return json_pack("{s:s,s:s,s:i,s:i,s:i,s:I,s:I,s:{s:i},s:s,s:I}", "name", name, "group", grp,
+                     "distribution", 1, "stream_limit", limit, "bitrate_limit_kbps", limit_kbps,
+                     "storage_total", (json_int_t)100, "storage_used", (json_int_t)used_pct, "load",
+                     "bitrate_kbps", kbps, "health", up ? "up" : "down", "last_report_ms",
+                     (json_int_t)(up ? NOW - 500 : NOW - 10000));
+}
+
+static json_t *stream(const char *name, const char *url, int reserve, const char *p, const char *b)
+{
+    return json_pack("{s:s,s:s,s:s,s:b,s:s,s:s,s:{s:o,s:o}}", "uid", name, "name", name, "url", url,
+                     "reserve", reserve, "group", "", "camera", "", "placement", "primary",
+                     p ? json_string(p) : json_null(), "backup", b ? json_string(b) : json_null());
+}
+
+static ms_placement_opts_t opts(void)
+{
+    ms_placement_opts_t o;
+    ms_placement_opts_defaults(&o);
+    o.now_ms = NOW;
+    return o;
+}
+
+static json_t *find(json_t *plan, const char *uid)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(plan, i, d) if (strcmp(json_string_value(json_object_get(d, "uid")), uid) ==
+                                       0) return d;
+    return NULL;
+}
+
+static const char *P(json_t *d, const char *k)
+{
+    return json_string_value(json_object_get(d, k));
+}
+
+/* No clusters: unreserved streams spread over every server (least loaded),
+ * each with a backup on another server. */
+static void test_unreserved_spread(void **st)
+{
+    (void)st;
+    json_t *servers =
+        json_pack("[o,o,o]", srv("a", "default", 10, 0, 0, 10, 1),
+                  srv("b", "default", 10, 0, 0, 10, 1), srv("c", "default", 10, 0, 0, 10, 1));
+    json_t *streams = json_pack("[o,o,o]", stream("s1", "rtsp://10.0.0.1/x", 0, NULL, NULL),
+                                stream("s2", "rtsp://10.0.0.2/x", 0, NULL, NULL),
+                                stream("s3", "rtsp://10.0.0.3/x", 0, NULL, NULL));
+    json_t *g = json_array(), *cl = json_array();
+    ms_placement_opts_t o = opts();
+    json_t *plan = ms_placement_plan(servers, g, cl, streams, &o);
+    assert_int_equal(json_array_size(plan), 3);
+    assert_string_equal(P(find(plan, "s1"), "primary"), "a");
+    assert_string_equal(P(find(plan, "s1"), "backup"), "b");
+    assert_string_equal(P(find(plan, "s2"), "primary"), "b");
+    assert_string_equal(P(find(plan, "s3"), "primary"), "c");
+    assert_string_equal(P(find(plan, "s3"), "backup"), "a");
+    /* deterministic: the same input gives the same plan */
+    json_t *again = ms_placement_plan(servers, g, cl, streams, &o);
+    assert_true(json_equal(plan, again));
+    json_decref(again);
+    json_decref(plan);
+    json_decref(servers);
+    json_decref(streams);
+    json_decref(g);
+    json_decref(cl);
+}
+
+/* Primary down, backup up: the backup takes over and a new backup is
+ * chosen; a healthy placement is left alone; the dead server coming back
+ * takes nothing back (no failback). */
+static void test_failover_and_no_failback(void **st)
+{
+    (void)st;
+    json_t *servers =
+        json_pack("[o,o,o]", srv("a", "default", 10, 0, 0, 10, 0),
+                  srv("b", "default", 10, 0, 0, 10, 1), srv("c", "default", 10, 0, 0, 10, 1));
+    json_t *streams = json_pack("[o,o]", stream("s1", "rtsp://h/x", 0, "a", "b"),
+                                stream("s2", "rtsp://h/y", 0, "b", "c"));
+    json_t *g = json_array(), *cl = json_array();
+    ms_placement_opts_t o = opts();
+    json_t *plan = ms_placement_plan(servers, g, cl, streams, &o);
+    assert_int_equal(json_array_size(plan), 1);
+    json_t *d = find(plan, "s1");
+    assert_string_equal(P(d, "primary"), "b");
+    assert_string_equal(P(d, "backup"), "c");
+    assert_true(json_is_true(json_object_get(d, "failover")));
+    json_decref(plan);
+    /* a comes back: s1 stays on b */
+    json_object_set_new(json_object_get(json_array_get(streams, 0), "placement"), "primary",
+                        json_string("b"));
+    json_object_set_new(json_object_get(json_array_get(streams, 0), "placement"), "backup",
+                        json_string("c"));
+    json_array_set_new(servers, 0, srv("a", "default", 10, 0, 0, 10, 1));
+    plan = ms_placement_plan(servers, g, cl, streams, &o);
+    assert_int_equal(json_array_size(plan), 0);
+    json_decref(plan);
+    json_decref(servers);
+    json_decref(streams);
+    json_decref(g);
+    json_decref(cl);
+}
+
+/* Qualification: stream limit, bitrate limit, storage > 80 %, group, and
+ * the reason when nothing qualifies. */
+static void test_qualification(void **st)
+{
+    (void)st;
+    json_t *servers = json_pack(
+        "[o,o,o,o]", srv("a", "default", 0, 0, 0, 10, 1), srv("b", "default", 10, 900, 800, 10, 1),
+        srv("c", "west", 10, 0, 0, 81, 1), srv("d", "east", 10, 0, 0, 10, 1));
+    json_t *streams = json_pack("[o]", stream("s1", "rtsp://h/x", 0, NULL, NULL));
+    json_t *g = json_array(), *cl = json_array();
+    ms_placement_opts_t o = opts();
+    json_t *plan = ms_placement_plan(servers, g, cl, streams, &o);
+    assert_string_equal(P(find(plan, "s1"), "primary"), "d"); /* no group: d qualifies */
+    json_decref(plan);
+    /* the stream's group is "west": nothing qualifies */
+    json_object_set_new(json_array_get(streams, 0), "group", json_string("west"));
+    plan = ms_placement_plan(servers, g, cl, streams, &o);
+    json_t *d = find(plan, "s1");
+    assert_true(json_is_null(json_object_get(d, "primary")));
+    const char *why = P(d, "reason");
+    assert_non_null(strstr(why, "a: stream limit reached"));
+    assert_non_null(strstr(why, "b: bitrate limit reached"));
+    assert_non_null(strstr(why, "c: storage full"));
+    assert_non_null(strstr(why, "d: other group"));
+    json_decref(plan);
+    /* storage threshold configurable */
+    o.storage_max_pct = 90;
+    json_object_set_new(json_array_get(streams, 0), "group", json_string(""));
+    json_array_remove(servers, 3);
+    plan = ms_placement_plan(servers, g, cl, streams, &o);
+    assert_string_equal(P(find(plan, "s1"), "primary"), "c");
+    json_decref(plan);
+    json_decref(servers);
+    json_decref(streams);
+    json_decref(g);
+    json_decref(cl);
+}
+
+/* Reserved streams: cluster of the group selected by the camera's subnet;
+ * unreserved streams avoid clustered servers. */
+static void test_clusters_and_subnets(void **st)
+{
+    (void)st;
+    json_t *servers =
+        json_pack("[o,o,o,o,o]", srv("a", "default", 10, 0, 0, 10, 1),
+                  srv("b", "default", 10, 0, 0, 10, 1), srv("c", "default", 10, 0, 0, 10, 1),
+                  srv("d", "default", 10, 0, 0, 10, 1), srv("e", "default", 10, 0, 0, 10, 1));
+    json_t *groups = json_pack("[{s:s,s:[s]},{s:s,s:[s,s]}]", "name", "east", "subnets",
+                               "10.1.0.0/16", "name", "west", "subnets", "10.2.0.0/16", "fd00::/8");
+    json_t *clusters = json_pack("[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]", "name", "ce", "group",
+                                 "east", "main", "a", "additional", "b", "name", "cw", "group",
+                                 "west", "main", "c", "additional", "d");
+    json_t *streams =
+        json_pack("[o,o,o,o]", stream("r1", "rtsp://u:p@10.2.3.4:554/x", 1, NULL, NULL),
+                  stream("r2", "rtsp://10.1.9.9/x", 1, NULL, NULL),
+                  stream("r3", "rtsp://[fd00::5]:554/x", 1, NULL, NULL),
+                  stream("u1", "rtsp://h/x", 0, NULL, NULL));
+    ms_placement_opts_t o = opts();
+    json_t *plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    assert_string_equal(P(find(plan, "r1"), "primary"), "c");
+    assert_string_equal(P(find(plan, "r1"), "backup"), "d");
+    assert_string_equal(P(find(plan, "r2"), "primary"), "a");
+    assert_string_equal(P(find(plan, "r2"), "backup"), "b");
+    assert_string_equal(P(find(plan, "r3"), "primary"), "c");
+    assert_string_equal(P(find(plan, "u1"), "primary"), "e"); /* the only unclustered server */
+    assert_true(json_is_null(json_object_get(find(plan, "u1"), "backup")));
+    json_decref(plan);
+    /* main of cw down: r1 runs on the additional server, no backup */
+    json_array_set_new(servers, 2, srv("c", "default", 10, 0, 0, 10, 0));
+    plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    assert_string_equal(P(find(plan, "r1"), "primary"), "d");
+    assert_true(json_is_null(json_object_get(find(plan, "r1"), "backup")));
+    json_decref(plan);
+    /* transfer search into a chosen cluster, and automatic excluding the current one */
+    json_t *r = ms_placement_search(servers, groups, clusters, streams, json_array_get(streams, 1),
+                                    "cw", NULL, &o);
+    assert_string_equal(P(r, "primary"), "d");
+    json_decref(r);
+    r = ms_placement_search(servers, groups, clusters, streams, json_array_get(streams, 1), "zz",
+                            NULL, &o);
+    assert_non_null(strstr(P(r, "reason"), "no cluster 'zz'"));
+    json_decref(r);
+    /* a camera in no group's subnet: clusters outside any group */
+    r = ms_placement_search(servers, groups, clusters, streams,
+                            json_array_get(streams, 3) /* unreserved */, NULL, "e", &o);
+    assert_non_null(P(r, "reason"));
+    json_decref(r);
+    json_decref(servers);
+    json_decref(groups);
+    json_decref(clusters);
+    json_decref(streams);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unreserved_spread),
+        cmocka_unit_test(test_failover_and_no_failback),
+        cmocka_unit_test(test_qualification),
+        cmocka_unit_test(test_clusters_and_subnets),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
