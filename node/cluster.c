@@ -11,11 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 
 #include "dvr/dvr.h"
 #include "node/cluster.h"
 #include "node/cluster_http.h"
+#include "node/placement.h"
+#include "node/placement_view.h"
 #include "node/reconciler.h"
 #include "node/uid.h"
 #include "raft/commands.h"
@@ -26,8 +29,8 @@
 
 #define CTX             g.ctx
 #define TICK_MS         250
-#define REPORT_MS       1000
-#define DOWN_AFTER_MS   3000
+#define REPORT_MS       500
+#define DOWN_AFTER_MS   1500 /* default; setting down_after_ms */
 #define LEADER_GRACE_MS 4000
 #define API_DEADLINE_MS 4000
 #define FWD_TIMEOUT_MS  3000
@@ -200,12 +203,36 @@ static uint64_t applied_index(void)
 
 /* ---- reconcile ------------------------------------------------------------ */
 
+/* The placement view the HTTP threads read (status, redirects). */
+static void view_refresh(json_t *streams)
+{
+    json_t *servers = ms_fsm_list(g.fsm, "servers"), *st, *s;
+    size_t i, k;
+    ms_placement_view_begin(g.cfg->name);
+    json_array_foreach(streams, i, st)
+    {
+        json_t *pl = json_object_get(st, "placement");
+        const char *p = json_string_value(json_object_get(pl, "primary"));
+        char http[160] = "";
+        json_array_foreach(
+            servers, k, s) if (p && strcmp(json_string_value(json_object_get(s, "name")), p) == 0)
+            server_http(s, http, sizeof http);
+        ms_placement_view_put(json_string_value(json_object_get(st, "uid")),
+                              json_string_value(json_object_get(st, "name")), p,
+                              json_string_value(json_object_get(pl, "backup")), http,
+                              json_integer_value(json_object_get(pl, "transferred_at")) > 0);
+    }
+    ms_placement_view_end();
+    json_decref(servers);
+}
+
 static void reconcile(void)
 {
     json_t *streams = ms_fsm_list(g.fsm, "streams");
     json_t *row = my_row();
     if (streams)
         ms_reconciler_run(g.rec, streams, row != NULL);
+    view_refresh(streams);
     json_decref(row);
     json_decref(streams);
     g.seen_applied = ms_fsm_applied(g.fsm);
@@ -1212,6 +1239,8 @@ static void report(void)
         g.report_busy--;
 }
 
+static int64_t setting_int(const char *key, int64_t def);
+
 static int server_healthy(json_t *s, int64_t now)
 {
     const char *name = json_string_value(json_object_get(s, "name"));
@@ -1220,7 +1249,7 @@ static int server_healthy(json_t *s, int64_t now)
     json_t *lr = json_object_get(s, "last_report_ms");
     const char *h = json_string_value(json_object_get(s, "health"));
     return h && strcmp(h, "up") == 0 && json_is_integer(lr) &&
-           now - json_integer_value(lr) <= DOWN_AFTER_MS;
+           now - json_integer_value(lr) <= setting_int("down_after_ms", DOWN_AFTER_MS);
 }
 
 /* Least-loaded healthy server taking streams (fewest assigned streams, then
@@ -1254,6 +1283,41 @@ static const char *pick_server(json_t *servers, json_t *streams, const char *exc
     return best;
 }
 
+/* An integer cluster setting (setting_set; docs/cluster.md "Placement"),
+ * def when absent. */
+static int64_t setting_int(const char *key, int64_t def)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t v = def;
+    if (sqlite3_prepare_v2(ms_fsm_db(g.fsm), "SELECT value FROM settings WHERE key = ?", -1, &q,
+                           NULL) != SQLITE_OK) {
+        sqlite3_finalize(q);
+        return def;
+    }
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(q, 0);
+        json_t *j = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+        if (json_is_integer(j))
+            v = json_integer_value(j);
+        else if (json_is_boolean(j))
+            v = json_is_true(j);
+        json_decref(j);
+    }
+    sqlite3_finalize(q);
+    return v;
+}
+
+static void placement_opts(ms_placement_opts_t *o, int64_t now)
+{
+    ms_placement_opts_defaults(o);
+    o->now_ms = now;
+    o->self = g.cfg->name;
+    o->down_after_ms = (int)setting_int("down_after_ms", DOWN_AFTER_MS);
+    o->storage_max_pct = (int)setting_int("storage_max_pct", 80);
+    o->failback = setting_int("failback", 0) != 0;
+}
+
 static void leader_duties(void)
 {
     if (!ms_raft_is_leader(g.raft) || g.duty_busy)
@@ -1261,6 +1325,7 @@ static void leader_duties(void)
     if (!g.leader_since)
         g.leader_since = ms_mono_ms();
     int grace = ms_mono_ms() - g.leader_since < LEADER_GRACE_MS;
+    int po_down = (int)setting_int("down_after_ms", DOWN_AFTER_MS);
     int64_t now = wall_ms();
     json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
     json_t *s, *st;
@@ -1272,7 +1337,7 @@ static void leader_duties(void)
             if (h && strcmp(h, "down") != 0 && !server_healthy(s, now)) {
                 g.duty_busy++;
                 MS_INFO(CTX, "server %s: no report for %d ms: down",
-                        json_string_value(json_object_get(s, "name")), DOWN_AFTER_MS);
+                        json_string_value(json_object_get(s, "name")), po_down);
                 cluster_write(ms_cmd_new("server_set_health",
                                          json_pack("{s:O,s:s}", "name", json_object_get(s, "name"),
                                                    "health", "down")),
@@ -1280,34 +1345,45 @@ static void leader_duties(void)
             }
         }
     }
-    json_array_foreach(streams, i, st)
+    /* placement (node/placement.c): new streams, failover to the backup,
+     * a new backup; during the grace period only unassigned streams */
+    json_t *groups = ms_fsm_list(g.fsm, "groups"), *clusters = ms_fsm_list(g.fsm, "clusters");
+    ms_placement_opts_t po;
+    placement_opts(&po, now);
+    json_t *plan = ms_placement_plan(servers, groups ? groups : json_array(),
+                                     clusters ? clusters : json_array(), streams, &po);
+    json_t *d;
+    json_array_foreach(plan, i, d)
     {
-        json_t *pl = json_object_get(st, "placement");
+        json_t *cur = NULL;
+        size_t k;
+        json_array_foreach(streams, k, st) if (json_equal(json_object_get(st, "uid"),
+                                                          json_object_get(d, "uid"))) cur = st;
+        json_t *pl = json_object_get(cur, "placement");
         const char *p = json_string_value(json_object_get(pl, "primary"));
-        if (p) {
-            if (grace)
-                continue;
-            json_t *ps = NULL;
-            size_t k;
-            json_array_foreach(servers, k,
-                               s) if (strcmp(json_string_value(json_object_get(s, "name")), p) == 0)
-                ps = s;
-            if (ps && server_healthy(ps, now))
-                continue;
-        }
-        const char *np = pick_server(servers, streams, NULL, now);
-        if (!np || (p && strcmp(np, p) == 0))
+        const char *np = json_string_value(json_object_get(d, "primary"));
+        if (!cur || (grace && p) || (!np && !p))
             continue;
-        MS_INFO(CTX, "stream %s: assigned to %s%s%s",
-                json_string_value(json_object_get(st, "name")), np, p ? " (was " : "", p ? p : "");
-        if (p)
-            MS_INFO(CTX, "(previous server %s is down)", p);
-        json_t *args = json_pack("{s:O,s:s,s:n,s:s}", "stream", json_object_get(st, "uid"),
-                                 "primary", np, "backup", "role", "primary");
-        json_object_set_new(pl, "primary", json_string(np));
+        if (!np)
+            MS_WARN(CTX, "stream %s: no qualifying server: %s",
+                    json_string_value(json_object_get(d, "name")),
+                    json_string_value(json_object_get(d, "reason")));
+        else if (!p || strcmp(np, p) != 0)
+            MS_INFO(CTX, "stream %s: primary %s%s%s%s",
+                    json_string_value(json_object_get(d, "name")), np, p ? " (was " : "",
+                    p ? p : "",
+                    p ? (json_is_true(json_object_get(d, "failover")) ? ", down: backup activated)"
+                                                                      : ")")
+                      : "");
+        json_t *args = json_pack("{s:O,s:O,s:O,s:s}", "stream", json_object_get(d, "uid"),
+                                 "primary", json_object_get(d, "primary"), "backup",
+                                 json_object_get(d, "backup"), "role", "primary");
         g.duty_busy++;
         cluster_write(ms_cmd_new("stream_assign", args), 2000, busy_done, &g.duty_busy);
     }
+    json_decref(plan);
+    json_decref(groups);
+    json_decref(clusters);
     json_decref(servers);
     json_decref(streams);
 }

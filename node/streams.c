@@ -19,6 +19,7 @@
  * state (initialization | active | inactive) is reported; MS_RUN_SUSPEND
  * (backup role, or the config has enabled=false) reports "suspend" (reason
  * "disabled" for the latter); a stream being removed reports "empty". */
+#include "node/placement_view.h"
 #include "node/streams.h"
 
 #include <errno.h>
@@ -727,9 +728,19 @@ void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out)
      * (only while media flows: a source reports 0 when not active) */
     if (out->src.bitrate_kbps <= 0 && out->src.state == MS_STATE_ACTIVE)
         out->src.bitrate_kbps = in_kbps;
-    snprintf(out->role, sizeof out->role, "primary");
-    snprintf(out->server, sizeof out->server, "%s", g.node_name);
-    out->backup_server[0] = '\0';
+    ms_placement_view_t pv; /* cluster: the stream's placement in the state */
+    if (ms_placement_view_get(s->cfg.uid, &pv) == 0) {
+        snprintf(out->role, sizeof out->role, "%s",
+                 !pv.self_primary ? "secondary"
+                 : pv.transferred ? "migrated"
+                                  : "primary");
+        snprintf(out->server, sizeof out->server, "%s", pv.primary);
+        snprintf(out->backup_server, sizeof out->backup_server, "%s", pv.backup);
+    } else {
+        snprintf(out->role, sizeof out->role, "primary");
+        snprintf(out->server, sizeof out->server, "%s", g.node_name);
+        out->backup_server[0] = '\0';
+    }
     out->clients = ms_hub_clients(s->hub);
 
     ms_hub_info_t info;
