@@ -146,6 +146,10 @@ enum MHD_Result ms_api_metrics(ms_req_t *r);
  * the MHD result), 0 to route it as usual. Authenticates its calls itself
  * (admin, or the node secret for calls between nodes). */
 int ms_api_cluster_route(ms_req_t *r, enum MHD_Result *ret);
+/* api/redirect.c: live playback of a stream another node runs -> 302 to
+ * that node (same target, token kept). 1 when it answered (*ret). MHD
+ * threads. */
+int ms_api_redirect_route(ms_req_t *r, enum MHD_Result *ret);
 
 /* The config object with "status" added (new reference, NULL on error). */
 json_t *ms_api_stream_json(ms_stream_t *s);

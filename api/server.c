@@ -291,7 +291,7 @@ static enum MHD_Result route(ms_req_t *r)
     r->nsegs = n;
     ms_route_match(r->method, r->segs, r->nsegs, &r->route);
     enum MHD_Result cret; /* calls on the replicated state (cluster_api.c) */
-    if (ms_api_cluster_route(r, &cret))
+    if (ms_api_cluster_route(r, &cret) || ms_api_redirect_route(r, &cret))
         return cret;
 
     int is_api = r->route.id == MS_ROUTE_API_STREAMS || r->route.id == MS_ROUTE_API_STREAM ||
