@@ -74,4 +74,30 @@ void ms_dvr_export_free(ms_dvr_export_t *x); /* NULL is a no-op */
 int ms_dvr_keyframe_at(const char *uid, int64_t at_ms, ms_codec_params_t *params,
                        ms_blob_t **payload, int64_t *t_ms);
 
+/* ---- frame replay (dvr/replay.c), used by RTSP archive playback -------- */
+
+typedef struct ms_dvr_replay ms_dvr_replay_t;
+
+/* Blocking (index and file reads): any thread but a media loop; a replay is
+ * used by one thread at a time. Opens the archive of uid at the last video
+ * keyframe fragment at or before from_ms (or the first one after it when
+ * nothing was recorded before). tracks[0..*ntracks) get the codec params
+ * of the chunk's init segment (H.264, H.265, AAC; others are skipped),
+ * *start_ms the wall time of the first frame. -ENOENT: nothing recorded at
+ * or after from_ms (within an hour before it). *out is the caller's. */
+int ms_dvr_replay_open(const char *uid, int64_t from_ms, ms_dvr_replay_t **out,
+                       ms_codec_params_t tracks[MS_MAX_TRACKS], int *ntracks, int64_t *start_ms);
+/* The next frame in wall-time order across tracks (new reference in *f):
+ * frame.track indexes the tracks of open, pts/dts are in the track's clock
+ * (the fMP4 timescale; wall time as tfdt carries it), wallclock_us is the
+ * sample's wall time, MS_FRAME_KEY marks video sync samples (every audio
+ * frame), MS_FRAME_DISCONT the first frame after a recording hole > 2 s.
+ * Follows chunks written after the open (the archive grows to live).
+ * Returns 1, 0 (nothing more recorded yet, or the next chunk has another
+ * init segment: see ms_dvr_replay_ended) or a negative errno. */
+int ms_dvr_replay_next(ms_dvr_replay_t *r, ms_frame_t **f);
+/* 1 once the replay cannot continue (a change of init segment). */
+int ms_dvr_replay_ended(const ms_dvr_replay_t *r);
+void ms_dvr_replay_free(ms_dvr_replay_t *r); /* NULL is a no-op */
+
 #endif

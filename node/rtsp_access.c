@@ -12,6 +12,7 @@
 
 #include "api/access.h"
 #include "media/rtsp/auth.h"
+#include "media/rtsp/server.h"
 #include "node/config.h"
 #include "node/streams.h"
 #include "util/clock.h"
@@ -72,7 +73,7 @@ static int challenge(const ms_node_cfg_t *node, char *www, size_t cap)
  * the admin user. Returns 200, 401 or 403. */
 static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *cfg,
                              const struct sockaddr *peer, const char *authorization,
-                             const char *method, char *reason, size_t rcap)
+                             const char *method, int mode, int64_t at, char *reason, size_t rcap)
 {
     ms_auth_credentials_t cr;
     if (ms_auth_credentials_parse(authorization, &cr) < 0) {
@@ -80,8 +81,7 @@ static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *c
         return 401;
     }
     if (cr.username[0] && (!node->admin_user[0] || strcmp(cr.username, node->admin_user) != 0)) {
-        int rc = ms_access_check(cfg, node, peer, NULL, NULL, cr.username, MS_ACCESS_LIVE, 0,
-                                 reason, rcap);
+        int rc = ms_access_check(cfg, node, peer, NULL, NULL, cr.username, mode, at, reason, rcap);
         return rc == 0 ? 200 : 403;
     }
     if (!node->admin_password[0]) {
@@ -118,12 +118,19 @@ int ms_rtsp_access_authorize(void *ud, const char *stream, const char *query,
     char tok[1024] = "", reason[256] = "";
     if (query && query[0] && ms_url_query_get(query, strlen(query), "token", tok, sizeof tok) < 0)
         tok[0] = '\0';
-    int rc = ms_access_check(&cfg, node, peer, NULL, NULL, tok[0] ? tok : NULL, MS_ACCESS_LIVE, 0,
-                             reason, sizeof reason);
+    /* ?from= asks for the archive: the token must allow it at that time */
+    int mode = MS_ACCESS_LIVE;
+    int64_t at = 0, from_ms = 0;
+    if (query && ms_rtsp_archive_query(query, &from_ms)) {
+        mode = MS_ACCESS_ARCHIVE;
+        at = from_ms / 1000;
+    }
+    int rc = ms_access_check(&cfg, node, peer, NULL, NULL, tok[0] ? tok : NULL, mode, at, reason,
+                             sizeof reason);
     int code = 200;
     if (rc == -EPERM) {
-        code = authorization ? check_credentials(node, &cfg, peer, authorization, method, reason,
-                                                 sizeof reason)
+        code = authorization ? check_credentials(node, &cfg, peer, authorization, method, mode, at,
+                                                 reason, sizeof reason)
                              : 401;
         if (code == 401)
             challenge(node, www, cap);

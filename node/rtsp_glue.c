@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dvr/archive.h"
 #include "node/streams.h"
 #include "util/log.h"
 
@@ -73,6 +74,30 @@ static int glue_post(void *ud, void *exec, void (*fn)(void *arg), void *arg)
     return r;
 }
 
+/* Archive replay (dvr/archive.h), on the libuv threadpool. */
+static int glue_archive_open(void *ud, const char *uid, int64_t from_ms, void **h,
+                             ms_codec_params_t tracks[MS_MAX_TRACKS], int *ntracks,
+                             int64_t *start_ms)
+{
+    (void)ud;
+    ms_dvr_replay_t *r = NULL;
+    int rc = ms_dvr_replay_open(uid, from_ms, &r, tracks, ntracks, start_ms);
+    *h = r;
+    return rc;
+}
+
+static int glue_archive_read(void *ud, void *h, ms_frame_t **f)
+{
+    (void)ud;
+    return ms_dvr_replay_next(h, f);
+}
+
+static void glue_archive_close(void *ud, void *h)
+{
+    (void)ud;
+    ms_dvr_replay_free(h);
+}
+
 int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize, void *auth_ud,
                        char *err, size_t errlen)
 {
@@ -91,6 +116,9 @@ int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize,
         .running = glue_running,
         .post = glue_post,
         .authorize = authorize,
+        .archive_open = glue_archive_open,
+        .archive_read = glue_archive_read,
+        .archive_close = glue_archive_close,
         .ud = auth_ud,
     };
     g_srv = ms_rtsp_server_start(&sc, err, errlen);

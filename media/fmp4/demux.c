@@ -365,3 +365,195 @@ bad:
     *n = start;
     return -EINVAL;
 }
+
+/* ---- sample entry -> codec parameters ---- */
+
+static int copy_ps(uint8_t *dst, uint16_t *dlen, const uint8_t *p, size_t len)
+{
+    if (*dlen || len == 0 || len > MS_PARAM_SET_MAX)
+        return 0; /* keep the first one */
+    memcpy(dst, p, len);
+    *dlen = (uint16_t)len;
+    return 0;
+}
+
+/* avcC body (ISO/IEC 14496-15 5.3.3.1). */
+static int parse_avcc(const uint8_t *p, size_t len, ms_codec_params_t *o)
+{
+    if (len < 7)
+        return -EINVAL;
+    o->profile = p[1];
+    o->level = p[3];
+    size_t off = 6;
+    for (int set = 0; set < 2; set++) {
+        unsigned cnt = set == 0 ? (p[5] & 0x1fu) : 0;
+        if (set == 1) {
+            if (off >= len)
+                return -EINVAL;
+            cnt = p[off++];
+        }
+        for (unsigned i = 0; i < cnt; i++) {
+            if (off + 2 > len)
+                return -EINVAL;
+            size_t n = ms_rd_be16(p + off);
+            off += 2;
+            if (n > len - off)
+                return -EINVAL;
+            if (set == 0)
+                copy_ps(o->sps, &o->sps_len, p + off, n);
+            else
+                copy_ps(o->pps, &o->pps_len, p + off, n);
+            off += n;
+        }
+    }
+    return 0;
+}
+
+/* hvcC body (ISO/IEC 14496-15 8.3.3.1): 22 bytes, then the NAL arrays. */
+static int parse_hvcc(const uint8_t *p, size_t len, ms_codec_params_t *o)
+{
+    if (len < 23)
+        return -EINVAL;
+    o->profile = p[1] & 0x1f;
+    o->level = p[12];
+    unsigned narr = p[22];
+    size_t off = 23;
+    for (unsigned a = 0; a < narr; a++) {
+        if (off + 3 > len)
+            return -EINVAL;
+        unsigned type = p[off] & 0x3fu, cnt = ms_rd_be16(p + off + 1);
+        off += 3;
+        for (unsigned i = 0; i < cnt; i++) {
+            if (off + 2 > len)
+                return -EINVAL;
+            size_t n = ms_rd_be16(p + off);
+            off += 2;
+            if (n > len - off)
+                return -EINVAL;
+            if (type == 32)
+                copy_ps(o->vps, &o->vps_len, p + off, n);
+            else if (type == 33)
+                copy_ps(o->sps, &o->sps_len, p + off, n);
+            else if (type == 34)
+                copy_ps(o->pps, &o->pps_len, p + off, n);
+            off += n;
+        }
+    }
+    return 0;
+}
+
+/* MPEG-4 descriptor header (ISO/IEC 14496-1 8.3.3): tag, then a length of
+ * 1..4 bytes of 7 bits. Returns the header length or 0. */
+static size_t desc_hdr(const uint8_t *p, size_t len, uint8_t *tag, size_t *size)
+{
+    if (len < 2)
+        return 0;
+    *tag = p[0];
+    size_t n = 0, i = 1;
+    for (; i < 5 && i < len; i++) {
+        n = n << 7 | (p[i] & 0x7fu);
+        if (!(p[i] & 0x80))
+            break;
+    }
+    if (i >= 5 || i >= len || n > len - i - 1)
+        return 0;
+    *size = n;
+    return i + 1;
+}
+
+/* esds body after version/flags: ES_Descriptor > DecoderConfigDescriptor >
+ * DecoderSpecificInfo (14496-1 7.2.6.5, 7.2.6.6, 7.2.6.7). */
+static int parse_esds(const uint8_t *p, size_t len, ms_codec_params_t *o)
+{
+    uint8_t tag;
+    size_t sz, h = desc_hdr(p, len, &tag, &sz);
+    if (!h || tag != 0x03 || sz < 3)
+        return -EINVAL;
+    p += h;
+    len = sz;
+    uint8_t fl = p[2];
+    size_t off = 3;
+    if (fl & 0x80)
+        off += 2; /* dependsOn_ES_ID */
+    if (fl & 0x40) {
+        if (off >= len)
+            return -EINVAL;
+        off += 1u + p[off]; /* URL */
+    }
+    if (fl & 0x20)
+        off += 2; /* OCR_ES_Id */
+    if (off >= len)
+        return -EINVAL;
+    h = desc_hdr(p + off, len - off, &tag, &sz);
+    if (!h || tag != 0x04 || sz < 13)
+        return -EINVAL;
+    const uint8_t *d = p + off + h;
+    size_t dl = sz;
+    h = desc_hdr(d + 13, dl - 13, &tag, &sz);
+    if (!h || tag != 0x05 || sz == 0 || sz > sizeof o->asc)
+        return -EINVAL;
+    memcpy(o->asc, d + 13 + h, sz);
+    o->asc_len = (uint16_t)sz;
+    return 0;
+}
+
+int ms_fmp4d_params(const ms_fmp4d_track_t *t, ms_codec_params_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const uint8_t *p = t->stsd.p;
+    size_t len = t->stsd.len;
+    /* stsd: box header 8, version/flags 4, entry_count 4 (8.5.2.2) */
+    if (!p || len < 16 + 8)
+        return -EINVAL;
+    uint64_t esz;
+    uint32_t etype;
+    size_t eh = ms_fmp4d_box(p + 16, len - 16, &esz, &etype);
+    if (!eh || esz > len - 16 || esz < eh)
+        return -EINVAL;
+    const uint8_t *e = p + 16;
+    size_t elen = (size_t)esz, child;
+    if (etype == MS_FOURCC('a', 'v', 'c', '1') || etype == MS_FOURCC('a', 'v', 'c', '3')) {
+        out->codec = MS_CODEC_H264;
+        child = 8 + 78; /* VisualSampleEntry (8.5.2.2) */
+    } else if (etype == MS_FOURCC('h', 'v', 'c', '1') || etype == MS_FOURCC('h', 'e', 'v', '1')) {
+        out->codec = MS_CODEC_H265;
+        child = 8 + 78;
+    } else if (etype == MS_FOURCC('m', 'p', '4', 'a')) {
+        out->codec = MS_CODEC_AAC;
+        child = 8 + 28; /* AudioSampleEntry version 0 */
+    } else {
+        return -ENOTSUP;
+    }
+    if (elen < child)
+        return -EINVAL;
+    out->kind = out->codec == MS_CODEC_AAC ? MS_TRACK_AUDIO : MS_TRACK_VIDEO;
+    out->clock_rate = t->timescale;
+    if (out->kind == MS_TRACK_VIDEO) {
+        out->width = ms_rd_be16(e + 8 + 24);
+        out->height = ms_rd_be16(e + 8 + 26);
+    } else {
+        out->channels = ms_rd_be16(e + 8 + 16);
+        out->sample_rate = (int)(ms_rd_be32(e + 8 + 24) >> 16);
+    }
+    int found = 0;
+    for (size_t off = child; off + 8 <= elen;) {
+        uint64_t bsz;
+        uint32_t bt;
+        size_t bh = ms_fmp4d_box(e + off, elen - off, &bsz, &bt);
+        if (!bh || bsz < bh || bsz > elen - off)
+            return -EINVAL;
+        const uint8_t *b = e + off + bh;
+        size_t bl = (size_t)bsz - bh;
+        int r = 0;
+        if (bt == MS_FOURCC('a', 'v', 'c', 'C') && out->codec == MS_CODEC_H264)
+            r = parse_avcc(b, bl, out), found = 1;
+        else if (bt == MS_FOURCC('h', 'v', 'c', 'C') && out->codec == MS_CODEC_H265)
+            r = parse_hvcc(b, bl, out), found = 1;
+        else if (bt == MS_FOURCC('e', 's', 'd', 's') && out->codec == MS_CODEC_AAC)
+            r = bl < 4 ? -EINVAL : parse_esds(b + 4, bl - 4, out), found = 1;
+        if (r < 0)
+            return r;
+        off += (size_t)bsz;
+    }
+    return found ? 0 : -EINVAL;
+}

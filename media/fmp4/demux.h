@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media/stream/frame.h"
+
 #define MS_FMP4D_MAX_TRACKS 8
 
 /* A byte span borrowed from the buffer given to ms_fmp4d_init. */
@@ -62,6 +64,15 @@ typedef struct {
  * accepted per call. Returns 0, -EINVAL (malformed) or -ENOMEM. */
 int ms_fmp4d_moof(const ms_fmp4d_init_t *in, const uint8_t *p, size_t len, uint64_t moof_off,
                   ms_fmp4d_sample_t **v, size_t *n, size_t *cap);
+
+/* Codec parameters of track t from its first sample entry (stsd): avc1/avc3
+ * + avcC, hvc1/hev1 + hvcC (ISO/IEC 14496-15 5.3.3, 8.3.3: first SPS/PPS/
+ * VPS of the arrays), mp4a + esds (ISO/IEC 14496-1 7.2.6.5-7: the
+ * DecoderSpecificInfo = AudioSpecificConfig). Fills codec, kind,
+ * clock_rate (the timescale), width/height, parameter sets, channels and
+ * sample_rate (from the entry) and asc. Returns 0, -ENOTSUP (another
+ * sample entry) or -EINVAL (malformed). */
+int ms_fmp4d_params(const ms_fmp4d_track_t *t, ms_codec_params_t *out);
 
 /* Box header at p (avail bytes): returns the header length (8 or 16) and
  * fills *size (whole box) and *type, or 0 when malformed or torn. A size

@@ -77,6 +77,19 @@ typedef struct {
      * errno (fn is then not called). */
     int (*post)(void *ud, void *exec, void (*fn)(void *arg), void *arg);
     ms_rtsp_authorize_fn authorize; /* NULL = every stream is public */
+    /* Archive replay (rtsp://H/{stream}?from=T, Range: clock= on PLAY). The
+     * three run on the libuv threadpool (blocking allowed), one call at a
+     * time per handle; NULL archive_open = no archive (the ?from= query is
+     * then ignored). open: a handle positioned at the last keyframe at or
+     * before from_ms, the tracks and *start_ms (wall time of its first
+     * frame); 0 or a negative errno (-ENOENT: nothing recorded there).
+     * read: the next frame in wall-time order (new reference; wallclock_us
+     * = archive wall time, MS_FRAME_DISCONT after a hole): 1, 0 (nothing
+     * more for now) or a negative errno. close: frees the handle. */
+    int (*archive_open)(void *ud, const char *uid, int64_t from_ms, void **h,
+                        ms_codec_params_t tracks[MS_MAX_TRACKS], int *ntracks, int64_t *start_ms);
+    int (*archive_read)(void *ud, void *h, ms_frame_t **f);
+    void (*archive_close)(void *ud, void *h);
     void *ud;
 } ms_rtsp_server_cfg_t;
 
@@ -104,5 +117,10 @@ typedef struct {
     char base[2048];
 } ms_rtsp_target_t;
 int ms_rtsp_target_parse(const char *uri, ms_rtsp_target_t *out);
+
+/* The archive time asked by a request query's from= (UTC seconds, or the
+ * RFC 2326 3.7 form YYYYMMDDTHHMMSS[.fff]Z): 1 and *ms (UTC ms) when present
+ * and valid, else 0. Pure, any thread. */
+int ms_rtsp_archive_query(const char *query, int64_t *ms);
 
 #endif

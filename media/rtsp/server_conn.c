@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -148,6 +149,12 @@ static void udp_send(srv_conn_t *c, const srv_pkt_t *p)
 
 void ms_rtsp_srv_conn_enqueue(srv_conn_t *c, const srv_pkt_t *p)
 {
+    if (!c->arch)
+        ms_rtsp_srv_conn_queue(c, p);
+}
+
+void ms_rtsp_srv_conn_queue(srv_conn_t *c, const srv_pkt_t *p)
+{
     if (c->closing || c->state != SESS_PLAYING || p->track >= MS_MAX_TRACKS || !c->setup[p->track])
         return;
     if (c->wait_key) {
@@ -175,7 +182,7 @@ void ms_rtsp_srv_conn_enqueue(srv_conn_t *c, const srv_pkt_t *p)
             return;
         }
         MS_WARN(c->ctx, "send queue overflow: dropped to the next keyframe");
-        if (c->out->has_video && !p->vkey) {
+        if ((c->arch || c->out->has_video) && !p->vkey) {
             c->wait_key = 1;
             return;
         }
@@ -215,6 +222,8 @@ void ms_rtsp_srv_conn_close(srv_conn_t *c, const char *why)
     else
         MS_INFO(c->ctx, "closed: %s", why);
     ms_rtsp_srv_conn_end_session(c);
+    ms_rtsp_srv_arch_detach(c->arch);
+    c->arch = NULL;
     c->closing = 1;
     ms_rtsp_parser_free(&c->parser);
     srv_out_t *o = c->out;
@@ -323,18 +332,24 @@ static void do_describe(srv_conn_t *c, long cseq, const ms_rtsp_target_t *t)
 static void do_setup(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq, const ms_rtsp_target_t *t)
 {
     srv_out_t *o = c->out;
-    if (ms_rtsp_srv_out_prepare(o) < 0) {
+    srv_arch_t *a = c->arch;
+    if (a && !a->opened) {
+        reply(c, 455, cseq, NULL, NULL, NULL, 0); /* DESCRIBE opens the archive */
+        return;
+    }
+    if (!a && ms_rtsp_srv_out_prepare(o) < 0) {
         reply(c, 503, cseq, NULL, NULL, NULL, 0);
         return;
     }
+    int ntracks = a ? a->ntracks : o->ntracks;
     int track = t->track;
-    if (track < 0 && o->ntracks == 1)
+    if (track < 0 && ntracks == 1)
         track = 0;
     if (track < 0) {
         reply(c, 459, cseq, NULL, NULL, NULL, 0); /* Aggregate Operation Not Allowed */
         return;
     }
-    if (track >= o->ntracks || !o->tracks[track].active) {
+    if (track >= ntracks || (a ? !a->pk_ok[track] : !o->tracks[track].active)) {
         reply(c, 404, cseq, NULL, NULL, NULL, 0);
         return;
     }
@@ -353,6 +368,8 @@ static void do_setup(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq, const ms_
             continue;
         if (!tr.tcp && !tr.has_client_port)
             continue;
+        if (a && !tr.tcp)
+            continue; /* archive sessions: TCP-interleaved only */
         if (c->session[0] && c->tcp_transport != tr.tcp)
             continue; /* one transport per session */
         found = 1;
@@ -363,18 +380,18 @@ static void do_setup(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq, const ms_
     }
     char thdr[512];
     srv_track_t *st = &o->tracks[track];
+    uint32_t ssrc = a ? a->pk[track].cfg.ssrc : st->pk.cfg.ssrc;
     if (tr.tcp) {
-        int a = tr.has_interleaved ? tr.interleaved[0] : 2 * track;
-        int b = tr.has_interleaved ? tr.interleaved[1] : 2 * track + 1;
-        if (a < 0 || a > 255 || b < 0 || b > 255) {
+        int ca = tr.has_interleaved ? tr.interleaved[0] : 2 * track;
+        int cb = tr.has_interleaved ? tr.interleaved[1] : 2 * track + 1;
+        if (ca < 0 || ca > 255 || cb < 0 || cb > 255) {
             reply(c, 461, cseq, NULL, NULL, NULL, 0);
             return;
         }
-        c->ch_rtp[track] = (uint8_t)a;
-        c->ch_rtcp[track] = (uint8_t)b;
+        c->ch_rtp[track] = (uint8_t)ca;
+        c->ch_rtcp[track] = (uint8_t)cb;
         snprintf(thdr, sizeof thdr,
-                 "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d;ssrc=%08X\r\n", a, b,
-                 st->pk.cfg.ssrc);
+                 "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d;ssrc=%08X\r\n", ca, cb, ssrc);
     } else {
         int port = ms_rtsp_srv_out_udp(o, track);
         if (port < 0) {
@@ -414,6 +431,7 @@ static void do_setup(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq, const ms_
         c->tcp_transport = tr.tcp;
         c->counted_client = 1;
         ms_hub_clients_add(o->st.hub, 1);
+        (void)st;
     }
     if (!c->control[track][0] &&
         make_control(c->control[track], sizeof c->control[track], t, track) < 0)
@@ -454,6 +472,142 @@ static void do_play(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq)
     c->last_progress_ms = ms_mono_ms();
     MS_INFO(c->ctx, "playing over %s", c->tcp_transport ? "TCP" : "UDP");
     ms_rtsp_srv_out_start(o, c, resume);
+}
+
+/* ---- archive sessions (?from=, server_arch.c) ---- */
+
+static void arch_describe_reply(srv_conn_t *c, long cseq)
+{
+    srv_arch_t *a = c->arch;
+    ms_sdp_out_track_t tracks[MS_MAX_TRACKS];
+    int n = 0;
+    for (int i = 0; i < a->ntracks; i++) {
+        if (!a->pk_ok[i])
+            continue;
+        ms_rtsp_target_t t;
+        memset(&t, 0, sizeof t);
+        snprintf(t.base, sizeof t.base, "%s", c->arch_base);
+        if (make_control(c->control[i], sizeof c->control[i], &t, i) < 0) {
+            reply(c, 414, cseq, NULL, NULL, NULL, 0);
+            return;
+        }
+        tracks[n++] = (ms_sdp_out_track_t){&a->params[i], a->pt[i], c->control[i]};
+    }
+    ms_buf_t sdp = MS_BUF_INIT;
+    if (ms_sdp_write(&sdp, c->out ? c->out->st.name : "archive", "0.0.0.0",
+                     (uint64_t)ms_wall_us() / 1000000, tracks, n) <= 0) {
+        ms_buf_free(&sdp);
+        reply(c, 500, cseq, NULL, NULL, NULL, 0);
+        return;
+    }
+    char extra[2200];
+    snprintf(extra, sizeof extra, "Content-Base: %s/\r\n", c->arch_base);
+    reply(c, 200, cseq, extra, "application/sdp", sdp.data, sdp.len);
+    ms_buf_free(&sdp);
+}
+
+/* "YYYYMMDDTHHMMSS.mmmZ" (RFC 2326 3.7 utc-time). */
+static void clock_str(int64_t ms, char *out, size_t cap)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    snprintf(out, cap, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static void arch_play_reply(srv_conn_t *c, long cseq)
+{
+    srv_arch_t *a = c->arch;
+    char info[MS_MAX_TRACKS * 2300];
+    ms_rtsp_srv_arch_rtpinfo(a, info, sizeof info);
+    char clk[40];
+    clock_str(a->start_ms, clk, sizeof clk);
+    char extra[sizeof info + 128];
+    snprintf(extra, sizeof extra, "Range: clock=%s-\r\n%s%s%s", clk, info[0] ? "RTP-Info: " : "",
+             info, info[0] ? "\r\n" : "");
+    reply(c, 200, cseq, extra, NULL, NULL, 0);
+    if (c->closing)
+        return;
+    c->state = SESS_PLAYING;
+    c->was_played = 1;
+    c->last_progress_ms = ms_mono_ms();
+    MS_INFO(c->ctx, "archive playing from %s", clk);
+    ms_rtsp_srv_arch_start(a);
+}
+
+void ms_rtsp_srv_conn_arch_done(srv_conn_t *c, int rc)
+{
+    int what = c->arch_pending;
+    long cseq = c->arch_cseq;
+    c->arch_pending = 0;
+    if (c->closing)
+        return;
+    if (rc < 0) {
+        MS_INFO(c->ctx, "archive open: %s", strerror(-rc));
+        reply(c, rc == -ENOENT ? 404 : what == 2 ? 457 : 500, cseq, NULL, NULL, NULL, 0);
+    } else if (what == 1) {
+        arch_describe_reply(c, cseq);
+    } else if (what == 2) {
+        arch_play_reply(c, cseq);
+    }
+    if (!c->closing)
+        ms_rtsp_srv_conn_input(c, NULL, 0); /* requests that waited */
+}
+
+static void arch_describe(srv_conn_t *c, long cseq, const ms_rtsp_target_t *t, int64_t from_ms)
+{
+    snprintf(c->arch_base, sizeof c->arch_base, "%s", t->base);
+    if (c->arch->opened) {
+        arch_describe_reply(c, cseq);
+        return;
+    }
+    c->arch_pending = 1;
+    c->arch_cseq = cseq;
+    if (ms_rtsp_srv_arch_open(c->arch, from_ms) < 0) {
+        c->arch_pending = 0;
+        reply(c, 503, cseq, "Retry-After: 1\r\n", NULL, NULL, 0);
+    }
+}
+
+static void arch_play(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq)
+{
+    srv_arch_t *a = c->arch;
+    if (check_session(c, m) != 0) {
+        reply(c, 454, cseq, NULL, NULL, NULL, 0);
+        return;
+    }
+    int any = 0;
+    for (int i = 0; i < MS_MAX_TRACKS; i++)
+        any |= c->setup[i];
+    if (!any || !a->opened) {
+        reply(c, 455, cseq, NULL, NULL, NULL, 0);
+        return;
+    }
+    /* Range (RFC 2326 12.29): clock= seeks to that UTC time; npt= counts
+     * from the time the session was opened at (npt=0 at the first PLAY
+     * keeps the position). */
+    int64_t seek = -1;
+    const char *rh = ms_rtsp_msg_header(m, "Range");
+    ms_rtsp_range_t r;
+    if (rh && ms_rtsp_range_parse(rh, &r) == 0 && r.has_start && !r.start_now) {
+        if (r.kind == MS_RANGE_CLOCK)
+            seek = r.start_us / 1000;
+        else if (r.kind == MS_RANGE_NPT && (c->was_played || r.start_s > 0.0005))
+            seek = a->at_ms + (int64_t)(r.start_s * 1000.0);
+    }
+    if (seek < 0) {
+        arch_play_reply(c, cseq);
+        return;
+    }
+    c->state = SESS_READY;
+    ms_rtsp_srv_arch_pause(a);
+    c->arch_pending = 2;
+    c->arch_cseq = cseq;
+    if (ms_rtsp_srv_arch_open(a, seek) < 0) {
+        c->arch_pending = 0;
+        reply(c, 503, cseq, "Retry-After: 1\r\n", NULL, NULL, 0);
+    }
 }
 
 static void handle_request(srv_conn_t *c, const ms_rtsp_msg_t *m)
@@ -508,7 +662,31 @@ static void handle_request(srv_conn_t *c, const ms_rtsp_msg_t *m)
             }
         }
     }
-    if (strcmp(method, "DESCRIBE") == 0) {
+    int64_t from_ms = 0;
+    int has_from = tr == 0 && c->srv->cfg.archive_open && ms_rtsp_archive_query(t->query, &from_ms);
+    if (has_from && !c->arch && needs_auth) {
+        c->arch = ms_rtsp_srv_arch_new(c, o->st.uid);
+        if (!c->arch) {
+            reply(c, 500, cseq, NULL, NULL, NULL, 0);
+            goto out;
+        }
+    }
+    if (c->arch && strcmp(method, "DESCRIBE") == 0) {
+        if (!has_from)
+            from_ms = c->arch->at_ms;
+        arch_describe(c, cseq, t, from_ms);
+    } else if (c->arch && strcmp(method, "PLAY") == 0) {
+        arch_play(c, m, cseq);
+    } else if (c->arch && strcmp(method, "PAUSE") == 0) {
+        if (check_session(c, m) != 0) {
+            reply(c, 454, cseq, NULL, NULL, NULL, 0);
+        } else {
+            if (c->state == SESS_PLAYING)
+                c->state = SESS_READY;
+            ms_rtsp_srv_arch_pause(c->arch);
+            reply(c, 200, cseq, NULL, NULL, NULL, 0);
+        }
+    } else if (strcmp(method, "DESCRIBE") == 0) {
         if (tr != 0)
             reply(c, 404, cseq, NULL, NULL, NULL, 0);
         else
@@ -534,6 +712,8 @@ static void handle_request(srv_conn_t *c, const ms_rtsp_msg_t *m)
             reply(c, 454, cseq, NULL, NULL, NULL, 0);
         } else {
             ms_rtsp_srv_conn_end_session(c);
+            if (c->arch)
+                ms_rtsp_srv_arch_pause(c->arch);
             reply(c, 200, cseq, NULL, NULL, NULL, 0);
         }
     } else if (strcmp(method, "GET_PARAMETER") == 0 || strcmp(method, "SET_PARAMETER") == 0) {
@@ -560,6 +740,11 @@ void ms_rtsp_srv_conn_input(srv_conn_t *c, const uint8_t *data, size_t len)
         return;
     }
     for (;;) {
+        if (c->arch && (c->arch->inflight == 1 || c->arch_pending)) {
+            c->input_paused = 1; /* the next request waits for the archive */
+            return;
+        }
+        c->input_paused = 0;
         ms_rtsp_event_t ev;
         int r = ms_rtsp_parser_next(&c->parser, &ev);
         if (r == 0)

@@ -44,6 +44,8 @@ typedef struct {
 typedef struct srv_out srv_out_t;
 typedef struct srv_conn srv_conn_t;
 
+typedef struct srv_arch srv_arch_t;
+
 typedef enum { SESS_NONE = 0, SESS_READY, SESS_PLAYING } srv_sess_state_t;
 
 struct srv_conn {
@@ -80,6 +82,12 @@ struct srv_conn {
     uint32_t overflows;
     int64_t last_progress_ms;
     uint64_t udp_dropped;
+
+    srv_arch_t *arch; /* archive session (?from=), NULL for live */
+    int arch_pending; /* request waiting for the archive work: 1 DESCRIBE, 2 PLAY */
+    long arch_cseq;
+    char arch_base[2048]; /* DESCRIBE: Content-Base */
+    int input_paused;     /* requests wait in the parser until the work ends */
 };
 
 typedef struct {
@@ -151,6 +159,62 @@ void ms_rtsp_srv_out_play(srv_out_t *o, srv_conn_t *c, int resume, char *rtpinfo
  * after PAUSE). Call right after the PLAY response was queued. */
 void ms_rtsp_srv_out_start(srv_out_t *o, srv_conn_t *c, int resume);
 int ms_rtsp_srv_out_udp(srv_out_t *o, int track); /* binds the pair; port or negative */
+
+/* server_arch.c (stream loop): archive replay of one connection. The
+ * reader works on the libuv threadpool (never on the loop); frames are
+ * paced by their wall time with a timer and packetized per session. */
+#define ARCH_QCAP 512 /* frames read ahead */
+#define ARCH_FILL 96  /* frames per threadpool read */
+
+struct srv_arch {
+    srv_conn_t *c; /* NULL once the connection closed (the arch frees itself) */
+    ms_rtsp_server_t *srv;
+    uv_loop_t *loop;
+    char uid[64];
+    void *h;          /* archive handle */
+    void *old_h;      /* handle to close on the threadpool (seek) */
+    int64_t at_ms;    /* asked time of the pending open */
+    int64_t start_ms; /* wall time of the first frame of the open */
+    int opened;
+    int ntracks;
+    ms_codec_params_t params[MS_MAX_TRACKS];
+    ms_rtp_packetizer_t pk[MS_MAX_TRACKS];
+    int pk_ok[MS_MAX_TRACKS];
+    int pt[MS_MAX_TRACKS];
+    int64_t last_wall_us[MS_MAX_TRACKS];
+    int has_last[MS_MAX_TRACKS];
+    uv_work_t work;
+    int inflight; /* 0 none, 1 open, 2 fill */
+    int work_rc;
+    ms_frame_t *wq[ARCH_FILL];
+    int wn;
+    ms_frame_t *q[ARCH_QCAP];
+    uint32_t qh, qn;
+    int at_end;            /* the last read found nothing more */
+    int64_t retry_mono_ms; /* next read after at_end */
+    int playing;
+    int64_t base_wall_us, base_mono_us; /* pacing anchor */
+    int64_t last_sr_ms;
+    uv_timer_t timer;
+    int timer_on;
+    int freeing;
+    ms_buf_t scratch;
+};
+
+srv_arch_t *ms_rtsp_srv_arch_new(srv_conn_t *c, const char *uid);
+/* Opens (or re-opens: seek) at at_ms on the threadpool; when done,
+ * ms_rtsp_srv_conn_arch_done(c, rc) runs on the loop. 0 or -EBUSY. */
+int ms_rtsp_srv_arch_open(srv_arch_t *a, int64_t at_ms);
+/* RTP-Info for PLAY (tracks set up in c); then _start after the reply. */
+void ms_rtsp_srv_arch_rtpinfo(srv_arch_t *a, char *out, size_t cap);
+void ms_rtsp_srv_arch_start(srv_arch_t *a);
+void ms_rtsp_srv_arch_pause(srv_arch_t *a);
+/* The connection closes: frees a now or when its work ends. */
+void ms_rtsp_srv_arch_detach(srv_arch_t *a);
+void ms_rtsp_srv_conn_arch_done(srv_conn_t *c, int rc);
+/* Queues p on c's TCP queue whatever its mode (live enqueue skips archive
+ * sessions). */
+void ms_rtsp_srv_conn_queue(srv_conn_t *c, const srv_pkt_t *p);
 
 /* server_conn.c (stream loop) */
 srv_conn_t *ms_rtsp_srv_conn_new(srv_out_t *o, int fd);

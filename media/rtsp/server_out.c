@@ -171,8 +171,8 @@ static void send_sr(srv_out_t *o)
         if (!n)
             continue;
         for (srv_conn_t *c = o->conns; c; c = c->next) {
-            if (c->state != SESS_PLAYING || !c->setup[i])
-                continue;
+            if (c->arch || c->state != SESS_PLAYING || !c->setup[i])
+                continue; /* archive sessions send their own SRs */
             if (c->tcp_transport) {
                 sr[0] = '$';
                 sr[1] = c->ch_rtcp[i];
