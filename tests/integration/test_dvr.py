@@ -210,3 +210,135 @@ def test_kill9_recovery_and_retention(node, camera):
         rows, files = index_vs_files(n.data_dir)
         return {p for p, _, _ in rows} == files
     wait_until(same, 5, what="index rows equal to chunk files after retention")
+
+
+class _RtspArchive:
+    """Minimal RTSP client over TCP-interleaved (RFC 2326 10.12) that reads
+    RTP and RTCP SR (RFC 3550 6.4.1): the SR's NTP/RTP pair maps the first
+    video RTP timestamp to the archive's wall time."""
+
+    def __init__(self, port, path):
+        import socket
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.url = "rtsp://127.0.0.1:%d/%s" % (port, path)
+        self.cseq = 0
+        self.buf = b""
+        self.session = None
+
+    def req(self, method, url, extra=""):
+        self.cseq += 1
+        sess = "Session: %s\r\n" % self.session if self.session else ""
+        self.s.sendall(("%s %s RTSP/1.0\r\nCSeq: %d\r\n%s%s\r\n" % (method, url, self.cseq, sess, extra)).encode())
+        while True:
+            if self.buf.startswith(b"$"):
+                if len(self.buf) >= 4 and len(self.buf) >= 4 + struct.unpack(">H", self.buf[2:4])[0]:
+                    self.buf = self.buf[4 + struct.unpack(">H", self.buf[2:4])[0]:]
+                    continue
+            elif b"\r\n\r\n" in self.buf:
+                head, _, rest = self.buf.partition(b"\r\n\r\n")
+                hdrs = {}
+                for ln in head.decode().split("\r\n")[1:]:
+                    k, _, v = ln.partition(":")
+                    hdrs[k.strip().lower()] = v.strip()
+                clen = int(hdrs.get("content-length", 0))
+                if len(rest) >= clen:
+                    self.buf = rest[clen:]
+                    status = int(head.split(b" ")[1])
+                    if "session" in hdrs:
+                        self.session = hdrs["session"].split(";")[0]
+                    return status, hdrs, rest[:clen].decode(errors="replace")
+            self.buf += self.s.recv(65536)
+
+    def packets(self, seconds):
+        """(mono time, channel, payload) for `seconds`."""
+        out, end = [], time.monotonic() + seconds
+        self.s.settimeout(0.2)
+        while time.monotonic() < end:
+            while len(self.buf) >= 4 and self.buf[:1] == b"$":
+                n = struct.unpack(">H", self.buf[2:4])[0]
+                if len(self.buf) < 4 + n:
+                    break
+                out.append((time.monotonic(), self.buf[1], self.buf[4:4 + n]))
+                self.buf = self.buf[4 + n:]
+            try:
+                d = self.s.recv(65536)
+            except OSError:
+                continue
+            if not d:
+                break
+            self.buf += d
+        return out
+
+
+def _first_frame_wall(pkts):
+    """Wall time of the first video RTP packet from the first video SR."""
+    rtp = [p for _, ch, p in pkts if ch == 0 and len(p) >= 12]
+    sr = [p for _, ch, p in pkts if ch == 1 and len(p) >= 20 and p[1] == 200]
+    assert rtp and sr, (len(rtp), len(sr))
+    ntp_s, ntp_f, sr_ts = struct.unpack(">III", sr[0][8:20])
+    first_ts = struct.unpack(">I", rtp[0][4:8])[0]
+    delta = ((first_ts - sr_ts + 2**31) % 2**32 - 2**31) / 90000.0
+    return ntp_s - 2208988800 + ntp_f / 2**32 + delta, rtp
+
+
+def test_rtsp_archive_playback(node, camera, free_port):
+    cam = camera(gop=FPS)
+    n = node(streams={"cam": {"url": cam.url(), "access": PRIVATE, "dvr": dvr()}}, start=False)
+    port = free_port()
+    n.cfg["listen"]["rtsp"] = port
+    n.write_config()
+    n.start()
+    n.wait_active("cam", timeout=30)
+    time.sleep(14)
+    rg = ranges(n, "cam")
+    assert rg, rg
+    from_t = rg[0]["from"] + 4
+    live_tok = token(n, "cam", ttl_s=600, mode="live")
+    arch_tok = token(n, "cam", ttl_s=600, mode="archive", **{"from": rg[0]["from"]})
+
+    # access: archive mode needs an archive token
+    c = _RtspArchive(port, "cam?from=%d&token=%s" % (from_t, live_tok))
+    assert c.req("DESCRIBE", c.url)[0] == 403
+    c = _RtspArchive(port, "cam?from=%d&token=%s" % (from_t, arch_tok))
+    st, h, sdp = c.req("DESCRIBE", c.url)
+    assert st == 200 and "H264" in sdp, (st, sdp)
+    base = h["content-base"].rstrip("/")
+    assert c.req("SETUP", base + "/trackID=0?token=" + arch_tok,
+                 "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")[0] == 200
+    st, h, _ = c.req("PLAY", base + "?token=" + arch_tok, "Range: npt=0.000-\r\n")
+    assert st == 200 and h["range"].startswith("clock="), h
+    pkts = c.packets(3.0)
+    # the first frame sent is the keyframe at or before from (one GOP = 1 s)
+    wall, rtp = _first_frame_wall(pkts)
+    assert from_t - 1.05 <= wall <= from_t + 0.05, (wall, from_t)
+    assert rtp[0][12] & 0x1f in (5, 7, 24, 28), rtp[0][12]  # IDR / SPS / STAP-A / FU-A start
+    # paced in real time: ~3 s of media in 3 s (not a burst of the archive)
+    span = ((struct.unpack(">I", rtp[-1][4:8])[0] - struct.unpack(">I", rtp[0][4:8])[0]) % 2**32) / 90000.0
+    assert 2.0 <= span <= 3.6, span
+    # PAUSE stops the flow
+    assert c.req("PAUSE", base + "?token=" + arch_tok)[0] == 200
+    time.sleep(0.3)
+    c.packets(0.3)
+    assert len([p for p in c.packets(1.0) if p[1] == 0]) == 0
+    # seek: a new PLAY with Range: clock= (RFC 2326 3.7)
+    seek_t = from_t + 5
+    clk = datetime.fromtimestamp(seek_t, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    st, h, _ = c.req("PLAY", base + "?token=" + arch_tok, "Range: clock=%s-\r\n" % clk)
+    assert st == 200, (st, h)
+    wall2, _ = _first_frame_wall(c.packets(2.0))
+    assert seek_t - 1.05 <= wall2 <= seek_t + 0.05, (wall2, seek_t)
+    c.s.close()
+
+    # real clients: ffmpeg and GStreamer rtspsrc decode it with zero errors
+    url = "rtsp://127.0.0.1:%d/cam?from=%d&token=%s" % (port, from_t, arch_tok)
+    dec = ffmpeg_decode(url, 4, extra_in=("-rtsp_transport", "tcp"))
+    assert dec.errors == [] and dec.rc == 0, dec
+    assert abs(dec.frames - 4 * FPS) <= FPS, dec
+    assert dec.elapsed >= 3.0, dec  # real time, not a burst
+    p = subprocess.run(["gst-launch-1.0", "-q", "rtspsrc", "location=" + url, "protocols=tcp", "!",
+                        "application/x-rtp,media=video", "!", "rtph264depay", "!", "h264parse", "!",
+                        "avdec_h264", "!", "identity", "eos-after=50", "!", "fakesink"],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert b"ERROR" not in p.stderr and b"WARN" not in p.stderr, p.stderr[-2000:]
+    cam.stop()
