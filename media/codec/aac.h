@@ -9,7 +9,7 @@ typedef struct {
     int object_type; /* 2 = AAC-LC */
     int sr_index;    /* sampling_frequency_index, 15 = explicit */
     int sample_rate;
-    int channels;    /* channel_configuration */
+    int channels; /* channel_configuration */
 } ms_aac_config_t;
 
 /* AudioSpecificConfig (1.6.2.1). Returns 0 or -EINVAL. */

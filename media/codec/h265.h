@@ -31,7 +31,7 @@ typedef struct {
     int general_level_idc;
     int chroma_format_idc;
     int bit_depth_luma, bit_depth_chroma;
-    int width, height; /* after conformance window */
+    int width, height;                              /* after conformance window */
     int min_spatial_segmentation, parallelism_type; /* hvcC defaults 0 */
     int num_temporal_layers, temporal_id_nested;
 } ms_h265_sps_t;

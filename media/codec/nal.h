@@ -24,8 +24,8 @@ size_t ms_nal_unescape(uint8_t *dst, const uint8_t *src, size_t len);
  * err and returns 0; parsers check err once at the end. */
 typedef struct {
     const uint8_t *p;
-    size_t len;     /* bytes */
-    size_t pos;     /* bit position */
+    size_t len; /* bytes */
+    size_t pos; /* bit position */
     int err;
 } ms_bits_t;
 void ms_bits_init(ms_bits_t *b, const uint8_t *p, size_t len);

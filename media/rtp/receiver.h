@@ -42,9 +42,9 @@ typedef struct {
 } ms_rtp_receiver_cfg_t;
 
 typedef struct {
-    uint64_t packets;        /* accepted RTP packets */
-    uint64_t bytes;          /* RTP payload bytes */
-    uint64_t lost;           /* sequence numbers never received */
+    uint64_t packets; /* accepted RTP packets */
+    uint64_t bytes;   /* RTP payload bytes */
+    uint64_t lost;    /* sequence numbers never received */
     uint64_t duplicates;
     uint64_t reordered;      /* arrived out of order but within the window */
     uint64_t malformed;      /* packets or payloads rejected as invalid */

@@ -31,7 +31,7 @@ typedef enum {
 } ms_transport_t;
 
 typedef struct {
-    const char *url;          /* rtsp://[user:pass@]host[:port]/path (copied) */
+    const char *url; /* rtsp://[user:pass@]host[:port]/path (copied) */
     ms_transport_t transport;
     unsigned channels;        /* MS_CHANNEL_* mask */
     uint32_t interval_ms;     /* first reconnect delay */
