@@ -290,3 +290,119 @@ def test_stalled_client_is_dropped_others_continue(rtsp_node):
     s.close()
     # and playback for a new client still works
     _frames_ok(ffmpeg_decode(url, 3, extra_in=["-rtsp_transport", "tcp"]), 3)
+
+
+def test_rtsp_viewers_counted(rtsp_node):
+    """RTSP viewers count in `clients` while they play and leave on close;
+    output_kbps is what the node sends them (two viewers: about twice the
+    input)."""
+    n = rtsp_node
+    assert n.status("cam")["clients"] == 0
+    ff = [subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", t, "-i",
+                            n.rtsp_url, "-t", "8", "-f", "null", "-"], stderr=subprocess.PIPE)
+          for t in ("tcp", "udp")]
+    try:
+        st = wait_until(lambda: (lambda s: s if s["clients"] == 2 and s["output_kbps"] > 1.5 * s["bitrate_kbps"] > 0
+                                 else None)(n.status("cam")), 15, what="2 RTSP clients and their output")
+        assert st["output_kbps"] < 3 * st["bitrate_kbps"], st
+    finally:
+        for p in ff:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0 and err.strip() == b"", err[-1000:]
+    wait_until(lambda: n.status("cam")["clients"] == 0, 10, what="clients back to 0")
+
+
+def _keyframe_start(pkt):
+    """First RTP packet of an H.264 keyframe access unit (RFC 6184 5.6-5.8):
+    SPS/PPS/IDR as a single NAL unit, in a STAP-A, or the start of an FU-A
+    of an IDR slice."""
+    pl = pkt[12 + 4 * (pkt[0] & 0x0F):]
+    t = pl[0] & 0x1F
+    if t in (5, 7, 8):
+        return True
+    if t == 24:  # STAP-A: 1 byte header, then 16-bit size + NAL
+        return (pl[3] & 0x1F) in (5, 7, 8)
+    if t == 28:
+        return bool(pl[1] & 0x80) and (pl[1] & 0x1F) == 5
+    return False
+
+
+class PausingClient(Client):
+    """A TCP-interleaved client with a small receive buffer that can stop
+    reading for a while; records the first packet after every seq gap."""
+
+    def __init__(self, port):
+        super().__init__(port)
+        self.after_gap = []
+
+    async def start(self):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        s.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", self.port))
+        self.r, self.w = await asyncio.open_connection(sock=s, limit=16384)
+        orig_open = asyncio.open_connection
+
+        async def reuse(*a, **k):
+            return self.r, self.w
+        asyncio.open_connection = reuse
+        try:
+            await super().start()
+        finally:
+            asyncio.open_connection = orig_open
+
+    async def read_for(self, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                hdr = await asyncio.wait_for(self.r.readexactly(4), end - time.monotonic())
+            except asyncio.TimeoutError:
+                break
+            ch, ln = hdr[1], struct.unpack(">H", hdr[2:4])[0]
+            pkt = await self.r.readexactly(ln)
+            if ch != 0:
+                continue
+            seq = struct.unpack(">H", pkt[2:4])[0]
+            if self.last_seq is not None and seq != (self.last_seq + 1) & 0xFFFF:
+                self.gaps += 1
+                self.after_gap.append(_keyframe_start(pkt))
+            self.last_seq = seq
+            self.packets += 1
+            if pkt[1] & 0x80:
+                self.frames += 1
+
+
+def test_slow_client_resyncs_at_keyframe(node, camera, free_port):
+    """A client that stops reading long enough to overflow its send queue
+    (10 Mbit/s camera: the 4 MiB queue fills in ~3.5 s) but less than the
+    stall limit loses what was queued, resumes at the next keyframe and
+    is not closed; a reading client beside it loses nothing."""
+    cam = camera(size="1280x720", extra=["--bitrate", "10000"])
+    n = node(streams={"cam": cam.url()}, start=False)
+    n.rtsp_port = free_port()
+    n.cfg["listen"]["rtsp"] = n.rtsp_port
+    n.write_config()
+    n.start()
+    n.wait_active("cam")
+    wait_until(lambda: n.status("cam")["bitrate_kbps"] > 6000, 10, what="a high-bitrate input")
+
+    async def run():
+        slow, good = PausingClient(n.rtsp_port), Client(n.rtsp_port)
+        await slow.start()
+        await good.start()
+        await slow.read_for(1)
+        assert slow.gaps == 0
+        # the slow one stops reading for 6.5 s while the good one reads
+        await good.read_for(6.5)
+        await asyncio.gather(slow.read_for(5), good.read_for(5))
+        slow.close()
+        good.close()
+        return slow, good
+
+    slow, good = asyncio.run(run())
+    log = n.log_text()
+    assert "dropped to the next keyframe" in log, log[-3000:]
+    assert "too slow" not in log, log[-3000:]
+    assert slow.gaps >= 1 and all(slow.after_gap), (slow.gaps, slow.after_gap)
+    assert slow.frames >= 3 * FPS, slow.frames  # it plays again after the resync
+    assert good.gaps == 0 and good.frames >= 11 * FPS, (good.gaps, good.frames)
