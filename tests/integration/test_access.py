@@ -253,3 +253,35 @@ def test_public_share_link_with_external_access(node, shared_cam):
     wait_ready(n, "priv", j["url"].split("token=")[1])
     res = ffmpeg_decode(j["url"], 3)
     assert res.errors == [] and res.frames >= 40, res
+
+
+def test_archive_share_link_plays(node, shared_cam):
+    """An archive share link (HLS) of a recording stream: the one-day
+    window from `from` plays with ffmpeg once the DVR holds chunks there;
+    the link's token is refused on live playback and the playlist is
+    refused without it."""
+    n = node(streams={"priv": {"url": shared_cam.url("cam"), "access": PRIVATE,
+                               "dvr": {"enabled": True, "depth_s": 3600, "chunk_s": 2,
+                                       "mode": "continuous"}}})
+    n.wait_active("priv", timeout=30)
+    from_t = int(time.time()) - 2
+    r = share(n, "priv", mode="archive", protocol="hls", ttl_s=3600, **{"from": from_t})
+    assert r.status == 200, r.text
+    u = r.json()["url"]
+    prefix = "http://127.0.0.1:%d/priv/archive-%d-86400.m3u8?token=" % (n.http_port, from_t)
+    assert u.startswith(prefix), u
+    tok = u[len(prefix):]
+    # about 8 s recorded (2 s chunks)
+    deadline = time.monotonic() + 40
+    body = b""
+    while time.monotonic() < deadline:
+        rr = fetch(n, u[len("http://127.0.0.1:%d" % n.http_port):])
+        body = rr.body
+        if rr.status == 200 and body.count(b"#EXTINF") >= 4:
+            break
+        time.sleep(0.5)
+    assert body.count(b"#EXTINF") >= 4, body[:500]
+    res = ffmpeg_decode(u, 6)
+    assert res.errors == [] and res.rc == 0 and res.frames >= 6 * 25 * 0.9, res
+    assert fetch(n, "/priv/archive-%d-86400.m3u8" % from_t).status == 401
+    assert fetch(n, "/priv/index.m3u8?token=" + tok).status == 403
