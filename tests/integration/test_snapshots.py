@@ -73,3 +73,21 @@ def test_snapshot_200_concurrent(node, camera):
     # (output_kbps is an average over the last seconds: poll for it.)
     n.wait_status("cam", lambda s: s["clients"] >= 1 and s["output_kbps"] > 0, timeout=8,
                   what="clients >= 1 and output_kbps > 0")
+
+
+def test_snapshot_viewers_counted(node, shared_cam):
+    """JPEG viewers count in `clients` (one per address and User-Agent, for
+    the client TTL) and their bytes in output_kbps."""
+    n = node(streams={"cam": shared_cam.url("cam2")})
+    n.wait_active("cam", timeout=30)
+    n.wait_status("cam", lambda s: s.get("hls_ready"), timeout=30, what="hls_ready")
+    time.sleep(1.5)
+    assert n.status("cam")["clients"] == 0
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        for i in range(3):
+            r = http("%s/cam/videoshot.jpg" % n.base, headers={"User-Agent": "viewer-%d" % i})
+            assert r.status == 200 and r.body[:2] == b"\xff\xd8", r.status
+        time.sleep(0.2)
+    st = n.status("cam")
+    assert st["clients"] == 3 and st["output_kbps"] > 0, st
