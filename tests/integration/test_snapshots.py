@@ -6,6 +6,8 @@ import re
 import threading
 import time
 
+import pytest
+
 from mslib import ffprobe, http
 
 
@@ -15,8 +17,9 @@ def decodes(n, stream):
     return int(m.group(1))
 
 
-def test_snapshot_sizes(node, camera):
-    cam = camera(size="800x450", video="h264", audio="none", gop=25)
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_snapshot_sizes(node, camera, codec):
+    cam = camera(size="800x450", video=codec, audio="none", gop=25)
     n = node(streams={"cam": {"url": cam.url(), "channels": ["video"]}})
     n.wait_active("cam", timeout=30)
     n.wait_hls("cam", segments=1)
