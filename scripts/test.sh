@@ -47,6 +47,9 @@ passed=()
 failed=()
 skipped=()
 pytest_line=""
+cluster_line=""
+fuzz_targets=0
+fuzz_failed=0
 T0=$(date +%s)
 
 want() { [[ " $PHASES " == *" $1 "* ]]; }
@@ -85,7 +88,8 @@ phase_asan() {
   cmake -S . -B "$ASAN_BUILD_DIR" -DMS_ASAN=ON -DMS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
     cmake --build "$ASAN_BUILD_DIR" -j"$JOBS" &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      ctest --test-dir "$ASAN_BUILD_DIR" --output-on-failure -j"$JOBS"
+      ctest --test-dir "$ASAN_BUILD_DIR" --output-on-failure -j"$JOBS" 2>&1 | tee "$ASAN_BUILD_DIR/ctest.log"
+  return "${PIPESTATUS[0]}"
 }
 
 phase_fuzz() {
@@ -124,6 +128,7 @@ phase_fuzz() {
       >"$FUZZ_BUILD_DIR/$name.log" 2>&1; then
       echo "fuzz: $name FAILED; last lines of $FUZZ_BUILD_DIR/$name.log:"
       tail -n 40 "$FUZZ_BUILD_DIR/$name.log"
+      fuzz_failed=$((fuzz_failed + 1))
       rc=1
     else
       grep -E '^stat::number_of_executed_units|^Done' "$FUZZ_BUILD_DIR/$name.log" | tr '\n' ' '
@@ -131,6 +136,7 @@ phase_fuzz() {
     fi
     n=$((n + 1))
   done
+  fuzz_targets=$n
   echo "fuzz: $n targets run"
   return $rc
 }
@@ -150,13 +156,44 @@ phase_pytest() {
   return "$rc"
 }
 
+# "N passed" / "N failed" of a pytest summary line (0 when absent).
+pyt_count() { printf '%s\n' "$1" | grep -oE "[0-9]+ $2" | head -n 1 | grep -oE '^[0-9]+' || echo 0; }
+
 summary() {
+  local tp=0 tf=0 n f t p
   printf '\n===== summary (%ds) =====\n' $(($(date +%s) - T0))
-  [ ${#passed[@]} -gt 0 ] && echo "passed:  ${passed[*]}"
-  [ ${#failed[@]} -gt 0 ] && echo "FAILED:  ${failed[*]}"
-  [ ${#skipped[@]} -gt 0 ] && echo "skipped: ${skipped[*]}"
-  [ -n "$pytest_line" ] && echo "pytest:  $pytest_line"
-  echo "${#passed[@]} passed, ${#failed[@]} failed"
+  [ ${#passed[@]} -gt 0 ] && echo "phases passed:  ${passed[*]}"
+  [ ${#failed[@]} -gt 0 ] && echo "phases FAILED:  ${failed[*]}"
+  [ ${#skipped[@]} -gt 0 ] && echo "phases skipped: ${skipped[*]}"
+  # Test counts: unit tests (ctest), integration and cluster tests (pytest),
+  # fuzz targets; a failed phase without counts of its own counts as one failure.
+  if [ -f "$ASAN_BUILD_DIR/ctest.log" ] && want asan; then
+    t=$(grep -oE 'tests failed out of [0-9]+' "$ASAN_BUILD_DIR/ctest.log" | tail -n 1 | grep -oE '[0-9]+$')
+    f=$(grep -oE '[0-9]+ tests failed out of' "$ASAN_BUILD_DIR/ctest.log" | tail -n 1 | grep -oE '^[0-9]+')
+    if [ -n "$t" ]; then
+      echo "unit:           $((t - f)) passed, $f failed (ctest, ASan+UBSan)"
+      tp=$((tp + t - f)); tf=$((tf + f))
+    fi
+  fi
+  for line in "$pytest_line" "$cluster_line"; do
+    [ -n "$line" ] || continue
+    p=$(pyt_count "$line" passed); f=$(pyt_count "$line" failed); n=$(pyt_count "$line" error)
+    tp=$((tp + p)); tf=$((tf + f + n))
+  done
+  [ -n "$pytest_line" ] && echo "integration:    $pytest_line"
+  [ -n "$cluster_line" ] && echo "cluster:        $cluster_line"
+  [ "$fuzz_targets" -gt 0 ] && echo "fuzz:           $fuzz_targets targets, $fuzz_failed failed"
+  tp=$((tp + fuzz_targets - fuzz_failed)); tf=$((tf + fuzz_failed))
+  for n in "${failed[@]}"; do
+    case $n in
+      asan) [ -f "$ASAN_BUILD_DIR/ctest.log" ] && grep -q 'tests failed out of' "$ASAN_BUILD_DIR/ctest.log" || tf=$((tf + 1)) ;;
+      pytest) [ -n "$pytest_line" ] || tf=$((tf + 1)) ;;
+      cluster) [ -n "$cluster_line" ] || tf=$((tf + 1)) ;;
+      fuzz) [ "$fuzz_failed" -gt 0 ] || tf=$((tf + 1)) ;;
+      *) tf=$((tf + 1)) ;;
+    esac
+  done
+  echo "$tp passed, $tf failed"
 }
 
 run_phase setup phase_setup || { summary; exit 1; }
@@ -166,8 +203,15 @@ run_phase asan phase_asan
 run_phase fuzz phase_fuzz
 run_phase npm phase_npm
 run_phase pytest phase_pytest
-# cluster tests: 3-node Raft drills on loopback (cluster-tests/)
-phase_cluster() { MS_BIN="$BUILD_DIR/mediaserver" /usr/bin/python3 -m pytest -q -p no:cacheprovider cluster-tests; }
+# cluster tests: multi-node Raft drills on loopback (cluster-tests/)
+phase_cluster() {
+  local rc
+  MS_BIN="$BUILD_DIR/mediaserver" /usr/bin/python3 -m pytest -q -p no:cacheprovider cluster-tests \
+    2>&1 | tee "$BUILD_DIR/cluster.log"
+  rc=${PIPESTATUS[0]}
+  cluster_line=$(grep -E '(passed|failed|error|skipped|no tests ran)' "$BUILD_DIR/cluster.log" | tail -n 1)
+  return "$rc"
+}
 PHASES=${PHASES/pytest/pytest cluster}
 run_phase cluster phase_cluster
 summary
