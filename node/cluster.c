@@ -414,9 +414,7 @@ static void job_write_cb(void *ud, unsigned st, json_t *res)
     if (st == 200 && json_is_object(body)) {
         json_t *s = json_object_get(body, "stream");
         if (s && !json_object_get(body, "error") && strcmp(j->method, "DELETE") != 0) {
-            body = json_incref(s);
-            json_decref(res == s ? NULL : NULL);
-            json_t *tmp = json_deep_copy(s);
+            json_t *tmp = json_deep_copy(s); /* the stream object alone */
             json_decref(body);
             body = tmp;
             if (strcmp(j->method, "POST") == 0 && !j->id[0])
@@ -894,8 +892,6 @@ static void servers_delete(ms_cluster_job_t *j)
 static json_t *cluster_view(void)
 {
     json_t *o = ms_raft_info_json(g.raft);
-    json_object_set(o, "state_checksum", json_object_get(o, "checksum"));
-    json_object_set_new(o, "applied_index", json_integer((json_int_t)applied_index()));
     json_object_set_new(o, "name", json_string(g.cfg->name));
     json_t *lid = json_object_get(json_object_get(o, "leader"), "id");
     json_t *ls = lid ? server_by("id", lid) : NULL;
@@ -1590,7 +1586,7 @@ static void try_join(void)
         return;
     }
     g.join_redirect[0] = '\0';
-    char id[32], mac[160], out[512];
+    char id[32], mac[160], out[640];
     snprintf(id, sizeof id, "%" PRIu64, my_id());
     int64_t ts = wall_ms();
     join_mac(id, g.raft_addr, ts, mac, sizeof mac);
@@ -1707,6 +1703,14 @@ int ms_cluster_start(uv_loop_t *loop, const ms_node_cfg_t *cfg)
                         .address = g.raft_addr,
                         .bind = strchr(la, ':') ? NULL : bind,
                         .join = cfg->ncluster_join > 0};
+    /* Test hook: MS_RAFT_SNAPSHOT_THRESHOLD / MS_RAFT_SNAPSHOT_TRAILING (entries) let the
+     * multi-node tests force snapshots and their installation on a lagging follower. */
+    const char *ev = getenv("MS_RAFT_SNAPSHOT_THRESHOLD");
+    if (ev && atoi(ev) > 0)
+        rc.snapshot_threshold = (unsigned)atoi(ev);
+    ev = getenv("MS_RAFT_SNAPSHOT_TRAILING");
+    if (ev && atoi(ev) > 0)
+        rc.snapshot_trailing = (unsigned)atoi(ev);
     if ((r = ms_raft_new(loop, &rc, g.fsm, &g.raft)) < 0)
         return r;
     if ((r = ms_raft_start(g.raft)) < 0) {

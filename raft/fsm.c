@@ -213,6 +213,16 @@ uint64_t ms_fsm_applied(const ms_fsm_t *f)
     return f->seq;
 }
 
+uint64_t ms_fsm_snapshot_count(const ms_fsm_t *f)
+{
+    return f->snapshots;
+}
+
+uint64_t ms_fsm_restore_count(const ms_fsm_t *f)
+{
+    return f->restores;
+}
+
 int ms_fsm_schema_version(const ms_fsm_t *f)
 {
     return f->schema;
@@ -561,6 +571,7 @@ int ms_fsm_snapshot(ms_fsm_t *f, void *(*alloc)(size_t), void **out, size_t *len
     sqlite3_free(img);
     *out = p;
     *len = n;
+    f->snapshots++;
     return 0;
 }
 
@@ -605,5 +616,6 @@ int ms_fsm_restore(ms_fsm_t *f, const void *data, size_t len)
     }
     sqlite3_close(f->db);
     *f = tmp;
+    f->restores++;
     return 0;
 }

@@ -68,6 +68,11 @@ int ms_fsm_apply(ms_fsm_t *fsm, const void *json, size_t len, json_t **result);
 uint64_t ms_fsm_applied(const ms_fsm_t *fsm);
 /* Schema version of the state (0 before schema_init). */
 int ms_fsm_schema_version(const ms_fsm_t *fsm);
+/* Successful ms_fsm_snapshot() / ms_fsm_restore() calls since ms_fsm_new()
+ * (process-local counters for diagnostics; not part of the state). Same
+ * thread as the other calls. */
+uint64_t ms_fsm_snapshot_count(const ms_fsm_t *fsm);
+uint64_t ms_fsm_restore_count(const ms_fsm_t *fsm);
 
 /* SHA-256 (hex, NUL-terminated) of the canonical dump of the whole state:
  * every table in name order, its CREATE statement, then its rows ordered by

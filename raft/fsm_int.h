@@ -15,8 +15,9 @@ struct ms_fsm {
     sqlite3 *db;
     ms_fsm_apply_hook_t hook;
     void *hook_ud;
-    uint64_t seq; /* cache of meta 'seq' */
-    int schema;   /* cache of meta 'schema' */
+    uint64_t seq;                 /* cache of meta 'seq' */
+    int schema;                   /* cache of meta 'schema' */
+    uint64_t snapshots, restores; /* process-local counters, not state */
 };
 
 /* What an op sees of its command. ts is unix milliseconds. */

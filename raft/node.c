@@ -67,6 +67,7 @@ struct ms_raft {
     int stage; /* 0 none, 1 transport, 2 io, 3 raft initialised */
     int stopping, leader_ready;
     raft_term barrier_term;
+    uint64_t restores_at_start; /* restores done by raft_start (own snapshot) */
     pending_t *head, *tail;
     void (*stop_cb)(void *ud);
     void *stop_ud;
@@ -538,6 +539,7 @@ int ms_raft_start(ms_raft_t *r)
         MS_ERROR(CTX, "raft_start: %s", raft_errmsg(&r->raft));
         return map_raft_err(rv);
     }
+    r->restores_at_start = ms_fsm_restore_count(r->fsm);
     uv_check_start(&r->check, check_cb);
     return 0;
 }
@@ -591,7 +593,7 @@ json_t *ms_raft_info_json(ms_raft_t *r)
     ms_raft_info(r, &in);
     ms_fsm_checksum(r->fsm, sum);
     json_t *members = json_array(), *o;
-    int voters = 0;
+    int voters = 0, standbys = 0;
     if (r->stage == 3) {
         const struct raft_configuration *c = &r->raft.configuration;
         for (unsigned i = 0; i < c->n; i++) {
@@ -600,17 +602,23 @@ json_t *ms_raft_info_json(ms_raft_t *r)
                                : s->role == RAFT_STANDBY ? "standby"
                                                          : "spare";
             voters += s->role == RAFT_VOTER;
+            standbys += s->role == RAFT_STANDBY;
             json_array_append_new(members, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)s->id,
                                                      "address", s->address, "role", role));
         }
     }
-    o = json_pack("{s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:i, s:s, s:i, s:I}", "id",
-                  (json_int_t)in.id, "address", in.address, "state", in.state, "leader_ready",
+    uint64_t restores = ms_fsm_restore_count(r->fsm);
+    o = json_pack("{s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:i, s:s, s:i, s:I, s:{s:I, s:I}}",
+                  "id", (json_int_t)in.id, "address", in.address, "state", in.state, "leader_ready",
                   in.leader_ready, "term", (json_int_t)in.term, "commit_index",
-                  (json_int_t)in.commit_index, "last_applied", (json_int_t)in.last_applied,
+                  (json_int_t)in.commit_index, "applied_index", (json_int_t)in.last_applied,
                   "last_index", (json_int_t)in.last_index, "members", members, "voters", voters,
-                  "checksum", sum, "schema", ms_fsm_schema_version(r->fsm), "applied",
-                  (json_int_t)ms_fsm_applied(r->fsm));
+                  "state_checksum", sum, "schema", ms_fsm_schema_version(r->fsm),
+                  "commands_applied", (json_int_t)ms_fsm_applied(r->fsm), "snapshots", "taken",
+                  (json_int_t)ms_fsm_snapshot_count(r->fsm), "installed",
+                  (json_int_t)(restores - r->restores_at_start));
+    if (o)
+        json_object_set_new(o, "standbys", json_integer(standbys));
     if (o)
         json_object_set_new(o, "leader",
                             in.leader_id
