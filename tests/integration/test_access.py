@@ -255,14 +255,17 @@ def test_public_share_link_with_external_access(node, shared_cam):
     assert res.errors == [] and res.frames >= 40, res
 
 
-def test_archive_share_link_plays(node, shared_cam):
-    """An archive share link (HLS) of a recording stream: the one-day
-    window from `from` plays with ffmpeg once the DVR holds chunks there;
-    the link's token is refused on live playback and the playlist is
+def test_archive_share_link_plays(node, shared_cam, free_port):
+    """Archive share links (HLS and RTSP) of a recording stream: the
+    one-day window from `from` plays with ffmpeg once the DVR holds chunks
+    there; the link's token is refused on live playback and the playlist is
     refused without it."""
     n = node(streams={"priv": {"url": shared_cam.url("cam"), "access": PRIVATE,
                                "dvr": {"enabled": True, "depth_s": 3600, "chunk_s": 2,
-                                       "mode": "continuous"}}})
+                                       "mode": "continuous"}}}, start=False)
+    n.cfg["listen"]["rtsp"] = free_port()
+    n.write_config()
+    n.start()
     n.wait_active("priv", timeout=30)
     from_t = int(time.time()) - 2
     r = share(n, "priv", mode="archive", protocol="hls", ttl_s=3600, **{"from": from_t})
@@ -285,3 +288,9 @@ def test_archive_share_link_plays(node, shared_cam):
     assert res.errors == [] and res.rc == 0 and res.frames >= 6 * 25 * 0.9, res
     assert fetch(n, "/priv/archive-%d-86400.m3u8" % from_t).status == 401
     assert fetch(n, "/priv/index.m3u8?token=" + tok).status == 403
+    r = share(n, "priv", mode="archive", protocol="rtsp", ttl_s=3600, **{"from": from_t})
+    assert r.status == 200, r.text
+    u = r.json()["url"]
+    assert u.startswith("rtsp://127.0.0.1:%d/priv?from=%d&token=" % (n.cfg["listen"]["rtsp"], from_t)), u
+    res = ffmpeg_decode(u, 4, extra_in=["-rtsp_transport", "tcp"])
+    assert res.errors == [] and res.rc == 0 and res.frames >= 4 * 25 * 0.9, res

@@ -156,8 +156,8 @@ def test_rtsp_share_link(acc_node):
     u = r.json()["url"]
     assert u.startswith("rtsp://127.0.0.1:%d/priv?token=" % n.rtsp_port), u
     decodes(u)
-    # the RTSP archive link is well formed (RTSP archive playback is not
-    # served yet: the node answers, but not with the live stream)
+    # the RTSP archive link is well formed (it plays in
+    # test_access.py::test_archive_share_link_plays, on a recording stream)
     r = n.api("/api/v1/streams/priv/share", method="POST",
               body={"mode": "archive", "protocol": "rtsp", "from": int(time.time()) - 3600})
     assert r.status == 200, r.text
