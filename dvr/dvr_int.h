@@ -26,6 +26,8 @@ typedef struct ms_dvr_wchunk {
     ms_dvr_frag_t *frags;
     size_t nfrags, cap;
     int dirty, failed, closed;
+    int err;         /* last write error (negative errno), 0 when writing */
+    ms_blob_t *init; /* init segment, kept to restart the file after a failure */
     struct ms_dvr_wchunk *next_open;
 } ms_dvr_wchunk_t;
 
@@ -118,11 +120,17 @@ int ms_dvr_writer_post(ms_dvr_root_t *r, ms_dvr_op_t *op);
 void ms_dvr_op_free(ms_dvr_op_t *op);
 /* statvfs through the tuning hook; fills the root's cached figures. */
 int ms_dvr_root_stat(ms_dvr_root_t *r);
+/* Path of a chunk file: <root>/<uid>/YYYY/MM/DD/HH/<start_ms>.m4s (UTC). */
+void ms_dvr_chunk_path(char *out, size_t n, const char *root, const char *uid, int64_t start_ms);
 /* Removes empty directories from dir up to (not including) root. */
 void ms_dvr_prune_dirs(const char *root, const char *path);
 
 /* ---- recorder registry (recorder.c) ------------------------------------ */
 /* Under reg_mu: fills the recorder's part of the status object. */
 int ms_dvr_recorder_status_locked(const char *uid, json_t *o);
+/* Any thread (the writers): records why the recording of uid is paused
+ * (negative errno of the failed write/open, 0 = writing again) for its
+ * status. Takes reg_mu. */
+void ms_dvr_recorder_set_paused(const char *uid, int err);
 
 #endif

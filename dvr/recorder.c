@@ -42,7 +42,8 @@ struct ms_dvr_recorder {
     atomic_int_least64_t event_until_ms;
     atomic_int_least64_t mem;
     atomic_int recording;
-    atomic_int root; /* last root used */
+    atomic_int paused_err; /* set by the writer: why chunks are not written */
+    atomic_int root;       /* last root used */
 
     /* loop only */
     uv_loop_t *loop;
@@ -124,12 +125,8 @@ static void open_chunk(ms_dvr_recorder_t *rec, int64_t start_ms)
         MS_ERROR(rec->ctx, "out of memory opening a chunk");
         return;
     }
-    time_t secs = (time_t)(start_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
     snprintf(c->uid, sizeof c->uid, "%s", rec->uid);
-    snprintf(c->path, sizeof c->path, "%s/%s/%04d/%02d/%02d/%02d/%lld.m4s", r->path, rec->uid,
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, (long long)start_ms);
+    ms_dvr_chunk_path(c->path, sizeof c->path, r->path, rec->uid, start_ms);
     c->root = root;
     c->fd = -1;
     op->kind = MS_DVR_OP_OPEN;
@@ -599,7 +596,17 @@ int ms_dvr_recorder_status_locked(const char *uid, json_t *o)
         json_object_set_new(o, "mode", json_string(r->event_mode ? "event" : "continuous"));
         json_object_set_new(o, "chunk_s", json_integer(r->chunk_ms / 1000));
         json_object_set_new(o, "depth_s", json_integer(r->depth_s));
-        json_object_set_new(o, "recording", json_boolean(atomic_load(&r->recording)));
+        int perr = atomic_load(&r->paused_err);
+        json_object_set_new(o, "recording", json_boolean(atomic_load(&r->recording) && !perr));
+        if (perr) {
+            char why[160];
+            snprintf(why, sizeof why, "%s: %s",
+                     perr == -ENOSPC || perr == -EDQUOT ? "disk full" : "write error",
+                     strerror(-perr));
+            json_object_set_new(o, "paused", json_string(why));
+        } else {
+            json_object_set_new(o, "paused", json_null());
+        }
         json_object_set_new(o, "memory_bytes", json_integer(atomic_load(&r->mem)));
         json_object_set_new(o, "disk_free_bytes",
                             json_integer(atomic_load(&ms_dvr_g.roots[root].avail)));
@@ -609,4 +616,13 @@ int ms_dvr_recorder_status_locked(const char *uid, json_t *o)
         return 1;
     }
     return 0;
+}
+
+void ms_dvr_recorder_set_paused(const char *uid, int err)
+{
+    pthread_mutex_lock(&ms_dvr_g.reg_mu);
+    for (ms_dvr_recorder_t *r = ms_dvr_g.recs; r; r = r->next)
+        if (strcmp(r->uid, uid) == 0)
+            atomic_store(&r->paused_err, err);
+    pthread_mutex_unlock(&ms_dvr_g.reg_mu);
 }

@@ -79,6 +79,15 @@ int ms_dvr_root_stat(ms_dvr_root_t *r)
     return 0;
 }
 
+void ms_dvr_chunk_path(char *out, size_t n, const char *root, const char *uid, int64_t start_ms)
+{
+    time_t secs = (time_t)(start_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, n, "%s/%s/%04d/%02d/%02d/%02d/%lld.m4s", root, uid, tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, (long long)start_ms);
+}
+
 void ms_dvr_prune_dirs(const char *root, const char *path)
 {
     char d[MS_DVR_PATH_MAX];
@@ -135,6 +144,9 @@ static void chunk_fail(ms_dvr_root_t *r, ms_dvr_wchunk_t *c, const char *what, i
     static ms_ratelimit_t rl = MS_RATELIMIT_INIT(10000);
     uint32_t supp;
     c->failed = 1;
+    if (c->err != err) /* the stream's status says why it does not record */
+        ms_dvr_recorder_set_paused(c->uid, err);
+    c->err = err;
     if (ms_ratelimit_ok(&rl, &supp))
         MS_ERROR("[dvr] [writer]", "%s: %s %s: %s (%u similar suppressed)", r->path, what, c->path,
                  strerror(-err), supp);
@@ -149,6 +161,31 @@ static void open_list_remove(ms_dvr_root_t *r, ms_dvr_wchunk_t *c)
         }
 }
 
+/* Creates c->path and writes the init segment; 0 or a negative errno (the
+ * file is removed again on failure). */
+static int open_file(ms_dvr_root_t *r, ms_dvr_wchunk_t *c)
+{
+    int rc = mkdirs(r->path, c->path);
+    if (rc < 0)
+        return rc;
+    c->fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (c->fd < 0)
+        return -errno;
+    if ((rc = write_all(c->fd, c->init->data, c->init->len)) < 0) {
+        close(c->fd);
+        c->fd = -1;
+        unlink(c->path);
+        ms_dvr_prune_dirs(r->path, c->path);
+        return rc;
+    }
+    c->init_len = (uint32_t)c->init->len;
+    c->bytes = c->init->len;
+    c->dirty = 1;
+    if (ms_dvr_db_insert(r->db, c, r->path) < 0)
+        c->rowid = 0;
+    return 0;
+}
+
 static void do_open(ms_dvr_root_t *r, ms_dvr_op_t *op)
 {
     ms_dvr_wchunk_t *c = op->c;
@@ -156,30 +193,66 @@ static void do_open(ms_dvr_root_t *r, ms_dvr_op_t *op)
     c->start_ms = c->end_ms = op->meta.t_ms;
     c->next_open = r->open;
     r->open = c;
-    int rc = mkdirs(r->path, c->path);
+    c->init = ms_blob_ref(op->blob);
+    int rc = open_file(r, c);
     if (rc < 0) {
-        chunk_fail(r, c, "mkdir for", rc);
+        chunk_fail(r, c, "open", rc);
         return;
     }
-    c->fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (c->fd < 0) {
-        chunk_fail(r, c, "open", -errno);
-        return;
+    ms_dvr_recorder_set_paused(c->uid, 0);
+}
+
+/* Ends the file of c as it is on disk (its row closed, or file and row
+ * removed when it holds no fragment). c stays open for the recorder. */
+static void finish_file(ms_dvr_root_t *r, ms_dvr_wchunk_t *c)
+{
+    if (c->fd >= 0) {
+        if (c->dirty)
+            fdatasync(c->fd);
+        close(c->fd);
+        c->fd = -1;
     }
-    if ((rc = write_all(c->fd, op->blob->data, op->blob->len)) < 0) {
-        chunk_fail(r, c, "write", rc);
-        return;
+    if (!c->nfrags) {
+        /* nothing but an init segment: not a recording */
+        unlink(c->path);
+        ms_dvr_prune_dirs(r->path, c->path);
+        if (c->rowid)
+            ms_dvr_db_delete(r->db, c->rowid);
+    } else if (c->rowid) {
+        ms_dvr_db_update(r->db, c, 0);
     }
-    c->init_len = (uint32_t)op->blob->len;
-    c->bytes = op->blob->len;
-    c->dirty = 1;
-    if (ms_dvr_db_insert(r->db, c, r->path) < 0)
-        c->rowid = 0;
+    c->dirty = 0;
+}
+
+/* A write of c failed (disk full, I/O error): at the next keyframe fragment
+ * the file written so far is ended and a new one started at t_ms, so the
+ * recording resumes as soon as space is back, with a gap in the ranges for
+ * what was lost. 0 when writing again. */
+static int restart_file(ms_dvr_root_t *r, ms_dvr_wchunk_t *c, int64_t t_ms)
+{
+    finish_file(r, c);
+    c->rowid = 0;
+    c->nfrags = 0;
+    c->bytes = 0;
+    c->start_ms = c->end_ms = t_ms;
+    ms_dvr_chunk_path(c->path, sizeof c->path, r->path, c->uid, t_ms);
+    int rc = open_file(r, c);
+    if (rc < 0) {
+        chunk_fail(r, c, "reopen", rc);
+        return rc;
+    }
+    c->failed = 0;
+    c->err = 0;
+    ms_dvr_recorder_set_paused(c->uid, 0);
+    MS_INFO("[dvr] [writer]", "%s: recording of %s resumed in %s", r->path, c->uid, c->path);
+    return 0;
 }
 
 static void do_frag(ms_dvr_root_t *r, ms_dvr_op_t *op)
 {
     ms_dvr_wchunk_t *c = op->c;
+    if (c->failed && c->init && op->meta.key && restart_file(r, c, op->meta.t_ms) < 0)
+        return;
     if (c->failed || c->fd < 0)
         return;
     if (c->nfrags == c->cap) {
@@ -214,21 +287,9 @@ static void do_frag(ms_dvr_root_t *r, ms_dvr_op_t *op)
 static void do_close(ms_dvr_root_t *r, ms_dvr_wchunk_t *c)
 {
     open_list_remove(r, c);
-    if (c->fd >= 0) {
-        if (c->dirty)
-            fdatasync(c->fd);
-        close(c->fd);
-    }
+    finish_file(r, c);
     c->closed = 1;
-    if (!c->nfrags) {
-        /* nothing but an init segment: not a recording */
-        unlink(c->path);
-        ms_dvr_prune_dirs(r->path, c->path);
-        if (c->rowid)
-            ms_dvr_db_delete(r->db, c->rowid);
-    } else if (c->rowid) {
-        ms_dvr_db_update(r->db, c, 0);
-    }
+    ms_blob_unref(c->init);
     free(c->frags);
     free(c);
 }
