@@ -171,6 +171,9 @@ def test_bad_input_leaves_state_untouched(three):
     n = three.followers()[0]
     assert n.api("/api/v1/streams", method="POST", body=stream_body("good")).status == 201
     before = {k: v["uid"] for k, v in n.streams().items()}
+    def conf(m):  # the stream object without its live status
+        return {k: v for k, v in m.api("/api/v1/streams/good").json().items() if k != "status"}
+    good = conf(n)
     cases = [
         (b"{not json", 400),
         (b"[1,2]", 400),
@@ -202,6 +205,19 @@ def test_bad_input_leaves_state_untouched(three):
     assert signed_post(ld, "/api/v1/cluster/submit", ok, node_id=12345)[0] == 403
     r = ld.api("/api/v1/cluster/submit", method="POST", body={"v": 1})
     assert r.status == 401
+    # a signed but oversized command, a bad req_id, an extra key
+    big = b'{"v":1,"op":"setting_set","req_id":"t2","ts":1,"args":{"key":"k","value":"' + \
+        b"x" * 200000 + b'"}}'
+    st = signed_post(ld, "/api/v1/cluster/submit", big, node_id=member)[0]
+    assert st in (400, 413), st
+    cmd = b'{"v":1,"op":"setting_set","req_id":"bad id!","ts":1,"args":{"key":"k","value":1}}'
+    assert signed_post(ld, "/api/v1/cluster/submit", cmd, node_id=member)[0] == 400
+    cmd = b'{"v":1,"op":"setting_set","req_id":"t3","ts":1,"args":{},"more":1}'
+    assert signed_post(ld, "/api/v1/cluster/submit", cmd, node_id=member)[0] == 400
+    cmd = b'{"v":99,"op":"setting_set","req_id":"t4","ts":1,"args":{"key":"k","value":1}}'
+    assert signed_post(ld, "/api/v1/cluster/submit", cmd, node_id=member)[0] == 400
+    # the stream objects (with their placement and rev) did not change anywhere
     for m in three.alive():
         assert {k: v["uid"] for k, v in m.streams().items()} == before
+        assert conf(m) == good
     three.converged()
