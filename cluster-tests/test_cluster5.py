@@ -103,3 +103,27 @@ def test_follower_catches_up_by_snapshot(cluster, monkeypatch):
     snaps = cluster.info(down)["snapshots"]
     assert snaps["installed"] >= 1, snaps
     cluster.converged(timeout=30)
+
+
+def test_stream_file_deleted_while_down_is_removed(cluster):
+    for name in ("n1", "n2", "n3"):
+        cluster.add(name)
+    n1, n2 = cluster.nodes["n1"], cluster.nodes["n2"]
+    mslib.wait_until(lambda: cluster.info(n1)["voters"] == 3, 20, what="3 voters")
+    n2.add_stream("filecam", "rtsp://127.0.0.1:9/filecam")
+    n2.add_stream("keepcam", "rtsp://127.0.0.1:9/keepcam")
+    n2.proc.send_signal(1)  # SIGHUP: the files enter the state
+    for n in cluster.alive():
+        mslib.wait_until(lambda: {"filecam", "keepcam"} <= set(n.streams()), 10,
+                         what="file streams on %s" % n.name)
+    src = n1.api("/api/v1/streams/filecam").json()
+    n2.stop()
+    n2.remove_stream("filecam")
+    restart(n2)
+    # the file was deleted while n2 was down: n2 removes its stream cluster-wide
+    for n in cluster.alive():
+        mslib.wait_until(lambda: "filecam" not in n.streams(), 15,
+                         what="filecam removed on %s" % n.name)
+        assert "keepcam" in n.streams()
+    assert src["uid"]
+    cluster.converged(timeout=20)

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
@@ -27,15 +28,18 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define CTX             g.ctx
-#define TICK_MS         250
-#define REPORT_MS       500
-#define DOWN_AFTER_MS   1500 /* default; setting down_after_ms */
-#define LEADER_GRACE_MS 4000
-#define API_DEADLINE_MS 4000
-#define FWD_TIMEOUT_MS  3000
-#define JOIN_EVERY_MS   500
-#define MAX_VOTERS      5
+#define CTX           g.ctx
+#define TICK_MS       250
+#define REPORT_MS     500
+#define DOWN_AFTER_MS 1500 /* default; setting down_after_ms */
+/* A new leader marks nobody down before it has led this long: live nodes'
+ * reports held up by the election land within it (they are retried every
+ * 50 ms). Ages themselves are observed by every node (observe_reports). */
+#define LEADER_SETTLE_MS 700
+#define API_DEADLINE_MS  4000
+#define FWD_TIMEOUT_MS   3000
+#define JOIN_EVERY_MS    500
+#define MAX_VOTERS       5
 
 typedef void (*wop_cb)(void *ud, unsigned status, json_t *result);
 
@@ -56,6 +60,7 @@ typedef struct wop {
     unsigned st;
     json_t *res;
     struct wop *next_wait;
+    int leader_only; /* a leader's decision: dropped, never forwarded, when deposed */
 } wop_t;
 
 /* A proxied REST call (to the leader). */
@@ -91,7 +96,8 @@ static struct {
     int64_t last_report, last_join, leader_since, last_duty;
     int report_busy, upsert_busy, duty_busy;
     int loader_pending;
-    int outstanding; /* works in the thread pool, wops and proxies alive */
+    int sweep_pending; /* sweep_files() to do (start, reload) */
+    int outstanding;   /* works in the thread pool, wops and proxies alive */
     char raft_addr[300], http_base[300];
     int join_target;
     char join_redirect[300];
@@ -290,6 +296,10 @@ static void wop_later(wop_t *w)
 static void submit_cb(void *ud, int status, json_t *result)
 {
     wop_t *w = ud;
+    if (status < 0 && w->leader_only) {
+        wop_finish(w, 503, json_pack("{s:s}", "error", "leadership lost"));
+        return;
+    }
     if (status < 0) {
         wop_later(w); /* same req_id: applies at most once */
         return;
@@ -362,6 +372,10 @@ static void wop_try(wop_t *w)
         wop_later(w);
         return;
     }
+    if (w->leader_only) { /* decided on a state this node no longer leads */
+        wop_finish(w, 503, json_pack("{s:s}", "error", "not the leader any more"));
+        return;
+    }
     if (leader_base(w->base, sizeof w->base) == 0 && strcmp(w->base, g.http_base) != 0) {
         w->work.data = w;
         if (uv_queue_work(g.loop, &w->work, fwd_work, fwd_done) == 0)
@@ -371,8 +385,10 @@ static void wop_try(wop_t *w)
 }
 
 /* Writes cmd (stolen) to the replicated log through the leader; cb(ud,
- * http status, result) once. deadline_ms 0: retried until stop. */
-static int cluster_write(json_t *cmd, int deadline_ms, wop_cb cb, void *ud)
+ * http status, result) once. deadline_ms 0: retried until stop.
+ * leader_only: submitted only while this node leads (leader duties: a
+ * deposed leader's decisions must not reach the new leader). */
+static int cluster_write_ex(json_t *cmd, int deadline_ms, int leader_only, wop_cb cb, void *ud)
 {
     wop_t *w = calloc(1, sizeof *w);
     if (!w || !cmd) {
@@ -387,6 +403,7 @@ static int cluster_write(json_t *cmd, int deadline_ms, wop_cb cb, void *ud)
         return -ENOMEM;
     }
     w->deadline = deadline_ms ? ms_mono_ms() + deadline_ms : 0;
+    w->leader_only = leader_only;
     w->cb = cb;
     w->ud = ud;
     uv_timer_init(g.loop, &w->timer);
@@ -394,6 +411,11 @@ static int cluster_write(json_t *cmd, int deadline_ms, wop_cb cb, void *ud)
     g.outstanding++;
     wop_try(w);
     return 0;
+}
+
+static int cluster_write(json_t *cmd, int deadline_ms, wop_cb cb, void *ud)
+{
+    return cluster_write_ex(cmd, deadline_ms, 0, cb, ud);
 }
 
 /* ---- REST jobs -------------------------------------------------------------- */
@@ -1314,18 +1336,84 @@ static void placement_opts(ms_placement_opts_t *o, int64_t now)
     o->failback = setting_int("failback", 0) != 0;
 }
 
+/* Report ages observed on this node: every node (not only the leader)
+ * notes the monotonic time at which each server's last_report_ms last
+ * changed in its applied state, so a freshly elected leader already knows
+ * how long a server has been silent without trusting other clocks and
+ * without waiting a grace period (docs/cluster.md "Failover"). */
+#define OBS_MAX 64
+static struct {
+    char name[64];
+    int64_t last_report_ms, seen_mono;
+} g_obs[OBS_MAX];
+static int g_nobs;
+
+static void observe_reports(void)
+{
+    if (!g.fsm)
+        return;
+    json_t *servers = ms_fsm_list(g.fsm, "servers"), *s;
+    size_t i;
+    int64_t now = ms_mono_ms();
+    json_array_foreach(servers, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        int64_t lr = json_integer_value(json_object_get(s, "last_report_ms"));
+        if (!name || strlen(name) >= sizeof g_obs[0].name)
+            continue;
+        int k;
+        for (k = 0; k < g_nobs && strcmp(g_obs[k].name, name) != 0; k++)
+            ;
+        if (k == g_nobs) {
+            if (g_nobs == OBS_MAX)
+                continue;
+            g_nobs++;
+            snprintf(g_obs[k].name, sizeof g_obs[k].name, "%s", name);
+            g_obs[k].last_report_ms = lr;
+            g_obs[k].seen_mono = now; /* first seen: counts from here */
+        } else if (g_obs[k].last_report_ms != lr) {
+            g_obs[k].last_report_ms = lr;
+            g_obs[k].seen_mono = now;
+        }
+    }
+    json_decref(servers);
+}
+
+/* Rewrites last_report_ms of each server (servers: ms_fsm_list array,
+ * modified in place) to the leader's wall clock minus the age observed
+ * here, so placement.c's age test uses this node's observation. */
+static void observed_ages(json_t *servers, int64_t now_wall)
+{
+    json_t *s;
+    size_t i;
+    int64_t now = ms_mono_ms();
+    json_array_foreach(servers, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        for (int k = 0; name && k < g_nobs; k++)
+            if (strcmp(g_obs[k].name, name) == 0 &&
+                json_is_integer(json_object_get(s, "last_report_ms")))
+                json_object_set_new(s, "last_report_ms",
+                                    json_integer(now_wall - (now - g_obs[k].seen_mono)));
+    }
+}
+
 static void leader_duties(void)
 {
     if (!ms_raft_is_leader(g.raft) || g.duty_busy)
         return;
     if (!g.leader_since)
         g.leader_since = ms_mono_ms();
-    int grace = ms_mono_ms() - g.leader_since < LEADER_GRACE_MS;
+    /* settling: a new leader assigns unassigned streams only, until live
+     * nodes' reports held up by the election had time to land */
+    int grace = ms_mono_ms() - g.leader_since < LEADER_SETTLE_MS;
     int po_down = (int)setting_int("down_after_ms", DOWN_AFTER_MS);
     int64_t now = wall_ms();
+    observe_reports();
     json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
     json_t *s, *st;
     size_t i;
+    observed_ages(servers, now);
     if (!grace) {
         json_array_foreach(servers, i, s)
         {
@@ -1334,10 +1422,11 @@ static void leader_duties(void)
                 g.duty_busy++;
                 MS_INFO(CTX, "server %s: no report for %d ms: down",
                         json_string_value(json_object_get(s, "name")), po_down);
-                cluster_write(ms_cmd_new("server_set_health",
-                                         json_pack("{s:O,s:s}", "name", json_object_get(s, "name"),
-                                                   "health", "down")),
-                              2000, busy_done, &g.duty_busy);
+                cluster_write_ex(
+                    ms_cmd_new("server_set_health",
+                               json_pack("{s:O,s:s}", "name", json_object_get(s, "name"), "health",
+                                         "down")),
+                    2000, 1, busy_done, &g.duty_busy);
             }
         }
     }
@@ -1371,11 +1460,20 @@ static void leader_duties(void)
                     p ? (json_is_true(json_object_get(d, "failover")) ? ", down: backup activated)"
                                                                       : ")")
                       : "");
-        json_t *args = json_pack("{s:O,s:O,s:O,s:s}", "stream", json_object_get(d, "uid"),
-                                 "primary", json_object_get(d, "primary"), "backup",
-                                 json_object_get(d, "backup"), "role", "primary");
+        json_t *args =
+            json_pack("{s:O,s:O,s:O,s:s,s:o}", "stream", json_object_get(d, "uid"), "primary",
+                      json_object_get(d, "primary"), "backup", json_object_get(d, "backup"), "role",
+                      /* a transferred stream stays "migrated" on its server */
+                      p && np && strcmp(p, np) == 0 &&
+                              strcmp(json_string_value(json_object_get(pl, "role"))
+                                         ? json_string_value(json_object_get(pl, "role"))
+                                         : "",
+                                     "migrated") == 0
+                          ? "migrated"
+                          : "primary",
+                      "if_primary", p ? json_string(p) : json_null());
         g.duty_busy++;
-        cluster_write(ms_cmd_new("stream_assign", args), 2000, busy_done, &g.duty_busy);
+        cluster_write_ex(ms_cmd_new("stream_assign", args), 2000, 1, busy_done, &g.duty_busy);
     }
     json_decref(plan);
     json_decref(groups);
@@ -1597,6 +1695,8 @@ static void try_join(void)
 
 /* ---- loop hooks ------------------------------------------------------------ */
 
+static void sweep_files(void);
+
 static void tick_cb(uv_timer_t *t)
 {
     (void)t;
@@ -1606,11 +1706,13 @@ static void tick_cb(uv_timer_t *t)
     if (!ms_raft_is_leader(g.raft))
         g.leader_since = 0;
     self_upsert();
+    sweep_files();
     int64_t now = ms_mono_ms();
     if (now - g.last_report >= REPORT_MS) {
         g.last_report = now;
         report();
     }
+    observe_reports();
     leader_duties();
     reconcile();
     update_ready();
@@ -1623,6 +1725,7 @@ static void check_cb(uv_check_t *h)
         wait_check();
     if (!g.stopping && g.raft && ms_fsm_applied(g.fsm) != g.seen_applied) {
         reconcile();
+        observe_reports();
         int64_t now = ms_mono_ms();
         if (now - g.last_duty >= 20) { /* assign new streams without waiting a tick */
             g.last_duty = now;
@@ -1651,15 +1754,57 @@ int ms_cluster_loader_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
     if (!sj)
         return -ENOMEM;
     char *what = strdup(cfg->source_file[0] ? cfg->source_file : cfg->name);
+    const char *base = strrchr(cfg->source_file, '/');
+    base = base ? base + 1 : cfg->source_file;
     g.loader_pending++;
-    if (cluster_write(
-            ms_cmd_new("stream_upsert", json_pack("{s:o,s:s}", "stream", sj, "added", "manual")), 0,
-            loader_done, what) < 0) {
+    g.sweep_pending = 1;
+    if (cluster_write(ms_cmd_new("stream_upsert",
+                                 json_pack("{s:o,s:s,s:s,s:s}", "stream", sj, "added", "manual",
+                                           "source_node", g.cfg->name, "source_file", base)),
+                      0, loader_done, what) < 0) {
         g.loader_pending--;
         free(what);
         return -ENOMEM;
     }
     return 0;
+}
+
+/* Removes from the state the streams that came from this node's stream files
+ * whose file is gone (deleted while the node was down): once the node's
+ * state is ready and its own files are applied, after start and after each
+ * reload that changed something. Control loop only. */
+static void sweep_files(void)
+{
+    if (!g.sweep_pending || !g.ready || g.loader_pending || !g.cfg->streams_dir[0] ||
+        ms_fsm_schema_version(g.fsm) < 3)
+        return;
+    g.sweep_pending = 0;
+    json_t *streams = ms_fsm_list(g.fsm, "streams"), *st;
+    size_t i;
+    json_array_foreach(streams, i, st)
+    {
+        json_t *src = json_object_get(json_object_get(st, "placement"), "source");
+        const char *node = json_string_value(json_object_get(src, "node"));
+        const char *file = json_string_value(json_object_get(src, "file"));
+        const char *uid = json_string_value(json_object_get(st, "uid"));
+        if (!node || !file || !uid || strcmp(node, g.cfg->name) != 0 || strchr(file, '/'))
+            continue;
+        char path[MS_PATH_MAX + 300];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", g.cfg->streams_dir, file);
+        if (stat(path, &sb) == 0 || errno != ENOENT)
+            continue;
+        MS_INFO(CTX, "stream file %s is gone: removing stream %s from the cluster", file,
+                json_string_value(json_object_get(st, "name")));
+        char *what = strdup(path);
+        g.loader_pending++;
+        if (cluster_write(ms_cmd_new("stream_remove", json_pack("{s:s}", "stream", uid)), 0,
+                          loader_done, what) < 0) {
+            g.loader_pending--;
+            free(what);
+        }
+    }
+    json_decref(streams);
 }
 
 int ms_cluster_loader_remove(const char *uid)
@@ -1718,6 +1863,7 @@ int ms_cluster_start(uv_loop_t *loop, const ms_node_cfg_t *cfg)
         return r;
     }
     g.started = 1;
+    g.sweep_pending = 1;
     uv_async_init(loop, &g.async, async_cb);
     uv_timer_init(loop, &g.tick);
     uv_check_init(loop, &g.check);

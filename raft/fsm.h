@@ -32,7 +32,7 @@
  * applying rather than diverge from newer nodes: upgrade the binary). */
 #define MS_FSM_CMD_VERSION 1
 /* Newest schema version this binary can build (schema_init/upgrade). */
-#define MS_FSM_SCHEMA_LATEST 2
+#define MS_FSM_SCHEMA_LATEST 3
 /* How many applied req_ids the dedup table keeps (by apply sequence). */
 #define MS_FSM_DEDUP_KEEP 10000
 /* Largest accepted command (bytes of JSON). */

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Seconds between two transfers of one stream (seed rule: once per hour). */
+#define MS_TRANSFER_INTERVAL_S 3600
+
 /* ---- schema --------------------------------------------------------- */
 
 /* schema[v - 1] builds version v from v - 1. Never edit a released entry:
@@ -45,6 +48,9 @@ static const char *const schema_steps[MS_FSM_SCHEMA_LATEST] = {
     /* 2: cluster-wide settings (op setting_set) */
     "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL,"
     " updated_at INTEGER NOT NULL);",
+    /* 3: where a stream defined by a stream file came from (node name, file name) */
+    "ALTER TABLE streams ADD COLUMN source_node TEXT;"
+    "ALTER TABLE streams ADD COLUMN source_file TEXT;",
 };
 
 static int schema_build(ms_fsm_t *f, int to, json_t **res)
@@ -395,6 +401,10 @@ static json_t *stream_json(json_t *row)
                   json_object_get(row, "transferred_at"), "added", json_object_get(row, "added"),
                   "created_at", json_object_get(row, "created_at"), "updated_at",
                   json_object_get(row, "updated_at"), "rev", json_object_get(row, "rev")));
+    if (json_is_string(json_object_get(row, "source_node")))
+        json_object_set_new(json_object_get(o, "placement"), "source",
+                            json_pack("{s:O, s:O}", "node", json_object_get(row, "source_node"),
+                                      "file", json_object_get(row, "source_file")));
 #undef G
     json_decref(row);
     return o;
@@ -838,6 +848,17 @@ static int op_stream_upsert(ms_fsm_t *f, const ms_fsm_ctx_t *c, json_t **res)
     json_decref(sa.extra);
     if (rc < 0)
         return rc;
+    if (f->schema >= 3) {
+        /* schema 3: the origin of a stream file (both or neither; an API write clears it) */
+        const char *sn = json_string_value(json_object_get(c->args, "source_node"));
+        const char *sf = json_string_value(json_object_get(c->args, "source_file"));
+        if (!sn || !sf || !sn[0] || !sf[0] || strlen(sn) > 255 || strlen(sf) > 255)
+            sn = sf = NULL;
+        rc = ms_fsm_sql(f, "UPDATE streams SET source_node = ?, source_file = ? WHERE uid = ?",
+                        "ttt", sn, sf, sa.uid);
+        if (rc < 0)
+            return rc;
+    }
     json_t *st = stream_by_uid(f, sa.uid);
     *res = json_pack("{s:b, s:b, s:o}", "ok", 1, "created", (int)created, "stream",
                      st ? st : json_null());
@@ -937,7 +958,44 @@ static int op_stream_assign(ms_fsm_t *f, const ms_fsm_ctx_t *c, json_t **res)
             return rc;
         }
     }
+    /* Compare-and-set: a leader decides on the state it has applied; when
+     * the primary changed meanwhile (a decision of a deposed leader that
+     * reached the new one), the command is refused rather than undo it. */
+    json_t *ip = json_object_get(a, "if_primary");
+    if (ip) {
+        sqlite3_stmt *q;
+        if ((rc = ms_fsm_prep(f, &q, "SELECT primary_server FROM streams WHERE uid = ?", "t",
+                              uid)) < 0)
+            return rc;
+        int same = 0;
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            const char *cur = (const char *)sqlite3_column_text(q, 0);
+            same = json_is_null(ip)
+                       ? cur == NULL
+                       : (json_is_string(ip) && cur && strcmp(cur, json_string_value(ip)) == 0);
+        }
+        sqlite3_finalize(q);
+        if (!same) {
+            *res = ms_fsm_reject(409, "if_primary", "the primary changed meanwhile");
+            return 0;
+        }
+    }
     int64_t now_s = c->ts / 1000;
+    if (transfer) { /* one transfer per hour and stream (seed rule) */
+        int64_t prev = 0;
+        rc = ms_fsm_sql_int(f, &prev,
+                            "SELECT transferred_at FROM streams WHERE uid = ?"
+                            " AND transferred_at IS NOT NULL",
+                            "t", uid);
+        if (rc < 0)
+            return rc;
+        if (rc > 0 && now_s - prev < MS_TRANSFER_INTERVAL_S) {
+            *res = ms_fsm_reject(409, "transfer", "transferred less than an hour ago");
+            json_object_set_new(*res, "time_left_s",
+                                json_integer(MS_TRANSFER_INTERVAL_S - (now_s - prev)));
+            return 0;
+        }
+    }
     rc = ms_fsm_sql(f,
                     "UPDATE streams SET primary_server = ?1, backup_server = ?2, role = ?3,"
                     " transferred_at = CASE WHEN ?4 THEN ?5 ELSE transferred_at END,"
