@@ -41,14 +41,16 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
-def setup_stream(c, tmp):
+def setup_stream(c, tmp, names=("fo",)):
     cam = mslib.Camera(tmp / "cam", audio="none", gop=10).start()
     ld = c.leader()
-    r = ld.api("/api/v1/streams", "POST",
-               mslib.default_stream("fo", cam.url("cam"), channels=("video",)))
-    assert r.status in (200, 201), r.text
-    mslib.wait_until(lambda: placement(c, "fo")["backup"], 20, what="a backup")
-    one_active_primary(c, "fo", timeout=30)
+    for name in names:
+        r = ld.api("/api/v1/streams", "POST",
+                   mslib.default_stream(name, cam.url("cam"), channels=("video",)))
+        assert r.status in (200, 201), r.text
+    for name in names:
+        mslib.wait_until(lambda: placement(c, name)["backup"], 20, what="a backup")
+        one_active_primary(c, name, timeout=30)
     return cam
 
 
@@ -77,34 +79,45 @@ def wait_failover(c, name, dead, t0, timeout=20):
 
 
 def test_kill_primary_drill(three, tmp_path):
+    """Two streams (the leader places them on different servers), so the
+    rounds alternate between a primary that is not the leader and one that
+    is (a new election on top of the failover)."""
     c = three
-    cam = setup_stream(c, tmp_path)
+    names = ("fo", "fo2")
+    cam = setup_stream(c, tmp_path, names)
     try:
-        times, hls_times, leader_kills = [], [], 0
+        kinds = {True: ([], []), False: ([], [])}  # was_leader -> (active, hls)
         for i in range(KILLS):
-            pl = placement(c, "fo")
-            prim = c.nodes[pl["primary"]]
-            was_leader = c.leader() is prim
+            ld = c.leader()
+            want_leader = i % 2 == 1
+            pick = [n for n in names if (c.nodes[placement(c, n)["primary"]] is ld) == want_leader]
+            name = (pick or list(names))[0]
+            prim = c.nodes[placement(c, name)["primary"]]
+            was_leader = ld is prim
             t0 = time.monotonic()
             kill9(prim)
-            ta, th = wait_failover(c, "fo", prim, t0)
-            if was_leader:
-                leader_kills += 1
-                print("kill %d: primary %s was the leader: active after %.2f s" % (i, prim.name, ta))
-            else:
-                times.append(ta)
-                if th is not None:
-                    hls_times.append(th)
-                print("kill %d: primary %s: active on the backup after %.2f s, HLS segment after %s s"
-                      % (i, prim.name, ta, "%.2f" % th if th is not None else "-"))
+            ta, th = wait_failover(c, name, prim, t0)
+            kinds[was_leader][0].append(ta)
+            if th is not None:
+                kinds[was_leader][1].append(th)
+            print("kill %d: primary %s of %s%s: active on the backup after %.2f s, HLS after %s s"
+                  % (i, prim.name, name, " (also the leader)" if was_leader else "", ta,
+                     "%.2f" % th if th is not None else "-"))
             restart(prim)
             c.converged()
-            one_active_primary(c, "fo")
-        if times:
-            print("failover (kill -9 of the primary, %d kills): p50 %.2f s, p99 %.2f s; HLS p50 %s s"
-                  % (len(times), pct(times, 50), pct(times, 99),
-                     "%.2f" % pct(hls_times, 50) if hls_times else "-"))
-            assert pct(times, 50) <= 2.5 and pct(times, 99) <= 4.5, times
+            for n in names:
+                one_active_primary(c, n)
+            # no failback: the restarted server took nothing back
+            assert placement(c, name)["primary"] != prim.name
+        allt = kinds[True][0] + kinds[False][0]
+        for lab, (ta, th) in (("primary not the leader", kinds[False]),
+                              ("primary also the leader", kinds[True]), ("all", (allt, []))):
+            if ta:
+                print("failover (%s, %d kills): active p50 %.2f s, p99 %.2f s; HLS p50 %s, p99 %s"
+                      % (lab, len(ta), pct(ta, 50), pct(ta, 99),
+                         "%.2f s" % pct(th, 50) if th else "-", "%.2f s" % pct(th, 99) if th else "-"))
+        # targets: p50 <= 2 s, p99 <= 4 s (a little slack for a loaded CI machine)
+        assert pct(allt, 50) <= 2.5 and pct(allt, 99) <= 4.5, allt
     finally:
         cam.stop()
 
@@ -137,8 +150,14 @@ def test_backup_killed_and_sigstop(three, tmp_path):
             prim.proc.send_signal(signal.SIGCONT)
         c.converged()
         one_active_primary(c, "fo")
-        # known gap: after SIGCONT of a primary that was also the leader the
-        # stream was seen back on it once; printed, not asserted yet
-        print("after SIGCONT: primary %s" % placement(c, "fo")["primary"])
+        # no failback: the resumed server takes nothing back, also later
+        # (a deposed leader's stale decisions are dropped, never forwarded)
+        newp = placement(c, "fo")["primary"]
+        print("after SIGCONT: primary %s" % newp)
+        assert newp != prim.name
+        time.sleep(3)
+        c.converged()
+        one_active_primary(c, "fo")
+        assert placement(c, "fo")["primary"] == newp
     finally:
         cam.stop()
