@@ -540,6 +540,8 @@ static void stream_put(ms_cluster_job_t *j)
 static void restart_work(uv_work_t *req);
 static void restart_done(uv_work_t *req, int status);
 
+static void stream_transfer(ms_cluster_job_t *j, json_t *cur);
+
 static void stream_action(ms_cluster_job_t *j)
 {
     json_t *cur = ms_fsm_get_stream(g.fsm, j->id);
@@ -549,6 +551,10 @@ static void stream_action(ms_cluster_job_t *j)
     }
     const char *uid = json_string_value(json_object_get(cur, "uid"));
     json_t *cmd = NULL;
+    if (strcmp(j->action, "transfer") == 0) {
+        stream_transfer(j, cur); /* takes cur */
+        return;
+    }
     if (strcmp(j->method, "DELETE") == 0) {
         cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_id);
     } else if (strcmp(j->action, "enable") == 0 || strcmp(j->action, "disable") == 0) {
@@ -1480,6 +1486,85 @@ static void leader_duties(void)
     json_decref(clusters);
     json_decref(servers);
     json_decref(streams);
+}
+
+/* POST /streams/{id}/transfer (body optional: {"cluster": name}): a new
+ * search excluding the current primary (automatic, or within the chosen
+ * cluster); written as stream_assign with role "migrated", transfer true
+ * (the FSM refuses a second transfer within the hour: 409 + time_left_s)
+ * and if_primary (a concurrent failover wins). The archive stays where it
+ * is (archive_locations keep every server's ranges). Takes cur. */
+static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
+{
+    json_t *body = NULL;
+    const char *want = NULL;
+    if (j->body && j->body_len) {
+        json_error_t e;
+        body = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &e);
+        json_t *cl = json_object_get(body, "cluster");
+        if (!json_is_object(body) || (cl && !json_is_string(cl) && !json_is_null(cl))) {
+            json_decref(body);
+            json_decref(cur);
+            job_reply(j, 400,
+                      json_pack("{s:s,s:s}", "error", "the body must be {\"cluster\": name}",
+                                "field", "cluster"));
+            return;
+        }
+        want = json_string_value(cl);
+    }
+    if (want) {
+        json_t *cls = ms_fsm_list(g.fsm, "clusters"), *c;
+        size_t i;
+        int found = 0;
+        json_array_foreach(cls, i, c) found |=
+            strcmp(json_string_value(json_object_get(c, "name"))
+                       ? json_string_value(json_object_get(c, "name"))
+                       : "",
+                   want) == 0;
+        json_decref(cls);
+        if (!found) {
+            json_decref(body);
+            json_decref(cur);
+            job_reply(j, 404,
+                      json_pack("{s:s,s:s}", "error", "no such cluster", "field", "cluster"));
+            return;
+        }
+    }
+    const char *prim =
+        json_string_value(json_object_get(json_object_get(cur, "placement"), "primary"));
+    int64_t now = wall_ms();
+    observe_reports();
+    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
+    json_t *groups = ms_fsm_list(g.fsm, "groups"), *clusters = ms_fsm_list(g.fsm, "clusters");
+    observed_ages(servers, now);
+    ms_placement_opts_t po;
+    placement_opts(&po, now);
+    json_t *found =
+        ms_placement_search(servers, groups ? groups : json_array(),
+                            clusters ? clusters : json_array(), streams, cur, want, prim, &po);
+    json_decref(servers);
+    json_decref(streams);
+    json_decref(groups);
+    json_decref(clusters);
+    const char *np = json_string_value(json_object_get(found, "primary"));
+    if (!np) {
+        job_reply(j, 409,
+                  json_pack("{s:s,s:s?}", "error", "no qualifying server for the transfer",
+                            "reason", json_string_value(json_object_get(found, "reason"))));
+    } else {
+        json_t *args =
+            json_pack("{s:O,s:s,s:O,s:s,s:b,s:o}", "stream", json_object_get(cur, "uid"), "primary",
+                      np, "backup", json_object_get(found, "backup"), "role", "migrated",
+                      "transfer", 1, "if_primary", prim ? json_string(prim) : json_null());
+        MS_INFO(CTX, "stream %s: transfer %s -> %s",
+                json_string_value(json_object_get(cur, "name")), prim ? prim : "-", np);
+        if (cluster_write(cmd_with_req("stream_assign", args, j->req_id), API_DEADLINE_MS,
+                          job_write_cb, j) < 0)
+            job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+    }
+    json_decref(found);
+    json_decref(body);
+    json_decref(cur);
 }
 
 static void update_ready(void)
