@@ -105,6 +105,12 @@ static int classify(ms_req_t *r, ms_cluster_job_t *j)
             goto ok;
         return 0;
     }
+    if (strcmp(s[0], "groups") == 0 || strcmp(s[0], "clusters") == 0) {
+        if ((n == 0 && (get || strcmp(m, "POST") == 0)) ||
+            (n == 1 && (get || strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0)))
+            goto ok;
+        return 0;
+    }
     if (strcmp(s[0], "servers") == 0) {
         if ((n == 0 && get) ||
             (n == 1 && (get || strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0)))

@@ -44,3 +44,35 @@ def test_transfer_and_cooldown(three, tmp_path):
               % (before["primary"], pl["primary"], left))
     finally:
         cam.stop()
+
+
+def test_groups_clusters_crud(three):
+    c = three
+    f, ld = c.followers()[0], c.leader()
+    names = sorted(c.nodes)
+    r = f.api("/api/v1/groups", "POST", {"name": "east", "subnets": ["10.1.0.0/16"]})
+    assert r.status == 200, r.text
+    r = f.api("/api/v1/groups", "POST", {"name": "bad", "subnets": ["10.1.0.0/99"]})
+    assert r.status == 400, r.text
+    r = ld.api("/api/v1/clusters/c1", "PUT",
+               {"group": "east", "main": names[0], "additional": names[1]})
+    assert r.status == 200, r.text
+    r = ld.api("/api/v1/clusters/c2", "PUT",
+               {"group": "east", "main": names[0], "additional": "nosuch"})
+    assert r.status == 404, r.text
+    c.converged()
+    for n in c.alive():
+        g = json.loads(n.api("/api/v1/groups").text)["groups"]
+        assert [x["name"] for x in g] == ["east"] and g[0]["subnets"] == ["10.1.0.0/16"], g
+        cl = json.loads(n.api("/api/v1/clusters/c1").text)
+        assert (cl["main"], cl["additional"], cl["group"]) == (names[0], names[1], "east"), cl
+    assert f.api("/api/v1/clusters/nope").status == 404
+    # a group used by a cluster cannot go
+    r = f.api("/api/v1/groups/east", "DELETE")
+    assert r.status == 409, r.text
+    assert f.api("/api/v1/clusters/c1", "DELETE").status == 200
+    assert f.api("/api/v1/groups/east", "DELETE").status == 200
+    c.converged()
+    for n in c.alive():
+        assert json.loads(n.api("/api/v1/clusters").text)["clusters"] == []
+        assert json.loads(n.api("/api/v1/groups").text)["groups"] == []

@@ -1076,6 +1076,47 @@ static void barrier_cb(void *ud, int status)
     j->done(j);
 }
 
+/* GET/POST /groups, /clusters; GET/PUT/DELETE /{name} (docs/api.md): reads
+ * from the local state, writes as group_upsert/group_remove and
+ * cluster_upsert/cluster_remove (the FSM validates: CIDR subnets, servers
+ * and group exist, 409 while referenced). */
+static void named_crud(ms_cluster_job_t *j, const char *list, const char *up, const char *rm)
+{
+    if (strcmp(j->method, "GET") == 0 || strcmp(j->method, "HEAD") == 0) {
+        json_t *all = ms_fsm_list(g.fsm, list), *o, *hit = NULL;
+        size_t i;
+        if (!all) {
+            job_reply(j, 500, json_pack("{s:s}", "error", "state unavailable"));
+            return;
+        }
+        if (!j->id[0]) {
+            job_reply(j, 200, json_pack("{s:o}", list, all));
+            return;
+        }
+        json_array_foreach(all, i, o) if (!hit && json_is_string(json_object_get(o, "name")) &&
+                                          strcmp(json_string_value(json_object_get(o, "name")),
+                                                 j->id) == 0) hit = json_incref(o);
+        json_decref(all);
+        if (hit)
+            job_reply(j, 200, hit);
+        else
+            job_reply(j, 404, json_pack("{s:s,s:s}", "error", "not found", "field", "name"));
+        return;
+    }
+    json_t *args = NULL;
+    if (strcmp(j->method, "DELETE") == 0) {
+        args = json_pack("{s:s}", "name", j->id);
+    } else {
+        if (body_json(j, &args) < 0)
+            return;
+        if (j->id[0])
+            json_object_set_new(args, "name", json_string(j->id));
+    }
+    if (cluster_write(cmd_with_req(strcmp(j->method, "DELETE") == 0 ? rm : up, args, j->req_id),
+                      API_DEADLINE_MS, job_write_cb, j) < 0)
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static void run_job(ms_cluster_job_t *j)
@@ -1092,6 +1133,14 @@ static void run_job(ms_cluster_job_t *j)
             cluster_submit(j);
         else
             job_reply(j, 404, json_pack("{s:s}", "error", "not found"));
+        return;
+    }
+    if (strcmp(j->res, "groups") == 0) {
+        named_crud(j, "groups", "group_upsert", "group_remove");
+        return;
+    }
+    if (strcmp(j->res, "clusters") == 0) {
+        named_crud(j, "clusters", "cluster_upsert", "cluster_remove");
         return;
     }
     if (strcmp(j->res, "servers") == 0) {
