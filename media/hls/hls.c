@@ -91,73 +91,86 @@ static void fire_waiters(hls_waiter_t *w)
     }
 }
 
+/* Renders the playlist of the current state into a new blob (NULL on
+ * failure). Called with the lock held, on any thread: every field read here
+ * is written under the lock by the loop thread. */
+static ms_blob_t *render_locked(ms_hls_t *h)
+{
+    int first = h->nlisted_from, n = h->nsegs - first;
+    int total_parts = 0;
+    if (n <= 0)
+        return NULL;
+    for (int i = first; i < h->nsegs; i++)
+        total_parts += h->segs[i]->nparts;
+    ms_blob_t *blob = NULL;
+    ms_hls_pl_seg_t *ps = calloc((size_t)n, sizeof *ps);
+    ms_hls_pl_part_t *pp = calloc((size_t)total_parts + 1, sizeof *pp);
+    if (ps && pp) {
+        int np = 0, complete_seen = 0;
+        for (int i = h->nsegs - 1; i >= first; i--) {
+            const hls_seg_t *s = h->segs[i];
+            ms_hls_pl_seg_t *d = &ps[i - first];
+            d->msn = s->msn;
+            d->dur = s->dur;
+            d->pdt_us = s->pdt_us;
+            d->discont = s->discont;
+            d->gen = s->gen;
+            d->complete = s->complete;
+            if (s->complete && ++complete_seen > HLS_PART_SEGS)
+                continue;
+            d->parts = pp + np;
+            d->nparts = s->nparts;
+            for (int k = 0; k < s->nparts; k++) {
+                pp[np].dur = s->parts[k].dur;
+                pp[np++].independent = s->parts[k].independent;
+            }
+        }
+        ms_hls_pl_t pl = {
+            .fmp4 = h->pl_fmp4,
+            .target_s = h->pl_target_s,
+            .part_target_ms = h->cfg.part_ms,
+            .disc_seq = h->disc_seq,
+            .segs = ps,
+            .nsegs = n,
+            .hint_msn = h->pl_hint_msn,
+            .hint_part = h->pl_hint_part,
+        };
+        ms_buf_t b = MS_BUF_INIT;
+        if (ms_hls_pl_render(&pl, &b) == 0)
+            blob = ms_buf_to_blob(&b);
+        ms_buf_free(&b);
+    }
+    free(ps);
+    free(pp);
+    return blob;
+}
+
 void ms_hls_republish(ms_hls_t *h)
 {
-    /* The loop thread is the only writer of segs: read without the lock. */
-    int first = h->nlisted_from, n = h->nsegs - first;
-    int ready = 0, total_parts = 0;
-    for (int i = first; i < h->nsegs; i++) {
+    /* The loop thread is the only writer of segs: read without the lock.
+     * The text itself is rendered lazily, by the first playlist request
+     * after a change (render_locked), so a part cut with nobody asking
+     * costs no rendering. */
+    int ready = 0;
+    for (int i = h->nlisted_from; i < h->nsegs; i++)
         ready |= h->segs[i]->complete;
-        total_parts += h->segs[i]->nparts;
-    }
-    ms_blob_t *blob = NULL;
-    if (ready && n > 0) {
-        ms_hls_pl_seg_t *ps = calloc((size_t)n, sizeof *ps);
-        ms_hls_pl_part_t *pp = calloc((size_t)total_parts + 1, sizeof *pp);
-        if (ps && pp) {
-            int np = 0, complete_seen = 0;
-            for (int i = h->nsegs - 1; i >= first; i--) {
-                const hls_seg_t *s = h->segs[i];
-                ms_hls_pl_seg_t *d = &ps[i - first];
-                d->msn = s->msn;
-                d->dur = s->dur;
-                d->pdt_us = s->pdt_us;
-                d->discont = s->discont;
-                d->gen = s->gen;
-                d->complete = s->complete;
-                if (s->complete && ++complete_seen > HLS_PART_SEGS)
-                    continue;
-                d->parts = pp + np;
-                d->nparts = s->nparts;
-                for (int k = 0; k < s->nparts; k++) {
-                    pp[np].dur = s->parts[k].dur;
-                    pp[np++].independent = s->parts[k].independent;
-                }
-            }
-            const hls_seg_t *last = h->segs[h->nsegs - 1];
-            ms_hls_pl_t pl = {
-                .fmp4 = h->mp4 != NULL || h->format == MS_HLS_FMP4,
-                .target_s = h->target_s,
-                .part_target_ms = h->cfg.part_ms,
-                .disc_seq = h->disc_seq,
-                .segs = ps,
-                .nsegs = n,
-                .hint_msn = last->complete ? h->next_msn : last->msn,
-                .hint_part = last->complete ? 0 : last->nparts,
-            };
-            ms_buf_t b = MS_BUF_INIT;
-            if (ms_hls_pl_render(&pl, &b) == 0)
-                blob = ms_buf_to_blob(&b);
-            ms_buf_free(&b);
-        }
-        free(ps);
-        free(pp);
-    }
     const hls_seg_t *last = h->nsegs ? h->segs[h->nsegs - 1] : NULL;
     pthread_mutex_lock(&h->lock);
     ms_blob_t *old = h->playlist;
-    if (blob || !ready) {
-        h->playlist = blob;
-        h->pl_ready = blob != NULL;
-    } else {
-        old = NULL; /* render failed: keep the previous text */
-    }
+    h->playlist = NULL;
+    h->pl_ready = ready;
+    h->pl_fmp4 = h->mp4 != NULL || h->format == MS_HLS_FMP4;
+    h->pl_target_s = h->target_s;
     if (last && !last->complete) {
         h->pl_open_msn = last->msn;
         h->pl_open_parts = last->nparts;
+        h->pl_hint_msn = last->msn;
+        h->pl_hint_part = last->nparts;
     } else {
         h->pl_open_msn = h->next_msn;
         h->pl_open_parts = 0;
+        h->pl_hint_msn = h->next_msn;
+        h->pl_hint_part = 0;
     }
     hls_waiter_t *fire = take_waiters_locked(h, 0, -1);
     pthread_mutex_unlock(&h->lock);
@@ -247,14 +260,20 @@ int ms_hls_playlist(ms_hls_t *h, const ms_hls_playlist_req_t *req, ms_blob_t **o
     pthread_mutex_lock(&h->lock);
     if (h->stopped)
         rc = -ESHUTDOWN;
-    else if (!h->pl_ready || !h->playlist)
+    else if (!h->pl_ready)
         rc = -ENOENT;
     else if (req && req->msn >= 0 && req->msn > h->pl_open_msn + 2)
         rc = -ERANGE;
     else if (req && req->msn >= 0 && !available_locked(h, req->msn, req->part))
         rc = -EAGAIN;
-    else
-        pl = ms_blob_ref(h->playlist);
+    else {
+        if (!h->playlist)
+            h->playlist = render_locked(h); /* cached until the next change */
+        if (h->playlist)
+            pl = ms_blob_ref(h->playlist);
+        else
+            rc = -ENOMEM;
+    }
     pthread_mutex_unlock(&h->lock);
     if (rc < 0)
         return rc;

@@ -80,6 +80,12 @@ struct ms_hls {
     int64_t pl_open_msn; /* msn of the open segment the cached playlist shows */
     int pl_open_parts;   /* its parts */
     int pl_ready;
+    /* what the playlist shows beyond the segment list (set by
+     * ms_hls_republish; the text is rendered on request) */
+    int pl_fmp4;
+    uint32_t pl_target_s;
+    int64_t pl_hint_msn;
+    int pl_hint_part;
     hls_waiter_t *waiters;
     uint64_t segments_total, bytes_total;
     int64_t disc_seq;
@@ -107,6 +113,7 @@ struct ms_hls {
     hls_seg_t *cur;
     int64_t part_start90;
     int part_independent;
+    int part_ended;                    /* closed early; the next driver frame opens a part */
     int64_t part_rx_us;                /* reception time of the first frame of the part */
     ms_buf_t partbuf;                  /* TS bytes / fMP4 scratch */
     ms_frame_t *pend[2][HLS_FMP4_MAX]; /* fMP4: [0] video, [1] audio */
@@ -121,8 +128,9 @@ void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud);
 void ms_hls_seg_release(ms_hls_t *h); /* frees loop-side muxing state */
 
 /* hls.c */
-/* Re-renders the cached playlist (loop thread, takes the lock to swap) and
- * fires satisfied waiters. */
+/* Publishes a change of the segment list (loop thread, takes the lock):
+ * drops the cached playlist text (re-rendered by the next request) and fires
+ * satisfied waiters. */
 void ms_hls_republish(ms_hls_t *h);
 void ms_hls_seg_free(hls_seg_t *s);
 

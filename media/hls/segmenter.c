@@ -3,9 +3,10 @@
  * (RFC 8216 3 and 6.2; LL-HLS parts: draft-pantos-hls-rfc8216bis 4.4.4.9).
  *
  * Cutting rules: a segment starts on a video keyframe (audio-only: any
- * frame) once target_ms of media has elapsed; a part ends when ~part_ms
- * elapsed, at the arrival of the next frame of the driving track (video when
- * present), so every part's duration is known exactly. A part starting with
+ * frame) once target_ms of media has elapsed; a part ends as soon as the
+ * frame of the driving track (video when present) that brings it to ~part_ms
+ * is written, its end estimated from the last frame interval (the next
+ * frame's arrival is not awaited: it would add a frame interval of latency). A part starting with
  * a keyframe is INDEPENDENT. A new timeline (MS_FRAME_DISCONT on a track
  * that already produced frames, or a new track set) closes the open segment
  * and the next one carries EXT-X-DISCONTINUITY; output timestamps are kept
@@ -156,7 +157,8 @@ static void start_part(ms_hls_t *h, int64_t t90, int independent)
 {
     h->part_start90 = t90;
     h->part_independent = independent;
-    h->part_rx_us = 0;
+    if (!h->partbuf.len && !h->npend[0] && !h->npend[1])
+        h->part_rx_us = 0; /* else frames carried over keep their arrival time */
 }
 
 /* Window maintenance, under the lock: frees segments past the grace
@@ -273,6 +275,7 @@ static void start_segment(ms_hls_t *h, int64_t t90, int64_t wallclock_us)
     pthread_mutex_unlock(&h->lock);
     h->next_discont = 0;
     h->cur = seg;
+    h->part_ended = 0;
     start_part(h, t90, 1);
 }
 
@@ -401,12 +404,22 @@ static void process(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
             return;
     } else if (driver) {
         if (key && o90 - h->cur->start >= target90 - TOL90) {
-            close_part(h, o90);
+            /* After an early cut, only audio written since can be pending:
+             * it is carried into the new segment's first part. */
+            if (!h->part_ended)
+                close_part(h, o90);
             close_segment(h, o90);
             start_segment(h, o90, f->wallclock_us);
             if (!h->cur)
                 return;
+        } else if (h->part_ended) {
+            /* The previous part was closed when its last frame was written:
+             * this frame opens the next one. */
+            h->part_ended = 0;
+            h->part_start90 = o90;
+            h->part_independent = key; /* part_rx_us may already be set by audio */
         } else if (o90 - h->part_start90 >= part90 - TOL90) {
+            /* Not cut early (irregular frame intervals): cut here. */
             close_part(h, o90);
             start_part(h, o90, key);
         }
@@ -421,6 +434,16 @@ static void process(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
         h->last_end90 = o90 + h->last_dur90;
     }
     add_frame(h, f, rx_us);
+    /* A part is cut as soon as the frame that completes its target duration
+     * is written (its end = this frame's dts + the last frame interval), not
+     * when the next frame arrives: that would add one frame interval to the
+     * part's latency. A segment boundary still needs the next keyframe, so
+     * the next frame either opens a new part or a new segment. */
+    if (driver && h->cur && !h->part_ended && h->last_end90 - h->part_start90 >= part90 - TOL90) {
+        close_part(h, h->last_end90);
+        start_part(h, h->last_end90, 0);
+        h->part_ended = 1;
+    }
 }
 
 void ms_hls_seg_on_frames(ms_reader_t *r, void *ud)
