@@ -243,21 +243,17 @@ int ms_dvr_chunk_read(const ms_dvr_chunk_t *c, uint64_t off, uint64_t len, ms_bl
     return 0;
 }
 
-/* Merges chunks into ranges (a hole > gap_ms ends one). Returns a count. */
-static size_t merge(const ms_dvr_chunk_t *v, size_t n, int64_t (*rng)[2])
+/* Ranges of uid in [from_ms, to_ms) from the index (times only). */
+static int spans(const char *uid, int64_t from_ms, int64_t to_ms, ms_dvr_span_t **v, size_t *k,
+                 ms_dvr_totals_t *tot)
 {
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (k && v[i].start_ms - rng[k - 1][1] <= ms_dvr_g.tun.gap_ms) {
-            if (v[i].end_ms > rng[k - 1][1])
-                rng[k - 1][1] = v[i].end_ms;
-            continue;
-        }
-        rng[k][0] = v[i].start_ms;
-        rng[k][1] = v[i].end_ms;
-        k++;
-    }
-    return k;
+    sqlite3 *db;
+    int rc = open_read(&db);
+    if (rc < 0)
+        return rc;
+    rc = ms_dvr_db_ranges(db, uid, from_ms, to_ms, ms_dvr_g.tun.gap_ms, v, k, tot);
+    sqlite3_close(db);
+    return rc;
 }
 
 int ms_dvr_ranges(const char *uid, int64_t from, int64_t to, json_t **out)
@@ -266,22 +262,15 @@ int ms_dvr_ranges(const char *uid, int64_t from, int64_t to, json_t **out)
     if (!uid)
         return -EINVAL;
     int64_t to_ms = to > 0 ? to * 1000 : ms_wall_us() / 1000 + 1000;
-    ms_dvr_chunk_t *v;
-    size_t n;
-    int rc = ms_dvr_chunks(uid, from * 1000, to_ms, &v, &n);
+    ms_dvr_span_t *rng;
+    size_t k;
+    int rc = spans(uid, from * 1000, to_ms, &rng, &k, NULL);
     if (rc < 0)
         return rc;
-    int64_t(*rng)[2] = n ? malloc(n * sizeof *rng) : NULL;
-    if (n && !rng) {
-        ms_dvr_chunks_free(v, n);
-        return -ENOMEM;
-    }
-    size_t k = merge(v, n, rng);
-    ms_dvr_chunks_free(v, n);
     json_t *arr = json_array();
     for (size_t i = 0; i < k; i++) {
-        int64_t f = rng[i][0] / 1000;
-        int64_t d = (rng[i][1] - f * 1000 + 999) / 1000;
+        int64_t f = rng[i].start_ms / 1000;
+        int64_t d = (rng[i].end_ms - f * 1000 + 999) / 1000;
         json_t *o = json_object();
         json_object_set_new(o, "from", json_integer(f));
         json_object_set_new(o, "duration", json_integer(d));
@@ -303,35 +292,38 @@ int ms_dvr_status(const char *uid, json_t **out)
     pthread_mutex_lock(&ms_dvr_g.reg_mu);
     int have_rec = ms_dvr_g.inited ? ms_dvr_recorder_status_locked(uid, o) : 0;
     pthread_mutex_unlock(&ms_dvr_g.reg_mu);
-    ms_dvr_chunk_t *v = NULL;
-    size_t n = 0;
-    int rc = ms_dvr_chunks(uid, INT64_MIN / 2, INT64_MAX / 2, &v, &n);
+    ms_dvr_span_t *rng = NULL;
+    size_t k = 0;
+    ms_dvr_totals_t t;
+    int rc = spans(uid, INT64_MIN / 2, INT64_MAX / 2, &rng, &k, &t);
     if (rc < 0) {
         json_decref(o);
         return rc;
     }
+    size_t n = t.chunks;
     if (!have_rec && !n) {
         json_decref(o);
+        free(rng);
         return -ENOENT;
     }
-    int64_t(*rng)[2] = n ? malloc(n * sizeof *rng) : NULL;
-    size_t k = rng ? merge(v, n, rng) : 0;
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += v[i].bytes;
     json_object_set_new(o, "ranges", json_integer((json_int_t)k));
     json_object_set_new(o, "chunks", json_integer((json_int_t)n));
-    json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
-    json_object_set_new(o, "from", n ? json_integer(v[0].start_ms / 1000) : json_null());
-    json_object_set_new(o, "to", n ? json_integer((v[n - 1].end_ms + 999) / 1000) : json_null());
+    json_object_set_new(o, "bytes", json_integer((json_int_t)t.bytes));
+    json_object_set_new(o, "from", n ? json_integer(t.first_ms / 1000) : json_null());
+    json_object_set_new(o, "to", n ? json_integer((t.last_ms + 999) / 1000) : json_null());
     if (!have_rec) {
         json_object_set_new(o, "recording", json_false());
-        char path[MS_DVR_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", v[n - 1].root, uid);
-        json_object_set_new(o, "records_path", json_string(path));
+        ms_dvr_chunk_t *v = NULL;
+        size_t m = 0;
+        /* records_path from the root of the newest chunk */
+        if (ms_dvr_chunks(uid, t.last_ms - 1, t.last_ms, &v, &m) == 0 && m) {
+            char path[MS_DVR_PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", v[m - 1].root, uid);
+            json_object_set_new(o, "records_path", json_string(path));
+        }
+        ms_dvr_chunks_free(v, m);
     }
     free(rng);
-    ms_dvr_chunks_free(v, n);
     *out = o;
     return 0;
 }

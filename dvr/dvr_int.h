@@ -104,6 +104,20 @@ int ms_dvr_db_set_stream(sqlite3 *db, const char *uid, int64_t depth_s);
  * [from_ms, to_ms), oldest first. */
 int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms,
                     ms_dvr_chunk_t **out, size_t *n);
+typedef struct {
+    int64_t start_ms, end_ms;
+} ms_dvr_span_t;
+typedef struct {
+    size_t chunks;
+    uint64_t bytes;
+    int64_t first_ms, last_ms;
+} ms_dvr_totals_t;
+/* Ranges of uid overlapping [from_ms, to_ms): chunks merged while the hole
+ * between them is <= gap_ms, oldest first, in a new array (free()). Reads
+ * times only. tot (may be NULL) gets the count, bytes and extent of the
+ * chunks seen. */
+int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms, int64_t gap_ms,
+                     ms_dvr_span_t **out, size_t *n, ms_dvr_totals_t *tot);
 /* Encodes/decodes the frags blob (little-endian records of 32 bytes). */
 void *ms_dvr_frags_encode(const ms_dvr_frag_t *f, size_t n, size_t *len);
 int ms_dvr_frags_decode(const void *p, size_t len, ms_dvr_frag_t **out, size_t *n);

@@ -293,3 +293,66 @@ int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms
     *n = cnt;
     return 0;
 }
+
+int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms, int64_t gap_ms,
+                     ms_dvr_span_t **out, size_t *n, ms_dvr_totals_t *tot)
+{
+    *out = NULL;
+    *n = 0;
+    if (tot)
+        memset(tot, 0, sizeof *tot);
+    sqlite3_stmt *st = NULL;
+    /* only the times (and sizes): no path, no fragment table, so 30 days of
+     * 2 s chunks stay a single pass over the (uid, start_ms) index */
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT start_ms,end_ms,bytes FROM chunks "
+                                "WHERE uid=? AND start_ms<? AND end_ms>? ORDER BY start_ms",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(db, rc, "ranges");
+    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, to_ms);
+    sqlite3_bind_int64(st, 3, from_ms);
+    ms_dvr_span_t *v = NULL;
+    size_t k = 0, cap = 0;
+    int err = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t s = sqlite3_column_int64(st, 0), e = sqlite3_column_int64(st, 1);
+        if (tot) {
+            if (!tot->chunks)
+                tot->first_ms = s;
+            tot->chunks++;
+            tot->bytes += (uint64_t)sqlite3_column_int64(st, 2);
+            if (e > tot->last_ms)
+                tot->last_ms = e;
+        }
+        if (k && s - v[k - 1].end_ms <= gap_ms) {
+            if (e > v[k - 1].end_ms)
+                v[k - 1].end_ms = e;
+            continue;
+        }
+        if (k == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            ms_dvr_span_t *nv = realloc(v, nc * sizeof *nv);
+            if (!nv) {
+                err = -ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        v[k].start_ms = s;
+        v[k].end_ms = e;
+        k++;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = sq_err(db, rc, "ranges");
+    sqlite3_finalize(st);
+    if (err) {
+        free(v);
+        return err;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
