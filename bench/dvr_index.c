@@ -1,0 +1,133 @@
+/* DVR index benchmark (bench/README.md): builds a synthetic index of
+ * STREAMS streams x DAYS days of CHUNK_S-second chunks (one keyframe
+ * fragment per second, a 10 s hole every 1000 chunks) in one transaction
+ * with a prepared statement, then times ms_dvr_ranges() over the whole
+ * window and the 24 h archive playlist (ms_dvr_chunks + ms_dvr_playlist, as
+ * the HLS handler does) of one stream. Prints figures; never fails on time.
+ *
+ *   dvr_index DIR STREAMS DAYS CHUNK_S */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dvr/archive.h"
+#include "dvr/dvr_int.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define RUNS 5
+
+int main(int argc, char **argv)
+{
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s DIR STREAMS DAYS CHUNK_S\n", argv[0]);
+        return 2;
+    }
+    const char *dir = argv[1];
+    int streams = atoi(argv[2]), days = atoi(argv[3]), chunk_s = atoi(argv[4]);
+    if (streams <= 0 || days <= 0 || chunk_s <= 0)
+        return 2;
+    snprintf(ms_dvr_g.db_path, sizeof ms_dvr_g.db_path, "%s/dvr_index.sqlite", dir);
+    snprintf(ms_dvr_g.node_name, sizeof ms_dvr_g.node_name, "bench");
+    ms_dvr_tuning_defaults(&ms_dvr_g.tun);
+    sqlite3 *db;
+    if (ms_dvr_db_open(ms_dvr_g.db_path, &db) < 0)
+        return 1;
+    int64_t end_ms = (int64_t)time(NULL) * 1000;
+    int64_t span_ms = (int64_t)days * 86400000;
+    int64_t per = span_ms / (chunk_s * 1000);
+    double t0 = now_ms();
+    sqlite3_exec(db, "PRAGMA synchronous=OFF; BEGIN", NULL, NULL, NULL);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO chunks(uid,root,path,start_ms,end_ms,bytes,init_len,open,frags)"
+                       " VALUES(?,?,?,?,?,?,?,0,?)",
+                       -1, &st, NULL);
+    ms_dvr_frag_t fr[64];
+    int nf = chunk_s < 64 ? chunk_s : 64;
+    for (int s = 0; s < streams; s++) {
+        char uid[64];
+        snprintf(uid, sizeof uid, "stream-%04d", s);
+        int64_t t = end_ms - span_ms;
+        for (int64_t i = 0; i < per; i++) {
+            if (i && i % 1000 == 0)
+                t += 10000; /* a hole: a new range */
+            char path[256];
+            snprintf(path, sizeof path, "%s/archive/%s/%lld.m4s", dir, uid, (long long)t);
+            uint64_t off = 1000;
+            for (int k = 0; k < nf; k++) {
+                fr[k] = (ms_dvr_frag_t){t + k * 1000, 1000, 1, off, 100000};
+                off += 100000;
+            }
+            size_t bl;
+            void *blob = ms_dvr_frags_encode(fr, (size_t)nf, &bl);
+            sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, path, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 4, t);
+            sqlite3_bind_int64(st, 5, t + chunk_s * 1000);
+            sqlite3_bind_int64(st, 6, (int64_t)off);
+            sqlite3_bind_int64(st, 7, 1000);
+            sqlite3_bind_blob(st, 8, blob, (int)bl, free);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                fprintf(stderr, "insert: %s\n", sqlite3_errmsg(db));
+                return 1;
+            }
+            sqlite3_reset(st);
+            t += chunk_s * 1000;
+        }
+    }
+    sqlite3_finalize(st);
+    sqlite3_exec(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    ms_dvr_db_close(db);
+    printf("index: %d stream(s) x %d day(s) of %d s chunks = %lld rows, built in %.1f s\n", streams,
+           days, chunk_s, (long long)per * streams, (now_ms() - t0) / 1e3);
+
+    const char *uid = streams > 1 ? "stream-0000" : "stream-0000";
+    double tr[RUNS], tp[RUNS];
+    size_t nranges = 0, segs = 0, bytes = 0;
+    for (int r = 0; r < RUNS; r++) {
+        double a = now_ms();
+        json_t *js = NULL;
+        if (ms_dvr_ranges(uid, (end_ms - span_ms) / 1000, end_ms / 1000 + 1, &js) < 0)
+            return 1;
+        tr[r] = now_ms() - a;
+        nranges = json_array_size(json_object_get(js, "ranges"));
+        json_decref(js);
+
+        a = now_ms();
+        int64_t from = end_ms - 86400000 - 3600000;
+        ms_dvr_chunk_t *v = NULL;
+        size_t n = 0;
+        if (ms_dvr_chunks(uid, from, from + 86400000 + 60000, &v, &n) < 0)
+            return 1;
+        ms_dvr_pl_opts_t o = {from, 86400000, 0, 2000, 4000, ""};
+        ms_buf_t b = MS_BUF_INIT;
+        int rc = ms_dvr_playlist(v, n, &o, &b);
+        tp[r] = now_ms() - a;
+        segs = rc > 0 ? (size_t)rc : 0;
+        bytes = b.len;
+        ms_buf_free(&b);
+        ms_dvr_chunks_free(v, n);
+    }
+    qsort(tr, RUNS, sizeof *tr, cmp_d);
+    qsort(tp, RUNS, sizeof *tp, cmp_d);
+    printf("ranges over %d day(s) of one stream: %zu ranges, median %.2f ms (min %.2f, max %.2f)\n",
+           days, nranges, tr[RUNS / 2], tr[0], tr[RUNS - 1]);
+    printf("24 h archive playlist of one stream: %zu segments, %zu bytes, median %.2f ms (min "
+           "%.2f, max %.2f)\n",
+           segs, bytes, tp[RUNS / 2], tp[0], tp[RUNS - 1]);
+    return 0;
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# DVR index benchmark (see bench/README.md): bash bench/dvr_index.sh
+# Needs a build with -DMS_BENCH=ON (BUILD=build by default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+[ -x "$BUILD/bench_dvr_index" ] || cmake -S . -B "$BUILD" -DMS_BENCH=ON >/dev/null
+cmake --build "$BUILD" --target bench_dvr_index -j2 >/dev/null
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+echo "== one stream, 30 days of 2 s chunks"
+mkdir "$dir/a" && "$BUILD/bench_dvr_index" "$dir/a" 1 30 2
+echo "== 100 streams, 3 days of 10 s chunks (30 days = 26M rows is too big for a quick run)"
+mkdir "$dir/b" && "$BUILD/bench_dvr_index" "$dir/b" 100 3 10
