@@ -59,6 +59,10 @@ int64_t ms_api_uptime_s(void);
 /* Takes the blob reference (released when MHD is done sending). */
 enum MHD_Result ms_api_reply_blob(ms_req_t *r, unsigned code, const char *ctype, ms_blob_t *b,
                                   const char *const *headers);
+/* Takes the blob references of b (b is left empty; released when MHD is
+ * done sending); the body is the blobs one after the other, not copied. */
+enum MHD_Result ms_api_reply_body(ms_req_t *r, unsigned code, const char *ctype, ms_hls_body_t *b,
+                                  const char *const *headers);
 /* Copies text. headers: NULL or a NULL-terminated list of name, value. */
 enum MHD_Result ms_api_reply_text(ms_req_t *r, unsigned code, const char *ctype, const char *text,
                                   size_t len, const char *const *headers);

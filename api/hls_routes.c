@@ -144,11 +144,11 @@ enum MHD_Result ms_api_hls_media(ms_req_t *r)
     ms_hls_t *h = open_hls(r, tok, &s, &ret);
     if (!h)
         return ret;
-    ms_blob_t *b = NULL;
+    ms_hls_body_t b;
     const char *ctype = NULL;
     int64_t wmsn = -1;
     int wpart = -1;
-    int rc = ms_hls_segment(h, r->route.name, &b, &ctype, &wmsn, &wpart);
+    int rc = ms_hls_segment_body(h, r->route.name, &b, &ctype, &wmsn, &wpart);
     if (rc == -EAGAIN) {
         /* A preload-hinted part (RFC 8216bis 4.4.5.3): block until it exists. */
         rc = ms_api_suspend(r, h, wmsn, wpart);
@@ -160,8 +160,8 @@ enum MHD_Result ms_api_hls_media(ms_req_t *r)
     if (rc == 0) {
         /* Media files never change once produced: cacheable. */
         static const char *const hdrs[] = {"Cache-Control", "max-age=60", NULL};
-        size_t len = b->len;
-        ret = ms_api_reply_blob(r, 200, ctype ? ctype : type_of(r->route.name), b, hdrs);
+        size_t len = b.len;
+        ret = ms_api_reply_body(r, 200, ctype ? ctype : type_of(r->route.name), &b, hdrs);
         account(s, r, len, tok);
     } else if (rc == -ENOENT) {
         ret = ms_api_reply_error(r, 404, "no such segment", NULL, NULL);

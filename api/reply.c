@@ -66,6 +66,43 @@ enum MHD_Result ms_api_reply_blob(ms_req_t *r, unsigned code, const char *ctype,
     return queue(r, code, resp, ctype, b->len, headers);
 }
 
+static void body_free_cb(void *cls)
+{
+    ms_hls_body_t *b = cls;
+    ms_hls_body_free(b);
+    free(b);
+}
+
+enum MHD_Result ms_api_reply_body(ms_req_t *r, unsigned code, const char *ctype, ms_hls_body_t *b,
+                                  const char *const *headers)
+{
+    /* Zero-copy over several blobs: MHD sends the vector (copying only the
+     * vector itself) and calls body_free_cb when the response is destroyed. */
+    ms_hls_body_t *held = malloc(sizeof *held);
+    struct MHD_IoVec *iov = malloc(sizeof *iov * (size_t)(b->n ? b->n : 1));
+    if (!held || !iov) {
+        free(held);
+        free(iov);
+        ms_hls_body_free(b);
+        return MHD_NO;
+    }
+    *held = *b;
+    memset(b, 0, sizeof *b);
+    for (int i = 0; i < held->n; i++) {
+        iov[i].iov_base = held->blobs[i]->data;
+        iov[i].iov_len = held->blobs[i]->len;
+    }
+    size_t len = held->len;
+    struct MHD_Response *resp =
+        MHD_create_response_from_iovec(iov, (unsigned)held->n, body_free_cb, held);
+    free(iov);
+    if (!resp) {
+        body_free_cb(held);
+        return MHD_NO;
+    }
+    return queue(r, code, resp, ctype, len, headers);
+}
+
 enum MHD_Result ms_api_reply_text(ms_req_t *r, unsigned code, const char *ctype, const char *text,
                                   size_t len, const char *const *headers)
 {

@@ -1,7 +1,15 @@
 /* Live fMP4 output (media/fmp4/live.h): fragmenting on the worker loop and
  * the subscribers' bounded queues. Fragments follow ISO/IEC 14496-12
  * section 8.8 (movie fragments); each begins at a video keyframe or at a
- * time cut (then its first sample is not a sync sample). */
+ * time cut (then its first sample is not a sync sample).
+ *
+ * Lazy muxing: with no subscriber the hub reader stays open only to follow
+ * the track set (the init segment stays current) and lets every frame go at
+ * once: nothing is muxed and no GOP of fragments is held. The first
+ * subscriber (any thread) wakes the loop with a uv_async; the loop then
+ * re-opens its reader, which hands it the hub's GOP cache at once, so a new
+ * client still starts on the latest keyframe without waiting for the next.
+ * When the last subscriber leaves, the loop goes back to idle the same way. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +45,9 @@ struct ms_fmp4_live {
     ms_fmp4_live_cfg_t cfg;
     ms_reader_t *reader;
     /* loop only */
+    ms_hub_t *hub;
+    uv_async_t async; /* subscribers came or all left: (de)activate */
+    int active;       /* muxing (some subscriber), else frames are let go */
     ms_fmp4_t *mp4;
     ms_codec_params_t params[MS_MAX_TRACKS];
     int ntracks, vtrack, started;
@@ -139,6 +150,14 @@ static void sub_push_locked(ms_fmp4_sub_t *s, ms_blob_t *b, int key)
     sub_wake_locked(s);
 }
 
+/* Wakes the loop to re-check whether muxing is needed (lock held, so stop
+ * cannot close the handle meanwhile). */
+static void kick_locked(ms_fmp4_live_t *l)
+{
+    if (!l->stopped)
+        uv_async_send(&l->async);
+}
+
 ms_fmp4_sub_t *ms_fmp4_live_subscribe(ms_fmp4_live_t *l, uint32_t max_queue, void (*wake)(void *ud),
                                       void *ud, int *err)
 {
@@ -173,7 +192,8 @@ ms_fmp4_sub_t *ms_fmp4_live_subscribe(ms_fmp4_live_t *l, uint32_t max_queue, voi
     if (l->subs)
         l->subs->prev = s;
     l->subs = s;
-    l->nsubs++;
+    if (l->nsubs++ == 0)
+        kick_locked(l);
     pthread_mutex_unlock(&l->lock);
     *err = 0;
     return s;
@@ -225,7 +245,8 @@ void ms_fmp4_sub_close(ms_fmp4_sub_t *s)
         l->subs = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    l->nsubs--;
+    if (--l->nsubs == 0)
+        kick_locked(l);
     s->armed = 0;
     pthread_mutex_unlock(&l->lock);
     ms_blob_unref(s->init);
@@ -396,8 +417,12 @@ static void on_frames(ms_reader_t *r, void *ud)
 {
     ms_fmp4_live_t *l = ud;
     ms_frame_t *f;
-    while ((f = ms_reader_pop(r)) != NULL)
-        on_frame(l, f);
+    while ((f = ms_reader_pop(r)) != NULL) {
+        if (l->active)
+            on_frame(l, f);
+        else
+            ms_frame_unref(f); /* idle: nobody to mux for */
+    }
 }
 
 static void setup_tracks(ms_fmp4_live_t *l, ms_hub_t *hub)
@@ -443,9 +468,38 @@ static void on_tracks(ms_reader_t *r, void *ud)
     setup_tracks(ud, ms_reader_hub(r));
 }
 
+static void on_async(uv_async_t *a)
+{
+    ms_fmp4_live_t *l = a->data;
+    pthread_mutex_lock(&l->lock);
+    int want = l->nsubs > 0 && !l->stopped;
+    pthread_mutex_unlock(&l->lock);
+    if (want == l->active || !l->reader)
+        return;
+    l->active = want;
+    /* Either way the timeline restarts: pending frames and the kept GOP go
+     * (subscribers whose body has begun are kept: none when idle). */
+    reset_timeline(l, 0, 0);
+    if (!want)
+        return;
+    /* Re-open the reader: the hub replays its GOP cache into on_frames at
+     * once, so the new subscriber gets the latest keyframe right away. The
+     * init segment is current: the idle reader followed the track set. */
+    ms_reader_opts_t ro = {
+        .queue_frames = 0, .on_frames = on_frames, .on_tracks = on_tracks, .ud = l};
+    ms_hub_reader_close(l->reader);
+    l->reader = ms_hub_reader_open(l->hub, &ro);
+    if (!l->reader)
+        MS_WARN(l->ctx, "cannot re-open the hub reader");
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    ms_fmp4_live_unref(h->data);
+}
+
 ms_fmp4_live_t *ms_fmp4_live_new(uv_loop_t *loop, ms_hub_t *hub, const ms_fmp4_live_cfg_t *cfg)
 {
-    (void)loop; /* everything runs inside the hub's callbacks on that loop */
     ms_fmp4_live_t *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
@@ -458,6 +512,13 @@ ms_fmp4_live_t *ms_fmp4_live_new(uv_loop_t *loop, ms_hub_t *hub, const ms_fmp4_l
     l->cfg.log_ctx = l->ctx;
     l->vtrack = -1;
     pthread_mutex_init(&l->lock, NULL);
+    l->hub = hub;
+    if (uv_async_init(loop, &l->async, on_async) < 0) {
+        ms_fmp4_live_unref(l);
+        return NULL;
+    }
+    l->async.data = l;
+    ms_fmp4_live_ref(l); /* owned by the async handle until its close callback */
     ms_reader_opts_t ro = {
         .queue_frames = 0, .on_frames = on_frames, .on_tracks = on_tracks, .ud = l};
     /* on_tracks only reports later changes: take the current track set
@@ -465,6 +526,7 @@ ms_fmp4_live_t *ms_fmp4_live_new(uv_loop_t *loop, ms_hub_t *hub, const ms_fmp4_l
     setup_tracks(l, hub);
     l->reader = ms_hub_reader_open(hub, &ro);
     if (!l->reader) {
+        uv_close((uv_handle_t *)&l->async, on_async_closed);
         ms_fmp4_live_unref(l);
         return NULL;
     }
@@ -483,5 +545,6 @@ void ms_fmp4_live_stop(ms_fmp4_live_t *l)
     for (ms_fmp4_sub_t *s = l->subs; s; s = s->next)
         sub_end_locked(s, -ESHUTDOWN);
     pthread_mutex_unlock(&l->lock);
+    uv_close((uv_handle_t *)&l->async, on_async_closed);
     ms_fmp4_live_unref(l);
 }

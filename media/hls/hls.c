@@ -21,7 +21,6 @@ void ms_hls_seg_free(hls_seg_t *s)
     for (int i = 0; i < s->nparts; i++)
         ms_blob_unref(s->parts[i].blob);
     free(s->parts);
-    ms_blob_unref(s->blob);
     free(s);
 }
 
@@ -305,8 +304,31 @@ static int64_t parse_num(const char **p)
     return v;
 }
 
-int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **content_type,
-                   int64_t *wait_msn, int *wait_part)
+void ms_hls_body_free(ms_hls_body_t *b)
+{
+    for (int i = 0; i < b->n; i++)
+        ms_blob_unref(b->blobs[i]);
+    free(b->blobs);
+    memset(b, 0, sizeof *b);
+}
+
+/* Takes references to blobs[0..n) into out (out->n = n). */
+static int body_set(ms_hls_body_t *out, ms_blob_t *const *blobs, int n)
+{
+    out->blobs = malloc(sizeof *out->blobs * (size_t)(n ? n : 1));
+    if (!out->blobs)
+        return -ENOMEM;
+    out->n = n;
+    out->len = 0;
+    for (int i = 0; i < n; i++) {
+        out->blobs[i] = ms_blob_ref(blobs[i]);
+        out->len += blobs[i]->len;
+    }
+    return 0;
+}
+
+int ms_hls_segment_body(ms_hls_t *h, const char *name, ms_hls_body_t *out,
+                        const char **content_type, int64_t *wait_msn, int *wait_part)
 {
     enum { K_SEG, K_PART, K_INIT } kind;
     const char *p = name;
@@ -331,6 +353,7 @@ int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **
     } else {
         return -ENOENT;
     }
+    memset(out, 0, sizeof *out);
     if (msn < 0)
         return -ENOENT;
     int rc = -ENOENT;
@@ -344,10 +367,8 @@ int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **
     *content_type = kind == K_INIT || fmp4 ? "video/mp4" : "video/mp2t";
     if (kind == K_INIT) {
         for (int i = 0; i < HLS_MAX_INITS; i++) {
-            if (h->inits[i].blob && h->inits[i].gen == (uint64_t)msn) {
-                *out = ms_blob_ref(h->inits[i].blob);
-                rc = 0;
-            }
+            if (h->inits[i].blob && h->inits[i].gen == (uint64_t)msn)
+                rc = body_set(out, &h->inits[i].blob, 1);
         }
         pthread_mutex_unlock(&h->lock);
         return rc;
@@ -356,12 +377,22 @@ int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **
         hls_seg_t *s = h->segs[i];
         if (s->msn != msn)
             continue;
-        if (kind == K_SEG && s->complete && s->blob) {
-            *out = ms_blob_ref(s->blob);
-            rc = 0;
+        if (kind == K_SEG && s->complete && s->nparts) {
+            /* A segment is the concatenation of its parts (RFC 8216bis
+             * 4.4.4.9): handed out as their list, not copied. */
+            rc = -ENOMEM;
+            out->blobs = malloc(sizeof *out->blobs * (size_t)s->nparts);
+            if (out->blobs) {
+                rc = 0;
+                for (int k = 0; k < s->nparts; k++) {
+                    if (!s->parts[k].blob)
+                        continue;
+                    out->blobs[out->n++] = ms_blob_ref(s->parts[k].blob);
+                    out->len += s->parts[k].blob->len;
+                }
+            }
         } else if (kind == K_PART && part < s->nparts && s->parts[part].blob) {
-            *out = ms_blob_ref(s->parts[part].blob);
-            rc = 0;
+            rc = body_set(out, &s->parts[part].blob, 1);
         }
         break;
     }
@@ -375,6 +406,30 @@ int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **
     }
     pthread_mutex_unlock(&h->lock);
     return rc;
+}
+
+int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **content_type,
+                   int64_t *wait_msn, int *wait_part)
+{
+    ms_hls_body_t b;
+    int rc = ms_hls_segment_body(h, name, &b, content_type, wait_msn, wait_part);
+    if (rc < 0)
+        return rc;
+    if (b.n == 1) {
+        *out = ms_blob_ref(b.blobs[0]);
+    } else {
+        /* A copy for callers that need one buffer (the HTTP side does not). */
+        *out = ms_blob_new(NULL, b.len);
+        if (*out) {
+            size_t o = 0;
+            for (int i = 0; i < b.n; i++) {
+                memcpy((*out)->data + o, b.blobs[i]->data, b.blobs[i]->len);
+                o += b.blobs[i]->len;
+            }
+        }
+    }
+    ms_hls_body_free(&b);
+    return *out ? 0 : -ENOMEM;
 }
 
 int ms_hls_wait(ms_hls_t *h, int64_t msn, int part, void (*cb)(void *ud), void *ud)
@@ -420,8 +475,6 @@ void ms_hls_get_info(ms_hls_t *h, ms_hls_info_t *out)
             out->last_msn = s->msn;
             out->segments++;
         }
-        if (s->blob)
-            out->bytes_held += (int64_t)s->blob->len;
         for (int k = 0; k < s->nparts; k++) {
             if (s->parts[k].blob) {
                 out->parts++;

@@ -76,6 +76,24 @@ int ms_hls_playlist(ms_hls_t *h, const ms_hls_playlist_req_t *req, ms_blob_t **o
  * *wait_part say what to wait for (ms_hls_wait), then ask again. */
 int ms_hls_segment(ms_hls_t *h, const char *name, ms_blob_t **out, const char **content_type,
                    int64_t *wait_msn, int *wait_part);
+/* (A segment is copied into one new blob here; HTTP uses ms_hls_segment_body.) */
+
+/* The body of a media file as a list of blobs, sent one after the other:
+ * a segment is the list of its parts (never concatenated, so no byte is held
+ * twice); a part or init segment is one blob. blobs[] are references owned by
+ * the holder; release them with ms_hls_body_free. */
+typedef struct {
+    ms_blob_t **blobs;
+    int n;
+    size_t len; /* total bytes */
+} ms_hls_body_t;
+
+/* Same as ms_hls_segment (names, return codes, waits), giving the body as a
+ * blob list (zero-copy). Any thread. On failure *out is empty. */
+int ms_hls_segment_body(ms_hls_t *h, const char *name, ms_hls_body_t *out,
+                        const char **content_type, int64_t *wait_msn, int *wait_part);
+/* Drops the references held by b and empties it. */
+void ms_hls_body_free(ms_hls_body_t *b);
 
 /* Calls cb(ud) exactly once, on the loop thread, when part `part` of segment
  * `msn` exists (part -1: the whole segment), when the output stops, or after

@@ -39,9 +39,8 @@ typedef struct {
     int discont;
     uint32_t gen;
     int complete;
-    hls_part_t *parts;
+    hls_part_t *parts; /* the segment's bytes: served as this list, never copied */
     int nparts, cap;
-    ms_blob_t *blob; /* the whole segment, once complete */
     size_t bytes;
 } hls_seg_t;
 

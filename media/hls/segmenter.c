@@ -183,19 +183,9 @@ static void prune_locked(ms_hls_t *h)
         h->nsegs -= drop;
         h->nlisted_from -= drop;
     }
-    /* Parts are kept for the last HLS_PART_SEGS + 1 complete segments. */
-    int seen = 0;
-    for (int i = h->nsegs - 1; i >= 0; i--) {
-        hls_seg_t *s = h->segs[i];
-        if (!s->complete)
-            continue;
-        if (++seen <= HLS_PART_SEGS + 1)
-            continue;
-        for (int p = 0; p < s->nparts; p++) {
-            ms_blob_unref(s->parts[p].blob);
-            s->parts[p].blob = NULL;
-        }
-    }
+    /* Every segment keeps its parts until it is freed: a segment is served
+     * as the list of its part blobs (ms_hls_segment_body), so no byte is
+     * held twice. */
 }
 
 static void close_segment(ms_hls_t *h, int64_t end90)
@@ -204,31 +194,21 @@ static void close_segment(ms_hls_t *h, int64_t end90)
     if (!seg)
         return;
     h->cur = NULL;
-    size_t total = 0;
-    for (int i = 0; i < seg->nparts; i++)
-        total += seg->parts[i].blob->len;
-    ms_blob_t *blob = total ? ms_blob_new(NULL, total) : NULL;
-    if (blob) {
-        size_t o = 0;
-        for (int i = 0; i < seg->nparts; i++) {
-            memcpy(blob->data + o, seg->parts[i].blob->data, seg->parts[i].blob->len);
-            o += seg->parts[i].blob->len;
-        }
-    }
+    /* The segment's bytes are its parts' (no concatenated copy). */
+    int empty = seg->nparts == 0;
     int64_t dur = end90 > seg->start ? end90 - seg->start : 0;
     uint32_t secs = (uint32_t)((dur + 45000) / 90000);
     if (secs > h->target_s)
         h->target_s = secs;
     pthread_mutex_lock(&h->lock);
     seg->dur = dur;
-    seg->blob = blob;
     seg->complete = 1;
-    if (blob)
+    if (!empty)
         h->segments_total++;
     prune_locked(h);
     pthread_mutex_unlock(&h->lock);
-    if (!blob) {
-        MS_WARN(h->ctx, "segment %lld dropped (empty or out of memory)", (long long)seg->msn);
+    if (empty) {
+        MS_WARN(h->ctx, "segment %lld dropped (empty)", (long long)seg->msn);
         pthread_mutex_lock(&h->lock);
         /* An empty segment is removed at once: it was never listed. */
         for (int i = 0; i < h->nsegs; i++) {

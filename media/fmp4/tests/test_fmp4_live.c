@@ -106,6 +106,7 @@ static void test_live_body(void **st)
     ms_fmp4_sub_t *a = ms_fmp4_live_subscribe(l, 0, on_wake, NULL, &err);
     assert_non_null(a);
     assert_int_equal(err, 0);
+    uv_run(&loop, UV_RUN_NOWAIT); /* the first subscriber starts the muxing */
 
     char pa[300], pb[300];
     snprintf(pa, sizeof pa, "%s/a.mp4", tmpdir);
@@ -160,6 +161,7 @@ static void test_live_body(void **st)
     assert_null(ms_fmp4_live_subscribe(held, 0, on_wake, NULL, &err));
     assert_int_equal(err, -ESHUTDOWN);
     ms_fmp4_live_unref(held);
+    uv_run(&loop, UV_RUN_NOWAIT); /* closes the handles */
     assert_int_equal(uv_loop_close(&loop), 0);
     fx_done(&fx);
 }
@@ -169,12 +171,15 @@ static void test_live_slow(void **st)
     (void)st;
     fx_t fx;
     fx_init(&fx);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
     ms_fmp4_live_cfg_t cfg = {.frag_ms = 200};
-    ms_fmp4_live_t *l = ms_fmp4_live_new(NULL, fx.hub, &cfg);
+    ms_fmp4_live_t *l = ms_fmp4_live_new(&loop, fx.hub, &cfg);
     int err;
     /* queue of 4 fragments: reads after every 60 frames (overflowing) */
     ms_fmp4_sub_t *s = ms_fmp4_live_subscribe(l, 4, on_wake, NULL, &err);
     ms_fmp4_sub_t *dead = ms_fmp4_live_subscribe(l, 4, on_wake, NULL, &err);
+    uv_run(&loop, UV_RUN_NOWAIT);
     char p[300];
     snprintf(p, sizeof p, "%s/slow.mp4", tmpdir);
     FILE *fp = fopen(p, "wb");
@@ -202,6 +207,55 @@ static void test_live_slow(void **st)
     /* after stop: queued blobs, then -ESHUTDOWN */
     assert_int_equal(drain(s, NULL, &n), -ESHUTDOWN);
     ms_fmp4_sub_close(s);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    fx_done(&fx);
+}
+
+/* With no subscriber nothing is muxed or kept; the first subscriber starts
+ * at once on the hub's GOP cache; after the last one leaves it is idle. */
+static void test_live_lazy(void **st)
+{
+    (void)st;
+    fx_t fx;
+    fx_init(&fx);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    ms_fmp4_live_cfg_t cfg = {.frag_ms = 200};
+    ms_fmp4_live_t *l = ms_fmp4_live_new(&loop, fx.hub, &cfg);
+    assert_non_null(l);
+    publish(&fx, 60, MS_FRAME_DISCONT);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    ms_fmp4_live_stats_t stx;
+    ms_fmp4_live_stats(l, &stx);
+    assert_int_equal(stx.ready, 1);
+    assert_int_equal(stx.fragments, 0);
+    int err;
+    ms_fmp4_sub_t *s = ms_fmp4_live_subscribe(l, 0, on_wake, NULL, &err);
+    assert_non_null(s);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    int n = 0;
+    char p[300];
+    snprintf(p, sizeof p, "%s/lazy.mp4", tmpdir);
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(drain(s, fp, &n), -EAGAIN);
+    fclose(fp);
+    assert_true(n >= 2); /* init + fragments of the GOP cache, no new frame */
+    char codec[32];
+    assert_true(es_ffprobe(p, "video", codec, sizeof codec) >= 1);
+    assert_string_equal(codec, "h264");
+    ms_fmp4_live_stats(l, &stx);
+    uint64_t made = stx.fragments;
+    assert_true(made >= 1);
+    ms_fmp4_sub_close(s);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    publish(&fx, 60, 0);
+    ms_fmp4_live_stats(l, &stx);
+    assert_true(stx.fragments == made);
+    ms_fmp4_live_stop(l);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&loop), 0);
     fx_done(&fx);
 }
 
@@ -214,6 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_live_body),
         cmocka_unit_test(test_live_slow),
+        cmocka_unit_test(test_live_lazy),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[260];
