@@ -901,7 +901,7 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
     parse_channels(p, root, s);
 
     static const char *const transports[] = {"auto", "tcp", "udp", NULL};
-    int t;
+    int t = 0;
     if (get_enum(p, root, "", "transport", transports, &t) == 1)
         s->transport = t == 0 ? MS_TRANSPORT_AUTO : t == 1 ? MS_TRANSPORT_TCP : MS_TRANSPORT_UDP;
 
@@ -929,7 +929,7 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
         get_bool(p, dvr, "dvr", "enabled", &s->dvr_enabled);
         get_int(p, dvr, "dvr", "depth_s", 0, INT64_MAX, &s->dvr_depth_s);
         get_int32(p, dvr, "dvr", "chunk_s", 1, 3600, &s->dvr_chunk_s);
-        int m;
+        int m = 0;
         if (get_enum(p, dvr, "dvr", "mode", modes, &m) == 1)
             s->dvr_mode = m == 0 ? MS_DVR_CONTINUOUS : MS_DVR_EVENT;
     }
@@ -939,7 +939,7 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
         static const char *const keys[] = {"mode", "whitelist", NULL};
         static const char *const modes[] = {"public", "protected", "private", NULL};
         check_keys(p, acc, "access", keys);
-        int m;
+        int m = 0;
         if (get_enum(p, acc, "access", "mode", modes, &m) == 1)
             s->access_mode = m == 0   ? MS_ACCESS_PUBLIC
                              : m == 1 ? MS_ACCESS_PROTECTED
@@ -953,7 +953,7 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
             perr(p, "camera", "%s", why);
     }
     static const char *const qualities[] = {"high", "low", NULL};
-    int q;
+    int q = 0;
     if (get_enum(p, root, "", "quality", qualities, &q) == 1)
         snprintf(s->quality, sizeof s->quality, "%s", qualities[q]);
     get_bool(p, root, "", "reserve", &s->reserve);
@@ -968,7 +968,7 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
         static const char *const keys[] = {"format", "segment_ms", "part_ms", "window", NULL};
         static const char *const formats[] = {"auto", "ts", "fmp4", NULL};
         check_keys(p, hls, "hls", keys);
-        int f;
+        int f = 0;
         if (get_enum(p, hls, "hls", "format", formats, &f) == 1)
             s->hls_format = f == 0 ? MS_HLS_AUTO : f == 1 ? MS_HLS_TS : MS_HLS_FMP4;
         get_u32(p, hls, "hls", "segment_ms", 500, 60000, &s->hls_segment_ms);

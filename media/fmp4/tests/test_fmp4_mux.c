@@ -66,7 +66,7 @@ static void mux(ms_fmp4_t *m, es_t *v, es_t *a, int per, ms_buf_t *out, int *nfr
         assert_int_equal(ms_fmp4_write_fragment(m, seq++, runs, 2, out), 0);
         (*nfrag)++;
         /* Check moof/traf/tfdt/trun of the video run. */
-        size_t mlen, tlen, blen;
+        size_t mlen = 0, tlen = 0, blen = 0;
         const uint8_t *moof = find_box(out->data + start, out->len - start, "moof", &mlen);
         assert_non_null(moof);
         const uint8_t *traf = find_box(moof + 8, mlen - 8, "traf", &tlen);
@@ -112,7 +112,7 @@ static void run_case(const char *vfile, int h265, int with_audio, const char *co
     }
     ms_buf_t out = MS_BUF_INIT;
     assert_int_equal(ms_fmp4_write_init(m, &out), 0);
-    size_t blen;
+    size_t blen = 0;
     assert_non_null(find_box(out.data, out.len, "ftyp", &blen));
     const uint8_t *moov = find_box(out.data, out.len, "moov", &blen);
     assert_non_null(moov);
