@@ -529,7 +529,25 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    int r = ms_rtsp_parser_feed(&s->parser, s->udp_buf, (size_t)nread);
+    const uint8_t *d = s->udp_buf;
+    size_t n = (size_t)nread;
+    /* Fast path (RFC 2326 10.12 interleaved frames): when the parser holds
+     * nothing, complete '$' frames at the start of the read are handed on
+     * straight from the read buffer, without a copy into the parser nor a
+     * memmove of the rest after each frame. */
+    while (s->parser.off == s->parser.len && !s->parser.error && n >= 4 && d[0] == '$') {
+        size_t l = ((size_t)d[2] << 8) | d[3];
+        if (n < 4 + l)
+            break;
+        ms_rtsp_cl_interleaved(s, d[1], d + 4, l);
+        if (s->dead)
+            return;
+        d += 4 + l;
+        n -= 4 + l;
+    }
+    if (n == 0)
+        return;
+    int r = ms_rtsp_parser_feed(&s->parser, d, n);
     ms_rtsp_event_t ev;
     while (r == 0 && !s->dead && (r = ms_rtsp_parser_next(&s->parser, &ev)) == 1) {
         r = 0;
