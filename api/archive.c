@@ -20,8 +20,32 @@
 #include "dvr/archive.h"
 #include "dvr/dvr.h"
 #include "media/snapshot/snapshot.h"
+#include "node/archive_view.h"
 #include "util/clock.h"
 #include "util/log.h"
+
+static int cmp_from(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "from"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "from"));
+    return (x > y) - (x < y);
+}
+
+/* Sorts an array of {"from": t, ...} objects by from. */
+static void sort_by_from(json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    json_t **v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof *v, cmp_from);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, v[i]);
+    free(v);
+}
 
 enum MHD_Result ms_api_stream_ranges(ms_req_t *r)
 {
@@ -53,6 +77,13 @@ enum MHD_Result ms_api_stream_ranges(ms_req_t *r)
     }
     json_t *j = NULL;
     rc = ms_dvr_ranges(cfg.uid, from, to, &j);
+    json_t *arr = j ? json_object_get(j, "ranges") : NULL;
+    /* index handoff (docs/cluster.md): the ranges the other servers
+     * published for this stream, so any node lists the whole history; not
+     * with recording off (seed rule) */
+    if (rc == 0 && cfg.dvr_enabled && json_is_array(arr) &&
+        ms_archive_view_append(cfg.uid, from, to > 0 ? to : ms_wall_us() / 1000000, arr) > 0)
+        sort_by_from(arr);
     if (rc < 0)
         ret = ms_api_reply_error(r, 503, "archive index unavailable", NULL, NULL);
     else

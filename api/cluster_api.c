@@ -96,7 +96,8 @@ static int classify(ms_req_t *r, ms_cluster_job_t *j)
             goto ok;
         if (n == 2 && strcmp(m, "POST") == 0 &&
             (strcmp(s[2], "restart") == 0 || strcmp(s[2], "enable") == 0 ||
-             strcmp(s[2], "disable") == 0 || strcmp(s[2], "transfer") == 0))
+             strcmp(s[2], "disable") == 0 || strcmp(s[2], "transfer") == 0 ||
+             strcmp(s[2], "update-indexes") == 0))
             goto ok;
         return 0;
     }

@@ -3,6 +3,7 @@
 role "migrated"; a second transfer within the hour is refused with 409 and
 the time left; a transfer to an unknown cluster is 404."""
 import json
+import time
 
 import mslib
 from test_failover import one_active_primary, placement, setup_stream, st_on
@@ -76,3 +77,83 @@ def test_groups_clusters_crud(three):
     for n in c.alive():
         assert json.loads(n.api("/api/v1/clusters").text)["clusters"] == []
         assert json.loads(n.api("/api/v1/groups").text)["groups"] == []
+
+
+def _ranges(n, name):
+    r = n.api("/api/v1/streams/%s/ranges" % name)
+    assert r.status == 200, r.text
+    return json.loads(r.text)["ranges"]
+
+
+def _no_follow(n, path):
+    """GET without following redirects: (status, Location)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", n.http_port, timeout=10)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("Location")
+    finally:
+        conn.close()
+
+
+def test_transfer_archive_handoff(three, tmp_path):
+    """Recording on (chunk_s 2): ~6 s on the first primary, transfer, more
+    on the second. Every node lists both servers' pieces (ranges published
+    into the state); the old piece asked from the new primary redirects to
+    the server that holds it and decodes with ffmpeg."""
+    c = three
+    cam = mslib.Camera(tmp_path / "cam", audio="none", gop=10).start()
+    try:
+        ld = c.leader()
+        body = mslib.default_stream("ar", cam.url("cam"), channels=("video",),
+                                    dvr={"enabled": True, "depth_s": 3600, "chunk_s": 2,
+                                         "mode": "continuous"})
+        r = ld.api("/api/v1/streams", "POST", body)
+        assert r.status in (200, 201), r.text
+        mslib.wait_until(lambda: placement(c, "ar")["backup"], 20, what="a backup")
+        p1 = one_active_primary(c, "ar", timeout=30)[0]
+        n1 = c.nodes[p1]
+        mslib.wait_until(lambda: sum(x["duration"] for x in _ranges(n1, "ar")
+                                     if x["server"] == p1) >= 6, 30, what="6 s recorded on " + p1)
+        r = ld.api("/api/v1/streams/ar/transfer", "POST", {})
+        assert r.status == 200, r.text
+        p2 = json.loads(r.text)["placement"]["primary"]
+        assert p2 != p1
+        n2 = c.nodes[p2]
+        t0 = time.monotonic()
+
+        def both_everywhere():
+            for n in c.alive():
+                own = {x["server"] for x in _ranges(n, "ar")}
+                if not {p1, p2} <= own:
+                    return False
+            return sum(x["duration"] for x in _ranges(n2, "ar") if x["server"] == p2) >= 4
+
+        mslib.wait_until(both_everywhere, 30, what="both servers' ranges on every node")
+        took = time.monotonic() - t0
+        old = [x for x in _ranges(n2, "ar") if x["server"] == p1][0]
+        assert old["duration"] >= 5, old
+        # update-indexes through a follower: answered once applied; the
+        # ranges stay complete everywhere
+        f = c.followers()[0]
+        r = f.api("/api/v1/streams/ar/update-indexes", "POST", {})
+        assert r.status == 200, r.text
+        assert f.api("/api/v1/streams/nope/update-indexes", "POST", {}).status == 404
+        mslib.wait_until(both_everywhere, 10, what="ranges after update-indexes")
+        # the old piece from the new primary: 302 to the holder, query kept
+        path = "/ar/archive-%d-3.m3u8?k=1" % (old["from"] + 1)
+        st, loc = _no_follow(n2, path)
+        assert st == 302 and loc == n1.base + path, (st, loc)
+        st, loc = _no_follow(n2, "/ar/archive-%d-3.mp4" % (old["from"] + 1))
+        assert st == 302 and loc.startswith(n1.base), (st, loc)
+        # served locally by the holder
+        assert _no_follow(n1, path)[0] == 200
+        dec = mslib.ffmpeg_decode(n2.base + path, 3)
+        assert dec.errors == [] and dec.rc == 0 and dec.frames >= 2 * 10, dec
+        print("archive handoff: %s piece %d s listed by every node %.1f s after the transfer;"
+              " old piece via %s -> 302 %s, %d frames decoded"
+              % (p1, old["duration"], took, p2, p1, dec.frames))
+    finally:
+        cam.stop()

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 
 #include "dvr/dvr.h"
+#include "node/archive_view.h"
 #include "node/cluster.h"
 #include "node/cluster_http.h"
 #include "node/placement.h"
@@ -36,6 +37,7 @@
  * reports held up by the election land within it (they are retried every
  * 50 ms). Ages themselves are observed by every node (observe_reports). */
 #define LEADER_SETTLE_MS 700
+#define ARCHIVE_EVERY_MS 5000 /* publish this node's archive ranges (when changed) */
 #define API_DEADLINE_MS  4000
 #define FWD_TIMEOUT_MS   3000
 #define JOIN_EVERY_MS    500
@@ -95,6 +97,8 @@ static struct {
     uint64_t seen_applied;
     int64_t last_report, last_join, leader_since, last_duty;
     int report_busy, upsert_busy, duty_busy;
+    int archive_busy, archive_force;
+    int64_t last_archive, reindex_seen;
     int loader_pending;
     int sweep_pending; /* sweep_files() to do (start, reload) */
     int outstanding;   /* works in the thread pool, wops and proxies alive */
@@ -232,6 +236,53 @@ static void view_refresh(json_t *streams)
     json_decref(servers);
 }
 
+/* The archive view the HTTP threads read (merged ranges, archive
+ * redirects): the published ranges of streams that record (seed rule: with
+ * recording off the index is not handed off), with each server's http
+ * address. */
+static void archive_view_refresh(json_t *streams)
+{
+    json_t *arch = ms_fsm_list(g.fsm, "archive"), *servers = ms_fsm_list(g.fsm, "servers");
+    json_t *rows = json_array(), *a, *st, *s;
+    size_t i, k;
+    json_array_foreach(arch, i, a)
+    {
+        const char *uid = json_string_value(json_object_get(a, "stream_uid"));
+        const char *srv = json_string_value(json_object_get(a, "server"));
+        if (!uid || !srv)
+            continue;
+        int rec = 0;
+        json_array_foreach(streams, k, st)
+        {
+            const char *u = json_string_value(json_object_get(st, "uid"));
+            if (u && strcmp(u, uid) == 0)
+                rec = json_is_true(json_object_get(json_object_get(st, "dvr"), "enabled"));
+        }
+        if (!rec)
+            continue;
+        char http[300] = "";
+        json_array_foreach(servers, k, s)
+        {
+            const char *n = json_string_value(json_object_get(s, "name"));
+            if (n && strcmp(n, srv) == 0)
+                server_http(s, http, sizeof http);
+        }
+        json_t *rg = json_object_get(a, "ranges");
+        json_t *parsed = json_is_string(rg)
+                             ? json_loads(json_string_value(rg), JSON_DECODE_ANY, NULL)
+                             : json_incref(rg);
+        json_array_append_new(rows, json_pack("{s:s,s:s,s:s,s:o}", "stream", uid, "server", srv,
+                                              "http", http, "ranges",
+                                              json_is_array(parsed) ? parsed : json_array()));
+        if (!json_is_array(parsed))
+            json_decref(parsed);
+    }
+    ms_archive_view_set(rows, g.cfg->name);
+    json_decref(rows);
+    json_decref(servers);
+    json_decref(arch);
+}
+
 static void reconcile(void)
 {
     json_t *streams = ms_fsm_list(g.fsm, "streams");
@@ -239,6 +290,7 @@ static void reconcile(void)
     if (streams)
         ms_reconciler_run(g.rec, streams, row != NULL);
     view_refresh(streams);
+    archive_view_refresh(streams);
     json_decref(row);
     json_decref(streams);
     g.seen_applied = ms_fsm_applied(g.fsm);
@@ -553,6 +605,18 @@ static void stream_action(ms_cluster_job_t *j)
     json_t *cmd = NULL;
     if (strcmp(j->action, "transfer") == 0) {
         stream_transfer(j, cur); /* takes cur */
+        return;
+    }
+    if (strcmp(j->action, "update-indexes") == 0) {
+        /* a state command every node reacts to (tick_cb): each republishes
+         * the ranges of its local archive at once */
+        cmd = cmd_with_req(
+            "setting_set",
+            json_pack("{s:s,s:I}", "key", "update_indexes", "value", (json_int_t)wall_ms()),
+            j->req_id);
+        json_decref(cur);
+        if (!cmd || cluster_write(cmd, API_DEADLINE_MS, job_write_cb, j) < 0)
+            job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
         return;
     }
     if (strcmp(j->method, "DELETE") == 0) {
@@ -1314,6 +1378,83 @@ static void report(void)
 
 static int64_t setting_int(const char *key, int64_t def);
 
+/* Coarse ranges of the local archive of uid as [[from, to], ...] (UTC
+ * seconds, sorted, not overlapping: what archive_ranges_set accepts); NULL
+ * when the index cannot be read. Reads the local index (a small query). */
+static json_t *local_ranges(const char *uid)
+{
+    json_t *j = NULL, *r;
+    if (ms_dvr_ranges(uid, 0, 0, &j) < 0)
+        return NULL;
+    json_t *out = json_array(), *last = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(j, "ranges"), i, r)
+    {
+        json_int_t f = json_integer_value(json_object_get(r, "from"));
+        json_int_t t = f + json_integer_value(json_object_get(r, "duration"));
+        json_int_t lt = last ? json_integer_value(json_array_get(last, 1)) : -1;
+        if (last && f <= lt) { /* rounding made them touch: one range */
+            if (t > lt)
+                json_array_set_new(last, 1, json_integer(t));
+            continue;
+        }
+        last = json_pack("[I,I]", f, t);
+        json_array_append_new(out, last);
+    }
+    json_decref(j);
+    return out;
+}
+
+/* Index handoff (docs/cluster.md "Archive index handoff"): every node
+ * publishes the coarse ranges of its local archive per recording stream
+ * into the state (archive_ranges_set), only those that differ from what
+ * the state holds for it; a stream that does not record has nothing
+ * published (its row is cleared). */
+static void archive_publish(void)
+{
+    json_t *row = my_row();
+    if (!row || g.archive_busy) {
+        json_decref(row);
+        return;
+    }
+    json_decref(row);
+    json_t *streams = ms_fsm_list(g.fsm, "streams"), *arch = ms_fsm_list(g.fsm, "archive");
+    json_t *st, *a;
+    size_t i, k;
+    json_array_foreach(streams, i, st)
+    {
+        const char *uid = json_string_value(json_object_get(st, "uid"));
+        if (!uid)
+            continue;
+        json_t *have = NULL;
+        json_array_foreach(arch, k, a)
+        {
+            const char *u = json_string_value(json_object_get(a, "stream_uid"));
+            const char *s = json_string_value(json_object_get(a, "server"));
+            if (u && s && strcmp(u, uid) == 0 && strcmp(s, g.cfg->name) == 0) {
+                json_t *rg = json_object_get(a, "ranges");
+                have = json_is_string(rg) ? json_loads(json_string_value(rg), 0, NULL)
+                                          : json_incref(rg);
+            }
+        }
+        int rec = json_is_true(json_object_get(json_object_get(st, "dvr"), "enabled"));
+        json_t *want = rec ? local_ranges(uid) : json_array();
+        int same = have ? json_equal(want, have) : json_array_size(want) == 0;
+        if (want && !same) {
+            json_t *args =
+                json_pack("{s:s,s:s,s:O}", "stream", uid, "server", g.cfg->name, "ranges", want);
+            g.archive_busy++;
+            if (cluster_write(ms_cmd_new("archive_ranges_set", args), 3000, busy_done,
+                              &g.archive_busy) < 0)
+                g.archive_busy--;
+        }
+        json_decref(want);
+        json_decref(have);
+    }
+    json_decref(arch);
+    json_decref(streams);
+}
+
 static int server_healthy(json_t *s, int64_t now)
 {
     const char *name = json_string_value(json_object_get(s, "name"));
@@ -1850,6 +1991,18 @@ static void tick_cb(uv_timer_t *t)
     leader_duties();
     reconcile();
     update_ready();
+    /* POST /streams/{id}/update-indexes writes setting update_indexes:
+     * every node republishes at once when it sees the value change */
+    int64_t ri = setting_int("update_indexes", 0);
+    if (ri != g.reindex_seen) {
+        g.reindex_seen = ri;
+        g.archive_force = 1;
+    }
+    if ((g.archive_force || now - g.last_archive >= ARCHIVE_EVERY_MS) && !g.archive_busy) {
+        g.archive_force = 0;
+        g.last_archive = now;
+        archive_publish();
+    }
 }
 
 static void check_cb(uv_check_t *h)
@@ -2064,6 +2217,7 @@ void ms_cluster_free(void)
         ms_raft_free(g.raft);
     ms_reconciler_free(g.rec);
     ms_fsm_free(g.fsm);
+    ms_archive_view_clear();
     g.raft = NULL;
     g.rec = NULL;
     g.fsm = NULL;

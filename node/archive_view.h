@@ -1,0 +1,39 @@
+/* Where the archive of each stream lies across the cluster, as the local
+ * copy of the replicated state says (docs/cluster.md "Archive index
+ * handoff"): the coarse ranges every server publishes for its local
+ * archive (archive_ranges_set), with the server's http address. The
+ * control loop replaces the table after applied commands (node/cluster.c);
+ * the HTTP threads read it (merged ranges, archive redirects).
+ *
+ * Threads: ms_archive_view_set from the control loop; the getters from any
+ * thread. */
+#ifndef MS_NODE_ARCHIVE_VIEW_H
+#define MS_NODE_ARCHIVE_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Replaces the view. rows (borrowed, deep-copied):
+ * [{"stream": uid, "server": name, "http": "http://host:port",
+ *   "ranges": [[from, to], ...]}] (UTC seconds). self: this node's name
+ * (borrowed, copied); its own rows are skipped by the getters (a node
+ * reads its own archive from the local index). */
+void ms_archive_view_set(json_t *rows, const char *self);
+/* Frees the view (node stop). */
+void ms_archive_view_clear(void);
+
+/* Ranges of the other servers for stream uid that overlap [from, to]
+ * (UTC seconds), appended to arr (borrowed) as
+ * {"from": t, "duration": s, "server": name}. Returns how many. */
+int ms_archive_view_append(const char *uid, int64_t from, int64_t to, json_t *arr);
+
+/* The other server whose published ranges overlap [from, to] the most
+ * (ties: the earliest range): its http base into http (cap bytes) and name
+ * into server (scap bytes). 0, or -ENOENT when no other server holds any
+ * part of the window. */
+int ms_archive_view_holder(const char *uid, int64_t from, int64_t to, char *http, size_t cap,
+                           char *server, size_t scap);
+
+#endif
