@@ -90,13 +90,21 @@ int main(int argc, char **argv)
         }
     }
     sqlite3_finalize(st);
-    sqlite3_exec(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    double t1 = now_ms();
+    /* the rows went in without the writer: rebuild the ranges table as the
+     * startup reconciliation does */
+    if (ms_dvr_db_begin(db) < 0 || ms_dvr_db_ranges_rebuild(db) < 0 || ms_dvr_db_commit(db) < 0)
+        return 1;
+    double t2 = now_ms();
+    sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     ms_dvr_db_close(db);
-    printf("index: %d stream(s) x %d day(s) of %d s chunks = %lld rows, built in %.1f s\n", streams,
-           days, chunk_s, (long long)per * streams, (now_ms() - t0) / 1e3);
+    printf("index: %d stream(s) x %d day(s) of %d s chunks = %lld rows, built in %.1f s, ranges "
+           "table rebuilt in %.0f ms\n",
+           streams, days, chunk_s, (long long)per * streams, (t1 - t0) / 1e3, t2 - t1);
 
     const char *uid = streams > 1 ? "stream-0000" : "stream-0000";
-    double tr[RUNS], tp[RUNS];
+    double tr[RUNS], tp[RUNS], tq[RUNS];
     size_t nranges = 0, segs = 0, bytes = 0;
     for (int r = 0; r < RUNS; r++) {
         double a = now_ms();
@@ -113,6 +121,7 @@ int main(int argc, char **argv)
         size_t n = 0;
         if (ms_dvr_chunks(uid, from, from + 86400000 + 60000, &v, &n) < 0)
             return 1;
+        tq[r] = now_ms() - a;
         ms_dvr_pl_opts_t o = {from, 86400000, 0, 2000, 4000, ""};
         ms_buf_t b = MS_BUF_INIT;
         int rc = ms_dvr_playlist(v, n, &o, &b);
@@ -124,10 +133,12 @@ int main(int argc, char **argv)
     }
     qsort(tr, RUNS, sizeof *tr, cmp_d);
     qsort(tp, RUNS, sizeof *tp, cmp_d);
+    qsort(tq, RUNS, sizeof *tq, cmp_d);
     printf("ranges over %d day(s) of one stream: %zu ranges, median %.2f ms (min %.2f, max %.2f)\n",
            days, nranges, tr[RUNS / 2], tr[0], tr[RUNS - 1]);
     printf("24 h archive playlist of one stream: %zu segments, %zu bytes, median %.2f ms (min "
            "%.2f, max %.2f)\n",
            segs, bytes, tp[RUNS / 2], tp[0], tp[RUNS - 1]);
+    printf("  of which the index query (ms_dvr_chunks): median %.2f ms\n", tq[RUNS / 2]);
     return 0;
 }

@@ -98,6 +98,13 @@ int ms_dvr_init(const ms_node_cfg_t *node)
     if (rc == 0 && (rc = ms_dvr_db_open(ms_dvr_g.db_path, &db)) == 0) {
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = ms_dvr_reconcile(db, ms_dvr_g.roots[i].path);
+        /* the ranges follow the chunks as reconciled */
+        if (rc == 0 && (rc = ms_dvr_db_begin(db)) == 0) {
+            rc = ms_dvr_db_ranges_rebuild(db);
+            int c = ms_dvr_db_commit(db);
+            if (rc == 0)
+                rc = c;
+        }
         ms_dvr_db_close(db);
     }
     for (size_t i = 0; i < n && rc == 0; i++) {

@@ -112,8 +112,8 @@ typedef struct {
 typedef struct {
     int64_t id;
     char uid[64];
-    char path[MS_DVR_PATH_MAX];
-    char root[MS_DVR_ROOT_MAX];
+    const char *path;         /* chunk file; points into the array's block */
+    const char *root;         /* its storage root; likewise */
     int64_t start_ms, end_ms; /* [start, end) UTC ms */
     uint64_t bytes;           /* file size covered by the index */
     uint32_t init_len;        /* ftyp + moov at offset 0 */
@@ -123,7 +123,9 @@ typedef struct {
 } ms_dvr_chunk_t;
 
 /* Any thread. Chunks of uid overlapping [from_ms, to_ms), oldest first, in
- * a new array (free with ms_dvr_chunks_free). *n may be 0. */
+ * a new array (free with ms_dvr_chunks_free). *n may be 0. The array, the
+ * fragment tables and the path strings are one allocation: path, root and
+ * frags stay valid until ms_dvr_chunks_free(v). */
 int ms_dvr_chunks(const char *uid, int64_t from_ms, int64_t to_ms, ms_dvr_chunk_t **out, size_t *n);
 void ms_dvr_chunks_free(ms_dvr_chunk_t *v, size_t n);
 

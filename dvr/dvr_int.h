@@ -118,6 +118,9 @@ typedef struct {
  * chunks seen. */
 int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms, int64_t gap_ms,
                      ms_dvr_span_t **out, size_t *n, ms_dvr_totals_t *tot);
+/* Rebuilds the ranges table from the chunks (startup, after the
+ * reconciliation; synthetic indexes). */
+int ms_dvr_db_ranges_rebuild(sqlite3 *db);
 /* Encodes/decodes the frags blob (little-endian records of 32 bytes). */
 void *ms_dvr_frags_encode(const ms_dvr_frag_t *f, size_t n, size_t *len);
 int ms_dvr_frags_decode(const void *p, size_t len, ms_dvr_frag_t **out, size_t *n);

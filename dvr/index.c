@@ -5,7 +5,12 @@
  * bytes, init length, open flag, fragments as a blob of 32-byte records:
  * t_ms i64, dur_ms u32, key u32, offset u64, size u64, little-endian).
  * streams: per-stream retention depth, kept after the stream stops so old
- * chunks still age out. */
+ * chunks still age out.
+ * ranges: contiguous recordings per stream (chunks merged while the hole
+ * between them is <= the gap threshold), kept by ms_dvr_db_insert/update/
+ * delete in the caller's transaction and rebuilt from the chunks at start
+ * (ms_dvr_db_ranges_rebuild), so listing 30 days of ranges reads a few
+ * hundred rows instead of every chunk. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +33,16 @@ static const char *SCHEMA =
     " init_len INTEGER NOT NULL,"
     " open INTEGER NOT NULL DEFAULT 0,"
     " frags BLOB);"
-    "CREATE INDEX IF NOT EXISTS chunks_uid_start ON chunks(uid, start_ms);"
+    "DROP INDEX IF EXISTS chunks_uid_start;"
+    "CREATE INDEX IF NOT EXISTS chunks_uid_se ON chunks(uid, start_ms, end_ms, bytes);"
     "CREATE INDEX IF NOT EXISTS chunks_root_start ON chunks(root, start_ms);"
-    "CREATE TABLE IF NOT EXISTS streams(uid TEXT PRIMARY KEY, depth_s INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS streams(uid TEXT PRIMARY KEY, depth_s INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS ranges("
+    " id INTEGER PRIMARY KEY,"
+    " uid TEXT NOT NULL,"
+    " start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS ranges_uid_se ON ranges(uid, start_ms, end_ms);";
 
 static int sq_err(sqlite3 *db, int rc, const char *what)
 {
@@ -143,6 +155,207 @@ int ms_dvr_frags_decode(const void *p, size_t len, ms_dvr_frag_t **out, size_t *
     return 0;
 }
 
+static int64_t gap_ms(void)
+{
+    return ms_dvr_g.tun.gap_ms > 0 ? ms_dvr_g.tun.gap_ms : 2000;
+}
+
+/* Runs a prepared statement with up to 4 int64 parameters after a text
+ * first parameter (uid may be NULL: no text parameter). */
+static int run(sqlite3 *db, const char *sql, const char *uid, const int64_t *a, int na)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(db, rc, "ranges");
+    int k = 1;
+    if (uid)
+        sqlite3_bind_text(st, k++, uid, -1, SQLITE_STATIC);
+    for (int i = 0; i < na; i++)
+        sqlite3_bind_int64(st, k++, a[i]);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sq_err(db, rc, "ranges");
+}
+
+/* One row of two or three int64 columns; 1 found, 0 none, < 0 error. */
+static int row3(sqlite3 *db, const char *sql, const char *uid, const int64_t *a, int na, int64_t *x,
+                int64_t *y, int64_t *z)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(db, rc, "ranges");
+    int k = 1;
+    if (uid)
+        sqlite3_bind_text(st, k++, uid, -1, SQLITE_STATIC);
+    for (int i = 0; i < na; i++)
+        sqlite3_bind_int64(st, k++, a[i]);
+    rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW;
+    if (found) {
+        *x = sqlite3_column_int64(st, 0);
+        *y = sqlite3_column_int64(st, 1);
+        if (z)
+            *z = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (!found && rc != SQLITE_DONE)
+        return sq_err(db, rc, "ranges");
+    return found;
+}
+
+/* The chunk [s, e) of uid was added (or grew): every range within the gap
+ * threshold of it is merged with it into one. Ranges of a stream are
+ * disjoint and sorted, so the walk from the last range starting before
+ * e + gap stops at the first one ending before s - gap. */
+static int range_add(sqlite3 *db, const char *uid, int64_t s, int64_t e)
+{
+    int64_t gap = gap_ms();
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT id,start_ms,end_ms FROM ranges WHERE uid=? AND start_ms<=? "
+                                "ORDER BY start_ms DESC",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(db, rc, "ranges");
+    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, e + gap);
+    int64_t keep = 0, ns = s, ne = e;
+    int64_t drop[16];
+    int ndrop = 0, more = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0), rs = sqlite3_column_int64(st, 1),
+                re = sqlite3_column_int64(st, 2);
+        if (re < s - gap)
+            break;
+        if (rs < ns)
+            ns = rs;
+        if (re > ne)
+            ne = re;
+        if (!keep)
+            keep = id;
+        else if (ndrop < 16)
+            drop[ndrop++] = id;
+        else
+            more = 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_err(db, rc, "ranges");
+    int err = 0;
+    for (int i = 0; i < ndrop && !err; i++)
+        err = run(db, "DELETE FROM ranges WHERE id=?", NULL, &drop[i], 1);
+    if (!err && more) /* merged more than 17 ranges at once (reconciliation) */
+        err = run(db, "DELETE FROM ranges WHERE uid=? AND start_ms>? AND start_ms<? AND id<>?", uid,
+                  (int64_t[]){ns, ne, keep}, 3);
+    if (err)
+        return err;
+    if (keep)
+        return run(db, "UPDATE ranges SET start_ms=?,end_ms=? WHERE id=?", NULL,
+                   (int64_t[]){ns, ne, keep}, 3);
+    return run(db, "INSERT INTO ranges(uid,start_ms,end_ms) VALUES(?,?,?)", uid, (int64_t[]){s, e},
+               2);
+}
+
+/* The chunk [s, e) of uid was removed (its row already deleted): its range
+ * loses its head or its tail, or splits when the chunks left on both sides
+ * are more than the gap apart. The neighbours are the chunk starting last
+ * before s and the first one starting at or after s inside the range
+ * (chunks of one stream do not overlap). */
+static int range_remove(sqlite3 *db, const char *uid, int64_t s, int64_t e)
+{
+    int64_t id, rs, re;
+    int rc = row3(db,
+                  "SELECT id,start_ms,end_ms FROM ranges WHERE uid=? AND start_ms<=? "
+                  "ORDER BY start_ms DESC LIMIT 1",
+                  uid, &s, 1, &id, &rs, &re);
+    if (rc <= 0 || re < e)
+        return rc; /* not covered: nothing to trim */
+    int64_t ps = 0, pe = 0, ns = 0, ne = 0;
+    int hp = row3(db,
+                  "SELECT start_ms,end_ms FROM chunks WHERE uid=? AND start_ms>=? AND start_ms<? "
+                  "ORDER BY start_ms DESC LIMIT 1",
+                  uid, (int64_t[]){rs, s}, 2, &ps, &pe, NULL);
+    if (hp < 0)
+        return hp;
+    int hn = row3(db,
+                  "SELECT start_ms,end_ms FROM chunks WHERE uid=? AND start_ms>=? AND start_ms<=? "
+                  "ORDER BY start_ms LIMIT 1",
+                  uid, (int64_t[]){s, re}, 2, &ns, &ne, NULL);
+    if (hn < 0)
+        return hn;
+    if (!hp && !hn)
+        return run(db, "DELETE FROM ranges WHERE id=?", NULL, &id, 1);
+    if (!hp)
+        return run(db, "UPDATE ranges SET start_ms=? WHERE id=?", NULL, (int64_t[]){ns, id}, 2);
+    if (!hn)
+        return run(db, "UPDATE ranges SET end_ms=? WHERE id=?", NULL, (int64_t[]){pe, id}, 2);
+    if (ns - pe <= gap_ms())
+        return 0;
+    rc = run(db, "UPDATE ranges SET end_ms=? WHERE id=?", NULL, (int64_t[]){pe, id}, 2);
+    if (rc == 0)
+        rc = run(db, "INSERT INTO ranges(uid,start_ms,end_ms) VALUES(?,?,?)", uid,
+                 (int64_t[]){ns, re}, 2);
+    return rc;
+}
+
+int ms_dvr_db_ranges_rebuild(sqlite3 *db)
+{
+    int rc = run(db, "DELETE FROM ranges", NULL, NULL, 0);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = NULL, *ins = NULL;
+    rc = sqlite3_prepare_v2(db, "SELECT uid,start_ms,end_ms FROM chunks ORDER BY uid,start_ms", -1,
+                            &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "INSERT INTO ranges(uid,start_ms,end_ms) VALUES(?,?,?)", -1,
+                                &ins, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sq_err(db, rc, "ranges rebuild");
+    }
+    int64_t gap = gap_ms(), cs = 0, ce = 0;
+    char cur[64] = "";
+    int have = 0, err = 0;
+    for (;;) {
+        rc = sqlite3_step(st);
+        const char *uid = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        int64_t s = 0, e = 0;
+        if (uid) {
+            s = sqlite3_column_int64(st, 1);
+            e = sqlite3_column_int64(st, 2);
+            if (have && strcmp(uid, cur) == 0 && s - ce <= gap) {
+                if (e > ce)
+                    ce = e;
+                continue;
+            }
+        }
+        if (have) {
+            sqlite3_bind_text(ins, 1, cur, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 2, cs);
+            sqlite3_bind_int64(ins, 3, ce);
+            int r2 = sqlite3_step(ins);
+            sqlite3_reset(ins);
+            if (r2 != SQLITE_DONE) {
+                err = sq_err(db, r2, "ranges rebuild");
+                break;
+            }
+        }
+        if (!uid)
+            break;
+        snprintf(cur, sizeof cur, "%s", uid);
+        cs = s;
+        ce = e;
+        have = 1;
+    }
+    if (!err && rc != SQLITE_DONE)
+        err = sq_err(db, rc, "ranges rebuild");
+    sqlite3_finalize(st);
+    sqlite3_finalize(ins);
+    return err;
+}
+
 int ms_dvr_db_insert(sqlite3 *db, ms_dvr_wchunk_t *c, const char *root)
 {
     sqlite3_stmt *st = NULL;
@@ -172,11 +385,16 @@ int ms_dvr_db_insert(sqlite3 *db, ms_dvr_wchunk_t *c, const char *root)
     if (rc != SQLITE_DONE)
         return sq_err(db, rc, "insert");
     c->rowid = sqlite3_last_insert_rowid(db);
-    return 0;
+    return range_add(db, c->uid, c->start_ms, c->end_ms);
 }
 
 int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
 {
+    int64_t os = 0, oe = 0;
+    int had = row3(db, "SELECT start_ms,end_ms FROM chunks WHERE id=?", NULL, &c->rowid, 1, &os,
+                   &oe, NULL);
+    if (had < 0)
+        return had;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(
         db, "UPDATE chunks SET start_ms=?,end_ms=?,bytes=?,open=?,frags=? WHERE id=?", -1, &st,
@@ -197,19 +415,40 @@ int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
     sqlite3_bind_int64(st, 6, c->rowid);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sq_err(db, rc, "update");
+    if (rc != SQLITE_DONE)
+        return sq_err(db, rc, "update");
+    if (!had || (os == c->start_ms && oe == c->end_ms))
+        return 0;
+    /* a chunk only grows at its end while written; anything else is a
+     * removal of the old span and an addition of the new one */
+    if (os != c->start_ms || oe > c->end_ms) {
+        if ((rc = range_remove(db, c->uid, os, oe)) < 0)
+            return rc;
+    }
+    return range_add(db, c->uid, c->start_ms, c->end_ms);
 }
 
 int ms_dvr_db_delete(sqlite3 *db, int64_t rowid)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "DELETE FROM chunks WHERE id=?", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, "DELETE FROM chunks WHERE id=? RETURNING uid,start_ms,end_ms",
+                                -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "delete");
     sqlite3_bind_int64(st, 1, rowid);
-    rc = sqlite3_step(st);
+    char uid[64] = "";
+    int64_t s = 0, e = 0;
+    int found = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        snprintf(uid, sizeof uid, "%s", (const char *)sqlite3_column_text(st, 0));
+        s = sqlite3_column_int64(st, 1);
+        e = sqlite3_column_int64(st, 2);
+        found = 1;
+    }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sq_err(db, rc, "delete");
+    if (rc != SQLITE_DONE)
+        return sq_err(db, rc, "delete");
+    return found ? range_remove(db, uid, s, e) : 0;
 }
 
 int ms_dvr_db_set_stream(sqlite3 *db, const char *uid, int64_t depth_s)
@@ -228,11 +467,36 @@ int ms_dvr_db_set_stream(sqlite3 *db, const char *uid, int64_t depth_s)
 
 void ms_dvr_chunks_free(ms_dvr_chunk_t *v, size_t n)
 {
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i].frags);
-    free(v);
+    (void)n;
+    free(v); /* one block: chunks, fragment tables, strings */
+}
+
+/* Growable byte buffer for the query's block. */
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+    int err;
+} blk_t;
+
+static size_t blk_put(blk_t *b, const void *data, size_t len)
+{
+    size_t at = b->len;
+    if (b->len + len > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->len + len)
+            nc *= 2;
+        uint8_t *np = realloc(b->p, nc);
+        if (!np) {
+            b->err = 1;
+            return 0;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    if (len)
+        memcpy(b->p + b->len, data, len);
+    b->len += len;
+    return at;
 }
 
 int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms,
@@ -240,55 +504,107 @@ int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms
 {
     *out = NULL;
     *n = 0;
+    /* Lower bound on start_ms for the (uid, start_ms) index: the start of the
+     * last chunk starting at or before from_ms (chunks of one stream do not
+     * overlap, so no earlier one reaches past from_ms). Without it the
+     * end_ms > from_ms test would step every older chunk of the stream. */
+    int64_t lo = INT64_MIN;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT id,uid,path,root,start_ms,end_ms,bytes,init_len,open,frags "
-                                "FROM chunks WHERE uid=? AND end_ms>? AND start_ms<? "
-                                "ORDER BY start_ms",
+    int rc = sqlite3_prepare_v2(db, "SELECT max(start_ms) FROM chunks WHERE uid=? AND start_ms<=?",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "query");
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, from_ms);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        lo = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT id,path,root,start_ms,end_ms,bytes,init_len,open,frags "
+                            "FROM chunks WHERE uid=? AND start_ms>=? AND start_ms<? AND end_ms>? "
+                            "ORDER BY start_ms",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(db, rc, "query");
+    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, lo);
     sqlite3_bind_int64(st, 3, to_ms);
-    ms_dvr_chunk_t *v = NULL;
-    size_t cnt = 0, cap = 0;
+    sqlite3_bind_int64(st, 4, from_ms);
+    /* rows (path/root/frags as offsets), fragment records, strings; then
+     * one block [chunks][frags][strings] with the pointers fixed up */
+    blk_t rows = {0}, fr = {0}, str = {0};
+    size_t cnt = 0, nfr = 0;
+    size_t last_root = (size_t)-1; /* offset of the previous row's root */
     int err = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            ms_dvr_chunk_t *nv = realloc(v, nc * sizeof *nv);
-            if (!nv) {
-                err = -ENOMEM;
-                break;
-            }
-            v = nv;
-            cap = nc;
-        }
-        ms_dvr_chunk_t *c = &v[cnt];
-        memset(c, 0, sizeof *c);
-        c->id = sqlite3_column_int64(st, 0);
-        snprintf(c->uid, sizeof c->uid, "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(c->path, sizeof c->path, "%s", (const char *)sqlite3_column_text(st, 2));
-        snprintf(c->root, sizeof c->root, "%s", (const char *)sqlite3_column_text(st, 3));
-        c->start_ms = sqlite3_column_int64(st, 4);
-        c->end_ms = sqlite3_column_int64(st, 5);
-        c->bytes = (uint64_t)sqlite3_column_int64(st, 6);
-        c->init_len = (uint32_t)sqlite3_column_int64(st, 7);
-        c->open = sqlite3_column_int(st, 8);
-        const void *fb = sqlite3_column_blob(st, 9);
-        int fl = sqlite3_column_bytes(st, 9);
-        cnt++;
-        if (fb && fl > 0 && (err = ms_dvr_frags_decode(fb, (size_t)fl, &c->frags, &c->nfrags)) < 0)
+        ms_dvr_chunk_t c;
+        memset(&c, 0, sizeof c);
+        c.id = sqlite3_column_int64(st, 0);
+        snprintf(c.uid, sizeof c.uid, "%s", uid);
+        const char *path = (const char *)sqlite3_column_text(st, 1);
+        const char *root = (const char *)sqlite3_column_text(st, 2);
+        size_t po = blk_put(&str, path ? path : "", strlen(path ? path : "") + 1);
+        if (!root)
+            root = "";
+        if (str.err || last_root == (size_t)-1 || strcmp((const char *)str.p + last_root, root))
+            last_root = blk_put(&str, root, strlen(root) + 1);
+        c.path = (const char *)(uintptr_t)po;
+        c.root = (const char *)(uintptr_t)last_root;
+        c.start_ms = sqlite3_column_int64(st, 3);
+        c.end_ms = sqlite3_column_int64(st, 4);
+        c.bytes = (uint64_t)sqlite3_column_int64(st, 5);
+        c.init_len = (uint32_t)sqlite3_column_int64(st, 6);
+        c.open = sqlite3_column_int(st, 7);
+        const uint8_t *fb = sqlite3_column_blob(st, 8);
+        int fl = sqlite3_column_bytes(st, 8);
+        if (fl % 32) {
+            err = -EINVAL;
             break;
+        }
+        c.nfrags = fb ? (size_t)fl / 32 : 0;
+        c.frags = (ms_dvr_frag_t *)(uintptr_t)nfr;
+        for (size_t i = 0; i < c.nfrags; i++) {
+            const uint8_t *q = fb + i * 32;
+            ms_dvr_frag_t f = {(int64_t)get_le(q, 8), (uint32_t)get_le(q + 8, 4),
+                               (uint32_t)get_le(q + 12, 4), get_le(q + 16, 8), get_le(q + 24, 8)};
+            blk_put(&fr, &f, sizeof f);
+        }
+        nfr += c.nfrags;
+        blk_put(&rows, &c, sizeof c);
+        cnt++;
+        if (rows.err || fr.err || str.err) {
+            err = -ENOMEM;
+            break;
+        }
     }
     if (!err && rc != SQLITE_DONE)
         err = sq_err(db, rc, "query");
     sqlite3_finalize(st);
-    if (err) {
-        ms_dvr_chunks_free(v, cnt);
-        return err;
+    ms_dvr_chunk_t *v = NULL;
+    if (!err && cnt) {
+        v = malloc(rows.len + fr.len + str.len);
+        if (!v) {
+            err = -ENOMEM;
+        } else {
+            memcpy(v, rows.p, rows.len);
+            ms_dvr_frag_t *f0 = (ms_dvr_frag_t *)((uint8_t *)v + rows.len);
+            if (fr.len)
+                memcpy(f0, fr.p, fr.len);
+            char *s0 = (char *)f0 + fr.len;
+            memcpy(s0, str.p, str.len);
+            for (size_t i = 0; i < cnt; i++) {
+                v[i].path = s0 + (uintptr_t)v[i].path;
+                v[i].root = s0 + (uintptr_t)v[i].root;
+                v[i].frags = v[i].nfrags ? f0 + (uintptr_t)v[i].frags : NULL;
+            }
+        }
     }
+    free(rows.p);
+    free(fr.p);
+    free(str.p);
+    if (err)
+        return err;
     *out = v;
     *n = cnt;
     return 0;
@@ -301,11 +617,33 @@ int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_m
     *n = 0;
     if (tot)
         memset(tot, 0, sizeof *tot);
+    if (tot) {
+        /* from the covering (uid, start_ms, end_ms, bytes) index */
+        sqlite3_stmt *a = NULL;
+        int rc = sqlite3_prepare_v2(db,
+                                    "SELECT count(*),sum(bytes),min(start_ms),max(end_ms) FROM "
+                                    "chunks WHERE uid=? AND start_ms<? AND end_ms>?",
+                                    -1, &a, NULL);
+        if (rc != SQLITE_OK)
+            return sq_err(db, rc, "ranges");
+        sqlite3_bind_text(a, 1, uid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(a, 2, to_ms);
+        sqlite3_bind_int64(a, 3, from_ms);
+        if ((rc = sqlite3_step(a)) == SQLITE_ROW) {
+            tot->chunks = (size_t)sqlite3_column_int64(a, 0);
+            tot->bytes = (uint64_t)sqlite3_column_int64(a, 1);
+            tot->first_ms = sqlite3_column_int64(a, 2);
+            tot->last_ms = sqlite3_column_int64(a, 3);
+        }
+        sqlite3_finalize(a);
+        if (rc != SQLITE_ROW)
+            return sq_err(db, rc, "ranges");
+    }
     sqlite3_stmt *st = NULL;
-    /* only the times (and sizes): no path, no fragment table, so 30 days of
-     * 2 s chunks stay a single pass over the (uid, start_ms) index */
+    /* the ranges table (kept with the chunks): a few rows per recording
+     * hole instead of every chunk of the window */
     int rc = sqlite3_prepare_v2(db,
-                                "SELECT start_ms,end_ms,bytes FROM chunks "
+                                "SELECT start_ms,end_ms FROM ranges "
                                 "WHERE uid=? AND start_ms<? AND end_ms>? ORDER BY start_ms",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -318,14 +656,6 @@ int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_m
     int err = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t s = sqlite3_column_int64(st, 0), e = sqlite3_column_int64(st, 1);
-        if (tot) {
-            if (!tot->chunks)
-                tot->first_ms = s;
-            tot->chunks++;
-            tot->bytes += (uint64_t)sqlite3_column_int64(st, 2);
-            if (e > tot->last_ms)
-                tot->last_ms = e;
-        }
         if (k && s - v[k - 1].end_ms <= gap_ms) {
             if (e > v[k - 1].end_ms)
                 v[k - 1].end_ms = e;

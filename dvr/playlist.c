@@ -17,15 +17,74 @@ typedef struct {
     int64_t t0, t1;
 } seg_t;
 
-static void pdt(ms_buf_t *b, int64_t ms)
+/* Decimal of v (no printf: a 24 h playlist of 2 s chunks has ~43k
+ * segments, four lines each). */
+static void put_u(ms_buf_t *b, uint64_t v)
 {
-    time_t s = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    int64_t rem = ms - (int64_t)s * 1000;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    ms_buf_printf(b, "#EXT-X-PROGRAM-DATE-TIME:%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\n",
-                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                  (int)rem);
+    char t[24];
+    size_t i = sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    ms_buf_append(b, t + i, sizeof t - i);
+}
+
+static void put_i(ms_buf_t *b, int64_t v)
+{
+    if (v < 0) {
+        ms_buf_append(b, "-", 1);
+        put_u(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        put_u(b, (uint64_t)v);
+    }
+}
+
+static void put_s(ms_buf_t *b, const char *s)
+{
+    ms_buf_append(b, s, strlen(s));
+}
+
+static void dig(char *p, int v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* "YYYY-MM-DDT" of the day being rendered (gmtime once per day). */
+typedef struct {
+    int64_t day;
+    char date[16];
+} day_cache_t;
+
+static void pdt(ms_buf_t *b, day_cache_t *dc, int64_t ms)
+{
+    int64_t day = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
+    if (day != dc->day || !dc->date[0]) {
+        time_t s = (time_t)(day * 86400);
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        snprintf(dc->date, sizeof dc->date, "%04d-%02d-%02dT", (tm.tm_year + 1900) % 10000,
+                 (tm.tm_mon + 1) % 100, tm.tm_mday % 100);
+        dc->day = day;
+    }
+    int64_t r = ms - day * 86400000; /* [0, 86400000) */
+    char t[64] = "#EXT-X-PROGRAM-DATE-TIME:";
+    size_t k = strlen(t);
+    size_t dl = strlen(dc->date);
+    memcpy(t + k, dc->date, dl);
+    k += dl;
+    dig(t + k, (int)(r / 3600000), 2);
+    t[k + 2] = ':';
+    dig(t + k + 3, (int)(r / 60000 % 60), 2);
+    t[k + 5] = ':';
+    dig(t + k + 6, (int)(r / 1000 % 60), 2);
+    t[k + 8] = '.';
+    dig(t + k + 9, (int)(r % 1000), 3);
+    memcpy(t + k + 12, "Z\n", 2);
+    ms_buf_append(b, t, k + 14);
 }
 
 /* Walks the selected segments; emit(seg) for each. Returns the count. */
@@ -82,6 +141,7 @@ typedef struct {
     const ms_dvr_pl_opts_t *o;
     const ms_dvr_chunk_t *prev_c;
     int64_t prev_end;
+    day_cache_t dc;
 } render_t;
 
 static void emit_seg(void *ud, const seg_t *s)
@@ -93,15 +153,36 @@ static void emit_seg(void *ud, const seg_t *s)
         !first && (s->t0 - r->prev_end > r->o->gap_ms || s->t0 < r->prev_end - r->o->gap_ms ||
                    s->c->init_len != r->prev_c->init_len);
     if (disc)
-        ms_buf_printf(b, "#EXT-X-DISCONTINUITY\n");
-    if (first || disc)
-        ms_buf_printf(b, "#EXT-X-MAP:URI=\"archive-init-%" PRId64 "-%" PRId64 ".mp4%s\"\n",
-                      s->c->id, s->c->start_ms, r->o->query);
-    pdt(b, s->t0);
+        put_s(b, "#EXT-X-DISCONTINUITY\n");
+    if (first || disc) {
+        put_s(b, "#EXT-X-MAP:URI=\"archive-init-");
+        put_i(b, s->c->id);
+        put_s(b, "-");
+        put_i(b, s->c->start_ms);
+        put_s(b, ".mp4");
+        put_s(b, r->o->query);
+        put_s(b, "\"\n");
+    }
+    pdt(b, &r->dc, s->t0);
     int64_t d = s->t1 - s->t0;
-    ms_buf_printf(b, "#EXTINF:%" PRId64 ".%03d,\n", d / 1000, (int)(d % 1000));
-    ms_buf_printf(b, "archive-seg-%" PRId64 "-%" PRId64 "-%zu-%zu.m4s%s\n", s->c->id,
-                  s->c->start_ms, s->i, s->j, r->o->query);
+    if (d < 0)
+        d = 0;
+    char ms3[5] = ".000";
+    dig(ms3 + 1, (int)(d % 1000), 3);
+    put_s(b, "#EXTINF:");
+    put_i(b, d / 1000);
+    put_s(b, ms3);
+    put_s(b, ",\narchive-seg-");
+    put_i(b, s->c->id);
+    put_s(b, "-");
+    put_i(b, s->c->start_ms);
+    put_s(b, "-");
+    put_u(b, s->i);
+    put_s(b, "-");
+    put_u(b, s->j);
+    put_s(b, ".m4s");
+    put_s(b, r->o->query);
+    put_s(b, "\n");
     r->prev_c = s->c;
     r->prev_end = s->t1;
 }
@@ -125,7 +206,7 @@ int ms_dvr_playlist(const ms_dvr_chunk_t *v, size_t n, const ms_dvr_pl_opts_t *o
     ms_buf_printf(out, "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:%s\n",
                   o->event ? "EVENT" : "VOD");
     ms_buf_printf(out, "#EXT-X-INDEPENDENT-SEGMENTS\n");
-    render_t r = {out, o, NULL, 0};
+    render_t r = {out, o, NULL, 0, {0, ""}};
     size_t count = select_segs(v, n, o, emit_seg, &r, &maxdur);
     if (!o->event)
         ms_buf_printf(out, "#EXT-X-ENDLIST\n");
