@@ -41,6 +41,10 @@ def test_transfer_and_cooldown(three, tmp_path):
         left = json.loads(r.text)["time_left_s"]
         assert 3500 < left <= 3600, r.text
         assert placement(c, "fo")["primary"] == pl["primary"]
+        # recording off: no index is handed off, no node lists a range
+        assert f.api("/api/v1/streams/fo/update-indexes", "POST", {}).status == 200
+        for n in c.alive():
+            assert _ranges(n, "fo") == [], n.name
         print("transfer %s -> %s; second transfer refused, %d s left"
               % (before["primary"], pl["primary"], left))
     finally:
