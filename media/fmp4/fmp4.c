@@ -3,6 +3,7 @@
  * moof, 8.8.7 tfhd, 8.8.8 trun, 8.8.12 tfdt). Sample entries: ISO/IEC
  * 14496-15 5.4 (avc1 + avcC) and 8.4 (hvc1 + hvcC); ISO/IEC 14496-14 5.6
  * (mp4a + esds). */
+#include "media/fmp4/box.h"
 #include "media/fmp4/fmp4.h"
 
 #include <errno.h>
@@ -76,57 +77,27 @@ uint32_t ms_fmp4_timescale(const ms_fmp4_t *m, int track)
     return ms_fmp4_carries(m, track) ? m->tracks[track].timescale : 0;
 }
 
-/* Box helpers: box_open writes a placeholder size and the type and returns
- * the offset; box_close patches the size. */
-static size_t box_open(ms_buf_t *b, const char *type)
-{
-    size_t off = b->len;
-    ms_buf_be32(b, 0);
-    ms_buf_append(b, type, 4);
-    return off;
-}
-
-static size_t fullbox_open(ms_buf_t *b, const char *type, uint8_t version, uint32_t flags)
-{
-    size_t off = box_open(b, type);
-    ms_buf_be32(b, ((uint32_t)version << 24) | (flags & 0xFFFFFF));
-    return off;
-}
-
-static void box_close(ms_buf_t *b, size_t off)
-{
-    if (!b->err)
-        ms_buf_put_be32_at(b, off, (uint32_t)(b->len - off));
-}
-
-static void put_matrix(ms_buf_t *b)
-{
-    static const uint32_t unity[9] = {0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000};
-    for (int i = 0; i < 9; i++)
-        ms_buf_be32(b, unity[i]);
-}
-
 static void put_ftyp(ms_buf_t *b)
 {
-    size_t o = box_open(b, "ftyp");
+    size_t o = ms_mp4_box_open(b, "ftyp");
     ms_buf_append(b, "iso6", 4); /* major_brand */
     ms_buf_be32(b, 0);           /* minor_version */
     ms_buf_append(b, "iso6cmfcisommp41", 16);
-    box_close(b, o);
+    ms_mp4_box_close(b, o);
 }
 
 void ms_fmp4_write_styp(ms_buf_t *b)
 {
-    size_t o = box_open(b, "styp");
+    size_t o = ms_mp4_box_open(b, "styp");
     ms_buf_append(b, "msdh", 4);
     ms_buf_be32(b, 0);
     ms_buf_append(b, "msdhmsixcmfs", 12);
-    box_close(b, o);
+    ms_mp4_box_close(b, o);
 }
 
 static void put_mvhd(ms_buf_t *b, uint32_t next_id)
 {
-    size_t o = fullbox_open(b, "mvhd", 0, 0);
+    size_t o = ms_mp4_fullbox_open(b, "mvhd", 0, 0);
     ms_buf_be32(b, 0);          /* creation_time */
     ms_buf_be32(b, 0);          /* modification_time */
     ms_buf_be32(b, 1000);       /* timescale */
@@ -134,10 +105,10 @@ static void put_mvhd(ms_buf_t *b, uint32_t next_id)
     ms_buf_be32(b, 0x00010000); /* rate 1.0 */
     ms_buf_be16(b, 0x0100);     /* volume 1.0 */
     ms_buf_fill(b, 0, 10);      /* reserved */
-    put_matrix(b);
+    ms_mp4_put_matrix(b);
     ms_buf_fill(b, 0, 24); /* pre_defined */
     ms_buf_be32(b, next_id);
-    box_close(b, o);
+    ms_mp4_box_close(b, o);
 }
 
 /* Video dimensions: params when set, else the SPS. */
@@ -168,7 +139,7 @@ static void video_size(const ms_codec_params_t *p, int *w, int *h)
 
 static void put_tkhd(ms_buf_t *b, const fmp4_track_t *t)
 {
-    size_t o = fullbox_open(b, "tkhd", 0, 0x000003); /* enabled, in movie */
+    size_t o = ms_mp4_fullbox_open(b, "tkhd", 0, 0x000003); /* enabled, in movie */
     ms_buf_be32(b, 0);
     ms_buf_be32(b, 0);
     ms_buf_be32(b, t->id);
@@ -179,36 +150,36 @@ static void put_tkhd(ms_buf_t *b, const fmp4_track_t *t)
     ms_buf_be16(b, 0); /* alternate_group */
     ms_buf_be16(b, t->p.kind == MS_TRACK_AUDIO ? 0x0100 : 0);
     ms_buf_be16(b, 0);
-    put_matrix(b);
+    ms_mp4_put_matrix(b);
     int w = 0, h = 0;
     if (t->p.kind == MS_TRACK_VIDEO)
         video_size(&t->p, &w, &h);
     ms_buf_be32(b, (uint32_t)w << 16);
     ms_buf_be32(b, (uint32_t)h << 16);
-    box_close(b, o);
+    ms_mp4_box_close(b, o);
 }
 
 static void put_mdhd(ms_buf_t *b, const fmp4_track_t *t)
 {
-    size_t o = fullbox_open(b, "mdhd", 0, 0);
+    size_t o = ms_mp4_fullbox_open(b, "mdhd", 0, 0);
     ms_buf_be32(b, 0);
     ms_buf_be32(b, 0);
     ms_buf_be32(b, t->timescale);
     ms_buf_be32(b, 0);
     ms_buf_be16(b, 0x55C4); /* language "und" (ISO-639-2/T packed) */
     ms_buf_be16(b, 0);
-    box_close(b, o);
+    ms_mp4_box_close(b, o);
 }
 
 static void put_hdlr(ms_buf_t *b, int audio)
 {
-    size_t o = fullbox_open(b, "hdlr", 0, 0);
+    size_t o = ms_mp4_fullbox_open(b, "hdlr", 0, 0);
     ms_buf_be32(b, 0);
     ms_buf_append(b, audio ? "soun" : "vide", 4);
     ms_buf_fill(b, 0, 12);
     const char *name = audio ? "SoundHandler" : "VideoHandler";
     ms_buf_append(b, name, strlen(name) + 1);
-    box_close(b, o);
+    ms_mp4_box_close(b, o);
 }
 
 static int put_video_entry(ms_buf_t *b, const fmp4_track_t *t)
@@ -229,7 +200,7 @@ static int put_video_entry(ms_buf_t *b, const fmp4_track_t *t)
     int w, h;
     video_size(p, &w, &h);
     /* VisualSampleEntry (14496-12 12.1.3) */
-    size_t o = box_open(b, h265 ? "hvc1" : "avc1");
+    size_t o = ms_mp4_box_open(b, h265 ? "hvc1" : "avc1");
     ms_buf_fill(b, 0, 6);
     ms_buf_be16(b, 1); /* data_reference_index */
     ms_buf_fill(b, 0, 16);
@@ -242,10 +213,10 @@ static int put_video_entry(ms_buf_t *b, const fmp4_track_t *t)
     ms_buf_fill(b, 0, 32); /* compressorname */
     ms_buf_be16(b, 0x0018);
     ms_buf_be16(b, 0xFFFF);
-    size_t c = box_open(b, h265 ? "hvcC" : "avcC");
+    size_t c = ms_mp4_box_open(b, h265 ? "hvcC" : "avcC");
     ms_buf_append(b, rec, n);
-    box_close(b, c);
-    box_close(b, o);
+    ms_mp4_box_close(b, c);
+    ms_mp4_box_close(b, o);
     return 0;
 }
 
@@ -256,7 +227,7 @@ static int put_audio_entry(ms_buf_t *b, const fmp4_track_t *t)
     const ms_codec_params_t *p = &t->p;
     if (!p->asc_len || p->asc_len > 64)
         return -EINVAL;
-    size_t o = box_open(b, "mp4a");
+    size_t o = ms_mp4_box_open(b, "mp4a");
     ms_buf_fill(b, 0, 6);
     ms_buf_be16(b, 1);
     ms_buf_fill(b, 0, 8);
@@ -265,7 +236,7 @@ static int put_audio_entry(ms_buf_t *b, const fmp4_track_t *t)
     ms_buf_be32(b, 0);
     uint32_t sr = (uint32_t)(p->sample_rate > 0 ? p->sample_rate : (int)t->timescale);
     ms_buf_be32(b, sr > 0xFFFF ? 0 : sr << 16);
-    size_t e = fullbox_open(b, "esds", 0, 0);
+    size_t e = ms_mp4_fullbox_open(b, "esds", 0, 0);
     uint8_t dsi = (uint8_t)p->asc_len;
     uint8_t dcd = (uint8_t)(13 + 2 + dsi);
     uint8_t esd = (uint8_t)(3 + 2 + dcd + 3);
@@ -286,57 +257,57 @@ static int put_audio_entry(ms_buf_t *b, const fmp4_track_t *t)
     ms_buf_u8(b, 0x06); /* SLConfigDescrTag */
     ms_buf_u8(b, 1);
     ms_buf_u8(b, 0x02); /* predefined: MP4 */
-    box_close(b, e);
-    box_close(b, o);
+    ms_mp4_box_close(b, e);
+    ms_mp4_box_close(b, o);
     return 0;
 }
 
 static int put_trak(ms_buf_t *b, const fmp4_track_t *t)
 {
     int audio = t->p.kind == MS_TRACK_AUDIO;
-    size_t trak = box_open(b, "trak");
+    size_t trak = ms_mp4_box_open(b, "trak");
     put_tkhd(b, t);
-    size_t mdia = box_open(b, "mdia");
+    size_t mdia = ms_mp4_box_open(b, "mdia");
     put_mdhd(b, t);
     put_hdlr(b, audio);
-    size_t minf = box_open(b, "minf");
+    size_t minf = ms_mp4_box_open(b, "minf");
     if (audio) {
-        size_t o = fullbox_open(b, "smhd", 0, 0);
+        size_t o = ms_mp4_fullbox_open(b, "smhd", 0, 0);
         ms_buf_be32(b, 0);
-        box_close(b, o);
+        ms_mp4_box_close(b, o);
     } else {
-        size_t o = fullbox_open(b, "vmhd", 0, 1);
+        size_t o = ms_mp4_fullbox_open(b, "vmhd", 0, 1);
         ms_buf_fill(b, 0, 8);
-        box_close(b, o);
+        ms_mp4_box_close(b, o);
     }
-    size_t dinf = box_open(b, "dinf");
-    size_t dref = fullbox_open(b, "dref", 0, 0);
+    size_t dinf = ms_mp4_box_open(b, "dinf");
+    size_t dref = ms_mp4_fullbox_open(b, "dref", 0, 0);
     ms_buf_be32(b, 1);
-    size_t url = fullbox_open(b, "url ", 0, 1); /* self-contained */
-    box_close(b, url);
-    box_close(b, dref);
-    box_close(b, dinf);
-    size_t stbl = box_open(b, "stbl");
-    size_t stsd = fullbox_open(b, "stsd", 0, 0);
+    size_t url = ms_mp4_fullbox_open(b, "url ", 0, 1); /* self-contained */
+    ms_mp4_box_close(b, url);
+    ms_mp4_box_close(b, dref);
+    ms_mp4_box_close(b, dinf);
+    size_t stbl = ms_mp4_box_open(b, "stbl");
+    size_t stsd = ms_mp4_fullbox_open(b, "stsd", 0, 0);
     ms_buf_be32(b, 1);
     int rc = audio ? put_audio_entry(b, t) : put_video_entry(b, t);
     if (rc < 0)
         return rc;
-    box_close(b, stsd);
+    ms_mp4_box_close(b, stsd);
     static const char *empty[] = {"stts", "stsc", "stco"};
     for (int i = 0; i < 3; i++) {
-        size_t o = fullbox_open(b, empty[i], 0, 0);
+        size_t o = ms_mp4_fullbox_open(b, empty[i], 0, 0);
         ms_buf_be32(b, 0);
-        box_close(b, o);
+        ms_mp4_box_close(b, o);
     }
-    size_t stsz = fullbox_open(b, "stsz", 0, 0);
+    size_t stsz = ms_mp4_fullbox_open(b, "stsz", 0, 0);
     ms_buf_be32(b, 0); /* sample_size */
     ms_buf_be32(b, 0); /* sample_count */
-    box_close(b, stsz);
-    box_close(b, stbl);
-    box_close(b, minf);
-    box_close(b, mdia);
-    box_close(b, trak);
+    ms_mp4_box_close(b, stsz);
+    ms_mp4_box_close(b, stbl);
+    ms_mp4_box_close(b, minf);
+    ms_mp4_box_close(b, mdia);
+    ms_mp4_box_close(b, trak);
     return 0;
 }
 
@@ -344,7 +315,7 @@ int ms_fmp4_write_init(const ms_fmp4_t *m, ms_buf_t *out)
 {
     size_t start = out->len;
     put_ftyp(out);
-    size_t moov = box_open(out, "moov");
+    size_t moov = ms_mp4_box_open(out, "moov");
     put_mvhd(out, m->next_id);
     for (int i = 0; i < m->ntracks; i++) {
         if (!m->tracks[i].carried)
@@ -355,20 +326,20 @@ int ms_fmp4_write_init(const ms_fmp4_t *m, ms_buf_t *out)
             return rc;
         }
     }
-    size_t mvex = box_open(out, "mvex");
+    size_t mvex = ms_mp4_box_open(out, "mvex");
     for (int i = 0; i < m->ntracks; i++) {
         if (!m->tracks[i].carried)
             continue;
-        size_t o = fullbox_open(out, "trex", 0, 0);
+        size_t o = ms_mp4_fullbox_open(out, "trex", 0, 0);
         ms_buf_be32(out, m->tracks[i].id);
         ms_buf_be32(out, 1); /* default_sample_description_index */
         ms_buf_be32(out, 0);
         ms_buf_be32(out, 0);
         ms_buf_be32(out, 0);
-        box_close(out, o);
+        ms_mp4_box_close(out, o);
     }
-    box_close(out, mvex);
-    box_close(out, moov);
+    ms_mp4_box_close(out, mvex);
+    ms_mp4_box_close(out, moov);
     return out->err ? -ENOMEM : 0;
 }
 
@@ -392,24 +363,24 @@ int ms_fmp4_write_fragment(const ms_fmp4_t *m, uint32_t seq, const ms_fmp4_run_t
     if (nruns > (int)(sizeof data_off_pos / sizeof data_off_pos[0]))
         return -EINVAL;
 
-    size_t moof = box_open(out, "moof");
-    size_t o = fullbox_open(out, "mfhd", 0, 0);
+    size_t moof = ms_mp4_box_open(out, "moof");
+    size_t o = ms_mp4_fullbox_open(out, "mfhd", 0, 0);
     ms_buf_be32(out, seq);
-    box_close(out, o);
+    ms_mp4_box_close(out, o);
     for (int r = 0; r < nruns; r++) {
         const ms_fmp4_run_t *run = &runs[r];
         if (!run->nsamples)
             continue;
         const fmp4_track_t *t = &m->tracks[run->track];
-        size_t traf = box_open(out, "traf");
-        o = fullbox_open(out, "tfhd", 0, 0x020000); /* default-base-is-moof */
+        size_t traf = ms_mp4_box_open(out, "traf");
+        o = ms_mp4_fullbox_open(out, "tfhd", 0, 0x020000); /* default-base-is-moof */
         ms_buf_be32(out, t->id);
-        box_close(out, o);
-        o = fullbox_open(out, "tfdt", 1, 0);
+        ms_mp4_box_close(out, o);
+        o = ms_mp4_fullbox_open(out, "tfdt", 1, 0);
         ms_buf_be64(out, run->base_dts);
-        box_close(out, o);
+        ms_mp4_box_close(out, o);
         /* data-offset, duration, size, flags, composition offset present. */
-        o = fullbox_open(out, "trun", 1, 0x000F01);
+        o = ms_mp4_fullbox_open(out, "trun", 1, 0x000F01);
         ms_buf_be32(out, (uint32_t)run->nsamples);
         data_off_pos[r] = out->len;
         ms_buf_be32(out, 0);
@@ -424,13 +395,13 @@ int ms_fmp4_write_fragment(const ms_fmp4_t *m, uint32_t seq, const ms_fmp4_run_t
                 cto = 0;
             ms_buf_be32(out, (uint32_t)(int32_t)cto);
         }
-        box_close(out, o);
-        box_close(out, traf);
+        ms_mp4_box_close(out, o);
+        ms_mp4_box_close(out, traf);
     }
-    box_close(out, moof);
+    ms_mp4_box_close(out, moof);
     if (out->err)
         return -ENOMEM;
-    size_t mdat = box_open(out, "mdat");
+    size_t mdat = ms_mp4_box_open(out, "mdat");
     for (int r = 0; r < nruns; r++) {
         if (!runs[r].nsamples)
             continue;
@@ -440,6 +411,6 @@ int ms_fmp4_write_fragment(const ms_fmp4_t *m, uint32_t seq, const ms_fmp4_run_t
             ms_buf_append(out, f->data, f->size);
         }
     }
-    box_close(out, mdat);
+    ms_mp4_box_close(out, mdat);
     return out->err ? -ENOMEM : 0;
 }

@@ -1,40 +1,13 @@
 /* Progressive MP4 head writer (media/fmp4/progressive.h), ISO/IEC
  * 14496-12: 4.3 ftyp, 8.2.2 mvhd, 8.3.2 tkhd, 8.4.2 mdhd, 8.6.1.2 stts,
  * 8.6.1.3 ctts, 8.6.2 stss, 8.7.3 stsz, 8.7.4 stsc, 8.7.5 co64. */
+#include "media/fmp4/box.h"
 #include "media/fmp4/progressive.h"
 
 #include <errno.h>
 #include <string.h>
 
 #define EPOCH_1904 2082844800ull /* seconds from 1904-01-01 to 1970-01-01 */
-
-static size_t box_open(ms_buf_t *b, const char *type)
-{
-    size_t off = b->len;
-    ms_buf_be32(b, 0);
-    ms_buf_append(b, type, 4);
-    return off;
-}
-
-static size_t fullbox_open(ms_buf_t *b, const char *type, uint8_t version, uint32_t flags)
-{
-    size_t off = box_open(b, type);
-    ms_buf_be32(b, ((uint32_t)version << 24) | (flags & 0xFFFFFF));
-    return off;
-}
-
-static void box_close(ms_buf_t *b, size_t off)
-{
-    if (!b->err)
-        ms_buf_put_be32_at(b, off, (uint32_t)(b->len - off));
-}
-
-static void matrix(ms_buf_t *b)
-{
-    static const uint32_t unity[9] = {0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000};
-    for (int i = 0; i < 9; i++)
-        ms_buf_be32(b, unity[i]);
-}
 
 static uint64_t track_dur(const ms_mp4p_track_t *t)
 {
@@ -56,11 +29,11 @@ static int is_video(const ms_mp4p_track_t *t)
 
 static void stbl(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base)
 {
-    size_t o = box_open(b, "stbl");
+    size_t o = ms_mp4_box_open(b, "stbl");
     ms_buf_append(b, t->src->stsd.p, t->src->stsd.len);
 
     /* stts: run-length of equal durations */
-    size_t x = fullbox_open(b, "stts", 0, 0), cnt_at = b->len;
+    size_t x = ms_mp4_fullbox_open(b, "stts", 0, 0), cnt_at = b->len;
     uint32_t entries = 0;
     ms_buf_be32(b, 0);
     for (size_t i = 0; i < t->n;) {
@@ -74,7 +47,7 @@ static void stbl(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base)
     }
     if (!b->err)
         ms_buf_put_be32_at(b, cnt_at, entries);
-    box_close(b, x);
+    ms_mp4_box_close(b, x);
 
     int any_cto = 0, all_sync = 1;
     for (size_t i = 0; i < t->n; i++) {
@@ -82,7 +55,7 @@ static void stbl(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base)
         all_sync &= !(t->s[i].flags & 0x00010000u);
     }
     if (any_cto) {
-        x = fullbox_open(b, "ctts", 1, 0);
+        x = ms_mp4_fullbox_open(b, "ctts", 1, 0);
         cnt_at = b->len;
         entries = 0;
         ms_buf_be32(b, 0);
@@ -97,10 +70,10 @@ static void stbl(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base)
         }
         if (!b->err)
             ms_buf_put_be32_at(b, cnt_at, entries);
-        box_close(b, x);
+        ms_mp4_box_close(b, x);
     }
     if (is_video(t) && !all_sync) {
-        x = fullbox_open(b, "stss", 0, 0);
+        x = ms_mp4_fullbox_open(b, "stss", 0, 0);
         cnt_at = b->len;
         entries = 0;
         ms_buf_be32(b, 0);
@@ -111,18 +84,18 @@ static void stbl(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base)
             }
         if (!b->err)
             ms_buf_put_be32_at(b, cnt_at, entries);
-        box_close(b, x);
+        ms_mp4_box_close(b, x);
     }
 
-    x = fullbox_open(b, "stsz", 0, 0);
+    x = ms_mp4_fullbox_open(b, "stsz", 0, 0);
     ms_buf_be32(b, 0); /* sample_size: every size in the table */
     ms_buf_be32(b, (uint32_t)t->n);
     for (size_t i = 0; i < t->n; i++)
         ms_buf_be32(b, t->s[i].size);
-    box_close(b, x);
+    ms_mp4_box_close(b, x);
 
     /* chunks: maximal runs of samples at consecutive offsets */
-    x = fullbox_open(b, "stsc", 0, 0);
+    x = ms_mp4_fullbox_open(b, "stsc", 0, 0);
     cnt_at = b->len;
     entries = 0;
     ms_buf_be32(b, 0);
@@ -143,9 +116,9 @@ static void stbl(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base)
     }
     if (!b->err)
         ms_buf_put_be32_at(b, cnt_at, entries);
-    box_close(b, x);
+    ms_mp4_box_close(b, x);
 
-    x = fullbox_open(b, "co64", 0, 0);
+    x = ms_mp4_fullbox_open(b, "co64", 0, 0);
     ms_buf_be32(b, chunk);
     for (size_t i = 0; i < t->n;) {
         size_t j = i + 1;
@@ -154,16 +127,16 @@ static void stbl(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base)
         ms_buf_be64(b, base + t->s[i].off);
         i = j;
     }
-    box_close(b, x);
-    box_close(b, o);
+    ms_mp4_box_close(b, x);
+    ms_mp4_box_close(b, o);
 }
 
 static void trak(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base, uint64_t ctime)
 {
     const ms_fmp4d_track_t *s = t->src;
     uint64_t d = track_dur(t);
-    size_t o = box_open(b, "trak");
-    size_t x = fullbox_open(b, "tkhd", 1, 0x000003); /* enabled, in movie */
+    size_t o = ms_mp4_box_open(b, "trak");
+    size_t x = ms_mp4_fullbox_open(b, "tkhd", 1, 0x000003); /* enabled, in movie */
     ms_buf_be64(b, ctime);
     ms_buf_be64(b, ctime);
     ms_buf_be32(b, s->id);
@@ -174,58 +147,58 @@ static void trak(ms_buf_t *b, const ms_mp4p_track_t *t, uint64_t base, uint64_t 
     ms_buf_be16(b, 0); /* alternate_group */
     ms_buf_be16(b, s->handler == MS_FOURCC('s', 'o', 'u', 'n') ? 0x0100 : 0);
     ms_buf_be16(b, 0);
-    matrix(b);
+    ms_mp4_put_matrix(b);
     ms_buf_be32(b, s->width);
     ms_buf_be32(b, s->height);
-    box_close(b, x);
+    ms_mp4_box_close(b, x);
 
-    size_t m = box_open(b, "mdia");
-    x = fullbox_open(b, "mdhd", 1, 0);
+    size_t m = ms_mp4_box_open(b, "mdia");
+    x = ms_mp4_fullbox_open(b, "mdhd", 1, 0);
     ms_buf_be64(b, ctime);
     ms_buf_be64(b, ctime);
     ms_buf_be32(b, s->timescale);
     ms_buf_be64(b, d);
     ms_buf_be16(b, s->language ? s->language : 0x55C4); /* "und" */
     ms_buf_be16(b, 0);
-    box_close(b, x);
+    ms_mp4_box_close(b, x);
     ms_buf_append(b, s->hdlr.p, s->hdlr.len);
-    size_t mi = box_open(b, "minf");
+    size_t mi = ms_mp4_box_open(b, "minf");
     if (s->xmhd.len) {
         ms_buf_append(b, s->xmhd.p, s->xmhd.len);
     } else if (is_video(t)) {
-        x = fullbox_open(b, "vmhd", 0, 1);
+        x = ms_mp4_fullbox_open(b, "vmhd", 0, 1);
         ms_buf_fill(b, 0, 8);
-        box_close(b, x);
+        ms_mp4_box_close(b, x);
     } else {
-        x = fullbox_open(b, "smhd", 0, 0);
+        x = ms_mp4_fullbox_open(b, "smhd", 0, 0);
         ms_buf_be32(b, 0);
-        box_close(b, x);
+        ms_mp4_box_close(b, x);
     }
     if (s->dinf.len) {
         ms_buf_append(b, s->dinf.p, s->dinf.len);
     } else {
-        size_t di = box_open(b, "dinf");
-        size_t dr = fullbox_open(b, "dref", 0, 0);
+        size_t di = ms_mp4_box_open(b, "dinf");
+        size_t dr = ms_mp4_fullbox_open(b, "dref", 0, 0);
         ms_buf_be32(b, 1);
-        size_t u = fullbox_open(b, "url ", 0, 1); /* self-contained */
-        box_close(b, u);
-        box_close(b, dr);
-        box_close(b, di);
+        size_t u = ms_mp4_fullbox_open(b, "url ", 0, 1); /* self-contained */
+        ms_mp4_box_close(b, u);
+        ms_mp4_box_close(b, dr);
+        ms_mp4_box_close(b, di);
     }
     stbl(b, t, base);
-    box_close(b, mi);
-    box_close(b, m);
-    box_close(b, o);
+    ms_mp4_box_close(b, mi);
+    ms_mp4_box_close(b, m);
+    ms_mp4_box_close(b, o);
 }
 
 static void head(ms_buf_t *b, const ms_mp4p_track_t *t, int nt, uint64_t mdat_payload,
                  uint64_t base, uint64_t ctime)
 {
-    size_t o = box_open(b, "ftyp");
+    size_t o = ms_mp4_box_open(b, "ftyp");
     ms_buf_append(b, "isom", 4);
     ms_buf_be32(b, 0x200);
     ms_buf_append(b, "isomiso2avc1mp41", 16);
-    box_close(b, o);
+    ms_mp4_box_close(b, o);
 
     uint64_t dur = 0;
     uint32_t next_id = 1;
@@ -238,8 +211,8 @@ static void head(ms_buf_t *b, const ms_mp4p_track_t *t, int nt, uint64_t mdat_pa
         if (t[i].src->id >= next_id)
             next_id = t[i].src->id + 1;
     }
-    size_t mv = box_open(b, "moov");
-    size_t x = fullbox_open(b, "mvhd", 1, 0);
+    size_t mv = ms_mp4_box_open(b, "moov");
+    size_t x = ms_mp4_fullbox_open(b, "mvhd", 1, 0);
     ms_buf_be64(b, ctime);
     ms_buf_be64(b, ctime);
     ms_buf_be32(b, 1000);
@@ -247,14 +220,14 @@ static void head(ms_buf_t *b, const ms_mp4p_track_t *t, int nt, uint64_t mdat_pa
     ms_buf_be32(b, 0x00010000); /* rate 1.0 */
     ms_buf_be16(b, 0x0100);     /* volume 1.0 */
     ms_buf_fill(b, 0, 10);
-    matrix(b);
+    ms_mp4_put_matrix(b);
     ms_buf_fill(b, 0, 24);
     ms_buf_be32(b, next_id);
-    box_close(b, x);
+    ms_mp4_box_close(b, x);
     for (int i = 0; i < nt; i++)
         if (t[i].n)
             trak(b, &t[i], base, ctime);
-    box_close(b, mv);
+    ms_mp4_box_close(b, mv);
 
     ms_buf_be32(b, 1); /* largesize follows */
     ms_buf_append(b, "mdat", 4);
