@@ -31,8 +31,8 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s DIR STREAMS DAYS CHUNK_S\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s DIR STREAMS DAYS CHUNK_S [RUNS_ONLY]\n", argv[0]);
         return 2;
     }
     const char *dir = argv[1];
@@ -49,6 +49,16 @@ int main(int argc, char **argv)
     int64_t span_ms = (int64_t)days * 86400000;
     int64_t per = span_ms / (chunk_s * 1000);
     double t0 = now_ms();
+    if (argc == 6) {
+        /* index of an earlier run in DIR: only the timed queries */
+        sqlite3_stmt *q;
+        sqlite3_prepare_v2(db, "SELECT max(end_ms) FROM chunks", -1, &q, NULL);
+        if (sqlite3_step(q) == SQLITE_ROW)
+            end_ms = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        ms_dvr_db_close(db);
+        goto timed;
+    }
     sqlite3_exec(db, "PRAGMA synchronous=OFF; BEGIN", NULL, NULL, NULL);
     sqlite3_stmt *st;
     sqlite3_prepare_v2(db,
@@ -103,7 +113,8 @@ int main(int argc, char **argv)
            "table rebuilt in %.0f ms\n",
            streams, days, chunk_s, (long long)per * streams, (t1 - t0) / 1e3, t2 - t1);
 
-    const char *uid = streams > 1 ? "stream-0000" : "stream-0000";
+timed:;
+    const char *uid = "stream-0000";
     double tr[RUNS], tp[RUNS], tq[RUNS];
     size_t nranges = 0, segs = 0, bytes = 0;
     for (int r = 0; r < RUNS; r++) {

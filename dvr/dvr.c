@@ -15,6 +15,8 @@
 #define CTX "[dvr]"
 
 ms_dvr_global_t ms_dvr_g = {.reg_mu = PTHREAD_MUTEX_INITIALIZER};
+/* generation of the read connections (open_read) */
+static atomic_uint rd_gen;
 
 static ms_dvr_tuning_t g_tun;
 static int g_tun_set;
@@ -126,6 +128,7 @@ int ms_dvr_init(const ms_node_cfg_t *node)
         return rc;
     }
     ms_dvr_g.inited = 1;
+    atomic_fetch_add(&rd_gen, 1);
     MS_INFO(CTX, "index %s, %zu storage root(s)", ms_dvr_g.db_path, n);
     return 0;
 }
@@ -142,6 +145,7 @@ void ms_dvr_shutdown(void)
     ms_dvr_g.roots = NULL;
     ms_dvr_g.nroots = 0;
     ms_dvr_g.inited = 0;
+    atomic_fetch_add(&rd_gen, 1);
 }
 
 static int barrier(int retain)
@@ -187,21 +191,69 @@ int ms_dvr_retention_now(void)
     return barrier(1);
 }
 
-/* A read connection for this call (the index file is shared in WAL mode). */
+/* Read connections (the index file is shared in WAL mode): one per thread,
+ * kept open between calls so that the schema is parsed and the file mapped
+ * once (an HTTP thread serving playlists reuses its mapping). A new
+ * ms_dvr_init/shutdown (generation) or another index path reopens it; the
+ * thread's exit closes it. Statements are finalized by every call, so an
+ * idle connection holds no read transaction. */
+static pthread_once_t rd_once = PTHREAD_ONCE_INIT;
+static pthread_key_t rd_key;
+static _Thread_local struct {
+    sqlite3 *db;
+    unsigned gen;
+    char path[MS_DVR_ROOT_MAX];
+} rd;
+
+static void rd_close(void *db)
+{
+    sqlite3_close(db);
+}
+
+static void rd_key_init(void)
+{
+    pthread_key_create(&rd_key, rd_close);
+}
+
 static int open_read(sqlite3 **db)
 {
     *db = NULL;
     if (!ms_dvr_g.db_path[0])
         return -ESHUTDOWN;
+    unsigned gen = atomic_load(&rd_gen);
+    if (rd.db && rd.gen == gen && strcmp(rd.path, ms_dvr_g.db_path) == 0) {
+        *db = rd.db;
+        return 0;
+    }
+    pthread_once(&rd_once, rd_key_init);
+    if (rd.db) {
+        pthread_setspecific(rd_key, NULL);
+        sqlite3_close(rd.db);
+        rd.db = NULL;
+    }
+    sqlite3 *c = NULL;
     int rc =
-        sqlite3_open_v2(ms_dvr_g.db_path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+        sqlite3_open_v2(ms_dvr_g.db_path, &c, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        sqlite3_close(*db);
-        *db = NULL;
+        sqlite3_close(c);
         return -EIO;
     }
-    sqlite3_busy_timeout(*db, 5000);
+    sqlite3_busy_timeout(c, 5000);
+    /* pages read from the mapped file (page cache) instead of a pread and a
+     * copy per page: a 24 h window of 2 s chunks is ~2000 pages */
+    sqlite3_exec(c, "PRAGMA mmap_size=1073741824", NULL, NULL, NULL);
+    rd.db = c;
+    rd.gen = gen;
+    snprintf(rd.path, sizeof rd.path, "%s", ms_dvr_g.db_path);
+    pthread_setspecific(rd_key, c);
+    *db = c;
     return 0;
+}
+
+/* The connection stays with the thread (see open_read). */
+static void close_read(sqlite3 *db)
+{
+    (void)db;
 }
 
 int ms_dvr_chunks(const char *uid, int64_t from_ms, int64_t to_ms, ms_dvr_chunk_t **out, size_t *n)
@@ -213,7 +265,7 @@ int ms_dvr_chunks(const char *uid, int64_t from_ms, int64_t to_ms, ms_dvr_chunk_
     if (rc < 0)
         return rc;
     rc = ms_dvr_db_query(db, uid, from_ms, to_ms, out, n);
-    sqlite3_close(db);
+    close_read(db);
     return rc;
 }
 
@@ -259,7 +311,7 @@ static int spans(const char *uid, int64_t from_ms, int64_t to_ms, ms_dvr_span_t 
     if (rc < 0)
         return rc;
     rc = ms_dvr_db_ranges(db, uid, from_ms, to_ms, ms_dvr_g.tun.gap_ms, v, k, tot);
-    sqlite3_close(db);
+    close_read(db);
     return rc;
 }
 

@@ -111,8 +111,8 @@ typedef struct {
 
 typedef struct {
     int64_t id;
-    char uid[64];
-    const char *path;         /* chunk file; points into the array's block */
+    const char *uid;          /* stream; points into the array's string pool */
+    const char *path;         /* chunk file; likewise */
     const char *root;         /* its storage root; likewise */
     int64_t start_ms, end_ms; /* [start, end) UTC ms */
     uint64_t bytes;           /* file size covered by the index */
@@ -123,9 +123,9 @@ typedef struct {
 } ms_dvr_chunk_t;
 
 /* Any thread. Chunks of uid overlapping [from_ms, to_ms), oldest first, in
- * a new array (free with ms_dvr_chunks_free). *n may be 0. The array, the
- * fragment tables and the path strings are one allocation: path, root and
- * frags stay valid until ms_dvr_chunks_free(v). */
+ * a new array (free with ms_dvr_chunks_free(v, n) with the same n). *n may
+ * be 0. uid, path, root and frags point into pools owned by the array (no
+ * per-chunk allocation) and stay valid until ms_dvr_chunks_free. */
 int ms_dvr_chunks(const char *uid, int64_t from_ms, int64_t to_ms, ms_dvr_chunk_t **out, size_t *n);
 void ms_dvr_chunks_free(ms_dvr_chunk_t *v, size_t n);
 

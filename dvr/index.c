@@ -467,8 +467,12 @@ int ms_dvr_db_set_stream(sqlite3 *db, const char *uid, int64_t depth_s)
 
 void ms_dvr_chunks_free(ms_dvr_chunk_t *v, size_t n)
 {
-    (void)n;
-    free(v); /* one block: chunks, fragment tables, strings */
+    if (!v)
+        return;
+    /* v[n] is the hidden trailer holding the two pools (ms_dvr_db_query) */
+    free((void *)(uintptr_t)v[n].path);
+    free(v[n].frags);
+    free(v);
 }
 
 /* Growable byte buffer for the query's block. */
@@ -493,7 +497,7 @@ static size_t blk_put(blk_t *b, const void *data, size_t len)
         b->p = np;
         b->cap = nc;
     }
-    if (len)
+    if (len && data)
         memcpy(b->p + b->len, data, len);
     b->len += len;
     return at;
@@ -539,16 +543,19 @@ int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms
     int err = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         ms_dvr_chunk_t c;
-        memset(&c, 0, sizeof c);
         c.id = sqlite3_column_int64(st, 0);
-        snprintf(c.uid, sizeof c.uid, "%s", uid);
+        c.uid = NULL; /* set at the end */
         const char *path = (const char *)sqlite3_column_text(st, 1);
         const char *root = (const char *)sqlite3_column_text(st, 2);
-        size_t po = blk_put(&str, path ? path : "", strlen(path ? path : "") + 1);
+        if (!path)
+            path = "";
         if (!root)
             root = "";
-        if (str.err || last_root == (size_t)-1 || strcmp((const char *)str.p + last_root, root))
-            last_root = blk_put(&str, root, strlen(root) + 1);
+        size_t po = blk_put(&str, path, (size_t)sqlite3_column_bytes(st, 1) + 1);
+        size_t rl = (size_t)sqlite3_column_bytes(st, 2);
+        if (str.err || last_root == (size_t)-1 ||
+            memcmp((const char *)str.p + last_root, root, rl + 1))
+            last_root = blk_put(&str, root, rl + 1);
         c.path = (const char *)(uintptr_t)po;
         c.root = (const char *)(uintptr_t)last_root;
         c.start_ms = sqlite3_column_int64(st, 3);
@@ -564,11 +571,19 @@ int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms
         }
         c.nfrags = fb ? (size_t)fl / 32 : 0;
         c.frags = (ms_dvr_frag_t *)(uintptr_t)nfr;
+        size_t fo = blk_put(&fr, NULL, c.nfrags * sizeof(ms_dvr_frag_t));
+        if (fr.err) {
+            err = -ENOMEM;
+            break;
+        }
+        ms_dvr_frag_t *fd = (ms_dvr_frag_t *)(void *)(fr.p + fo);
         for (size_t i = 0; i < c.nfrags; i++) {
             const uint8_t *q = fb + i * 32;
-            ms_dvr_frag_t f = {(int64_t)get_le(q, 8), (uint32_t)get_le(q + 8, 4),
-                               (uint32_t)get_le(q + 12, 4), get_le(q + 16, 8), get_le(q + 24, 8)};
-            blk_put(&fr, &f, sizeof f);
+            fd[i].t_ms = (int64_t)get_le(q, 8);
+            fd[i].dur_ms = (uint32_t)get_le(q + 8, 4);
+            fd[i].key = (uint32_t)get_le(q + 12, 4);
+            fd[i].off = get_le(q + 16, 8);
+            fd[i].size = get_le(q + 24, 8);
         }
         nfr += c.nfrags;
         blk_put(&rows, &c, sizeof c);
@@ -581,30 +596,31 @@ int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms
     if (!err && rc != SQLITE_DONE)
         err = sq_err(db, rc, "query");
     sqlite3_finalize(st);
-    ms_dvr_chunk_t *v = NULL;
-    if (!err && cnt) {
-        v = malloc(rows.len + fr.len + str.len);
-        if (!v) {
-            err = -ENOMEM;
-        } else {
-            memcpy(v, rows.p, rows.len);
-            ms_dvr_frag_t *f0 = (ms_dvr_frag_t *)((uint8_t *)v + rows.len);
-            if (fr.len)
-                memcpy(f0, fr.p, fr.len);
-            char *s0 = (char *)f0 + fr.len;
-            memcpy(s0, str.p, str.len);
-            for (size_t i = 0; i < cnt; i++) {
-                v[i].path = s0 + (uintptr_t)v[i].path;
-                v[i].root = s0 + (uintptr_t)v[i].root;
-                v[i].frags = v[i].nfrags ? f0 + (uintptr_t)v[i].frags : NULL;
-            }
-        }
-    }
-    free(rows.p);
-    free(fr.p);
-    free(str.p);
-    if (err)
+    /* the uid (once), then a hidden trailer v[cnt] holding the pools; the
+     * row buffer becomes the array (grown by realloc, no copy) */
+    size_t uo = blk_put(&str, uid, strlen(uid) + 1);
+    ms_dvr_chunk_t tr;
+    memset(&tr, 0, sizeof tr);
+    blk_put(&rows, &tr, sizeof tr);
+    if (!err && (rows.err || str.err))
+        err = -ENOMEM;
+    if (err || !cnt) {
+        free(rows.p);
+        free(fr.p);
+        free(str.p);
         return err;
+    }
+    ms_dvr_chunk_t *v = (ms_dvr_chunk_t *)(void *)rows.p;
+    ms_dvr_frag_t *f0 = (ms_dvr_frag_t *)(void *)fr.p;
+    const char *s0 = (const char *)str.p;
+    for (size_t i = 0; i < cnt; i++) {
+        v[i].uid = s0 + uo;
+        v[i].path = s0 + (uintptr_t)v[i].path;
+        v[i].root = s0 + (uintptr_t)v[i].root;
+        v[i].frags = v[i].nfrags ? f0 + (uintptr_t)v[i].frags : NULL;
+    }
+    v[cnt].path = s0;
+    v[cnt].frags = f0;
     *out = v;
     *n = cnt;
     return 0;
