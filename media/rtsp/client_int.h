@@ -96,6 +96,7 @@ struct ms_rtsp_sess {
     int64_t last_rr_ms;
     int hub_set;
     int got_rtp;
+    int64_t gap_log_ms; /* mono ms of the last "sequence gap over TCP" warning */
     int first_frame_sent;
     int64_t base_wall_us; /* wall clock of timeline 0 */
     int64_t active_since_ms;

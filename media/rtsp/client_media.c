@@ -224,7 +224,18 @@ static void feed(ms_rtsp_track_t *t, int rtcp, const uint8_t *data, size_t len)
     } else {
         s->got_rtp = 1;
         s->last_data_ms = ms_mono_ms();
+        uint64_t lost0 = ms_rtp_receiver_stats(t->rx)->lost;
         (void)ms_rtp_receiver_rtp(t->rx, data, len, now_us);
+        uint64_t lost1 = ms_rtp_receiver_stats(t->rx)->lost;
+        if (lost1 > lost0 && s->tcp_transport && len >= 4 &&
+            s->last_data_ms - s->gap_log_ms >= 10000) {
+            /* TCP loses nothing: a gap in the sequence numbers (RFC 3550
+             * 5.1) means the camera never sent those packets (e.g. its
+             * send queue overflowed). Said at most every 10 s. */
+            s->gap_log_ms = s->last_data_ms;
+            MS_WARN(s->c->ctx, "RTP sequence gap over TCP: %llu packet(s) missing before seq %u",
+                    (unsigned long long)(lost1 - lost0), ((unsigned)data[2] << 8) | data[3]);
+        }
     }
 }
 

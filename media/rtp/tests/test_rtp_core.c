@@ -190,6 +190,53 @@ static void test_window_full_and_timeout(void **state)
     free(p);
 }
 
+static void count_frame(void *ud, ms_frame_t *f)
+{
+    size_t *n = ud;
+    (*n)++;
+    ms_frame_unref(f);
+}
+
+/* TCP-interleaved (no reorder window): an unbroken sequence, across the
+ * 16-bit wrap (RFC 3550 A.1), counts no loss and drops nothing; a real gap
+ * counts exactly its size; an old or repeated packet is neither lost nor
+ * delivered. */
+static void test_tcp_no_window(void **state)
+{
+    (void)state;
+    size_t frames = 0;
+    ms_rtp_receiver_cfg_t c = {0};
+    c.codec = MS_CODEC_PCMU;
+    c.clock_rate = 8000;
+    c.payload_type = 0;
+    c.reorder_window = 0;
+    c.on_frame = count_frame;
+    c.ud = &frames;
+    ms_rtp_receiver_t *r = ms_rtp_receiver_new(&c, NULL, 0);
+    assert_non_null(r);
+    t_pkts_t *p = calloc(1, sizeof *p);
+    p->seq = 65000; /* wraps after 536 packets */
+    for (uint32_t i = 0; i < 3000; i++)
+        pcmu(p, 0xfffff000u + i * 160); /* the timestamp wraps too */
+    for (size_t i = 0; i < 2000; i++)
+        assert_int_equal(ms_rtp_receiver_rtp(r, p->pkts[i].data, p->pkts[i].len, 0), 0);
+    assert_int_equal(frames, 2000);
+    assert_int_equal(ms_rtp_receiver_stats(r)->lost, 0);
+    assert_int_equal(ms_rtp_receiver_stats(r)->frames_dropped, 0);
+    /* a repeat of an old packet: ignored, not lost */
+    ms_rtp_receiver_rtp(r, p->pkts[1990].data, p->pkts[1990].len, 0);
+    assert_int_equal(frames, 2000);
+    assert_int_equal(ms_rtp_receiver_stats(r)->lost, 0);
+    /* 5 never sent */
+    for (size_t i = 2005; i < 3000; i++)
+        ms_rtp_receiver_rtp(r, p->pkts[i].data, p->pkts[i].len, 0);
+    assert_int_equal(frames, 2995);
+    assert_int_equal(ms_rtp_receiver_stats(r)->lost, 5);
+    ms_rtp_receiver_free(r);
+    t_pkts_free(p);
+    free(p);
+}
+
 static void test_fmtp_base64(void **state)
 {
     (void)state;
@@ -219,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_header_fields),
         cmocka_unit_test(test_sr_mapping_and_rr),
         cmocka_unit_test(test_window_full_and_timeout),
+        cmocka_unit_test(test_tcp_no_window),
         cmocka_unit_test(test_fmtp_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
