@@ -124,15 +124,19 @@ static ms_blob_t *render_locked(ms_hls_t *h)
                 pp[np++].independent = s->parts[k].independent;
             }
         }
+        /* The hint follows the segment list itself (not the last
+         * republish), so a part cut just before republish is never both
+         * listed and hinted. */
+        const hls_seg_t *last = h->segs[h->nsegs - 1];
         ms_hls_pl_t pl = {
-            .fmp4 = h->pl_fmp4,
+            .fmp4 = h->format == MS_HLS_FMP4,
             .target_s = h->pl_target_s,
             .part_target_ms = h->cfg.part_ms,
             .disc_seq = h->disc_seq,
             .segs = ps,
             .nsegs = n,
-            .hint_msn = h->pl_hint_msn,
-            .hint_part = h->pl_hint_part,
+            .hint_msn = last->complete ? last->msn + 1 : last->msn,
+            .hint_part = last->complete ? 0 : last->nparts,
         };
         ms_buf_t b = MS_BUF_INIT;
         if (ms_hls_pl_render(&pl, &b) == 0)
@@ -158,18 +162,13 @@ void ms_hls_republish(ms_hls_t *h)
     ms_blob_t *old = h->playlist;
     h->playlist = NULL;
     h->pl_ready = ready;
-    h->pl_fmp4 = h->mp4 != NULL || h->format == MS_HLS_FMP4;
     h->pl_target_s = h->target_s;
     if (last && !last->complete) {
         h->pl_open_msn = last->msn;
         h->pl_open_parts = last->nparts;
-        h->pl_hint_msn = last->msn;
-        h->pl_hint_part = last->nparts;
     } else {
         h->pl_open_msn = h->next_msn;
         h->pl_open_parts = 0;
-        h->pl_hint_msn = h->next_msn;
-        h->pl_hint_part = 0;
     }
     hls_waiter_t *fire = take_waiters_locked(h, 0, -1);
     pthread_mutex_unlock(&h->lock);
@@ -211,6 +210,7 @@ ms_hls_t *ms_hls_new(uv_loop_t *loop, ms_hub_t *hub, const ms_hls_cfg_t *cfg)
     h->hub = hub;
     h->vtrack = h->atrack = -1;
     h->target_s = (h->cfg.target_ms + 999) / 1000;
+    h->pl_target_s = h->target_s;
     pthread_mutex_init(&h->lock, NULL);
     if (uv_timer_init(loop, &h->timer) < 0) {
         hls_free(h);

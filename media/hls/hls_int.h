@@ -79,12 +79,7 @@ struct ms_hls {
     int64_t pl_open_msn; /* msn of the open segment the cached playlist shows */
     int pl_open_parts;   /* its parts */
     int pl_ready;
-    /* what the playlist shows beyond the segment list (set by
-     * ms_hls_republish; the text is rendered on request) */
-    int pl_fmp4;
-    uint32_t pl_target_s;
-    int64_t pl_hint_msn;
-    int pl_hint_part;
+    uint32_t pl_target_s; /* EXT-X-TARGETDURATION (set with the segment list) */
     hls_waiter_t *waiters;
     uint64_t segments_total, bytes_total;
     int64_t disc_seq;

@@ -201,6 +201,7 @@ static void close_segment(ms_hls_t *h, int64_t end90)
     if (secs > h->target_s)
         h->target_s = secs;
     pthread_mutex_lock(&h->lock);
+    h->pl_target_s = h->target_s; /* a listed segment never exceeds it */
     seg->dur = dur;
     seg->complete = 1;
     if (!empty)
