@@ -390,7 +390,7 @@ static enum MHD_Result serve_mp4(ms_req_t *r, int64_t from, int64_t dur)
     m->start = lo;
     uint64_t len = hi - lo + 1;
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(len, 64 * 1024, mp4_reader, m, mp4_free);
+        MHD_create_response_from_callback(len, 1024 * 1024, mp4_reader, m, mp4_free);
     if (!resp) {
         mp4_free(m);
         return MHD_NO;

@@ -59,7 +59,10 @@ int main(int argc, char **argv)
         ms_dvr_db_close(db);
         goto timed;
     }
-    sqlite3_exec(db, "PRAGMA synchronous=OFF; BEGIN", NULL, NULL, NULL);
+    /* one transaction; a large page cache so that pages are not spilled
+     * (and logged again) into the WAL while it grows */
+    sqlite3_exec(db, "PRAGMA synchronous=OFF; PRAGMA cache_size=-1500000; BEGIN", NULL, NULL,
+                 NULL);
     sqlite3_stmt *st;
     sqlite3_prepare_v2(db,
                        "INSERT INTO chunks(uid,root,path,start_ms,end_ms,bytes,init_len,open,frags)"
