@@ -29,10 +29,11 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define CTX           g.ctx
-#define TICK_MS       250
-#define REPORT_MS     500
-#define DOWN_AFTER_MS 1500 /* default; setting down_after_ms */
+#define CTX               g.ctx
+#define TICK_MS           250
+#define RECONCILE_FULL_MS 2000
+#define REPORT_MS         500
+#define DOWN_AFTER_MS     1500 /* default; setting down_after_ms */
 /* A new leader marks nobody down before it has led this long: live nodes'
  * reports held up by the election land within it (they are retried every
  * 50 ms). Ages themselves are observed by every node (observe_reports). */
@@ -95,6 +96,9 @@ static struct {
     uv_udp_t udp;
     int udp_up;
     uint64_t seen_applied;
+    uint64_t seen_changes; /* ms_fsm_changes() at the last reconcile */
+    int reconciled;
+    int64_t last_reconcile;
     int64_t last_report, last_join, leader_since, last_duty;
     int report_busy, upsert_busy, duty_busy;
     int archive_busy, archive_force;
@@ -283,8 +287,20 @@ static void archive_view_refresh(json_t *streams)
     json_decref(arch);
 }
 
+/* Re-reads the state only when something other than load reports changed
+ * (ms_fsm_changes), and at least every RECONCILE_FULL_MS as a safety net
+ * (retries of streams that failed to start): reading every stream from
+ * SQLite several times a second per node was the node's main CPU cost. */
 static void reconcile(void)
 {
+    uint64_t changes = ms_fsm_changes(g.fsm);
+    int64_t now = ms_mono_ms();
+    g.seen_applied = ms_fsm_applied(g.fsm);
+    if (g.reconciled && changes == g.seen_changes && now - g.last_reconcile < RECONCILE_FULL_MS)
+        return;
+    g.reconciled = 1;
+    g.seen_changes = changes;
+    g.last_reconcile = now;
     json_t *streams = ms_fsm_list(g.fsm, "streams");
     json_t *row = my_row();
     if (streams)

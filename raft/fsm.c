@@ -213,6 +213,11 @@ uint64_t ms_fsm_applied(const ms_fsm_t *f)
     return f->seq;
 }
 
+uint64_t ms_fsm_changes(const ms_fsm_t *f)
+{
+    return f->changes;
+}
+
 uint64_t ms_fsm_snapshot_count(const ms_fsm_t *f)
 {
     return f->snapshots;
@@ -384,6 +389,11 @@ int ms_fsm_apply(ms_fsm_t *f, const void *data, size_t len, json_t **result)
     if ((rc = exec_simple(f, "COMMIT")) < 0)
         goto rollback;
     f->seq++;
+    /* Load reports arrive several times a second from every node and touch
+     * only the servers' load columns: they are not "changes" for the
+     * readers of ms_fsm_changes() (the reconciler, the views). */
+    if (!json_object_get(res, "error") && (!opname || strcmp(opname, "server_report") != 0))
+        f->changes++;
     goto done;
 
 rollback:
@@ -617,5 +627,6 @@ int ms_fsm_restore(ms_fsm_t *f, const void *data, size_t len)
     sqlite3_close(f->db);
     *f = tmp;
     f->restores++;
+    f->changes++;
     return 0;
 }

@@ -66,6 +66,10 @@ int ms_fsm_apply(ms_fsm_t *fsm, const void *json, size_t len, json_t **result);
 
 /* Number of commands applied (including rejected and duplicate ones). */
 uint64_t ms_fsm_applied(const ms_fsm_t *fsm);
+/* Process-local counter of applied commands that changed the state other
+ * than load reports (server_report), plus snapshot restores: a reader that
+ * remembers it can skip work while nothing but load figures changed. */
+uint64_t ms_fsm_changes(const ms_fsm_t *fsm);
 /* Schema version of the state (0 before schema_init). */
 int ms_fsm_schema_version(const ms_fsm_t *fsm);
 /* Successful ms_fsm_snapshot() / ms_fsm_restore() calls since ms_fsm_new()

@@ -18,6 +18,7 @@ struct ms_fsm {
     uint64_t seq;                 /* cache of meta 'seq' */
     int schema;                   /* cache of meta 'schema' */
     uint64_t snapshots, restores; /* process-local counters, not state */
+    uint64_t changes;             /* process-local: see ms_fsm_changes() */
 };
 
 /* What an op sees of its command. ts is unix milliseconds. */
