@@ -98,11 +98,27 @@ int ms_dvr_init(const ms_node_cfg_t *node)
     }
     sqlite3 *db = NULL;
     if (rc == 0 && (rc = ms_dvr_db_open(ms_dvr_g.db_path, &db)) == 0) {
-        for (size_t i = 0; i < n && rc == 0; i++)
-            rc = ms_dvr_reconcile(db, ms_dvr_g.roots[i].path);
-        /* the ranges follow the chunks as reconciled */
-        if (rc == 0 && (rc = ms_dvr_db_begin(db)) == 0) {
+        int changed = 0;
+        for (size_t i = 0; i < n && rc >= 0; i++)
+            if ((rc = ms_dvr_reconcile(db, ms_dvr_g.roots[i].path)) > 0)
+                changed += rc;
+        if (rc > 0)
+            rc = 0;
+        /* The ranges follow the chunks as reconciled. They are kept in the
+         * chunks' transactions, so a crash alone leaves them right; they are
+         * rebuilt when the reconciliation changed rows (a re-indexed file
+         * replaces its row) or when this index never had them
+         * (user_version 0: created before the ranges table). */
+        sqlite3_stmt *uv = NULL;
+        int version = 0;
+        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK &&
+            sqlite3_step(uv) == SQLITE_ROW)
+            version = sqlite3_column_int(uv, 0);
+        sqlite3_finalize(uv);
+        if (rc == 0 && (changed || version < 1) && (rc = ms_dvr_db_begin(db)) == 0) {
             rc = ms_dvr_db_ranges_rebuild(db);
+            if (rc == 0 && sqlite3_exec(db, "PRAGMA user_version=1", NULL, NULL, NULL) != SQLITE_OK)
+                rc = -EIO;
             int c = ms_dvr_db_commit(db);
             if (rc == 0)
                 rc = c;

@@ -126,6 +126,7 @@ void *ms_dvr_frags_encode(const ms_dvr_frag_t *f, size_t n, size_t *len);
 int ms_dvr_frags_decode(const void *p, size_t len, ms_dvr_frag_t **out, size_t *n);
 
 /* ---- reconcile (reconcile.c), blocking --------------------------------- */
+/* Returns the number of rows/files it changed (>= 0) or a negative errno. */
 int ms_dvr_reconcile(sqlite3 *db, const char *root);
 
 /* ---- writers (writer.c) ------------------------------------------------ */

@@ -190,5 +190,8 @@ int ms_dvr_reconcile(sqlite3 *db, const char *root)
                 "%s: %d file(s) (re)indexed, %d torn tail(s) cut, %d empty file(s) removed, "
                 "%d row(s) without a file dropped",
                 root, x.indexed, x.truncated, x.removed, x.dropped);
-    return err;
+    if (err)
+        return err;
+    int changed = x.indexed + x.truncated + x.removed + x.dropped;
+    return changed > 0 ? changed : 0;
 }
