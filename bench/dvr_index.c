@@ -61,8 +61,7 @@ int main(int argc, char **argv)
     }
     /* one transaction; a large page cache so that pages are not spilled
      * (and logged again) into the WAL while it grows */
-    sqlite3_exec(db, "PRAGMA synchronous=OFF; PRAGMA cache_size=-1500000; BEGIN", NULL, NULL,
-                 NULL);
+    sqlite3_exec(db, "PRAGMA synchronous=OFF; PRAGMA cache_size=-1500000; BEGIN", NULL, NULL, NULL);
     sqlite3_stmt *st;
     sqlite3_prepare_v2(db,
                        "INSERT INTO chunks(uid,root,path,start_ms,end_ms,bytes,init_len,open,frags)"
@@ -118,7 +117,7 @@ int main(int argc, char **argv)
 
 timed:;
     const char *uid = "stream-0000";
-    double tr[RUNS], tp[RUNS], tq[RUNS];
+    double tr[RUNS], tp[RUNS], tq[RUNS], ts[RUNS];
     size_t nranges = 0, segs = 0, bytes = 0;
     for (int r = 0; r < RUNS; r++) {
         double a = now_ms();
@@ -127,6 +126,12 @@ timed:;
             return 1;
         tr[r] = now_ms() - a;
         nranges = json_array_size(json_object_get(js, "ranges"));
+        json_decref(js);
+
+        a = now_ms();
+        if (ms_dvr_status(uid, &js) < 0)
+            return 1;
+        ts[r] = now_ms() - a;
         json_decref(js);
 
         a = now_ms();
@@ -148,8 +153,10 @@ timed:;
     qsort(tr, RUNS, sizeof *tr, cmp_d);
     qsort(tp, RUNS, sizeof *tp, cmp_d);
     qsort(tq, RUNS, sizeof *tq, cmp_d);
+    qsort(ts, RUNS, sizeof *ts, cmp_d);
     printf("ranges over %d day(s) of one stream: %zu ranges, median %.2f ms (min %.2f, max %.2f)\n",
            days, nranges, tr[RUNS / 2], tr[0], tr[RUNS - 1]);
+    printf("stream status (ranges count, chunks, bytes, extent): median %.2f ms\n", ts[RUNS / 2]);
     printf("24 h archive playlist of one stream: %zu segments, %zu bytes, median %.2f ms (min "
            "%.2f, max %.2f)\n",
            segs, bytes, tp[RUNS / 2], tp[0], tp[RUNS - 1]);
