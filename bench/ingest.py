@@ -88,10 +88,11 @@ def start_cameras(work, n, clip_cache):
     return cam.start(timeout=120)
 
 
-def run_node(work, cam, n, seconds, threads):
+def run_node(work, cam, n, seconds, threads, dvr=False):
     node = mslib.Node(work / "node", extra={"threads": threads})
     for i in range(n):
-        node.add_stream("cam%d" % i, cam.url("cam%d" % i), transport="tcp", channels=["video"])
+        kw = {"dvr": {"enabled": True, "chunk_s": 10, "depth_s": 3600}} if dvr else {}
+        node.add_stream("cam%d" % i, cam.url("cam%d" % i), transport="tcp", channels=["video"], **kw)
     node.start(timeout=60)
     try:
         deadline = time.monotonic() + 60 + n * 0.2
@@ -150,6 +151,8 @@ def main():
     ap.add_argument("--ffmpeg-max", type=int, default=50, help="ffmpeg peer runs for at most this many cameras")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="node worker threads")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--dvr", action="store_true",
+                    help="record every camera too (DVR on, 10 s chunks, in the temporary directory)")
     a = ap.parse_args()
 
     if not os.access(mslib.ms_bin(), os.X_OK):
@@ -166,7 +169,7 @@ def main():
             print("== %d cameras" % n, flush=True)
             cam = start_cameras(work, n, clip_cache)
             try:
-                r = run_node(work, cam, n, a.seconds, a.threads)
+                r = run_node(work, cam, n, a.seconds, a.threads, a.dvr)
                 print("  node: %.1f%% CPU, %.1f MB PSS, cameras pipeline %.1f%% CPU, active %d/%d" % (
                     r["cpu"], r["rss"] / 1024, r["cam_cpu"], n - len(r["not_active"]), n), flush=True)
                 f = None
