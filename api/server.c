@@ -346,7 +346,13 @@ static enum MHD_Result route(ms_req_t *r)
     case MS_ROUTE_API_SYSTEM:
         return ms_api_system(r);
     case MS_ROUTE_API_PLANNED:
-        return ms_api_reply_error(r, 501, "not implemented yet", NULL, NULL);
+        /* Writes and cluster calls go through the replicated state, which a
+         * node started with listen.raft = 0 does not have. */
+        return ms_api_reply_error(r, 501,
+                                  "this node runs without the cluster state (listen.raft is 0): "
+                                  "stream management and cluster calls are unavailable; define "
+                                  "streams in streams_dir or enable listen.raft",
+                                  NULL, NULL);
     default:
         return ms_api_reply_error(r, 404, "not found", NULL, NULL);
     }

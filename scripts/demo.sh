@@ -4,7 +4,8 @@
 # mediaserver node pulling it, then prints the URLs to open. Ctrl-C stops both.
 #
 # Environment: DEMO_DIR (default: a new temporary directory), HTTP_PORT (8080),
-# RTSP_PORT (8554), CAMERA_PORT (8560).
+# RTSP_PORT (8554), CAMERA_PORT (8560), RAFT_PORT (7000: a single-node
+# cluster, so the REST API can manage streams too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ DEMO_DIR=${DEMO_DIR:-$(mktemp -d -t mediaserver-demo.XXXXXX)}
 HTTP_PORT=${HTTP_PORT:-8080}
 RTSP_PORT=${RTSP_PORT:-8554}
 CAMERA_PORT=${CAMERA_PORT:-8560}
+RAFT_PORT=${RAFT_PORT:-7000}
 mkdir -p "$DEMO_DIR/data" "$DEMO_DIR/streams" "$DEMO_DIR/home"
 
 cat > "$DEMO_DIR/node.json" <<JSON
@@ -23,7 +25,7 @@ cat > "$DEMO_DIR/node.json" <<JSON
   "name": "demo",
   "data_dir": "$DEMO_DIR/data",
   "threads": 2,
-  "listen": {"address": "0.0.0.0", "http": $HTTP_PORT, "rtsp": $RTSP_PORT, "rtmp": 0, "raft": 0},
+  "listen": {"address": "0.0.0.0", "http": $HTTP_PORT, "rtsp": $RTSP_PORT, "rtmp": 0, "raft": $RAFT_PORT},
   "admin": {"user": "admin", "password": "admin"},
   "streams_dir": "$DEMO_DIR/streams"
 }
@@ -61,6 +63,9 @@ cat <<TXT
 
 mediaserver is running (config and data in $DEMO_DIR).
   live HLS      http://127.0.0.1:$HTTP_PORT/demo/index.m3u8
+  live RTSP     rtsp://127.0.0.1:$RTSP_PORT/demo
+  live MP4      http://127.0.0.1:$HTTP_PORT/demo/live.mp4
+  snapshot      http://127.0.0.1:$HTTP_PORT/demo/videoshot.jpg
   stream API    curl -u admin:admin http://127.0.0.1:$HTTP_PORT/api/v1/streams/demo
   system API    curl -u admin:admin http://127.0.0.1:$HTTP_PORT/api/v1/system
   metrics       http://127.0.0.1:$HTTP_PORT/metrics
