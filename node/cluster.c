@@ -100,6 +100,7 @@ static struct {
     int reconciled;
     int64_t last_reconcile;
     int64_t last_report, last_join, leader_since, last_duty;
+    uint64_t prev_leader; /* raft id of the last leader seen while not leading */
     int report_busy, upsert_busy, duty_busy;
     int archive_busy, archive_force;
     int64_t last_archive, reindex_seen;
@@ -1626,10 +1627,25 @@ static void leader_duties(void)
     json_t *s, *st;
     size_t i;
     observed_ages(servers, now);
-    if (!grace) {
+    /* The previous leader submitted its own reports, so no election held
+     * them up: when it is the server gone silent, it is marked down and its
+     * streams fail over without waiting for the settling period (the
+     * others' delayed reports only matter for the others). */
+    const char *old_leader = NULL;
+    json_array_foreach(servers, i, s)
+    {
+        if (g.prev_leader && g.prev_leader != my_id() &&
+            (uint64_t)json_integer_value(json_object_get(s, "id")) == g.prev_leader &&
+            !server_healthy(s, now))
+            old_leader = json_string_value(json_object_get(s, "name"));
+    }
+    {
         json_array_foreach(servers, i, s)
         {
             const char *h = json_string_value(json_object_get(s, "health"));
+            const char *sn = json_string_value(json_object_get(s, "name"));
+            if (grace && !(old_leader && sn && strcmp(sn, old_leader) == 0))
+                continue;
             if (h && strcmp(h, "down") != 0 && !server_healthy(s, now)) {
                 g.duty_busy++;
                 MS_INFO(CTX, "server %s: no report for %d ms: down",
@@ -1659,7 +1675,7 @@ static void leader_duties(void)
         json_t *pl = json_object_get(cur, "placement");
         const char *p = json_string_value(json_object_get(pl, "primary"));
         const char *np = json_string_value(json_object_get(d, "primary"));
-        if (!cur || (grace && p) || (!np && !p))
+        if (!cur || (grace && p && !(old_leader && strcmp(p, old_leader) == 0)) || (!np && !p))
             continue;
         if (!np)
             MS_WARN(CTX, "stream %s: no qualifying server: %s",
@@ -1994,8 +2010,13 @@ static void tick_cb(uv_timer_t *t)
     if (g.stopping)
         return;
     try_join();
-    if (!ms_raft_is_leader(g.raft))
+    if (!ms_raft_is_leader(g.raft)) {
         g.leader_since = 0;
+        ms_raft_info_t in;
+        ms_raft_info(g.raft, &in);
+        if (in.leader_id && in.leader_id != my_id())
+            g.prev_leader = in.leader_id;
+    }
     self_upsert();
     sweep_files();
     int64_t now = ms_mono_ms();

@@ -384,7 +384,13 @@ static void process(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
         if (!h->cur)
             return;
     } else if (driver) {
-        if (key && o90 - h->cur->start >= target90 - TOL90) {
+        /* The first video segment of the output (a stream just activated,
+         * e.g. on a backup after a failover) ends at the first keyframe after one
+         * part's worth of media, so a playlist with a complete segment
+         * exists sooner; its EXTINF is short, which RFC 8216 section 4.3.3.1
+         * allows (only the upper bound, EXT-X-TARGETDURATION, is binding). */
+        int64_t seg90 = h->segments_total == 0 && h->vtrack >= 0 ? part90 : target90;
+        if (key && o90 - h->cur->start >= seg90 - TOL90) {
             /* After an early cut, only audio written since can be pending:
              * it is carried into the new segment's first part. */
             if (!h->part_ended)
