@@ -37,6 +37,11 @@
 #define RATE_SAMPLES     6    /* rates are averaged over the last 5 s */
 #define RATE_INTERVAL_MS 1000 /* per-stream rate timer */
 #define SHUTDOWN_WAIT_S  15   /* bound on waiting for TEARDOWNs at shutdown */
+/* Spacing of RTSP client starts on one worker: a start that comes less than
+ * this after the previous one on the same worker waits on a per-stream timer,
+ * so a node that starts (or is given) many streams at once does not open all
+ * their connections in the same instant (200 cameras on 2 workers: ~2 s). */
+#define START_STAGGER_MS 20
 
 typedef struct {
     char url[2048];
@@ -80,6 +85,10 @@ struct ms_stream {
     int client_stopping;
     int timer_state; /* 0 none, 1 running, 2 closing, 3 closed */
     uv_timer_t timer;
+    int start_timer_state; /* same values; armed only while start_pending */
+    uv_timer_t start_timer;
+    int start_pending; /* a client start waits for its slot (start_timer) */
+    int start_due;     /* the slot came: start without taking another one */
     int finalized;
     int in_step, step_again;
     int64_t rate_t[RATE_SAMPLES];
@@ -95,6 +104,7 @@ static struct {
     size_t n, cap;
     ms_workers_t *workers;
     int *per_worker;
+    uint64_t *next_start_ms; /* per worker, loop time; only its loop touches it */
     int nworkers;
     char node_name[MS_NAME_MAX];
     char ctx[MS_NAME_MAX + 16];
@@ -194,6 +204,49 @@ static void timer_closed(uv_handle_t *h)
     ms_stream_t *s = h->data;
     s->timer_state = 3;
     step(s);
+}
+
+static void start_timer_cb(uv_timer_t *t)
+{
+    ms_stream_t *s = t->data;
+    s->start_pending = 0;
+    s->start_due = 1;
+    step(s);
+}
+
+static void start_timer_closed(uv_handle_t *h)
+{
+    ms_stream_t *s = h->data;
+    s->start_timer_state = 3;
+    step(s);
+}
+
+/* Loop thread. Takes this worker's next start slot: returns 1 when the client
+ * may start now, 0 when the start was deferred to s->start_timer (or is still
+ * waiting for it). */
+static int start_slot(ms_stream_t *s)
+{
+    if (s->start_due) {
+        s->start_due = 0;
+        return 1;
+    }
+    if (s->start_pending)
+        return 0;
+    uv_loop_t *loop = ms_worker_loop(s->worker);
+    uint64_t now = uv_now(loop);
+    uint64_t *next = &g.next_start_ms[ms_worker_index(s->worker)];
+    uint64_t slot = *next > now ? *next : now;
+    *next = slot + START_STAGGER_MS;
+    if (slot == now)
+        return 1;
+    if (s->start_timer_state == 0) {
+        s->start_timer.data = s;
+        uv_timer_init(loop, &s->start_timer);
+        s->start_timer_state = 1;
+    }
+    uv_timer_start(&s->start_timer, start_timer_cb, slot - now, 0);
+    s->start_pending = 1;
+    return 0;
 }
 
 static void client_done(void *ud)
@@ -367,7 +420,11 @@ static void step_once(ms_stream_t *s)
         stop_client(s);
         have_client = 0;
     }
-    if (run && !have_client && !s->client_stopping)
+    if (!run && (s->start_pending || s->start_due)) {
+        uv_timer_stop(&s->start_timer);
+        s->start_pending = s->start_due = 0;
+    }
+    if (run && !have_client && !s->client_stopping && start_slot(s))
         start_client(s, &want);
     if (run && !have_hls)
         start_hls(s, &want);
@@ -390,10 +447,15 @@ static void step_once(ms_stream_t *s)
     }
 
     if (desired == MS_RUN_STOPPED && !s->client_stopping) {
+        if (s->start_timer_state == 1) {
+            s->start_timer_state = 2;
+            uv_close((uv_handle_t *)&s->start_timer, start_timer_closed);
+        }
         if (s->timer_state == 1) {
             s->timer_state = 2;
             uv_close((uv_handle_t *)&s->timer, timer_closed);
-        } else if (s->timer_state == 0 || s->timer_state == 3) {
+        } else if ((s->timer_state == 0 || s->timer_state == 3) &&
+                   (s->start_timer_state == 0 || s->start_timer_state == 3)) {
             ms_stream_cfg_free(&want);
             finalize(s);
             return;
@@ -454,8 +516,14 @@ int ms_streams_init(ms_workers_t *workers, const ms_node_cfg_t *node)
     g.workers = workers;
     g.nworkers = ms_workers_count(workers);
     g.per_worker = calloc((size_t)g.nworkers, sizeof *g.per_worker);
-    if (!g.per_worker)
+    g.next_start_ms = calloc((size_t)g.nworkers, sizeof *g.next_start_ms);
+    if (!g.per_worker || !g.next_start_ms) {
+        free(g.per_worker);
+        free(g.next_start_ms);
+        g.per_worker = NULL;
+        g.next_start_ms = NULL;
         return -ENOMEM;
+    }
     snprintf(g.node_name, sizeof g.node_name, "%s", node ? node->name : "");
     snprintf(g.ctx, sizeof g.ctx, "[node %s]", g.node_name);
     pthread_rwlock_init(&g.lock, NULL);
@@ -679,6 +747,8 @@ void ms_streams_shutdown(void)
         pthread_rwlock_wrlock(&g.lock);
         free(g.per_worker);
         g.per_worker = NULL;
+        free(g.next_start_ms);
+        g.next_start_ms = NULL;
         pthread_rwlock_unlock(&g.lock);
         g.inited = 0;
     }
