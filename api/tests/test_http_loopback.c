@@ -218,7 +218,7 @@ static void test_server(void **state)
     assert_true(json_integer_value(json_object_get(d0, "total_bytes")) > 0);
     json_decref(j);
     resp_free(&r);
-    /* not implemented yet, wrong methods, unknown API paths */
+    /* cluster calls on a node without the cluster state (501), wrong methods, unknown paths */
     req_body("POST", "/api/v1/streams", "{}", 0, &r);
     assert_int_equal(r.status, 501);
     resp_free(&r);

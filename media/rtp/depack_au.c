@@ -265,3 +265,19 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
     ms_buf_free(&o);
     clear_au(a);
 }
+
+void ms_rtp_au_op_flush(ms_rtp_receiver_t *r, void *st)
+{
+    ms_rtp_au_finish(r, st);
+}
+
+void ms_rtp_au_op_reset(ms_rtp_receiver_t *r, void *st)
+{
+    (void)r;
+    ms_rtp_au_reset(st);
+}
+
+void ms_rtp_au_op_destroy(void *st)
+{
+    ms_rtp_au_free(st);
+}

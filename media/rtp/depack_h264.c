@@ -9,14 +9,10 @@
 #include "media/codec/h264.h"
 #include "media/rtp/rtp_internal.h"
 
-typedef struct {
-    ms_rtp_au_t au;
-} h264_t;
-
 static int init(ms_rtp_receiver_t *r, void *st, const char *fmtp, char *err, size_t errlen)
 {
-    h264_t *h = st;
-    h->au.hevc = 0;
+    ms_rtp_au_t *a = st;
+    a->hevc = 0;
     if (ms_rtp_fmtp_int(fmtp, "packetization-mode", 0) > 1) {
         if (err && errlen)
             snprintf(err, errlen, "H.264 interleaved mode (packetization-mode=2) unsupported");
@@ -52,7 +48,7 @@ static int opens_au(const uint8_t *nal, size_t len)
 
 static void packet(ms_rtp_receiver_t *r, void *st, const ms_rtp_packet_t *p, uint64_t lost)
 {
-    ms_rtp_au_t *a = &((h264_t *)st)->au;
+    ms_rtp_au_t *a = (ms_rtp_au_t *)st;
     const uint8_t *d = p->payload;
     size_t n = p->payload_len;
     if (lost)
@@ -125,21 +121,6 @@ static void packet(ms_rtp_receiver_t *r, void *st, const ms_rtp_packet_t *p, uin
         ms_rtp_au_finish(r, a);
 }
 
-static void flush(ms_rtp_receiver_t *r, void *st)
-{
-    ms_rtp_au_finish(r, &((h264_t *)st)->au);
-}
-
-static void reset(ms_rtp_receiver_t *r, void *st)
-{
-    (void)r;
-    ms_rtp_au_reset(&((h264_t *)st)->au);
-}
-
-static void destroy(void *st)
-{
-    ms_rtp_au_free(&((h264_t *)st)->au);
-}
-
-const ms_rtp_depack_ops_t ms_rtp_depack_h264 = {sizeof(h264_t), init,  packet,
-                                                flush,          reset, destroy};
+const ms_rtp_depack_ops_t ms_rtp_depack_h264 = {
+    sizeof(ms_rtp_au_t), init, packet, ms_rtp_au_op_flush, ms_rtp_au_op_reset,
+    ms_rtp_au_op_destroy};

@@ -12,10 +12,6 @@
 #define AP 48
 #define FU 49
 
-typedef struct {
-    ms_rtp_au_t au;
-} h265_t;
-
 static void load_sprop(ms_rtp_receiver_t *r, const char *fmtp, const char *key)
 {
     char v[2048];
@@ -32,8 +28,8 @@ static void load_sprop(ms_rtp_receiver_t *r, const char *fmtp, const char *key)
 
 static int init(ms_rtp_receiver_t *r, void *st, const char *fmtp, char *err, size_t errlen)
 {
-    h265_t *h = st;
-    h->au.hevc = 1;
+    ms_rtp_au_t *a = st;
+    a->hevc = 1;
     if (ms_rtp_fmtp_int(fmtp, "sprop-max-don-diff", 0) != 0 ||
         ms_rtp_fmtp_int(fmtp, "sprop-depack-buf-nalus", 0) != 0) {
         if (err && errlen)
@@ -63,7 +59,7 @@ static int opens_au(const uint8_t *nal, size_t len)
 
 static void packet(ms_rtp_receiver_t *r, void *st, const ms_rtp_packet_t *p, uint64_t lost)
 {
-    ms_rtp_au_t *a = &((h265_t *)st)->au;
+    ms_rtp_au_t *a = (ms_rtp_au_t *)st;
     const uint8_t *d = p->payload;
     size_t n = p->payload_len;
     if (lost)
@@ -134,21 +130,6 @@ static void packet(ms_rtp_receiver_t *r, void *st, const ms_rtp_packet_t *p, uin
         ms_rtp_au_finish(r, a);
 }
 
-static void flush(ms_rtp_receiver_t *r, void *st)
-{
-    ms_rtp_au_finish(r, &((h265_t *)st)->au);
-}
-
-static void reset(ms_rtp_receiver_t *r, void *st)
-{
-    (void)r;
-    ms_rtp_au_reset(&((h265_t *)st)->au);
-}
-
-static void destroy(void *st)
-{
-    ms_rtp_au_free(&((h265_t *)st)->au);
-}
-
-const ms_rtp_depack_ops_t ms_rtp_depack_h265 = {sizeof(h265_t), init,  packet,
-                                                flush,          reset, destroy};
+const ms_rtp_depack_ops_t ms_rtp_depack_h265 = {
+    sizeof(ms_rtp_au_t), init, packet, ms_rtp_au_op_flush, ms_rtp_au_op_reset,
+    ms_rtp_au_op_destroy};

@@ -164,5 +164,10 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a);
 /* Stores an in-band or sprop parameter set into params; returns 1 when it
  * changed them. */
 int ms_rtp_au_param_set(ms_rtp_receiver_t *r, int hevc, const uint8_t *nal, size_t len);
+/* Depacketizer ops for the H.264 and H.265 depacketizers, whose state is
+ * one ms_rtp_au_t (st points to it). */
+void ms_rtp_au_op_flush(ms_rtp_receiver_t *r, void *st);
+void ms_rtp_au_op_reset(ms_rtp_receiver_t *r, void *st);
+void ms_rtp_au_op_destroy(void *st);
 
 #endif
