@@ -11,10 +11,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/access.h"
 #include "api/api.h"
+#include "util/clock.h"
 
 #define TOKEN_MAX_TTL_S (365LL * 86400) /* API tokens: 1 s .. one year */
 
@@ -39,6 +39,14 @@ static json_t *body_object(ms_req_t *r, enum MHD_Result *ret)
         return NULL;
     }
     return j;
+}
+
+/* The issue time of a token: the current second rounded up, so that a token
+ * verified against the truncated clock (util/token.c: refused once
+ * now >= expires) lives at least ttl_s, never a fraction of it. */
+static int64_t issue_time(void)
+{
+    return (ms_wall_us() + 999999) / 1000000;
 }
 
 /* 0 when every key of j is in the NULL-terminated list; else replies 400
@@ -153,8 +161,7 @@ enum MHD_Result ms_api_stream_tokens(ms_req_t *r)
             goto out;
         }
     }
-    int64_t now = (int64_t)time(NULL);
-    int64_t expires = now + ttl;
+    int64_t expires = issue_time() + ttl;
     char tok[MS_TOKEN_MAX];
     int n = ms_token_make(ms_api_cfg()->secret, cfg.uid,
                           mode == MS_ACCESS_ARCHIVE ? MS_TOKEN_ARCHIVE : MS_TOKEN_LIVE, expires,
@@ -220,8 +227,8 @@ enum MHD_Result ms_api_stream_share(ms_req_t *r)
     char url[1024], err[160];
     int64_t expires = 0;
     const char *field = NULL;
-    int rc = ms_share_build(&req, &cfg, ms_api_cfg(), (int64_t)time(NULL), url, sizeof(url),
-                            &expires, &field, err, sizeof(err));
+    int rc = ms_share_build(&req, &cfg, ms_api_cfg(), issue_time(), url, sizeof(url), &expires,
+                            &field, err, sizeof(err));
     if (rc == 0) {
         json_t *o = json_pack("{s:s}", "url", url);
         if (o)
