@@ -17,10 +17,12 @@
 
 #include "api/api.h"
 #include "api/access.h"
+#include "api/archive_remote.h"
 #include "dvr/archive.h"
 #include "dvr/dvr.h"
 #include "media/snapshot/snapshot.h"
 #include "node/archive_view.h"
+#include "node/cluster.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -143,8 +145,6 @@ out:
 
 #define SEG_TARGET_MS 4000
 
-static const char *const no_cache[] = {"Cache-Control", "no-cache", NULL};
-
 typedef struct {
     ms_stream_cfg_t cfg;
     char tok[512];
@@ -176,9 +176,13 @@ static int arch_open(ms_req_t *r, arch_t *a, int64_t at, enum MHD_Result *ret)
     }
     const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
     const char *fwd = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
-    char reason[160];
-    rc = ms_access_check(&a->cfg, ms_api_cfg(), (const struct sockaddr *)&r->peer_sa, xff, fwd,
-                         a->tok, MS_ACCESS_ARCHIVE, at, reason, sizeof reason);
+    char reason[160] = "";
+    /* a signed node-to-node playlist fetch (api/archive_remote.c): the
+     * asking node already decided access for its client */
+    rc = ms_archive_remote_internal(r)
+             ? 0
+             : ms_access_check(&a->cfg, ms_api_cfg(), (const struct sockaddr *)&r->peer_sa, xff,
+                               fwd, a->tok, MS_ACCESS_ARCHIVE, at, reason, sizeof reason);
     if (rc < 0) {
         char ctx[MS_NAME_MAX + 32];
         snprintf(ctx, sizeof ctx, "%s [stream %s]", MS_API_CTX, a->cfg.name);
@@ -278,13 +282,31 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
     ms_dvr_pl_opts_t o = {from_ms, dur * 1000, event, 2000, SEG_TARGET_MS, a.query};
     ms_buf_t b = MS_BUF_INIT;
     rc = ms_dvr_playlist(v, n, &o, &b);
+    /* pieces of the window on other servers: one timeline (docs/cluster.md
+     * "Playback on any node"); not for a node-to-node fetch (no loops) */
+    char missing[256] = "";
+    if (rc >= 0 && a.cfg.dvr_enabled && ms_cluster_enabled() && !ms_archive_remote_internal(r)) {
+        ms_buf_t sp = MS_BUF_INIT;
+        int k = ms_archive_remote_splice(
+            a.cfg.uid, from_ms, event ? to_ms - 60000 : from_ms + dur * 1000, event, a.query,
+            (const char *)b.data, b.len, &sp, missing, sizeof missing);
+        if (k == -ENOENT) {
+            ms_buf_free(&sp);
+        } else {
+            ms_buf_free(&b);
+            b = sp;
+            rc = k;
+        }
+    }
+    const char *hdrs[] = {"Cache-Control", "no-cache", missing[0] ? "X-Archive-Missing" : NULL,
+                          missing, NULL};
     if (rc < 0)
         ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
     else if (rc == 0 && !event)
         ret = ms_api_reply_error(r, 404, "nothing recorded in this window", NULL, NULL);
     else
         ret = ms_api_reply_text(r, 200, "application/vnd.apple.mpegurl", (const char *)b.data,
-                                b.len, event ? no_cache : NULL);
+                                b.len, event ? hdrs : hdrs + 2);
     ms_buf_free(&b);
     ms_dvr_chunks_free(v, n);
 out:

@@ -6,12 +6,15 @@
  * playlist reload (RFC 8216 section 6.3.4) and so follows a failover:
  * after it, the old URL redirects to the new primary.
  * Archive playlists, MP4 exports and JPEGs at a time go to the server that
- * holds the asked window when this one has none of it (archive_redirect). */
+ * holds the asked window when this one has none of it (archive_redirect);
+ * an archive playlist whose window lies on several other servers is
+ * spliced here instead (api/archive_remote.c). */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "api/archive_remote.h"
 #include "dvr/dvr.h"
 #include "node/archive_view.h"
 #include "node/cluster.h"
@@ -63,8 +66,12 @@ static int archive_window(ms_req_t *r, int64_t *from, int64_t *to)
 static int archive_redirect(ms_req_t *r, enum MHD_Result *ret)
 {
     int64_t from, to;
-    if (archive_window(r, &from, &to) < 0)
+    if (archive_window(r, &from, &to) < 0 || ms_archive_remote_internal(r))
         return 0;
+    /* an HLS playlist of a window held by several other servers is spliced
+     * here (api/archive_remote.c), not redirected */
+    size_t nl = strlen(r->route.name);
+    int m3u8 = nl > 5 && strcmp(r->route.name + nl - 5, ".m3u8") == 0;
     ms_stream_t *s = ms_streams_find(r->route.stream);
     if (!s)
         return 0;
@@ -77,7 +84,7 @@ static int archive_redirect(ms_req_t *r, enum MHD_Result *ret)
     int done = 0;
     json_t *j = NULL;
     char http[300], server[64];
-    if (cfg.dvr_enabled &&
+    if (cfg.dvr_enabled && (!m3u8 || ms_archive_remote_servers(cfg.uid, from, to) == 1) &&
         (ms_dvr_ranges(cfg.uid, from, to, &j) < 0 ||
          json_array_size(json_object_get(j, "ranges")) == 0) &&
         ms_archive_view_holder(cfg.uid, from, to, http, sizeof http, server, sizeof server) == 0) {

@@ -71,6 +71,19 @@ int ms_archive_view_append(const char *uid, int64_t from, int64_t to, json_t *ar
     return each_range(uid, from, to, append_cb, arr);
 }
 
+static void pieces_cb(void *ud, const char *server, const char *http, int64_t f, int64_t t)
+{
+    json_array_append_new(ud, json_pack("{s:I,s:I,s:s,s:s}", "from", (json_int_t)f, "to",
+                                        (json_int_t)t, "server", server, "http", http));
+}
+
+int ms_archive_view_pieces(const char *uid, int64_t from, int64_t to, json_t *arr)
+{
+    if (!uid || !arr)
+        return 0;
+    return each_range(uid, from, to, pieces_cb, arr);
+}
+
 typedef struct {
     int64_t from, to, best, best_f;
     char *http, *server;

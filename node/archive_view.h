@@ -29,6 +29,13 @@ void ms_archive_view_clear(void);
  * {"from": t, "duration": s, "server": name}. Returns how many. */
 int ms_archive_view_append(const char *uid, int64_t from, int64_t to, json_t *arr);
 
+/* The other servers' ranges for stream uid that overlap [from, to] (UTC
+ * seconds), appended to arr (borrowed) as
+ * {"from": t, "to": t, "server": name, "http": "http://host:port"}
+ * (cross-server archive playlists, api/archive_remote.c). Returns how
+ * many. Any thread. */
+int ms_archive_view_pieces(const char *uid, int64_t from, int64_t to, json_t *arr);
+
 /* The other server whose published ranges overlap [from, to] the most
  * (ties: the earliest range): its http base into http (cap bytes) and name
  * into server (scap bytes). 0, or -ENOENT when no other server holds any
