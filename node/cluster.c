@@ -43,6 +43,7 @@
 #define FWD_TIMEOUT_MS   3000
 #define JOIN_EVERY_MS    500
 #define MAX_VOTERS       5
+#define HANDOVER_MS      3000 /* graceful stop: bound on handing primaries to backups */
 
 typedef void (*wop_cb)(void *ud, unsigned status, json_t *result);
 
@@ -115,6 +116,8 @@ static struct {
     int64_t cpu_last_us, cpu_wall_last;
     void (*stop_cb)(void *);
     void *stop_ud;
+    int handing_over, handover_pending, handover_timer_up;
+    uv_timer_t handover_timer;
 } g = {.qmu = PTHREAD_MUTEX_INITIALIZER};
 
 static int64_t wall_ms(void)
@@ -1203,7 +1206,7 @@ static void named_crud(ms_cluster_job_t *j, const char *list, const char *up, co
 static void run_job(ms_cluster_job_t *j)
 {
     int get = strcmp(j->method, "GET") == 0 || strcmp(j->method, "HEAD") == 0;
-    if (g.stopping) {
+    if (g.stopping || g.handing_over) {
         job_reply(j, 503, json_pack("{s:s}", "error", "the node is stopping"));
         return;
     }
@@ -2224,9 +2227,137 @@ static void raft_stopped(void *ud)
     if (g.udp_up)
         uv_close((uv_handle_t *)&g.udp, closed_cb);
     g.udp_up = 0;
+    if (g.handover_timer_up)
+        uv_close((uv_handle_t *)&g.handover_timer, closed_cb);
+    g.handover_timer_up = 0;
     MS_INFO(CTX, "raft stopped");
     if (g.stop_cb)
         g.stop_cb(g.stop_ud);
+}
+
+/* The stop proper, after the hand-over: 503 to what is queued, leadership
+ * handed over (ms_raft_stop), then raft_stopped. */
+static void stop_now(void)
+{
+    if (g.stopping)
+        return;
+    g.handing_over = 0;
+    g.stopping = 1;
+    if (g.handover_timer_up)
+        uv_timer_stop(&g.handover_timer);
+    async_cb(&g.async); /* answers queued calls 503 */
+    wait_check();
+    ms_raft_stop(g.raft, raft_stopped, NULL);
+}
+
+static void handover_done(void *ud, unsigned st, json_t *res)
+{
+    char *name = ud;
+    if (st == 200)
+        MS_INFO(CTX, "stream %s: handed over", name);
+    else
+        MS_WARN(CTX, "stream %s: hand-over refused (%u): %s", name, st,
+                json_string_value(json_object_get(res, "error")));
+    free(name);
+    if (--g.handover_pending == 0)
+        stop_now();
+}
+
+static void handover_timer_cb(uv_timer_t *t)
+{
+    (void)t;
+    if (g.handover_pending > 0)
+        MS_WARN(CTX, "hand-over: %d stream(s) not confirmed within %d ms: stopping anyway",
+                g.handover_pending, HANDOVER_MS);
+    stop_now(); /* the writes still pending are then answered 503 (wop_later) */
+}
+
+/* Graceful stop, first step: every stream this node is the primary of is
+ * handed to its backup by a stream_assign through the leader (like every
+ * write; if_primary: a concurrent decision wins), primary and backup
+ * swapped so the stopped node comes back as the backup (no failback). A
+ * stream whose backup is not healthy gets a fresh search excluding this
+ * node (node/placement.c), or stays (it fails over after down_after_ms).
+ * The stop goes on once every write is applied here, at most HANDOVER_MS
+ * later; at once when no leader is known. Returns the number of writes
+ * started. Control loop. */
+static int handover_start(void)
+{
+    if (!g.fsm || !g.raft || !ms_cluster_ready())
+        return 0;
+    ms_raft_info_t in;
+    ms_raft_info(g.raft, &in);
+    if (!in.leader_id) /* no quorum in sight: nobody could apply the writes */
+        return 0;
+    int64_t now = wall_ms();
+    observe_reports();
+    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
+    json_t *groups = ms_fsm_list(g.fsm, "groups"), *clusters = ms_fsm_list(g.fsm, "clusters");
+    json_t *st, *s;
+    size_t i, k;
+    int n = 0;
+    if (!servers || !streams)
+        goto out;
+    observed_ages(servers, now);
+    ms_placement_opts_t po;
+    placement_opts(&po, now);
+    po.self = NULL; /* this node is leaving: never "healthy because it leads" */
+    json_array_foreach(streams, i, st)
+    {
+        json_t *pl = json_object_get(st, "placement");
+        const char *p = json_string_value(json_object_get(pl, "primary"));
+        const char *b = json_string_value(json_object_get(pl, "backup"));
+        if (!p || strcmp(p, g.cfg->name) != 0)
+            continue;
+        int ok = 0;
+        json_array_foreach(servers, k, s)
+        {
+            const char *sn = json_string_value(json_object_get(s, "name"));
+            if (b && sn && strcmp(sn, b) == 0 && strcmp(b, g.cfg->name) != 0)
+                ok = server_healthy(s, now);
+        }
+        json_t *found = NULL;
+        const char *np = ok ? b : NULL, *nb = g.cfg->name;
+        if (!np) {
+            found = ms_placement_search(servers, groups ? groups : json_array(),
+                                        clusters ? clusters : json_array(), streams, st, NULL,
+                                        g.cfg->name, &po);
+            np = json_string_value(json_object_get(found, "primary"));
+            nb = json_string_value(json_object_get(found, "backup"));
+        }
+        const char *name = json_string_value(json_object_get(st, "name"));
+        if (!np || strcmp(np, g.cfg->name) == 0) {
+            MS_WARN(CTX, "stream %s: no server to hand it over to: it fails over later",
+                    name ? name : "?");
+            json_decref(found);
+            continue;
+        }
+        MS_INFO(CTX, "stream %s: handing over to %s (graceful stop)", name ? name : "?", np);
+        json_t *args =
+            json_pack("{s:O,s:s,s:s?,s:s,s:s}", "stream", json_object_get(st, "uid"), "primary", np,
+                      "backup", nb, "role", "primary", "if_primary", g.cfg->name);
+        char *what = strdup(name ? name : "?");
+        json_decref(found);
+        if (!what || !args) {
+            free(what);
+            json_decref(args);
+            continue;
+        }
+        g.handover_pending++;
+        if (cluster_write(ms_cmd_new("stream_assign", args), HANDOVER_MS, handover_done, what) <
+            0) {
+            g.handover_pending--;
+            free(what);
+            continue;
+        }
+        n++;
+    }
+out:
+    json_decref(servers);
+    json_decref(streams);
+    json_decref(groups);
+    json_decref(clusters);
+    return n;
 }
 
 void ms_cluster_stop(void (*cb)(void *ud), void *ud)
@@ -2238,13 +2369,20 @@ void ms_cluster_stop(void (*cb)(void *ud), void *ud)
             cb(ud);
         return;
     }
-    g.stopping = 1;
+    if (g.stopping || g.handing_over)
+        return;
     pthread_mutex_lock(&g.qmu);
     g.qclosed = 1;
     pthread_mutex_unlock(&g.qmu);
-    async_cb(&g.async); /* answers queued calls 503 */
-    wait_check();
-    ms_raft_stop(g.raft, raft_stopped, NULL);
+    g.handing_over = 1;
+    async_cb(&g.async); /* answers queued calls 503 (run_job) */
+    if (handover_start() == 0) {
+        stop_now();
+        return;
+    }
+    uv_timer_init(g.loop, &g.handover_timer);
+    g.handover_timer_up = 1;
+    uv_timer_start(&g.handover_timer, handover_timer_cb, HANDOVER_MS, 0);
 }
 
 void ms_cluster_free(void)

@@ -63,8 +63,10 @@ int ms_cluster_enabled(void);
 /* 1 once the initial stream files are in the state and this node's streams
  * are applied (start waits for it, bounded, before serving HTTP). */
 int ms_cluster_ready(void);
-/* Graceful stop: pending calls answered 503, leadership handed over
- * (ms_raft_stop), handles closed; cb(ud) on the loop when done. */
+/* Graceful stop: pending calls answered 503, the streams this node is the
+ * primary of handed to their backups (through the leader, bounded 3 s),
+ * leadership handed over (ms_raft_stop), handles closed; cb(ud) on the
+ * loop when done. Control loop. */
 void ms_cluster_stop(void (*cb)(void *ud), void *ud);
 /* Frees what is left after stop's cb (or when start failed). */
 void ms_cluster_free(void);
