@@ -161,3 +161,141 @@ def test_transfer_archive_handoff(three, tmp_path):
               % (p1, old["duration"], took, p2, p1, dec.frames))
     finally:
         cam.stop()
+
+
+# -- archive across a transfer: one timeline; transfer under load ------------
+
+def _pdt(s):
+    """EXT-X-PROGRAM-DATE-TIME value (UTC, 'Z') -> unix seconds (float)."""
+    import datetime
+    d = datetime.datetime.strptime(s.rstrip("Z")[:23], "%Y-%m-%dT%H:%M:%S.%f")
+    return d.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _segments(text):
+    """[(pdt, duration, uri, discontinuity_before, map)] of a media playlist."""
+    out, pdt, dur, disc, mp = [], None, None, False, None
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if ln.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            pdt = _pdt(ln.split(":", 1)[1])
+        elif ln.startswith("#EXTINF:"):
+            dur = float(ln[8:].split(",")[0])
+        elif ln == "#EXT-X-DISCONTINUITY":
+            disc = True
+        elif ln.startswith("#EXT-X-MAP:"):
+            mp = mslib.parse_attrs(ln.split(":", 1)[1]).get("URI")
+        elif ln and not ln.startswith("#"):
+            out.append((pdt, dur, ln, disc, mp))
+            pdt, dur, disc = None, None, False
+    return out
+
+
+def _record_transfer_record(c, tmp_path, name, access="public", before_transfer=None,
+                            secs=8):
+    """A recording stream (chunk_s 2) on its first primary for `secs`,
+    transfer, `secs` more on the second; both servers' ranges listed on
+    every node. Returns (cam, p1, p2, old range, new range, transfer time)."""
+    cam = mslib.Camera(tmp_path / "cam", audio="none", gop=10).start()
+    ld = c.leader()
+    body = mslib.default_stream(name, cam.url("cam"), channels=("video",),
+                                dvr={"enabled": True, "depth_s": 3600, "chunk_s": 2,
+                                     "mode": "continuous"},
+                                access={"mode": access, "whitelist": []})
+    r = ld.api("/api/v1/streams", "POST", body)
+    assert r.status in (200, 201), r.text
+    mslib.wait_until(lambda: placement(c, name)["backup"], 20, what="a backup")
+    p1 = one_active_primary(c, name, timeout=30)[0]
+    n1 = c.nodes[p1]
+    mslib.wait_until(lambda: sum(x["duration"] for x in _ranges(n1, name)
+                                 if x["server"] == p1) >= secs, 40, what="recorded on " + p1)
+    if before_transfer:
+        before_transfer(p1)
+    t_transfer = time.time()
+    r = ld.api("/api/v1/streams/%s/transfer" % name, "POST", {})
+    assert r.status == 200, r.text
+    p2 = json.loads(r.text)["placement"]["primary"]
+    assert p2 != p1
+
+    def both_everywhere():
+        for n in c.alive():
+            if not {p1, p2} <= {x["server"] for x in _ranges(n, name)}:
+                return False
+        return sum(x["duration"] for x in _ranges(c.nodes[p2], name)
+                   if x["server"] == p2) >= secs
+
+    mslib.wait_until(both_everywhere, 60, what="both servers' ranges on every node")
+    rg = _ranges(c.nodes[p2], name)
+    old = [x for x in rg if x["server"] == p1][0]
+    new = [x for x in rg if x["server"] == p2][-1]
+    return cam, p1, p2, old, new, t_transfer
+
+
+def _check_one_timeline(c, name, p1, p2, old, new, token=None):
+    """The archive playlist of a window spanning the transfer, asked on the
+    third node: both servers' segments in time order (absolute URLs, the
+    token kept), one discontinuity at the switch, PROGRAM-DATE-TIME
+    increasing; ffmpeg decodes the whole window with no error. Returns the
+    figures."""
+    third = [n for n in c.alive() if n.name not in (p1, p2)][0]
+    frm = old["from"] + 2
+    end = new["from"] + new["duration"] - 1
+    dur = end - frm
+    q = "?token=" + token if token else ""
+    path = "/%s/archive-%d-%d.m3u8%s" % (name, frm, dur, q)
+    st, loc = _no_follow(third, path)
+    assert st == 200, (st, loc)  # spliced there, not redirected
+    r = third.get(path)
+    assert r.status == 200, r.text
+    assert "X-Archive-Missing" not in r.headers, r.headers
+    segs = _segments(r.text)
+    b1, b2 = c.nodes[p1].base + "/", c.nodes[p2].base + "/"
+    hosts = [b1 if s[2].startswith(b1) else b2 if s[2].startswith(b2) else None for s in segs]
+    assert None not in hosts, r.text
+    # every segment of the old server, then every segment of the new one
+    k = hosts.index(b2)
+    assert k > 0 and hosts == [b1] * k + [b2] * (len(hosts) - k), hosts
+    assert [s for s in segs[1:] if s[3]] == [segs[k]], r.text  # one discontinuity, at the switch
+    assert r.text.count("#EXT-X-DISCONTINUITY") == 1, r.text
+    assert segs[0][4].startswith(b1) and segs[k][4].startswith(b2), r.text
+    for a, b in zip(segs, segs[1:]):
+        assert b[0] >= a[0] + a[1] - 0.3, (a, b)
+    if token:
+        assert all(("token=" + token) in s[2] and ("token=" + token) in s[4] for s in segs), r.text
+        assert third.get("/%s/archive-%d-%d.m3u8" % (name, frm, dur)).status == 401
+    listed = sum(s[1] for s in segs)
+    gap = segs[k][0] - (segs[k - 1][0] + segs[k - 1][1])
+    # -http_persistent 0: ffmpeg's HLS reader otherwise tries to reuse its
+    # keep-alive connection for the other server's segments and logs
+    # "Cannot reuse HTTP connection for different host" (then reconnects)
+    dec = mslib.ffmpeg_decode(third.base + path, dur + 10, extra_in=("-http_persistent", "0"))
+    decoded = dec.frames / 25.0
+    print("archive across the transfer on %s: window %d s, %d segments (%d from %s, %d from %s),"
+          " listed %.2f s, gap at the switch %.2f s, decoded %d frames = %.2f s, errors %d"
+          % (third.name, dur, len(segs), k, p1, len(segs) - k, p2, listed, gap, dec.frames,
+             decoded, len(dec.errors)))
+    assert dec.errors == [] and dec.rc == 0, dec
+    assert dur - gap - 1.0 <= decoded <= dur + 1.0, (dur, gap, decoded)
+    return dur, gap, decoded
+
+
+def test_transfer_archive_one_timeline(three, tmp_path):
+    """A private stream records on n1, moves, records on n2; the archive
+    playlist of a window across the transfer, asked on the third node with
+    the token, lists both servers as one timeline and decodes."""
+    c = three
+    cam, p1, p2, old, new, _ = _record_transfer_record(c, tmp_path, "xa", access="private")
+    try:
+        r = c.leader().api("/api/v1/streams/xa/tokens", "POST",
+                           {"ttl_s": 3600, "mode": "archive", "from": old["from"],
+                            "duration_s": 3600})
+        assert r.status == 200, r.text
+        tok = json.loads(r.text)["token"]
+        _check_one_timeline(c, "xa", p1, p2, old, new, token=tok)
+        # the old piece alone, asked on the new primary, still redirects to
+        # its holder (one other server holds the window)
+        path = "/xa/archive-%d-3.m3u8?token=%s" % (old["from"] + 1, tok)
+        st, loc = _no_follow(c.nodes[p2], path)
+        assert st == 302 and loc == c.nodes[p1].base + path, (st, loc)
+    finally:
+        cam.stop()
