@@ -22,6 +22,7 @@
 #include "node/placement.h"
 #include "node/placement_view.h"
 #include "node/reconciler.h"
+#include "node/rtsp_redirect.h"
 #include "node/uid.h"
 #include "raft/commands.h"
 #include "raft/fsm.h"
@@ -226,6 +227,7 @@ static void view_refresh(json_t *streams)
 {
     json_t *servers = ms_fsm_list(g.fsm, "servers"), *st, *s;
     size_t i, k;
+    ms_rtsp_redirect_servers_set(servers);
     ms_placement_view_begin(g.cfg->name);
     json_array_foreach(streams, i, st)
     {

@@ -7,19 +7,20 @@
 #include <string.h>
 
 #include "dvr/archive.h"
+#include "node/rtsp_redirect.h"
 #include "node/streams.h"
 #include "util/log.h"
 
 static ms_rtsp_server_t *g_srv;
 
-static int glue_lookup(void *ud, const char *name, ms_rtsp_stream_t *out)
+/* A stream in run state >= min_state (new reference in out->ref). */
+static int find_stream(const char *name, ms_run_state_t min_state, ms_rtsp_stream_t *out)
 {
-    (void)ud;
     ms_stream_t *s = ms_streams_find(name);
     if (!s)
         return -ENOENT;
     ms_stream_cfg_t cfg;
-    if (ms_stream_run_state(s) != MS_RUN_ACTIVE || ms_stream_get_cfg(s, &cfg) < 0) {
+    if (ms_stream_run_state(s) < min_state || ms_stream_get_cfg(s, &cfg) < 0) {
         ms_stream_unref(s);
         return -ENOENT;
     }
@@ -35,6 +36,21 @@ static int glue_lookup(void *ud, const char *name, ms_rtsp_stream_t *out)
     return 0;
 }
 
+static int glue_lookup(void *ud, const char *name, ms_rtsp_stream_t *out)
+{
+    (void)ud;
+    return find_stream(name, MS_RUN_ACTIVE, out);
+}
+
+/* ?from= requests: the archive of a stream configured here but run by
+ * another server (held suspended here, e.g. the old primary after a
+ * transfer) is served too. */
+static int glue_lookup_archive(void *ud, const char *name, ms_rtsp_stream_t *out)
+{
+    (void)ud;
+    return find_stream(name, MS_RUN_SUSPEND, out);
+}
+
 static void glue_release(void *ud, void *ref)
 {
     (void)ud;
@@ -44,7 +60,8 @@ static void glue_release(void *ud, void *ref)
 static int glue_running(void *ud, void *ref)
 {
     (void)ud;
-    return ms_stream_run_state(ref) == MS_RUN_ACTIVE;
+    ms_run_state_t st = ms_stream_run_state(ref);
+    return st == MS_RUN_ACTIVE ? 1 : st == MS_RUN_SUSPEND ? 2 : 0;
 }
 
 typedef struct {
@@ -114,6 +131,8 @@ int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize,
         .lookup = glue_lookup,
         .release = glue_release,
         .running = glue_running,
+        .lookup_archive = glue_lookup_archive,
+        .redirect = ms_rtsp_redirect_decide,
         .post = glue_post,
         .authorize = authorize,
         .archive_open = glue_archive_open,

@@ -7,7 +7,12 @@
  * 404), then dup()s the descriptor, closes its own uv_tcp_t and posts the
  * descriptor and every unanswered byte to the stream's loop. The stream
  * loop re-parses those bytes, so the request that named the stream is
- * handled there, next to the hub. */
+ * handled there, next to the hub.
+ *
+ * Redirects (cfg.redirect, docs/cluster.md "Playback on any node"): before
+ * the hand-off, a request for a stream another server serves is answered
+ * here with 302 and the Location of the same path and query on that server
+ * (RFC 2326 11.3.3); the connection stays open for further requests. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +28,9 @@
 #define ACCEPT_MAX_REQS   16
 #define ACCEPT_MAX_CONNS  1024
 #define STOP_WAIT_S       5
+#define PUBLIC_HDR                                                                                 \
+    "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER\r\nServer: "           \
+    "mediaserver\r\n"
 
 typedef struct {
     uv_tcp_t tcp;
@@ -67,21 +75,25 @@ static void acc_write_done(uv_write_t *req, int status)
     free(req);
 }
 
+/* Writes b's bytes (copied) to the connection. */
+static void acc_send(acc_conn_t *a, const ms_buf_t *b)
+{
+    if (b->err)
+        return;
+    uv_write_t *req = malloc(sizeof *req + b->len);
+    if (req) {
+        memcpy(req + 1, b->data, b->len);
+        uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned)b->len);
+        if (uv_write(req, (uv_stream_t *)&a->tcp, &buf, 1, acc_write_done) != 0)
+            free(req);
+    }
+}
+
 static void acc_reply(acc_conn_t *a, int status, long cseq, const char *extra)
 {
     ms_buf_t b = MS_BUF_INIT;
     ms_rtsp_build_response(&b, status, NULL, cseq, NULL, extra, NULL, NULL, 0);
-    if (b.err) {
-        ms_buf_free(&b);
-        return;
-    }
-    uv_write_t *req = malloc(sizeof *req + b.len);
-    if (req) {
-        memcpy(req + 1, b.data, b.len);
-        uv_buf_t buf = uv_buf_init((char *)(req + 1), (unsigned)b.len);
-        if (uv_write(req, (uv_stream_t *)&a->tcp, &buf, 1, acc_write_done) != 0)
-            free(req);
-    }
+    acc_send(a, &b);
     ms_buf_free(&b);
 }
 
@@ -146,6 +158,52 @@ err:
     return -1;
 }
 
+/* The stream a request names: lookup, or lookup_archive for a ?from=
+ * request of a stream not running here. 0 and a new reference in *st. */
+static int acc_lookup(ms_rtsp_server_t *srv, const ms_rtsp_target_t *t, ms_rtsp_stream_t *st)
+{
+    if (srv->cfg.lookup(srv->cfg.ud, t->stream, st) == 0)
+        return 0;
+    int64_t ms;
+    if (srv->cfg.lookup_archive && srv->cfg.archive_open && ms_rtsp_archive_query(t->query, &ms))
+        return srv->cfg.lookup_archive(srv->cfg.ud, t->stream, st);
+    return -ENOENT;
+}
+
+/* A request for a stream another server serves (cfg.redirect): 302 Moved
+ * Temporarily with the Location of the same path and query there (RFC 2326
+ * 11.3.3; the client opens a new connection). An OPTIONS for it gets 200
+ * here: clients send OPTIONS first and only follow a redirect of DESCRIBE
+ * or PLAY (GStreamer's rtspsrc; ffmpeg ignores the OPTIONS status).
+ * Returns 1 when answered. */
+static int acc_redirect(acc_conn_t *a, const ms_rtsp_target_t *t, const ms_rtsp_msg_t *m, int here,
+                        long cseq)
+{
+    ms_rtsp_server_t *srv = a->srv;
+    if (!srv->cfg.redirect)
+        return 0;
+    int is_options = strcmp(m->method, "OPTIONS") == 0;
+    if (!is_options && strcmp(m->method, "DESCRIBE") != 0 && strcmp(m->method, "SETUP") != 0 &&
+        strcmp(m->method, "PLAY") != 0)
+        return 0;
+    char base[300] = "", loc[2400];
+    if (srv->cfg.redirect(srv->cfg.ud, t->stream, t->query, here, base, sizeof base) != 1)
+        return 0;
+    if (ms_rtsp_redirect_location(base, m->uri, loc, sizeof loc) < 0)
+        return 0;
+    if (is_options) {
+        acc_reply(a, 200, cseq, PUBLIC_HDR);
+        return 1;
+    }
+    ms_buf_t b = MS_BUF_INIT;
+    if (ms_rtsp_build_redirect(&b, cseq, loc) == 0) {
+        MS_DEBUG(srv->ctx, "%s %s: 302 to %s", m->method, t->stream, loc);
+        acc_send(a, &b);
+    }
+    ms_buf_free(&b);
+    return 1;
+}
+
 static void acc_process(acc_conn_t *a)
 {
     ms_rtsp_server_t *srv = a->srv;
@@ -172,7 +230,14 @@ static void acc_process(acc_conn_t *a)
             ms_rtsp_target_t *t = malloc(sizeof *t);
             int tr = t ? ms_rtsp_target_parse(ev.msg.uri, t) : -ENOMEM;
             ms_rtsp_stream_t st;
-            if (tr == 0 && srv->cfg.lookup(srv->cfg.ud, t->stream, &st) == 0) {
+            int found = 0, moved = 0;
+            if (tr == 0) {
+                found = acc_lookup(srv, t, &st) == 0;
+                moved = acc_redirect(a, t, &ev.msg, found, cseq);
+                if (moved && found)
+                    srv->cfg.release(srv->cfg.ud, st.ref);
+            }
+            if (found && !moved) {
                 free(t);
                 ms_rtsp_parser_free(&p);
                 if (acc_handoff(a, &st) == 0)
@@ -181,12 +246,13 @@ static void acc_process(acc_conn_t *a)
                 acc_close(a);
                 return;
             }
-            if (strcmp(ev.msg.method, "OPTIONS") == 0 && tr == -ENOENT)
-                acc_reply(a, 200, cseq,
-                          "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, "
-                          "GET_PARAMETER\r\nServer: mediaserver\r\n");
-            else
+            if (moved) {
+                /* answered: 302, or 200 to an OPTIONS */
+            } else if (strcmp(ev.msg.method, "OPTIONS") == 0 && tr == -ENOENT) {
+                acc_reply(a, 200, cseq, PUBLIC_HDR);
+            } else {
                 acc_reply(a, tr == -EINVAL ? 400 : 404, cseq, NULL);
+            }
             free(t);
             if (++a->nreq >= ACCEPT_MAX_REQS)
                 acc_close(a);

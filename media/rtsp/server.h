@@ -36,6 +36,7 @@
 #include <uv.h>
 
 #include "media/stream/hub.h"
+#include "util/buf.h"
 
 typedef struct ms_rtsp_server ms_rtsp_server_t;
 
@@ -71,8 +72,25 @@ typedef struct {
     /* Any thread: drops a reference from lookup. */
     void (*release)(void *ud, void *ref);
     /* Stream loop: 1 while the stream is to be served, 0 once it is being
-     * removed (the server then closes its sessions). May be NULL. */
+     * removed (the server then closes its sessions), 2 while it is
+     * configured here but runs elsewhere (live sessions are closed, archive
+     * sessions go on). May be NULL. */
     int (*running)(void *ud, void *ref);
+    /* Any thread (the accept thread), optional: like lookup, for a request
+     * that asks for the archive (?from=) of a stream lookup does not know
+     * (configured here, not running: the archive of a stream another server
+     * runs now). NULL = archive only of the streams lookup finds. */
+    int (*lookup_archive)(void *ud, const char *name_or_uid, ms_rtsp_stream_t *out);
+    /* Accept thread, optional: whether the first request of a connection
+     * that names a stream goes to another server (RFC 2326 11.3.3, RFC 7826
+     * 13.3.4: 302 Moved Temporarily). stream is the request's (decoded)
+     * stream segment, query its query ("" when none), here 1 when lookup
+     * (or lookup_archive for ?from=) found the stream on this server.
+     * Returns 1 with base set to the other server's "rtsp://host:port"
+     * (cap bytes; the Location keeps the request's path and query), 0 to
+     * answer here. May block briefly (an archive index read). */
+    int (*redirect)(void *ud, const char *stream, const char *query, int here, char *base,
+                    size_t cap);
     /* Any thread: runs fn(arg) on the loop behind exec. 0 or a negative
      * errno (fn is then not called). */
     int (*post)(void *ud, void *exec, void (*fn)(void *arg), void *arg);
@@ -117,6 +135,19 @@ typedef struct {
     char base[2048];
 } ms_rtsp_target_t;
 int ms_rtsp_target_parse(const char *uri, ms_rtsp_target_t *out);
+
+/* The Location of a redirect (RFC 2326 11.3.3, 12.25 Location): base
+ * ("rtsp://host:port", no trailing "/") + the path of request_uri's stream
+ * (as the client wrote it, up to the stream segment: a SETUP's
+ * "/trackID=N" is dropped) + "?" + its query when it has one (so ?token=
+ * and ?from= are kept). Pure, any thread. Returns the length, -EINVAL
+ * (bad uri or base, or a base with a control character) or -ENAMETOOLONG. */
+int ms_rtsp_redirect_location(const char *base, const char *request_uri, char *out, size_t cap);
+
+/* Appends a "302 Moved Temporarily" response with Location to out (RFC
+ * 2326 7.1, 11.3.3). location is borrowed. 0, -EINVAL (CR/LF in location)
+ * or -ENOMEM. Pure, any thread. */
+int ms_rtsp_build_redirect(ms_buf_t *out, long cseq, const char *location);
 
 /* The archive time asked by a request query's from= (UTC seconds, or the
  * RFC 2326 3.7 form YYYYMMDDTHHMMSS[.fff]Z): 1 and *ms (UTC ms) when present

@@ -419,7 +419,8 @@ static void out_tick(uv_timer_t *tm)
 {
     srv_out_t *o = tm->data;
     ms_rtsp_server_t *srv = o->srv;
-    if (srv->cfg.running && !srv->cfg.running(srv->cfg.ud, o->st.ref)) {
+    int run = srv->cfg.running ? srv->cfg.running(srv->cfg.ud, o->st.ref) : 1;
+    if (run == 0) {
         MS_INFO(o->ctx, "stream stopped: closing %d RTSP connection(s)", o->nconns);
         ms_rtsp_srv_out_shutdown(o);
         return;
@@ -430,7 +431,10 @@ static void out_tick(uv_timer_t *tm)
     srv_conn_t *c = o->conns;
     while (c && !o->closing) {
         srv_conn_t *next = c->next;
-        ms_rtsp_srv_conn_tick(c, now);
+        if (run == 2 && !c->arch)
+            ms_rtsp_srv_conn_close(c, "the stream runs on another server now");
+        else
+            ms_rtsp_srv_conn_tick(c, now);
         c = next;
     }
     if (!o->closing && o->ticks % SRV_SR_INTERVAL == 0)
