@@ -240,8 +240,14 @@ class Node:
     """One mediaserver process with its config, stream files and log in
     workdir."""
 
-    def __init__(self, workdir, name="n1", admin=("admin", "secret"), extra=None):
+    def __init__(self, workdir, name="n1", admin=("admin", "secret"), extra=None, host="127.0.0.1",
+                 cmd_prefix=()):
+        """host: the address tests use to reach the node; cmd_prefix: argv
+        put before the binary (e.g. `ip netns exec NS` for the partition
+        drills)."""
         self.dir = Path(workdir)
+        self.host = host
+        self.cmd_prefix = list(cmd_prefix)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.admin = admin
@@ -292,7 +298,7 @@ class Node:
 
     # -- process -----------------------------------------------------------
     def start(self, timeout=30):
-        self.proc = subprocess.Popen([ms_bin(), "--config", str(self.config_path)],
+        self.proc = subprocess.Popen(self.cmd_prefix + [ms_bin(), "--config", str(self.config_path)],
                                      stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=str(self.dir))
         deadline = time.monotonic() + timeout
@@ -334,7 +340,7 @@ class Node:
     # -- HTTP --------------------------------------------------------------
     @property
     def base(self):
-        return "http://127.0.0.1:%d" % self.http_port
+        return "http://%s:%d" % (self.host, self.http_port)
 
     def api(self, path, method="GET", body=None, auth=True, timeout=10):
         return http(self.base + path, method=method, body=body, auth=self.admin if auth else None,
