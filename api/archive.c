@@ -287,9 +287,9 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
     char missing[256] = "";
     if (rc >= 0 && a.cfg.dvr_enabled && ms_cluster_enabled() && !ms_archive_remote_internal(r)) {
         ms_buf_t sp = MS_BUF_INIT;
-        int k = ms_archive_remote_splice(
-            a.cfg.uid, from_ms, event ? to_ms - 60000 : from_ms + dur * 1000, event, a.query,
-            (const char *)b.data, b.len, &sp, missing, sizeof missing);
+        int k = ms_archive_remote_splice(a.cfg.uid, v, n, &o,
+                                         event ? to_ms - 60000 : from_ms + dur * 1000, &sp, missing,
+                                         sizeof missing);
         if (k == -ENOENT) {
             ms_buf_free(&sp);
         } else {

@@ -368,10 +368,13 @@ static void add_missing(char *missing, size_t cap, const char *server)
         snprintf(missing + n, cap - n, "%s%s", n ? "," : "", server);
 }
 
-int ms_archive_remote_splice(const char *uid, int64_t from_ms, int64_t to_ms, int event,
-                             const char *query, const char *local, size_t local_len, ms_buf_t *out,
-                             char *missing, size_t cap)
+int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv,
+                             const ms_dvr_pl_opts_t *o, int64_t to_ms, ms_buf_t *out, char *missing,
+                             size_t cap)
 {
+    int64_t from_ms = o->from_ms;
+    int event = o->event;
+    const char *query = o->query;
     int64_t from = from_ms / 1000, to = (to_ms + 999) / 1000;
     piece_t p[MAX_SERVERS];
     int np = collect(uid, from, to, p, MAX_SERVERS);
@@ -379,14 +382,42 @@ int ms_archive_remote_splice(const char *uid, int64_t from_ms, int64_t to_ms, in
         return -ENOENT;
     const ms_node_cfg_t *cfg = ms_api_cfg();
     ms_arch_list_t l = {0};
-    int rc = ms_arch_parse(local, local_len, "", 0, &l);
-    if (rc == -ENOMEM)
-        goto out;
+    /* the local piece is rendered for its own sub-window, like the remote
+     * ones: from its first chunk in the window to its last (VOD), so that
+     * the renderer's length (first segment start + duration) ends it */
+    ms_dvr_pl_opts_t lo = *o;
+    int64_t a = INT64_MAX, b = INT64_MIN;
+    for (size_t i = 0; i < nv; i++) {
+        if (!v[i].nfrags || v[i].end_ms <= from_ms || v[i].start_ms >= to_ms)
+            continue;
+        int64_t s0 = v[i].start_ms > from_ms ? v[i].start_ms : from_ms;
+        int64_t e0 = v[i].end_ms < to_ms ? v[i].end_ms : to_ms;
+        a = s0 < a ? s0 : a;
+        b = e0 > b ? e0 : b;
+    }
+    int rc = 0;
+    if (a < b) {
+        if (!event) {
+            lo.from_ms = a;
+            lo.dur_ms = b - a;
+        }
+        ms_buf_t lb = MS_BUF_INIT;
+        rc = ms_dvr_playlist(v, nv, &lo, &lb);
+        if (rc >= 0)
+            rc = ms_arch_parse((const char *)lb.data, lb.len, "", 0, &l);
+        ms_buf_free(&lb);
+        if (rc == -ENOMEM)
+            goto out;
+    }
     int64_t now = ms_wall_us() / 1000000;
     int64_t deadline = ms_mono_ms() + MS_ARCH_REMOTE_TIMEOUT_MS;
     for (int k = 0; k < np; k++) {
         char path[1600], pre[420];
-        int64_t d = p[k].hi - p[k].lo + 1;
+        /* its sub-window; a piece ending inside the window keeps its
+         * last (partial) second */
+        int64_t d = p[k].hi - p[k].lo + (p[k].hi < to ? 1 : 0);
+        if (d < 1)
+            d = 1;
         if (d > 86400)
             d = 86400;
         int n;

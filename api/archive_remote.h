@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "dvr/archive.h"
 #include "util/buf.h"
 
 /* Time budget for all the node-to-node playlist fetches of one request. */
@@ -80,19 +81,21 @@ int ms_archive_remote_internal(ms_req_t *r);
  * [from, to] (UTC s). Any thread. */
 int ms_archive_remote_servers(const char *uid, int64_t from, int64_t to);
 
-/* The playlist of the window [from_ms, to_ms) of stream uid as one
- * timeline: local (the playlist ms_dvr_playlist rendered for the local
- * archive, local_len bytes, borrowed) merged with the pieces of the other
- * servers fetched from them (their http base + "/{uid}/archive-...m3u8"
- * + query; query is "" or "?token=..." and is kept in their URIs).
+/* The playlist of the window of stream uid as one timeline: the window
+ * starts at o->from_ms and ends at to_ms (UTC ms; now for an event
+ * playlist); the local archive is the chunks v[0..nv) (as ms_dvr_chunks
+ * returned them, borrowed), rendered by ms_dvr_playlist with o (borrowed)
+ * for the sub-window they cover; the pieces of the other servers are
+ * fetched from them (their http base + "/{uid}/archive-...m3u8" +
+ * o->query; o->query is "" or "?token=..." and is kept in their URIs).
  * A server that does not answer within the budget leaves a hole (a
  * discontinuity); its name is added to missing (comma-separated, cap
  * bytes). Returns -ENOENT when no other server holds any of the window
- * (serve local as it is), the number of segments (>= 0) rendered into
- * out, or -ENOMEM. MHD threads (blocks up to
+ * (serve the local playlist as it is), the number of segments (>= 0)
+ * rendered into out, or -ENOMEM. MHD threads (blocks up to
  * MS_ARCH_REMOTE_TIMEOUT_MS); borrows everything. */
-int ms_archive_remote_splice(const char *uid, int64_t from_ms, int64_t to_ms, int event,
-                             const char *query, const char *local, size_t local_len, ms_buf_t *out,
-                             char *missing, size_t cap);
+int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv,
+                             const ms_dvr_pl_opts_t *o, int64_t to_ms, ms_buf_t *out, char *missing,
+                             size_t cap);
 
 #endif

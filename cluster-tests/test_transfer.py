@@ -3,6 +3,8 @@
 role "migrated"; a second transfer within the hour is refused with 409 and
 the time left; a transfer to an unknown cluster is 404."""
 import json
+import os
+import signal
 import time
 
 import mslib
@@ -297,5 +299,163 @@ def test_transfer_archive_one_timeline(three, tmp_path):
         path = "/xa/archive-%d-3.m3u8?token=%s" % (old["from"] + 1, tok)
         st, loc = _no_follow(c.nodes[p2], path)
         assert st == 302 and loc == c.nodes[p1].base + path, (st, loc)
+        # the new server stops answering (SIGSTOP): the playlist still comes,
+        # within the 2 s fetch budget, with the old server's piece and the
+        # silent server named in X-Archive-Missing
+        third = [n for n in c.alive() if n.name not in (p1, p2)][0]
+        frm, dur = old["from"] + 2, new["from"] + new["duration"] - 1 - old["from"] - 2
+        os.kill(c.nodes[p2].proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            r = third.get("/xa/archive-%d-%d.m3u8?token=%s" % (frm, dur, tok))
+            took = time.monotonic() - t0
+        finally:
+            os.kill(c.nodes[p2].proc.pid, signal.SIGCONT)
+        assert r.status == 200 and r.headers.get("X-Archive-Missing") == p2, (r.status, r.headers)
+        segs = _segments(r.text)
+        assert segs and all(x[2].startswith(c.nodes[p1].base + "/") for x in segs), r.text
+        assert took < 4, took
+        print("with %s stopped: playlist in %.2f s, %d segments of %s, X-Archive-Missing: %s"
+              % (p2, took, len(segs), p1, p2))
     finally:
+        cam.stop()
+
+
+class _HlsClient:
+    """A live HLS player in a thread: polls the playlist URL (following the
+    302 to whichever node runs the stream), fetches every new segment once
+    (keyed by server and URI; the first playlist from the live edge), keeps
+    (received at, server, PROGRAM-DATE-TIME, duration, bytes). Gives up
+    (errored out) after 15 s without a playlist or segment."""
+
+    def __init__(self, url, label):
+        import threading
+        self.url, self.label = url, label
+        self.got, self.errors, self.gave_up = [], [], None
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._t.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(timeout=30)
+
+    def _get(self, url):
+        import urllib.request
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.geturl(), r.read()
+
+    def _run(self):
+        import urllib.parse
+        seen, maps, first = set(), {}, True
+        last_ok = time.monotonic()
+        while not self._stop.is_set():
+            if time.monotonic() - last_ok > 15:
+                self.gave_up = "nothing for 15 s: %s" % self.errors[-3:]
+                return
+            try:
+                final, text = self._get(self.url)
+            except Exception as e:  # noqa: BLE001 (a player retries anything)
+                self.errors.append((time.time(), "playlist: %s" % e))
+                self._stop.wait(0.3)
+                continue
+            u = urllib.parse.urlsplit(final)
+            origin = "%s://%s" % (u.scheme, u.netloc)
+            segs = _segments(text.decode(errors="replace"))
+            for s in (segs[-2:] if first else segs):
+                key = (origin, s[2])
+                if key in seen or self._stop.is_set():
+                    continue
+                try:
+                    data = b""
+                    if s[4]:
+                        mk = (origin, s[4])
+                        if mk not in maps:
+                            maps[mk] = self._get(urllib.parse.urljoin(final, s[4]))[1]
+                        data = maps[mk]
+                    data += self._get(urllib.parse.urljoin(final, s[2]))[1]
+                except Exception as e:  # noqa: BLE001
+                    self.errors.append((time.time(), "segment %s: %s" % (s[2], e)))
+                    continue
+                seen.add(key)
+                self.got.append((time.time(), origin, s[0], s[1], data))
+                last_ok = time.monotonic()
+            first = False
+            if segs:
+                last_ok = max(last_ok, time.monotonic() - 10)  # a playlist keeps it alive a while
+            self._stop.wait(0.25)
+
+
+def _frames(data, tmp):
+    """Frames ffmpeg decodes from one segment's bytes (no error allowed)."""
+    import subprocess
+    f = tmp / "seg.bin"
+    f.write_bytes(data)
+    p = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(f), "-map", "0:v:0",
+                        "-f", "null", "-", "-progress", "pipe:1"], capture_output=True, timeout=30)
+    frames = [int(x.split("=")[1]) for x in p.stdout.decode().splitlines()
+              if x.startswith("frame=")]
+    assert p.returncode == 0 and not p.stderr.strip(), p.stderr
+    return frames[-1] if frames else 0
+
+
+def test_transfer_under_load(three, tmp_path):
+    """Drill: live HLS clients on every node (so at least one on a node that
+    is neither the old nor the new primary; they follow the 302) keep
+    playing while the stream is transferred: each got decodable media from
+    the old server before and from the new one after, none gave up; the
+    interruption each saw is printed. Then the archive across the transfer
+    plays as one timeline."""
+    c = three
+    clients = []
+
+    def start_clients(p1):
+        for n in c.alive():
+            for i in range(2 if n.name != p1 else 1):
+                clients.append(_HlsClient(n.base + "/tl/index.m3u8",
+                                          "%s#%d" % (n.name, i)).start())
+        mslib.wait_until(lambda: all(len(x.got) >= 5 for x in clients), 30,
+                         what="every client playing")
+
+    cam, p1, p2, old, new, t_tr = _record_transfer_record(c, tmp_path, "tl",
+                                                          before_transfer=start_clients)
+    try:
+        b1, b2 = c.nodes[p1].base, c.nodes[p2].base
+        mslib.wait_until(lambda: all(sum(1 for g in x.got if g[1] == b2) >= 3 for x in clients),
+                         30, what="every client playing from the new primary")
+        for x in clients:
+            x.stop()
+        third = [n.name for n in c.alive() if n.name not in (p1, p2)][0]
+        rows = []
+        for x in clients:
+            assert x.gave_up is None, (x.label, x.gave_up)
+            before = [g for g in x.got if g[1] == b1]
+            after = [g for g in x.got if g[1] == b2]
+            assert before and after, (x.label, [g[1] for g in x.got])
+            # served from the old primary until the switch, then only the new
+            assert [g[1] for g in x.got] == [b1] * len(before) + [b2] * len(after), x.label
+            fb, fa = _frames(before[-1][4], tmp_path), _frames(after[0][4], tmp_path)
+            assert fb > 0 and fa > 0, (x.label, fb, fa)
+            wall = after[0][0] - before[-1][0]
+            media = after[0][2] - (before[-1][2] + before[-1][3])
+            rows.append((x.label, len(before), len(after), wall, media, len(x.errors)))
+            print("client %-5s (%s): %2d segments from %s, %2d from %s; interruption %.2f s"
+                  " (last before -> first after received), media hole %.2f s (old media ends"
+                  " %+.2f s, new starts %+.2f s from the transfer call), retries %d"
+                  % (x.label, "third node" if x.label.startswith(third + "#") else
+                     "old primary" if x.label.startswith(p1 + "#") else "new primary",
+                     len(before), p1, len(after), p2, wall, media,
+                     before[-1][2] + before[-1][3] - t_tr, after[0][2] - t_tr, len(x.errors)))
+        walls = sorted(r[3] for r in rows)
+        print("transfer under load %s -> %s, %d clients: interruption min %.2f / median %.2f /"
+              " max %.2f s" % (p1, p2, len(rows), walls[0], walls[len(walls) // 2], walls[-1]))
+        c.converged()
+        assert one_active_primary(c, "tl") == [p2]
+        _check_one_timeline(c, "tl", p1, p2, old, new)
+    finally:
+        for x in clients:
+            x.stop()
         cam.stop()
