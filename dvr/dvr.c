@@ -104,20 +104,28 @@ int ms_dvr_init(const ms_node_cfg_t *node)
                 changed += rc;
         if (rc > 0)
             rc = 0;
-        /* The ranges follow the chunks as reconciled. They are kept in the
-         * chunks' transactions, so a crash alone leaves them right; they are
-         * rebuilt when the reconciliation changed rows (a re-indexed file
-         * replaces its row) or when this index never had them
-         * (user_version 0: created before the ranges table). */
+        /* The ranges, blocks and totals follow the chunks as reconciled:
+         * they are kept in the chunks' transactions by the same calls
+         * (ms_dvr_db_insert/update/delete; a re-indexed file's old row is
+         * deleted through them), so neither a crash nor the reconciliation
+         * leaves them wrong. They are built once for an index that never
+         * had them: user_version 0 (before the ranges table) or 1 (before
+         * the blocks and totals). */
         sqlite3_stmt *uv = NULL;
         int version = 0;
         if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &uv, NULL) == SQLITE_OK &&
             sqlite3_step(uv) == SQLITE_ROW)
             version = sqlite3_column_int(uv, 0);
         sqlite3_finalize(uv);
-        if (rc == 0 && (changed || version < 1) && (rc = ms_dvr_db_begin(db)) == 0) {
-            rc = ms_dvr_db_ranges_rebuild(db);
-            if (rc == 0 && sqlite3_exec(db, "PRAGMA user_version=1", NULL, NULL, NULL) != SQLITE_OK)
+        /* The totals are also recounted after a reconciliation that
+         * changed rows (cheap beside the walk of every file it just did),
+         * so that no drift can outlive a restart. */
+        if (rc == 0 && (changed || version < 2) && (rc = ms_dvr_db_begin(db)) == 0) {
+            if (version < 1)
+                rc = ms_dvr_db_ranges_rebuild(db);
+            if (rc == 0)
+                rc = version < 2 ? ms_dvr_db_blocks_rebuild(db) : ms_dvr_db_totals_rebuild(db);
+            if (rc == 0 && sqlite3_exec(db, "PRAGMA user_version=2", NULL, NULL, NULL) != SQLITE_OK)
                 rc = -EIO;
             int c = ms_dvr_db_commit(db);
             if (rc == 0)

@@ -100,8 +100,8 @@ int ms_dvr_db_insert(sqlite3 *db, ms_dvr_wchunk_t *c, const char *root);
 int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open);
 int ms_dvr_db_delete(sqlite3 *db, int64_t rowid);
 int ms_dvr_db_set_stream(sqlite3 *db, const char *uid, int64_t depth_s);
-/* Chunks of uid (or of root when uid is NULL and root is not) overlapping
- * [from_ms, to_ms), oldest first. */
+/* Chunks of uid overlapping [from_ms, to_ms), oldest first (from the
+ * blocks and the open rows: blocks.c). */
 int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms,
                     ms_dvr_chunk_t **out, size_t *n);
 typedef struct {
@@ -114,10 +114,35 @@ typedef struct {
 } ms_dvr_totals_t;
 /* Ranges of uid overlapping [from_ms, to_ms): chunks merged while the hole
  * between them is <= gap_ms, oldest first, in a new array (free()). Reads
- * times only. tot (may be NULL) gets the count, bytes and extent of the
- * chunks seen. */
+ * times only. tot (may be NULL) gets the count, bytes and extent of all
+ * the chunks of uid (whatever the window: ms_dvr_db_totals). */
 int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms, int64_t gap_ms,
                      ms_dvr_span_t **out, size_t *n, ms_dvr_totals_t *tot);
+
+/* ---- blocks and totals (blocks.c): kept with the chunk rows ------------ */
+/* Chunks of uid overlapping [from_ms, to_ms), oldest first (as
+ * ms_dvr_db_query): closed chunks from the blocks plus the open rows when
+ * use_blocks, else every row of the chunks table (the reference the tests
+ * compare with). Borrows db (a read connection or the writer's). */
+int ms_dvr_db_query_from(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms,
+                         int use_blocks, ms_dvr_chunk_t **out, size_t *n);
+/* Row c (already written, c->rowid set) is now indexed: when closed its
+ * record joins its block; the stream's totals change by dcount/dbytes. */
+int ms_dvr_db_chunk_indexed(sqlite3 *db, const ms_dvr_wchunk_t *c, const char *root, int closed,
+                            int64_t dbytes, int dcount);
+/* Row id of uid (start start_ms) is leaving the index or changing: when it
+ * was closed its record leaves its block. */
+int ms_dvr_db_chunk_unindexed(sqlite3 *db, const char *uid, int64_t id, int64_t start_ms,
+                              int closed);
+int ms_dvr_db_totals_add(sqlite3 *db, const char *uid, int dcount, int64_t dbytes);
+/* Count and bytes of every chunk of uid and the extent of its ranges (all
+ * zero when none), from one row. */
+int ms_dvr_db_totals(sqlite3 *db, const char *uid, ms_dvr_totals_t *t);
+/* Rebuilds the blocks and the totals from the chunk rows (an index that
+ * predates them; synthetic indexes). In the caller's transaction. */
+int ms_dvr_db_blocks_rebuild(sqlite3 *db);
+/* Rebuilds the totals only (one pass over the covering index). */
+int ms_dvr_db_totals_rebuild(sqlite3 *db);
 /* Rebuilds the ranges table from the chunks (startup, after the
  * reconciliation; synthetic indexes). */
 int ms_dvr_db_ranges_rebuild(sqlite3 *db);

@@ -42,7 +42,18 @@ static const char *SCHEMA =
     " uid TEXT NOT NULL,"
     " start_ms INTEGER NOT NULL,"
     " end_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS ranges_uid_se ON ranges(uid, start_ms, end_ms);";
+    "CREATE INDEX IF NOT EXISTS ranges_uid_se ON ranges(uid, start_ms, end_ms);"
+    /* blocks.c */
+    "CREATE TABLE IF NOT EXISTS blocks("
+    " uid TEXT NOT NULL,"
+    " b_ms INTEGER NOT NULL,"
+    " data BLOB NOT NULL,"
+    " PRIMARY KEY(uid, b_ms));"
+    "CREATE INDEX IF NOT EXISTS chunks_open ON chunks(uid, start_ms) WHERE open=1;"
+    "CREATE TABLE IF NOT EXISTS totals("
+    " uid TEXT PRIMARY KEY,"
+    " chunks INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL);";
 
 static int sq_err(sqlite3 *db, int rc, const char *what)
 {
@@ -358,11 +369,26 @@ int ms_dvr_db_ranges_rebuild(sqlite3 *db)
 
 int ms_dvr_db_insert(sqlite3 *db, ms_dvr_wchunk_t *c, const char *root)
 {
+    /* a row of the same path (a re-indexed file) is replaced: deleted
+     * first, so that its block, the totals and the ranges follow */
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT OR REPLACE INTO chunks(uid,root,path,start_ms,end_ms,bytes,"
-                                "init_len,open,frags) VALUES(?,?,?,?,?,?,?,?,?)",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT id FROM chunks WHERE path=?", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(db, rc, "insert");
+    sqlite3_bind_text(st, 1, c->path, -1, SQLITE_STATIC);
+    int64_t old = 0;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        old = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_err(db, rc, "insert");
+    if (old && (rc = ms_dvr_db_delete(db, old)) < 0)
+        return rc;
+    rc = sqlite3_prepare_v2(db,
+                            "INSERT OR REPLACE INTO chunks(uid,root,path,start_ms,end_ms,bytes,"
+                            "init_len,open,frags) VALUES(?,?,?,?,?,?,?,?,?)",
+                            -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "insert");
     size_t flen;
@@ -385,18 +411,36 @@ int ms_dvr_db_insert(sqlite3 *db, ms_dvr_wchunk_t *c, const char *root)
     if (rc != SQLITE_DONE)
         return sq_err(db, rc, "insert");
     c->rowid = sqlite3_last_insert_rowid(db);
+    if ((rc = ms_dvr_db_chunk_indexed(db, c, root, c->closed, (int64_t)c->bytes, 1)) < 0)
+        return rc;
     return range_add(db, c->uid, c->start_ms, c->end_ms);
 }
 
 int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
 {
-    int64_t os = 0, oe = 0;
-    int had = row3(db, "SELECT start_ms,end_ms FROM chunks WHERE id=?", NULL, &c->rowid, 1, &os,
-                   &oe, NULL);
-    if (had < 0)
-        return had;
+    int64_t os = 0, oe = 0, ob = 0;
+    int oopen = 1, had = 0;
+    char root[MS_DVR_ROOT_MAX] = "";
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
+    int rc = sqlite3_prepare_v2(db, "SELECT start_ms,end_ms,bytes,open,root FROM chunks WHERE id=?",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_err(db, rc, "update");
+    sqlite3_bind_int64(st, 1, c->rowid);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        had = 1;
+        os = sqlite3_column_int64(st, 0);
+        oe = sqlite3_column_int64(st, 1);
+        ob = sqlite3_column_int64(st, 2);
+        oopen = sqlite3_column_int(st, 3);
+        const char *r = (const char *)sqlite3_column_text(st, 4);
+        snprintf(root, sizeof root, "%s", r ? r : "");
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_err(db, rc, "update");
+    rc = sqlite3_prepare_v2(
         db, "UPDATE chunks SET start_ms=?,end_ms=?,bytes=?,open=?,frags=? WHERE id=?", -1, &st,
         NULL);
     if (rc != SQLITE_OK)
@@ -417,7 +461,13 @@ int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return sq_err(db, rc, "update");
-    if (!had || (os == c->start_ms && oe == c->end_ms))
+    if (!had)
+        return 0;
+    if (!oopen && (rc = ms_dvr_db_chunk_unindexed(db, c->uid, c->rowid, os, 1)) < 0)
+        return rc;
+    if ((rc = ms_dvr_db_chunk_indexed(db, c, root, !open, (int64_t)c->bytes - ob, 0)) < 0)
+        return rc;
+    if (os == c->start_ms && oe == c->end_ms)
         return 0;
     /* a chunk only grows at its end while written; anything else is a
      * removal of the old span and an addition of the new one */
@@ -431,24 +481,32 @@ int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
 int ms_dvr_db_delete(sqlite3 *db, int64_t rowid)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "DELETE FROM chunks WHERE id=? RETURNING uid,start_ms,end_ms",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        db, "DELETE FROM chunks WHERE id=? RETURNING uid,start_ms,end_ms,bytes", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "delete");
     sqlite3_bind_int64(st, 1, rowid);
     char uid[64] = "";
-    int64_t s = 0, e = 0;
+    int64_t s = 0, e = 0, b = 0;
     int found = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         snprintf(uid, sizeof uid, "%s", (const char *)sqlite3_column_text(st, 0));
         s = sqlite3_column_int64(st, 1);
         e = sqlite3_column_int64(st, 2);
+        b = sqlite3_column_int64(st, 3);
         found = 1;
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
         return sq_err(db, rc, "delete");
-    return found ? range_remove(db, uid, s, e) : 0;
+    if (!found)
+        return 0;
+    /* out of its block whatever the open flag says (a row edited after a
+     * crash may say open and still be in a block; no write when absent) */
+    if ((rc = ms_dvr_db_chunk_unindexed(db, uid, rowid, s, 1)) < 0 ||
+        (rc = ms_dvr_db_totals_add(db, uid, -1, -b)) < 0)
+        return rc;
+    return range_remove(db, uid, s, e);
 }
 
 int ms_dvr_db_set_stream(sqlite3 *db, const char *uid, int64_t depth_s)
@@ -475,155 +533,10 @@ void ms_dvr_chunks_free(ms_dvr_chunk_t *v, size_t n)
     free(v);
 }
 
-/* Growable byte buffer for the query's block. */
-typedef struct {
-    uint8_t *p;
-    size_t len, cap;
-    int err;
-} blk_t;
-
-static size_t blk_put(blk_t *b, const void *data, size_t len)
-{
-    size_t at = b->len;
-    if (b->len + len > b->cap) {
-        size_t nc = b->cap ? b->cap : 4096;
-        while (nc < b->len + len)
-            nc *= 2;
-        uint8_t *np = realloc(b->p, nc);
-        if (!np) {
-            b->err = 1;
-            return 0;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    if (len && data)
-        memcpy(b->p + b->len, data, len);
-    b->len += len;
-    return at;
-}
-
 int ms_dvr_db_query(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms,
                     ms_dvr_chunk_t **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    /* Lower bound on start_ms for the (uid, start_ms) index: the start of the
-     * last chunk starting at or before from_ms (chunks of one stream do not
-     * overlap, so no earlier one reaches past from_ms). Without it the
-     * end_ms > from_ms test would step every older chunk of the stream. */
-    int64_t lo = INT64_MIN;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT max(start_ms) FROM chunks WHERE uid=? AND start_ms<=?",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return sq_err(db, rc, "query");
-    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from_ms);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        lo = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    st = NULL;
-    rc = sqlite3_prepare_v2(db,
-                            "SELECT id,path,root,start_ms,end_ms,bytes,init_len,open,frags "
-                            "FROM chunks WHERE uid=? AND start_ms>=? AND start_ms<? AND end_ms>? "
-                            "ORDER BY start_ms",
-                            -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return sq_err(db, rc, "query");
-    sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, lo);
-    sqlite3_bind_int64(st, 3, to_ms);
-    sqlite3_bind_int64(st, 4, from_ms);
-    /* rows (path/root/frags as offsets), fragment records, strings; then
-     * one block [chunks][frags][strings] with the pointers fixed up */
-    blk_t rows = {0}, fr = {0}, str = {0};
-    size_t cnt = 0, nfr = 0;
-    size_t last_root = (size_t)-1; /* offset of the previous row's root */
-    int err = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ms_dvr_chunk_t c;
-        c.id = sqlite3_column_int64(st, 0);
-        c.uid = NULL; /* set at the end */
-        const char *path = (const char *)sqlite3_column_text(st, 1);
-        const char *root = (const char *)sqlite3_column_text(st, 2);
-        if (!path)
-            path = "";
-        if (!root)
-            root = "";
-        size_t po = blk_put(&str, path, (size_t)sqlite3_column_bytes(st, 1) + 1);
-        size_t rl = (size_t)sqlite3_column_bytes(st, 2);
-        if (str.err || last_root == (size_t)-1 ||
-            memcmp((const char *)str.p + last_root, root, rl + 1))
-            last_root = blk_put(&str, root, rl + 1);
-        c.path = (const char *)(uintptr_t)po;
-        c.root = (const char *)(uintptr_t)last_root;
-        c.start_ms = sqlite3_column_int64(st, 3);
-        c.end_ms = sqlite3_column_int64(st, 4);
-        c.bytes = (uint64_t)sqlite3_column_int64(st, 5);
-        c.init_len = (uint32_t)sqlite3_column_int64(st, 6);
-        c.open = sqlite3_column_int(st, 7);
-        const uint8_t *fb = sqlite3_column_blob(st, 8);
-        int fl = sqlite3_column_bytes(st, 8);
-        if (fl % 32) {
-            err = -EINVAL;
-            break;
-        }
-        c.nfrags = fb ? (size_t)fl / 32 : 0;
-        c.frags = (ms_dvr_frag_t *)(uintptr_t)nfr;
-        size_t fo = blk_put(&fr, NULL, c.nfrags * sizeof(ms_dvr_frag_t));
-        if (fr.err) {
-            err = -ENOMEM;
-            break;
-        }
-        ms_dvr_frag_t *fd = (ms_dvr_frag_t *)(void *)(fr.p + fo);
-        for (size_t i = 0; i < c.nfrags; i++) {
-            const uint8_t *q = fb + i * 32;
-            fd[i].t_ms = (int64_t)get_le(q, 8);
-            fd[i].dur_ms = (uint32_t)get_le(q + 8, 4);
-            fd[i].key = (uint32_t)get_le(q + 12, 4);
-            fd[i].off = get_le(q + 16, 8);
-            fd[i].size = get_le(q + 24, 8);
-        }
-        nfr += c.nfrags;
-        blk_put(&rows, &c, sizeof c);
-        cnt++;
-        if (rows.err || fr.err || str.err) {
-            err = -ENOMEM;
-            break;
-        }
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = sq_err(db, rc, "query");
-    sqlite3_finalize(st);
-    /* the uid (once), then a hidden trailer v[cnt] holding the pools; the
-     * row buffer becomes the array (grown by realloc, no copy) */
-    size_t uo = blk_put(&str, uid, strlen(uid) + 1);
-    ms_dvr_chunk_t tr;
-    memset(&tr, 0, sizeof tr);
-    blk_put(&rows, &tr, sizeof tr);
-    if (!err && (rows.err || str.err))
-        err = -ENOMEM;
-    if (err || !cnt) {
-        free(rows.p);
-        free(fr.p);
-        free(str.p);
-        return err;
-    }
-    ms_dvr_chunk_t *v = (ms_dvr_chunk_t *)(void *)rows.p;
-    ms_dvr_frag_t *f0 = (ms_dvr_frag_t *)(void *)fr.p;
-    const char *s0 = (const char *)str.p;
-    for (size_t i = 0; i < cnt; i++) {
-        v[i].uid = s0 + uo;
-        v[i].path = s0 + (uintptr_t)v[i].path;
-        v[i].root = s0 + (uintptr_t)v[i].root;
-        v[i].frags = v[i].nfrags ? f0 + (uintptr_t)v[i].frags : NULL;
-    }
-    v[cnt].path = s0;
-    v[cnt].frags = f0;
-    *out = v;
-    *n = cnt;
-    return 0;
+    return ms_dvr_db_query_from(db, uid, from_ms, to_ms, 1, out, n);
 }
 
 int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms, int64_t gap_ms,
@@ -634,26 +547,9 @@ int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_m
     if (tot)
         memset(tot, 0, sizeof *tot);
     if (tot) {
-        /* from the covering (uid, start_ms, end_ms, bytes) index */
-        sqlite3_stmt *a = NULL;
-        int rc = sqlite3_prepare_v2(db,
-                                    "SELECT count(*),sum(bytes),min(start_ms),max(end_ms) FROM "
-                                    "chunks WHERE uid=? AND start_ms<? AND end_ms>?",
-                                    -1, &a, NULL);
-        if (rc != SQLITE_OK)
-            return sq_err(db, rc, "ranges");
-        sqlite3_bind_text(a, 1, uid, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(a, 2, to_ms);
-        sqlite3_bind_int64(a, 3, from_ms);
-        if ((rc = sqlite3_step(a)) == SQLITE_ROW) {
-            tot->chunks = (size_t)sqlite3_column_int64(a, 0);
-            tot->bytes = (uint64_t)sqlite3_column_int64(a, 1);
-            tot->first_ms = sqlite3_column_int64(a, 2);
-            tot->last_ms = sqlite3_column_int64(a, 3);
-        }
-        sqlite3_finalize(a);
-        if (rc != SQLITE_ROW)
-            return sq_err(db, rc, "ranges");
+        int rc = ms_dvr_db_totals(db, uid, tot);
+        if (rc < 0)
+            return rc;
     }
     sqlite3_stmt *st = NULL;
     /* the ranges table (kept with the chunks): a few rows per recording
