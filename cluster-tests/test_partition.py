@@ -168,6 +168,15 @@ def drill(c, name, prim, label):
     m_heal = time.monotonic()
     t_heal = time.time()
     c.heal(prim)
+
+    def sees_leader():
+        try:
+            i = c.info(prim)
+        except OSError:
+            return None
+        return i["leader"] and i["leader"]["name"] != prim.name and i["state"] == "follower"
+    mslib.wait_until(sees_leader, 20, interval=0.05, what="the old primary follows the new leader")
+    t_rejoin = time.monotonic() - m_heal
     mslib.wait_until(lambda: (lambda s: s and s["role"] == "secondary" and s["state"] == "suspend"
                               and s["server"] == backup)(status(prim, name)), 20, interval=0.05,
                      what="the old primary suspends its copy")
@@ -234,13 +243,13 @@ def drill(c, name, prim, label):
 
     fig = {"label": label, "prim": prim.name, "backup": backup, "was_leader": was_leader,
            "failover_s": t_fail, "stepdown_s": t_stepdown, "rec_prim_s": rec_p, "rec_backup_s": rec_b, "overlap_s": both,
-           "suspend_s": t_suspend, "converge_s": t_conv, "indexed_s": t_indexed}
+           "suspend_s": t_suspend, "rejoin_s": t_rejoin, "converge_s": t_conv, "indexed_s": t_indexed}
     print("\n%s: partition of %s%s for %.0f s: %s not leader after %.2f s, its write 503; backup %s"
-          " active after %.2f s; recorded during the partition: %s %d s, %s %d s, overlap %d s; after heal: %s suspended in %.2f s, checksums"
+          " active after %.2f s; recorded during the partition: %s %d s, %s %d s, overlap %d s; after heal: follows the leader after %.2f s, %s suspended in %.2f s, checksums"
           " equal in %.2f s, both pieces listed everywhere in %.2f s; %s window %d+%d s decoded via %s"
           % (label, prim.name, " (the leader)" if was_leader else "", PART_S, prim.name, t_stepdown,
              backup, t_fail,
-             prim.name, rec_p, backup, rec_b, both, prim.name, t_suspend, t_conv, t_indexed,
+             prim.name, rec_p, backup, rec_b, both, t_rejoin, prim.name, t_suspend, t_conv, t_indexed,
              prim.name, w0, dur, ", ".join(played)))
     return fig
 

@@ -384,9 +384,12 @@ static void submit_cb(void *ud, int status, json_t *result)
 static void fwd_work(uv_work_t *req)
 {
     wop_t *w = req->data;
-    w->fwd_rc =
-        ms_chttp_request(w->base, "POST", "/api/v1/cluster/submit", w->text, w->len, g.cfg->secret,
-                         my_id(), FWD_TIMEOUT_MS, &w->fwd_status, &w->fwd_resp);
+    /* never past the write's own deadline: a report stuck on an unreachable
+     * leader would hold back the next ones (reports are one at a time) */
+    int64_t left = w->deadline ? w->deadline - ms_mono_ms() : FWD_TIMEOUT_MS;
+    int tmo = left < 100 ? 100 : left < FWD_TIMEOUT_MS ? (int)left : FWD_TIMEOUT_MS;
+    w->fwd_rc = ms_chttp_request(w->base, "POST", "/api/v1/cluster/submit", w->text, w->len,
+                                 g.cfg->secret, my_id(), tmo, &w->fwd_status, &w->fwd_resp);
 }
 
 static void wait_check(void)
@@ -1610,9 +1613,18 @@ static void observed_ages(json_t *servers, int64_t now_wall)
         const char *name = json_string_value(json_object_get(s, "name"));
         for (int k = 0; name && k < g_nobs; k++)
             if (strcmp(g_obs[k].name, name) == 0 &&
-                json_is_integer(json_object_get(s, "last_report_ms")))
-                json_object_set_new(s, "last_report_ms",
-                                    json_integer(now_wall - (now - g_obs[k].seen_mono)));
+                json_is_integer(json_object_get(s, "last_report_ms"))) {
+                int64_t seen = g_obs[k].seen_mono;
+                /* After an election the others' reports may have been held
+                 * up longer than the settling period (a forward stuck on an
+                 * old leader cut off by a partition): while leading, their
+                 * silence counts from the end of settling. Not the previous
+                 * leader's: it submitted its own reports. */
+                if (g.leader_since && seen < g.leader_since + LEADER_SETTLE_MS &&
+                    (uint64_t)json_integer_value(json_object_get(s, "id")) != g.prev_leader)
+                    seen = g.leader_since + LEADER_SETTLE_MS;
+                json_object_set_new(s, "last_report_ms", json_integer(now_wall - (now - seen)));
+            }
     }
 }
 

@@ -20,6 +20,8 @@
 
 #include "node/cluster_http.h"
 
+#define CONNECT_MS 1000 /* bound on the TCP connect within a request's timeout */
+
 static void mac_hex(const char *secret, const char *method, const char *path, const void *body,
                     size_t blen, int64_t ts, char out[65])
 {
@@ -197,7 +199,11 @@ int ms_chttp_request(const char *base, const char *method, const char *path, con
     if (split_base(base, host, sizeof host, port, sizeof port) < 0)
         return -EINVAL;
     int64_t deadline = mono_ms() + timeout_ms;
-    int fd = connect_to(host, port, deadline);
+    /* a peer on the cluster network accepts within milliseconds; one cut
+     * off by a partition never answers (no RST): give up on the connect
+     * sooner than on the whole request, the caller retries elsewhere */
+    int64_t cdl = mono_ms() + CONNECT_MS;
+    int fd = connect_to(host, port, cdl < deadline ? cdl : deadline);
     if (fd < 0)
         return fd;
     char auth[160] = "";

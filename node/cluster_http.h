@@ -33,7 +33,8 @@ int ms_chttp_verify(const char *secret, const char *hdr, const char *method, con
  * when secret is not NULL; node_id goes into X-MS-Node-Id when non-zero.
  * On 0, *status is the HTTP status and *resp a malloc'ed NUL-terminated
  * body (caller frees). Returns -errno on connection or protocol failure
- * (-ETIMEDOUT after timeout_ms). Any thread but a loop thread. */
+ * (-ETIMEDOUT after timeout_ms; the TCP connect alone gives up after 1 s,
+ * so a peer cut off by a partition fails fast). Any thread but a loop thread. */
 int ms_chttp_request(const char *base, const char *method, const char *path, const char *body,
                      size_t blen, const char *secret, uint64_t node_id, int timeout_ms, int *status,
                      char **resp);
