@@ -21,7 +21,8 @@
 #include "dvr/archive.h"
 #include "util/buf.h"
 
-/* Time budget for all the node-to-node playlist fetches of one request. */
+/* Time budget for all the node-to-node playlist fetches of one request
+ * (shared: each server gets what is left divided by the servers left). */
 #define MS_ARCH_REMOTE_TIMEOUT_MS 2000
 
 /* ---- pure part ---------------------------------------------------------- */
