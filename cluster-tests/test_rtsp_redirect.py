@@ -87,11 +87,11 @@ GST_SCRIPT = textwrap.dedent("""
     gi.require_version("Gst", "1.0")
     from gi.repository import Gst, GLib
     Gst.init(None)
-    url, want = sys.argv[1], int(sys.argv[2])
+    url, want, props = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     p = Gst.parse_launch(
-        "rtspsrc location=%s protocols=tcp latency=200 ! application/x-rtp,media=video ! "
+        "rtspsrc location=%s protocols=tcp latency=200 %s ! application/x-rtp,media=video ! "
         "rtph264depay ! h264parse ! avdec_h264 ! fakesink name=v signal-handoffs=true sync=false"
-        % url)
+        % (url, props))
     st = {"frames": 0, "errors": []}
     loop = GLib.MainLoop()
     def hv(el, buf, pad):
@@ -114,10 +114,10 @@ GST_SCRIPT = textwrap.dedent("""
 """)
 
 
-def gst_frames(tmp, url, want=50):
+def gst_frames(tmp, url, want=50, props=""):
     script = tmp / "gst_rtsp.py"
     script.write_text(GST_SCRIPT)
-    p = subprocess.run(["/usr/bin/python3", str(script), url, str(want)], capture_output=True,
+    p = subprocess.run(["/usr/bin/python3", str(script), url, str(want), props], capture_output=True,
                        timeout=60, env=mslib.tool_env(str(tmp / "gst")))
     assert p.returncode == 0, p.stderr.decode(errors="replace")[-2000:]
     return json.loads(p.stdout.decode().strip().splitlines()[-1])
@@ -163,6 +163,13 @@ def test_rtsp_redirect_live_token_failover(rtsp_three, tmp_path):
         bad = mslib.ffmpeg_decode(rtsp_url(pq, "rp"), 2, extra_in=["-rtsp_transport", "tcp"])
         assert bad.rc != 0 and bad.frames == 0, bad
         assert any("401" in e or "Unauthorized" in e for e in bad.errors), bad
+        # credentials in the Authorization header are given again to the new
+        # server: rtspsrc keeps user-id/user-pw across the redirect (admin
+        # Digest; the token as the user name)
+        g = gst_frames(tmp_path, rtsp_url(pq, "rp"), props="user-id=admin user-pw=secret")
+        assert g["errors"] == [] and g["frames"] >= 50, g
+        g = gst_frames(tmp_path, rtsp_url(pq, "rp"), props="user-id=%s user-pw=x" % tok)
+        assert g["errors"] == [] and g["frames"] >= 50, g
 
         # kill -9 of the primary: the same URL on q lands on the new primary
         t0 = time.monotonic()
