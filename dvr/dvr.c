@@ -231,7 +231,7 @@ static _Thread_local struct {
 
 static void rd_close(void *db)
 {
-    sqlite3_close(db);
+    ms_dvr_db_close(db);
 }
 
 static void rd_key_init(void)
@@ -252,7 +252,7 @@ static int open_read(sqlite3 **db)
     pthread_once(&rd_once, rd_key_init);
     if (rd.db) {
         pthread_setspecific(rd_key, NULL);
-        sqlite3_close(rd.db);
+        ms_dvr_db_close(rd.db);
         rd.db = NULL;
     }
     sqlite3 *c = NULL;

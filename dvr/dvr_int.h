@@ -126,6 +126,9 @@ int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_m
  * compare with). Borrows db (a read connection or the writer's). */
 int ms_dvr_db_query_from(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms,
                          int use_blocks, ms_dvr_chunk_t **out, size_t *n);
+/* The calling thread's prepared statements of db (kept by the query) are
+ * finalized; call before closing a connection that ran queries. */
+void ms_dvr_db_forget(sqlite3 *db);
 /* Row c (already written, c->rowid set) is now indexed: when closed its
  * record joins its block; the stream's totals change by dcount/dbytes. */
 int ms_dvr_db_chunk_indexed(sqlite3 *db, const ms_dvr_wchunk_t *c, const char *root, int closed,

@@ -89,8 +89,10 @@ int ms_dvr_db_open(const char *path, sqlite3 **out)
 
 void ms_dvr_db_close(sqlite3 *db)
 {
-    if (db)
+    if (db) {
+        ms_dvr_db_forget(db);
         sqlite3_close(db);
+    }
 }
 
 int ms_dvr_db_begin(sqlite3 *db)

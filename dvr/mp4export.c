@@ -52,37 +52,53 @@ static int read_at(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
+/* First read of a fragment: the moof of a second of video is a few hundred
+ * bytes, so one pread usually brings the moof and the mdat header. */
+#define FRAG_HEAD_READ 4096
+
 /* Reads the moof of fragment f of the open file fd into *buf (grown) and
- * demuxes its samples into *v; payload and plen get the mdat payload extent. */
+ * demuxes its samples into *v; payload and plen get the mdat payload
+ * extent. ISO/IEC 14496-12 4.2 (box header, largesize), 8.8.4 (moof). */
 static int read_frag(int fd, const ms_dvr_frag_t *f, const ms_fmp4d_init_t *in, uint8_t **buf,
                      size_t *bcap, ms_fmp4d_sample_t **v, size_t *n, size_t *cap, uint64_t *payload,
                      uint64_t *plen)
 {
-    uint8_t hdr[16];
     if (f->size < 16)
         return -EIO;
-    int rc = read_at(fd, hdr, 16, f->off);
+    size_t got = f->size < FRAG_HEAD_READ ? (size_t)f->size : FRAG_HEAD_READ;
+    if (*bcap < got) {
+        uint8_t *nb = realloc(*buf, FRAG_HEAD_READ);
+        if (!nb)
+            return -ENOMEM;
+        *buf = nb;
+        *bcap = FRAG_HEAD_READ;
+    }
+    int rc = read_at(fd, *buf, got, f->off);
     if (rc < 0)
         return rc;
+    const uint8_t *hdr = *buf;
     uint64_t msz = ms_rd_be32(hdr);
     if (msz == 1)
         msz = ((uint64_t)ms_rd_be32(hdr + 8) << 32) | ms_rd_be32(hdr + 12);
     if (ms_rd_be32(hdr + 4) != MS_FOURCC('m', 'o', 'o', 'f') || msz < 16 || msz > MAX_MOOF ||
         msz + 8 > f->size)
         return -EIO;
-    if (*bcap < msz) {
-        uint8_t *nb = realloc(*buf, (size_t)msz);
-        if (!nb)
-            return -ENOMEM;
-        *buf = nb;
-        *bcap = (size_t)msz;
+    /* the moof and up to 16 bytes of mdat header */
+    size_t need = (size_t)(msz + 16 <= f->size ? msz + 16 : f->size);
+    if (need > got) {
+        if (*bcap < need) {
+            uint8_t *nb = realloc(*buf, need);
+            if (!nb)
+                return -ENOMEM;
+            *buf = nb;
+            *bcap = need;
+        }
+        if ((rc = read_at(fd, *buf + got, need - got, f->off + got)) < 0)
+            return rc;
     }
-    if ((rc = read_at(fd, *buf, (size_t)msz, f->off)) < 0)
-        return rc;
-    if ((rc = read_at(fd, hdr, 8, f->off + msz)) < 0)
-        return rc;
-    uint32_t mtype = ms_rd_be32(hdr + 4);
-    uint64_t mhl = ms_rd_be32(hdr) == 1 ? 16 : 8;
+    const uint8_t *mh = *buf + msz;
+    uint32_t mtype = ms_rd_be32(mh + 4);
+    uint64_t mhl = ms_rd_be32(mh) == 1 ? 16 : 8;
     if (mtype != MS_FOURCC('m', 'd', 'a', 't') || msz + mhl > f->size)
         return -EIO;
     *payload = f->off + msz + mhl;
@@ -160,12 +176,22 @@ int ms_dvr_export_open(const char *uid, int64_t from_ms, int64_t dur_ms, ms_dvr_
         const ms_dvr_chunk_t *c = &v[ci];
         if (!c->nfrags || c->end_ms <= from_ms)
             continue;
-        ms_blob_t *ci_init = NULL;
-        if (ms_dvr_chunk_read(c, 0, c->init_len, &ci_init) < 0)
+        /* one descriptor per chunk for its init segment and its moofs */
+        fd = open(c->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
             continue;
+        ms_blob_t *ci_init = c->init_len <= c->bytes ? ms_blob_new(NULL, c->init_len) : NULL;
+        if (!ci_init || read_at(fd, ci_init->data, c->init_len, 0) < 0) {
+            ms_blob_unref(ci_init);
+            close(fd);
+            fd = -1;
+            continue;
+        }
         if (!init) {
             if (ms_fmp4d_init(ci_init->data, ci_init->len, &in) < 0) {
                 ms_blob_unref(ci_init);
+                close(fd);
+                fd = -1;
                 continue;
             }
             init = ci_init;
@@ -185,9 +211,6 @@ int ms_dvr_export_open(const char *uid, int64_t from_ms, int64_t dur_ms, ms_dvr_
             x->start_ms = c->frags[k].t_ms;
             end_ms = c->frags[k].t_ms + dur_ms;
         }
-        fd = open(c->path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
         uint32_t file = (uint32_t)x->npaths;
         snprintf(x->paths[x->npaths++], MS_DVR_PATH_MAX, "%s", c->path);
         for (; k < c->nfrags; k++) {
