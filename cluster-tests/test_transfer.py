@@ -332,6 +332,7 @@ class _HlsClient:
         import threading
         self.url, self.label = url, label
         self.got, self.errors, self.gave_up = [], [], None
+        self.msn = {}  # server -> [first, last] media sequence number seen
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -364,7 +365,12 @@ class _HlsClient:
                 continue
             u = urllib.parse.urlsplit(final)
             origin = "%s://%s" % (u.scheme, u.netloc)
-            segs = _segments(text.decode(errors="replace"))
+            text = text.decode(errors="replace")
+            segs = _segments(text)
+            msn = [int(ln.split(":", 1)[1]) for ln in text.splitlines()
+                   if ln.startswith("#EXT-X-MEDIA-SEQUENCE:")]
+            if msn:
+                self.msn.setdefault(origin, [msn[0], msn[0]])[1] = msn[0] + len(segs) - 1
             for s in (segs[-2:] if first else segs):
                 key = (origin, s[2])
                 if key in seen or self._stop.is_set():
@@ -389,6 +395,63 @@ class _HlsClient:
             self._stop.wait(0.25)
 
 
+class _FfmpegClient:
+    """ffmpeg -v error reading the live playlist URL (following the 302):
+    frame counts over time from -progress, stderr lines are errors."""
+
+    def __init__(self, url, label):
+        import subprocess
+        import threading
+        self.url, self.label = url, label
+        self.samples, self.errors = [], []
+        self.p = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-v", "error", "-http_persistent", "0", "-i", url,
+             "-map", "0:v:0", "-f", "null", "-", "-progress", "pipe:1", "-stats_period", "0.1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+        self._e = threading.Thread(target=self._err, daemon=True)
+        self._e.start()
+
+    def _read(self):
+        for ln in self.p.stdout:
+            ln = ln.decode(errors="replace").strip()
+            if ln.startswith("frame="):
+                self.samples.append((time.time(), int(ln.split("=")[1])))
+
+    def _err(self):
+        for ln in self.p.stderr:
+            if ln.strip():
+                self.errors.append(ln.decode(errors="replace").strip())
+
+    def frames_between(self, t0, t1):
+        v = [n for t, n in self.samples if t0 <= t <= t1]
+        return (v[-1] - v[0]) if len(v) > 1 else 0
+
+    def longest_stall(self, t0):
+        """Longest wall time without a new frame after t0."""
+        last_t, last_n, worst = None, None, 0.0
+        for t, n in self.samples:
+            if t < t0:
+                last_t, last_n = t, n
+                continue
+            if last_n is None or n > last_n:
+                if last_t is not None:
+                    worst = max(worst, t - last_t)
+                last_t, last_n = t, n
+        return worst
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            self.p.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            self.p.kill()
+            self.p.wait(timeout=10)
+        self._t.join(timeout=5)
+        self._e.join(timeout=5)
+
+
 def _frames(data, tmp):
     """Frames ffmpeg decodes from one segment's bytes (no error allowed)."""
     import subprocess
@@ -407,18 +470,23 @@ def test_transfer_under_load(three, tmp_path):
     is neither the old nor the new primary; they follow the 302) keep
     playing while the stream is transferred: each got decodable media from
     the old server before and from the new one after, none gave up; the
-    interruption each saw is printed. Then the archive across the transfer
-    plays as one timeline."""
+    interruption each saw is printed. One ffmpeg (-v error) on the node
+    that is neither primary nor backup plays the same URL: frames before
+    and after, no error line, its longest stall printed. Then the archive
+    across the transfer plays as one timeline."""
     c = three
-    clients = []
+    clients, ff = [], []
 
     def start_clients(p1):
+        spare = [n for n in c.alive() if n.name != p1 and n.name != placement(c, "tl")["backup"]]
+        for n in spare or [n for n in c.alive() if n.name != p1][:1]:
+            ff.append(_FfmpegClient(n.base + "/tl/index.m3u8", n.name))
         for n in c.alive():
             for i in range(2 if n.name != p1 else 1):
                 clients.append(_HlsClient(n.base + "/tl/index.m3u8",
                                           "%s#%d" % (n.name, i)).start())
-        mslib.wait_until(lambda: all(len(x.got) >= 5 for x in clients), 30,
-                         what="every client playing")
+        mslib.wait_until(lambda: all(len(x.got) >= 5 for x in clients) and all(
+            f.samples and f.samples[-1][1] >= 25 for f in ff), 30, what="every client playing")
 
     cam, p1, p2, old, new, t_tr = _record_transfer_record(c, tmp_path, "tl",
                                                           before_transfer=start_clients)
@@ -428,6 +496,17 @@ def test_transfer_under_load(three, tmp_path):
                          30, what="every client playing from the new primary")
         for x in clients:
             x.stop()
+        time.sleep(3)
+        for f in ff:
+            f.stop()
+            print("ffmpeg client on %s: frames before the transfer %d, after %d, longest stall %.2f s,"
+                  " errors %s" % (f.label, f.frames_between(0, t_tr), f.frames_between(t_tr, time.time()),
+                                  f.longest_stall(t_tr), f.errors[:5]))
+            assert f.errors == [], f.errors
+            assert f.frames_between(0, t_tr) > 0 and f.frames_between(t_tr, time.time()) > 0
+        names = {n.base: n.name for n in c.alive()}
+        print("live EXT-X-MEDIA-SEQUENCE seen by one client, [first, last] per server: %s"
+              % {names.get(o, o): v for o, v in clients[0].msn.items()})
         third = [n.name for n in c.alive() if n.name not in (p1, p2)][0]
         rows = []
         for x in clients:
@@ -458,4 +537,6 @@ def test_transfer_under_load(three, tmp_path):
     finally:
         for x in clients:
             x.stop()
+        for f in ff:
+            f.stop()
         cam.stop()
