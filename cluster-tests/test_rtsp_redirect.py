@@ -15,7 +15,7 @@ import time
 import pytest
 
 import mslib
-from conftest import kill9
+from conftest import kill9, restart
 from test_failover import one_active_primary, placement
 from test_transfer import _ranges
 
@@ -183,6 +183,32 @@ def test_rtsp_redirect_live_token_failover(rtsp_three, tmp_path):
         res = decodes(rtsp_url(q, "rr"))
         print("after kill -9 of %s: %s redirects to %s %.1f s after the kill; %d frames"
               % (p, q.name, new, took, res.frames))
+
+        # the killed node comes back on another RTSP port: its address in the
+        # state follows (redirects to it use the new port)
+        prim.rtsp_port = mslib.free_port()
+        prim.cfg["listen"]["rtsp"] = prim.rtsp_port
+        prim.write_config()
+        restart(prim)
+
+        def addr_of(n, name):
+            for s in n.api("/api/v1/servers").json()["servers"]:
+                if s["name"] == name:
+                    return s.get("addresses")
+            return None
+        want = "rtsp://127.0.0.1:%d" % prim.rtsp_port
+        mslib.wait_until(lambda: want in (addr_of(q, p) or []), 20, what="the new rtsp address")
+        # a transfer moves the stream; a node that does not run it now
+        # redirects to the new primary, with the port it has now
+        r = c.leader().api("/api/v1/streams/rr/transfer", "POST", {})
+        assert r.status == 200, r.text
+        moved_to = json.loads(r.text)["placement"]["primary"]
+        one_active_primary(c, "rr", timeout=30)
+        entry = c.nodes[[x for x in c.nodes if x != moved_to][0]]
+        mslib.wait_until(lambda: describe(entry, "rr")[1].get("location") == rtsp_url(
+            c.nodes[moved_to], "rr"), 15, interval=0.1, what="the redirect after the transfer")
+        decodes(rtsp_url(entry, "rr"))
+        print("after the transfer to %s: %s redirects there" % (moved_to, entry.name))
     finally:
         cam.stop()
 

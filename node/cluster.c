@@ -1311,20 +1311,21 @@ static void self_upsert(void)
     if (g.upsert_busy || !raft_member())
         return;
     json_t *row = my_row();
-    char want[300];
+    char want[300], rtsp[300];
     snprintf(want, sizeof want, "%s", g.http_base);
+    snprintf(rtsp, sizeof rtsp, "rtsp://%s:%d", g.cfg->advertise, g.cfg->port_rtsp);
     int same = 0;
     if (row) {
         char have[300];
         server_http(row, have, sizeof have);
-        same = strcmp(have, want) == 0 &&
+        /* the rtsp address too: RTSP redirects go there (node/rtsp_redirect.h) */
+        const char *hr = json_string_value(json_array_get(json_object_get(row, "addresses"), 1));
+        same = strcmp(have, want) == 0 && hr && strcmp(hr, rtsp) == 0 &&
                strcmp(json_string_value(json_object_get(row, "name")), g.cfg->name) == 0;
     }
     json_decref(row);
     if (same)
         return;
-    char rtsp[300];
-    snprintf(rtsp, sizeof rtsp, "rtsp://%s:%d", g.cfg->advertise, g.cfg->port_rtsp);
     json_t *args = json_pack("{s:I,s:s,s:[s,s,s],s:s,s:b,s:I,s:I}", "id", (json_int_t)my_id(),
                              "name", g.cfg->name, "addresses", g.http_base, rtsp, g.raft_addr,
                              "group", g.cfg->cluster_group[0] ? g.cfg->cluster_group : "default",
