@@ -233,11 +233,38 @@ def _record_transfer_record(c, tmp_path, name, access="public", before_transfer=
     return cam, p1, p2, old, new, t_transfer
 
 
+def _timeline(c, on, r, p1, p2, name):
+    """Segments of an archive playlist answered by node `on`, with the
+    server each comes from (relative URIs: `on` itself); checks one
+    timeline: p1's segments then p2's, one discontinuity, at the switch,
+    with p2's init segment, PROGRAM-DATE-TIME increasing. Returns (segs,
+    index of the first p2 segment)."""
+    b1, b2 = c.nodes[p1].base + "/", c.nodes[p2].base + "/"
+    segs = _segments(r.text)
+
+    def host(u):
+        if not u.startswith("http"):
+            u = on.base + "/%s/" % name + u
+        return b1 if u.startswith(b1) else b2 if u.startswith(b2) else None
+    hosts = [host(s[2]) for s in segs]
+    assert None not in hosts, r.text
+    k = hosts.index(b2)
+    assert k > 0 and hosts == [b1] * k + [b2] * (len(hosts) - k), hosts
+    assert [s for s in segs[1:] if s[3]] == [segs[k]], r.text  # one discontinuity, at the switch
+    assert r.text.count("#EXT-X-DISCONTINUITY") == 1, r.text
+    assert host(segs[0][4]) == b1 and host(segs[k][4]) == b2, r.text
+    for a, b in zip(segs, segs[1:]):
+        assert b[0] >= a[0] + a[1] - 0.3, (a, b)
+    return segs, k
+
+
 def _check_one_timeline(c, name, p1, p2, old, new, token=None):
     """The archive playlist of a window spanning the transfer, asked on the
     third node: both servers' segments in time order (absolute URLs, the
     token kept), one discontinuity at the switch, PROGRAM-DATE-TIME
-    increasing; ffmpeg decodes the whole window with no error. Returns the
+    increasing; ffmpeg decodes the whole window with no error. The same
+    window on the old primary (its own piece relative, the other absolute)
+    and as an EVENT playlist (-now) on the third node. Returns the
     figures."""
     third = [n for n in c.alive() if n.name not in (p1, p2)][0]
     frm = old["from"] + 2
@@ -250,18 +277,9 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
     r = third.get(path)
     assert r.status == 200, r.text
     assert "X-Archive-Missing" not in r.headers, r.headers
-    segs = _segments(r.text)
-    b1, b2 = c.nodes[p1].base + "/", c.nodes[p2].base + "/"
-    hosts = [b1 if s[2].startswith(b1) else b2 if s[2].startswith(b2) else None for s in segs]
-    assert None not in hosts, r.text
-    # every segment of the old server, then every segment of the new one
-    k = hosts.index(b2)
-    assert k > 0 and hosts == [b1] * k + [b2] * (len(hosts) - k), hosts
-    assert [s for s in segs[1:] if s[3]] == [segs[k]], r.text  # one discontinuity, at the switch
-    assert r.text.count("#EXT-X-DISCONTINUITY") == 1, r.text
-    assert segs[0][4].startswith(b1) and segs[k][4].startswith(b2), r.text
-    for a, b in zip(segs, segs[1:]):
-        assert b[0] >= a[0] + a[1] - 0.3, (a, b)
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in r.text and "#EXT-X-ENDLIST" in r.text, r.text
+    segs, k = _timeline(c, third, r, p1, p2, name)
+    assert all(s[2].startswith("http://") for s in segs), r.text
     if token:
         assert all(("token=" + token) in s[2] and ("token=" + token) in s[4] for s in segs), r.text
         assert third.get("/%s/archive-%d-%d.m3u8" % (name, frm, dur)).status == 401
@@ -278,6 +296,27 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
              decoded, len(dec.errors)))
     assert dec.errors == [] and dec.rc == 0, dec
     assert dur - gap - 1.0 <= decoded <= dur + 1.0, (dur, gap, decoded)
+    # on the old primary: its piece from its own index (relative URIs)
+    n1 = c.nodes[p1]
+    r = n1.get(path)
+    assert r.status == 200, r.text
+    s1, k1 = _timeline(c, n1, r, p1, p2, name)
+    assert all(not s[2].startswith("http") for s in s1[:k1]), r.text
+    assert all(s[2].startswith(c.nodes[p2].base + "/") for s in s1[k1:]), r.text
+    dec1 = mslib.ffmpeg_decode(n1.base + path, dur + 10, extra_in=("-http_persistent", "0"))
+    assert dec1.errors == [] and dec1.rc == 0 and abs(dec1.frames - dec.frames) <= 25, (dec1, dec)
+    # EVENT playlist growing to live, on the third node: the old piece, then
+    # the new primary's growing one
+    r = third.get("/%s/archive-%d-now.m3u8%s" % (name, frm, q))
+    assert r.status == 200, r.text
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in r.text and "#EXT-X-ENDLIST" not in r.text, r.text
+    se, ke = _timeline(c, third, r, p1, p2, name)
+    # an EVENT list shows a chunk still being written only once complete
+    # (chunk_s 2): it reaches the VOD one's end but for that chunk
+    assert se[-1][0] + se[-1][1] >= segs[-1][0] + segs[-1][1] - 4.5, (se[-1], segs[-1])
+    print("same window on the old primary %s: %d + %d segments, %d frames; EVENT (-now) on %s:"
+          " %d + %d segments" % (p1, k1, len(s1) - k1, dec1.frames, third.name, ke,
+                                 len(se) - ke))
     return dur, gap, decoded
 
 
