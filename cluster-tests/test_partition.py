@@ -202,9 +202,11 @@ def drill(c, name, prim, label):
     rs = mslib.wait_until(both_listed, 30, interval=0.25, what="both pieces listed on every node")
     t_indexed = time.monotonic() - m_heal
     pp, pb = pieces(rs, prim.name), pieces(rs, backup)
-    rec_p = covered(pp, t_cut, t_heal)
-    rec_b = covered(pb, t_cut, t_heal)
-    both = overlap(pp, pb, t_cut, t_heal)
+    # figures from each holder's own (complete) index: ranges are whole seconds
+    own_p, own_b = pieces(ranges(prim, name), prim.name), pieces(ranges(c.nodes[backup], name), backup)
+    rec_p = covered(own_p, t_cut, t_heal)
+    rec_b = covered(own_b, t_cut, t_heal)
+    both = overlap(own_p, own_b, t_cut, t_heal)
 
     # a window the cut-off node recorded during the partition, played through every node
     w0 = int(math.ceil(t_cut))

@@ -8,9 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +47,17 @@ typedef struct {
     void *ud;
 } barrier_t;
 
+/* A connect to a peer, wrapped with a timeout (connect_timeout below). */
+typedef struct conn_wrap {
+    struct raft_uv_connect inner; /* the transport's request */
+    struct raft_uv_connect *outer;
+    raft_uv_connect_cb outer_cb;
+    uint64_t deadline; /* uv_now */
+    int fired;         /* outer_cb already called (timed out) */
+    struct ms_raft *r;
+    struct conn_wrap *next;
+} conn_wrap_t;
+
 typedef struct {
     struct raft_change req;
     void (*cb)(void *ud, int status);
@@ -58,6 +73,10 @@ struct ms_raft {
     struct raft raft;
     struct raft_io io;
     struct raft_uv_transport transport;
+    int (*tcp_connect)(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                       const char *address, raft_uv_connect_cb cb);
+    conn_wrap_t *connects; /* in flight */
+    int abandoned;         /* of those, timed out (their SYNs still retried) */
     struct raft_fsm rf;
     struct raft_transfer transfer;
     uv_check_t check;
@@ -386,6 +405,89 @@ int ms_raft_barrier(ms_raft_t *r, void (*cb)(void *ud, int status), void *ud)
     return barrier_start(r, 0, cb, ud);
 }
 
+/* ---- connect timeout ------------------------------------------------- */
+
+/* raft_uv's TCP transport has no connect timeout: a SYN to a peer cut off
+ * by a partition is retransmitted with the kernel's backoff (1, 3, 7, 15 s
+ * after the first), so after the heal the leader reached the peer seconds
+ * later. The transport's connect is wrapped: after CONNECT_TIMEOUT_MS the
+ * request fails (raft_uv retries after connect_retry_ms with a fresh SYN);
+ * a connection that completes after that is closed. The timed-out sockets
+ * live on in the kernel until they connect or give up (tcp_syn_retries,
+ * ~2 min): at most CONNECT_ABANDON_MAX of them, then the connects in flight
+ * wait for the kernel like before.
+ * Likewise an established connection to a peer that went away silently
+ * kept its messages in retransmission with a growing timeout (seconds after
+ * a 10 s partition): TCP_USER_TIMEOUT (RFC 5482) drops it once data stays
+ * unacknowledged for STALL_TIMEOUT_MS (heartbeats flow every 50 ms), and
+ * raft_uv connects again. */
+#define CONNECT_TIMEOUT_MS  1000
+#define STALL_TIMEOUT_MS    1500
+#define CONNECT_ABANDON_MAX 32
+
+static void late_stream_closed(uv_handle_t *h)
+{
+    raft_free(h); /* the transport allocated it with raft's allocator */
+}
+
+static void wrapped_connect_cb(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
+{
+    conn_wrap_t *w = req->data;
+    ms_raft_t *r = w->r;
+    for (conn_wrap_t **pp = &r->connects; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    if (!w->fired) {
+        uv_os_fd_t fd;
+        int tmo = STALL_TIMEOUT_MS;
+        if (status == 0 && stream && uv_fileno((uv_handle_t *)stream, &fd) == 0)
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof tmo);
+        w->outer_cb(w->outer, stream, status);
+    } else {
+        r->abandoned--;
+        if (status == 0 && stream)
+            uv_close((uv_handle_t *)stream, late_stream_closed);
+    }
+    free(w);
+}
+
+static int connect_timeout(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                           const char *address, raft_uv_connect_cb cb)
+{
+    ms_raft_t *r = (ms_raft_t *)(void *)((char *)t - offsetof(ms_raft_t, transport));
+    conn_wrap_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return RAFT_NOMEM;
+    w->r = r;
+    w->outer = req;
+    w->outer_cb = cb;
+    w->inner.data = w;
+    w->deadline = uv_now(r->loop) + CONNECT_TIMEOUT_MS;
+    int rv = r->tcp_connect(t, &w->inner, id, address, wrapped_connect_cb);
+    if (rv != 0) {
+        free(w);
+        return rv;
+    }
+    w->next = r->connects;
+    r->connects = w;
+    return 0;
+}
+
+/* Fails the connects past their deadline (from check_cb: the raft timers
+ * make the loop iterate at least every heartbeat). */
+static void connect_sweep(ms_raft_t *r)
+{
+    uint64_t now = uv_now(r->loop);
+    for (conn_wrap_t *w = r->connects; w && r->abandoned < CONNECT_ABANDON_MAX; w = w->next)
+        if (!w->fired && now >= w->deadline) {
+            w->fired = 1; /* raft_uv retries; a new request goes to the list head */
+            r->abandoned++;
+            w->outer_cb(w->outer, NULL, RAFT_NOCONNECTION);
+        }
+}
+
 /* After every loop iteration: notice leadership changes (raft has no
  * callback for them). */
 static void check_cb(uv_check_t *h)
@@ -393,6 +495,7 @@ static void check_cb(uv_check_t *h)
     ms_raft_t *r = h->data;
     if (r->stopping)
         return;
+    connect_sweep(r);
     if (raft_state(&r->raft) == RAFT_LEADER) {
         raft_term t = raft_current_term(&r->raft);
         if (r->barrier_term != t) {
@@ -488,6 +591,8 @@ int ms_raft_start(ms_raft_t *r)
     if ((rv = raft_uv_tcp_init(&r->transport, r->loop)) != 0)
         return map_raft_err(rv);
     r->stage = 1;
+    r->tcp_connect = r->transport.connect;
+    r->transport.connect = connect_timeout;
     if (r->bind && (rv = raft_uv_tcp_set_bind_address(&r->transport, r->bind)) != 0)
         return map_raft_err(rv);
     if ((rv = raft_uv_init(&r->io, r->loop, r->dir, &r->transport)) != 0) {
