@@ -74,8 +74,8 @@ def add_stream(c, name, cam, **kw):
     return one_active_primary(c, name, timeout=30)[0]
 
 
-def decodes(url, secs=3):
-    res = mslib.ffmpeg_decode(url, secs, extra_in=["-rtsp_transport", "tcp"])
+def decodes(url, secs=3, transport="tcp"):
+    res = mslib.ffmpeg_decode(url, secs, extra_in=["-rtsp_transport", transport])
     assert res.errors == [] and res.rc == 0, res
     assert res.frames >= secs * FPS * 0.8, res
     return res
@@ -143,6 +143,8 @@ def test_rtsp_redirect_live_token_failover(rtsp_three, tmp_path):
         res = decodes(rtsp_url(q, "rr"))
         print("ffmpeg through %s -> %s: %d frames in %.1f s" % (q.name, p, res.frames,
                                                                  time.monotonic() - t0))
+        res = decodes(rtsp_url(q, "rr"), transport="udp")
+        print("ffmpeg over UDP through %s -> %s: %d frames" % (q.name, p, res.frames))
         g = gst_frames(tmp_path, rtsp_url(q, "rr"))
         assert g["errors"] == [] and g["frames"] >= 50, g
         print("rtspsrc through %s -> %s: %d frames" % (q.name, p, g["frames"]))
