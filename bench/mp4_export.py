@@ -229,9 +229,11 @@ def main():
               "%8.1f MB/s" % (cat_bytes, mc2 * 1e3, cat_bytes / mc2 / 1e6))
         print("  ratio exporter/cat (bytes/s): %.2f against the cat process, %.2f against cat in process "
               "(target >= 0.8)" % (bx / (cat_bytes / mc2), bx / bc2))
-    print("Every peer is one process started per run: curl over loopback HTTP (export; and a")
-    print("sendfile server in this script for the chunk files: the loopback TCP ceiling), cat into")
-    print("/dev/null. The cat and sendfile sides send whole chunk files, slightly more than the window.")
+    print("The first three peers are one process started per run: curl over loopback HTTP (export;")
+    print("and a sendfile server in this script for the chunk files: the loopback TCP ceiling), cat")
+    print("into /dev/null. The in-process lines time the exporter itself (no HTTP, no process start)")
+    print("and the same reads cat does. The cat and sendfile sides read whole chunk files, slightly")
+    print("more than the window.")
 
 
 if __name__ == "__main__":
