@@ -84,6 +84,17 @@ class Watcher(threading.Thread):
             self.stop_ev.wait(POLL_S)
 
 
+def in_service(c, name):
+    """The server reports again and no longer announces it is leaving
+    (load.leaving, written by a graceful stop)."""
+    r = c.leader().api("/api/v1/servers/%s" % name, timeout=3)
+    if r.status != 200:
+        return False
+    s = r.json()
+    return s.get("health") == "up" and not (s.get("load") or {}).get("leaving") and \
+        (s.get("report_age_ms") or 0) < 1000
+
+
 def test_rolling_restart(three, tmp_path):
     c = three
     names = ("rr1", "rr2")
@@ -118,6 +129,9 @@ def test_rolling_restart(three, tmp_path):
                 moved.add(s)
             t_moved = time.monotonic() - t0
             restart(node)
+            # back in service, as an operator checks before the next node:
+            # its first report (which clears load.leaving) is in the state
+            mslib.wait_until(lambda: in_service(c, name), 10, what="%s in service" % name)
             c.converged()
             for s in names:
                 one_active_primary(c, s)

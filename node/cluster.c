@@ -1353,7 +1353,7 @@ static void sample_cpu(void)
 static void report(void)
 {
     json_t *row = my_row();
-    if (!row || g.report_busy) {
+    if (!row || g.report_busy || g.handing_over) { /* leaving: handover_announce */
         json_decref(row);
         return;
     }
@@ -2278,6 +2278,47 @@ static void handover_done(void *ud, unsigned st, json_t *res)
         stop_now();
 }
 
+/* A server that announced it is leaving (graceful stop): load.leaving in
+ * its last report. */
+static int server_leaving(json_t *s)
+{
+    return json_is_true(json_object_get(json_object_get(s, "load"), "leaving"));
+}
+
+/* Graceful stop: one last report with load.leaving set, so other nodes
+ * stopping next do not hand their streams to this one (it still looks
+ * healthy until down_after_ms; placement ignores the flag, so the backups
+ * it holds stay put for a quick restart). Returns 0 when written. */
+static int handover_announce(void)
+{
+    json_t *row = my_row();
+    json_t *load = json_deep_copy(json_object_get(row, "load"));
+    if (!json_is_object(load)) {
+        json_decref(load);
+        load = json_object();
+    }
+    json_object_set_new(load, "leaving", json_true());
+    json_t *args = json_pack("{s:s,s:I,s:I,s:o,s:s}", "name", g.cfg->name, "storage_total",
+                             (json_int_t)json_integer_value(json_object_get(row, "storage_total")),
+                             "storage_used",
+                             (json_int_t)json_integer_value(json_object_get(row, "storage_used")),
+                             "load", load, "health", "up");
+    json_decref(row);
+    char *what = strdup("(leaving report)");
+    if (!args || !what) {
+        json_decref(args);
+        free(what);
+        return -ENOMEM;
+    }
+    g.handover_pending++;
+    if (cluster_write(ms_cmd_new("server_report", args), HANDOVER_MS, handover_done, what) < 0) {
+        g.handover_pending--;
+        free(what);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static void handover_timer_cb(uv_timer_t *t)
 {
     (void)t;
@@ -2293,17 +2334,20 @@ static void handover_timer_cb(uv_timer_t *t)
  * swapped so the stopped node comes back as the backup (no failback). A
  * stream whose backup is not healthy gets a fresh search excluding this
  * node (node/placement.c), or stays (it fails over after down_after_ms).
- * The stop goes on once every write is applied here, at most HANDOVER_MS
- * later; at once when no leader is known. Returns the number of writes
- * started. Control loop. */
+ * Servers that announced they are leaving too are no targets. Besides,
+ * one last report announces this node is leaving (handover_announce). The
+ * stop goes on once every write is applied here, at most HANDOVER_MS
+ * later. Returns the number of writes started, or -1 when there is nothing
+ * to do: no leader known (nobody could apply the writes), or no other
+ * healthy server that is not leaving. Control loop. */
 static int handover_start(void)
 {
     if (!g.fsm || !g.raft || !ms_cluster_ready())
-        return 0;
+        return -1;
     ms_raft_info_t in;
     ms_raft_info(g.raft, &in);
-    if (!in.leader_id) /* no quorum in sight: nobody could apply the writes */
-        return 0;
+    if (!in.leader_id || (in.leader_id == my_id() && !ms_raft_is_leader(g.raft)))
+        return -1; /* no leader, or this one before its barrier applied (no quorum) */
     int64_t now = wall_ms();
     observe_reports();
     json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
@@ -2317,6 +2361,19 @@ static int handover_start(void)
     ms_placement_opts_t po;
     placement_opts(&po, now);
     po.self = NULL; /* this node is leaving: never "healthy because it leads" */
+    int others = 0;
+    json_array_foreach(servers, k, s)
+    {
+        const char *sn = json_string_value(json_object_get(s, "name"));
+        if (server_leaving(s)) /* stopping too: not a target (this copy only) */
+            json_object_set_new(s, "health", json_string("down"));
+        else if (sn && strcmp(sn, g.cfg->name) != 0 && server_healthy(s, now))
+            others++;
+    }
+    if (!others) { /* nobody to hand over to, nobody to tell */
+        n = -1;
+        goto out;
+    }
     json_array_foreach(streams, i, st)
     {
         json_t *pl = json_object_get(st, "placement");
@@ -2367,6 +2424,8 @@ static int handover_start(void)
         }
         n++;
     }
+    if (handover_announce() == 0)
+        n++;
 out:
     json_decref(servers);
     json_decref(streams);
@@ -2390,14 +2449,12 @@ void ms_cluster_stop(void (*cb)(void *ud), void *ud)
     g.qclosed = 1;
     pthread_mutex_unlock(&g.qmu);
     g.handing_over = 1;
-    async_cb(&g.async); /* answers queued calls 503 (run_job) */
-    if (handover_start() == 0) {
-        stop_now();
-        return;
-    }
-    uv_timer_init(g.loop, &g.handover_timer);
+    async_cb(&g.async);                       /* answers queued calls 503 (run_job) */
+    uv_timer_init(g.loop, &g.handover_timer); /* closed in raft_stopped */
     g.handover_timer_up = 1;
     uv_timer_start(&g.handover_timer, handover_timer_cb, HANDOVER_MS, 0);
+    if (handover_start() <= 0)
+        stop_now();
 }
 
 void ms_cluster_free(void)
