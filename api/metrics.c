@@ -31,6 +31,9 @@ static const family_t fam[] = {
     {"ms_stream_bytes_in_total", "counter", "Media bytes received"},
     {"ms_stream_rtp_lost_total", "counter", "RTP packets detected as lost"},
     {"ms_stream_frames_dropped_total", "counter", "Frames dropped for loss or corruption"},
+    {"ms_stream_hls_bytes", "gauge",
+     "Media bytes held by the live HLS output (listed, kept-after-expiry and open segments)"},
+    {"ms_stream_gop_bytes", "gauge", "Bytes held by the hub's GOP cache"},
 };
 
 static double value_of(int i, const ms_stream_status_t *st)
@@ -52,6 +55,10 @@ static double value_of(int i, const ms_stream_status_t *st)
         return (double)st->bytes_in;
     case 7:
         return (double)st->src.rtp_lost;
+    case 9:
+        return (double)st->hls_bytes;
+    case 10:
+        return (double)st->gop_bytes;
     default:
         return (double)st->src.frames_dropped;
     }

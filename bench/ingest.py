@@ -81,6 +81,24 @@ def measure(pids, seconds):
     return 100.0 * (c1 - c0) / TICKS / dt, sum(pss_kb(p) for p in pids)
 
 
+def metric_sums(text, names):
+    """Sums of the per-stream samples of the given /metrics families, and the
+    number of streams that reported each."""
+    sums = {n: 0.0 for n in names}
+    counts = {n: 0 for n in names}
+    for ln in text.splitlines():
+        if not ln or ln[0] == "#":
+            continue
+        name = ln.split("{", 1)[0].split(" ", 1)[0]
+        if name in sums:
+            try:
+                sums[name] += float(ln.rsplit(" ", 1)[1])
+                counts[name] += 1
+            except (IndexError, ValueError):
+                pass
+    return sums, counts
+
+
 def start_cameras(work, n, clip_cache):
     cam = mslib.Camera(work / "cams", mounts=("cam",), video="h264", audio="none", cache=clip_cache,
                        extra=["--count", str(n), "--shared-key", "bench"])
@@ -105,7 +123,28 @@ def run_node(work, cam, n, seconds, threads, dvr=False):
             time.sleep(1)
         time.sleep(3)  # settle
         before = {k: v["status"] for k, v in node.streams().items()}
+        bytes0, _ = metric_sums(node.metrics(), ["ms_stream_bytes_in_total"])
+        t0 = time.monotonic()
         cpu, rss = measure([node.proc.pid], seconds)
+        bytes1, _ = metric_sums(node.metrics(), ["ms_stream_bytes_in_total"])
+        # media bytes per second per camera = one GOP (the clip has a keyframe
+        # every 25 frames at 25 fps)
+        gop_size = (bytes1["ms_stream_bytes_in_total"] - bytes0["ms_stream_bytes_in_total"]) / n / (
+            time.monotonic() - t0)
+        # What the HLS windows and GOP caches hold (payload bytes), sampled a
+        # few times over 2 s (they saw-tooth with every segment and GOP).
+        held = {"ms_stream_hls_bytes": [], "ms_stream_gop_bytes": []}
+        for _ in range(5):
+            try:
+                sums, counts = metric_sums(node.metrics(), held.keys())
+                for k in held:
+                    if counts[k]:
+                        held[k].append(sums[k] / counts[k])
+            except Exception as e:  # noqa: BLE001 (older binaries have no such gauge)
+                print("  note: /metrics: %s" % e)
+            time.sleep(0.4)
+        hls_cam = sum(held["ms_stream_hls_bytes"]) / len(held["ms_stream_hls_bytes"]) if held["ms_stream_hls_bytes"] else None
+        gop_cam = sum(held["ms_stream_gop_bytes"]) / len(held["ms_stream_gop_bytes"]) if held["ms_stream_gop_bytes"] else None
         cam_cpu, _ = measure([cam.proc.pid], 2)
         after = {k: v["status"] for k, v in node.streams().items()}
         lost = sum(after[k].get("rtp_lost", 0) - before[k].get("rtp_lost", 0) for k in after)
@@ -114,6 +153,7 @@ def run_node(work, cam, n, seconds, threads, dvr=False):
         reconnects = sum(s.get("reconnects_total", 0) for s in after.values())
         reconnects_window = reconnects - sum(s.get("reconnects_total", 0) for s in before.values())
         return {"cpu": cpu, "rss": rss, "cam_cpu": cam_cpu, "lost": lost, "dropped": dropped,
+                "hls_cam": hls_cam, "gop_cam": gop_cam, "gop_size": gop_size,
                 "not_active": not_active, "reconnects": reconnects, "reconnects_window": reconnects_window,
                 "active_at_start": active}
     finally:
@@ -205,6 +245,37 @@ def main():
             fs, ratio = "-", "-"
         print("%-5d | %7.1f%% (%6.3f%%/cam)     | %7.1f (%6.2f/cam)         | %-15s | %s" % (
             n, r["cpu"], cpu_c, r["rss"] / 1024, rss_c, fs, ratio))
+    print()
+    # Memory: the per-camera average above includes the node's fixed part
+    # (code, libraries, threads, HTTP pool, cluster state). The marginal cost
+    # of one more camera is the slope of PSS between two camera counts; the
+    # fixed part is what the line gives at 0 cameras. The target (1 MB per
+    # camera plus its GOP) is compared with the slope.
+    for row in rows:
+        r = row["node"]
+        if r["hls_cam"] is not None:
+            print("%d cameras: per camera the HLS output holds %.0f kB of media (listed + kept-after-expiry"
+                  " + open segments), the GOP cache %.0f kB" % (
+                      row["n"], r["hls_cam"] / 1024, (r["gop_cam"] or 0) / 1024))
+    by_n = sorted({row["n"]: row for row in rows}.values(), key=lambda row: row["n"])
+    for a_row, b_row in zip(by_n, by_n[1:]):
+        dn = b_row["n"] - a_row["n"]
+        slope = (b_row["node"]["rss"] - a_row["node"]["rss"]) / 1024 / dn
+        fixed = a_row["node"]["rss"] / 1024 - slope * a_row["n"]
+        line = "PSS %d -> %d cameras: marginal %.2f MB per camera, fixed part %.1f MB" % (
+            a_row["n"], b_row["n"], slope, fixed)
+        gops = [r["node"]["gop_cam"] for r in (a_row, b_row) if r["node"]["gop_cam"] is not None]
+        hlss = [r["node"]["hls_cam"] for r in (a_row, b_row) if r["node"]["hls_cam"] is not None]
+        gop_size = (a_row["node"]["gop_size"] + b_row["node"]["gop_size"]) / 2 / 1048576
+        target = 1.0 + gop_size
+        line += "; target 1 MB + GOP (%.2f MB) = %.2f MB: %s" % (
+            gop_size, target, "met" if slope <= target else "not met")
+        if gops and hlss:
+            gop_mb = sum(gops) / len(gops) / 1048576
+            hls_mb = sum(hlss) / len(hlss) / 1048576
+            line += ("\n  of the marginal: HLS output %.2f MB, GOP cache %.2f MB (mean), the rest %.2f MB" % (
+                hls_mb, gop_mb, slope - hls_mb - gop_mb))
+        print(line)
     print()
     for row in rows:
         r = row["node"]

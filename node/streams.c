@@ -789,6 +789,7 @@ void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out)
         ms_hls_info_t hi;
         ms_hls_get_info(s->hls, &hi);
         out->hls_ready = hi.ready;
+        out->hls_bytes = hi.bytes_held;
     }
     out->output_kbps = s->out_kbps;
     in_kbps = s->in_kbps;

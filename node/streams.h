@@ -45,6 +45,8 @@ typedef struct {
     int64_t uptime_s; /* since the current session's first frame */
     uint64_t frames_in, bytes_in;
     int64_t gop_bytes;
+    int64_t hls_bytes; /* media bytes the HLS output holds: listed, kept-after-expiry and open
+                          segments */
     int hls_ready;
 } ms_stream_status_t;
 

@@ -107,11 +107,18 @@ struct ms_hls {
     hls_seg_t *cur;
     int64_t part_start90;
     int part_independent;
-    int part_ended;                    /* closed early; the next driver frame opens a part */
-    int64_t part_rx_us;                /* reception time of the first frame of the part */
-    ms_buf_t partbuf;                  /* TS bytes / fMP4 scratch */
-    ms_frame_t *pend[2][HLS_FMP4_MAX]; /* fMP4: [0] video, [1] audio */
-    int64_t pend_dts[2][HLS_FMP4_MAX]; /* output dts in track timescale */
+    int part_ended;     /* closed early; the next driver frame opens a part */
+    int64_t part_rx_us; /* reception time of the first frame of the part */
+    /* The part being built (TS bytes / fMP4 fragment). A finished part is
+     * copied into a blob of its exact size and the buffer is released
+     * (segmenter.c part_take): a buffer kept per stream would hold the
+     * largest part's size rounded up to a power of two for every camera,
+     * and building in place (shrinking the buffer into the blob) was
+     * measured to fragment the heap more than the copy costs. */
+    ms_buf_t partbuf;
+    size_t part_hint;     /* expected size of the next part */
+    ms_frame_t **pend[2]; /* fMP4 only (allocated on first use): [0] video, [1] audio */
+    int64_t *pend_dts[2]; /* output dts in track timescale */
     int npend[2];
     int64_t last_adur; /* last audio sample duration (track timescale) */
 };

@@ -21,6 +21,44 @@
 
 #define TOL90 900 /* 10 ms tolerance on cut decisions */
 
+/* Part buffer (hls_int.h partbuf): size hints. */
+#define PART_HINT_MIN 4096
+#define PART_HINT_MAX (4u << 20)
+
+static size_t part_len(const ms_hls_t *h)
+{
+    return h->partbuf.len;
+}
+
+/* Makes partbuf ready to receive a part's bytes: reserves the expected size
+ * at once (no doubling steps while the part grows). */
+static void part_begin(ms_hls_t *h)
+{
+    if (h->partbuf.data)
+        return;
+    size_t hint = h->part_hint < PART_HINT_MIN ? PART_HINT_MIN : h->part_hint;
+    (void)ms_buf_reserve(&h->partbuf, hint); /* on failure err is set: the part is lost */
+}
+
+/* Copies the part in partbuf into a blob of its exact size (one reference
+ * for the caller) and empties partbuf. The buffer is kept for the next part
+ * unless it has more than twice the room this part needed (e.g. after a
+ * keyframe part): then it is released, and the next part reserves its
+ * expected size. NULL on error. */
+static ms_blob_t *part_take(ms_hls_t *h)
+{
+    ms_buf_t *b = &h->partbuf;
+    size_t len = b->len;
+    size_t hint = len + len / 4 + 1024;
+    h->part_hint = hint > PART_HINT_MAX ? PART_HINT_MAX : hint;
+    ms_blob_t *blob = b->err || !len ? NULL : ms_buf_to_blob(b);
+    if (b->err || b->cap > 2 * len)
+        ms_buf_free(b);
+    else
+        ms_buf_reset(b);
+    return blob;
+}
+
 static int64_t to_track(int64_t t90, uint32_t rate)
 {
     if (rate == 90000)
@@ -50,6 +88,9 @@ void ms_hls_seg_release(ms_hls_t *h)
     ms_fmp4_free(h->mp4);
     h->mp4 = NULL;
     ms_buf_free(&h->partbuf);
+    free(h->pend[0]); /* one block for the four arrays */
+    h->pend[0] = h->pend[1] = NULL;
+    h->pend_dts[0] = h->pend_dts[1] = NULL;
 }
 
 /* Builds the fMP4 fragment of the pending samples into h->partbuf. */
@@ -90,8 +131,10 @@ static int build_fmp4_part(ms_hls_t *h, int64_t end90)
         runs[nruns].nsamples = (size_t)n;
         nruns++;
     }
-    if (nruns)
+    if (nruns) {
+        part_begin(h);
         rc = ms_fmp4_write_fragment(h->mp4, ++h->frag_seq, runs, nruns, &h->partbuf);
+    }
 out:
     free(s[0]);
     free(s[1]);
@@ -121,10 +164,9 @@ static void close_part(ms_hls_t *h, int64_t end90)
         return;
     if (h->mp4 && build_fmp4_part(h, end90) < 0)
         MS_WARN(h->ctx, "fMP4 fragment failed");
-    if (!h->partbuf.len)
+    if (!part_len(h) && !h->partbuf.err)
         return;
-    ms_blob_t *blob = ms_buf_to_blob(&h->partbuf);
-    ms_buf_reset(&h->partbuf);
+    ms_blob_t *blob = part_take(h);
     if (!blob) {
         MS_WARN(h->ctx, "out of memory building a part");
         return;
@@ -157,7 +199,7 @@ static void start_part(ms_hls_t *h, int64_t t90, int independent)
 {
     h->part_start90 = t90;
     h->part_independent = independent;
-    if (!h->partbuf.len && !h->npend[0] && !h->npend[1])
+    if (!part_len(h) && !h->npend[0] && !h->npend[1])
         h->part_rx_us = 0; /* else frames carried over keep their arrival time */
 }
 
@@ -341,13 +383,26 @@ static void add_frame(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
     if (!h->part_rx_us)
         h->part_rx_us = rx_us;
     if (h->ts) {
-        if (!h->partbuf.len)
+        if (!part_len(h)) {
+            part_begin(h);
             ms_ts_mux_write_tables(h->ts, &h->partbuf); /* every part may start playback */
+        }
         if (ms_ts_mux_write_frame(h->ts, f, h->off90, &h->partbuf) < 0)
             MS_DEBUG(h->ctx, "frame not muxed (track %d)", f->track);
         return;
     }
     int k = f->track == h->vtrack ? 0 : 1;
+    if (!h->pend[0]) {
+        /* One block: pend[0], pend[1], pend_dts[0], pend_dts[1]. */
+        size_t fp = sizeof(ms_frame_t *) * HLS_FMP4_MAX, dp = sizeof(int64_t) * HLS_FMP4_MAX;
+        uint8_t *blk = malloc(2 * fp + 2 * dp);
+        if (!blk)
+            return;
+        h->pend[0] = (ms_frame_t **)blk;
+        h->pend[1] = (ms_frame_t **)(blk + fp);
+        h->pend_dts[0] = (int64_t *)(blk + 2 * fp);
+        h->pend_dts[1] = (int64_t *)(blk + 2 * fp + dp);
+    }
     if (h->npend[k] >= HLS_FMP4_MAX)
         return;
     h->pend[k][h->npend[k]] = ms_frame_ref(f);

@@ -1,7 +1,9 @@
 /* Access unit assembly shared by the H.264 (RFC 6184) and H.265 (RFC 7798)
  * depacketizers: collects complete NAL units of one RTP timestamp into the
  * frame payload format of media/stream/frame.h (4-byte lengths), strips
- * AUDs, inserts parameter sets before IDR/IRAP pictures, and tracks loss. */
+ * AUDs, inserts parameter sets before IDR/IRAP pictures, and tracks loss.
+ * Fragmentation units (RFC 6184 5.8, RFC 7798 4.4.3) are reassembled in
+ * place in the AU buffer (no separate fragment buffer, one copy less). */
 #include <string.h>
 
 #include "media/codec/h264.h"
@@ -9,16 +11,34 @@
 #include "media/codec/nal.h"
 #include "media/rtp/rtp_internal.h"
 
+#define AU_HINT_MIN 2048
+#define AU_HINT_MAX (1u << 20)
+/* The AU buffer is kept between AUs while it is this small (the frames
+ * between keyframes fit, so most AUs allocate nothing); a larger one (after
+ * a keyframe) is released, so no stream keeps its largest keyframe's size. */
+#define AU_KEEP_MAX (32u * 1024u)
+
 void ms_rtp_au_free(ms_rtp_au_t *a)
 {
     ms_buf_free(&a->au);
-    ms_buf_free(&a->fu);
+}
+
+static const uint8_t *au_data(const ms_rtp_au_t *a)
+{
+    return a->au.data;
+}
+
+static size_t au_len(const ms_rtp_au_t *a)
+{
+    return a->au.len;
 }
 
 static void clear_au(ms_rtp_au_t *a)
 {
-    ms_buf_reset(&a->au);
-    ms_buf_reset(&a->fu);
+    if (a->au.cap > AU_KEEP_MAX)
+        ms_buf_free(&a->au); /* see rtp_internal.h */
+    else
+        ms_buf_reset(&a->au);
     a->active = a->fu_active = 0;
     a->corrupt = 0;
     a->has_key = a->has_vps = a->has_sps = a->has_pps = 0;
@@ -30,14 +50,20 @@ void ms_rtp_au_reset(ms_rtp_au_t *a)
     a->pending_gap = 0;
 }
 
+/* Drops the fragmented NAL being reassembled. */
+static void fu_drop(ms_rtp_au_t *a)
+{
+    if (a->fu_active && a->au.len > a->fu_off)
+        a->au.len = a->fu_off;
+    a->fu_active = 0;
+    a->fu_len = 0;
+}
+
 void ms_rtp_au_gap(ms_rtp_au_t *a)
 {
     if (a->active)
         a->corrupt = 1;
-    if (a->fu_active) {
-        ms_buf_reset(&a->fu);
-        a->fu_active = 0;
-    }
+    fu_drop(a);
     a->pending_gap = 1;
 }
 
@@ -45,10 +71,7 @@ void ms_rtp_au_bad(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
 {
     ms_rtp_receiver_count_malformed(r);
     a->corrupt = 1;
-    if (a->fu_active) {
-        ms_buf_reset(&a->fu);
-        a->fu_active = 0;
-    }
+    fu_drop(a);
 }
 
 void ms_rtp_au_packet(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const ms_rtp_packet_t *p, int starts_au)
@@ -58,6 +81,10 @@ void ms_rtp_au_packet(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const ms_rtp_packet_
     if (!a->active) {
         a->active = 1;
         a->ts = p->ts;
+        size_t hint = a->hint < AU_HINT_MIN ? AU_HINT_MIN : a->hint;
+        ms_buf_reset(&a->au);
+        if (!a->au.data && ms_buf_reserve(&a->au, hint) < 0)
+            a->corrupt = 1;
         /* After a loss, a new AU is only trusted when its first packet
          * begins with something that can open an access unit (an AUD,
          * parameter set, SEI, or the first slice of a picture). */
@@ -125,16 +152,16 @@ int ms_rtp_au_param_set(ms_rtp_receiver_t *r, int hevc, const uint8_t *nal, size
     return 1;
 }
 
-void ms_rtp_au_add(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const uint8_t *nal, size_t len)
+/* Looks at one complete NAL: 1 = keep it, 0 = skip it (AUD), -1 = bad.
+ * Updates the AU's flags and the track's parameter sets. */
+static int nal_check(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const uint8_t *nal, size_t len)
 {
-    if (len == 0 || (a->hevc && len < 2)) {
-        ms_rtp_au_bad(r, a);
-        return;
-    }
+    if (len == 0 || (a->hevc && len < 2))
+        return -1;
     int t = nal_type(a->hevc, nal);
     if (a->hevc) {
         if (t == MS_H265_NAL_AUD)
-            return;
+            return 0;
         if (ms_h265_is_irap(t))
             a->has_key = 1;
         a->has_vps |= t == MS_H265_NAL_VPS;
@@ -142,14 +169,26 @@ void ms_rtp_au_add(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const uint8_t *nal, siz
         a->has_pps |= t == MS_H265_NAL_PPS;
     } else {
         if (t == MS_H264_NAL_AUD)
-            return;
+            return 0;
         if (t == MS_H264_NAL_IDR)
             a->has_key = 1;
         a->has_sps |= t == MS_H264_NAL_SPS;
         a->has_pps |= t == MS_H264_NAL_PPS;
     }
     (void)ms_rtp_au_param_set(r, a->hevc, nal, len);
-    if (a->au.len + 4 + len > MS_RTP_MAX_FRAME) {
+    return 1;
+}
+
+void ms_rtp_au_add(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const uint8_t *nal, size_t len)
+{
+    int k = nal_check(r, a, nal, len);
+    if (k < 0) {
+        ms_rtp_au_bad(r, a);
+        return;
+    }
+    if (!k)
+        return;
+    if (au_len(a) + 4 + len > MS_RTP_MAX_FRAME) {
         ms_rtp_au_bad(r, a);
         return;
     }
@@ -165,9 +204,13 @@ void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, cons
     if (start) {
         if (a->fu_active) /* the previous NAL never ended */
             ms_rtp_au_bad(r, a);
-        ms_buf_reset(&a->fu);
         a->fu_active = 1;
-        ms_buf_append(&a->fu, hdr, hdr_len);
+        a->fu_off = a->au.len;
+        a->fu_len = hdr_len;
+        if (!a->corrupt) {
+            ms_buf_be32(&a->au, 0); /* patched when the NAL ends */
+            ms_buf_append(&a->au, hdr, hdr_len);
+        }
     } else if (!a->fu_active) {
         /* Continuation without a start: the start was lost (already
          * counted) or the stream is broken. */
@@ -176,20 +219,30 @@ void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, cons
         a->corrupt = 1;
         return;
     }
-    if (a->fu.len + len > MS_RTP_MAX_FRAME) {
+    if (a->fu_len + len > MS_RTP_MAX_FRAME || au_len(a) + len > MS_RTP_MAX_FRAME) {
         ms_rtp_au_bad(r, a);
         return;
     }
-    ms_buf_append(&a->fu, data, len);
-    if (end) {
-        a->fu_active = 0;
-        if (a->fu.err) {
-            a->corrupt = 1;
-            return;
-        }
-        ms_rtp_au_add(r, a, a->fu.data, a->fu.len);
-        ms_buf_reset(&a->fu);
+    a->fu_len += len;
+    if (!a->corrupt)
+        ms_buf_append(&a->au, data, len);
+    if (!end)
+        return;
+    a->fu_active = 0;
+    if (a->corrupt || a->au.err) {
+        a->corrupt = 1;
+        return; /* nothing of this AU is kept */
     }
+    uint8_t *nal = a->au.data + a->fu_off + 4;
+    size_t nlen = a->au.len - a->fu_off - 4;
+    int k = nal_check(r, a, nal, nlen);
+    if (k <= 0) {
+        a->au.len = a->fu_off; /* an AUD (dropped) or a bad NAL */
+        if (k < 0)
+            ms_rtp_au_bad(r, a);
+        return;
+    }
+    ms_wr_be32(a->au.data + a->fu_off, (uint32_t)nlen);
 }
 
 static void put_nal(ms_buf_t *o, const uint8_t *nal, size_t len)
@@ -210,7 +263,7 @@ static void put_sets(ms_buf_t *o, const ms_rtp_au_t *a, int t, int has, const ui
     size_t off = 0;
     const uint8_t *n;
     size_t nl;
-    while (ms_nal_next(a->au.data, a->au.len, &off, &n, &nl) == 1)
+    while (ms_nal_next(au_data(a), au_len(a), &off, &n, &nl) == 1)
         if (nal_type(a->hevc, n) == t)
             put_nal(o, n, nl);
 }
@@ -223,7 +276,7 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
         a->corrupt = 1;
     if (a->au.err)
         a->corrupt = 1;
-    if (!a->corrupt && a->au.len == 0) {
+    if (!a->corrupt && au_len(a) == 0) {
         clear_au(a); /* only AUDs or nothing at all */
         return;
     }
@@ -232,13 +285,19 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
         clear_au(a);
         return;
     }
+    if (!a->has_key) {
+        /* expected size of the next AU: the last non-key one's, plus a margin */
+        size_t len = au_len(a);
+        size_t hint = len + len / 4 + 512;
+        a->hint = hint > AU_HINT_MAX ? AU_HINT_MAX : hint;
+    }
     const ms_codec_params_t *p = ms_rtp_receiver_params_mut(r);
     int key = a->has_key;
     if (key && ((!a->has_sps && !p->sps_len) || (!a->has_pps && !p->pps_len) ||
                 (a->hevc && !a->has_vps && !p->vps_len)))
         key = 0; /* cannot be decoded on its own: not a usable keyframe */
     if (!key || (a->has_sps && a->has_pps && (!a->hevc || a->has_vps))) {
-        ms_rtp_receiver_emit(r, a->au.data, a->au.len, a->ts, key, 0);
+        ms_rtp_receiver_emit(r, au_data(a), au_len(a), a->ts, key, 0);
         clear_au(a);
         return;
     }
@@ -255,7 +314,7 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
     size_t off = 0;
     const uint8_t *n;
     size_t nl;
-    while (ms_nal_next(a->au.data, a->au.len, &off, &n, &nl) == 1) {
+    while (ms_nal_next(au_data(a), au_len(a), &off, &n, &nl) == 1) {
         int t = nal_type(a->hevc, n);
         if (t == ts || t == tp || (a->hevc && t == tv))
             continue;

@@ -135,8 +135,16 @@ void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len,
 #include "util/buf.h"
 typedef struct {
     int hevc;
-    ms_buf_t au; /* 4-byte length-prefixed NALs */
-    ms_buf_t fu; /* fragmented NAL being reassembled (header + data) */
+    /* The AU being assembled: 4-byte length-prefixed NALs. A fragmented NAL
+     * is reassembled right there (its length patched at the end), so there
+     * is no second buffer and no copy from one to the other. Once the AU is
+     * emitted (copied into a frame of its exact size) a large buffer is
+     * released (depack_au.c AU_KEEP_MAX): kept, it would hold the largest
+     * keyframe's size, rounded up to a power of two, for every camera. */
+    ms_buf_t au;
+    size_t fu_off; /* offset in au of the fragmented NAL's length prefix */
+    size_t fu_len; /* its bytes so far (header + data) */
+    size_t hint;   /* expected AU size: the last non-key one's, plus a margin */
     int active, fu_active;
     uint32_t ts;
     int corrupt, pending_gap;

@@ -509,16 +509,37 @@ static void on_server_request(ms_rtsp_sess_t *s, const ms_rtsp_msg_t *m)
     ms_buf_free(&b);
 }
 
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+static pthread_key_t rbuf_key; /* its destructor frees the buffer at thread exit */
+static _Thread_local uint8_t *rbuf;
+
+static void rbuf_key_init(void)
+{
+    if (pthread_key_create(&rbuf_key, free) != 0)
+        MS_WARN("[rtsp-client]", "pthread_key_create failed: read buffers leak at thread exit");
+}
+
+uint8_t *ms_rtsp_cl_read_buf(void)
+{
+    if (!rbuf) {
+        pthread_once(&rbuf_once, rbuf_key_init);
+        rbuf = malloc(CL_READ_BUF);
+        if (rbuf)
+            (void)pthread_setspecific(rbuf_key, rbuf);
+    }
+    return rbuf;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
-    ms_rtsp_sess_t *s = h->data;
-    *buf = uv_buf_init((char *)s->udp_buf, sizeof s->udp_buf);
+    (void)h;
+    uint8_t *rb = ms_rtsp_cl_read_buf();
+    *buf = uv_buf_init((char *)rb, rb ? CL_READ_BUF : 0);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
     ms_rtsp_sess_t *s = st->data;
     if (s->dead)
         return;
@@ -529,7 +550,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    const uint8_t *d = s->udp_buf;
+    const uint8_t *d = (const uint8_t *)buf->base;
     size_t n = (size_t)nread;
     /* Fast path (RFC 2326 10.12 interleaved frames): when the parser holds
      * nothing, complete '$' frames at the start of the read are handed on

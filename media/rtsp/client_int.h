@@ -100,8 +100,15 @@ struct ms_rtsp_sess {
     int first_frame_sent;
     int64_t base_wall_us; /* wall clock of timeline 0 */
     int64_t active_since_ms;
-    uint8_t udp_buf[65536];
 };
+
+/* Receive buffer for TCP reads and UDP datagrams: one per thread (worker
+ * loop), shared by every session of that thread, since a read is fully
+ * consumed inside its callback (what is left of an incomplete message is
+ * copied into the session's parser). Allocated on first use, freed when the
+ * thread exits. NULL when out of memory. */
+#define CL_READ_BUF 65536
+uint8_t *ms_rtsp_cl_read_buf(void);
 
 struct ms_rtsp_client {
     uv_loop_t *loop;

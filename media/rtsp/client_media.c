@@ -258,8 +258,9 @@ void ms_rtsp_cl_interleaved(ms_rtsp_sess_t *s, uint8_t ch, const uint8_t *data, 
 static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
-    ms_rtsp_track_t *t = h->data;
-    *buf = uv_buf_init((char *)t->s->udp_buf, sizeof t->s->udp_buf);
+    (void)h;
+    uint8_t *rb = ms_rtsp_cl_read_buf();
+    *buf = uv_buf_init((char *)rb, rb ? CL_READ_BUF : 0);
 }
 
 static int same_host(const struct sockaddr_storage *a, const struct sockaddr *b)

@@ -14,12 +14,15 @@
 #define GOP_MAX_FRAMES 4096
 #define GOP_MAX_BYTES  (32u << 20)
 #define DEFAULT_QUEUE  1024
+#define RING_INITIAL   64 /* slots allocated at first; most readers pop at once */
 
 struct ms_reader {
     ms_hub_t *hub;
     ms_reader_t *next;
     ms_frame_t **ring;
-    uint32_t cap, head, count;
+    uint32_t cap;   /* the configured bound (queue_frames) */
+    uint32_t alloc; /* slots allocated: grows by doubling up to cap, as needed */
+    uint32_t head, count;
     int wait_key;
     uint64_t dropped;
     uint32_t overflows;
@@ -208,9 +211,26 @@ static void ring_clear(ms_reader_t *r)
 {
     while (r->count) {
         ms_frame_unref(r->ring[r->head]);
-        r->head = (r->head + 1) % r->cap;
+        r->head = (r->head + 1) % r->alloc;
         r->count--;
     }
+}
+
+/* Doubles the ring's allocation (up to cap), keeping the queued frames in
+ * order. Returns 0 or -ENOMEM (the caller treats the ring as full). */
+static int ring_grow(ms_reader_t *r)
+{
+    uint32_t na = r->alloc * 2 > r->cap ? r->cap : r->alloc * 2;
+    ms_frame_t **nr = malloc(sizeof *nr * na);
+    if (!nr)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < r->count; i++)
+        nr[i] = r->ring[(r->head + i) % r->alloc];
+    free(r->ring);
+    r->ring = nr;
+    r->alloc = na;
+    r->head = 0;
+    return 0;
 }
 
 /* Queues f on r; returns 1 if queued. */
@@ -224,7 +244,9 @@ static int reader_push(ms_reader_t *r, ms_frame_t *f)
         }
         r->wait_key = 0;
     }
-    if (r->count == r->cap) {
+    if (r->count == r->alloc && r->alloc < r->cap)
+        (void)ring_grow(r);
+    if (r->count == r->alloc) {
         r->dropped += r->count + 1;
         r->overflows++;
         ring_clear(r);
@@ -232,7 +254,7 @@ static int reader_push(ms_reader_t *r, ms_frame_t *f)
         if (r->wait_key)
             return 0;
     }
-    r->ring[(r->head + r->count) % r->cap] = ms_frame_ref(f);
+    r->ring[(r->head + r->count) % r->alloc] = ms_frame_ref(f);
     r->count++;
     return 1;
 }
@@ -262,7 +284,8 @@ ms_reader_t *ms_hub_reader_open(ms_hub_t *h, const ms_reader_opts_t *opts)
     r->hub = h;
     r->opts = *opts;
     r->cap = opts->queue_frames ? opts->queue_frames : DEFAULT_QUEUE;
-    r->ring = calloc(r->cap, sizeof *r->ring);
+    r->alloc = r->cap < RING_INITIAL ? r->cap : RING_INITIAL;
+    r->ring = calloc(r->alloc, sizeof *r->ring);
     if (!r->ring) {
         free(r);
         return NULL;
@@ -305,7 +328,7 @@ ms_frame_t *ms_reader_pop(ms_reader_t *r)
     if (!r->count)
         return NULL;
     ms_frame_t *f = r->ring[r->head];
-    r->head = (r->head + 1) % r->cap;
+    r->head = (r->head + 1) % r->alloc;
     r->count--;
     return f;
 }

@@ -34,7 +34,7 @@ typedef struct ms_hub ms_hub_t;
 typedef struct ms_reader ms_reader_t;
 
 typedef struct {
-    uint32_t queue_frames; /* ring capacity; 0 = default (1024) */
+    uint32_t queue_frames; /* ring bound (slots are allocated as frames queue up); 0 = 1024 */
     void (*on_frames)(ms_reader_t *r, void *ud);
     void (*on_tracks)(ms_reader_t *r, void *ud);
     void *ud;

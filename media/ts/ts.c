@@ -35,7 +35,6 @@ struct ms_ts_mux {
     ts_track_t tracks[MS_MAX_TRACKS];
     uint16_t pcr_pid;
     uint8_t cc_pat, cc_pmt;
-    ms_buf_t pes; /* scratch: one PES packet */
 };
 
 uint32_t ms_ts_crc32(const uint8_t *p, size_t n)
@@ -119,7 +118,6 @@ void ms_ts_mux_free(ms_ts_mux_t *m)
 {
     if (!m)
         return;
-    ms_buf_free(&m->pes);
     free(m);
 }
 
@@ -207,79 +205,132 @@ int ms_ts_mux_write_tables(ms_ts_mux_t *m, ms_buf_t *out)
 }
 
 /* PTS/DTS field (2.4.3.7): 4-bit prefix, 33 bits with marker bits. */
-static void put_ts(ms_buf_t *b, unsigned prefix, uint64_t t)
+static void put_ts(uint8_t *p, unsigned prefix, uint64_t t)
 {
     t &= PTS_MASK;
-    ms_buf_u8(b, (uint8_t)((prefix << 4) | ((t >> 29) & 0x0E) | 1));
-    ms_buf_be16(b, (uint16_t)(((t >> 14) & 0xFFFE) | 1));
-    ms_buf_be16(b, (uint16_t)(((t << 1) & 0xFFFE) | 1));
+    p[0] = (uint8_t)((prefix << 4) | ((t >> 29) & 0x0E) | 1);
+    p[1] = (uint8_t)(t >> 22);
+    p[2] = (uint8_t)(((t >> 14) & 0xFE) | 1);
+    p[3] = (uint8_t)(t >> 7);
+    p[4] = (uint8_t)(((t << 1) & 0xFE) | 1);
 }
 
 static const uint8_t START_CODE[4] = {0, 0, 0, 1};
 
-static void put_nal(ms_buf_t *b, const uint8_t *nal, size_t len)
+/* The PES packet of one frame as a list of pieces (header, start codes, NAL
+ * units, ADTS header, raw AAC) pointing into the frame and the track params:
+ * the transport packets are filled straight from them, so the PES is never
+ * assembled in a scratch buffer (no per-stream buffer as large as the largest
+ * keyframe, and one copy less per byte). */
+#define PIECES_STACK 64
+typedef struct {
+    const uint8_t *p;
+    size_t len;
+} piece_t;
+
+typedef struct {
+    piece_t *v;
+    int n, cap;
+    size_t total;
+} pieces_t;
+
+static void add_piece(pieces_t *ps, const uint8_t *p, size_t len)
+{
+    if (!len || ps->n >= ps->cap)
+        return; /* cap is counted before filling: never reached */
+    ps->v[ps->n].p = p;
+    ps->v[ps->n].len = len;
+    ps->n++;
+    ps->total += len;
+}
+
+static void add_nal(pieces_t *ps, const uint8_t *nal, size_t len)
 {
     if (!len)
         return;
-    ms_buf_append(b, START_CODE, 4);
-    ms_buf_append(b, nal, len);
+    add_piece(ps, START_CODE, 4);
+    add_piece(ps, nal, len);
 }
 
-/* Annex-B access unit: AUD first (7.4.1.2.3 / H.265 7.4.2.4.4), parameter
- * sets for keyframes that lack them, then the frame's NAL units. */
-static int video_payload(const ts_track_t *t, const ms_frame_t *f, ms_buf_t *b)
+/* Annex-B access unit: AUD first (H.264 7.4.1.2.3 / H.265 7.4.2.4.4), the
+ * parameter sets for keyframes that lack them, then the frame's NAL units
+ * (its own AUDs dropped). Counts the pieces first; *heap is set when the
+ * piece array had to be allocated (the caller frees it). */
+static int video_pieces(const ts_track_t *t, const ms_frame_t *f, pieces_t *ps, piece_t **heap)
 {
     int h265 = t->params.codec == MS_CODEC_H265;
+    int t_sps = h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS;
+    int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
     size_t off = 0;
     const uint8_t *nal;
     size_t nlen;
-    int has_ps = 0, r;
+    int has_ps = 0, nnal = 0, r;
     while ((r = ms_nal_next(f->data, f->size, &off, &nal, &nlen)) == 1) {
         if (!nlen)
             continue;
         int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
-        if (type == (h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS))
+        if (type == t_sps)
             has_ps = 1;
+        nnal++;
     }
     if (r < 0)
         return -EINVAL;
+    int need = ps->n + 2 * (nnal + 4);
+    if (need > ps->cap) {
+        piece_t *v = malloc(sizeof *v * (size_t)need);
+        if (!v)
+            return -ENOMEM;
+        memcpy(v, ps->v, sizeof *v * (size_t)ps->n);
+        ps->v = *heap = v;
+        ps->cap = need;
+    }
     if (h265) {
         static const uint8_t aud[3] = {0x46, 0x01, 0x50}; /* pic_type 2: any */
-        put_nal(b, aud, sizeof aud);
+        add_nal(ps, aud, sizeof aud);
     } else {
         static const uint8_t aud[2] = {0x09, 0xF0}; /* primary_pic_type 7: any */
-        put_nal(b, aud, sizeof aud);
+        add_nal(ps, aud, sizeof aud);
     }
     if ((f->flags & MS_FRAME_KEY) && !has_ps) {
         if (h265)
-            put_nal(b, t->params.vps, t->params.vps_len);
-        put_nal(b, t->params.sps, t->params.sps_len);
-        put_nal(b, t->params.pps, t->params.pps_len);
+            add_nal(ps, t->params.vps, t->params.vps_len);
+        add_nal(ps, t->params.sps, t->params.sps_len);
+        add_nal(ps, t->params.pps, t->params.pps_len);
     }
     off = 0;
     while (ms_nal_next(f->data, f->size, &off, &nal, &nlen) == 1) {
         if (!nlen)
             continue;
         int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
-        if (type == (h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD))
+        if (type == t_aud)
             continue;
-        put_nal(b, nal, nlen);
+        add_nal(ps, nal, nlen);
     }
     return 0;
 }
 
-/* Splits one PES into transport packets (2.4.3.2). The first packet carries
- * the PCR and random_access_indicator when asked (2.4.3.4); the last one is
- * padded with adaptation field stuffing. */
-static void packetize(ms_buf_t *out, uint16_t pid, uint8_t *cc, const uint8_t *pes, size_t n,
-                      int64_t pcr, int rai)
+/* Splits one PES (its pieces) into transport packets (2.4.3.2), written
+ * straight into out. The first packet carries the PCR and
+ * random_access_indicator when asked (2.4.3.4); the last one is padded with
+ * adaptation field stuffing. */
+static int packetize(ms_buf_t *out, uint16_t pid, uint8_t *cc, const pieces_t *ps, int64_t pcr,
+                     int rai)
 {
+    size_t n = ps->total;
+    size_t af0 = pcr >= 0 ? 8 : rai ? 2 : 0;
+    size_t room0 = TS_PAYLOAD - af0;
+    size_t npk = 1 + (n > room0 ? (n - room0 + TS_PAYLOAD - 1) / TS_PAYLOAD : 0);
+    if (ms_buf_reserve(out, npk * MS_TS_PACKET) < 0)
+        return -ENOMEM;
+    uint8_t *o = out->data + out->len;
     size_t pos = 0;
-    int first = 1;
-    while (pos < n) {
-        uint8_t af[TS_PAYLOAD];
+    int pi = 0;
+    size_t poff = 0;
+    for (size_t k = 0; k < npk; k++) {
+        uint8_t *pkt = o + k * MS_TS_PACKET;
+        uint8_t *af = pkt + 4;
         size_t aflen = 0;
-        if (first && (pcr >= 0 || rai)) {
+        if (k == 0 && af0) {
             af[1] = (uint8_t)((rai ? 0x40 : 0) | (pcr >= 0 ? 0x10 : 0));
             aflen = 2;
             if (pcr >= 0) {
@@ -311,25 +362,38 @@ static void packetize(ms_buf_t *out, uint16_t pid, uint8_t *cc, const uint8_t *p
         }
         if (aflen)
             af[0] = (uint8_t)(aflen - 1);
-        uint8_t hdr[4];
-        hdr[0] = TS_SYNC;
-        hdr[1] = (uint8_t)((first ? 0x40 : 0) | (pid >> 8));
-        hdr[2] = (uint8_t)pid;
-        hdr[3] = (uint8_t)((aflen ? 0x30 : 0x10) | (*cc & 0x0F));
+        pkt[0] = TS_SYNC;
+        pkt[1] = (uint8_t)((k == 0 ? 0x40 : 0) | (pid >> 8));
+        pkt[2] = (uint8_t)pid;
+        pkt[3] = (uint8_t)((aflen ? 0x30 : 0x10) | (*cc & 0x0F));
         *cc = (uint8_t)((*cc + 1) & 0x0F);
-        ms_buf_append(out, hdr, 4);
-        if (aflen)
-            ms_buf_append(out, af, aflen);
-        ms_buf_append(out, pes + pos, room);
+        uint8_t *d = af + aflen;
+        size_t want = room;
+        while (want) {
+            size_t take = ps->v[pi].len - poff;
+            if (take > want)
+                take = want;
+            memcpy(d, ps->v[pi].p + poff, take);
+            d += take;
+            want -= take;
+            poff += take;
+            if (poff == ps->v[pi].len) {
+                pi++;
+                poff = 0;
+            }
+        }
         pos += room;
-        first = 0;
     }
+    out->len += npk * MS_TS_PACKET;
+    return 0;
 }
 
 int ms_ts_mux_write_frame(ms_ts_mux_t *m, const ms_frame_t *f, int64_t offset_90k, ms_buf_t *out)
 {
     if (!ms_ts_mux_carries(m, f->track))
         return -EINVAL;
+    if (out->err)
+        return -ENOMEM;
     ts_track_t *t = &m->tracks[f->track];
     uint32_t rate = t->params.clock_rate               ? t->params.clock_rate
                     : t->params.kind == MS_TRACK_AUDIO ? (uint32_t)t->params.sample_rate
@@ -338,34 +402,44 @@ int ms_ts_mux_write_frame(ms_ts_mux_t *m, const ms_frame_t *f, int64_t offset_90
     int64_t dts = ms_ts_to_90k(f->dts, rate) + offset_90k;
     int with_dts = pts != dts;
 
-    ms_buf_t *b = &m->pes;
-    ms_buf_reset(b);
-    /* PES header (2.4.3.6); PES_packet_length patched below. */
-    ms_buf_be24(b, 0x000001);
-    ms_buf_u8(b, t->stream_id);
-    ms_buf_be16(b, 0);
-    ms_buf_u8(b, 0x84); /* '10', data_alignment_indicator */
-    ms_buf_u8(b, with_dts ? 0xC0 : 0x80);
-    ms_buf_u8(b, with_dts ? 10 : 5);
-    put_ts(b, with_dts ? 3 : 2, (uint64_t)pts);
-    if (with_dts)
-        put_ts(b, 1, (uint64_t)dts);
-
-    if (t->stream_type == ST_AAC_ADTS) {
-        uint8_t adts[7];
-        if (ms_aac_adts_header(&t->aac, f->size, adts) < 0)
-            return -EINVAL;
-        ms_buf_append(b, adts, sizeof adts);
-        ms_buf_append(b, f->data, f->size);
-    } else if (video_payload(t, f, b) < 0) {
-        return -EINVAL;
+    /* PES header (2.4.3.6), then for AAC the ADTS header; PES_packet_length
+     * is filled in once the pieces are known. */
+    uint8_t hdr[32];
+    size_t hl = 0;
+    hdr[hl++] = 0x00;
+    hdr[hl++] = 0x00;
+    hdr[hl++] = 0x01;
+    hdr[hl++] = t->stream_id;
+    hdr[hl++] = 0; /* PES_packet_length */
+    hdr[hl++] = 0;
+    hdr[hl++] = 0x84; /* '10', data_alignment_indicator */
+    hdr[hl++] = with_dts ? 0xC0 : 0x80;
+    hdr[hl++] = with_dts ? 10 : 5;
+    put_ts(hdr + hl, with_dts ? 3 : 2, (uint64_t)pts);
+    hl += 5;
+    if (with_dts) {
+        put_ts(hdr + hl, 1, (uint64_t)dts);
+        hl += 5;
     }
-    if (b->err)
-        return -ENOMEM;
-    size_t pes_len = b->len - 6;
+
+    piece_t stack[PIECES_STACK];
+    piece_t *heap = NULL;
+    pieces_t ps = {stack, 0, PIECES_STACK, 0};
+    add_piece(&ps, hdr, hl);
+    if (t->stream_type == ST_AAC_ADTS) {
+        if (ms_aac_adts_header(&t->aac, f->size, hdr + hl) < 0)
+            return -EINVAL;
+        add_piece(&ps, hdr + hl, 7);
+        add_piece(&ps, f->data, f->size);
+    } else {
+        int r = video_pieces(t, f, &ps, &heap);
+        if (r < 0)
+            return r;
+    }
+    size_t pes_len = ps.total - 6;
     if (pes_len <= 0xFFFF) {
-        b->data[4] = (uint8_t)(pes_len >> 8);
-        b->data[5] = (uint8_t)pes_len;
+        hdr[4] = (uint8_t)(pes_len >> 8);
+        hdr[5] = (uint8_t)pes_len;
     } /* else 0: unbounded, allowed for video (2.4.3.7) */
 
     int is_video = t->params.kind == MS_TRACK_VIDEO;
@@ -373,6 +447,7 @@ int ms_ts_mux_write_frame(ms_ts_mux_t *m, const ms_frame_t *f, int64_t offset_90
      * the player, which is what HLS clients expect. */
     int64_t pcr = t->pid == m->pcr_pid ? (int64_t)((uint64_t)dts & PTS_MASK) : -1;
     int rai = (f->flags & MS_FRAME_KEY) && (is_video || t->pid == m->pcr_pid);
-    packetize(out, t->pid, &t->cc, b->data, b->len, pcr, rai);
-    return out->err ? -ENOMEM : 0;
+    int r = packetize(out, t->pid, &t->cc, &ps, pcr, rai);
+    free(heap);
+    return r;
 }

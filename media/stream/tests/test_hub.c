@@ -157,6 +157,46 @@ static void test_tracks_callback_and_info(void **state)
     ms_hub_free(h);
 }
 
+/* The ring's allocation grows as frames queue up (up to queue_frames) and
+ * keeps their order across the wrap; the bound still holds. */
+static void test_ring_grows_in_order(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    counter_t c = {0, 0};
+    ms_reader_opts_t o = {.queue_frames = 300, .on_frames = on_frames, .ud = &c};
+    ms_reader_t *r = ms_hub_reader_open(h, &o);
+    assert_non_null(r);
+    publish(h, 0, 1, 0);
+    /* wrap the initial allocation before it grows */
+    for (int i = 1; i <= 40; i++)
+        publish(h, 0, 0, i);
+    for (int i = 0; i <= 30; i++) {
+        ms_frame_t *f = ms_reader_pop(r);
+        assert_non_null(f);
+        assert_int_equal(f->pts, i);
+        ms_frame_unref(f);
+    }
+    for (int i = 41; i < 300; i++)
+        publish(h, 0, 0, i);
+    assert_int_equal(ms_reader_queued(r), 269);
+    assert_int_equal(ms_reader_dropped(r), 0);
+    for (int i = 31; i < 300; i++) {
+        ms_frame_t *f = ms_reader_pop(r);
+        assert_non_null(f);
+        assert_int_equal(f->pts, i);
+        ms_frame_unref(f);
+    }
+    assert_null(ms_reader_pop(r));
+    /* the bound: 300 queued, the 301st overflows */
+    for (int i = 0; i < 301; i++)
+        publish(h, 0, 0, i);
+    assert_int_equal(ms_reader_overflows(r), 1);
+    ms_hub_reader_close(r);
+
+    ms_hub_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_shared_not_copied),
         cmocka_unit_test(test_overflow_resyncs_on_keyframe),
         cmocka_unit_test(test_tracks_callback_and_info),
+        cmocka_unit_test(test_ring_grows_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,13 +192,88 @@ static void test_param_insertion(void **state)
     es_free(&v);
 }
 
+/* Reassembles the payload of the PES packets of pid from TS packets
+ * (headers and adaptation fields stripped) into out. */
+static void pes_payload(const ms_buf_t *ts, int pid, ms_buf_t *out)
+{
+    for (size_t o = 0; o < ts->len; o += 188) {
+        const uint8_t *p = ts->data + o;
+        if ((((p[1] & 0x1F) << 8) | p[2]) != pid)
+            continue;
+        size_t pay = (p[3] & 0x20) ? 5u + p[4] : 4u;
+        assert_true(pay <= 188);
+        ms_buf_append(out, p + pay, 188 - pay);
+    }
+}
+
+/* A frame of many NAL units (more than the muxer's on-stack piece list)
+ * and over 64 KiB (PES_packet_length 0, 2.4.3.7), then a small one: the
+ * packets carry exactly the PES header, an AUD and each NAL with a start
+ * code, in order. */
+static void test_pes_pieces(void **state)
+{
+    (void)state;
+    ms_codec_params_t tr[1];
+    memset(tr, 0, sizeof tr);
+    tr[0].codec = MS_CODEC_H264;
+    tr[0].kind = MS_TRACK_VIDEO;
+    tr[0].clock_rate = 90000;
+    ms_ts_mux_t *m = ms_ts_mux_new(tr, 1);
+    assert_non_null(m);
+    ms_buf_t fr = MS_BUF_INIT, want = MS_BUF_INIT, ts = MS_BUF_INIT, got = MS_BUF_INIT;
+    static const uint8_t sc[4] = {0, 0, 0, 1};
+    static const uint8_t aud[2] = {0x09, 0xF0};
+    for (int k = 0; k < 2; k++) {
+        int nnal = k == 0 ? 40 : 3;
+        size_t nlen = k == 0 ? 1900 : 100;
+        ms_buf_reset(&fr);
+        ms_buf_reset(&want);
+        ms_buf_append(&want, sc, 4);
+        ms_buf_append(&want, aud, 2);
+        for (int i = 0; i < nnal; i++) {
+            ms_buf_be32(&fr, (uint32_t)nlen);
+            ms_buf_append(&want, sc, 4);
+            for (size_t j = 0; j < nlen; j++) {
+                uint8_t c = (uint8_t)(j == 0 ? 0x01 : (i * 7 + j * 13 + k) | 1); /* non-IDR slice */
+                ms_buf_u8(&fr, c);
+                ms_buf_u8(&want, c);
+            }
+        }
+        ms_frame_t *f = ms_frame_new(fr.data, fr.len);
+        assert_non_null(f);
+        f->pts = f->dts = 3600 * k;
+        ms_buf_reset(&ts);
+        assert_int_equal(ms_ts_mux_write_frame(m, f, 0, &ts), 0);
+        ms_frame_unref(f);
+        assert_int_equal(ts.len % 188, 0);
+        ms_buf_reset(&got);
+        pes_payload(&ts, MS_TS_PID_ES0, &got);
+        /* PES header: start code, stream_id, length, flags, PTS only */
+        assert_true(got.len >= 14 + want.len);
+        assert_int_equal(got.data[0], 0);
+        assert_int_equal(got.data[1], 0);
+        assert_int_equal(got.data[2], 1);
+        assert_int_equal(got.data[3], 0xE0);
+        size_t pes_len = ((size_t)got.data[4] << 8) | got.data[5];
+        assert_int_equal(pes_len, k == 0 ? 0 : 8 + want.len);
+        assert_int_equal(got.data[8], 5);
+        assert_memory_equal(got.data + 14, want.data, want.len);
+        /* only the last packet is stuffed: nothing follows the PES */
+        assert_int_equal(got.len, 14 + want.len);
+    }
+    ms_buf_free(&fr);
+    ms_buf_free(&want);
+    ms_buf_free(&ts);
+    ms_buf_free(&got);
+    ms_ts_mux_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32),
-        cmocka_unit_test(test_h264_aac),
-        cmocka_unit_test(test_h265),
-        cmocka_unit_test(test_param_insertion),
+        cmocka_unit_test(test_crc32),      cmocka_unit_test(test_h264_aac),
+        cmocka_unit_test(test_h265),       cmocka_unit_test(test_param_insertion),
+        cmocka_unit_test(test_pes_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
