@@ -10,12 +10,9 @@
  * change every second and stay out of the blocks: the reader adds them from
  * the chunks table through a partial index on open chunks.
  *
- * Record (little-endian, 48-byte header): u32 record length, i64 id,
- * i64 start_ms, i64 end_ms, u64 bytes, u32 init_len, u32 nfrags, u16 path
- * length, u16 root length (ROOT_SAME: the root of the previous record of
- * the blob), then nfrags fragment records of 32 bytes (as in chunks.frags),
- * the path and the root (no NUL). The blob comes from a file on disk: the
- * parser checks every length against the blob and refuses a bad one.
+ * The record format (dvr/block_fmt.h, fuzzed by fuzz/fuzz_dvr_block.c):
+ * chunk header, fragment table, path and root, every length checked
+ * against the blob (it comes from a file on disk).
  *
  * totals(uid, chunks, bytes): row count and indexed bytes per stream (open
  * chunks included), so the status of a stream reads one row. */
@@ -23,14 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dvr/block_fmt.h"
 #include "dvr/dvr_int.h"
 #include "util/log.h"
 
-#define CTX       "[dvr] [index]"
-#define BLOCK_MS  600000
-#define REC_HDR   48
-#define ROOT_SAME 0xFFFFu
-
+#define CTX      "[dvr] [index]"
+#define BLOCK_MS 600000
 static int sq_err(sqlite3 *db, int rc, const char *what)
 {
     MS_ERROR(CTX, "%s: %s (%d)", what, sqlite3_errmsg(db), rc);
@@ -45,46 +40,7 @@ static int64_t block_of(int64_t start_ms)
     return q * BLOCK_MS;
 }
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-    return v;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-/* One record of a blob (pointers into the blob or the caller's chunk). */
-typedef struct {
-    int64_t id, start_ms, end_ms;
-    uint64_t bytes;
-    uint32_t init_len, nfrags;
-    const uint8_t *frags; /* encoded, 32 bytes each */
-    const char *path, *root;
-    size_t plen, rlen;
-} rec_t;
+typedef ms_dvr_brec_t rec_t;
 
 /* Parses a block blob into *out (malloc'ed, may be NULL when n = 0).
  * -EINVAL for a malformed blob. */
@@ -92,21 +48,11 @@ static int blk_parse(const uint8_t *p, size_t len, rec_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    size_t cap = 0, k = 0;
-    rec_t *v = NULL;
-    const char *root = NULL;
-    size_t rlen = 0;
-    for (size_t at = 0; at < len;) {
-        if (len - at < REC_HDR)
-            goto bad;
-        const uint8_t *q = p + at;
-        uint32_t rl = le32(q);
-        uint32_t nf = le32(q + 40);
-        size_t pl = le16(q + 44), rl2 = le16(q + 46);
-        size_t body = (size_t)nf * 32 + pl + (rl2 == ROOT_SAME ? 0 : rl2);
-        if (rl < REC_HDR || rl > len - at || nf > rl / 32 || body != rl - REC_HDR ||
-            (rl2 == ROOT_SAME && !root))
-            goto bad;
+    size_t cap = 0, k = 0, at = 0;
+    rec_t *v = NULL, r;
+    memset(&r, 0, sizeof r);
+    int rc;
+    while ((rc = blkf_next(p, len, &at, &r)) == 1) {
         if (k == cap) {
             size_t nc = cap ? cap * 2 : 64;
             rec_t *nv = realloc(v, nc * sizeof *nv);
@@ -117,69 +63,32 @@ static int blk_parse(const uint8_t *p, size_t len, rec_t **out, size_t *n)
             v = nv;
             cap = nc;
         }
-        rec_t *r = &v[k++];
-        r->id = (int64_t)le64(q + 4);
-        r->start_ms = (int64_t)le64(q + 12);
-        r->end_ms = (int64_t)le64(q + 20);
-        r->bytes = le64(q + 28);
-        r->init_len = le32(q + 36);
-        r->nfrags = nf;
-        r->frags = q + REC_HDR;
-        r->path = (const char *)r->frags + (size_t)nf * 32;
-        r->plen = pl;
-        if (rl2 != ROOT_SAME) {
-            root = r->path + pl;
-            rlen = rl2;
-        }
-        r->root = root;
-        r->rlen = rlen;
-        at += rl;
+        v[k++] = r;
+    }
+    if (rc < 0) {
+        free(v);
+        return rc;
     }
     *out = v;
     *n = k;
     return 0;
-bad:
-    free(v);
-    return -EINVAL;
 }
 
-/* Encodes v[0..n) into a new blob (malloc'ed). */
+/* Encodes v[0..n) into a new blob (malloc'ed); a root equal to the
+ * previous record's is written once. */
 static uint8_t *blk_build(const rec_t *v, size_t n, size_t *len)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
-        total += REC_HDR + (size_t)v[i].nfrags * 32 + v[i].plen + v[i].rlen;
+        total += blkf_size(&v[i], 0);
     uint8_t *p = malloc(total ? total : 1);
     if (!p)
         return NULL;
     size_t at = 0;
-    const char *prev = NULL;
-    size_t prevl = 0;
     for (size_t i = 0; i < n; i++) {
         const rec_t *r = &v[i];
-        int same = prev && prevl == r->rlen && memcmp(prev, r->root, r->rlen) == 0;
-        size_t rl = REC_HDR + (size_t)r->nfrags * 32 + r->plen + (same ? 0 : r->rlen);
-        uint8_t *q = p + at;
-        put_le(q, rl, 4);
-        put_le(q + 4, (uint64_t)r->id, 8);
-        put_le(q + 12, (uint64_t)r->start_ms, 8);
-        put_le(q + 20, (uint64_t)r->end_ms, 8);
-        put_le(q + 28, r->bytes, 8);
-        put_le(q + 36, r->init_len, 4);
-        put_le(q + 40, r->nfrags, 4);
-        put_le(q + 44, r->plen, 2);
-        put_le(q + 46, same ? ROOT_SAME : r->rlen, 2);
-        uint8_t *d = q + REC_HDR;
-        memcpy(d, r->frags, (size_t)r->nfrags * 32);
-        d += (size_t)r->nfrags * 32;
-        memcpy(d, r->path, r->plen);
-        d += r->plen;
-        if (!same) {
-            memcpy(d, r->root, r->rlen);
-            prev = r->root;
-            prevl = r->rlen;
-        }
-        at += rl;
+        int same = i && v[i - 1].rlen == r->rlen && memcmp(v[i - 1].root, r->root, r->rlen) == 0;
+        at += blkf_write(p + at, r, same);
     }
     *len = at;
     return p;
@@ -300,7 +209,7 @@ static int blk_add(sqlite3 *db, const ms_dvr_wchunk_t *c, const char *root)
     if (!fb)
         return -ENOMEM;
     size_t pl = strlen(c->path), rl = strlen(root);
-    if (pl >= ROOT_SAME || rl >= ROOT_SAME) {
+    if (pl >= BLKF_ROOT_SAME || rl >= BLKF_ROOT_SAME) {
         free(fb);
         return -ENAMETOOLONG;
     }
@@ -424,7 +333,7 @@ int ms_dvr_db_blocks_rebuild(sqlite3 *db)
         const void *fb = sqlite3_column_blob(st, 6);
         size_t pl = (size_t)sqlite3_column_bytes(st, 7), rl = (size_t)sqlite3_column_bytes(st, 8);
         const void *path = sqlite3_column_text(st, 7), *root = sqlite3_column_text(st, 8);
-        if (fl % 32 || pl >= ROOT_SAME || rl >= ROOT_SAME || !path || !root)
+        if (fl % 32 || pl >= BLKF_ROOT_SAME || rl >= BLKF_ROOT_SAME || !path || !root)
             continue; /* not representable: left to the row query (never written so) */
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 512;
@@ -564,11 +473,11 @@ static int acc_add(acc_t *a, ms_dvr_chunk_t *c, const char *path, size_t pl, con
     ms_dvr_frag_t *fd = (ms_dvr_frag_t *)(void *)(a->fr.p + fo);
     for (size_t i = 0; i < nf; i++) {
         const uint8_t *q = fb + i * 32;
-        fd[i].t_ms = (int64_t)le64(q);
-        fd[i].dur_ms = le32(q + 8);
-        fd[i].key = le32(q + 12);
-        fd[i].off = le64(q + 16);
-        fd[i].size = le64(q + 24);
+        fd[i].t_ms = (int64_t)blkf_le64(q);
+        fd[i].dur_ms = blkf_le32(q + 8);
+        fd[i].key = blkf_le32(q + 12);
+        fd[i].off = blkf_le64(q + 16);
+        fd[i].size = blkf_le64(q + 24);
     }
     a->nfr += nf;
     pool_put(&a->rows, c, sizeof *c);
@@ -714,15 +623,13 @@ static int acc_blocks(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_
         if (first && len && total > 0 && (uint64_t)total / len < 100000) {
             /* records, fragments and string bytes of this blob (headers
              * only; a bad blob is caught below) */
-            size_t nr = 0, nf = 0, sb = 0;
-            for (size_t at = 0; at + REC_HDR <= len && nr < len;) {
-                uint32_t rl = le32(p + at);
-                if (rl < REC_HDR || rl > len - at)
-                    break;
+            size_t nr = 0, nf = 0, sb = 0, at = 0;
+            ms_dvr_brec_t r;
+            memset(&r, 0, sizeof r);
+            while (blkf_next(p, len, &at, &r) == 1) {
                 nr++;
-                nf += le32(p + at + 40);
-                sb += le16(p + at + 44) + 2;
-                at += rl;
+                nf += r.nfrags;
+                sb += r.plen + 2;
             }
             double k = (double)total / (double)len * 1.02;
             pool_reserve(&a->rows, (size_t)((double)(nr + 1) * k) * sizeof(ms_dvr_chunk_t));
@@ -730,41 +637,27 @@ static int acc_blocks(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_
             pool_reserve(&a->str, (size_t)((double)sb * k) + 4096);
         }
         first = 0;
-        const char *root = NULL;
-        size_t rlen = 0;
         a->last_root_src = NULL;
-        /* the parser of blk_parse, inlined without the record array */
-        for (size_t at = 0; at < len;) {
-            const uint8_t *q = p + at;
-            if (len - at < REC_HDR) {
-                err = -EINVAL;
+        ms_dvr_brec_t r;
+        memset(&r, 0, sizeof r);
+        size_t at = 0;
+        int k;
+        while (!err && (k = blkf_next(p, len, &at, &r)) != 0) {
+            if (k < 0) {
+                err = k;
                 break;
             }
-            uint32_t rl = le32(q), nf = le32(q + 40);
-            size_t pl = le16(q + 44), rl2 = le16(q + 46);
-            size_t body = (size_t)nf * 32 + pl + (rl2 == ROOT_SAME ? 0 : rl2);
-            if (rl < REC_HDR || rl > len - at || nf > rl / 32 || body != rl - REC_HDR ||
-                (rl2 == ROOT_SAME && !root)) {
-                err = -EINVAL;
-                break;
-            }
-            const char *path = (const char *)q + REC_HDR + (size_t)nf * 32;
-            if (rl2 != ROOT_SAME) {
-                root = path + pl;
-                rlen = rl2;
-            }
-            at += rl;
-            ms_dvr_chunk_t c;
-            c.start_ms = (int64_t)le64(q + 12);
-            c.end_ms = (int64_t)le64(q + 20);
-            if (c.start_ms < lo || c.start_ms >= to_ms || c.end_ms <= from_ms)
+            if (r.start_ms < lo || r.start_ms >= to_ms || r.end_ms <= from_ms)
                 continue;
-            c.id = (int64_t)le64(q + 4);
+            ms_dvr_chunk_t c;
+            c.id = r.id;
             c.uid = NULL;
-            c.bytes = le64(q + 28);
-            c.init_len = le32(q + 36);
+            c.start_ms = r.start_ms;
+            c.end_ms = r.end_ms;
+            c.bytes = r.bytes;
+            c.init_len = r.init_len;
             c.open = 0;
-            err = acc_add(a, &c, path, pl, root, rlen, q + REC_HDR, nf);
+            err = acc_add(a, &c, r.path, r.plen, r.root, r.rlen, r.frags, r.nfrags);
         }
     }
     if (err == -EINVAL)
