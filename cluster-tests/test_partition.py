@@ -74,6 +74,17 @@ def overlap(p1, p2, a, b):
     return sum(max(0, min(b, t1, t2) - max(a, f1, f2)) for f1, t1 in p1 for f2, t2 in p2)
 
 
+def gap(ps, a, b):
+    """Seconds of [a, b] that no piece of ps covers."""
+    merged = []
+    for f, t in sorted(ps):
+        if merged and f <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], t)
+        else:
+            merged.append([f, t])
+    return (b - a) - covered(merged, a, b)
+
+
 def no_follow(c, n, path):
     """GET without following redirects: (status, Location)."""
     conn = http.client.HTTPConnection(n.host, n.http_port, timeout=10)
@@ -207,6 +218,13 @@ def drill(c, name, prim, label):
     rec_p = covered(own_p, t_cut, t_heal)
     rec_b = covered(own_b, t_cut, t_heal)
     both = overlap(own_p, own_b, t_cut, t_heal)
+    # nothing lost: the cluster-wide archive has no gap across the partition, while
+    # the majority's side alone misses the cut -> failover stretch
+    g0, g1 = int(t_cut) - 2, int(t_heal)
+    gap_all = gap(pp + pb, g0, g1)
+    before_cut = [(f, min(t, int(t_cut))) for f, t in pp if f < int(t_cut)]
+    gap_majority = gap(before_cut + pb, g0, g1)
+    assert gap_all == 0, (pp, pb, g0, g1)
 
     # a window the cut-off node recorded during the partition, played through every node
     w0 = int(math.ceil(t_cut))
@@ -245,7 +263,8 @@ def drill(c, name, prim, label):
 
     fig = {"label": label, "prim": prim.name, "backup": backup, "was_leader": was_leader,
            "failover_s": t_fail, "stepdown_s": t_stepdown, "rec_prim_s": rec_p, "rec_backup_s": rec_b, "overlap_s": both,
-           "suspend_s": t_suspend, "rejoin_s": t_rejoin, "converge_s": t_conv, "indexed_s": t_indexed}
+           "suspend_s": t_suspend, "rejoin_s": t_rejoin, "converge_s": t_conv, "indexed_s": t_indexed,
+           "gap_majority_s": gap_majority}
     print("\n%s: partition of %s%s for %.0f s: %s not leader after %.2f s, its write 503; backup %s"
           " active after %.2f s; recorded during the partition: %s %d s, %s %d s, overlap %d s; after heal: follows the leader after %.2f s, %s suspended in %.2f s, checksums"
           " equal in %.2f s, both pieces listed everywhere in %.2f s; %s window %d+%d s decoded via %s"
@@ -304,9 +323,9 @@ def test_partition_primary(netcluster, tmp_path):
         c.converged()
         for f in figs:
             print("split brain %s (%s%s): failover %.2f s, recorded %s %d s / %s %d s, overlap %d s,"
-                  " converged %.2f s after heal" % (f["label"], f["prim"], ", leader" if f["was_leader"]
-                                                    else "", f["failover_s"], f["prim"], f["rec_prim_s"],
-                                                    f["backup"], f["rec_backup_s"], f["overlap_s"],
-                                                    f["converge_s"]))
+                  " archive gap 0 s (majority side alone %d s), converged %.2f s after heal"
+                  % (f["label"], f["prim"], ", leader" if f["was_leader"] else "", f["failover_s"],
+                     f["prim"], f["rec_prim_s"], f["backup"], f["rec_backup_s"], f["overlap_s"],
+                     f["gap_majority_s"], f["converge_s"]))
     finally:
         cam.stop()
