@@ -2285,6 +2285,16 @@ static int server_leaving(json_t *s)
     return json_is_true(json_object_get(json_object_get(s, "load"), "leaving"));
 }
 
+static void announce_done(void *ud, unsigned st, json_t *res)
+{
+    (void)ud;
+    if (st != 200)
+        MS_WARN(CTX, "could not announce the stop to the cluster (%u): %s", st,
+                json_string_value(json_object_get(res, "error")));
+    if (--g.handover_pending == 0)
+        stop_now();
+}
+
 /* Graceful stop: one last report with load.leaving set, so other nodes
  * stopping next do not hand their streams to this one (it still looks
  * healthy until down_after_ms; placement ignores the flag, so the backups
@@ -2304,16 +2314,11 @@ static int handover_announce(void)
                              (json_int_t)json_integer_value(json_object_get(row, "storage_used")),
                              "load", load, "health", "up");
     json_decref(row);
-    char *what = strdup("(leaving report)");
-    if (!args || !what) {
-        json_decref(args);
-        free(what);
+    if (!args)
         return -ENOMEM;
-    }
     g.handover_pending++;
-    if (cluster_write(ms_cmd_new("server_report", args), HANDOVER_MS, handover_done, what) < 0) {
+    if (cluster_write(ms_cmd_new("server_report", args), HANDOVER_MS, announce_done, NULL) < 0) {
         g.handover_pending--;
-        free(what);
         return -ENOMEM;
     }
     return 0;
@@ -2323,7 +2328,7 @@ static void handover_timer_cb(uv_timer_t *t)
 {
     (void)t;
     if (g.handover_pending > 0)
-        MS_WARN(CTX, "hand-over: %d stream(s) not confirmed within %d ms: stopping anyway",
+        MS_WARN(CTX, "hand-over: %d write(s) not applied within %d ms: stopping anyway",
                 g.handover_pending, HANDOVER_MS);
     stop_now(); /* the writes still pending are then answered 503 (wop_later) */
 }
