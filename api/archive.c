@@ -285,7 +285,7 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
     /* pieces of the window on other servers: one timeline (docs/cluster.md
      * "Playback on any node"); not for a node-to-node fetch (no loops) */
     char missing[256] = "";
-    if (rc >= 0 && a.cfg.dvr_enabled && ms_cluster_enabled() && !ms_archive_remote_internal(r)) {
+    if (rc >= 0 && a.cfg.dvr_enabled && ms_cluster_enabled() && !ms_archive_remote_local_only(r)) {
         ms_buf_t sp = MS_BUF_INIT;
         int k = ms_archive_remote_splice(a.cfg.uid, v, n, &o,
                                          event ? to_ms - 60000 : from_ms + dur * 1000, &sp, missing,

@@ -23,10 +23,15 @@
 
 /* ---- node part ------------------------------------------------------------ */
 
-int ms_archive_remote_internal(ms_req_t *r)
+int ms_archive_remote_local_only(ms_req_t *r)
 {
     char v[8];
-    if (ms_api_query(r, LOCAL_KEY, v, sizeof v) == -ENOENT)
+    return ms_api_query(r, LOCAL_KEY, v, sizeof v) != -ENOENT;
+}
+
+int ms_archive_remote_internal(ms_req_t *r)
+{
+    if (!ms_archive_remote_local_only(r))
         return 0;
     const char *mac = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MS_CHTTP_HEADER);
     const ms_node_cfg_t *cfg = ms_api_cfg();

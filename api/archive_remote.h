@@ -72,10 +72,14 @@ int ms_arch_parse_pdt(const char *s, size_t len, int64_t *out_ms);
 
 /* ---- node part (MHD threads) -------------------------------------------- */
 
-/* 1 when r is a node-to-node request of a cross-server playlist fetch
- * (X-MS-Cluster-Auth valid for the cluster secret): it is answered from
- * the local archive only (no splice, no redirect) and its playback access
- * was already decided by the asking node. MHD threads; borrows r. */
+/* 1 when r asks for the local archive only (query cluster_local=1, as the
+ * node-to-node fetches of a splice do): no splice, no redirect, so two
+ * nodes never ask each other in a loop (even with different secrets).
+ * MHD threads; borrows r. */
+int ms_archive_remote_local_only(ms_req_t *r);
+/* 1 when r is such a request signed by another node (X-MS-Cluster-Auth
+ * valid for the cluster secret): its playback access was already decided
+ * by the asking node for its client. MHD threads; borrows r. */
 int ms_archive_remote_internal(ms_req_t *r);
 
 /* How many other servers published ranges of uid overlapping

@@ -66,11 +66,11 @@ static int archive_window(ms_req_t *r, int64_t *from, int64_t *to)
 static int archive_redirect(ms_req_t *r, enum MHD_Result *ret)
 {
     int64_t from, to;
-    if (archive_window(r, &from, &to) < 0 || ms_archive_remote_internal(r))
+    if (archive_window(r, &from, &to) < 0 || ms_archive_remote_local_only(r))
         return 0;
     /* an HLS playlist of a window held by several other servers is spliced
      * here (api/archive_remote.c), not redirected */
-    size_t nl = strlen(r->route.name);
+    size_t nl = r->route.name ? strlen(r->route.name) : 0;
     int m3u8 = nl > 5 && strcmp(r->route.name + nl - 5, ".m3u8") == 0;
     ms_stream_t *s = ms_streams_find(r->route.stream);
     if (!s)

@@ -280,6 +280,10 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in r.text and "#EXT-X-ENDLIST" in r.text, r.text
     segs, k = _timeline(c, third, r, p1, p2, name)
     assert all(s[2].startswith("http://") for s in segs), r.text
+    # the key of the node-to-node fetches asks for the local part only (no
+    # splice, no redirect, signed or not): the third node has none
+    lp = path + ("&" if q else "?") + "cluster_local=1"
+    assert _no_follow(third, lp)[0] == 404
     if token:
         assert all(("token=" + token) in s[2] and ("token=" + token) in s[4] for s in segs), r.text
         assert third.get("/%s/archive-%d-%d.m3u8" % (name, frm, dur)).status == 401
