@@ -100,8 +100,7 @@ static int blk_load(sqlite3 *db, const char *uid, int64_t b, uint8_t **p, size_t
     *p = NULL;
     *len = 0;
     sqlite3_stmt *st = NULL;
-    int rc =
-        sqlite3_prepare_v2(db, "SELECT data FROM blocks WHERE uid=? AND b_ms=?", -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db, "SELECT data FROM blocks WHERE uid=? AND b_ms=?", &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "blocks");
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
@@ -119,7 +118,7 @@ static int blk_load(sqlite3 *db, const char *uid, int64_t b, uint8_t **p, size_t
     } else if (rc != SQLITE_DONE) {
         err = sq_err(db, rc, "blocks");
     }
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     return err;
 }
 
@@ -129,7 +128,7 @@ static int blk_store(sqlite3 *db, const char *uid, int64_t b, const rec_t *v, si
     sqlite3_stmt *st = NULL;
     int rc;
     if (!n) {
-        rc = sqlite3_prepare_v2(db, "DELETE FROM blocks WHERE uid=? AND b_ms=?", -1, &st, NULL);
+        rc = ms_dvr_db_prep(db, "DELETE FROM blocks WHERE uid=? AND b_ms=?", &st);
         if (rc != SQLITE_OK)
             return sq_err(db, rc, "blocks");
     } else {
@@ -137,8 +136,7 @@ static int blk_store(sqlite3 *db, const char *uid, int64_t b, const rec_t *v, si
         uint8_t *p = blk_build(v, n, &len);
         if (!p)
             return -ENOMEM;
-        rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO blocks(uid,b_ms,data) VALUES(?,?,?)",
-                                -1, &st, NULL);
+        rc = ms_dvr_db_prep(db, "INSERT OR REPLACE INTO blocks(uid,b_ms,data) VALUES(?,?,?)", &st);
         if (rc != SQLITE_OK) {
             free(p);
             return sq_err(db, rc, "blocks");
@@ -148,7 +146,7 @@ static int blk_store(sqlite3 *db, const char *uid, int64_t b, const rec_t *v, si
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, b);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     return rc == SQLITE_DONE ? 0 : sq_err(db, rc, "blocks");
 }
 
@@ -240,17 +238,17 @@ int ms_dvr_db_chunk_unindexed(sqlite3 *db, const char *uid, int64_t id, int64_t 
 int ms_dvr_db_totals_add(sqlite3 *db, const char *uid, int dcount, int64_t dbytes)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT INTO totals(uid,chunks,bytes) VALUES(?1,?2,?3) "
-                                "ON CONFLICT(uid) DO UPDATE SET chunks=chunks+?2,bytes=bytes+?3",
-                                -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db,
+                            "INSERT INTO totals(uid,chunks,bytes) VALUES(?1,?2,?3) "
+                            "ON CONFLICT(uid) DO UPDATE SET chunks=chunks+?2,bytes=bytes+?3",
+                            &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "totals");
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, dcount);
     sqlite3_bind_int64(st, 3, dbytes);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     return rc == SQLITE_DONE ? 0 : sq_err(db, rc, "totals");
 }
 
@@ -258,12 +256,11 @@ int ms_dvr_db_totals(sqlite3 *db, const char *uid, ms_dvr_totals_t *t)
 {
     memset(t, 0, sizeof *t);
     sqlite3_stmt *st = NULL;
-    int rc =
-        sqlite3_prepare_v2(db,
-                           "SELECT chunks,bytes,(SELECT min(start_ms) FROM ranges WHERE uid=?1),"
-                           "(SELECT max(end_ms) FROM ranges WHERE uid=?1) "
-                           "FROM totals WHERE uid=?1",
-                           -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db,
+                            "SELECT chunks,bytes,(SELECT min(start_ms) FROM ranges WHERE uid=?1),"
+                            "(SELECT max(end_ms) FROM ranges WHERE uid=?1) "
+                            "FROM totals WHERE uid=?1",
+                            &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "totals");
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
@@ -274,7 +271,7 @@ int ms_dvr_db_totals(sqlite3 *db, const char *uid, ms_dvr_totals_t *t)
         t->first_ms = sqlite3_column_int64(st, 2);
         t->last_ms = sqlite3_column_int64(st, 3);
     }
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_err(db, rc, "totals");
 }
 
@@ -493,11 +490,8 @@ static int chunk_cmp(const void *x, const void *y)
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
-/* Prepared statements of the read path, kept per thread for one
- * connection (parsing the SQL again was half the cost of a short query,
- * e.g. the chunks of an MP4 export). Reset after use, never finalized
- * while the connection lives: ms_dvr_db_forget() drops them before the
- * connection closes (ms_dvr_db_close and the read connections of dvr.c). */
+/* The read path's SQL (prepared once per thread and connection:
+ * ms_dvr_db_prep in index.c). */
 enum { SQ_BEGIN, SQ_COMMIT, SQ_LOWER, SQ_BLOCKS, SQ_BSIZE, SQ_OPEN, SQ_ALL, SQ_N };
 static const char *const SQ_SQL[SQ_N] = {
     "BEGIN DEFERRED",
@@ -510,42 +504,23 @@ static const char *const SQ_SQL[SQ_N] = {
     "SELECT id,path,root,start_ms,end_ms,bytes,init_len,open,frags FROM chunks WHERE uid=? AND "
     "start_ms>=? AND start_ms<? AND end_ms>? ORDER BY start_ms",
 };
-static _Thread_local struct {
-    sqlite3 *db;
-    sqlite3_stmt *st[SQ_N];
-} sqc;
 
-void ms_dvr_db_forget(sqlite3 *db)
-{
-    if (!db || sqc.db != db)
-        return;
-    for (int i = 0; i < SQ_N; i++) {
-        sqlite3_finalize(sqc.st[i]);
-        sqc.st[i] = NULL;
-    }
-    sqc.db = NULL;
-}
-
-/* The statement k of db, ready to bind (NULL on error). */
+/* The statement k of db, ready to bind (NULL on error); ms_dvr_db_fin
+ * after use. */
 static sqlite3_stmt *sq(sqlite3 *db, int k)
 {
-    if (sqc.db != db) {
-        ms_dvr_db_forget(sqc.db);
-        sqc.db = db;
+    sqlite3_stmt *st = NULL;
+    int rc = ms_dvr_db_prep(db, SQ_SQL[k], &st);
+    if (rc != SQLITE_OK) {
+        sq_err(db, rc, "query");
+        return NULL;
     }
-    if (!sqc.st[k] && sqlite3_prepare_v3(db, SQ_SQL[k], -1, SQLITE_PREPARE_PERSISTENT, &sqc.st[k],
-                                         NULL) != SQLITE_OK) {
-        sq_err(db, sqlite3_errcode(db), "query");
-        sqc.st[k] = NULL;
-    }
-    return sqc.st[k];
+    return st;
 }
 
-/* Resets (and unbinds) a cached statement after use. */
 static void sq_done(sqlite3_stmt *st)
 {
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    ms_dvr_db_fin(st);
 }
 
 /* Rows of the chunks table (open ones only, or all) into a. */

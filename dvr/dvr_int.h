@@ -126,8 +126,14 @@ int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_m
  * compare with). Borrows db (a read connection or the writer's). */
 int ms_dvr_db_query_from(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_ms,
                          int use_blocks, ms_dvr_chunk_t **out, size_t *n);
-/* The calling thread's prepared statements of db (kept by the query) are
- * finalized; call before closing a connection that ran queries. */
+/* Prepared statements cached per thread for one connection (index.c):
+ * ms_dvr_db_prep(db, sql, &st) returns SQLITE_OK and a statement for the
+ * string literal sql (prepared once); ms_dvr_db_fin(st) resets and unbinds
+ * it after use (NULL: no-op). ms_dvr_db_forget(db) finalizes the calling
+ * thread's statements of db: call it on the thread that used db before the
+ * connection closes (ms_dvr_db_close does for its thread). */
+int ms_dvr_db_prep(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+void ms_dvr_db_fin(sqlite3_stmt *st);
 void ms_dvr_db_forget(sqlite3 *db);
 /* Row c (already written, c->rowid set) is now indexed: when closed its
  * record joins its block; the stream's totals change by dcount/dbytes. */

@@ -61,6 +61,66 @@ static int sq_err(sqlite3 *db, int rc, const char *what)
     return rc == SQLITE_NOMEM ? -ENOMEM : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
+/* Prepared statements kept per thread for one connection: parsing the SQL
+ * again was about half the cost of a writer's row update (every second per
+ * stream) and of a short read. Keyed by the SQL text's address (string
+ * literals only); reset and unbound by ms_dvr_db_fin, finalized by
+ * ms_dvr_db_forget before the connection closes (ms_dvr_db_close, the read
+ * connections of dvr.c, the writer thread at its end). A full table
+ * prepares uncached statements (finalized by ms_dvr_db_fin). */
+#define STC_N 48
+static _Thread_local struct {
+    sqlite3 *db;
+    const char *sql[STC_N];
+    sqlite3_stmt *st[STC_N];
+    int n;
+} stc;
+
+void ms_dvr_db_forget(sqlite3 *db)
+{
+    if (!db || stc.db != db)
+        return;
+    for (int i = 0; i < stc.n; i++)
+        sqlite3_finalize(stc.st[i]);
+    stc.n = 0;
+    stc.db = NULL;
+}
+
+int ms_dvr_db_prep(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+    *st = NULL;
+    if (stc.db != db) {
+        ms_dvr_db_forget(stc.db);
+        stc.db = db;
+    }
+    for (int i = 0; i < stc.n; i++)
+        if (stc.sql[i] == sql) {
+            *st = stc.st[i];
+            return SQLITE_OK;
+        }
+    if (stc.n == STC_N)
+        return sqlite3_prepare_v2(db, sql, -1, st, NULL);
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc == SQLITE_OK) {
+        stc.sql[stc.n] = sql;
+        stc.st[stc.n++] = *st;
+    }
+    return rc;
+}
+
+void ms_dvr_db_fin(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < stc.n; i++)
+        if (stc.st[i] == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            return;
+        }
+    sqlite3_finalize(st);
+}
+
 int ms_dvr_db_open(const char *path, sqlite3 **out)
 {
     sqlite3 *db = NULL;
@@ -95,18 +155,30 @@ void ms_dvr_db_close(sqlite3 *db)
     }
 }
 
+/* Runs one cached statement without parameters (transaction control). */
+static int exec1(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = ms_dvr_db_prep(db, sql, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    ms_dvr_db_fin(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int ms_dvr_db_begin(sqlite3 *db)
 {
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = exec1(db, "BEGIN IMMEDIATE");
     return rc == SQLITE_OK ? 0 : sq_err(db, rc, "begin");
 }
 
 int ms_dvr_db_commit(sqlite3 *db)
 {
-    int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    int rc = exec1(db, "COMMIT");
     if (rc != SQLITE_OK) {
         int e = sq_err(db, rc, "commit");
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        exec1(db, "ROLLBACK");
         return e;
     }
     return 0;
@@ -178,7 +250,7 @@ static int64_t gap_ms(void)
 static int run(sqlite3 *db, const char *sql, const char *uid, const int64_t *a, int na)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db, sql, &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "ranges");
     int k = 1;
@@ -187,7 +259,7 @@ static int run(sqlite3 *db, const char *sql, const char *uid, const int64_t *a, 
     for (int i = 0; i < na; i++)
         sqlite3_bind_int64(st, k++, a[i]);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     return rc == SQLITE_DONE ? 0 : sq_err(db, rc, "ranges");
 }
 
@@ -196,7 +268,7 @@ static int row3(sqlite3 *db, const char *sql, const char *uid, const int64_t *a,
                 int64_t *y, int64_t *z)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db, sql, &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "ranges");
     int k = 1;
@@ -212,7 +284,7 @@ static int row3(sqlite3 *db, const char *sql, const char *uid, const int64_t *a,
         if (z)
             *z = sqlite3_column_int64(st, 2);
     }
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     if (!found && rc != SQLITE_DONE)
         return sq_err(db, rc, "ranges");
     return found;
@@ -226,10 +298,10 @@ static int range_add(sqlite3 *db, const char *uid, int64_t s, int64_t e)
 {
     int64_t gap = gap_ms();
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT id,start_ms,end_ms FROM ranges WHERE uid=? AND start_ms<=? "
-                                "ORDER BY start_ms DESC",
-                                -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db,
+                            "SELECT id,start_ms,end_ms FROM ranges WHERE uid=? AND start_ms<=? "
+                            "ORDER BY start_ms DESC",
+                            &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "ranges");
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
@@ -253,7 +325,7 @@ static int range_add(sqlite3 *db, const char *uid, int64_t s, int64_t e)
         else
             more = 1;
     }
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sq_err(db, rc, "ranges");
     int err = 0;
@@ -374,29 +446,29 @@ int ms_dvr_db_insert(sqlite3 *db, ms_dvr_wchunk_t *c, const char *root)
     /* a row of the same path (a re-indexed file) is replaced: deleted
      * first, so that its block, the totals and the ranges follow */
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT id FROM chunks WHERE path=?", -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db, "SELECT id FROM chunks WHERE path=?", &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "insert");
     sqlite3_bind_text(st, 1, c->path, -1, SQLITE_STATIC);
     int64_t old = 0;
     if ((rc = sqlite3_step(st)) == SQLITE_ROW)
         old = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     st = NULL;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sq_err(db, rc, "insert");
     if (old && (rc = ms_dvr_db_delete(db, old)) < 0)
         return rc;
-    rc = sqlite3_prepare_v2(db,
-                            "INSERT OR REPLACE INTO chunks(uid,root,path,start_ms,end_ms,bytes,"
-                            "init_len,open,frags) VALUES(?,?,?,?,?,?,?,?,?)",
-                            -1, &st, NULL);
+    rc = ms_dvr_db_prep(db,
+                        "INSERT OR REPLACE INTO chunks(uid,root,path,start_ms,end_ms,bytes,"
+                        "init_len,open,frags) VALUES(?,?,?,?,?,?,?,?,?)",
+                        &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "insert");
     size_t flen;
     void *fb = ms_dvr_frags_encode(c->frags, c->nfrags, &flen);
     if (!fb) {
-        sqlite3_finalize(st);
+        ms_dvr_db_fin(st);
         return -ENOMEM;
     }
     sqlite3_bind_text(st, 1, c->uid, -1, SQLITE_STATIC);
@@ -409,7 +481,7 @@ int ms_dvr_db_insert(sqlite3 *db, ms_dvr_wchunk_t *c, const char *root)
     sqlite3_bind_int(st, 8, !c->closed);
     sqlite3_bind_blob(st, 9, fb, (int)flen, free);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     if (rc != SQLITE_DONE)
         return sq_err(db, rc, "insert");
     c->rowid = sqlite3_last_insert_rowid(db);
@@ -424,8 +496,8 @@ int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
     int oopen = 1, had = 0;
     char root[MS_DVR_ROOT_MAX] = "";
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "SELECT start_ms,end_ms,bytes,open,root FROM chunks WHERE id=?",
-                                -1, &st, NULL);
+    int rc =
+        ms_dvr_db_prep(db, "SELECT start_ms,end_ms,bytes,open,root FROM chunks WHERE id=?", &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "update");
     sqlite3_bind_int64(st, 1, c->rowid);
@@ -438,19 +510,18 @@ int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
         const char *r = (const char *)sqlite3_column_text(st, 4);
         snprintf(root, sizeof root, "%s", r ? r : "");
     }
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     st = NULL;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sq_err(db, rc, "update");
-    rc = sqlite3_prepare_v2(
-        db, "UPDATE chunks SET start_ms=?,end_ms=?,bytes=?,open=?,frags=? WHERE id=?", -1, &st,
-        NULL);
+    rc = ms_dvr_db_prep(
+        db, "UPDATE chunks SET start_ms=?,end_ms=?,bytes=?,open=?,frags=? WHERE id=?", &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "update");
     size_t flen;
     void *fb = ms_dvr_frags_encode(c->frags, c->nfrags, &flen);
     if (!fb) {
-        sqlite3_finalize(st);
+        ms_dvr_db_fin(st);
         return -ENOMEM;
     }
     sqlite3_bind_int64(st, 1, c->start_ms);
@@ -460,7 +531,7 @@ int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
     sqlite3_bind_blob(st, 5, fb, (int)flen, free);
     sqlite3_bind_int64(st, 6, c->rowid);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     if (rc != SQLITE_DONE)
         return sq_err(db, rc, "update");
     if (!had)
@@ -483,8 +554,8 @@ int ms_dvr_db_update(sqlite3 *db, const ms_dvr_wchunk_t *c, int open)
 int ms_dvr_db_delete(sqlite3 *db, int64_t rowid)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        db, "DELETE FROM chunks WHERE id=? RETURNING uid,start_ms,end_ms,bytes", -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db, "DELETE FROM chunks WHERE id=? RETURNING uid,start_ms,end_ms,bytes",
+                            &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "delete");
     sqlite3_bind_int64(st, 1, rowid);
@@ -498,7 +569,7 @@ int ms_dvr_db_delete(sqlite3 *db, int64_t rowid)
         b = sqlite3_column_int64(st, 3);
         found = 1;
     }
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     if (rc != SQLITE_DONE)
         return sq_err(db, rc, "delete");
     if (!found)
@@ -514,14 +585,13 @@ int ms_dvr_db_delete(sqlite3 *db, int64_t rowid)
 int ms_dvr_db_set_stream(sqlite3 *db, const char *uid, int64_t depth_s)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO streams(uid,depth_s) VALUES(?,?)", -1,
-                                &st, NULL);
+    int rc = ms_dvr_db_prep(db, "INSERT OR REPLACE INTO streams(uid,depth_s) VALUES(?,?)", &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "stream");
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, depth_s);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     return rc == SQLITE_DONE ? 0 : sq_err(db, rc, "stream");
 }
 
@@ -556,10 +626,10 @@ int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_m
     sqlite3_stmt *st = NULL;
     /* the ranges table (kept with the chunks): a few rows per recording
      * hole instead of every chunk of the window */
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT start_ms,end_ms FROM ranges "
-                                "WHERE uid=? AND start_ms<? AND end_ms>? ORDER BY start_ms",
-                                -1, &st, NULL);
+    int rc = ms_dvr_db_prep(db,
+                            "SELECT start_ms,end_ms FROM ranges "
+                            "WHERE uid=? AND start_ms<? AND end_ms>? ORDER BY start_ms",
+                            &st);
     if (rc != SQLITE_OK)
         return sq_err(db, rc, "ranges");
     sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
@@ -591,7 +661,7 @@ int ms_dvr_db_ranges(sqlite3 *db, const char *uid, int64_t from_ms, int64_t to_m
     }
     if (!err && rc != SQLITE_DONE)
         err = sq_err(db, rc, "ranges");
-    sqlite3_finalize(st);
+    ms_dvr_db_fin(st);
     if (err) {
         free(v);
         return err;

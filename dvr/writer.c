@@ -456,6 +456,8 @@ static void *writer_main(void *arg)
     /* recorders were stopped first; anything still open is closed here */
     while (r->open)
         do_close(r, r->open);
+    /* this thread's prepared statements go before the connection closes */
+    ms_dvr_db_forget(r->db);
     return NULL;
 }
 
