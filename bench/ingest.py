@@ -72,13 +72,23 @@ def pss_kb(pid):
 
 def measure(pids, seconds):
     """CPU% (100 = one core) summed over pids during `seconds`, and summed
-    PSS (kB) at the end."""
+    PSS (kB) averaged over the window: memory saw-tooths with every segment
+    and GOP (in phase for all cameras of one shared pipeline), so one sample
+    could land anywhere on the tooth; samples every 0.45 s (not a multiple of
+    the 1 s segments) average it out."""
     t0 = time.monotonic()
     c0 = sum(cpu_ticks(p) for p in pids)
-    time.sleep(seconds)
+    samples = []
+    end = t0 + seconds
+    while True:
+        samples.append(sum(pss_kb(p) for p in pids))
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(0.45, left))
     c1 = sum(cpu_ticks(p) for p in pids)
     dt = time.monotonic() - t0
-    return 100.0 * (c1 - c0) / TICKS / dt, sum(pss_kb(p) for p in pids)
+    return 100.0 * (c1 - c0) / TICKS / dt, sum(samples) / len(samples)
 
 
 def metric_sums(text, names):

@@ -475,13 +475,11 @@ void ms_hls_get_info(ms_hls_t *h, ms_hls_info_t *out)
             out->last_msn = s->msn;
             out->segments++;
         }
-        for (int k = 0; k < s->nparts; k++) {
-            if (s->parts[k].blob) {
-                out->parts++;
-                out->bytes_held += (int64_t)s->parts[k].blob->len;
-            }
-        }
     }
+    /* kept as running sums (segmenter.c close_part, prune_locked): this is
+     * called for every stream by each cluster load report and /metrics */
+    out->parts = h->held_parts;
+    out->bytes_held = h->held_bytes;
     pthread_mutex_unlock(&h->lock);
 }
 

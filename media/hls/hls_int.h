@@ -82,13 +82,14 @@ struct ms_hls {
     uint32_t pl_target_s; /* EXT-X-TARGETDURATION (set with the segment list) */
     hls_waiter_t *waiters;
     uint64_t segments_total, bytes_total;
+    int64_t held_bytes; /* bytes of the parts of every segment in segs */
+    uint32_t held_parts;
     int64_t disc_seq;
     ms_hls_latency_t lat;
 
     /* --- loop thread only --- */
     uint32_t target_s;
     int vtrack, atrack; /* hub track indexes carried, -1 none */
-    ms_codec_params_t params[MS_MAX_TRACKS];
     int ntracks;
     uint32_t rate[MS_MAX_TRACKS];
     uint32_t gen;

@@ -189,6 +189,8 @@ static void close_part(ms_hls_t *h, int64_t end90)
     p->independent = h->part_independent;
     seg->nparts++;
     seg->bytes += blob->len;
+    h->held_bytes += (int64_t)blob->len;
+    h->held_parts++;
     h->bytes_total += blob->len;
     observe_latency(h, h->part_rx_us);
     pthread_mutex_unlock(&h->lock);
@@ -219,8 +221,11 @@ static void prune_locked(ms_hls_t *h)
     h->nlisted_from = first;
     int drop = first - HLS_KEEP_EXPIRED;
     if (drop > 0) {
-        for (int i = 0; i < drop; i++)
+        for (int i = 0; i < drop; i++) {
+            h->held_bytes -= (int64_t)h->segs[i]->bytes;
+            h->held_parts -= (uint32_t)h->segs[i]->nparts;
             ms_hls_seg_free(h->segs[i]);
+        }
         memmove(h->segs, h->segs + drop, sizeof(hls_seg_t *) * (size_t)(h->nsegs - drop));
         h->nsegs -= drop;
         h->nlisted_from -= drop;
@@ -325,9 +330,18 @@ void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud)
     h->have_timeline = 0;
     h->vtrack = h->atrack = -1;
     h->ntracks = ms_hub_ntracks(h->hub);
+    if (h->ntracks <= 0)
+        return;
+    /* The muxers copy what they need: the params are a temporary here. */
+    ms_codec_params_t *params = malloc(sizeof *params * (size_t)h->ntracks);
+    if (!params) {
+        MS_WARN(h->ctx, "out of memory (tracks)");
+        h->ntracks = 0;
+        return;
+    }
     for (int i = 0; i < h->ntracks; i++) {
         const ms_codec_params_t *p = ms_hub_track(h->hub, i);
-        h->params[i] = *p;
+        params[i] = *p;
         h->rate[i] = p->clock_rate                                     ? p->clock_rate
                      : p->kind == MS_TRACK_AUDIO && p->sample_rate > 0 ? (uint32_t)p->sample_rate
                                                                        : 90000;
@@ -337,28 +351,31 @@ void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud)
         else if (p->codec == MS_CODEC_AAC && h->atrack < 0 && p->asc_len)
             h->atrack = i;
         else
-            h->params[i].codec = MS_CODEC_NONE; /* not carried: G.711, ONVIF, extra tracks */
+            params[i].codec = MS_CODEC_NONE; /* not carried: G.711, ONVIF, extra tracks */
     }
     if (h->vtrack < 0 && h->atrack < 0) {
         h->ntracks = 0;
+        free(params);
         return;
     }
     pthread_mutex_lock(&h->lock);
     if (h->format == MS_HLS_AUTO)
         h->format =
-            h->vtrack >= 0 && h->params[h->vtrack].codec == MS_CODEC_H265 ? MS_HLS_FMP4 : MS_HLS_TS;
+            h->vtrack >= 0 && params[h->vtrack].codec == MS_CODEC_H265 ? MS_HLS_FMP4 : MS_HLS_TS;
     ms_hls_format_t fmt = h->format;
     pthread_mutex_unlock(&h->lock);
     h->gen++;
     if (h->segments_total || h->nsegs)
         h->next_discont = 1;
     if (fmt == MS_HLS_TS) {
-        h->ts = ms_ts_mux_new(h->params, h->ntracks);
+        h->ts = ms_ts_mux_new(params, h->ntracks);
+        free(params);
         if (!h->ts)
             MS_WARN(h->ctx, "cannot create the TS muxer");
         return;
     }
-    h->mp4 = ms_fmp4_new(h->params, h->ntracks);
+    h->mp4 = ms_fmp4_new(params, h->ntracks);
+    free(params);
     ms_buf_t b = MS_BUF_INIT;
     ms_blob_t *init = NULL;
     if (h->mp4 && ms_fmp4_write_init(h->mp4, &b) == 0)

@@ -32,7 +32,7 @@ struct ms_reader {
 struct ms_hub {
     char ctx[128];
     int ntracks;
-    ms_codec_params_t tracks[MS_MAX_TRACKS];
+    ms_codec_params_t *tracks; /* ntracks, allocated by set_tracks (1.6 KiB each) */
     uint32_t generation;
     int has_video;
     ms_frame_t **gop;
@@ -75,6 +75,7 @@ void ms_hub_free(ms_hub_t *h)
         MS_ERROR(h->ctx, "hub freed with %d readers still open", h->nreaders);
     gop_clear(h);
     free(h->gop);
+    free(h->tracks);
     pthread_mutex_destroy(&h->info_lock);
     free(h);
 }
@@ -94,7 +95,15 @@ int ms_hub_set_tracks(ms_hub_t *h, const ms_codec_params_t *tracks, int ntracks)
 {
     if (ntracks < 0 || ntracks > MS_MAX_TRACKS)
         return -EINVAL;
+    ms_codec_params_t *nt = NULL;
+    if (ntracks > 0) {
+        nt = malloc(sizeof *nt * (size_t)ntracks);
+        if (!nt)
+            return -ENOMEM;
+    }
     pthread_mutex_lock(&h->info_lock);
+    free(h->tracks);
+    h->tracks = nt;
     h->ntracks = ntracks;
     h->has_video = 0;
     for (int i = 0; i < ntracks; i++) {
@@ -145,7 +154,8 @@ void ms_hub_get_info(ms_hub_t *h, ms_hub_info_t *out)
 {
     pthread_mutex_lock(&h->info_lock);
     out->ntracks = h->ntracks;
-    memcpy(out->tracks, h->tracks, sizeof(ms_codec_params_t) * (size_t)h->ntracks);
+    if (h->ntracks > 0)
+        memcpy(out->tracks, h->tracks, sizeof(ms_codec_params_t) * (size_t)h->ntracks);
     out->generation = h->generation;
     out->readers = h->nreaders;
     pthread_mutex_unlock(&h->info_lock);

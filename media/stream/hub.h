@@ -59,7 +59,8 @@ void ms_hub_free(ms_hub_t *hub);
 /* Source side. set_tracks declares the tracks of a new session (copying the
  * params) and clears the GOP cache; the next frame should carry
  * MS_FRAME_DISCONT. update_params replaces one track's params (in-band
- * parameter set change, resolution learned from SPS). Return 0 or -EINVAL. */
+ * parameter set change, resolution learned from SPS). Return 0 or -EINVAL
+ * (set_tracks: -ENOMEM too, the previous tracks then stay). */
 int ms_hub_set_tracks(ms_hub_t *hub, const ms_codec_params_t *tracks, int ntracks);
 int ms_hub_update_params(ms_hub_t *hub, int track, const ms_codec_params_t *p);
 /* Clears tracks (source gone); readers get on_tracks with ntracks == 0. */

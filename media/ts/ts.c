@@ -32,9 +32,9 @@ typedef struct {
 
 struct ms_ts_mux {
     int ntracks;
-    ts_track_t tracks[MS_MAX_TRACKS];
     uint16_t pcr_pid;
     uint8_t cc_pat, cc_pmt;
+    ts_track_t tracks[]; /* ntracks (each holds a copy of the params) */
 };
 
 uint32_t ms_ts_crc32(const uint8_t *p, size_t n)
@@ -63,9 +63,9 @@ int64_t ms_ts_to_90k(int64_t t, uint32_t rate)
 
 ms_ts_mux_t *ms_ts_mux_new(const ms_codec_params_t *tracks, int ntracks)
 {
-    if (ntracks < 0 || ntracks > MS_MAX_TRACKS)
+    if (ntracks <= 0 || ntracks > MS_MAX_TRACKS)
         return NULL;
-    ms_ts_mux_t *m = calloc(1, sizeof *m);
+    ms_ts_mux_t *m = calloc(1, sizeof *m + sizeof(ts_track_t) * (size_t)ntracks);
     if (!m)
         return NULL;
     m->ntracks = ntracks;

@@ -176,6 +176,19 @@ static void test_ts_live(void **state)
     assert_int_equal(ms_hls_segment(h, "seg9.m4s", &b, &ct, &wm, &wp), -ENOENT);
     assert_int_equal(ms_hls_segment(h, "init1.mp4", &b, &ct, &wm, &wp), -ENOENT);
 
+    /* What the output holds (ms_stream_hls_bytes): segments 2..6, 5 parts
+     * each (the open segment 7 has no part yet). */
+    ms_buf_t held = MS_BUF_INIT;
+    for (int i = 2; i <= 6; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "seg%d.ts", i);
+        append_seg(h, name, &held);
+    }
+    ms_hls_get_info(h, &info);
+    assert_int_equal(info.parts, 25);
+    assert_int_equal(info.bytes_held, (int64_t)held.len);
+    ms_buf_free(&held);
+
     /* A segment is the concatenation of its parts. */
     ms_buf_t parts = MS_BUF_INIT, seg = MS_BUF_INIT;
     for (int i = 0; i < 5; i++) {
