@@ -280,6 +280,12 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in r.text and "#EXT-X-ENDLIST" in r.text, r.text
     segs, k = _timeline(c, third, r, p1, p2, name)
     assert all(s[2].startswith("http://") for s in segs), r.text
+    # a browser player on n3's page fetches the other servers' media cross
+    # origin: segments and init segments allow it (CORS)
+    for u in (segs[0][2], segs[0][4], segs[k][2], segs[k][4]):
+        m = mslib.http(u, headers={"Origin": third.base})
+        assert m.status == 200 and len(m.body) > 0, (u, m.status)
+        assert m.headers.get("Access-Control-Allow-Origin") == "*", (u, m.headers)
     # the key of the node-to-node fetches asks for the local part only (no
     # splice, no redirect, signed or not): the third node has none
     lp = path + ("&" if q else "?") + "cluster_local=1"
