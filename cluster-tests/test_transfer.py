@@ -8,6 +8,7 @@ import signal
 import time
 
 import mslib
+from test_browser import web_server  # noqa: F401  (fixture)
 from test_failover import one_active_primary, placement, setup_stream, st_on
 
 
@@ -588,4 +589,33 @@ def test_transfer_under_load(three, tmp_path):
             x.stop()
         for f in ff:
             f.stop()
+        cam.stop()
+
+
+def test_transfer_archive_plays_in_chromium(three, tmp_path, web_server):  # noqa: F811
+    """hls.js in Chromium (a page of another origin) plays the archive
+    across the transfer, asked on the third node, past the switch of
+    server: the segments of both servers are fetched cross-origin."""
+    import urllib.parse
+    from test_dvr_browser import play
+    c = three
+    cam, p1, p2, old, new, _ = _record_transfer_record(c, tmp_path, "xb")
+    try:
+        third = [n for n in c.alive() if n.name not in (p1, p2)][0]
+        frm = old["from"] + 2
+        dur = new["from"] + new["duration"] - 1 - frm
+        url = "%s/xb/archive-%d-%d.m3u8" % (third.base, frm, dur)
+        r = mslib.http(url)
+        assert r.status == 200, r.text
+        segs = _segments(r.text)
+        b2 = c.nodes[p2].base + "/"
+        k = [s[2].startswith(b2) for s in segs].index(True)
+        switch_at = sum(s[1] for s in segs[:k])
+        res = play("%s/index.html?src=%s" % (web_server, urllib.parse.quote(url, safe="")),
+                   tmp_path / "hls", min_time=switch_at + 1.5)
+        assert not [e for e in res["errors"] if "networkError" in e], res
+        print("chromium hls.js: archive across the transfer on %s played to %.1f s (switch to %s"
+              " at %.1f s), non-fatal errors %s" % (third.name, res["currentTime"], p2, switch_at,
+                                                     res["errors"]))
+    finally:
         cam.stop()
