@@ -302,6 +302,9 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
                           missing, NULL};
     if (rc < 0)
         ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    else if (rc == 0 && !event && missing[0])
+        ret = ms_api_reply_error(r, 502, "the servers holding this window did not answer", NULL,
+                                 hdrs + 2);
     else if (rc == 0 && !event)
         ret = ms_api_reply_error(r, 404, "nothing recorded in this window", NULL, NULL);
     else

@@ -367,6 +367,21 @@ def test_transfer_archive_one_timeline(three, tmp_path):
         assert took < 4, took
         print("with %s stopped: playlist in %.2f s, %d segments of %s, X-Archive-Missing: %s"
               % (p2, took, len(segs), p1, p2))
+        # both holders silent: 502 naming both, within the budget
+        for p in (p1, p2):
+            os.kill(c.nodes[p].proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            r = third.get("/xa/archive-%d-%d.m3u8?token=%s" % (frm, dur, tok))
+            took = time.monotonic() - t0
+        finally:
+            for p in (p1, p2):
+                os.kill(c.nodes[p].proc.pid, signal.SIGCONT)
+        assert r.status == 502, (r.status, r.text)
+        assert sorted(r.headers.get("X-Archive-Missing", "").split(",")) == sorted([p1, p2]), \
+            r.headers
+        assert took < 4, took
+        print("with %s and %s stopped: 502 in %.2f s" % (p1, p2, took))
     finally:
         cam.stop()
 
