@@ -4,6 +4,7 @@
  * docs/cluster.md "Archive index handoff". RFC 8216 section 6.2.2: the
  * pieces of other servers are marked with discontinuities. */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,52 @@
 #define MAX_SERVERS 8
 
 /* ---- node part ------------------------------------------------------------ */
+
+/* Servers whose last fetch failed, skipped (listed as missing at once) until
+ * a time: a dead holder costs one wait per MS_ARCH_REMOTE_BACKOFF_MS, not
+ * one per playlist request. Any MHD thread; under g_bo_mu. */
+#define BACKOFF_SLOTS 16
+static pthread_mutex_t g_bo_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char server[64];
+    int64_t until_ms;
+} g_bo[BACKOFF_SLOTS];
+
+static int backoff_active(const char *server, int64_t now_ms)
+{
+    int on = 0;
+    pthread_mutex_lock(&g_bo_mu);
+    for (int i = 0; i < BACKOFF_SLOTS; i++)
+        if (g_bo[i].until_ms > now_ms && strcmp(g_bo[i].server, server) == 0)
+            on = 1;
+    pthread_mutex_unlock(&g_bo_mu);
+    return on;
+}
+
+/* until_ms 0 clears the server's entry (it answered). */
+static void backoff_set(const char *server, int64_t until_ms)
+{
+    pthread_mutex_lock(&g_bo_mu);
+    int slot = -1;
+    for (int i = 0; i < BACKOFF_SLOTS && slot < 0; i++)
+        if (strcmp(g_bo[i].server, server) == 0)
+            slot = i;
+    for (int i = 0; i < BACKOFF_SLOTS && slot < 0 && until_ms; i++)
+        if (g_bo[i].until_ms <= until_ms - MS_ARCH_REMOTE_BACKOFF_MS)
+            slot = i; /* expired */
+    if (slot >= 0) {
+        snprintf(g_bo[slot].server, sizeof g_bo[slot].server, "%s", until_ms ? server : "");
+        g_bo[slot].until_ms = until_ms;
+    }
+    pthread_mutex_unlock(&g_bo_mu);
+}
+
+void ms_archive_remote_backoff_reset(void)
+{
+    pthread_mutex_lock(&g_bo_mu);
+    memset(g_bo, 0, sizeof g_bo);
+    pthread_mutex_unlock(&g_bo_mu);
+}
 
 int ms_archive_remote_local_only(ms_req_t *r)
 {
@@ -146,6 +193,11 @@ int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv
     int64_t deadline = ms_mono_ms() + MS_ARCH_REMOTE_TIMEOUT_MS;
     for (int k = 0; k < np; k++) {
         char path[1600], pre[420];
+        /* a piece that reaches the last seconds may still be growing: the
+         * published end lags up to one publishing period (5 s), so ask up
+         * to the window end; the server lists what it has */
+        if (p[k].hi >= now - 10 && p[k].hi < to)
+            p[k].hi = to;
         /* its sub-window; a piece ending inside the window keeps its
          * last (partial) second */
         int64_t d = p[k].hi - p[k].lo + (p[k].hi < to ? 1 : 0);
@@ -167,10 +219,11 @@ int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv
         /* the budget left, shared by the servers still to ask: one that
          * does not answer cannot starve the next */
         int64_t left = (deadline - ms_mono_ms()) / (np - k);
-        int status = 0;
+        int status = 0, skipped = backoff_active(p[k].server, ms_mono_ms());
         char *body = NULL;
-        rc = -ETIMEDOUT;
-        if (n > 0 && (size_t)n < sizeof path && pn > 0 && (size_t)pn < sizeof pre && left > 0)
+        rc = skipped ? -EAGAIN : -ETIMEDOUT;
+        if (!skipped && n > 0 && (size_t)n < sizeof path && pn > 0 && (size_t)pn < sizeof pre &&
+            left > 0)
             rc = ms_chttp_request(p[k].http, "GET", path, NULL, 0, cfg ? cfg->secret : NULL, 0,
                                   (int)left, &status, &body);
         if (rc == 0 && status == 200)
@@ -183,9 +236,15 @@ int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv
         if (rc == -ENOMEM)
             goto out;
         if (rc < 0) {
-            MS_WARN(MS_API_CTX, "archive playlist of %s from %s (%s): %s", uid, p[k].server,
-                    p[k].http, status ? "bad status" : strerror(-rc));
+            if (!skipped) {
+                MS_WARN(MS_API_CTX, "archive playlist of %s from %s (%s): %s; skipped for %d ms",
+                        uid, p[k].server, p[k].http, status ? "bad status" : strerror(-rc),
+                        MS_ARCH_REMOTE_BACKOFF_MS);
+                backoff_set(p[k].server, ms_mono_ms() + MS_ARCH_REMOTE_BACKOFF_MS);
+            }
             add_missing(missing, cap, p[k].server);
+        } else {
+            backoff_set(p[k].server, 0);
         }
     }
     rc = ms_arch_render(&l, from_ms, to_ms, event, 2000, out);

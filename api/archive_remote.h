@@ -24,6 +24,9 @@
 /* Time budget for all the node-to-node playlist fetches of one request
  * (shared: each server gets what is left divided by the servers left). */
 #define MS_ARCH_REMOTE_TIMEOUT_MS 2000
+/* A server whose fetch failed is not asked again (it is listed as missing
+ * at once) for this long. */
+#define MS_ARCH_REMOTE_BACKOFF_MS 10000
 
 /* ---- pure part ---------------------------------------------------------- */
 
@@ -86,6 +89,9 @@ int ms_archive_remote_internal(ms_req_t *r);
  * [from, to] (UTC s). Any thread. */
 int ms_archive_remote_servers(const char *uid, int64_t from, int64_t to);
 
+/* Forgets the servers being skipped after a failure (tests). Any thread. */
+void ms_archive_remote_backoff_reset(void);
+
 /* The playlist of the window of stream uid as one timeline: the window
  * starts at o->from_ms and ends at to_ms (UTC ms; now for an event
  * playlist); the local archive is the chunks v[0..nv) (as ms_dvr_chunks
@@ -94,11 +100,11 @@ int ms_archive_remote_servers(const char *uid, int64_t from, int64_t to);
  * fetched from them (their http base + "/{uid}/archive-...m3u8" +
  * o->query; o->query is "" or "?token=..." and is kept in their URIs).
  * A server that does not answer within the budget leaves a hole (a
- * discontinuity); its name is added to missing (comma-separated, cap
- * bytes). Returns -ENOENT when no other server holds any of the window
- * (serve the local playlist as it is), the number of segments (>= 0)
- * rendered into out, or -ENOMEM. MHD threads (blocks up to
- * MS_ARCH_REMOTE_TIMEOUT_MS); borrows everything. */
+ * discontinuity) and is not asked again for MS_ARCH_REMOTE_BACKOFF_MS; its
+ * name is added to missing (comma-separated, cap bytes). Returns -ENOENT when no other server holds
+ * any of the window (serve the local playlist as it is), the number of segments (>= 0) rendered
+ * into out, or -ENOMEM. MHD threads (blocks up to MS_ARCH_REMOTE_TIMEOUT_MS); borrows everything.
+ */
 int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv,
                              const ms_dvr_pl_opts_t *o, int64_t to_ms, ms_buf_t *out, char *missing,
                              size_t cap);

@@ -306,6 +306,7 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
           % (third.name, dur, len(segs), k, p1, len(segs) - k, p2, listed, gap, dec.frames,
              decoded, len(dec.errors)))
     assert dec.errors == [] and dec.rc == 0, dec
+    assert dur - gap - 1.0 <= listed <= dur + 1.0, (dur, gap, listed, r.text)
     assert dur - gap - 1.0 <= decoded <= dur + 1.0, (dur, gap, decoded)
     # on the old primary: its piece from its own index (relative URIs)
     n1 = c.nodes[p1]

@@ -179,6 +179,7 @@ static void do_splice(int mode, ms_buf_t *out, char *missing, size_t cap, peer_t
 static void test_fetch_and_splice(void **state)
 {
     (void)state;
+    ms_archive_remote_backoff_reset();
     peer_t p;
     ms_buf_t out = MS_BUF_INIT;
     char missing[64], want[160];
@@ -212,6 +213,7 @@ static void test_fetch_and_splice(void **state)
 static void test_remote_404_and_silent(void **state)
 {
     (void)state;
+    ms_archive_remote_backoff_reset();
     peer_t p;
     ms_buf_t out = MS_BUF_INIT;
     char missing[64];
@@ -232,6 +234,23 @@ static void test_remote_404_and_silent(void **state)
     assert_true(took >= MS_ARCH_REMOTE_TIMEOUT_MS - 50 && took < MS_ARCH_REMOTE_TIMEOUT_MS + 1000);
     assert_null(strstr(ms_buf_cstr(&out), "http://"));
     ms_buf_free(&out);
+    /* asked again at once: r1 is skipped (missing without a wait or a
+     * connection: nothing listens on port 1) */
+    publish(1);
+    ms_dvr_chunk_t c[1];
+    ms_dvr_frag_t f[4];
+    mk_chunk(&c[0], f, 1, T0, 4);
+    ms_dvr_pl_opts_t o = {T0, 20000, 0, 2000, 4000, ""};
+    out = (ms_buf_t)MS_BUF_INIT;
+    missing[0] = '\0';
+    int64_t t0 = ms_mono_ms();
+    assert_int_equal(
+        ms_archive_remote_splice("u1", c, 1, &o, T0 + 20000, &out, missing, sizeof missing), 1);
+    assert_true(ms_mono_ms() - t0 < 200);
+    assert_string_equal(missing, "r1");
+    ms_buf_free(&out);
+    ms_archive_view_clear();
+    ms_archive_remote_backoff_reset();
 }
 
 static void test_no_other_server(void **state)
