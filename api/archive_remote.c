@@ -236,12 +236,15 @@ int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv
         if (rc == -ENOMEM)
             goto out;
         if (rc < 0) {
-            if (!skipped) {
-                MS_WARN(MS_API_CTX, "archive playlist of %s from %s (%s): %s; skipped for %d ms",
-                        uid, p[k].server, p[k].http, status ? "bad status" : strerror(-rc),
-                        MS_ARCH_REMOTE_BACKOFF_MS);
+            /* unreachable (not a bad answer to this one window): skip it a while */
+            int down = rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
+                       rc == -ENETUNREACH || rc == -ECONNRESET;
+            if (!skipped)
+                MS_WARN(MS_API_CTX, "archive playlist of %s from %s (%s): %s%s", uid, p[k].server,
+                        p[k].http, status ? "bad status" : strerror(-rc),
+                        down ? "; not asked again for 10 s" : "");
+            if (!skipped && down)
                 backoff_set(p[k].server, ms_mono_ms() + MS_ARCH_REMOTE_BACKOFF_MS);
-            }
             add_missing(missing, cap, p[k].server);
         } else {
             backoff_set(p[k].server, 0);

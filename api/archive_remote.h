@@ -24,8 +24,8 @@
 /* Time budget for all the node-to-node playlist fetches of one request
  * (shared: each server gets what is left divided by the servers left). */
 #define MS_ARCH_REMOTE_TIMEOUT_MS 2000
-/* A server whose fetch failed is not asked again (it is listed as missing
- * at once) for this long. */
+/* A server that could not be reached (timeout, refused, unreachable) is
+ * not asked again (it is listed as missing at once) for this long. */
 #define MS_ARCH_REMOTE_BACKOFF_MS 10000
 
 /* ---- pure part ---------------------------------------------------------- */
@@ -100,7 +100,8 @@ void ms_archive_remote_backoff_reset(void);
  * fetched from them (their http base + "/{uid}/archive-...m3u8" +
  * o->query; o->query is "" or "?token=..." and is kept in their URIs).
  * A server that does not answer within the budget leaves a hole (a
- * discontinuity) and is not asked again for MS_ARCH_REMOTE_BACKOFF_MS; its
+ * discontinuity) and, when unreachable, is not asked again for
+ * MS_ARCH_REMOTE_BACKOFF_MS; its
  * name is added to missing (comma-separated, cap bytes). Returns -ENOENT when no other server holds
  * any of the window (serve the local playlist as it is), the number of segments (>= 0) rendered
  * into out, or -ENOMEM. MHD threads (blocks up to MS_ARCH_REMOTE_TIMEOUT_MS); borrows everything.
