@@ -317,6 +317,12 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
     assert all(s[2].startswith(c.nodes[p2].base + "/") for s in s1[k1:]), r.text
     dec1 = mslib.ffmpeg_decode(n1.base + path, dur + 10, extra_in=("-http_persistent", "0"))
     assert dec1.errors == [] and dec1.rc == 0 and abs(dec1.frames - dec.frames) <= 25, (dec1, dec)
+    # on the new primary: the old piece absolute, its own relative
+    r = c.nodes[p2].get(path)
+    assert r.status == 200, r.text
+    s2, k2 = _timeline(c, c.nodes[p2], r, p1, p2, name)
+    assert all(s[2].startswith(c.nodes[p1].base + "/") for s in s2[:k2]), r.text
+    assert all(not s[2].startswith("http") for s in s2[k2:]), r.text
     # EVENT playlist growing to live, on the third node: the old piece, then
     # the new primary's growing one
     r = third.get("/%s/archive-%d-now.m3u8%s" % (name, frm, q))
