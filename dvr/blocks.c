@@ -152,7 +152,8 @@ static int blk_store(sqlite3 *db, const char *uid, int64_t b, const rec_t *v, si
 
 /* Replaces the record `id` of the block starting at b with add (NULL: only
  * removes it). A malformed stored blob is replaced by what can be kept (the
- * new record alone): the rebuild at the next start repairs the rest. */
+ * new record alone) and the index marked for a blocks rebuild at the next
+ * start; readers meanwhile read that window from the chunk rows. */
 static int blk_change(sqlite3 *db, const char *uid, int64_t b, int64_t id, const rec_t *add)
 {
     uint8_t *p;
@@ -167,7 +168,11 @@ static int blk_change(sqlite3 *db, const char *uid, int64_t b, int64_t id, const
             free(p);
             return rc;
         }
-        MS_WARN(CTX, "block %s/%lld unreadable: replaced", uid, (long long)b);
+        /* the records it held are rebuilt from the chunk rows at the next
+         * start (user_version below 2 means: blocks to build) */
+        MS_WARN(CTX, "block %s/%lld unreadable: replaced, blocks rebuilt at the next start", uid,
+                (long long)b);
+        sqlite3_exec(db, "PRAGMA user_version=1", NULL, NULL, NULL);
         n = 0;
     }
     size_t k = 0;
@@ -636,7 +641,7 @@ static int acc_blocks(sqlite3 *db, acc_t *a, const char *uid, int64_t lo, int64_
         }
     }
     if (err == -EINVAL)
-        MS_WARN(CTX, "a block of %s is unreadable", uid);
+        MS_WARN(CTX, "a block of %s is unreadable: read from the chunk rows", uid);
     if (!err && rc != SQLITE_DONE)
         err = sq_err(db, rc, "query");
     sq_done(st);
@@ -680,6 +685,18 @@ int ms_dvr_db_query_from(sqlite3 *db, const char *uid, int64_t from_ms, int64_t 
     int err;
     if (use_blocks) {
         err = acc_blocks(db, &a, uid, lo, from_ms, to_ms);
+        if (err == -EINVAL) {
+            /* a blob that does not parse: this window is read from the
+             * chunk rows (right, slower) until the writer replaces it */
+            free(a.rows.p);
+            free(a.fr.p);
+            free(a.str.p);
+            memset(&a, 0, sizeof a);
+            a.last_root = (size_t)-1;
+            use_blocks = 0;
+        }
+    }
+    if (use_blocks) {
         size_t closed = a.cnt;
         if (!err)
             err = acc_rows(db, &a, uid, lo, from_ms, to_ms, 1);
