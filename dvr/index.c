@@ -1,5 +1,5 @@
 /* Local chunk index (SQLite, WAL). One connection per thread: each writer
- * thread owns one, readers (API threads) open their own for a call.
+ * thread owns one, readers (API threads) keep their own (dvr.c).
  *
  * chunks: a row per chunk file (stream uid, root, path, start/end ms,
  * bytes, init length, open flag, fragments as a blob of 32-byte records:
@@ -8,9 +8,13 @@
  * chunks still age out.
  * ranges: contiguous recordings per stream (chunks merged while the hole
  * between them is <= the gap threshold), kept by ms_dvr_db_insert/update/
- * delete in the caller's transaction and rebuilt from the chunks at start
- * (ms_dvr_db_ranges_rebuild), so listing 30 days of ranges reads a few
- * hundred rows instead of every chunk. */
+ * delete in the caller's transaction (built from the chunks once for an
+ * index that predates them: ms_dvr_db_ranges_rebuild), so listing 30 days
+ * of ranges reads a few hundred rows instead of every chunk.
+ * blocks, totals: the closed chunks in 10-minute blobs and the per-stream
+ * count and bytes (blocks.c), kept by the same calls. A row replaced by a
+ * re-indexed file is deleted through ms_dvr_db_delete first, so all three
+ * follow it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
