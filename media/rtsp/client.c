@@ -60,7 +60,6 @@ static void sess_maybe_free(ms_rtsp_sess_t *s)
     ms_rtsp_client_t *c = s->c;
     ms_rtsp_cl_tracks_free(s);
     ms_rtsp_parser_free(&s->parser);
-    ms_sdp_free(&s->sdp);
     free(s);
     c->nsessions--;
     client_maybe_done(c);
@@ -316,19 +315,29 @@ static void on_describe(ms_rtsp_sess_t *s, const ms_rtsp_msg_t *m)
     c->status.sdp[n] = '\0';
     pthread_mutex_unlock(&c->lock);
 
-    ms_sdp_free(&s->sdp);
-    int r = ms_sdp_parse((const char *)m->body, m->body_len, &s->sdp);
+    /* The parsed SDP is needed only to choose the tracks (which copy what
+     * they keep): not kept in the session (5.5 KiB per camera). */
+    ms_sdp_t *sdp = calloc(1, sizeof *sdp);
+    if (!sdp) {
+        sess_fail(s, MS_CHAR_DISCONNECTED, "out of memory (SDP)");
+        return;
+    }
+    int r = ms_sdp_parse((const char *)m->body, m->body_len, sdp);
     if (r < 0) {
+        ms_sdp_free(sdp);
+        free(sdp);
         sess_fail(s, MS_CHAR_INCORRECT, "unparsable SDP (%s)", strerror(-r));
         return;
     }
-    s->sdp_ok = 1;
-    const char *ctl = s->sdp.control;
+    const char *ctl = sdp->control;
     if (!ctl || !*ctl || strcmp(ctl, "*") == 0 ||
         ms_rtsp_url_resolve(s->base, ctl, s->aggregate, sizeof s->aggregate) < 0)
         snprintf(s->aggregate, sizeof s->aggregate, "%s", s->base);
     char err[256] = "";
-    if (ms_rtsp_cl_tracks_select(s, err, sizeof err) < 0) {
+    r = ms_rtsp_cl_tracks_select(s, sdp, err, sizeof err);
+    ms_sdp_free(sdp);
+    free(sdp);
+    if (r < 0) {
         sess_fail(s, MS_CHAR_INCORRECT, "%s", err);
         return;
     }

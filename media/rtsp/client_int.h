@@ -39,8 +39,8 @@ typedef struct {
     uint32_t clock_rate;
     int pt;
     int channels;
-    char *fmtp; /* malloc'd copy or NULL */
-    char control[MS_RTSP_URL_MAX];
+    char *fmtp;    /* malloc'd copy or NULL */
+    char *control; /* malloc'd absolute URL of the track */
     ms_rtp_receiver_t *rx;
     ms_codec_params_t params;
     int params_dirty;
@@ -84,8 +84,6 @@ struct ms_rtsp_sess {
     char aggregate[MS_RTSP_URL_MAX];
     char session_id[256];
     int session_timeout_s;
-    ms_sdp_t sdp;
-    int sdp_ok;
     int ntracks;
     int setup_index;
     ms_rtsp_track_t tracks[CL_MAX_TRACKS];
@@ -144,7 +142,8 @@ struct ms_rtsp_client {
 };
 
 /* client_media.c */
-int ms_rtsp_cl_tracks_select(ms_rtsp_sess_t *s, char *err, size_t errlen);
+/* Chooses the tracks of sdp (borrowed: what the tracks keep is copied). */
+int ms_rtsp_cl_tracks_select(ms_rtsp_sess_t *s, const ms_sdp_t *sdp, char *err, size_t errlen);
 void ms_rtsp_cl_tracks_free(ms_rtsp_sess_t *s);
 int ms_rtsp_cl_udp_open(ms_rtsp_track_t *t);
 void ms_rtsp_cl_udp_set_server(ms_rtsp_track_t *t, int rtp_port, int rtcp_port);

@@ -109,14 +109,15 @@ void ms_rtsp_cl_hub_start(ms_rtsp_sess_t *s)
 
 /* ---- tracks ---- */
 
-int ms_rtsp_cl_tracks_select(ms_rtsp_sess_t *s, char *err, size_t errlen)
+int ms_rtsp_cl_tracks_select(ms_rtsp_sess_t *s, const ms_sdp_t *sdp, char *err, size_t errlen)
 {
     ms_rtsp_client_t *c = s->c;
     unsigned have = 0;
-    int usable = ms_sdp_usable(&s->sdp);
+    int usable = ms_sdp_usable(sdp);
     char unsup[128] = "";
-    for (int i = 0; i < s->sdp.nmedia && s->ntracks < CL_MAX_TRACKS; i++) {
-        const ms_sdp_media_t *m = &s->sdp.media[i];
+    char ctl[MS_RTSP_URL_MAX];
+    for (int i = 0; i < sdp->nmedia && s->ntracks < CL_MAX_TRACKS; i++) {
+        const ms_sdp_media_t *m = &sdp->media[i];
         if (m->codec == MS_CODEC_NONE) {
             const char *enc =
                 m->nformats && m->formats[0].encoding ? m->formats[0].encoding : m->media;
@@ -140,12 +141,17 @@ int ms_rtsp_cl_tracks_select(ms_rtsp_sess_t *s, char *err, size_t errlen)
             snprintf(err, errlen, "out of memory");
             return -ENOMEM;
         }
-        if (ms_rtsp_url_resolve(s->base, m->control ? m->control : "", t->control,
-                                sizeof t->control) < 0) {
+        if (ms_rtsp_url_resolve(s->base, m->control ? m->control : "", ctl, sizeof ctl) < 0) {
             free(t->fmtp);
             t->fmtp = NULL;
             MS_WARN(c->ctx, "track %d: bad control URL, skipped", i);
             continue;
+        }
+        if (!(t->control = strdup(ctl))) {
+            free(t->fmtp);
+            t->fmtp = NULL;
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
         }
         t->params.codec = t->codec;
         t->params.kind = t->kind;
@@ -171,6 +177,8 @@ int ms_rtsp_cl_tracks_select(ms_rtsp_sess_t *s, char *err, size_t errlen)
             MS_WARN(c->ctx, "track %d (%s): %s, skipped", i, ms_codec_name(t->codec), rerr);
             free(t->fmtp);
             t->fmtp = NULL;
+            free(t->control);
+            t->control = NULL;
             continue;
         }
         have |= bit;
@@ -201,6 +209,8 @@ void ms_rtsp_cl_tracks_free(ms_rtsp_sess_t *s)
         }
         free(t->fmtp);
         t->fmtp = NULL;
+        free(t->control);
+        t->control = NULL;
     }
     s->ntracks = 0;
 }
