@@ -83,9 +83,11 @@ def test_leader_and_primary_killed_together(cluster, tmp_path):
         print("new backup %s after %.2f s; both back: %s runs %s (backup %s), state_checksum"
               " %s… on %d nodes" % (nb, t_backup, after["primary"], name, after["backup"],
                                    chk[:12], len(c.alive())))
-        # an election (~1 s), the new leader's settling (0.7 s), after which
-        # the primary's silence counts down_after_ms (1.5 s), activation:
-        # ~3.3 s here; bounded loosely for a loaded CI machine
-        assert t_leader <= 3 and ta <= 6, (t_leader, ta)
+        # the new leader's probe finds no process behind the primary, so its
+        # silence counts from its last report (down_after_ms 1.5 s) as in a
+        # single failover: ~1.5 s here (without the probe, 0.7 s settling +
+        # 1.5 s after the election: ~3.3 s). Target p99 4 s, a little slack
+        # for a loaded CI machine.
+        assert t_leader <= 3 and ta <= 4.5, (t_leader, ta)
     finally:
         cam.stop()

@@ -1601,6 +1601,113 @@ static void observe_reports(void)
     json_decref(servers);
 }
 
+/* Probes of servers silent since before this node's election: a server
+ * whose HTTP port refuses the connection has no process behind it (kill -9,
+ * crash), so no election held its reports up: like the previous leader it
+ * is exempt from the settling wait and from the floor on its silence
+ * (observed_ages). A server cut off by a partition does not refuse (no
+ * RST): the connect times out and nothing changes for it. */
+static struct {
+    char name[64];
+    int64_t term_since; /* leader_since of the leadership that probed it */
+    int refused;
+} g_probe[OBS_MAX];
+
+typedef struct {
+    uv_work_t work;
+    char base[300], name[64];
+    int64_t term_since;
+    uint64_t from; /* this node's raft id (X-MS-Node-Id) */
+    int rc;
+} probe_t;
+
+static void probe_work(uv_work_t *req)
+{
+    probe_t *p = req->data;
+    int st = 0;
+    char *resp = NULL;
+    p->rc = ms_chttp_request(p->base, "GET", "/api/v1/cluster", NULL, 0, g.cfg->secret, p->from,
+                             1000, &st, &resp);
+    free(resp);
+}
+
+static void probe_done(uv_work_t *req, int status)
+{
+    probe_t *p = req->data;
+    (void)status;
+    g.outstanding--;
+    for (int k = 0; k < OBS_MAX; k++)
+        if (strcmp(g_probe[k].name, p->name) == 0 && g_probe[k].term_since == p->term_since &&
+            g.leader_since == p->term_since && p->rc == -ECONNREFUSED) {
+            g_probe[k].refused = 1;
+            MS_INFO(CTX, "server %s: connection refused: no process, no settling wait for it",
+                    p->name);
+        }
+    free(p);
+}
+
+/* 1 when name refused this leadership's probe. */
+static int probe_refused(const char *name)
+{
+    for (int k = 0; name && k < OBS_MAX; k++)
+        if (g_probe[k].name[0] && strcmp(g_probe[k].name, name) == 0)
+            return g_probe[k].refused && g_probe[k].term_since == g.leader_since;
+    return 0;
+}
+
+/* While settling, probes once each server (not this one, not the previous
+ * leader) whose last report was observed before this leadership began. */
+static void probe_silent(json_t *servers)
+{
+    json_t *s;
+    size_t i;
+    if (!g.leader_since || ms_mono_ms() - g.leader_since >= LEADER_SETTLE_MS)
+        return;
+    json_array_foreach(servers, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        if (!name || strlen(name) >= sizeof g_probe[0].name || strcmp(name, g.cfg->name) == 0 ||
+            (uint64_t)json_integer_value(json_object_get(s, "id")) == g.prev_leader)
+            continue;
+        int k, seen_before = 0;
+        for (k = 0; k < g_nobs; k++)
+            if (strcmp(g_obs[k].name, name) == 0)
+                seen_before = g_obs[k].seen_mono < g.leader_since;
+        if (!seen_before)
+            continue;
+        int free_k = -1;
+        for (k = 0; k < OBS_MAX; k++) {
+            if (strcmp(g_probe[k].name, name) == 0)
+                break;
+            if (free_k < 0 && !g_probe[k].name[0])
+                free_k = k;
+        }
+        if (k == OBS_MAX && (k = free_k) < 0)
+            continue;
+        if (g_probe[k].name[0] && g_probe[k].term_since == g.leader_since)
+            continue; /* probed already */
+        probe_t *p = calloc(1, sizeof *p);
+        if (!p)
+            return;
+        server_http(s, p->base, sizeof p->base);
+        if (!p->base[0]) {
+            free(p);
+            continue;
+        }
+        snprintf(g_probe[k].name, sizeof g_probe[k].name, "%s", name);
+        g_probe[k].term_since = g.leader_since;
+        g_probe[k].refused = 0;
+        snprintf(p->name, sizeof p->name, "%s", name);
+        p->term_since = g.leader_since;
+        p->from = my_id();
+        p->work.data = p;
+        if (uv_queue_work(g.loop, &p->work, probe_work, probe_done) == 0)
+            g.outstanding++;
+        else
+            free(p);
+    }
+}
+
 /* Rewrites last_report_ms of each server (servers: ms_fsm_list array,
  * modified in place) to the leader's wall clock minus the age observed
  * here, so placement.c's age test uses this node's observation. */
@@ -1622,7 +1729,8 @@ static void observed_ages(json_t *servers, int64_t now_wall)
                  * silence counts from the end of settling. Not the previous
                  * leader's: it submitted its own reports. */
                 if (g.leader_since && seen < g.leader_since + LEADER_SETTLE_MS &&
-                    (uint64_t)json_integer_value(json_object_get(s, "id")) != g.prev_leader)
+                    (uint64_t)json_integer_value(json_object_get(s, "id")) != g.prev_leader &&
+                    !probe_refused(name))
                     seen = g.leader_since + LEADER_SETTLE_MS;
                 json_object_set_new(s, "last_report_ms", json_integer(now_wall - (now - seen)));
             }
@@ -1644,6 +1752,7 @@ static void leader_duties(void)
     json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
     json_t *s, *st;
     size_t i;
+    probe_silent(servers);
     observed_ages(servers, now);
     /* The previous leader submitted its own reports, so no election held
      * them up: when it is the server gone silent, it is marked down and its
@@ -1662,7 +1771,7 @@ static void leader_duties(void)
         {
             const char *h = json_string_value(json_object_get(s, "health"));
             const char *sn = json_string_value(json_object_get(s, "name"));
-            if (grace && !(old_leader && sn && strcmp(sn, old_leader) == 0))
+            if (grace && !(old_leader && sn && strcmp(sn, old_leader) == 0) && !probe_refused(sn))
                 continue;
             if (h && strcmp(h, "down") != 0 && !server_healthy(s, now)) {
                 g.duty_busy++;
@@ -1693,7 +1802,9 @@ static void leader_duties(void)
         json_t *pl = json_object_get(cur, "placement");
         const char *p = json_string_value(json_object_get(pl, "primary"));
         const char *np = json_string_value(json_object_get(d, "primary"));
-        if (!cur || (grace && p && !(old_leader && strcmp(p, old_leader) == 0)) || (!np && !p))
+        if (!cur ||
+            (grace && p && !(old_leader && strcmp(p, old_leader) == 0) && !probe_refused(p)) ||
+            (!np && !p))
             continue;
         if (!np)
             MS_WARN(CTX, "stream %s: no qualifying server: %s",
