@@ -30,14 +30,18 @@ static size_t part_len(const ms_hls_t *h)
     return h->partbuf.len;
 }
 
-/* Makes partbuf ready to receive a part's bytes: reserves the expected size
- * at once (no doubling steps while the part grows). */
+/* Makes partbuf ready to receive a part's bytes: allocates the expected
+ * size at once, exactly (ms_buf_reserve would round it up to a power of
+ * two: up to twice the part, held by every camera all the time); a part
+ * larger than expected grows the buffer as usual. */
 static void part_begin(ms_hls_t *h)
 {
     if (h->partbuf.data)
         return;
     size_t hint = h->part_hint < PART_HINT_MIN ? PART_HINT_MIN : h->part_hint;
-    (void)ms_buf_reserve(&h->partbuf, hint); /* on failure err is set: the part is lost */
+    h->partbuf.data = malloc(hint);
+    h->partbuf.cap = h->partbuf.data ? hint : 0;
+    h->partbuf.len = 0;
 }
 
 /* Copies the part in partbuf into a blob of its exact size (one reference
@@ -49,7 +53,7 @@ static ms_blob_t *part_take(ms_hls_t *h)
 {
     ms_buf_t *b = &h->partbuf;
     size_t len = b->len;
-    size_t hint = len + len / 4 + 1024;
+    size_t hint = len + len / 8 + 1024;
     h->part_hint = hint > PART_HINT_MAX ? PART_HINT_MAX : hint;
     ms_blob_t *blob = b->err || !len ? NULL : ms_buf_to_blob(b);
     if (b->err || b->cap > 2 * len)

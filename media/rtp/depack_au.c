@@ -4,6 +4,7 @@
  * AUDs, inserts parameter sets before IDR/IRAP pictures, and tracks loss.
  * Fragmentation units (RFC 6184 5.8, RFC 7798 4.4.3) are reassembled in
  * place in the AU buffer (no separate fragment buffer, one copy less). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "media/codec/h264.h"
@@ -83,8 +84,14 @@ void ms_rtp_au_packet(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const ms_rtp_packet_
         a->ts = p->ts;
         size_t hint = a->hint < AU_HINT_MIN ? AU_HINT_MIN : a->hint;
         ms_buf_reset(&a->au);
-        if (!a->au.data && ms_buf_reserve(&a->au, hint) < 0)
-            a->corrupt = 1;
+        if (!a->au.data) {
+            /* the expected size exactly (ms_buf_reserve rounds up to a
+             * power of two); a larger AU grows it as usual */
+            a->au.data = malloc(hint);
+            a->au.cap = a->au.data ? hint : 0;
+            if (!a->au.data)
+                a->corrupt = 1;
+        }
         /* After a loss, a new AU is only trusted when its first packet
          * begins with something that can open an access unit (an AUD,
          * parameter set, SEI, or the first slice of a picture). */
