@@ -118,6 +118,7 @@ static struct {
     void (*stop_cb)(void *);
     void *stop_ud;
     int handing_over, handover_pending, handover_timer_up;
+    char removing[MS_NAME_MAX]; /* DELETE /servers/{name} under way (leader): place nothing there */
     uv_timer_t handover_timer;
 } g = {.qmu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -916,6 +917,13 @@ typedef struct {
     int pending, failed;
 } rm_t;
 
+/* Ends a removal: the server may be placed on again (g.removing). */
+static void rm_free(rm_t *rm)
+{
+    g.removing[0] = '\0';
+    free(rm);
+}
+
 static void rm_raft_cb(void *ud, int status)
 {
     rm_t *rm = ud;
@@ -925,7 +933,7 @@ static void rm_raft_cb(void *ud, int status)
             json_pack("{s:s,s:s}", "error", "raft remove failed", "reason", strerror(-status)));
     else
         job_reply(rm->job, 200, json_pack("{s:b,s:s}", "ok", 1, "removed", rm->name));
-    free(rm);
+    rm_free(rm);
 }
 
 static void rm_row_cb(void *ud, unsigned st, json_t *res)
@@ -933,7 +941,7 @@ static void rm_row_cb(void *ud, unsigned st, json_t *res)
     rm_t *rm = ud;
     if (st != 200 && st != 404) {
         job_reply(rm->job, st, json_deep_copy(res));
-        free(rm);
+        rm_free(rm);
         return;
     }
     int r = ms_raft_remove(g.raft, rm->id, rm_raft_cb, rm);
@@ -951,7 +959,7 @@ static void rm_moved_cb(void *ud, unsigned st, json_t *res)
         return;
     if (rm->failed) {
         job_reply(rm->job, 503, json_pack("{s:s}", "error", "could not move the server's streams"));
-        free(rm);
+        rm_free(rm);
         return;
     }
     cluster_write(ms_cmd_new("server_remove", json_pack("{s:s}", "name", rm->name)), 3000,
@@ -959,6 +967,8 @@ static void rm_moved_cb(void *ud, unsigned st, json_t *res)
 }
 
 static const char *pick_server(json_t *servers, json_t *streams, const char *exclude, int64_t now);
+
+static void rm_barrier_cb(void *ud, int status);
 
 static void servers_delete(ms_cluster_job_t *j)
 {
@@ -975,11 +985,42 @@ static void servers_delete(ms_cluster_job_t *j)
         job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown server", "field", "name"));
         return;
     }
+    if (g.removing[0]) {
+        json_decref(s);
+        job_reply(
+            j, 409,
+            json_pack("{s:s,s:s}", "error", "another server is being removed", "field", "name"));
+        return;
+    }
     rm_t *rm = calloc(1, sizeof *rm);
+    if (!rm) {
+        json_decref(s);
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+        return;
+    }
     rm->job = j;
     rm->id = (uint64_t)json_integer_value(json_object_get(s, "id"));
     snprintf(rm->name, sizeof rm->name, "%.63s", j->id);
     json_decref(s);
+    /* From now on the leader's duties place nothing on it; the barrier lets
+     * the assignments they already submitted apply before the moves are
+     * computed (else one landing after the moves kept a stream on it and
+     * server_remove answered 409). */
+    snprintf(g.removing, sizeof g.removing, "%s", rm->name);
+    if (ms_raft_barrier(g.raft, rm_barrier_cb, rm) < 0)
+        rm_barrier_cb(rm, -EAGAIN);
+}
+
+/* DELETE /servers/{name}, once earlier writes are applied: moves the
+ * streams whose primary or backup the server is, then removes it. */
+static void rm_barrier_cb(void *ud, int status)
+{
+    rm_t *rm = ud;
+    if (status < 0) {
+        job_reply(rm->job, 503, json_pack("{s:s}", "error", "not the leader"));
+        rm_free(rm);
+        return;
+    }
     json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams"), *st;
     size_t i;
     rm->pending = 1;
@@ -1754,6 +1795,12 @@ static void leader_duties(void)
     size_t i;
     probe_silent(servers);
     observed_ages(servers, now);
+    json_array_foreach(servers, i, s)
+    {
+        const char *sn = json_string_value(json_object_get(s, "name"));
+        if (g.removing[0] && sn && strcmp(sn, g.removing) == 0) /* DELETE under way */
+            json_object_set_new(s, "distribution", json_integer(0));
+    }
     /* The previous leader submitted its own reports, so no election held
      * them up: when it is the server gone silent, it is marked down and its
      * streams fail over without waiting for the settling period (the
