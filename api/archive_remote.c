@@ -57,7 +57,7 @@ static void backoff_set(const char *server, int64_t until_ms)
         if (g_bo[i].until_ms <= until_ms - MS_ARCH_REMOTE_BACKOFF_MS)
             slot = i; /* expired */
     if (slot >= 0) {
-        snprintf(g_bo[slot].server, sizeof g_bo[slot].server, "%s", until_ms ? server : "");
+        snprintf(g_bo[slot].server, sizeof g_bo[slot].server, "%.63s", until_ms ? server : "");
         g_bo[slot].until_ms = until_ms;
     }
     pthread_mutex_unlock(&g_bo_mu);
