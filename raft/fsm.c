@@ -541,6 +541,12 @@ int ms_fsm_dump(ms_fsm_t *f, char **out, size_t *len)
 
 int ms_fsm_checksum(ms_fsm_t *f, char out[65])
 {
+    /* The dump reads the whole state: callers ask several times per control
+     * tick (cluster info, membership checks), the state changes less often. */
+    if (f->sum_valid && f->sum_seq == f->seq) {
+        memcpy(out, f->sum, sizeof f->sum);
+        return 0;
+    }
     ms_buf_t b = MS_BUF_INIT;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -556,6 +562,9 @@ int ms_fsm_checksum(ms_fsm_t *f, char out[65])
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[64] = '\0';
+    memcpy(f->sum, out, sizeof f->sum);
+    f->sum_seq = f->seq;
+    f->sum_valid = 1;
     return 0;
 }
 
@@ -626,6 +635,7 @@ int ms_fsm_restore(ms_fsm_t *f, const void *data, size_t len)
     }
     sqlite3_close(f->db);
     *f = tmp;
+    f->sum_valid = 0; /* another state, maybe at the same seq */
     f->restores++;
     f->changes++;
     return 0;

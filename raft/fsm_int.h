@@ -19,6 +19,11 @@ struct ms_fsm {
     int schema;                   /* cache of meta 'schema' */
     uint64_t snapshots, restores; /* process-local counters, not state */
     uint64_t changes;             /* process-local: see ms_fsm_changes() */
+    /* ms_fsm_checksum() of the state at seq sum_seq (sum_valid): every
+     * commit bumps seq, a restore replaces the struct (cache invalid). */
+    char sum[65];
+    uint64_t sum_seq;
+    int sum_valid;
 };
 
 /* What an op sees of its command. ts is unix milliseconds. */
