@@ -100,6 +100,20 @@ enum MHD_Result ms_api_hls_playlist(ms_req_t *r)
     ms_hls_playlist_req_t req = {msn, (int)part, suffix};
     ms_blob_t *b = NULL;
     int rc = ms_hls_playlist(h, &req, &b);
+    if (rc == -ENOENT && r->waits == 0) {
+        /* No segment yet (a stream just started, e.g. on the server a
+         * failover or transfer moved it to, where players land through the
+         * 302 of api/redirect.c): hold the request until the first segment,
+         * at most 3 target durations, as a blocking reload would (RFC 8216bis
+         * 6.2.5.2). A 503 would end many players (ffmpeg reads a failed
+         * reload as the end of the stream). */
+        rc = ms_api_suspend(r, h, -1, -1);
+        if (rc == 0) {
+            ret = MHD_YES; /* answered after resume */
+            goto out;
+        }
+        rc = -ENOENT;
+    }
     if (rc == -EAGAIN) {
         rc = ms_api_suspend(r, h, msn, (int)part);
         if (rc == 0) {

@@ -350,6 +350,12 @@ static void start_hls(ms_stream_t *s, const ms_stream_cfg_t *want)
         .target_ms = want->hls_segment_ms,
         .part_ms = want->hls_part_ms,
         .window = want->hls_window,
+        /* Tenths of a second since the epoch: an output uses at most one
+         * sequence number per segment (>= 1 s) and one discontinuity per
+         * segment, so an output started later on any server (failover,
+         * transfer, restart; clocks in sync) numbers above every earlier one
+         * and a player that follows the stream sees the numbers grow. */
+        .seq_base = ms_wall_us() / 100000,
         .log_ctx = ctx,
     };
     ms_hls_t *h = ms_hls_new(ms_worker_loop(s->worker), s->hub, &hc);

@@ -218,46 +218,76 @@ static void test_live_hls(void **state)
     ms_hub_t *hub = ms_stream_hub(s);
 
     resp_t r;
+    /* No segment yet: the request is held 3 target durations, then 503. */
+    int64_t t_ask = ms_mono_ms();
     get("/live/index.m3u8", &r);
     assert_int_equal(r.status, 503);
+    assert_true(ms_mono_ms() - t_ask >= 2500);
     resp_free(&r);
 
+    /* Held until the first segment exists, then answered. */
+    async_t first = {"/live/index.m3u8", {0}, 0, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, async_main, &first), 0);
+    usleep(300000);
+    assert_false(atomic_load(&first.finished));
     feed(hub, 176, 1); /* keyframes every second: segments 0..6 complete, 7 open */
+    pthread_join(th, NULL);
+    assert_int_equal(first.r.status, 200);
+    resp_free(&first.r);
+
+    /* Sequence numbers start at a clock-derived base (node/streams.c):
+     * segment k is B + k. */
+    ms_hls_info_t info;
+    h = ms_stream_hls(s);
+    assert_non_null(h);
+    ms_hls_get_info(h, &info);
+    ms_hls_unref(h);
+    int64_t B = info.first_msn - 4;
+    assert_true(B > 17000000000LL); /* tenths of a second since 1970, after 2023 */
+    char path[160], want[160];
     get("/live/index.m3u8", &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strcasestr(r.head, "Content-Type: application/vnd.apple.mpegurl"));
     assert_non_null(strcasestr(r.head, "Cache-Control: no-cache"));
     assert_non_null(strstr(r.body, "#EXTM3U"));
-    assert_non_null(strstr(r.body, "\nseg6.ts\n"));
+    snprintf(want, sizeof want, "\nseg%lld.ts\n", (long long)(B + 6));
+    assert_non_null(strstr(r.body, want));
     resp_free(&r);
     assert_int_equal(count_clients(), 1);
 
     /* The token travels into every URI. */
     get("/live/index.m3u8?token=a%2Bb", &r);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\nseg6.ts?token=a%2Bb\n"));
-    assert_null(strstr(r.body, "\nseg6.ts\n"));
+    snprintf(path, sizeof path, "\nseg%lld.ts?token=a%%2Bb\n", (long long)(B + 6));
+    assert_non_null(strstr(r.body, path));
+    assert_null(strstr(r.body, want));
     resp_free(&r);
     assert_int_equal(count_clients(), 2); /* another key: same IP and UA, other token */
 
     /* By uid too; segments are TS, cacheable. */
-    get("/11111111-2222-3333-4444-555555555555/seg6.ts", &r);
+    snprintf(path, sizeof path, "/11111111-2222-3333-4444-555555555555/seg%lld.ts",
+             (long long)(B + 6));
+    get(path, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strcasestr(r.head, "Content-Type: video/mp2t"));
     assert_non_null(strcasestr(r.head, "Cache-Control: max-age="));
     assert_true(r.body_len > 1000 && r.body_len % 188 == 0);
     assert_int_equal((unsigned char)r.body[0], 0x47);
     resp_free(&r);
-    get("/live/seg1.ts", &r);
+    snprintf(path, sizeof path, "/live/seg%lld.ts", (long long)(B + 1));
+    get(path, &r);
     assert_int_equal(r.status, 404); /* expired */
     resp_free(&r);
-    get("/live/index.m3u8?_HLS_msn=100", &r);
+    snprintf(path, sizeof path, "/live/index.m3u8?_HLS_msn=%lld", (long long)(B + 100));
+    get(path, &r);
     assert_int_equal(r.status, 400); /* too far ahead */
     resp_free(&r);
 
     /* Blocking playlist reload: part 7.1 does not exist yet. */
-    async_t a = {"/live/index.m3u8?_HLS_msn=7&_HLS_part=1", {0}, 0, 0};
-    pthread_t th;
+    char pa[160], pp[160], pq[160];
+    snprintf(pa, sizeof pa, "/live/index.m3u8?_HLS_msn=%lld&_HLS_part=1", (long long)(B + 7));
+    async_t a = {pa, {0}, 0, 0};
     assert_int_equal(pthread_create(&th, NULL, async_main, &a), 0);
     usleep(300000);
     assert_false(atomic_load(&a.finished));
@@ -266,11 +296,13 @@ static void test_live_hls(void **state)
     pthread_join(th, NULL);
     assert_int_equal(a.r.status, 200);
     assert_true(a.done_ms >= fed_ms);
-    assert_non_null(strstr(a.r.body, "part7.1.ts"));
+    snprintf(want, sizeof want, "part%lld.1.ts", (long long)(B + 7));
+    assert_non_null(strstr(a.r.body, want));
     resp_free(&a.r);
 
     /* A preload-hinted part blocks until it is produced. */
-    async_t p = {"/live/part7.2.ts", {0}, 0, 0};
+    snprintf(pp, sizeof pp, "/live/part%lld.2.ts", (long long)(B + 7));
+    async_t p = {pp, {0}, 0, 0};
     assert_int_equal(pthread_create(&th, NULL, async_main, &p), 0);
     usleep(300000);
     assert_false(atomic_load(&p.finished));
@@ -284,7 +316,8 @@ static void test_live_hls(void **state)
 
     /* Stopping the server with a suspended request: it is resumed and
      * answered (or closed), never left hanging. */
-    async_t q = {"/live/index.m3u8?_HLS_msn=8", {0}, 0, 0};
+    snprintf(pq, sizeof pq, "/live/index.m3u8?_HLS_msn=%lld", (long long)(B + 8));
+    async_t q = {pq, {0}, 0, 0};
     assert_int_equal(pthread_create(&th, NULL, async_main, &q), 0);
     usleep(300000);
     assert_false(atomic_load(&q.finished));

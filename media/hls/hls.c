@@ -56,6 +56,8 @@ void ms_hls_unref(ms_hls_t *h)
 /* Availability of (msn, part) in the published playlist state, locked. */
 static int available_locked(const ms_hls_t *h, int64_t msn, int part)
 {
+    if (msn < 0)
+        return h->pl_ready;
     if (msn < h->pl_open_msn)
         return 1;
     return msn == h->pl_open_msn && part >= 0 && part < h->pl_open_parts;
@@ -211,6 +213,11 @@ ms_hls_t *ms_hls_new(uv_loop_t *loop, ms_hub_t *hub, const ms_hls_cfg_t *cfg)
     h->vtrack = h->atrack = -1;
     h->target_s = (h->cfg.target_ms + 999) / 1000;
     h->pl_target_s = h->target_s;
+    if (h->cfg.seq_base > 0) {
+        h->next_msn = h->pl_open_msn = h->cfg.seq_base;
+        h->disc_seq = h->cfg.seq_base;
+        h->next_discont = 1;
+    }
     pthread_mutex_init(&h->lock, NULL);
     if (uv_timer_init(loop, &h->timer) < 0) {
         hls_free(h);

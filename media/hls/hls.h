@@ -43,6 +43,14 @@ typedef struct {
     uint32_t part_ms;   /* LL-HLS part target; 0 = 200 */
     uint32_t window;    /* segments in the playlist; 0 = 6 */
     const char *log_ctx;
+    /* First EXT-X-MEDIA-SEQUENCE and EXT-X-DISCONTINUITY-SEQUENCE; 0 = start
+     * at 0. Nonzero: the output continues a timeline that another output
+     * (another server, after a failover or transfer) may have served to the
+     * same players, so both numbers must only grow (RFC 8216 section 6.2.2)
+     * and the first segment carries EXT-X-DISCONTINUITY (section 4.3.2.3):
+     * its timestamps do not follow the other output's. The node passes a
+     * clock-derived base (node/streams.c). */
+    int64_t seq_base;
 } ms_hls_cfg_t;
 
 typedef struct ms_hls ms_hls_t;
@@ -64,7 +72,8 @@ typedef struct {
 /* Returns 0 and *out (new reference, text/m3u8) on success;
  * -EAGAIN when the request blocks (msn/part not produced yet): call
  *   ms_hls_wait() and ask again when it fires;
- * -ENOENT when no segment exists yet (stream not ready: HTTP 503);
+ * -ENOENT when no segment exists yet (stream not ready: HTTP 503; a
+ *   ms_hls_wait() with msn -1 fires once one exists);
  * -ERANGE when msn/part is too far ahead (HTTP 400, RFC 8216bis 6.2.5.2);
  * -ESHUTDOWN when the output stopped. */
 int ms_hls_playlist(ms_hls_t *h, const ms_hls_playlist_req_t *req, ms_blob_t **out);
@@ -96,7 +105,8 @@ int ms_hls_segment_body(ms_hls_t *h, const char *name, ms_hls_body_t *out,
 void ms_hls_body_free(ms_hls_body_t *b);
 
 /* Calls cb(ud) exactly once, on the loop thread, when part `part` of segment
- * `msn` exists (part -1: the whole segment), when the output stops, or after
+ * `msn` exists (part -1: the whole segment; msn -1: the playlist has its
+ * first segment), when the output stops, or after
  * a timeout of 3 target durations. Returns 1 without registering (and without
  * calling cb) if already available, 0 when registered, -ESHUTDOWN if stopped. */
 int ms_hls_wait(ms_hls_t *h, int64_t msn, int part, void (*cb)(void *ud), void *ud);

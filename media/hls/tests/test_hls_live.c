@@ -284,6 +284,46 @@ static void test_wait_timeout(void **state)
     fx_done(&fx);
 }
 
+/* seq_base: an output that continues another server's timeline numbers its
+ * segments and discontinuities from the base, the first segment is a
+ * discontinuity; a wait for msn -1 fires once the first segment exists. */
+static void test_seq_base(void **state)
+{
+    (void)state;
+    fx_t fx;
+    fx_init(&fx, "h264_320x240_25fps.h264", 0, 0);
+    ms_hls_cfg_t cfg = {MS_HLS_TS, 1000, 200, 3, "[test]", 17637000000};
+    ms_hls_t *h = ms_hls_new(&fx.loop, fx.hub, &cfg);
+    assert_non_null(h);
+    fired = 0;
+    assert_int_equal(ms_hls_wait(h, -1, -1, on_fire, NULL), 0);
+    publish(&fx, 20, MS_FRAME_DISCONT); /* parts, no segment yet */
+    for (int i = 0; i < 5; i++)
+        uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(fired, 0);
+    publish(&fx, 40, 0); /* the 1 s keyframe closes the first segment */
+    for (int i = 0; i < 20 && !fired; i++)
+        uv_run(&fx.loop, UV_RUN_NOWAIT);
+    assert_int_equal(fired, 1);
+    assert_int_equal(ms_hls_wait(h, -1, -1, on_fire, NULL), 1); /* ready: not registered */
+    int rc;
+    char *pl = get_playlist(h, -1, -1, &rc);
+    assert_non_null(pl);
+    assert_non_null(strstr(pl, "#EXT-X-MEDIA-SEQUENCE:17637000000\n"));
+    assert_non_null(strstr(pl, "#EXT-X-DISCONTINUITY-SEQUENCE:17637000000\n"));
+    assert_non_null(strstr(pl, "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:"));
+    assert_non_null(strstr(pl, "seg17637000000.ts\n"));
+    free(pl);
+    publish(&fx, 100, 0); /* 4 more segments: the first leaves the window */
+    pl = get_playlist(h, -1, -1, &rc);
+    assert_non_null(pl);
+    assert_null(strstr(pl, "#EXT-X-DISCONTINUITY\n"));
+    assert_non_null(strstr(pl, "#EXT-X-DISCONTINUITY-SEQUENCE:17637000001\n"));
+    free(pl);
+    ms_hls_stop(h);
+    fx_done(&fx);
+}
+
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
@@ -400,9 +440,8 @@ static void test_audio_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ts_live),
-        cmocka_unit_test(test_wait_timeout),
-        cmocka_unit_test(test_fmp4_discont),
+        cmocka_unit_test(test_ts_live),    cmocka_unit_test(test_wait_timeout),
+        cmocka_unit_test(test_seq_base),   cmocka_unit_test(test_fmp4_discont),
         cmocka_unit_test(test_audio_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
