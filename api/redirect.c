@@ -59,6 +59,50 @@ static int archive_window(ms_req_t *r, int64_t *from, int64_t *to)
     return 0;
 }
 
+/* Redirect hops (a query parameter ms_hop=N the node adds to every Location
+ * it sends): while the servers apply a placement change one after the
+ * other (a transfer, a failover), one may still send a player to the old
+ * primary while the old primary already sends it to the new one. A request
+ * that has been redirected MAX_HOPS times is answered where it lands
+ * (a 503 with Retry-After at worst) instead of looping until the player
+ * gives up (browsers stop after 20 redirects: seen with hls.js). */
+#define MAX_HOPS 2
+
+/* base + the request's path and query with ms_hop=N+1 (any ms_hop of the
+ * request dropped) into out. -1 when the request already made MAX_HOPS
+ * hops or out is too small. */
+static int location(ms_req_t *r, const char *base, char *out, size_t cap)
+{
+    char v[16];
+    int64_t hops = 0;
+    if (ms_api_query(r, "ms_hop", v, sizeof v) >= 0 && ms_url_parse_i64(v, 0, 1000, &hops) < 0)
+        hops = MAX_HOPS;
+    if (hops >= MAX_HOPS)
+        return -1;
+    const char *q = strchr(r->raw, '?');
+    size_t plen = q ? (size_t)(q - r->raw) : strlen(r->raw);
+    int n = snprintf(out, cap, "%s%.*s", base, (int)plen, r->raw);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    size_t len = (size_t)n;
+    char sep = '?';
+    for (const char *p = q ? q + 1 : NULL; p && *p;) {
+        const char *e = strchr(p, '&');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l && !(l >= 7 && strncmp(p, "ms_hop=", 7) == 0) &&
+            !(l == 6 && !strncmp(p, "ms_hop", 6))) {
+            n = snprintf(out + len, cap - len, "%c%.*s", sep, (int)l, p);
+            if (n < 0 || (size_t)n >= cap - len)
+                return -1;
+            len += (size_t)n;
+            sep = '&';
+        }
+        p = e ? e + 1 : NULL;
+    }
+    n = snprintf(out + len, cap - len, "%cms_hop=%lld", sep, (long long)hops + 1);
+    return n < 0 || (size_t)n >= cap - len ? -1 : 0;
+}
+
 /* Archive playback (docs/cluster.md "Archive index handoff"): served here
  * when the local archive has any part of the window, else 302 to the
  * server whose published ranges overlap it the most (path and query kept,
@@ -89,8 +133,7 @@ static int archive_redirect(ms_req_t *r, enum MHD_Result *ret)
          json_array_size(json_object_get(j, "ranges")) == 0) &&
         ms_archive_view_holder(cfg.uid, from, to, http, sizeof http, server, sizeof server) == 0) {
         char loc[2048];
-        int n = snprintf(loc, sizeof loc, "%s%s", http, r->raw);
-        if (n > 0 && (size_t)n < sizeof loc) {
+        if (location(r, http, loc, sizeof loc) == 0) {
             const char *hdrs[] = {"Location", loc, "Cache-Control", "no-store", NULL};
             *ret = ms_api_reply_error(r, 302, "this archive is held by another server", NULL, hdrs);
             done = 1;
@@ -116,9 +159,8 @@ int ms_api_redirect_route(ms_req_t *r, enum MHD_Result *ret)
     if (ms_placement_view_get(r->route.stream, &pv) < 0 || pv.self_primary || !pv.primary_http[0])
         return 0; /* runs here, unassigned, or unknown: answered locally */
     char loc[2048];
-    int n = snprintf(loc, sizeof loc, "%s%s", pv.primary_http, r->raw);
-    if (n < 0 || (size_t)n >= sizeof loc)
-        return 0;
+    if (location(r, pv.primary_http, loc, sizeof loc) < 0)
+        return 0; /* too many hops (or too long): answered here */
     const char *hdrs[] = {"Location", loc, "Cache-Control", "no-store", NULL};
     *ret = ms_api_reply_error(r, 302, "the stream runs on another server", NULL, hdrs);
     return 1;

@@ -502,6 +502,12 @@ def ffprobe(url, timeout=60):
     return json.loads(p.stdout)["streams"]
 
 
+def hop(url, n=1):
+    """url as a node's 302 Location gives it: with ms_hop=n added
+    (api/redirect.c counts redirect hops to stop loops)."""
+    return url + ("&" if "?" in url else "?") + "ms_hop=%d" % n
+
+
 def wait_until(pred, timeout, interval=0.2, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
