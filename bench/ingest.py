@@ -21,6 +21,7 @@ time. Everything runs on loopback inside a temporary directory.
 """
 
 import argparse
+import threading
 import os
 import shutil
 import subprocess
@@ -116,7 +117,27 @@ def start_cameras(work, n, clip_cache):
     return cam.start(timeout=120)
 
 
-def run_node(work, cam, n, seconds, threads, dvr=False):
+class Watcher(threading.Thread):
+    """--watch: asks every camera's live playlist every 2 s (as players
+    would; no segment is fetched), so every HLS output counts as watched and
+    keeps the segments that just left its window (media/hls)."""
+
+    def __init__(self, node, n):
+        super().__init__(daemon=True)
+        self.node, self.n, self.stop_ev, self.asked = node, n, threading.Event(), 0
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            for i in range(self.n):
+                try:
+                    self.node.get("/cam%d/index.m3u8" % i, timeout=5)
+                    self.asked += 1
+                except OSError:
+                    pass
+            self.stop_ev.wait(2.0)
+
+
+def run_node(work, cam, n, seconds, threads, dvr=False, watch=False):
     node = mslib.Node(work / "node", extra={"threads": threads})
     for i in range(n):
         kw = {"dvr": {"enabled": True, "chunk_s": 10, "depth_s": 3600}} if dvr else {}
@@ -131,7 +152,10 @@ def run_node(work, cam, n, seconds, threads, dvr=False):
             if active == n:
                 break
             time.sleep(1)
-        time.sleep(3)  # settle
+        watcher = Watcher(node, n) if watch else None
+        if watcher:
+            watcher.start()
+        time.sleep(3 if not watch else 8)  # settle (watched: the kept segments fill)
         before = {k: v["status"] for k, v in node.streams().items()}
         bytes0, _ = metric_sums(node.metrics(), ["ms_stream_bytes_in_total"])
         t0 = time.monotonic()
@@ -156,6 +180,9 @@ def run_node(work, cam, n, seconds, threads, dvr=False):
         hls_cam = sum(held["ms_stream_hls_bytes"]) / len(held["ms_stream_hls_bytes"]) if held["ms_stream_hls_bytes"] else None
         gop_cam = sum(held["ms_stream_gop_bytes"]) / len(held["ms_stream_gop_bytes"]) if held["ms_stream_gop_bytes"] else None
         cam_cpu, _ = measure([cam.proc.pid], 2)
+        if watcher:
+            watcher.stop_ev.set()
+            watcher.join(timeout=30)
         after = {k: v["status"] for k, v in node.streams().items()}
         lost = sum(after[k].get("rtp_lost", 0) - before[k].get("rtp_lost", 0) for k in after)
         dropped = sum(after[k].get("frames_dropped", 0) - before[k].get("frames_dropped", 0) for k in after)
@@ -201,6 +228,8 @@ def main():
     ap.add_argument("--ffmpeg-max", type=int, default=50, help="ffmpeg peer runs for at most this many cameras")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="node worker threads")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--watch", action="store_true",
+                    help="ask every camera's live playlist every 2 s (HLS outputs watched)")
     ap.add_argument("--dvr", action="store_true",
                     help="record every camera too (DVR on, 10 s chunks, in the temporary directory)")
     a = ap.parse_args()
@@ -219,7 +248,7 @@ def main():
             print("== %d cameras" % n, flush=True)
             cam = start_cameras(work, n, clip_cache)
             try:
-                r = run_node(work, cam, n, a.seconds, a.threads, a.dvr)
+                r = run_node(work, cam, n, a.seconds, a.threads, a.dvr, a.watch)
                 print("  node: %.1f%% CPU, %.1f MB PSS, cameras pipeline %.1f%% CPU, active %d/%d" % (
                     r["cpu"], r["rss"] / 1024, r["cam_cpu"], n - len(r["not_active"]), n), flush=True)
                 f = None

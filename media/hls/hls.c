@@ -264,6 +264,7 @@ int ms_hls_playlist(ms_hls_t *h, const ms_hls_playlist_req_t *req, ms_blob_t **o
     ms_blob_t *pl = NULL;
     int rc = 0;
     pthread_mutex_lock(&h->lock);
+    h->last_pl_ms = ms_mono_ms(); /* watched: expired segments are kept */
     if (h->stopped)
         rc = -ESHUTDOWN;
     else if (!h->pl_ready)

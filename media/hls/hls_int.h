@@ -19,11 +19,17 @@
 #include "media/ts/ts.h"
 #include "util/buf.h"
 
-#define HLS_KEEP_EXPIRED 2 /* segments kept after leaving the window */
-#define HLS_PART_SEGS    3 /* complete segments whose parts are listed */
-#define HLS_MAX_INITS    4
-#define HLS_TICK_MS      100
-#define HLS_FMP4_MAX     512 /* pending samples per track in one part */
+/* Segments kept after leaving the window while the output is watched (a
+ * playlist was asked within HLS_WATCHED_SEGS target durations): a player
+ * that loaded the playlist just before a segment left it may still ask for
+ * it. Unwatched, nobody holds a playlist listing them: freed at once (an
+ * HLS output of a camera nobody watches costs its window only). */
+#define HLS_KEEP_EXPIRED    2
+#define HLS_WATCHED_SEGS(h) ((int64_t)(h)->cfg.window + 2)
+#define HLS_PART_SEGS       3 /* complete segments whose parts are listed */
+#define HLS_MAX_INITS       4
+#define HLS_TICK_MS         100
+#define HLS_FMP4_MAX        512 /* pending samples per track in one part */
 
 typedef struct {
     ms_blob_t *blob; /* NULL once dropped (old segments) */
@@ -85,6 +91,7 @@ struct ms_hls {
     int64_t held_bytes; /* bytes of the parts of every segment in segs */
     uint32_t held_parts;
     int64_t disc_seq;
+    int64_t last_pl_ms; /* ms_mono_ms() of the last playlist request, 0 none */
     ms_hls_latency_t lat;
 
     /* --- loop thread only --- */

@@ -223,7 +223,9 @@ static void prune_locked(ms_hls_t *h)
         if (h->segs[i]->discont)
             h->disc_seq++;
     h->nlisted_from = first;
-    int drop = first - HLS_KEEP_EXPIRED;
+    int watched = h->last_pl_ms &&
+                  ms_mono_ms() - h->last_pl_ms <= HLS_WATCHED_SEGS(h) * (int64_t)h->cfg.target_ms;
+    int drop = first - (watched ? HLS_KEEP_EXPIRED : 0);
     if (drop > 0) {
         for (int i = 0; i < drop; i++) {
             h->held_bytes -= (int64_t)h->segs[i]->bytes;

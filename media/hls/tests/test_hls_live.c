@@ -324,6 +324,44 @@ static void test_seq_base(void **state)
     fx_done(&fx);
 }
 
+/* Expired segments are kept only while someone watches (a playlist was
+ * asked lately): unwatched, a segment leaving the window is freed at once. */
+static void test_expired_kept_while_watched(void **state)
+{
+    (void)state;
+    fx_t fx;
+    fx_init(&fx, "h264_320x240_25fps.h264", 0, 0);
+    ms_hls_cfg_t cfg = {MS_HLS_TS, 1000, 200, 3, "[test]"};
+    ms_hls_t *h = ms_hls_new(&fx.loop, fx.hub, &cfg);
+    assert_non_null(h);
+    publish(&fx, 176, MS_FRAME_DISCONT); /* segments 0..6 complete, 4..6 listed */
+    ms_hls_info_t info;
+    ms_hls_get_info(h, &info);
+    assert_int_equal(info.first_msn, 4);
+    assert_int_equal(info.segments, 3);
+    ms_blob_t *b = NULL;
+    const char *ct;
+    int64_t wm;
+    int wp;
+    assert_int_equal(ms_hls_segment(h, "seg3.ts", &b, &ct, &wm, &wp), -ENOENT); /* freed */
+    assert_int_equal(ms_hls_segment(h, "seg4.ts", &b, &ct, &wm, &wp), 0);
+    ms_blob_unref(b);
+    int64_t unwatched = info.bytes_held;
+    int rc;
+    free(get_playlist(h, -1, -1, &rc)); /* a player arrives */
+    assert_int_equal(rc, 0);
+    publish(&fx, 50, 0); /* two more segments: 4 and 5 leave the window */
+    ms_hls_get_info(h, &info);
+    assert_int_equal(info.first_msn, 6);
+    assert_int_equal(ms_hls_segment(h, "seg4.ts", &b, &ct, &wm, &wp), 0); /* kept */
+    ms_blob_unref(b);
+    assert_int_equal(ms_hls_segment(h, "seg5.ts", &b, &ct, &wm, &wp), 0);
+    ms_blob_unref(b);
+    assert_true(info.bytes_held > unwatched);
+    ms_hls_stop(h);
+    fx_done(&fx);
+}
+
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
@@ -440,9 +478,9 @@ static void test_audio_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ts_live),    cmocka_unit_test(test_wait_timeout),
-        cmocka_unit_test(test_seq_base),   cmocka_unit_test(test_fmp4_discont),
-        cmocka_unit_test(test_audio_only),
+        cmocka_unit_test(test_ts_live),      cmocka_unit_test(test_wait_timeout),
+        cmocka_unit_test(test_seq_base),     cmocka_unit_test(test_expired_kept_while_watched),
+        cmocka_unit_test(test_fmp4_discont), cmocka_unit_test(test_audio_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
