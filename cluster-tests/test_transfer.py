@@ -639,6 +639,12 @@ def test_transfer_under_load(three, tmp_path, web_server):  # noqa: F811
         names = {n.base: n.name for n in c.alive()}
         print("live EXT-X-MEDIA-SEQUENCE seen by one client, [first, last] per server: %s"
               % {names.get(o, o): v for o, v in clients[0].msn.items()})
+        # the new primary numbers on from the old one's reported numbers
+        # (node/hls_hint.h): above them, by about the segments of the switch
+        for x in clients:
+            if b1 in x.msn and b2 in x.msn:
+                jump = x.msn[b2][0] - x.msn[b1][1]
+                assert 1 <= jump <= 8, (x.label, x.msn)
         third = [n.name for n in c.alive() if n.name not in (p1, p2)][0]
         rows = []
         for x in clients:

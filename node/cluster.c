@@ -19,6 +19,7 @@
 #include "node/archive_view.h"
 #include "node/cluster.h"
 #include "node/cluster_http.h"
+#include "node/hls_hint.h"
 #include "node/placement.h"
 #include "node/placement_view.h"
 #include "node/reconciler.h"
@@ -1434,6 +1435,7 @@ static void report(void)
                   "bitrate_kbps", (int)kbps, "cpu_pct", (double)(int)(g.cpu_pct * 10) / 10.0);
     json_object_set_new(load, "storage",
                         storage ? json_incref(json_object_get(storage, "roots")) : json_array());
+    json_object_set_new(load, "hls", ms_hls_hint_report());
     json_decref(storage);
     json_t *args =
         json_pack("{s:s,s:I,s:I,s:o,s:s}", "name", g.cfg->name, "storage_total", (json_int_t)total,
@@ -1618,6 +1620,7 @@ static void observe_reports(void)
     json_t *servers = ms_fsm_list(g.fsm, "servers"), *s;
     size_t i;
     int64_t now = ms_mono_ms();
+    int fresh = 0;
     json_array_foreach(servers, i, s)
     {
         const char *name = json_string_value(json_object_get(s, "name"));
@@ -1634,11 +1637,15 @@ static void observe_reports(void)
             snprintf(g_obs[k].name, sizeof g_obs[k].name, "%s", name);
             g_obs[k].last_report_ms = lr;
             g_obs[k].seen_mono = now; /* first seen: counts from here */
+            fresh = 1;
         } else if (g_obs[k].last_report_ms != lr) {
             g_obs[k].last_report_ms = lr;
             g_obs[k].seen_mono = now;
+            fresh = 1;
         }
     }
+    if (fresh) /* a new load report: where each stream's HLS numbering stands */
+        ms_hls_hint_update(servers);
     json_decref(servers);
 }
 
@@ -2628,6 +2635,7 @@ void ms_cluster_free(void)
     ms_reconciler_free(g.rec);
     ms_fsm_free(g.fsm);
     ms_archive_view_clear();
+    ms_hls_hint_clear();
     g.raft = NULL;
     g.rec = NULL;
     g.fsm = NULL;

@@ -19,6 +19,7 @@
  * state (initialization | active | inactive) is reported; MS_RUN_SUSPEND
  * (backup role, or the config has enabled=false) reports "suspend" (reason
  * "disabled" for the latter); a stream being removed reports "empty". */
+#include "node/hls_hint.h"
 #include "node/placement_view.h"
 #include "node/streams.h"
 
@@ -350,14 +351,13 @@ static void start_hls(ms_stream_t *s, const ms_stream_cfg_t *want)
         .target_ms = want->hls_segment_ms,
         .part_ms = want->hls_part_ms,
         .window = want->hls_window,
-        /* Tenths of a second since the epoch: an output uses at most one
-         * sequence number per segment (>= 1 s) and one discontinuity per
-         * segment, so an output started later on any server (failover,
-         * transfer, restart; clocks in sync) numbers above every earlier one
-         * and a player that follows the stream sees the numbers grow. */
-        .seq_base = ms_wall_us() / 100000,
         .log_ctx = ctx,
     };
+    /* Above the numbers of every earlier output of this stream, on any
+     * server (node/hls_hint.h): a player that follows the stream across a
+     * failover or transfer sees them grow by about the time that passed. */
+    ms_hls_hint_base(want->uid, want->hls_segment_ms, ms_wall_us() / 1000, &hc.seq_base,
+                     &hc.disc_base);
     ms_hls_t *h = ms_hls_new(ms_worker_loop(s->worker), s->hub, &hc);
     if (!h)
         MS_ERROR(s->ctx, "cannot start the HLS output (out of memory)");

@@ -215,7 +215,7 @@ ms_hls_t *ms_hls_new(uv_loop_t *loop, ms_hub_t *hub, const ms_hls_cfg_t *cfg)
     h->pl_target_s = h->target_s;
     if (h->cfg.seq_base > 0) {
         h->next_msn = h->pl_open_msn = h->cfg.seq_base;
-        h->disc_seq = h->cfg.seq_base;
+        h->disc_seq = h->cfg.disc_base > 0 ? h->cfg.disc_base : h->cfg.seq_base;
         h->next_discont = 1;
     }
     pthread_mutex_init(&h->lock, NULL);
@@ -475,8 +475,14 @@ void ms_hls_get_info(ms_hls_t *h, ms_hls_info_t *out)
     out->segments_total = h->segments_total;
     out->bytes_total = h->bytes_total;
     out->first_msn = out->last_msn = -1;
+    out->next_msn = h->cfg.seq_base > 0 ? h->cfg.seq_base : 0;
+    out->last_disc = h->disc_seq;
     for (int i = 0; i < h->nsegs; i++) {
         const hls_seg_t *s = h->segs[i];
+        if (s->msn >= out->next_msn)
+            out->next_msn = s->msn + 1;
+        if (i >= h->nlisted_from && s->discont)
+            out->last_disc++;
         if (s->complete && i >= h->nlisted_from) {
             if (out->first_msn < 0)
                 out->first_msn = s->msn;

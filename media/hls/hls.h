@@ -51,6 +51,8 @@ typedef struct {
      * its timestamps do not follow the other output's. The node passes a
      * clock-derived base (node/streams.c). */
     int64_t seq_base;
+    /* First EXT-X-DISCONTINUITY-SEQUENCE when seq_base is set; 0 = seq_base. */
+    int64_t disc_base;
 } ms_hls_cfg_t;
 
 typedef struct ms_hls ms_hls_t;
@@ -119,6 +121,12 @@ typedef struct {
     uint64_t bytes_total;   /* bytes of media produced */
     int64_t bytes_held;     /* bytes currently held in the window */
     ms_hls_format_t format; /* the format in use (ts or fmp4) */
+    /* Where the numbering stands: the next media sequence number this output
+     * would give (after every segment it holds, open one included) and the
+     * discontinuity sequence of its last segment (EXT-X-DISCONTINUITY-SEQUENCE
+     * plus the listed EXT-X-DISCONTINUITY tags). A later output of the same
+     * stream (on another server) starts above both (ms_hls_cfg_t.seq_base). */
+    int64_t next_msn, last_disc;
 } ms_hls_info_t;
 void ms_hls_get_info(ms_hls_t *h, ms_hls_info_t *out);
 
