@@ -1435,7 +1435,11 @@ static void report(void)
                   "bitrate_kbps", (int)kbps, "cpu_pct", (double)(int)(g.cpu_pct * 10) / 10.0);
     json_object_set_new(load, "storage",
                         storage ? json_incref(json_object_get(storage, "roots")) : json_array());
-    json_object_set_new(load, "hls", ms_hls_hint_report());
+    /* every 4th report (2 s): a new output adds the segments cut since the
+     * report (node/hls_hint.c); 100 streams make ~6 KB of it */
+    static unsigned nrep;
+    if (nrep++ % 4 == 0)
+        json_object_set_new(load, "hls", ms_hls_hint_report());
     json_decref(storage);
     json_t *args =
         json_pack("{s:s,s:I,s:I,s:o,s:s}", "name", g.cfg->name, "storage_total", (json_int_t)total,

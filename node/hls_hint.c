@@ -16,6 +16,9 @@ typedef struct {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static hint_t *g_v;
 static size_t g_n;
+/* control loop: the last load.hls seen per server name (a report carries it
+ * only every few reports, node/cluster.c) */
+static json_t *g_last;
 
 json_t *ms_hls_hint_report(void)
 {
@@ -57,11 +60,21 @@ void ms_hls_hint_update(json_t *servers)
     size_t n = 0, cap = 0;
     size_t i;
     json_t *s;
+    if (!g_last)
+        g_last = json_object();
     json_array_foreach(servers, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        json_t *map = json_object_get(json_object_get(s, "load"), "hls");
+        if (name && json_is_object(map))
+            json_object_set(g_last, name, map);
+    }
+    const char *server;
+    json_object_foreach(g_last, server, s)
     {
         const char *uid;
         json_t *e;
-        json_object_foreach(json_object_get(json_object_get(s, "load"), "hls"), uid, e)
+        json_object_foreach(s, uid, e)
         {
             json_int_t msn = json_integer_value(json_array_get(e, 0));
             json_int_t disc = json_integer_value(json_array_get(e, 1));
@@ -100,6 +113,8 @@ void ms_hls_hint_update(json_t *servers)
 
 void ms_hls_hint_clear(void)
 {
+    json_decref(g_last);
+    g_last = NULL;
     pthread_mutex_lock(&g_mu);
     free(g_v);
     g_v = NULL;

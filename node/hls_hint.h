@@ -8,6 +8,9 @@
  * passed (RFC 8216 section 6.2.2; hls.js places the new segments by
  * sequence number times target duration).
  *
+ * A server's load report carries its numbers every few reports; the last
+ * ones seen per server are kept.
+ *
  * Threads: ms_hls_hint_update and ms_hls_hint_clear from the control loop;
  * ms_hls_hint_base from any thread. */
 #ifndef MS_NODE_HLS_HINT_H

@@ -32,6 +32,14 @@ static void test_base(void **state)
     ms_hls_hint_base(uid, 1000, now, &msn, &disc);
     assert_int_equal(msn, 17952000100 + 3);
     assert_int_equal(disc, 17952000007 + 3);
+    /* a later report without the numbers (they come every few reports):
+     * the last ones seen are kept */
+    servers = json_pack("[{s:s,s:{s:i}},{s:s,s:{}}]", "name", "n1", "load", "streams", 1, "name",
+                        "n2", "load");
+    ms_hls_hint_update(servers);
+    json_decref(servers);
+    ms_hls_hint_base(uid, 1000, now, &msn, &disc);
+    assert_int_equal(msn, 17952000100 + 3);
     /* other streams: from the clock */
     ms_hls_hint_base("nope", 1000, now, &msn, &disc);
     assert_int_equal(msn, now / 100);
