@@ -100,4 +100,8 @@ int ms_dvr_replay_next(ms_dvr_replay_t *r, ms_frame_t **f);
 int ms_dvr_replay_ended(const ms_dvr_replay_t *r);
 void ms_dvr_replay_free(ms_dvr_replay_t *r); /* NULL is a no-op */
 
+/* Reads exactly n bytes at off (pread, EINTR retried). 0, -EIO at end of
+ * file, or a negative errno. Any thread. */
+int ms_dvr_read_at(int fd, void *p, size_t n, uint64_t off);
+
 #endif

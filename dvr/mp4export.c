@@ -36,7 +36,7 @@ struct ms_dvr_export {
     uint32_t fd_file;
 };
 
-static int read_at(int fd, void *p, size_t n, uint64_t off)
+int ms_dvr_read_at(int fd, void *p, size_t n, uint64_t off)
 {
     uint8_t *q = p;
     while (n) {
@@ -73,7 +73,7 @@ static int read_frag(int fd, const ms_dvr_frag_t *f, const ms_fmp4d_init_t *in, 
         *buf = nb;
         *bcap = FRAG_HEAD_READ;
     }
-    int rc = read_at(fd, *buf, got, f->off);
+    int rc = ms_dvr_read_at(fd, *buf, got, f->off);
     if (rc < 0)
         return rc;
     const uint8_t *hdr = *buf;
@@ -93,7 +93,7 @@ static int read_frag(int fd, const ms_dvr_frag_t *f, const ms_fmp4d_init_t *in, 
             *buf = nb;
             *bcap = need;
         }
-        if ((rc = read_at(fd, *buf + got, need - got, f->off + got)) < 0)
+        if ((rc = ms_dvr_read_at(fd, *buf + got, need - got, f->off + got)) < 0)
             return rc;
     }
     const uint8_t *mh = *buf + msz;
@@ -181,7 +181,7 @@ int ms_dvr_export_open(const char *uid, int64_t from_ms, int64_t dur_ms, ms_dvr_
         if (fd < 0)
             continue;
         ms_blob_t *ci_init = c->init_len <= c->bytes ? ms_blob_new(NULL, c->init_len) : NULL;
-        if (!ci_init || read_at(fd, ci_init->data, c->init_len, 0) < 0) {
+        if (!ci_init || ms_dvr_read_at(fd, ci_init->data, c->init_len, 0) < 0) {
             ms_blob_unref(ci_init);
             close(fd);
             fd = -1;
@@ -440,7 +440,7 @@ int ms_dvr_keyframe_at(const char *uid, int64_t at_ms, ms_codec_params_t *params
             rc = -ENOMEM;
             break;
         }
-        if ((rc = read_at(fd, b->data, sv[q].size, sv[q].off)) < 0) {
+        if ((rc = ms_dvr_read_at(fd, b->data, sv[q].size, sv[q].off)) < 0) {
             ms_blob_unref(b);
             break;
         }

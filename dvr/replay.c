@@ -39,22 +39,6 @@ struct ms_dvr_replay {
     size_t qn, qi, qcap;
 };
 
-static int read_at(int fd, void *p, size_t n, uint64_t off)
-{
-    uint8_t *q = p;
-    while (n) {
-        ssize_t k = pread(fd, q, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return k < 0 ? -errno : -EIO;
-        q += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
 static int64_t ts_us(uint64_t t, uint32_t scale)
 {
     return (int64_t)(t / scale * 1000000 + (t % scale) * 1000000 / scale);
@@ -124,7 +108,7 @@ static int load_frag(ms_dvr_replay_t *r, const ms_dvr_frag_t *f)
         r->buf = nb;
         r->bcap = (size_t)f->size;
     }
-    int rc = read_at(r->fd, r->buf, (size_t)f->size, f->off);
+    int rc = ms_dvr_read_at(r->fd, r->buf, (size_t)f->size, f->off);
     if (rc < 0)
         return rc;
     uint64_t msz;
