@@ -116,32 +116,17 @@ static int archive_redirect(ms_req_t *r, enum MHD_Result *ret)
      * here (api/archive_remote.c), not redirected */
     size_t nl = r->route.name ? strlen(r->route.name) : 0;
     int m3u8 = nl > 5 && strcmp(r->route.name + nl - 5, ".m3u8") == 0;
-    ms_stream_t *s = ms_streams_find(r->route.stream);
-    if (!s)
+    char uid[64], http[300], server[64];
+    if (ms_archive_view_elsewhere(r->route.stream, from, to, uid, sizeof uid, http, sizeof http,
+                                  server, sizeof server) != 1 ||
+        (m3u8 && ms_archive_remote_servers(uid, from, to) != 1))
         return 0;
-    ms_stream_cfg_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    int rc = ms_stream_get_cfg(s, &cfg);
-    ms_stream_unref(s);
-    if (rc < 0)
+    char loc[2048];
+    if (location(r, http, loc, sizeof loc) < 0)
         return 0;
-    int done = 0;
-    json_t *j = NULL;
-    char http[300], server[64];
-    if (cfg.dvr_enabled && (!m3u8 || ms_archive_remote_servers(cfg.uid, from, to) == 1) &&
-        (ms_dvr_ranges(cfg.uid, from, to, &j) < 0 ||
-         json_array_size(json_object_get(j, "ranges")) == 0) &&
-        ms_archive_view_holder(cfg.uid, from, to, http, sizeof http, server, sizeof server) == 0) {
-        char loc[2048];
-        if (location(r, http, loc, sizeof loc) == 0) {
-            const char *hdrs[] = {"Location", loc, "Cache-Control", "no-store", NULL};
-            *ret = ms_api_reply_error(r, 302, "this archive is held by another server", NULL, hdrs);
-            done = 1;
-        }
-    }
-    json_decref(j);
-    ms_stream_cfg_free(&cfg);
-    return done;
+    const char *hdrs[] = {"Location", loc, "Cache-Control", "no-store", NULL};
+    *ret = ms_api_reply_error(r, 302, "this archive is held by another server", NULL, hdrs);
+    return 1;
 }
 
 int ms_api_redirect_route(ms_req_t *r, enum MHD_Result *ret)

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dvr/dvr.h"
 #include "node/archive_view.h"
+#include "node/streams.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *g_rows; /* owned; only touched under g_mu */
@@ -112,4 +114,28 @@ int ms_archive_view_holder(const char *uid, int64_t from, int64_t to, char *http
     holder_t h = {from, to, -1, 0, http, server, cap, scap};
     each_range(uid, from, to, holder_cb, &h);
     return h.best >= 0 ? 0 : -ENOENT;
+}
+
+int ms_archive_view_elsewhere(const char *stream, int64_t from, int64_t to, char *uid, size_t ucap,
+                              char *http, size_t cap, char *server, size_t scap)
+{
+    ms_stream_t *s = ms_streams_find(stream);
+    if (!s)
+        return 0;
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int rc = ms_stream_get_cfg(s, &cfg);
+    ms_stream_unref(s);
+    if (rc < 0)
+        return 0;
+    json_t *j = NULL;
+    int yes = cfg.dvr_enabled &&
+              (ms_dvr_ranges(cfg.uid, from, to, &j) < 0 ||
+               json_array_size(json_object_get(j, "ranges")) == 0) &&
+              ms_archive_view_holder(cfg.uid, from, to, http, cap, server, scap) == 0;
+    if (yes && uid)
+        snprintf(uid, ucap, "%s", cfg.uid);
+    json_decref(j);
+    ms_stream_cfg_free(&cfg);
+    return yes;
 }

@@ -43,4 +43,15 @@ int ms_archive_view_pieces(const char *uid, int64_t from, int64_t to, json_t *ar
 int ms_archive_view_holder(const char *uid, int64_t from, int64_t to, char *http, size_t cap,
                            char *server, size_t scap);
 
+/* Whether archive playback of [from, to] (UTC seconds) of stream (name or
+ * uid) belongs on another server: the stream records (dvr.enabled: without
+ * recording nothing is handed off), the local archive has none of the
+ * window, and another server's published ranges overlap it
+ * (ms_archive_view_holder). 1 with the stream's uid (ucap bytes; uid may be
+ * NULL), the holder's http base and name; 0 otherwise. Used by the HTTP
+ * (api/redirect.c) and RTSP (node/rtsp_redirect.c) archive redirects. Any
+ * thread but the control loop (reads the local index). */
+int ms_archive_view_elsewhere(const char *stream, int64_t from, int64_t to, char *uid, size_t ucap,
+                              char *http, size_t cap, char *server, size_t scap);
+
 #endif

@@ -89,27 +89,10 @@ int ms_rtsp_redirect_server_rtsp(const char *name, char *out, size_t cap)
  * docs/cluster.md "Archive index handoff"). 1 and base, else 0. */
 static int archive_target(const char *stream, int64_t t, char *base, size_t cap)
 {
-    ms_stream_t *s = ms_streams_find(stream);
-    if (!s)
-        return 0;
-    ms_stream_cfg_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    int rc = ms_stream_get_cfg(s, &cfg);
-    ms_stream_unref(s);
-    if (rc < 0)
-        return 0;
-    int moved = 0;
-    json_t *j = NULL;
     char http[300], server[64];
-    if (cfg.dvr_enabled &&
-        (ms_dvr_ranges(cfg.uid, t, t, &j) < 0 ||
-         json_array_size(json_object_get(j, "ranges")) == 0) &&
-        ms_archive_view_holder(cfg.uid, t, t, http, sizeof http, server, sizeof server) == 0 &&
-        ms_rtsp_redirect_server_rtsp(server, base, cap) == 0)
-        moved = 1;
-    json_decref(j);
-    ms_stream_cfg_free(&cfg);
-    return moved;
+    return ms_archive_view_elsewhere(stream, t, t, NULL, 0, http, sizeof http, server,
+                                     sizeof server) == 1 &&
+           ms_rtsp_redirect_server_rtsp(server, base, cap) == 0;
 }
 
 int ms_rtsp_redirect_decide(void *ud, const char *stream, const char *query, int here, char *base,
