@@ -402,6 +402,7 @@ void ms_node_cfg_defaults(ms_node_cfg_t *c)
     c->external_access = 0;
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->metrics_auth = 0;
+    c->ingest_batch_ms = 100;
 }
 
 void ms_node_cfg_free(ms_node_cfg_t *c)
@@ -532,6 +533,7 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
                                       "lua_dir",
                                       "log_level",
                                       "metrics_auth",
+                                      "ingest_batch_ms",
                                       NULL};
     if (!json_is_object(root)) {
         perr(p, "", "must be a JSON object");
@@ -607,6 +609,9 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
             snprintf(c->log_level, sizeof c->log_level, "%s", lvl);
     }
     get_bool(p, root, "", "metrics_auth", &c->metrics_auth);
+    if (get_u32(p, root, "", "ingest_batch_ms", 0, 1000, &c->ingest_batch_ms) == 1 &&
+        c->ingest_batch_ms > 0 && c->ingest_batch_ms < 10)
+        perr(p, "ingest_batch_ms", "must be 0 (read on arrival) or 10..1000");
 
     if (has_secret == 0 && !p->bad) {
         if (ms_secret_random(c->secret, sizeof c->secret, 32) < 0)

@@ -111,7 +111,8 @@ static struct {
     char ctx[MS_NAME_MAX + 16];
     pthread_mutex_t live_mu;
     pthread_cond_t live_cv;
-    int live; /* streams created and not yet finalized */
+    int live;          /* streams created and not yet finalized */
+    uint32_t batch_ms; /* node ingest_batch_ms */
 } g;
 
 static void step(ms_stream_t *s);
@@ -324,6 +325,7 @@ static void start_client(ms_stream_t *s, const ms_stream_cfg_t *want)
         .interval_ms = want->reconnect_interval_ms,
         .max_interval_ms = want->reconnect_max_interval_ms,
         .timeout_ms = 0,
+        .batch_ms = g.batch_ms,
         .log_ctx = ctx,
     };
     ms_rtsp_client_t *c =
@@ -531,6 +533,7 @@ int ms_streams_init(ms_workers_t *workers, const ms_node_cfg_t *node)
         return -ENOMEM;
     }
     snprintf(g.node_name, sizeof g.node_name, "%s", node ? node->name : "");
+    g.batch_ms = node ? node->ingest_batch_ms : 0;
     snprintf(g.ctx, sizeof g.ctx, "[node %s]", g.node_name);
     pthread_rwlock_init(&g.lock, NULL);
     pthread_mutex_init(&g.live_mu, NULL);

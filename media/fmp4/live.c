@@ -480,13 +480,15 @@ static void on_async(uv_async_t *a)
     /* Either way the timeline restarts: pending frames and the kept GOP go
      * (subscribers whose body has begun are kept: none when idle). */
     reset_timeline(l, 0, 0);
-    if (!want)
+    if (!want) {
+        ms_reader_set_prompt(l->reader, 0); /* idle: the source may batch */
         return;
+    }
     /* Re-open the reader: the hub replays its GOP cache into on_frames at
      * once, so the new subscriber gets the latest keyframe right away. The
      * init segment is current: the idle reader followed the track set. */
     ms_reader_opts_t ro = {
-        .queue_frames = 0, .on_frames = on_frames, .on_tracks = on_tracks, .ud = l};
+        .queue_frames = 0, .prompt = 1, .on_frames = on_frames, .on_tracks = on_tracks, .ud = l};
     ms_hub_reader_close(l->reader);
     l->reader = ms_hub_reader_open(l->hub, &ro);
     if (!l->reader)

@@ -264,7 +264,9 @@ int ms_hls_playlist(ms_hls_t *h, const ms_hls_playlist_req_t *req, ms_blob_t **o
     ms_blob_t *pl = NULL;
     int rc = 0;
     pthread_mutex_lock(&h->lock);
-    h->last_pl_ms = ms_mono_ms(); /* watched: expired segments are kept */
+    h->last_pl_ms = ms_mono_ms();            /* watched: expired segments are kept */
+    if (!h->stopped && req && req->msn >= 0) /* an LL-HLS client (blocking reload) */
+        ms_hub_want_prompt(h->hub, h->last_pl_ms + HLS_PROMPT_HOLD_MS);
     if (h->stopped)
         rc = -ESHUTDOWN;
     else if (!h->pl_ready)
@@ -373,6 +375,8 @@ int ms_hls_segment_body(ms_hls_t *h, const char *name, ms_hls_body_t *out,
         return -ENOENT;
     }
     *content_type = kind == K_INIT || fmp4 ? "video/mp4" : "video/mp2t";
+    if (kind == K_PART && !h->stopped) /* only LL-HLS clients ask for parts */
+        ms_hub_want_prompt(h->hub, ms_mono_ms() + HLS_PROMPT_HOLD_MS);
     if (kind == K_INIT) {
         for (int i = 0; i < HLS_MAX_INITS; i++) {
             if (h->inits[i].blob && h->inits[i].gen == (uint64_t)msn)

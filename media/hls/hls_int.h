@@ -29,7 +29,10 @@
 #define HLS_PART_SEGS       3 /* complete segments whose parts are listed */
 #define HLS_MAX_INITS       4
 #define HLS_TICK_MS         100
-#define HLS_FMP4_MAX        512 /* pending samples per track in one part */
+/* An LL-HLS request (blocking reload, part) asks the source for prompt
+ * delivery this long (media/stream/hub.h); clients renew it every part. */
+#define HLS_PROMPT_HOLD_MS 5000
+#define HLS_FMP4_MAX       512 /* pending samples per track in one part */
 
 typedef struct {
     ms_blob_t *blob; /* NULL once dropped (old segments) */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 #include "util/clock.h"
@@ -38,6 +39,7 @@ static void start_session(ms_rtsp_client_t *c);
 static void sess_close(ms_rtsp_sess_t *s);
 static void send_request(ms_rtsp_sess_t *s, const char *method, const char *url, const char *extra);
 static void client_maybe_done(ms_rtsp_client_t *c);
+static void pace_update(ms_rtsp_sess_t *s, int64_t now);
 
 void ms_rtsp_cl_set_status(ms_rtsp_client_t *c, ms_stream_state_t st, ms_characteristic_t ch,
                            const char *reason)
@@ -89,8 +91,12 @@ static void sess_close(ms_rtsp_sess_t *s)
     s->dead = 1;
     s->state = SS_CLOSING;
     ms_rtsp_client_t *c = s->c;
-    if (c->sess == s)
+    if (c->sess == s) {
         c->sess = NULL;
+        pthread_mutex_lock(&c->lock);
+        c->status.reads[0] = '\0';
+        pthread_mutex_unlock(&c->lock);
+    }
     for (int i = 0; i < s->ntracks; i++)
         if (s->tracks[i].rx)
             ms_rtp_receiver_flush(s->tracks[i].rx);
@@ -400,10 +406,13 @@ static void on_play(ms_rtsp_sess_t *s)
     pthread_mutex_lock(&c->lock);
     snprintf(c->status.transport, sizeof c->status.transport, "%s",
              s->tcp_transport ? "tcp" : "udp");
+    snprintf(c->status.reads, sizeof c->status.reads, "on_arrival");
     pthread_mutex_unlock(&c->lock);
     ms_rtsp_cl_hub_start(s);
     if (!s->tcp_transport)
         ms_rtsp_cl_udp_punch(s);
+    else
+        pace_update(s, now);
 }
 
 static int try_auth(ms_rtsp_sess_t *s, const ms_rtsp_msg_t *m)
@@ -592,6 +601,77 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         sess_fail(s, MS_CHAR_INCORRECT, "malformed RTSP data from the server (%s)", strerror(-r));
 }
 
+/* Batched reading (the node's ingest_batch_ms; media/stream/hub.h "prompt
+ * delivery"). While the hub has no viewer that needs frames at once, the
+ * interleaved TCP socket is not watched: the session tick reads whatever
+ * arrived since the last one. Every session tick of a worker loop falls on
+ * the same multiple of the batch interval, so one wakeup serves them all,
+ * and each read takes several frames at once (fewer system calls, and fewer
+ * TCP ACKs, which the kernel sends on reads). A frame waits at most one
+ * interval in the socket; its timestamps come from RTP, not from arrival. */
+static void sess_drain(ms_rtsp_sess_t *s)
+{
+    uv_os_fd_t fd;
+    uint8_t *rb = ms_rtsp_cl_read_buf();
+    if (!rb || uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
+        return;
+    /* bounded: 32 reads of 64 KiB per tick is > 20 Mbit/s at 1 s batches */
+    for (int i = 0; i < 32 && !s->dead; i++) {
+        ssize_t n = read(fd, rb, CL_READ_BUF);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        uv_buf_t b = uv_buf_init((char *)rb, CL_READ_BUF);
+        ssize_t st = n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno);
+        on_read((uv_stream_t *)&s->tcp, st, &b);
+        if (n < (ssize_t)CL_READ_BUF)
+            return; /* a short read emptied the socket */
+    }
+}
+
+static void set_reads(ms_rtsp_client_t *c, const char *how)
+{
+    pthread_mutex_lock(&c->lock);
+    snprintf(c->status.reads, sizeof c->status.reads, "%s", how);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Switches the session between batched and prompt reading. */
+static void sess_set_paced(ms_rtsp_sess_t *s, int paced)
+{
+    if (s->paced == paced || s->dead || !s->tcp_open)
+        return;
+    if (paced) {
+        if (uv_read_stop((uv_stream_t *)&s->tcp) == 0) {
+            s->paced = 1;
+            set_reads(s->c, "batched");
+        }
+        return;
+    }
+    sess_drain(s); /* what waited in the socket comes first */
+    if (s->dead)
+        return;
+    int r = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    if (r < 0) {
+        sess_fail(s, MS_CHAR_DISCONNECTED, "read: %s", uv_strerror(r));
+        return;
+    }
+    s->paced = 0;
+    set_reads(s->c, "on_arrival");
+}
+
+/* PLAYING over TCP: batched unless the hub wants prompt delivery. */
+static void pace_update(ms_rtsp_sess_t *s, int64_t now)
+{
+    ms_rtsp_client_t *c = s->c;
+    int want = s->tcp_transport && c->batch_ms > 0 && !ms_hub_prompt_wanted(c->hub, now);
+    if (want != s->paced)
+        sess_set_paced(s, want);
+    else if (s->paced)
+        sess_drain(s);
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     ms_rtsp_sess_t *s = req->data;
@@ -680,6 +760,9 @@ static void on_tick(uv_timer_t *tm)
             sess_close(s);
         return;
     case SS_PLAYING:
+        pace_update(s, now);
+        if (s->dead)
+            return;
         break;
     default:
         if (s->wait_since_ms && now - s->wait_since_ms > to)
@@ -782,7 +865,9 @@ static void start_session(ms_rtsp_client_t *c)
     s->tick.data = s;
     s->tick_open = 1;
     s->pending++;
-    uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+    /* ticks on multiples of the period: a worker's sessions tick together */
+    uint64_t period = c->batch_ms ? c->batch_ms : TICK_MS;
+    uv_timer_start(&s->tick, on_tick, period - uv_now(c->loop) % period, period);
 
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)s->purl.port);
@@ -832,6 +917,7 @@ ms_rtsp_client_t *ms_rtsp_client_start(uv_loop_t *loop, const ms_rtsp_client_cfg
     c->max_interval_ms =
         cfg->max_interval_ms >= c->interval_ms ? cfg->max_interval_ms : c->interval_ms;
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 5000;
+    c->batch_ms = cfg->batch_ms > 1000 ? 1000 : cfg->batch_ms;
     c->delay_ms = c->interval_ms;
     snprintf(c->ctx, sizeof c->ctx, "%s", cfg->log_ctx ? cfg->log_ctx : "[rtsp-client]");
     c->rl = (ms_ratelimit_t)MS_RATELIMIT_INIT(10000);
@@ -876,6 +962,7 @@ void ms_rtsp_client_stop(ms_rtsp_client_t *c, void (*done)(void *ud), void *ud)
     ms_rtsp_sess_t *s = c->sess;
     if (s && s->tcp_open && s->session_id[0] && s->state >= SS_SETUP && s->state <= SS_PLAYING) {
         /* RFC 2326 10.7: best effort, bounded by TEARDOWN_WAIT_MS in on_tick */
+        sess_set_paced(s, 0); /* read the answer as it comes */
         s->state = SS_TEARDOWN;
         s->state_since_ms = ms_mono_ms();
         send_request(s, "TEARDOWN", s->aggregate, NULL);

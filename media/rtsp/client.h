@@ -37,6 +37,8 @@ typedef struct {
     uint32_t interval_ms;     /* first reconnect delay */
     uint32_t max_interval_ms; /* cap of the growing delay */
     uint32_t timeout_ms;      /* connect/response/no-data timeout; 0 = 5000 */
+    uint32_t batch_ms;        /* read a TCP camera every batch_ms while the hub wants no
+                                 prompt delivery (client.c); 0 = on arrival; max 1000 */
     const char *log_ctx;      /* e.g. "[stream cam1] [rtsp-client]" (copied) */
 } ms_rtsp_client_cfg_t;
 

@@ -70,6 +70,7 @@ struct ms_rtsp_sess {
     int tcp_open;
     uv_timer_t tick;
     int tick_open;
+    int paced; /* TCP socket read on the tick, not on arrival (client.c) */
     struct sockaddr_storage peer;
     ms_rtsp_parser_t parser;
     uint32_t cseq;
@@ -117,6 +118,7 @@ struct ms_rtsp_client {
     int tcp_learned; /* auto mode fell back to TCP once: stay on TCP */
     unsigned channels;
     uint32_t interval_ms, max_interval_ms, timeout_ms;
+    uint32_t batch_ms; /* TCP reads batched on the session tick; 0 = on arrival */
     uint32_t delay_ms; /* next reconnect delay */
     char ctx[192];
     ms_ratelimit_t rl;

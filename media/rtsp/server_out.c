@@ -455,8 +455,11 @@ static srv_out_t *out_new(ms_rtsp_server_t *srv, const ms_rtsp_stream_t *st)
     o->st = *st;
     snprintf(o->ctx, sizeof o->ctx, "%s [stream %s]", srv->ctx, st->name);
     setup_tracks(o);
-    ms_reader_opts_t ro = {
-        .queue_frames = 4096, .on_frames = on_frames, .on_tracks = on_tracks, .ud = o};
+    ms_reader_opts_t ro = {.queue_frames = 4096,
+                           .prompt = 1, /* an RTSP viewer expects live latency */
+                           .on_frames = on_frames,
+                           .on_tracks = on_tracks,
+                           .ud = o};
     uv_timer_init(st->loop, &o->timer);
     o->timer.data = o;
     uv_timer_start(&o->timer, out_tick, 1000, 1000);

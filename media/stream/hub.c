@@ -40,6 +40,8 @@ struct ms_hub {
     atomic_int_least64_t gop_bytes; /* read by ms_hub_get_info() on other threads */
     ms_reader_t *readers;
     int nreaders;
+    int prompt_readers;                /* open readers with opts.prompt (loop) */
+    atomic_int_least64_t prompt_until; /* mono ms (any thread) */
 
     pthread_mutex_t info_lock; /* guards tracks/generation copies for other threads */
     atomic_int clients;
@@ -286,6 +288,21 @@ void ms_hub_publish(ms_hub_t *h, ms_frame_t *f)
     }
 }
 
+void ms_hub_want_prompt(ms_hub_t *h, int64_t until_mono_ms)
+{
+    int_least64_t cur = atomic_load_explicit(&h->prompt_until, memory_order_relaxed);
+    while (cur < until_mono_ms &&
+           !atomic_compare_exchange_weak_explicit(&h->prompt_until, &cur, until_mono_ms,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+int ms_hub_prompt_wanted(const ms_hub_t *h, int64_t now_mono_ms)
+{
+    return h->prompt_readers > 0 ||
+           atomic_load_explicit(&h->prompt_until, memory_order_relaxed) > now_mono_ms;
+}
+
 ms_reader_t *ms_hub_reader_open(ms_hub_t *h, const ms_reader_opts_t *opts)
 {
     ms_reader_t *r = calloc(1, sizeof *r);
@@ -306,6 +323,9 @@ ms_reader_t *ms_hub_reader_open(ms_hub_t *h, const ms_reader_opts_t *opts)
         reader_push(r, h->gop[i]);
     r->next = h->readers;
     h->readers = r;
+    r->opts.prompt = !!opts->prompt;
+    if (r->opts.prompt)
+        h->prompt_readers++;
     pthread_mutex_lock(&h->info_lock);
     h->nreaders++;
     pthread_mutex_unlock(&h->info_lock);
@@ -325,12 +345,23 @@ void ms_hub_reader_close(ms_reader_t *r)
             break;
         }
     }
+    if (r->opts.prompt)
+        h->prompt_readers--;
     pthread_mutex_lock(&h->info_lock);
     h->nreaders--;
     pthread_mutex_unlock(&h->info_lock);
     ring_clear(r);
     free(r->ring);
     free(r);
+}
+
+void ms_reader_set_prompt(ms_reader_t *r, int prompt)
+{
+    prompt = !!prompt;
+    if (!r || r->opts.prompt == prompt)
+        return;
+    r->opts.prompt = prompt;
+    r->hub->prompt_readers += prompt ? 1 : -1;
 }
 
 ms_frame_t *ms_reader_pop(ms_reader_t *r)

@@ -35,6 +35,7 @@ typedef struct ms_reader ms_reader_t;
 
 typedef struct {
     uint32_t queue_frames; /* ring bound (slots are allocated as frames queue up); 0 = 1024 */
+    int prompt; /* a viewer behind it wants each frame as soon as it arrives (see below) */
     void (*on_frames)(ms_reader_t *r, void *ud);
     void (*on_tracks)(ms_reader_t *r, void *ud);
     void *ud;
@@ -83,6 +84,17 @@ int ms_hub_clients(ms_hub_t *hub);
 void ms_hub_bytes_out_add(ms_hub_t *hub, uint64_t n);
 uint64_t ms_hub_bytes_out(ms_hub_t *hub);
 
+/* Prompt delivery. A source may read its camera in batches (the node's
+ * ingest_batch_ms) while nobody needs frames the moment they arrive: cameras
+ * that are only recorded, or watched over classic HLS (whose segments last
+ * seconds), cost far fewer wakeups and system calls that way. A viewer that
+ * does need them asks for prompt delivery: a reader opened with
+ * opts.prompt (an RTSP or live MP4 viewer) for as long as it is open, or an
+ * output serving many clients (LL-HLS) until a time it renews with every
+ * request. ms_hub_want_prompt: any thread. ms_hub_prompt_wanted: loop. */
+void ms_hub_want_prompt(ms_hub_t *hub, int64_t until_mono_ms);
+int ms_hub_prompt_wanted(const ms_hub_t *hub, int64_t now_mono_ms);
+
 /* Reader side. */
 ms_reader_t *ms_hub_reader_open(ms_hub_t *hub, const ms_reader_opts_t *opts);
 void ms_hub_reader_close(ms_reader_t *r); /* releases queued frames */
@@ -92,5 +104,7 @@ uint32_t ms_reader_queued(const ms_reader_t *r);
 uint64_t ms_reader_dropped(const ms_reader_t *r);   /* frames dropped by overflow */
 uint32_t ms_reader_overflows(const ms_reader_t *r); /* times the ring overflowed */
 ms_hub_t *ms_reader_hub(const ms_reader_t *r);
+/* Changes opts.prompt of an open reader (loop). */
+void ms_reader_set_prompt(ms_reader_t *r, int prompt);
 
 #endif

@@ -47,6 +47,7 @@ typedef struct {
     uint64_t rtp_lost;         /* detected as missing */
     uint64_t frames_dropped;   /* dropped for loss/corruption */
     char transport[8];         /* "udp" | "tcp" | "" */
+    char reads[12];            /* "batched" | "on_arrival" | "" (not playing) */
     char sdp[MS_SDP_MAX];      /* the camera's SDP, as received */
 } ms_source_status_t;
 

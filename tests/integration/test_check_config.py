@@ -32,10 +32,11 @@ def test_invalid_node_config_reports_file_key_reason(tmp_path, ms_binary):
         "threads": "many",
         "listen": {"http": 70000},
         "bogus_key": 1,
+        "ingest_batch_ms": 5,
     }))
     rc, out = check(cfg)
     assert rc == 1, out
-    for key in ("threads", "listen.http", "bogus_key"):
+    for key in ("threads", "listen.http", "bogus_key", "ingest_batch_ms"):
         assert has_line(out, cfg, key), "no '%s: %s: reason' line in:\n%s" % (cfg, key, out)
 
 

@@ -197,6 +197,39 @@ static void test_ring_grows_in_order(void **state)
     ms_hub_free(h);
 }
 
+/* Prompt delivery: prompt readers while open (or flagged), and a time
+ * renewed by outputs that serve many clients. */
+static void test_prompt_delivery(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    counter_t c = {0, 0};
+    assert_false(ms_hub_prompt_wanted(h, 1000));
+    ms_reader_opts_t plain = {.on_frames = on_frames, .ud = &c};
+    ms_reader_opts_t prompt = {.prompt = 7, .on_frames = on_frames, .ud = &c};
+    ms_reader_t *a = ms_hub_reader_open(h, &plain);
+    assert_false(ms_hub_prompt_wanted(h, 1000));
+    ms_reader_t *b = ms_hub_reader_open(h, &prompt);
+    ms_reader_t *b2 = ms_hub_reader_open(h, &prompt);
+    assert_true(ms_hub_prompt_wanted(h, 1000));
+    ms_hub_reader_close(b);
+    assert_true(ms_hub_prompt_wanted(h, 1000));
+    ms_reader_set_prompt(b2, 0);
+    ms_reader_set_prompt(b2, 0); /* idempotent */
+    assert_false(ms_hub_prompt_wanted(h, 1000));
+    ms_reader_set_prompt(a, 1);
+    assert_true(ms_hub_prompt_wanted(h, 1000));
+    ms_hub_reader_close(a); /* closing a reader flagged later counts it down */
+    assert_false(ms_hub_prompt_wanted(h, 1000));
+    /* a time: wanted strictly before it; an earlier time never shortens it */
+    ms_hub_want_prompt(h, 5000);
+    ms_hub_want_prompt(h, 3000);
+    assert_true(ms_hub_prompt_wanted(h, 4999));
+    assert_false(ms_hub_prompt_wanted(h, 5000));
+    ms_hub_reader_close(b2);
+    ms_hub_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_overflow_resyncs_on_keyframe),
         cmocka_unit_test(test_tracks_callback_and_info),
         cmocka_unit_test(test_ring_grows_in_order),
+        cmocka_unit_test(test_prompt_delivery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
