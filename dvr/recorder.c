@@ -515,7 +515,7 @@ ms_dvr_recorder_t *ms_dvr_recorder_start(uv_loop_t *loop, ms_hub_t *hub, const m
 
     uv_timer_init(loop, &rec->timer);
     rec->timer.data = rec;
-    uv_timer_start(&rec->timer, timer_cb, TIMER_MS, TIMER_MS);
+    uv_timer_start(&rec->timer, timer_cb, ms_phase_delay(uv_now(loop), TIMER_MS), TIMER_MS);
     load_tracks(rec);
 
     pthread_mutex_lock(&ms_dvr_g.reg_mu);

@@ -8,4 +8,12 @@ int64_t ms_mono_us(void);
 int64_t ms_mono_ms(void);
 int64_t ms_wall_us(void); /* microseconds since the unix epoch, UTC */
 
+/* Delay from now to the next multiple of period (1..period; any clock, e.g.
+ * uv_now()). Periodic timers of one loop started with it fire in the same
+ * loop iteration: one wakeup serves them all instead of one each. */
+static inline uint64_t ms_phase_delay(uint64_t now, uint64_t period)
+{
+    return period ? period - now % period : 0;
+}
+
 #endif

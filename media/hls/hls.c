@@ -225,7 +225,7 @@ ms_hls_t *ms_hls_new(uv_loop_t *loop, ms_hub_t *hub, const ms_hls_cfg_t *cfg)
     }
     h->timer.data = h;
     ms_hls_ref(h); /* owned by the timer handle until its close callback */
-    uv_timer_start(&h->timer, on_tick, HLS_TICK_MS, HLS_TICK_MS);
+    uv_timer_start(&h->timer, on_tick, ms_phase_delay(uv_now(loop), HLS_TICK_MS), HLS_TICK_MS);
     ms_hls_seg_on_tracks(NULL, h);
     ms_reader_opts_t ro = {
         .queue_frames = 0,

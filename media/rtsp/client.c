@@ -867,7 +867,7 @@ static void start_session(ms_rtsp_client_t *c)
     s->pending++;
     /* ticks on multiples of the period: a worker's sessions tick together */
     uint64_t period = c->batch_ms ? c->batch_ms : TICK_MS;
-    uv_timer_start(&s->tick, on_tick, period - uv_now(c->loop) % period, period);
+    uv_timer_start(&s->tick, on_tick, ms_phase_delay(uv_now(c->loop), period), period);
 
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)s->purl.port);
