@@ -5,12 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+void ms_buf_wrap(ms_buf_t *b, void *mem, size_t cap)
+{
+    b->data = mem;
+    b->len = 0;
+    b->cap = mem ? cap : 0;
+    b->err = 0;
+    b->fixed = 1;
+}
+
 void ms_buf_free(ms_buf_t *b)
 {
-    free(b->data);
+    if (!b->fixed)
+        free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
     b->err = 0;
+    b->fixed = 0;
 }
 
 void ms_buf_reset(ms_buf_t *b)
@@ -25,6 +36,10 @@ int ms_buf_reserve(ms_buf_t *b, size_t extra)
         return -1;
     if (b->len + extra <= b->cap)
         return 0;
+    if (b->fixed) {
+        b->err = 1;
+        return -1;
+    }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra) {
         if (cap > ((size_t)1 << 40)) {

@@ -1,7 +1,11 @@
 /* Growable byte buffer for building output (muxers, messages, playlists).
  * Owned by one thread. On allocation failure the buffer enters an error
  * state (err = 1), further appends are ignored, and the caller checks err
- * once at the end. */
+ * once at the end.
+ *
+ * A buffer made by ms_buf_wrap() writes into memory the caller owns (e.g. a
+ * blob allocated at the exact size of what will be written): it never
+ * reallocates nor frees it, and an append past its capacity sets err. */
 #ifndef MS_UTIL_BUF_H
 #define MS_UTIL_BUF_H
 
@@ -15,15 +19,18 @@ typedef struct {
     size_t len;
     size_t cap;
     int err;
+    int fixed; /* data is borrowed (ms_buf_wrap): never reallocated nor freed */
 } ms_buf_t;
 
 #define MS_BUF_INIT                                                                                \
     {                                                                                              \
-        NULL, 0, 0, 0                                                                              \
+        NULL, 0, 0, 0, 0                                                                           \
     }
 
-void ms_buf_free(ms_buf_t *b);
-void ms_buf_reset(ms_buf_t *b);                /* len = 0, keeps capacity, clears err */
+/* Wraps cap bytes at mem (borrowed) as an empty fixed-capacity buffer. */
+void ms_buf_wrap(ms_buf_t *b, void *mem, size_t cap);
+void ms_buf_free(ms_buf_t *b);  /* a wrapped buffer: forgets mem without freeing it */
+void ms_buf_reset(ms_buf_t *b); /* len = 0, keeps capacity, clears err */
 int ms_buf_reserve(ms_buf_t *b, size_t extra); /* 0 or -1 */
 void ms_buf_append(ms_buf_t *b, const void *p, size_t n);
 void ms_buf_u8(ms_buf_t *b, uint8_t v);

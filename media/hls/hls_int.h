@@ -120,12 +120,18 @@ struct ms_hls {
     int part_independent;
     int part_ended;     /* closed early; the next driver frame opens a part */
     int64_t part_rx_us; /* reception time of the first frame of the part */
-    /* The part being built (TS bytes / fMP4 fragment). A finished part is
-     * copied into a blob of its exact size and the buffer is released
-     * (segmenter.c part_take): a buffer kept per stream would hold the
-     * largest part's size rounded up to a power of two for every camera,
-     * and building in place (shrinking the buffer into the blob) was
-     * measured to fragment the heap more than the copy costs. */
+    /* TS: the frames of the open part (references, in arrival order). The
+     * part is muxed when it closes, straight into a blob of its exact size
+     * (ms_ts_mux_frame_size): no part buffer per stream and no copy of the
+     * part into its blob. The frames are held by the GOP cache anyway. */
+    ms_frame_t **tsq;
+    int ntsq, tsq_cap;
+    /* fMP4: the fragment being built. A finished part is copied into a blob
+     * of its exact size and the buffer is released (segmenter.c part_take):
+     * a buffer kept per stream would hold the largest part's size rounded up
+     * to a power of two for every camera, and building in place (shrinking
+     * the buffer into the blob) was measured to fragment the heap more than
+     * the copy costs. */
     ms_buf_t partbuf;
     size_t part_hint;     /* expected size of the next part */
     ms_frame_t **pend[2]; /* fMP4 only (allocated on first use): [0] video, [1] audio */

@@ -25,9 +25,43 @@
 #define PART_HINT_MIN 4096
 #define PART_HINT_MAX (4u << 20)
 
+/* Something was written to the open part (or queued for it). */
 static size_t part_len(const ms_hls_t *h)
 {
-    return h->partbuf.len;
+    return h->partbuf.len + (size_t)h->ntsq;
+}
+
+static void drop_tsq(ms_hls_t *h)
+{
+    for (int i = 0; i < h->ntsq; i++)
+        ms_frame_unref(h->tsq[i]);
+    h->ntsq = 0;
+}
+
+/* Muxes the queued frames of the TS part into a blob of their exact size:
+ * PAT and PMT (every part may start playback), then each frame as one PES
+ * (ISO/IEC 13818-1 2.4.3.6). Empties the queue. NULL on error. */
+static ms_blob_t *ts_part_take(ms_hls_t *h)
+{
+    size_t total = 2 * MS_TS_PACKET;
+    for (int i = 0; i < h->ntsq; i++)
+        total += ms_ts_mux_frame_size(h->ts, h->tsq[i]);
+    ms_blob_t *blob = ms_blob_new(NULL, total);
+    if (blob) {
+        ms_buf_t b;
+        ms_buf_wrap(&b, blob->data, total);
+        ms_ts_mux_write_tables(h->ts, &b);
+        for (int i = 0; i < h->ntsq; i++)
+            if (ms_ts_mux_write_frame(h->ts, h->tsq[i], h->off90, &b) < 0 && !b.err)
+                MS_DEBUG(h->ctx, "frame not muxed (track %d)", h->tsq[i]->track);
+        if (b.err || b.len != total) {
+            MS_WARN(h->ctx, "TS part size mismatch (%zu of %zu bytes)", b.len, total);
+            ms_blob_unref(blob);
+            blob = NULL;
+        }
+    }
+    drop_tsq(h);
+    return blob;
 }
 
 /* Makes partbuf ready to receive a part's bytes: allocates the expected
@@ -51,6 +85,8 @@ static void part_begin(ms_hls_t *h)
  * expected size. NULL on error. */
 static ms_blob_t *part_take(ms_hls_t *h)
 {
+    if (h->ts)
+        return ts_part_take(h);
     ms_buf_t *b = &h->partbuf;
     size_t len = b->len;
     size_t hint = len + len / 8 + 1024;
@@ -87,6 +123,10 @@ static void drop_pending(ms_hls_t *h)
 void ms_hls_seg_release(ms_hls_t *h)
 {
     drop_pending(h);
+    drop_tsq(h);
+    free(h->tsq);
+    h->tsq = NULL;
+    h->tsq_cap = 0;
     ms_ts_mux_free(h->ts);
     h->ts = NULL;
     ms_fmp4_free(h->mp4);
@@ -328,6 +368,7 @@ void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud)
     ms_hls_t *h = ud;
     finish_open(h);
     drop_pending(h);
+    drop_tsq(h);
     ms_ts_mux_free(h->ts);
     h->ts = NULL;
     ms_fmp4_free(h->mp4);
@@ -406,12 +447,19 @@ static void add_frame(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
     if (!h->part_rx_us)
         h->part_rx_us = rx_us;
     if (h->ts) {
-        if (!part_len(h)) {
-            part_begin(h);
-            ms_ts_mux_write_tables(h->ts, &h->partbuf); /* every part may start playback */
+        /* muxed when the part closes (ts_part_take); h->off90 only changes
+         * after the open part was closed (finish_open) */
+        if (h->ntsq == h->tsq_cap) {
+            int cap = h->tsq_cap ? h->tsq_cap * 2 : 16;
+            ms_frame_t **q = realloc(h->tsq, sizeof *q * (size_t)cap);
+            if (!q) {
+                MS_WARN(h->ctx, "out of memory (part queue): frame not muxed");
+                return;
+            }
+            h->tsq = q;
+            h->tsq_cap = cap;
         }
-        if (ms_ts_mux_write_frame(h->ts, f, h->off90, &h->partbuf) < 0)
-            MS_DEBUG(h->ctx, "frame not muxed (track %d)", f->track);
+        h->tsq[h->ntsq++] = ms_frame_ref(f);
         return;
     }
     int k = f->track == h->vtrack ? 0 : 1;

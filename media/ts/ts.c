@@ -34,8 +34,13 @@ struct ms_ts_mux {
     int ntracks;
     uint16_t pcr_pid;
     uint8_t cc_pat, cc_pmt;
+    /* PAT and PMT packets, built once (their CRC too): a part writes them
+     * with only the continuity counter patched. */
+    uint8_t psi[2][MS_TS_PACKET];
     ts_track_t tracks[]; /* ntracks (each holds a copy of the params) */
 };
+
+static void build_psi(ms_ts_mux_t *m);
 
 uint32_t ms_ts_crc32(const uint8_t *p, size_t n)
 {
@@ -111,6 +116,7 @@ ms_ts_mux_t *ms_ts_mux_new(const ms_codec_params_t *tracks, int ntracks)
         return NULL;
     }
     m->pcr_pid = (uint16_t)(pcr_video >= 0 ? pcr_video : pcr_audio);
+    build_psi(m);
     return m;
 }
 
@@ -131,19 +137,17 @@ int ms_ts_mux_pid(const ms_ts_mux_t *m, int track)
     return ms_ts_mux_carries(m, track) ? m->tracks[track].pid : -1;
 }
 
-/* One section (2.4.4.3 / 2.4.4.8) in one packet with pointer_field 0. */
-static void write_section(ms_buf_t *out, uint16_t pid, uint8_t *cc, const uint8_t *sec, size_t len)
+/* One section (2.4.4.3 / 2.4.4.8) in one packet with pointer_field 0; the
+ * continuity counter (byte 3, low nibble) is set when the packet is written. */
+static void section_packet(uint8_t pkt[MS_TS_PACKET], uint16_t pid, const uint8_t *sec, size_t len)
 {
-    uint8_t pkt[MS_TS_PACKET];
-    memset(pkt, 0xFF, sizeof pkt);
+    memset(pkt, 0xFF, MS_TS_PACKET);
     pkt[0] = TS_SYNC;
     pkt[1] = (uint8_t)(0x40 | (pid >> 8)); /* payload_unit_start_indicator */
     pkt[2] = (uint8_t)pid;
-    pkt[3] = (uint8_t)(0x10 | (*cc & 0x0F)); /* payload only */
-    *cc = (uint8_t)((*cc + 1) & 0x0F);
-    pkt[4] = 0; /* pointer_field */
+    pkt[3] = 0x10; /* payload only */
+    pkt[4] = 0;    /* pointer_field */
     memcpy(pkt + 5, sec, len);
-    ms_buf_append(out, pkt, sizeof pkt);
 }
 
 static size_t finish_section(uint8_t *s, size_t len)
@@ -157,7 +161,7 @@ static size_t finish_section(uint8_t *s, size_t len)
     return len + 4;
 }
 
-int ms_ts_mux_write_tables(ms_ts_mux_t *m, ms_buf_t *out)
+static void build_psi(ms_ts_mux_t *m)
 {
     uint8_t s[180];
     /* program_association_section (2.4.4.3) */
@@ -174,7 +178,7 @@ int ms_ts_mux_write_tables(ms_ts_mux_t *m, ms_buf_t *out)
     s[n++] = (uint8_t)(0xE0 | (MS_TS_PID_PMT >> 8));
     s[n++] = (uint8_t)(MS_TS_PID_PMT & 0xFF);
     n = finish_section(s, n);
-    write_section(out, 0, &m->cc_pat, s, n);
+    section_packet(m->psi[0], 0, s, n);
 
     /* TS_program_map_section (2.4.4.8) */
     n = 0;
@@ -200,8 +204,22 @@ int ms_ts_mux_write_tables(ms_ts_mux_t *m, ms_buf_t *out)
         s[n++] = 0x00;
     }
     n = finish_section(s, n);
-    write_section(out, MS_TS_PID_PMT, &m->cc_pmt, s, n);
-    return out->err ? -ENOMEM : 0;
+    section_packet(m->psi[1], MS_TS_PID_PMT, s, n);
+}
+
+int ms_ts_mux_write_tables(ms_ts_mux_t *m, ms_buf_t *out)
+{
+    if (ms_buf_reserve(out, 2 * MS_TS_PACKET) < 0)
+        return -ENOMEM;
+    uint8_t *o = out->data + out->len;
+    memcpy(o, m->psi[0], MS_TS_PACKET);
+    o[3] = (uint8_t)(0x10 | (m->cc_pat & 0x0F));
+    m->cc_pat = (uint8_t)((m->cc_pat + 1) & 0x0F);
+    memcpy(o + MS_TS_PACKET, m->psi[1], MS_TS_PACKET);
+    o[MS_TS_PACKET + 3] = (uint8_t)(0x10 | (m->cc_pmt & 0x0F));
+    m->cc_pmt = (uint8_t)((m->cc_pmt + 1) & 0x0F);
+    out->len += 2 * MS_TS_PACKET;
+    return 0;
 }
 
 /* PTS/DTS field (2.4.3.7): 4-bit prefix, 33 bits with marker bits. */
@@ -309,25 +327,79 @@ static int video_pieces(const ts_track_t *t, const ms_frame_t *f, pieces_t *ps, 
     return 0;
 }
 
+/* Number of transport packets for a PES of n bytes whose first packet
+ * carries an adaptation field of af0 bytes. */
+static size_t ts_packets(size_t n, size_t af0)
+{
+    size_t room0 = TS_PAYLOAD - af0;
+    return 1 + (n > room0 ? (n - room0 + TS_PAYLOAD - 1) / TS_PAYLOAD : 0);
+}
+
+/* Reading position in a piece list. */
+typedef struct {
+    const piece_t *v;
+    const uint8_t *p; /* next byte of the current piece */
+    size_t left;      /* bytes left in the current piece */
+} cursor_t;
+
+static void cursor_next(cursor_t *c)
+{
+    c->v++;
+    c->p = c->v->p;
+    c->left = c->v->len;
+}
+
+/* Copies want bytes from the cursor to d (the pieces hold at least that). */
+static void gather(cursor_t *c, uint8_t *d, size_t want)
+{
+    while (want) {
+        if (!c->left)
+            cursor_next(c);
+        size_t take = c->left < want ? c->left : want;
+        memcpy(d, c->p, take);
+        d += take;
+        want -= take;
+        c->p += take;
+        c->left -= take;
+    }
+}
+
 /* Splits one PES (its pieces) into transport packets (2.4.3.2), written
  * straight into out. The first packet carries the PCR and
  * random_access_indicator when asked (2.4.3.4); the last one is padded with
- * adaptation field stuffing. */
+ * adaptation field stuffing. The packets in between (payload only, 184
+ * bytes) take the fast path: a fixed header and one copy from the piece. */
 static int packetize(ms_buf_t *out, uint16_t pid, uint8_t *cc, const pieces_t *ps, int64_t pcr,
                      int rai)
 {
     size_t n = ps->total;
     size_t af0 = pcr >= 0 ? 8 : rai ? 2 : 0;
-    size_t room0 = TS_PAYLOAD - af0;
-    size_t npk = 1 + (n > room0 ? (n - room0 + TS_PAYLOAD - 1) / TS_PAYLOAD : 0);
+    size_t npk = ts_packets(n, af0);
     if (ms_buf_reserve(out, npk * MS_TS_PACKET) < 0)
         return -ENOMEM;
     uint8_t *o = out->data + out->len;
     size_t pos = 0;
-    int pi = 0;
-    size_t poff = 0;
+    cursor_t cur = {ps->v, ps->v[0].p, ps->v[0].len};
+    uint8_t c = *cc;
+    const uint8_t pid_hi = (uint8_t)(pid >> 8), pid_lo = (uint8_t)pid;
     for (size_t k = 0; k < npk; k++) {
         uint8_t *pkt = o + k * MS_TS_PACKET;
+        if (k > 0 && n - pos >= TS_PAYLOAD) {
+            pkt[0] = TS_SYNC;
+            pkt[1] = pid_hi;
+            pkt[2] = pid_lo;
+            pkt[3] = (uint8_t)(0x10 | c);
+            c = (uint8_t)((c + 1) & 0x0F);
+            if (cur.left >= TS_PAYLOAD) {
+                memcpy(pkt + 4, cur.p, TS_PAYLOAD);
+                cur.p += TS_PAYLOAD;
+                cur.left -= TS_PAYLOAD;
+            } else {
+                gather(&cur, pkt + 4, TS_PAYLOAD);
+            }
+            pos += TS_PAYLOAD;
+            continue;
+        }
         uint8_t *af = pkt + 4;
         size_t aflen = 0;
         if (k == 0 && af0) {
@@ -363,29 +435,81 @@ static int packetize(ms_buf_t *out, uint16_t pid, uint8_t *cc, const pieces_t *p
         if (aflen)
             af[0] = (uint8_t)(aflen - 1);
         pkt[0] = TS_SYNC;
-        pkt[1] = (uint8_t)((k == 0 ? 0x40 : 0) | (pid >> 8));
-        pkt[2] = (uint8_t)pid;
-        pkt[3] = (uint8_t)((aflen ? 0x30 : 0x10) | (*cc & 0x0F));
-        *cc = (uint8_t)((*cc + 1) & 0x0F);
-        uint8_t *d = af + aflen;
-        size_t want = room;
-        while (want) {
-            size_t take = ps->v[pi].len - poff;
-            if (take > want)
-                take = want;
-            memcpy(d, ps->v[pi].p + poff, take);
-            d += take;
-            want -= take;
-            poff += take;
-            if (poff == ps->v[pi].len) {
-                pi++;
-                poff = 0;
-            }
-        }
+        pkt[1] = (uint8_t)((k == 0 ? 0x40 : 0) | pid_hi);
+        pkt[2] = pid_lo;
+        pkt[3] = (uint8_t)((aflen ? 0x30 : 0x10) | c);
+        c = (uint8_t)((c + 1) & 0x0F);
+        gather(&cur, af + aflen, room);
         pos += room;
     }
+    *cc = c;
     out->len += npk * MS_TS_PACKET;
     return 0;
+}
+
+static uint32_t track_rate(const ts_track_t *t)
+{
+    return t->params.clock_rate               ? t->params.clock_rate
+           : t->params.kind == MS_TRACK_AUDIO ? (uint32_t)t->params.sample_rate
+                                              : 90000;
+}
+
+/* Bytes of the elementary stream data video_pieces() lays out for f, or
+ * -1 when the payload is malformed. */
+static long video_es_size(const ts_track_t *t, const ms_frame_t *f)
+{
+    int h265 = t->params.codec == MS_CODEC_H265;
+    int t_sps = h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS;
+    int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
+    size_t off = 0, total = 4 + (h265 ? 3 : 2); /* the AUD */
+    const uint8_t *nal;
+    size_t nlen;
+    int has_ps = 0, r;
+    while ((r = ms_nal_next(f->data, f->size, &off, &nal, &nlen)) == 1) {
+        if (!nlen)
+            continue;
+        int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
+        if (type == t_sps)
+            has_ps = 1;
+        if (type != t_aud)
+            total += 4 + nlen;
+    }
+    if (r < 0)
+        return -1;
+    if ((f->flags & MS_FRAME_KEY) && !has_ps) {
+        if (h265 && t->params.vps_len)
+            total += 4 + t->params.vps_len;
+        if (t->params.sps_len)
+            total += 4 + t->params.sps_len;
+        if (t->params.pps_len)
+            total += 4 + t->params.pps_len;
+    }
+    return (long)total;
+}
+
+size_t ms_ts_mux_frame_size(const ms_ts_mux_t *m, const ms_frame_t *f)
+{
+    if (!ms_ts_mux_carries(m, f->track))
+        return 0;
+    const ts_track_t *t = &m->tracks[f->track];
+    uint32_t rate = track_rate(t);
+    int with_dts = ms_ts_to_90k(f->pts, rate) != ms_ts_to_90k(f->dts, rate);
+    size_t n = 9 + 5 + (with_dts ? 5 : 0); /* PES header */
+    if (t->stream_type == ST_AAC_ADTS) {
+        uint8_t adts[7];
+        if (ms_aac_adts_header(&t->aac, f->size, adts) < 0)
+            return 0;
+        n += 7 + f->size;
+    } else {
+        long es = video_es_size(t, f);
+        if (es < 0)
+            return 0;
+        n += (size_t)es;
+    }
+    int is_video = t->params.kind == MS_TRACK_VIDEO;
+    int pcr = t->pid == m->pcr_pid;
+    int rai = (f->flags & MS_FRAME_KEY) && (is_video || pcr);
+    return ts_packets(n, pcr ? 8 : rai ? 2 : 0) * MS_TS_PACKET;
 }
 
 int ms_ts_mux_write_frame(ms_ts_mux_t *m, const ms_frame_t *f, int64_t offset_90k, ms_buf_t *out)
@@ -395,9 +519,7 @@ int ms_ts_mux_write_frame(ms_ts_mux_t *m, const ms_frame_t *f, int64_t offset_90
     if (out->err)
         return -ENOMEM;
     ts_track_t *t = &m->tracks[f->track];
-    uint32_t rate = t->params.clock_rate               ? t->params.clock_rate
-                    : t->params.kind == MS_TRACK_AUDIO ? (uint32_t)t->params.sample_rate
-                                                       : 90000;
+    uint32_t rate = track_rate(t);
     int64_t pts = ms_ts_to_90k(f->pts, rate) + offset_90k;
     int64_t dts = ms_ts_to_90k(f->dts, rate) + offset_90k;
     int with_dts = pts != dts;

@@ -54,6 +54,12 @@ int ms_ts_mux_write_tables(ms_ts_mux_t *m, ms_buf_t *out);
  * malformed payload) or -ENOMEM. */
 int ms_ts_mux_write_frame(ms_ts_mux_t *m, const ms_frame_t *f, int64_t offset_90k, ms_buf_t *out);
 
+/* Bytes that ms_ts_mux_write_frame() would append for f (a whole number of
+ * packets; the offset does not change it), or 0 when it would write nothing
+ * (track not carried, malformed payload). Lets a caller allocate a part at
+ * its exact size before writing it. Borrows f. */
+size_t ms_ts_mux_frame_size(const ms_ts_mux_t *m, const ms_frame_t *f);
+
 /* CRC-32/MPEG-2 (Annex A): poly 0x04C11DB7, init 0xFFFFFFFF, no reflection. */
 uint32_t ms_ts_crc32(const uint8_t *p, size_t n);
 

@@ -268,12 +268,104 @@ static void test_pes_pieces(void **state)
     ms_ts_mux_free(m);
 }
 
+/* Every frame's ms_ts_mux_frame_size() is what ms_ts_mux_write_frame()
+ * appends (H.264 with SPS/PPS in-band and inserted, pts != dts, AAC, H.265,
+ * a malformed payload: 0 and nothing written), and a part written into a
+ * wrapped buffer of exactly that size fills it without reallocating; one
+ * byte less sets err. */
+static void check_sizes(ms_ts_mux_t *m, ms_frame_t *const *frames, int n)
+{
+    size_t total = 2 * 188;
+    for (int i = 0; i < n; i++) {
+        ms_buf_t one = MS_BUF_INIT;
+        int r = ms_ts_mux_write_frame(m, frames[i], 90000, &one);
+        size_t sz = ms_ts_mux_frame_size(m, frames[i]);
+        assert_int_equal(sz, r == 0 ? one.len : 0);
+        assert_int_equal(one.len % 188, 0);
+        total += sz;
+        ms_buf_free(&one);
+    }
+    uint8_t *mem = malloc(total);
+    assert_non_null(mem);
+    ms_buf_t b;
+    ms_buf_wrap(&b, mem, total);
+    assert_int_equal(ms_ts_mux_write_tables(m, &b), 0);
+    for (int i = 0; i < n; i++)
+        (void)ms_ts_mux_write_frame(m, frames[i], 0, &b);
+    assert_int_equal(b.err, 0);
+    assert_ptr_equal(b.data, mem);
+    assert_int_equal(b.len, total);
+    ms_buf_wrap(&b, mem, total - 1);
+    assert_int_equal(ms_ts_mux_write_tables(m, &b), 0);
+    for (int i = 0; i < n; i++)
+        (void)ms_ts_mux_write_frame(m, frames[i], 0, &b);
+    assert_int_equal(b.err, 1);
+    ms_buf_free(&b); /* borrowed: not freed */
+    free(mem);
+}
+
+static void test_frame_size(void **state)
+{
+    (void)state;
+    es_t v, a, h;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(es_load_video(&v, "h264_320x240_25fps.h264", 0, 0), 50);
+    assert_true(es_load_aac(&a, "aac_48k_mono.aac", 1) > 90);
+    ms_codec_params_t tr[2] = {v.params, a.params};
+    ms_ts_mux_t *m = ms_ts_mux_new(tr, 2);
+    assert_non_null(m);
+    /* a keyframe without its SPS/PPS (inserted from the params), a frame
+     * with pts != dts, and a malformed length prefix */
+    ms_frame_t *nops = ms_frame_new(NULL, v.frames[0]->size);
+    size_t off = 0, o = 0;
+    const uint8_t *nal;
+    size_t nlen;
+    while (ms_nal_next(v.frames[0]->data, v.frames[0]->size, &off, &nal, &nlen) == 1) {
+        if ((nal[0] & 0x1f) == 7 || (nal[0] & 0x1f) == 8)
+            continue;
+        ms_wr_be32(nops->data + o, (uint32_t)nlen);
+        memcpy(nops->data + o + 4, nal, nlen);
+        o += 4 + nlen;
+    }
+    nops->size = (uint32_t)o;
+    nops->flags = MS_FRAME_KEY;
+    ms_frame_t *bad = ms_frame_new("\x00\x00\x01\x00\x65", 5);
+    ms_frame_t *shifted = ms_frame_ref(v.frames[3]);
+    ms_frame_t *list[ES_MAX_FRAMES * 2 + 3];
+    int n = 0;
+    list[n++] = nops;
+    list[n++] = bad;
+    for (int i = 0; i < v.n; i++)
+        list[n++] = v.frames[i];
+    for (int i = 0; i < a.n; i++)
+        list[n++] = a.frames[i];
+    ms_frame_t *dts = ms_frame_new(shifted->data, shifted->size);
+    dts->pts = shifted->pts + 7200;
+    dts->dts = shifted->dts;
+    list[n++] = dts;
+    check_sizes(m, list, n);
+    ms_ts_mux_free(m);
+    ms_frame_unref(nops);
+    ms_frame_unref(bad);
+    ms_frame_unref(shifted);
+    ms_frame_unref(dts);
+
+    assert_int_equal(es_load_video(&h, "h265_320x240_25fps.h265", 1, 0), 50);
+    m = ms_ts_mux_new(&h.params, 1);
+    assert_non_null(m);
+    check_sizes(m, h.frames, h.n);
+    ms_ts_mux_free(m);
+    es_free(&h);
+    es_free(&v);
+    es_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32),      cmocka_unit_test(test_h264_aac),
         cmocka_unit_test(test_h265),       cmocka_unit_test(test_param_insertion),
-        cmocka_unit_test(test_pes_pieces),
+        cmocka_unit_test(test_pes_pieces), cmocka_unit_test(test_frame_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
