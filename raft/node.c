@@ -280,6 +280,69 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     free(p);
 }
 
+/* The value of the top-level "req_id" of a command's JSON text (RFC 8259)
+ * without parsing the whole command (a load report carries a few KB):
+ * strings are skipped with their escapes, nesting is counted, the last
+ * top-level occurrence wins (as for jansson's duplicate keys). 1 found (a
+ * string of 1-64 characters without escapes, copied into out, in an object
+ * whose brackets balance), 0 not found or not that simple: the caller
+ * parses the text. */
+static int scan_req_id(const char *s, size_t len, char out[65])
+{
+    int depth = 0, found = 0;
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    if (i >= len || s[i] != '{')
+        return 0;
+    while (i < len) {
+        char c = s[i];
+        if (c == '{' || c == '[') {
+            depth++;
+            i++;
+        } else if (c == '}' || c == ']') {
+            if (--depth < 0)
+                return 0;
+            i++;
+        } else if (c == '"') {
+            size_t start = ++i, esc = 0;
+            while (i < len && s[i] != '"') {
+                if (s[i] == '\\') {
+                    esc = 1;
+                    i++;
+                }
+                i++;
+            }
+            if (i >= len)
+                return 0;
+            size_t end = i++;
+            if (depth != 1 || esc || end - start != 6 || memcmp(s + start, "req_id", 6) != 0)
+                continue;
+            while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+                i++;
+            if (i >= len || s[i] != ':')
+                continue; /* a string value "req_id", not the key */
+            i++;
+            while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+                i++;
+            if (i >= len || s[i] != '"')
+                return 0;
+            size_t vs = ++i;
+            while (i < len && s[i] != '"' && s[i] != '\\')
+                i++;
+            if (i >= len || s[i] != '"' || i == vs || i - vs > 64)
+                return 0;
+            memcpy(out, s + vs, i - vs);
+            out[i - vs] = '\0';
+            found = 1;
+            i++;
+        } else {
+            i++;
+        }
+    }
+    return found && depth == 0;
+}
+
 int ms_raft_submit(ms_raft_t *r, const char *json, size_t len, ms_raft_submit_cb cb, void *ud)
 {
     if (r->stage < 3 || r->stopping)
@@ -288,19 +351,21 @@ int ms_raft_submit(ms_raft_t *r, const char *json, size_t len, ms_raft_submit_cb
         return -EREMOTE;
     if (len == 0 || len > MS_FSM_CMD_MAX)
         return -EINVAL;
-    json_t *cmd = json_loadb(json, len, 0, NULL);
-    const char *rid = json_string_value(json_object_get(cmd, "req_id"));
-    if (!rid || strlen(rid) > 64) {
+    char rid[65];
+    if (!scan_req_id(json, len, rid)) {
+        json_t *cmd = json_loadb(json, len, 0, NULL);
+        const char *v = json_string_value(json_object_get(cmd, "req_id"));
+        if (!v || strlen(v) > 64) {
+            json_decref(cmd);
+            return -EINVAL;
+        }
+        snprintf(rid, sizeof rid, "%s", v);
         json_decref(cmd);
-        return -EINVAL;
     }
     pending_t *p = calloc(1, sizeof *p);
-    if (!p) {
-        json_decref(cmd);
+    if (!p)
         return -ENOMEM;
-    }
     snprintf(p->req_id, sizeof p->req_id, "%s", rid);
-    json_decref(cmd);
     p->r = r;
     p->cb = cb;
     p->ud = ud;
@@ -689,6 +754,26 @@ void ms_raft_info(ms_raft_t *r, ms_raft_info_t *out)
 int ms_raft_is_leader(ms_raft_t *r)
 {
     return r->stage == 3 && !r->stopping && r->leader_ready;
+}
+
+int ms_raft_member_role(ms_raft_t *r, uint64_t id)
+{
+    if (r->stage != 3)
+        return -1;
+    const struct raft_configuration *c = &r->raft.configuration;
+    for (unsigned i = 0; i < c->n; i++) {
+        if (c->servers[i].id != id)
+            continue;
+        switch (c->servers[i].role) {
+        case RAFT_VOTER:
+            return MS_RAFT_VOTER;
+        case RAFT_STANDBY:
+            return MS_RAFT_STANDBY;
+        default:
+            return MS_RAFT_SPARE;
+        }
+    }
+    return -1;
 }
 
 json_t *ms_raft_info_json(ms_raft_t *r)

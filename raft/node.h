@@ -101,6 +101,11 @@ void ms_raft_info(ms_raft_t *r, ms_raft_info_t *out);
  * checksum, schema}. New reference. */
 json_t *ms_raft_info_json(ms_raft_t *r);
 uint64_t ms_raft_id(const ms_raft_t *r);
+/* Role of server id in the raft configuration this node holds
+ * (MS_RAFT_VOTER, MS_RAFT_STANDBY or MS_RAFT_SPARE), -1 when it is not in
+ * it or raft is not started. Reads libraft's configuration directly: no
+ * JSON, no state checksum (the control loop asks several times a second). */
+int ms_raft_member_role(ms_raft_t *r, uint64_t id);
 int ms_raft_is_leader(ms_raft_t *r); /* leader_ready */
 
 /* Graceful stop: transfer leadership (when leader with another voter),

@@ -197,6 +197,25 @@ static void test_single_node_restart(void **state)
     json_decref(r1);
     free(txt);
     assert_int_equal(ms_raft_submit(m.r, "{}", 2, submit_cb, NULL), -EINVAL);
+    /* the req_id that matches the result is the top-level one, not nested
+     * "req_id" keys and strings (submit scans the text for it) */
+    const char *nested = "{\"v\":1,\"op\":\"stream_upsert\",\"req_id\" : \"top-1\",\"ts\":1000,"
+                         "\"args\":{\"stream\":{\"uid\":\"u2\",\"name\":\"cam2\",\"req_id\":"
+                         "\"nested-1\"},\"x\":[\"req_id\",{\"req_id\":\"n2\"},\"a\\\"req_id\\\":"
+                         "\\\"n3\"]}}";
+    r1 = submit_text(&m, nested);
+    assert_true(json_is_true(json_object_get(r1, "ok")));
+    json_decref(r1);
+    r1 = submit_text(&m, nested); /* the same top-level req_id: deduplicated */
+    assert_true(json_is_true(json_object_get(r1, "duplicate")));
+    json_decref(r1);
+    /* an escaped req_id is read by the JSON parser instead */
+    r1 = submit_text(&m, "{\"v\":1,\"op\":\"setting_set\",\"ts\":1000,\"args\":{\"key\":\"k1\","
+                         "\"value\":1},\"req_id\":\"esc\\u002d1\"}");
+    assert_true(json_is_true(json_object_get(r1, "ok")));
+    json_decref(r1);
+    assert_int_equal(ms_raft_member_role(m.r, id), MS_RAFT_VOTER);
+    assert_int_equal(ms_raft_member_role(m.r, id + 1), -1);
 
     int b = 0;
     assert_int_equal(ms_raft_barrier(m.r, barrier_cb, &b), 0);
@@ -272,11 +291,13 @@ static void test_three_nodes(void **state)
         assert_int_equal(ms_raft_add(m[0].r, ms_raft_id(m[i].r), m[i].addr, change_cb, &done), 0);
         assert_true(run_until(flag_set, &done, 10000));
         assert_int_equal(done, 1);
+        assert_int_equal(ms_raft_member_role(m[0].r, ms_raft_id(m[i].r)), MS_RAFT_SPARE);
         done = 0;
         assert_int_equal(
             ms_raft_assign(m[0].r, ms_raft_id(m[i].r), MS_RAFT_VOTER, change_cb, &done), 0);
         assert_true(run_until(flag_set, &done, 20000));
         assert_int_equal(done, 1);
+        assert_int_equal(ms_raft_member_role(m[0].r, ms_raft_id(m[i].r)), MS_RAFT_VOTER);
     }
     for (int k = 0; k < 5; k++) {
         char args[128];
