@@ -65,14 +65,79 @@ static int bind_va(sqlite3_stmt *st, const char *fmt, va_list ap)
     return 0;
 }
 
+/* The statement cache: a statement is compiled once per database
+ * (SQLITE_PREPARE_PERSISTENT) and reset after each use. A statement in use
+ * (a nested query of the same text) gets a fresh one, finalized after. */
+static sqlite3_stmt *stmt_get(ms_fsm_t *f, const char *sql)
+{
+    int i, free_slot = -1;
+    for (i = 0; i < f->nstc; i++) {
+        if (f->stc[i].sql != sql && strcmp(f->stc[i].sql, sql) != 0)
+            continue;
+        if (f->stc[i].busy)
+            break; /* in use: an uncached one */
+        f->stc[i].busy = 1;
+        return f->stc[i].st;
+    }
+    if (i == f->nstc && f->nstc < MS_FSM_STMT_CACHE)
+        free_slot = f->nstc;
+    sqlite3_stmt *st = NULL;
+    if (free_slot >= 0) {
+        char *copy = strdup(sql);
+        if (copy &&
+            sqlite3_prepare_v3(f->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK &&
+            st) {
+            f->stc[free_slot].sql = copy;
+            f->stc[free_slot].st = st;
+            f->stc[free_slot].busy = 1;
+            f->nstc++;
+            return st;
+        }
+        free(copy);
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+void ms_fsm_done(ms_fsm_t *f, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < f->nstc; i++) {
+        if (f->stc[i].st == st) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            f->stc[i].busy = 0;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+/* Finalizes every cached statement (before the database closes). */
+static void stmt_cache_clear(ms_fsm_t *f)
+{
+    for (int i = 0; i < f->nstc; i++) {
+        sqlite3_finalize(f->stc[i].st);
+        free(f->stc[i].sql);
+    }
+    memset(f->stc, 0, sizeof f->stc);
+    f->nstc = 0;
+}
+
 static int prep_va(ms_fsm_t *f, sqlite3_stmt **st, const char *sql, const char *fmt, va_list ap)
 {
-    *st = NULL;
-    if (sqlite3_prepare_v2(f->db, sql, -1, st, NULL) != SQLITE_OK)
+    *st = stmt_get(f, sql);
+    if (!*st)
         return -EIO;
     int rc = bind_va(*st, fmt, ap);
     if (rc < 0) {
-        sqlite3_finalize(*st);
+        ms_fsm_done(f, *st);
         *st = NULL;
     }
     return rc;
@@ -99,7 +164,7 @@ int ms_fsm_sql(ms_fsm_t *f, const char *sql, const char *fmt, ...)
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
     }
-    sqlite3_finalize(st);
+    ms_fsm_done(f, st);
     if (s == SQLITE_DONE)
         return 0;
     return (s & 0xff) == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
@@ -121,7 +186,7 @@ int ms_fsm_sql_int(ms_fsm_t *f, int64_t *out, const char *sql, const char *fmt, 
     } else {
         rc = s == SQLITE_DONE ? 0 : -EIO;
     }
-    sqlite3_finalize(st);
+    ms_fsm_done(f, st);
     return rc;
 }
 
@@ -198,6 +263,7 @@ void ms_fsm_free(ms_fsm_t *f)
 {
     if (!f)
         return;
+    stmt_cache_clear(f);
     sqlite3_close(f->db);
     free(f);
 }
@@ -271,7 +337,7 @@ static int dedup_lookup(ms_fsm_t *f, const char *req_id, json_t **res)
     } else {
         rc = s == SQLITE_DONE ? 0 : -EIO;
     }
-    sqlite3_finalize(st);
+    ms_fsm_done(f, st);
     return rc;
 }
 
@@ -290,9 +356,10 @@ static int dedup_record(ms_fsm_t *f, const char *req_id, json_t *res)
     return rc;
 }
 
+/* Transaction control (BEGIN, SAVEPOINT...), from the statement cache. */
 static int exec_simple(ms_fsm_t *f, const char *sql)
 {
-    return sqlite3_exec(f->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    return ms_fsm_sql(f, sql, "") == 0 ? 0 : -EIO;
 }
 
 static void notify(ms_fsm_t *f, const char *req_id, const char *op, json_t *res)
@@ -501,7 +568,7 @@ static int dump(ms_fsm_t *f, ms_buf_t *b)
         for (int i = 0; i < 3; i++)
             dump_value(b, st, i);
     }
-    sqlite3_finalize(st);
+    ms_fsm_done(f, st);
     if (s != SQLITE_DONE)
         return -EIO;
 
@@ -516,7 +583,7 @@ static int dump(ms_fsm_t *f, ms_buf_t *b)
         snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 0));
         rc = dump_table(f, b, name);
     }
-    sqlite3_finalize(st);
+    ms_fsm_done(f, st);
     if (rc == 0 && s != SQLITE_DONE)
         rc = -EIO;
     if (rc == 0 && b->err)
@@ -606,6 +673,8 @@ int ms_fsm_restore(ms_fsm_t *f, const void *data, size_t len)
         return -EINVAL;
 
     ms_fsm_t tmp = *f;
+    memset(tmp.stc, 0, sizeof tmp.stc); /* f's statements belong to f->db */
+    tmp.nstc = 0;
     int rc = open_db(&tmp.db);
     if (rc < 0)
         return rc;
@@ -630,9 +699,11 @@ int ms_fsm_restore(ms_fsm_t *f, const void *data, size_t len)
     }
     sqlite3_finalize(st);
     if (!ok || load_meta(&tmp) < 0) {
+        stmt_cache_clear(&tmp);
         sqlite3_close(tmp.db);
         return -EINVAL;
     }
+    stmt_cache_clear(f);
     sqlite3_close(f->db);
     *f = tmp;
     f->sum_valid = 0; /* another state, maybe at the same seq */

@@ -11,6 +11,9 @@
 
 #include "raft/fsm.h"
 
+/* Statements kept per state database (fsm.c). */
+#define MS_FSM_STMT_CACHE 64
+
 struct ms_fsm {
     sqlite3 *db;
     ms_fsm_apply_hook_t hook;
@@ -24,6 +27,15 @@ struct ms_fsm {
     char sum[65];
     uint64_t sum_seq;
     int sum_valid;
+    /* Prepared statements kept for reuse (ms_fsm_prep; fsm.c): the same few
+     * statements run for every applied command and every read of a table.
+     * busy: handed out, not yet given back with ms_fsm_done(). */
+    struct {
+        char *sql;
+        sqlite3_stmt *st;
+        int busy;
+    } stc[MS_FSM_STMT_CACHE];
+    int nstc;
 };
 
 /* What an op sees of its command. ts is unix milliseconds. */
@@ -51,8 +63,13 @@ const ms_fsm_op_t *ms_fsm_op_find(const char *name);
  * keys; NULL binds NULL). */
 /* Runs a statement to completion: 0, -EEXIST (constraint), -EIO. */
 int ms_fsm_sql(ms_fsm_t *f, const char *sql, const char *fmt, ...);
-/* Prepares and binds; the caller steps and finalizes. 0 or -EIO. */
+/* Prepares (or takes from the statement cache) and binds; the caller steps
+ * and gives the statement back with ms_fsm_done() (never
+ * sqlite3_finalize). 0 or -EIO. */
 int ms_fsm_prep(ms_fsm_t *f, sqlite3_stmt **st, const char *sql, const char *fmt, ...);
+/* Gives back a statement of ms_fsm_prep(): reset and kept when it is a
+ * cached one, else finalized. NULL is a no-op. */
+void ms_fsm_done(ms_fsm_t *f, sqlite3_stmt *st);
 /* One integer from the first row: 1 found, 0 no row, -EIO. */
 int ms_fsm_sql_int(ms_fsm_t *f, int64_t *out, const char *sql, const char *fmt, ...);
 

@@ -345,7 +345,7 @@ static json_t *query_rows(ms_fsm_t *f, const char *sql, const char *key)
     int s;
     while (arr && (s = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(arr, ms_fsm_row_json(st));
-    sqlite3_finalize(st);
+    ms_fsm_done(f, st);
     return arr;
 }
 
@@ -474,7 +474,7 @@ static int stream_resolve(ms_fsm_t *f, const char *id, char uid[64])
     } else {
         rc = s == SQLITE_DONE ? 0 : -EIO;
     }
-    sqlite3_finalize(st);
+    ms_fsm_done(f, st);
     return rc;
 }
 
@@ -974,7 +974,7 @@ static int op_stream_assign(ms_fsm_t *f, const ms_fsm_ctx_t *c, json_t **res)
                        ? cur == NULL
                        : (json_is_string(ip) && cur && strcmp(cur, json_string_value(ip)) == 0);
         }
-        sqlite3_finalize(q);
+        ms_fsm_done(f, q);
         if (!same) {
             *res = ms_fsm_reject(409, "if_primary", "the primary changed meanwhile");
             return 0;

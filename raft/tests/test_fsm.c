@@ -14,6 +14,7 @@
 
 #include "raft/commands.h"
 #include "raft/fsm.h"
+#include "raft/fsm_int.h"
 
 /* Applies op(args) with a fixed req_id and ts; returns the result. */
 static json_t *run(ms_fsm_t *f, const char *op, const char *args, const char *req_id, int64_t ts)
@@ -481,13 +482,66 @@ static void test_hook_and_dump(void **state)
     ms_fsm_free(f);
 }
 
+/* The statement cache (ms_fsm_prep / ms_fsm_done): a statement given back
+ * is handed out again, reset and unbound; the same text asked while it is
+ * in use gets a statement of its own; a restore drops the cache with the
+ * old database and the restored state is read through new statements. */
+static void test_statement_cache(void **state)
+{
+    (void)state;
+    ms_fsm_t *f;
+    assert_int_equal(ms_fsm_new(&f), 0);
+    ok(f, "schema_init", "{\"version\":1}", "r1", 1000);
+    const char *sql = "SELECT value FROM meta WHERE key = ?";
+    sqlite3_stmt *a, *b, *c;
+    assert_int_equal(ms_fsm_prep(f, &a, sql, "t", "seq"), 0);
+    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(a, 0), 1);
+    assert_int_equal(ms_fsm_prep(f, &b, sql, "t", "schema"), 0); /* a is in use */
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(b, 0), 1);
+    ms_fsm_done(f, b);
+    ms_fsm_done(f, a);
+    assert_int_equal(ms_fsm_prep(f, &c, sql, "", NULL), 0); /* a again, unbound */
+    assert_ptr_equal(a, c);
+    assert_int_equal(sqlite3_step(c), SQLITE_DONE); /* key = NULL: no row */
+    ms_fsm_done(f, c);
+    for (int i = 0; i < 3; i++) { /* commands run through cached statements */
+        char rid[16], args[96];
+        snprintf(rid, sizeof rid, "s%d", i);
+        snprintf(args, sizeof args,
+                 "{\"id\":%d,\"name\":\"srv%d\",\"addresses\":[\"http://127.0.0.1:%d\"]}", i + 1, i,
+                 8000 + i);
+        ok(f, "server_upsert", args, rid, 2000 + i);
+    }
+    void *img;
+    size_t len;
+    assert_int_equal(ms_fsm_snapshot(f, malloc, &img, &len), 0);
+    ok(f, "server_remove", "{\"name\":\"srv2\"}", "s9", 3000);
+    json_t *l = ms_fsm_list(f, "servers");
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    assert_int_equal(ms_fsm_restore(f, img, len), 0);
+    free(img);
+    l = ms_fsm_list(f, "servers");
+    assert_int_equal(json_array_size(l), 3);
+    json_decref(l);
+    assert_int_equal(ms_fsm_applied(f), 4);
+    ok(f, "server_remove", "{\"name\":\"srv2\"}", "s9", 3000); /* not a duplicate here */
+    l = ms_fsm_list(f, "servers");
+    assert_int_equal(json_array_size(l), 2);
+    json_decref(l);
+    ms_fsm_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_determinism),   cmocka_unit_test(test_stream_object),
         cmocka_unit_test(test_dedup),         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_schema),        cmocka_unit_test(test_snapshot),
-        cmocka_unit_test(test_hook_and_dump),
+        cmocka_unit_test(test_hook_and_dump), cmocka_unit_test(test_statement_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
