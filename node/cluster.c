@@ -28,6 +28,7 @@
 #include "raft/commands.h"
 #include "raft/fsm.h"
 #include "raft/node.h"
+#include "util/buf.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -145,9 +146,118 @@ static uint64_t my_id(void)
     return g.raft ? ms_raft_id(g.raft) : 0;
 }
 
+/* Cached reads of the state. The control loop reads the same tables
+ * several times per tick and after every applied command, while most
+ * commands are load reports that change nothing but the servers' load
+ * columns (ms_fsm_changes() does not count them). A list is read again
+ * only when what it depends on may have changed: streams, groups,
+ * clusters and settings when ms_fsm_changes() moved, servers when any
+ * command was applied (ms_fsm_applied(), plus changes for a snapshot
+ * restored at the same index). The getters return a new reference to the
+ * shared array: the caller must not modify it (servers_copy() gives rows
+ * that may be changed), and nothing of it is handed to another thread
+ * (API replies read ms_fsm_list() themselves). Control loop only. */
+typedef struct {
+    json_t *v;
+    uint64_t seq, changes;
+    int valid;
+} cached_t;
+
+static struct {
+    cached_t streams, servers, groups, clusters, settings, archive;
+} g_cache;
+
+static void cache_drop(cached_t *c)
+{
+    json_decref(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+/* The settings table as one object key -> decoded value (schema 2). */
+static json_t *read_settings(void)
+{
+    json_t *o = json_object();
+    sqlite3_stmt *q = NULL;
+    if (!o || ms_fsm_schema_version(g.fsm) < 2 ||
+        sqlite3_prepare_v2(ms_fsm_db(g.fsm), "SELECT key, value FROM settings", -1, &q, NULL) !=
+            SQLITE_OK) {
+        sqlite3_finalize(q);
+        return o;
+    }
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(q, 0);
+        const char *t = (const char *)sqlite3_column_text(q, 1);
+        json_t *j = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+        if (k && j)
+            json_object_set_new(o, k, j);
+        else
+            json_decref(j);
+    }
+    sqlite3_finalize(q);
+    return o;
+}
+
+/* table: an ms_fsm_list() name, or "settings". per_seq: also re-read after
+ * every applied command. New reference (may be NULL when the read failed). */
+static json_t *cached_list(cached_t *c, const char *table, int per_seq)
+{
+    uint64_t ch = ms_fsm_changes(g.fsm), seq = ms_fsm_applied(g.fsm);
+    if (!c->valid || c->changes != ch || (per_seq && c->seq != seq)) {
+        json_t *v = strcmp(table, "settings") == 0 ? read_settings() : ms_fsm_list(g.fsm, table);
+        json_decref(c->v);
+        c->v = v;
+        c->changes = ch;
+        c->seq = seq;
+        c->valid = v != NULL; /* a failed read is retried next time */
+    }
+    return json_incref(c->v);
+}
+
+static json_t *state_streams(void)
+{
+    return cached_list(&g_cache.streams, "streams", 0);
+}
+
+static json_t *state_servers(void)
+{
+    return cached_list(&g_cache.servers, "servers", 1);
+}
+
+static json_t *state_groups(void)
+{
+    return cached_list(&g_cache.groups, "groups", 0);
+}
+
+static json_t *state_clusters(void)
+{
+    return cached_list(&g_cache.clusters, "clusters", 0);
+}
+
+static json_t *state_archive(void)
+{
+    return cached_list(&g_cache.archive, "archive", 0);
+}
+
+/* The servers as rows the caller may change (json_object_set on a row
+ * replaces the value in that row only; nested values stay shared and must
+ * not be changed). New array. */
+static json_t *servers_copy(void)
+{
+    json_t *list = state_servers(), *out = json_array(), *s;
+    size_t i;
+    if (!list || !out) {
+        json_decref(list);
+        json_decref(out);
+        return NULL;
+    }
+    json_array_foreach(list, i, s) json_array_append_new(out, json_copy(s));
+    json_decref(list);
+    return out;
+}
+
 static json_t *server_by(const char *key, json_t *val)
 {
-    json_t *list = ms_fsm_list(g.fsm, "servers"), *s, *out = NULL;
+    json_t *list = state_servers(), *s, *out = NULL;
     size_t i;
     json_array_foreach(list, i, s) if (json_equal(json_object_get(s, key), val))
     {
@@ -194,17 +304,8 @@ static int leader_base(char *out, size_t cap)
 /* 1 when this node is a voter or standby of the raft configuration. */
 static int raft_member(void)
 {
-    json_t *info = ms_raft_info_json(g.raft), *m;
-    size_t i;
-    int yes = 0;
-    json_array_foreach(json_object_get(info, "members"), i, m)
-    {
-        if ((uint64_t)json_integer_value(json_object_get(m, "id")) == my_id() &&
-            strcmp(json_string_value(json_object_get(m, "role")), "spare") != 0)
-            yes = 1;
-    }
-    json_decref(info);
-    return yes;
+    int role = ms_raft_member_role(g.raft, my_id());
+    return role == MS_RAFT_VOTER || role == MS_RAFT_STANDBY;
 }
 
 static json_t *my_row(void)
@@ -227,7 +328,7 @@ static uint64_t applied_index(void)
 /* The placement view the HTTP threads read (status, redirects). */
 static void view_refresh(json_t *streams)
 {
-    json_t *servers = ms_fsm_list(g.fsm, "servers"), *st, *s;
+    json_t *servers = state_servers(), *st, *s;
     size_t i, k;
     ms_rtsp_redirect_servers_set(servers);
     ms_placement_view_begin(g.cfg->name);
@@ -254,7 +355,7 @@ static void view_refresh(json_t *streams)
  * address. */
 static void archive_view_refresh(json_t *streams)
 {
-    json_t *arch = ms_fsm_list(g.fsm, "archive"), *servers = ms_fsm_list(g.fsm, "servers");
+    json_t *arch = state_archive(), *servers = state_servers();
     json_t *rows = json_array(), *a, *st, *s;
     size_t i, k;
     json_array_foreach(arch, i, a)
@@ -295,22 +396,24 @@ static void archive_view_refresh(json_t *streams)
     json_decref(arch);
 }
 
-/* Re-reads the state only when something other than load reports changed
- * (ms_fsm_changes), and at least every RECONCILE_FULL_MS as a safety net
- * (retries of streams that failed to start): reading every stream from
- * SQLite several times a second per node was the node's main CPU cost. */
+/* Runs only when something other than load reports changed
+ * (ms_fsm_changes), and every RECONCILE_FULL_MS while the reconciler has
+ * streams it could not apply (retries of streams that failed to start):
+ * reading every stream from SQLite several times a second per node was the
+ * node's main CPU cost. */
 static void reconcile(void)
 {
     uint64_t changes = ms_fsm_changes(g.fsm);
     int64_t now = ms_mono_ms();
     g.seen_applied = ms_fsm_applied(g.fsm);
-    if (g.reconciled && changes == g.seen_changes && now - g.last_reconcile < RECONCILE_FULL_MS)
+    if (g.reconciled && changes == g.seen_changes &&
+        (now - g.last_reconcile < RECONCILE_FULL_MS || !ms_reconciler_pending(g.rec)))
         return;
-    g.reconciled = 1;
     g.seen_changes = changes;
     g.last_reconcile = now;
-    json_t *streams = ms_fsm_list(g.fsm, "streams");
+    json_t *streams = state_streams();
     json_t *row = my_row();
+    g.reconciled = streams != NULL; /* a failed read is retried at once */
     if (streams)
         ms_reconciler_run(g.rec, streams, row != NULL);
     view_refresh(streams);
@@ -841,7 +944,7 @@ static json_t *server_view(json_t *s, json_t *roles, int64_t now)
 
 static void servers_get(ms_cluster_job_t *j)
 {
-    json_t *list = ms_fsm_list(g.fsm, "servers"), *roles = raft_roles(), *s;
+    json_t *list = state_servers(), *roles = raft_roles(), *s;
     int64_t now = wall_ms();
     size_t i;
     if (j->id[0]) {
@@ -1022,7 +1125,8 @@ static void rm_barrier_cb(void *ud, int status)
         rm_free(rm);
         return;
     }
-    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams"), *st;
+    /* streams: a fresh list (each move is counted in it for the next pick) */
+    json_t *servers = state_servers(), *streams = ms_fsm_list(g.fsm, "streams"), *st;
     size_t i;
     rm->pending = 1;
     json_array_foreach(streams, i, st)
@@ -1055,7 +1159,8 @@ static json_t *cluster_view(void)
     json_t *lid = json_object_get(json_object_get(o, "leader"), "id");
     json_t *ls = lid ? server_by("id", lid) : NULL;
     if (ls)
-        json_object_set(json_object_get(o, "leader"), "name", json_object_get(ls, "name"));
+        json_object_set_new(json_object_get(o, "leader"), "name", /* a copy: the reply leaves */
+                            json_deep_copy(json_object_get(ls, "name"))); /* the loop */
     json_decref(ls);
     int voters = 0;
     json_t *m, *vs = json_array();
@@ -1064,7 +1169,7 @@ static json_t *cluster_view(void)
     {
         json_t *srv = server_by("id", json_object_get(m, "id"));
         if (srv)
-            json_object_set(m, "name", json_object_get(srv, "name"));
+            json_object_set_new(m, "name", json_deep_copy(json_object_get(srv, "name")));
         json_decref(srv);
         if (strcmp(json_string_value(json_object_get(m, "role")), "voter") == 0) {
             voters++;
@@ -1148,13 +1253,7 @@ static void submit_job_cb(void *ud, unsigned st, json_t *res)
 
 static int member_id(uint64_t id)
 {
-    json_t *info = ms_raft_info_json(g.raft), *m;
-    size_t i;
-    int yes = 0;
-    json_array_foreach(json_object_get(info, "members"), i, m) yes |=
-        (uint64_t)json_integer_value(json_object_get(m, "id")) == id;
-    json_decref(info);
-    return yes;
+    return ms_raft_member_role(g.raft, id) >= 0;
 }
 
 static void cluster_submit(ms_cluster_job_t *j)
@@ -1405,20 +1504,19 @@ static void report(void)
     size_t n = ms_streams_list(&list);
     int running = 0, active = 0, clients = 0;
     double kbps = 0;
+    /* one status buffer for all (ms_stream_get_status fills it whole) */
+    ms_stream_status_t *st = n ? malloc(sizeof *st) : NULL;
     for (size_t i = 0; i < n; i++) {
-        if (ms_stream_run_state(list[i]) == MS_RUN_ACTIVE) {
-            ms_stream_status_t *st = calloc(1, sizeof *st);
-            if (st) {
-                ms_stream_get_status(list[i], st);
-                running++;
-                active += st->src.state == MS_STATE_ACTIVE;
-                clients += st->clients;
-                kbps += st->src.bitrate_kbps;
-                free(st);
-            }
+        if (st && ms_stream_run_state(list[i]) == MS_RUN_ACTIVE) {
+            ms_stream_get_status(list[i], st);
+            running++;
+            active += st->src.state == MS_STATE_ACTIVE;
+            clients += st->clients;
+            kbps += st->src.bitrate_kbps;
         }
         ms_stream_unref(list[i]);
     }
+    free(st);
     free(list);
     json_t *storage = NULL, *root;
     int64_t total = 0, used = 0;
@@ -1491,7 +1589,7 @@ static void archive_publish(void)
         return;
     }
     json_decref(row);
-    json_t *streams = ms_fsm_list(g.fsm, "streams"), *arch = ms_fsm_list(g.fsm, "archive");
+    json_t *streams = state_streams(), *arch = state_archive();
     json_t *st, *a;
     size_t i, k;
     json_array_foreach(streams, i, st)
@@ -1574,24 +1672,14 @@ static const char *pick_server(json_t *servers, json_t *streams, const char *exc
  * def when absent. */
 static int64_t setting_int(const char *key, int64_t def)
 {
-    sqlite3_stmt *q = NULL;
+    json_t *all = cached_list(&g_cache.settings, "settings", 0);
+    json_t *j = json_object_get(all, key);
     int64_t v = def;
-    if (sqlite3_prepare_v2(ms_fsm_db(g.fsm), "SELECT value FROM settings WHERE key = ?", -1, &q,
-                           NULL) != SQLITE_OK) {
-        sqlite3_finalize(q);
-        return def;
-    }
-    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(q, 0);
-        json_t *j = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
-        if (json_is_integer(j))
-            v = json_integer_value(j);
-        else if (json_is_boolean(j))
-            v = json_is_true(j);
-        json_decref(j);
-    }
-    sqlite3_finalize(q);
+    if (json_is_integer(j))
+        v = json_integer_value(j);
+    else if (json_is_boolean(j))
+        v = json_is_true(j);
+    json_decref(all);
     return v;
 }
 
@@ -1621,7 +1709,7 @@ static void observe_reports(void)
 {
     if (!g.fsm)
         return;
-    json_t *servers = ms_fsm_list(g.fsm, "servers"), *s;
+    json_t *servers = state_servers(), *s;
     size_t i;
     int64_t now = ms_mono_ms();
     int fresh = 0;
@@ -1789,6 +1877,58 @@ static void observed_ages(json_t *servers, int64_t now_wall)
     }
 }
 
+/* The leader's duties run after every applied command and every tick, but
+ * their decisions (servers marked down, ms_placement_plan) depend only on
+ * the streams, groups, clusters and settings (ms_fsm_changes()) and, per
+ * server, on what placement.c reads of it: health, healthy now (the report
+ * age against down_after_ms, as observed here), distribution, stream
+ * limit, bitrate and storage over their limits, group. A load report
+ * changes none of these unless it crosses a limit or brings a server back,
+ * so while they stay equal and the last run decided nothing, the run is
+ * skipped (the plan would be empty again). */
+static struct {
+    ms_buf_t sig;  /* inputs of the last full run */
+    int quiet;     /* that run wrote nothing and was not settling */
+    uint64_t runs; /* full runs and skips (read in a debugger) */
+    uint64_t skips;
+} g_duty = {.sig = MS_BUF_INIT};
+
+/* placement.c's reading of a number (booleans are 0/1). */
+static int64_t num_of(json_t *v)
+{
+    if (json_is_boolean(v))
+        return json_is_true(v);
+    return json_is_integer(v) ? json_integer_value(v) : (int64_t)json_number_value(v);
+}
+
+/* The inputs of leader_duties' decisions (see g_duty) into b. servers: as
+ * leader_duties prepared them (observed ages, removal under way). */
+static void duty_inputs(ms_buf_t *b, json_t *servers, const char *old_leader, int64_t now)
+{
+    json_t *s;
+    size_t i;
+    int64_t pct = setting_int("storage_max_pct", 80);
+    ms_buf_printf(b, "%" PRIu64 " %zu:%s %zu:%s\n", ms_fsm_changes(g.fsm), strlen(g.removing),
+                  g.removing, old_leader ? strlen(old_leader) : 0, old_leader ? old_leader : "");
+    json_array_foreach(servers, i, s)
+    {
+        const char *name = json_string_value(json_object_get(s, "name"));
+        const char *health = json_string_value(json_object_get(s, "health"));
+        const char *grp = json_string_value(json_object_get(s, "group"));
+        int64_t bl = num_of(json_object_get(s, "bitrate_limit_kbps"));
+        int64_t tot = num_of(json_object_get(s, "storage_total"));
+        int64_t used = num_of(json_object_get(s, "storage_used"));
+        int over_bitrate =
+            bl > 0 && num_of(json_object_get(json_object_get(s, "load"), "bitrate_kbps")) >= bl;
+        ms_buf_printf(b, "%zu:%s %zu:%s %d %" PRId64 " %" PRId64 " %d %zu:%s %d\n",
+                      name ? strlen(name) : 0, name ? name : "", health ? strlen(health) : 0,
+                      health ? health : "", server_healthy(s, now),
+                      num_of(json_object_get(s, "distribution")),
+                      num_of(json_object_get(s, "stream_limit")), over_bitrate,
+                      grp ? strlen(grp) : 0, grp ? grp : "", tot > 0 && used * 100 > pct * tot);
+    }
+}
+
 static void leader_duties(void)
 {
     if (!ms_raft_is_leader(g.raft) || g.duty_busy)
@@ -1801,9 +1941,10 @@ static void leader_duties(void)
     int po_down = (int)setting_int("down_after_ms", DOWN_AFTER_MS);
     int64_t now = wall_ms();
     observe_reports();
-    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
+    json_t *servers = servers_copy(), *streams = state_streams();
     json_t *s, *st;
     size_t i;
+    int wrote = 0;
     probe_silent(servers);
     observed_ages(servers, now);
     json_array_foreach(servers, i, s)
@@ -1824,6 +1965,19 @@ static void leader_duties(void)
             !server_healthy(s, now))
             old_leader = json_string_value(json_object_get(s, "name"));
     }
+    ms_buf_t sig = MS_BUF_INIT;
+    duty_inputs(&sig, servers, old_leader, now);
+    if (!grace && g_duty.quiet && !sig.err && !g_duty.sig.err && sig.len == g_duty.sig.len &&
+        memcmp(sig.data, g_duty.sig.data, sig.len) == 0) {
+        g_duty.skips++;
+        ms_buf_free(&sig);
+        json_decref(servers);
+        json_decref(streams);
+        return;
+    }
+    ms_buf_free(&g_duty.sig);
+    g_duty.sig = sig;
+    g_duty.runs++;
     {
         json_array_foreach(servers, i, s)
         {
@@ -1833,6 +1987,7 @@ static void leader_duties(void)
                 continue;
             if (h && strcmp(h, "down") != 0 && !server_healthy(s, now)) {
                 g.duty_busy++;
+                wrote++;
                 MS_INFO(CTX, "server %s: no report for %d ms: down",
                         json_string_value(json_object_get(s, "name")), po_down);
                 cluster_write_ex(
@@ -1845,12 +2000,14 @@ static void leader_duties(void)
     }
     /* placement (node/placement.c): new streams, failover to the backup,
      * a new backup; during the grace period only unassigned streams */
-    json_t *groups = ms_fsm_list(g.fsm, "groups"), *clusters = ms_fsm_list(g.fsm, "clusters");
+    json_t *groups = state_groups(), *clusters = state_clusters();
     ms_placement_opts_t po;
     placement_opts(&po, now);
     json_t *plan = ms_placement_plan(servers, groups ? groups : json_array(),
                                      clusters ? clusters : json_array(), streams, &po);
     json_t *d;
+    /* the next run may be skipped when this one had nothing to decide */
+    g_duty.quiet = !grace && !wrote && plan && json_array_size(plan) == 0;
     json_array_foreach(plan, i, d)
     {
         json_t *cur = NULL;
@@ -1922,7 +2079,7 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
         want = json_string_value(cl);
     }
     if (want) {
-        json_t *cls = ms_fsm_list(g.fsm, "clusters"), *c;
+        json_t *cls = state_clusters(), *c;
         size_t i;
         int found = 0;
         json_array_foreach(cls, i, c) found |=
@@ -1943,8 +2100,8 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
         json_string_value(json_object_get(json_object_get(cur, "placement"), "primary"));
     int64_t now = wall_ms();
     observe_reports();
-    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
-    json_t *groups = ms_fsm_list(g.fsm, "groups"), *clusters = ms_fsm_list(g.fsm, "clusters");
+    json_t *servers = servers_copy(), *streams = state_streams();
+    json_t *groups = state_groups(), *clusters = state_clusters();
     observed_ages(servers, now);
     ms_placement_opts_t po;
     placement_opts(&po, now);
@@ -1984,7 +2141,7 @@ static void update_ready(void)
     int ok = row != NULL;
     json_decref(row);
     if (ok && ms_raft_is_leader(g.raft)) {
-        json_t *streams = ms_fsm_list(g.fsm, "streams"), *st;
+        json_t *streams = state_streams(), *st;
         size_t i;
         json_array_foreach(streams, i, st) if (!json_string_value(json_object_get(
                                                    json_object_get(st, "placement"), "primary")))
@@ -2199,6 +2356,7 @@ static void tick_cb(uv_timer_t *t)
     try_join();
     if (!ms_raft_is_leader(g.raft)) {
         g.leader_since = 0;
+        g_duty.quiet = 0; /* a new leadership decides afresh */
         ms_raft_info_t in;
         ms_raft_info(g.raft, &in);
         if (in.leader_id && in.leader_id != my_id())
@@ -2290,7 +2448,7 @@ static void sweep_files(void)
         ms_fsm_schema_version(g.fsm) < 3)
         return;
     g.sweep_pending = 0;
-    json_t *streams = ms_fsm_list(g.fsm, "streams"), *st;
+    json_t *streams = state_streams(), *st;
     size_t i;
     json_array_foreach(streams, i, st)
     {
@@ -2524,8 +2682,8 @@ static int handover_start(void)
         return -1; /* no leader, or this one before its barrier applied (no quorum) */
     int64_t now = wall_ms();
     observe_reports();
-    json_t *servers = ms_fsm_list(g.fsm, "servers"), *streams = ms_fsm_list(g.fsm, "streams");
-    json_t *groups = ms_fsm_list(g.fsm, "groups"), *clusters = ms_fsm_list(g.fsm, "clusters");
+    json_t *servers = servers_copy(), *streams = state_streams();
+    json_t *groups = state_groups(), *clusters = state_clusters();
     json_t *st, *s;
     size_t i, k;
     int n = 0;
@@ -2640,6 +2798,14 @@ void ms_cluster_free(void)
     ms_fsm_free(g.fsm);
     ms_archive_view_clear();
     ms_hls_hint_clear();
+    cache_drop(&g_cache.streams);
+    cache_drop(&g_cache.servers);
+    cache_drop(&g_cache.groups);
+    cache_drop(&g_cache.clusters);
+    cache_drop(&g_cache.settings);
+    cache_drop(&g_cache.archive);
+    ms_buf_free(&g_duty.sig);
+    g_duty.quiet = 0;
     g.raft = NULL;
     g.rec = NULL;
     g.fsm = NULL;

@@ -21,6 +21,7 @@ struct ms_reconciler {
     int (*remove)(const char *uid);
     entry_t *v;
     size_t n, cap;
+    int pending; /* not applied by the last run (retried by the next) */
 };
 
 ms_reconciler_t *ms_reconciler_new(const char *node_name,
@@ -100,9 +101,14 @@ static entry_t *add(ms_reconciler_t *rc, const char *uid)
     return e;
 }
 
+int ms_reconciler_pending(const ms_reconciler_t *rc)
+{
+    return rc->pending;
+}
+
 int ms_reconciler_run(ms_reconciler_t *rc, json_t *streams, int member)
 {
-    int touched = 0;
+    int touched = 0, pending = 0;
     for (size_t i = 0; i < rc->n; i++)
         rc->v[i].seen = 0;
     size_t i;
@@ -142,16 +148,20 @@ int ms_reconciler_run(ms_reconciler_t *rc, json_t *streams, int member)
         ms_stream_cfg_t cfg;
         if (ms_reconciler_cfg_from_state(st, &cfg) < 0) {
             ms_stream_cfg_free(&cfg);
+            pending++;
             continue;
         }
         int r = rc->apply(&cfg, want);
         ms_stream_cfg_free(&cfg);
         if (r < 0) {
             MS_WARN(rc->ctx, "stream %s: cannot apply: %s", uid, strerror(-r));
+            pending++;
             continue; /* retried at the next run */
         }
-        if (!e && !(e = add(rc, uid)))
+        if (!e && !(e = add(rc, uid))) {
+            pending++;
             continue;
+        }
         if (e->desired != want || e->rev < 0)
             MS_INFO(rc->ctx, "stream %s: %s", uid,
                     want == MS_RUN_ACTIVE ? "runs here" : "held suspended");
@@ -159,6 +169,7 @@ int ms_reconciler_run(ms_reconciler_t *rc, json_t *streams, int member)
         e->desired = want;
         touched++;
     }
+    rc->pending = pending;
     return touched;
 }
 

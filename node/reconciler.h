@@ -25,6 +25,9 @@ void ms_reconciler_free(ms_reconciler_t *rc);
  * is not (or no longer) a server of the state: then it runs nothing.
  * Returns the number of streams touched. */
 int ms_reconciler_run(ms_reconciler_t *rc, json_t *streams, int member);
+/* Streams the last run could not apply (their config does not parse, or
+ * apply failed): the next run retries them. */
+int ms_reconciler_pending(const ms_reconciler_t *rc);
 /* Restarts a stream this node runs (suspend + activate). 0, -ENOENT. */
 int ms_reconciler_restart(ms_reconciler_t *rc, const char *uid);
 /* State stream object (with "placement") -> stream config. 0 or -EINVAL. */
