@@ -34,6 +34,25 @@ static size_t au_len(const ms_rtp_au_t *a)
     return a->au.len;
 }
 
+/* ms_buf_append / ms_buf_be32 with the common case (room left) inline:
+ * they run for every NAL and fragment. */
+static inline void au_put(ms_buf_t *b, const void *p, size_t n)
+{
+    if (n && !b->err && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else {
+        ms_buf_append(b, p, n);
+    }
+}
+
+static inline void au_put_be32(ms_buf_t *b, uint32_t v)
+{
+    uint8_t p[4];
+    ms_wr_be32(p, v);
+    au_put(b, p, 4);
+}
+
 static void clear_au(ms_rtp_au_t *a)
 {
     if (a->au.cap > AU_KEEP_MAX)
@@ -201,8 +220,8 @@ void ms_rtp_au_add(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const uint8_t *nal, siz
     }
     if (a->corrupt)
         return; /* will be dropped: keep no bytes */
-    ms_buf_be32(&a->au, (uint32_t)len);
-    ms_buf_append(&a->au, nal, len);
+    au_put_be32(&a->au, (uint32_t)len);
+    au_put(&a->au, nal, len);
 }
 
 void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, const uint8_t *hdr,
@@ -215,8 +234,8 @@ void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, cons
         a->fu_off = a->au.len;
         a->fu_len = hdr_len;
         if (!a->corrupt) {
-            ms_buf_be32(&a->au, 0); /* patched when the NAL ends */
-            ms_buf_append(&a->au, hdr, hdr_len);
+            au_put_be32(&a->au, 0); /* patched when the NAL ends */
+            au_put(&a->au, hdr, hdr_len);
         }
     } else if (!a->fu_active) {
         /* Continuation without a start: the start was lost (already
@@ -231,8 +250,8 @@ void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, cons
         return;
     }
     a->fu_len += len;
-    if (!a->corrupt)
-        ms_buf_append(&a->au, data, len);
+    if (!a->corrupt && len)
+        au_put(&a->au, data, len);
     if (!end)
         return;
     a->fu_active = 0;

@@ -23,6 +23,10 @@ struct ms_rtp_receiver {
     int have_ssrc;
     uint32_t ssrc;
     int64_t now_us; /* of the packet being processed */
+    /* The packet being pushed, parsed: released at once (TCP, or in order),
+     * deliver() takes it from here instead of parsing it again. */
+    const uint8_t *cur_raw;
+    const ms_rtp_packet_t *cur_pkt;
 
     /* RTP timestamps: 64-bit unwrapped value of the last delivered packet. */
     int ts_started;
@@ -79,7 +83,9 @@ static void deliver(void *ud, const uint8_t *pkt, size_t len, uint64_t lost)
 {
     ms_rtp_receiver_t *r = ud;
     ms_rtp_packet_t p;
-    if (ms_rtp_packet_parse(pkt, len, &p) != 0)
+    if (pkt == r->cur_raw)
+        p = *r->cur_pkt;
+    else if (ms_rtp_packet_parse(pkt, len, &p) != 0)
         return; /* parsed once already */
     if (!r->ts_started) {
         r->ts_started = 1;
@@ -201,9 +207,12 @@ int ms_rtp_receiver_rtp(ms_rtp_receiver_t *r, const uint8_t *pkt, size_t len, in
     r->have_transit = 1;
     r->last_transit = transit;
 
-    if (ms_rtp_reorder_push(&r->ro, p.seq, pkt, len, now_us) != 0)
-        return -ENOMEM;
-    return 0;
+    r->cur_raw = pkt;
+    r->cur_pkt = &p;
+    int rc = ms_rtp_reorder_push(&r->ro, p.seq, pkt, len, now_us);
+    r->cur_raw = NULL;
+    r->cur_pkt = NULL;
+    return rc != 0 ? -ENOMEM : 0;
 }
 
 int ms_rtp_receiver_rtcp(ms_rtp_receiver_t *r, const uint8_t *pkt, size_t len, int64_t now_us)
