@@ -348,6 +348,25 @@ int ms_fmp4_write_init(const ms_fmp4_t *m, ms_buf_t *out)
 #define FLAGS_SYNC     0x02000000u
 #define FLAGS_NON_SYNC 0x01010000u
 
+size_t ms_fmp4_fragment_size(const ms_fmp4_t *m, const ms_fmp4_run_t *runs, int nruns)
+{
+    size_t n = 8 + 16;            /* moof, mfhd */
+    size_t samples = 0, data = 8; /* mdat header */
+    for (int r = 0; r < nruns; r++) {
+        if (!runs[r].nsamples)
+            continue;
+        if (!ms_fmp4_carries(m, runs[r].track))
+            return 0;
+        /* traf, tfhd (track_ID), tfdt v1, trun v1 (count, data_offset, 16
+         * bytes per sample) */
+        n += 8 + 16 + 20 + 20 + 16 * runs[r].nsamples;
+        samples += runs[r].nsamples;
+        for (size_t i = 0; i < runs[r].nsamples; i++)
+            data += runs[r].samples[i].frame->size;
+    }
+    return samples ? n + data : 0;
+}
+
 int ms_fmp4_write_fragment(const ms_fmp4_t *m, uint32_t seq, const ms_fmp4_run_t *runs, int nruns,
                            ms_buf_t *out)
 {

@@ -61,6 +61,11 @@ typedef struct {
 int ms_fmp4_write_fragment(const ms_fmp4_t *m, uint32_t seq, const ms_fmp4_run_t *runs, int nruns,
                            ms_buf_t *out);
 
+/* Bytes ms_fmp4_write_fragment() appends for these runs (lets a caller
+ * allocate the fragment at its exact size), or 0 when it would fail
+ * (no samples, track not carried). */
+size_t ms_fmp4_fragment_size(const ms_fmp4_t *m, const ms_fmp4_run_t *runs, int nruns);
+
 /* Appends a 'styp' box (CMAF segment type), optional before fragments. */
 void ms_fmp4_write_styp(ms_buf_t *out);
 

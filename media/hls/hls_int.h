@@ -126,14 +126,12 @@ struct ms_hls {
      * part into its blob. The frames are held by the GOP cache anyway. */
     ms_frame_t **tsq;
     int ntsq, tsq_cap;
-    /* fMP4: the fragment being built. A finished part is copied into a blob
-     * of its exact size and the buffer is released (segmenter.c part_take):
-     * a buffer kept per stream would hold the largest part's size rounded up
-     * to a power of two for every camera, and building in place (shrinking
-     * the buffer into the blob) was measured to fragment the heap more than
-     * the copy costs. */
-    ms_buf_t partbuf;
-    size_t part_hint;     /* expected size of the next part */
+    /* fMP4: the fragment of the part being closed, built at its exact size
+     * from the pending samples below (segmenter.c build_fmp4_part). Earlier
+     * builds kept a part buffer per stream and copied each part into its
+     * blob; building in place and shrinking the buffer into the blob was
+     * measured to fragment the heap; an exact-size allocation does neither. */
+    ms_blob_t *part_blob;
     ms_frame_t **pend[2]; /* fMP4 only (allocated on first use): [0] video, [1] audio */
     int64_t *pend_dts[2]; /* output dts in track timescale */
     int npend[2];

@@ -21,14 +21,10 @@
 
 #define TOL90 900 /* 10 ms tolerance on cut decisions */
 
-/* Part buffer (hls_int.h partbuf): size hints. */
-#define PART_HINT_MIN 4096
-#define PART_HINT_MAX (4u << 20)
-
 /* Something was written to the open part (or queued for it). */
 static size_t part_len(const ms_hls_t *h)
 {
-    return h->partbuf.len + (size_t)h->ntsq;
+    return (h->part_blob ? h->part_blob->len : 0) + (size_t)h->ntsq;
 }
 
 static void drop_tsq(ms_hls_t *h)
@@ -64,38 +60,16 @@ static ms_blob_t *ts_part_take(ms_hls_t *h)
     return blob;
 }
 
-/* Makes partbuf ready to receive a part's bytes: allocates the expected
- * size at once, exactly (ms_buf_reserve would round it up to a power of
- * two: up to twice the part, held by every camera all the time); a part
- * larger than expected grows the buffer as usual. */
-static void part_begin(ms_hls_t *h)
-{
-    if (h->partbuf.data)
-        return;
-    size_t hint = h->part_hint < PART_HINT_MIN ? PART_HINT_MIN : h->part_hint;
-    h->partbuf.data = malloc(hint);
-    h->partbuf.cap = h->partbuf.data ? hint : 0;
-    h->partbuf.len = 0;
-}
-
-/* Copies the part in partbuf into a blob of its exact size (one reference
- * for the caller) and empties partbuf. The buffer is kept for the next part
- * unless it has more than twice the room this part needed (e.g. after a
- * keyframe part): then it is released, and the next part reserves its
- * expected size. NULL on error. */
+/* The finished part (one reference for the caller), NULL on error. TS is
+ * muxed here from the queued frames; an fMP4 fragment was already built
+ * (build_fmp4_part). Both are written straight into a blob of their exact
+ * size: no part buffer per stream, no copy into the blob. */
 static ms_blob_t *part_take(ms_hls_t *h)
 {
     if (h->ts)
         return ts_part_take(h);
-    ms_buf_t *b = &h->partbuf;
-    size_t len = b->len;
-    size_t hint = len + len / 8 + 1024;
-    h->part_hint = hint > PART_HINT_MAX ? PART_HINT_MAX : hint;
-    ms_blob_t *blob = b->err || !len ? NULL : ms_buf_to_blob(b);
-    if (b->err || b->cap > 2 * len)
-        ms_buf_free(b);
-    else
-        ms_buf_reset(b);
+    ms_blob_t *blob = h->part_blob;
+    h->part_blob = NULL;
     return blob;
 }
 
@@ -131,13 +105,16 @@ void ms_hls_seg_release(ms_hls_t *h)
     h->ts = NULL;
     ms_fmp4_free(h->mp4);
     h->mp4 = NULL;
-    ms_buf_free(&h->partbuf);
+    ms_blob_unref(h->part_blob);
+    h->part_blob = NULL;
     free(h->pend[0]); /* one block for the four arrays */
     h->pend[0] = h->pend[1] = NULL;
     h->pend_dts[0] = h->pend_dts[1] = NULL;
 }
 
-/* Builds the fMP4 fragment of the pending samples into h->partbuf. */
+/* Builds the fMP4 fragment of the pending samples (ISO/IEC 14496-12 8.8.4
+ * moof + mdat) into h->part_blob, allocated at its exact size
+ * (ms_fmp4_fragment_size). */
 static int build_fmp4_part(ms_hls_t *h, int64_t end90)
 {
     ms_fmp4_sample_t *s[2] = {NULL, NULL};
@@ -176,8 +153,23 @@ static int build_fmp4_part(ms_hls_t *h, int64_t end90)
         nruns++;
     }
     if (nruns) {
-        part_begin(h);
-        rc = ms_fmp4_write_fragment(h->mp4, ++h->frag_seq, runs, nruns, &h->partbuf);
+        size_t size = ms_fmp4_fragment_size(h->mp4, runs, nruns);
+        ms_blob_t *blob = size ? ms_blob_new(NULL, size) : NULL;
+        if (!blob) {
+            rc = size ? -ENOMEM : -EINVAL;
+            goto out;
+        }
+        ms_buf_t b;
+        ms_buf_wrap(&b, blob->data, size);
+        rc = ms_fmp4_write_fragment(h->mp4, ++h->frag_seq, runs, nruns, &b);
+        if (rc == 0 && b.len != size)
+            rc = -EINVAL;
+        if (rc < 0) {
+            ms_blob_unref(blob);
+            goto out;
+        }
+        ms_blob_unref(h->part_blob); /* none: the previous part was taken */
+        h->part_blob = blob;
     }
 out:
     free(s[0]);
@@ -208,7 +200,7 @@ static void close_part(ms_hls_t *h, int64_t end90)
         return;
     if (h->mp4 && build_fmp4_part(h, end90) < 0)
         MS_WARN(h->ctx, "fMP4 fragment failed");
-    if (!part_len(h) && !h->partbuf.err)
+    if (!part_len(h))
         return;
     ms_blob_t *blob = part_take(h);
     if (!blob) {
@@ -373,7 +365,8 @@ void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud)
     h->ts = NULL;
     ms_fmp4_free(h->mp4);
     h->mp4 = NULL;
-    ms_buf_reset(&h->partbuf);
+    ms_blob_unref(h->part_blob);
+    h->part_blob = NULL;
     h->have_timeline = 0;
     h->vtrack = h->atrack = -1;
     h->ntracks = ms_hub_ntracks(h->hub);

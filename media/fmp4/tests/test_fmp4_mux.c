@@ -64,6 +64,8 @@ static void mux(ms_fmp4_t *m, es_t *v, es_t *a, int per, ms_buf_t *out, int *nfr
         };
         size_t start = out->len;
         assert_int_equal(ms_fmp4_write_fragment(m, seq++, runs, 2, out), 0);
+        /* the exact size a caller allocates for it (media/hls) */
+        assert_int_equal(ms_fmp4_fragment_size(m, runs, 2), out->len - start);
         (*nfrag)++;
         /* Check moof/traf/tfdt/trun of the video run. */
         size_t mlen = 0, tlen = 0, blen = 0;
@@ -166,6 +168,7 @@ static void test_errors(void **state)
     assert_int_equal(out.len, 0);
     ms_fmp4_run_t run = {0, 0, NULL, 0};
     assert_int_equal(ms_fmp4_write_fragment(m, 1, &run, 1, &out), -EINVAL);
+    assert_int_equal(ms_fmp4_fragment_size(m, &run, 1), 0);
     ms_buf_free(&out);
     ms_fmp4_free(m);
 }
