@@ -5,11 +5,14 @@
  * RTP receiver -> access unit -> frame -> hub -> live HLS (1 s segments,
  * 200 ms parts, TS or fMP4).
  *
- *     bench_frame_path CLIP.h264 [LOOPS] [ts|fmp4]
+ *     bench_frame_path CLIP.h264 [LOOPS] [ts|fmp4] [WINDOW]
  *
  * Prints the frames published, the segments produced and a 64-bit FNV-1a
- * hash of every segment's bytes (the output must stay byte-identical across
- * changes of the path), and the CPU time per frame. For instruction counts
+ * hash of every listed segment's bytes (the output must stay byte-identical
+ * across changes of the path), and the CPU time per frame. WINDOW (segments
+ * kept; default: all, for the hash) set to 6 recycles memory as a node
+ * does, which the CPU time per frame should be measured with (first touches
+ * of fresh pages would dominate it otherwise). For instruction counts
  * run it under `valgrind --tool=callgrind` and read the inclusive cost of
  * ms_rtp_receiver_rtp (the whole path hangs below it) divided by the frames
  * (bench/README.md). Timestamps and arrival times are derived from the
@@ -108,11 +111,12 @@ static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s CLIP.h264 [LOOPS] [ts|fmp4]\n", argv[0]);
+        fprintf(stderr, "usage: %s CLIP.h264 [LOOPS] [ts|fmp4] [WINDOW]\n", argv[0]);
         return 2;
     }
     int loops = argc > 2 ? atoi(argv[2]) : 3;
     int fmp4 = argc > 3 && strcmp(argv[3], "fmp4") == 0;
+    uint32_t window = argc > 4 ? (uint32_t)atoi(argv[4]) : 100000;
     size_t clen;
     uint8_t *clip = read_file(argv[1], &clen);
     if (!clip) {
@@ -196,7 +200,7 @@ int main(int argc, char **argv)
     ms_hls_cfg_t hc = {.format = fmp4 ? MS_HLS_FMP4 : MS_HLS_TS,
                        .target_ms = 1000,
                        .part_ms = 200,
-                       .window = 100000,
+                       .window = window,
                        .log_ctx = "[bench]"};
     ms_hls_t *h = ms_hls_new(&loop, c.hub, &hc);
     ms_rtp_receiver_cfg_t rc = {.codec = MS_CODEC_H264,

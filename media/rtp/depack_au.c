@@ -14,14 +14,21 @@
 
 #define AU_HINT_MIN 2048
 #define AU_HINT_MAX (1u << 20)
-/* The AU buffer is kept between AUs while it is this small (the frames
- * between keyframes fit, so most AUs allocate nothing); a larger one (after
- * a keyframe) is released, so no stream keeps its largest keyframe's size. */
+/* The frame under construction is kept for the next AU (after a dropped
+ * or empty one) while it is this small; a larger one is released, so no
+ * stream keeps its largest keyframe's size. */
 #define AU_KEEP_MAX (32u * 1024u)
+
+static void au_release(ms_rtp_au_t *a)
+{
+    ms_frame_unref(a->frame);
+    a->frame = NULL;
+    ms_buf_free(&a->au); /* a view of the frame: forgets it */
+}
 
 void ms_rtp_au_free(ms_rtp_au_t *a)
 {
-    ms_buf_free(&a->au);
+    au_release(a);
 }
 
 static const uint8_t *au_data(const ms_rtp_au_t *a)
@@ -34,29 +41,73 @@ static size_t au_len(const ms_rtp_au_t *a)
     return a->au.len;
 }
 
-/* ms_buf_append / ms_buf_be32 with the common case (room left) inline:
- * they run for every NAL and fragment. */
-static inline void au_put(ms_buf_t *b, const void *p, size_t n)
+static int nal_type(int hevc, const uint8_t *nal);
+
+/* The NAL can open a keyframe (parameter set or IDR/IRAP): the AU it
+ * starts gets the keyframe size hint. */
+static int keyish(const ms_rtp_au_t *a, const uint8_t *nal)
 {
-    if (n && !b->err && n <= b->cap - b->len) {
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-    } else {
-        ms_buf_append(b, p, n);
-    }
+    int t = nal_type(a->hevc, nal);
+    if (a->hevc)
+        return t == MS_H265_NAL_VPS || t == MS_H265_NAL_SPS || t == MS_H265_NAL_PPS ||
+               ms_h265_is_irap(t);
+    return t == MS_H264_NAL_SPS || t == MS_H264_NAL_PPS || t == MS_H264_NAL_IDR;
 }
 
-static inline void au_put_be32(ms_buf_t *b, uint32_t v)
+/* Room for n more bytes in the frame being assembled. The first call of an
+ * AU allocates the frame at the AU's expected size (key: the hint of the
+ * keyframes), exactly (ms_buf_reserve would round up to a power of two);
+ * an AU larger than expected grows it by half. Sets au.err on failure. */
+static int au_reserve(ms_rtp_au_t *a, size_t n, int key)
+{
+    if (a->au.err)
+        return -1;
+    size_t need = a->au.len + n;
+    if (a->frame && need <= a->au.cap)
+        return 0;
+    size_t cap;
+    if (!a->frame) {
+        size_t hint = key && a->key_hint ? a->key_hint : a->hint;
+        cap = hint < AU_HINT_MIN ? AU_HINT_MIN : hint;
+    } else {
+        cap = a->au.cap + a->au.cap / 2 + 1500;
+    }
+    if (cap < need)
+        cap = need;
+    ms_frame_t *f = a->frame ? ms_frame_resize(a->frame, cap) : ms_frame_new(NULL, cap);
+    if (!f) {
+        a->au.err = 1;
+        return -1;
+    }
+    size_t len = a->au.len;
+    a->frame = f;
+    ms_buf_wrap(&a->au, f->data, cap);
+    a->au.len = len;
+    return 0;
+}
+
+/* Appends n bytes; key: see au_reserve (only the AU's first bytes matter). */
+static inline void au_put(ms_rtp_au_t *a, const void *p, size_t n, int key)
+{
+    if (!n || au_reserve(a, n, key) < 0)
+        return;
+    memcpy(a->au.data + a->au.len, p, n);
+    a->au.len += n;
+}
+
+static inline void au_put_be32(ms_rtp_au_t *a, uint32_t v, int key)
 {
     uint8_t p[4];
     ms_wr_be32(p, v);
-    au_put(b, p, 4);
+    au_put(a, p, 4, key);
 }
 
-static void clear_au(ms_rtp_au_t *a)
+/* Ends the AU; release: drop the frame under construction too (else it is
+ * kept for the next AU while small). */
+static void clear_au(ms_rtp_au_t *a, int release)
 {
-    if (a->au.cap > AU_KEEP_MAX)
-        ms_buf_free(&a->au); /* see rtp_internal.h */
+    if (release || (a->frame && a->au.cap > AU_KEEP_MAX))
+        au_release(a);
     else
         ms_buf_reset(&a->au);
     a->active = a->fu_active = 0;
@@ -66,7 +117,7 @@ static void clear_au(ms_rtp_au_t *a)
 
 void ms_rtp_au_reset(ms_rtp_au_t *a)
 {
-    clear_au(a);
+    clear_au(a, 0);
     a->pending_gap = 0;
 }
 
@@ -101,16 +152,7 @@ void ms_rtp_au_packet(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const ms_rtp_packet_
     if (!a->active) {
         a->active = 1;
         a->ts = p->ts;
-        size_t hint = a->hint < AU_HINT_MIN ? AU_HINT_MIN : a->hint;
-        ms_buf_reset(&a->au);
-        if (!a->au.data) {
-            /* the expected size exactly (ms_buf_reserve rounds up to a
-             * power of two); a larger AU grows it as usual */
-            a->au.data = malloc(hint);
-            a->au.cap = a->au.data ? hint : 0;
-            if (!a->au.data)
-                a->corrupt = 1;
-        }
+        ms_buf_reset(&a->au); /* the frame is allocated by the first NAL */
         /* After a loss, a new AU is only trusted when its first packet
          * begins with something that can open an access unit (an AUD,
          * parameter set, SEI, or the first slice of a picture). */
@@ -220,8 +262,9 @@ void ms_rtp_au_add(ms_rtp_receiver_t *r, ms_rtp_au_t *a, const uint8_t *nal, siz
     }
     if (a->corrupt)
         return; /* will be dropped: keep no bytes */
-    au_put_be32(&a->au, (uint32_t)len);
-    au_put(&a->au, nal, len);
+    int key = keyish(a, nal);
+    au_put_be32(a, (uint32_t)len, key);
+    au_put(a, nal, len, key);
 }
 
 void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, const uint8_t *hdr,
@@ -234,8 +277,9 @@ void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, cons
         a->fu_off = a->au.len;
         a->fu_len = hdr_len;
         if (!a->corrupt) {
-            au_put_be32(&a->au, 0); /* patched when the NAL ends */
-            au_put(&a->au, hdr, hdr_len);
+            int key = hdr_len && keyish(a, hdr);
+            au_put_be32(a, 0, key); /* patched when the NAL ends */
+            au_put(a, hdr, hdr_len, key);
         }
     } else if (!a->fu_active) {
         /* Continuation without a start: the start was lost (already
@@ -251,7 +295,7 @@ void ms_rtp_au_fu(ms_rtp_receiver_t *r, ms_rtp_au_t *a, int start, int end, cons
     }
     a->fu_len += len;
     if (!a->corrupt && len)
-        au_put(&a->au, data, len);
+        au_put(a, data, len, 0);
     if (!end)
         return;
     a->fu_active = 0;
@@ -303,28 +347,46 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
     if (a->au.err)
         a->corrupt = 1;
     if (!a->corrupt && au_len(a) == 0) {
-        clear_au(a); /* only AUDs or nothing at all */
+        clear_au(a, 0); /* only AUDs or nothing at all */
         return;
     }
     if (a->corrupt) {
         ms_rtp_receiver_emit(r, NULL, 0, a->ts, 0, 1);
-        clear_au(a);
+        clear_au(a, 0);
         return;
     }
-    if (!a->has_key) {
-        /* expected size of the next AU: the last non-key one's, plus a margin */
-        size_t len = au_len(a);
-        size_t hint = len + len / 4 + 512;
-        a->hint = hint > AU_HINT_MAX ? AU_HINT_MAX : hint;
-    }
+    /* expected size of the next AU of this kind: this one's plus a margin */
+    size_t len = au_len(a);
+    size_t hint = len + len / 8 + (a->has_key ? 1024 : 512);
+    if (hint > AU_HINT_MAX)
+        hint = AU_HINT_MAX;
+    if (a->has_key)
+        a->key_hint = hint;
+    else
+        a->hint = hint;
     const ms_codec_params_t *p = ms_rtp_receiver_params_mut(r);
     int key = a->has_key;
     if (key && ((!a->has_sps && !p->sps_len) || (!a->has_pps && !p->pps_len) ||
                 (a->hevc && !a->has_vps && !p->vps_len)))
         key = 0; /* cannot be decoded on its own: not a usable keyframe */
     if (!key || (a->has_sps && a->has_pps && (!a->hevc || a->has_vps))) {
-        ms_rtp_receiver_emit(r, au_data(a), au_len(a), a->ts, key, 0);
-        clear_au(a);
+        if (a->frame && a->au.cap - len <= len / 4 + 1024) {
+            /* Little room left: the frame goes as it is (no copy). The
+             * room is bounded so that frames held by the GOP cache waste
+             * little; the next AU allocates its own frame. */
+            ms_frame_t *f = a->frame;
+            a->frame = NULL;
+            ms_buf_free(&a->au);
+            f->size = (uint32_t)len;
+            ms_rtp_receiver_emit_frame(r, f, a->ts, key);
+            clear_au(a, 0);
+            return;
+        }
+        /* Much smaller than expected: copied into a frame of its exact
+         * size, and the large one released (the next AU allocates at the
+         * updated hint). */
+        ms_rtp_receiver_emit(r, au_data(a), len, a->ts, key, 0);
+        clear_au(a, 1);
         return;
     }
     /* Keyframe lacking parameter sets: VPS, SPS, PPS first, then the rest in
@@ -348,7 +410,7 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
     }
     ms_rtp_receiver_emit(r, o.data, o.len, a->ts, 1, o.err);
     ms_buf_free(&o);
-    clear_au(a);
+    clear_au(a, 1);
 }
 
 void ms_rtp_au_op_flush(ms_rtp_receiver_t *r, void *st)

@@ -321,8 +321,8 @@ void ms_rtp_receiver_count_malformed(ms_rtp_receiver_t *r)
     r->st.malformed++;
 }
 
-void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len, uint32_t ts,
-                          int key, int corrupt)
+/* Whether a frame of len bytes may be emitted (counts the drops). */
+static int emit_ok(ms_rtp_receiver_t *r, size_t len, int *key, int corrupt)
 {
     int video = r->params.kind == MS_TRACK_VIDEO;
     if (r->params_dirty) {
@@ -331,24 +331,24 @@ void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len,
             r->cfg.on_params(r->cfg.ud, &r->params);
     }
     if (!video)
-        key = 1;
+        *key = 1;
     if (corrupt || len > MS_RTP_MAX_FRAME) {
         r->st.frames_dropped++;
         if (video)
             r->need_key = 1;
-        return;
+        return 0;
     }
-    if (video && r->need_key && !key) {
+    if (video && r->need_key && !*key) {
         if (r->seen_key)
             r->st.frames_dropped++; /* before the first keyframe: not a loss */
-        return;
+        return 0;
     }
-    ms_frame_t *f = ms_frame_new(data, len);
-    if (!f) {
-        r->st.frames_dropped++;
-        r->need_key = video;
-        return;
-    }
+    return 1;
+}
+
+/* Stamps f (times, flags) and hands it to on_frame. */
+static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
+{
     r->need_key = 0;
     if (key)
         r->seen_key = 1;
@@ -380,4 +380,29 @@ void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len,
     r->last_dts = dts;
     r->st.frames++;
     r->cfg.on_frame(r->cfg.ud, f);
+}
+
+void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len, uint32_t ts,
+                          int key, int corrupt)
+{
+    if (!emit_ok(r, len, &key, corrupt))
+        return;
+    ms_frame_t *f = ms_frame_new(data, len);
+    if (!f) {
+        r->st.frames_dropped++;
+        r->need_key = r->params.kind == MS_TRACK_VIDEO;
+        return;
+    }
+    emit_stamped(r, f, ts, key);
+}
+
+void ms_rtp_receiver_emit_frame(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
+{
+    if (!emit_ok(r, f->size, &key, 0)) {
+        ms_frame_unref(f);
+        return;
+    }
+    f->track = 0;
+    f->reserved = 0;
+    emit_stamped(r, f, ts, key);
 }

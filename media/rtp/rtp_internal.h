@@ -130,21 +130,29 @@ void ms_rtp_receiver_count_malformed(ms_rtp_receiver_t *r);
  * (counted; for video, following frames are dropped until a keyframe). */
 void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len, uint32_t ts,
                           int key, int corrupt);
+/* Same for a frame built in place by the caller (payload and size set;
+ * the other fields are set here): takes the caller's reference. */
+void ms_rtp_receiver_emit_frame(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key);
 
 /* ---- depack_au.c: H.264/H.265 access unit assembly shared code ---- */
 #include "util/buf.h"
 typedef struct {
     int hevc;
-    /* The AU being assembled: 4-byte length-prefixed NALs. A fragmented NAL
-     * is reassembled right there (its length patched at the end), so there
-     * is no second buffer and no copy from one to the other. Once the AU is
-     * emitted (copied into a frame of its exact size) a large buffer is
-     * released (depack_au.c AU_KEEP_MAX): kept, it would hold the largest
-     * keyframe's size, rounded up to a power of two, for every camera. */
+    /* The AU being assembled: 4-byte length-prefixed NALs, built in place
+     * in the frame that will carry it (au is a fixed-capacity view of
+     * frame->data; depack_au.c au_reserve grows the frame when the AU is
+     * larger than expected). A fragmented NAL is reassembled right there
+     * (its length patched at the end). The frame is allocated at the
+     * expected size of the AU (the last one of its kind, plus a margin) and
+     * handed over as it is when the room left is small (no copy into a
+     * frame of the exact size); otherwise the AU is copied into an exact
+     * frame as before. */
+    ms_frame_t *frame;
     ms_buf_t au;
-    size_t fu_off; /* offset in au of the fragmented NAL's length prefix */
-    size_t fu_len; /* its bytes so far (header + data) */
-    size_t hint;   /* expected AU size: the last non-key one's, plus a margin */
+    size_t fu_off;   /* offset in au of the fragmented NAL's length prefix */
+    size_t fu_len;   /* its bytes so far (header + data) */
+    size_t hint;     /* expected AU size: the last non-key one's, plus a margin */
+    size_t key_hint; /* the same for keyframes (0: none seen yet) */
     int active, fu_active;
     uint32_t ts;
     int corrupt, pending_gap;

@@ -19,6 +19,18 @@ ms_frame_t *ms_frame_new(const void *data, size_t size)
     return f;
 }
 
+ms_frame_t *ms_frame_resize(ms_frame_t *f, size_t size)
+{
+    if (size > UINT32_MAX)
+        return NULL;
+    ms_frame_t *n = realloc(f, sizeof *n + size);
+    if (!n)
+        return NULL;
+    n->data = (uint8_t *)(n + 1);
+    n->size = (uint32_t)size;
+    return n;
+}
+
 ms_frame_t *ms_frame_ref(ms_frame_t *f)
 {
     atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);

@@ -73,6 +73,13 @@ typedef struct ms_frame {
 /* New frame with `size` payload bytes (copied from data when data != NULL).
  * NULL on allocation failure. */
 ms_frame_t *ms_frame_new(const void *data, size_t size);
+/* Resizes the payload of a frame still private to its creator (one
+ * reference, never published), e.g. one being assembled in place: keeps the
+ * first min(old, new) bytes, sets f->size = size and returns the frame
+ * (possibly moved: use the returned pointer), or NULL on allocation failure
+ * (f unchanged). The creator may later lower f->size without resizing (the
+ * allocation stays as it is). Creator's thread only. */
+ms_frame_t *ms_frame_resize(ms_frame_t *f, size_t size);
 ms_frame_t *ms_frame_ref(ms_frame_t *f);
 void ms_frame_unref(ms_frame_t *f); /* NULL is a no-op */
 

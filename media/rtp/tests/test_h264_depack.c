@@ -117,6 +117,79 @@ static void test_fu_a_and_single(void **state)
     free(p);
 }
 
+/* Access units are assembled in the frame that carries them (depack_au.c):
+ * sizes far above the expected one (the frame grows several times), far
+ * below (copied into an exact frame), close to it (handed over as is), an
+ * IDR with its parameter sets, and one over the size kept between AUs. Every
+ * frame, all still held, equals its input byte for byte. */
+static void test_in_place_sizes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {300,  20000, 250,  5000, 5100, 4900, 90000,
+                                   5000, 10,    6000, 6100, 7000, 120,  40000};
+    size_t n = sizeof sizes / sizeof sizes[0];
+    t_pkts_t *p = calloc(1, sizeof *p);
+    t_out_t o = {0};
+    p->ssrc = 777;
+    p->seq = 100;
+    p->pt = 96;
+    static const uint8_t sps[] = {0x67, 0x42, 0xc0, 0x1e, 0xda, 0x02, 0x80, 0xbf, 0xe5,
+                                  0xc0, 0x44, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00,
+                                  0x03, 0x00, 0xc8, 0x3c, 0x58, 0xba, 0x80};
+    static const uint8_t pps[] = {0x68, 0xce, 0x3c, 0x80};
+    uint8_t *nal = malloc(120000);
+    ms_buf_t want[sizeof sizes / sizeof sizes[0]];
+    for (size_t i = 0; i < n; i++) {
+        int idr = i == 0 || i == 6;
+        size_t l = sizes[i];
+        nal[0] = idr ? 0x65 : 0x41;
+        nal[1] = 0x88; /* first_mb_in_slice 0 */
+        for (size_t j = 2; j < l; j++)
+            nal[j] = (uint8_t)(i * 31 + j * 7 + 1);
+        uint32_t ts = (uint32_t)(i * 3600);
+        ms_buf_t *w = &want[i];
+        memset(w, 0, sizeof *w);
+        if (idr) {
+            t_rtp(p, ts, 0, sps, sizeof sps, NULL, 0);
+            t_rtp(p, ts, 0, pps, sizeof pps, NULL, 0);
+            ms_buf_be32(w, sizeof sps);
+            ms_buf_append(w, sps, sizeof sps);
+            ms_buf_be32(w, sizeof pps);
+            ms_buf_append(w, pps, sizeof pps);
+        }
+        ms_buf_be32(w, (uint32_t)l);
+        ms_buf_append(w, nal, l);
+        if (l <= 1000) {
+            t_rtp(p, ts, 1, nal, l, NULL, 0);
+            continue;
+        }
+        /* FU-A (RFC 6184 5.8), 1000-byte fragments */
+        for (size_t off = 1; off < l; off += 1000) {
+            size_t fl = l - off < 1000 ? l - off : 1000;
+            uint8_t fu[2] = {
+                (uint8_t)((nal[0] & 0xe0) | 28),
+                (uint8_t)((off == 1 ? 0x80 : 0) | (off + fl == l ? 0x40 : 0) | (nal[0] & 0x1f))};
+            t_rtp(p, ts, off + fl == l, fu, 2, nal + off, fl);
+        }
+    }
+    ms_rtp_receiver_t *r = new_rx(&o, 0, "packetization-mode=1");
+    feed(r, p, NULL, p->n);
+    assert_int_equal(o.n, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(o.f[i]->size, want[i].len);
+        assert_memory_equal(o.f[i]->data, want[i].data, want[i].len);
+        assert_int_equal(!!(o.f[i]->flags & MS_FRAME_KEY), i == 0 || i == 6);
+        assert_int_equal(o.f[i]->pts, (int64_t)i * 3600);
+        ms_buf_free(&want[i]);
+    }
+    assert_int_equal(ms_rtp_receiver_stats(r)->frames_dropped, 0);
+    ms_rtp_receiver_free(r);
+    free(nal);
+    t_out_free(&o);
+    t_pkts_free(p);
+    free(p);
+}
+
 static void test_stap_a(void **state)
 {
     (void)state;
@@ -419,6 +492,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fu_a_and_single),
         cmocka_unit_test(test_stap_a),
+        cmocka_unit_test(test_in_place_sizes),
         cmocka_unit_test(test_sequence_wrap_and_reorder),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_loss_udp_window),
