@@ -137,8 +137,11 @@ class Watcher(threading.Thread):
             self.stop_ev.wait(2.0)
 
 
-def run_node(work, cam, n, seconds, threads, dvr=False, watch=False):
-    node = mslib.Node(work / "node", extra={"threads": threads})
+def run_node(work, cam, n, seconds, threads, dvr=False, watch=False, batch_ms=None):
+    extra = {"threads": threads}
+    if batch_ms is not None:
+        extra["ingest_batch_ms"] = batch_ms
+    node = mslib.Node(work / "node", extra=extra)
     for i in range(n):
         kw = {"dvr": {"enabled": True, "chunk_s": 10, "depth_s": 3600}} if dvr else {}
         node.add_stream("cam%d" % i, cam.url("cam%d" % i), transport="tcp", channels=["video"], **kw)
@@ -228,6 +231,8 @@ def main():
     ap.add_argument("--ffmpeg-max", type=int, default=50, help="ffmpeg peer runs for at most this many cameras")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="node worker threads")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--batch-ms", type=int, default=None,
+                    help="node ingest_batch_ms (default: the node's default; 0 = read on arrival)")
     ap.add_argument("--watch", action="store_true",
                     help="ask every camera's live playlist every 2 s (HLS outputs watched)")
     ap.add_argument("--dvr", action="store_true",
@@ -248,7 +253,7 @@ def main():
             print("== %d cameras" % n, flush=True)
             cam = start_cameras(work, n, clip_cache)
             try:
-                r = run_node(work, cam, n, a.seconds, a.threads, a.dvr, a.watch)
+                r = run_node(work, cam, n, a.seconds, a.threads, a.dvr, a.watch, a.batch_ms)
                 print("  node: %.1f%% CPU, %.1f MB PSS, cameras pipeline %.1f%% CPU, active %d/%d" % (
                     r["cpu"], r["rss"] / 1024, r["cam_cpu"], n - len(r["not_active"]), n), flush=True)
                 f = None

@@ -28,7 +28,7 @@
 #define HLS_WATCHED_SEGS(h) ((int64_t)(h)->cfg.window + 2)
 #define HLS_PART_SEGS       3 /* complete segments whose parts are listed */
 #define HLS_MAX_INITS       4
-#define HLS_TICK_MS         100
+#define HLS_TICK_MS         250 /* expires blocked requests (deadlines of seconds) */
 /* An LL-HLS request (blocking reload, part) asks the source for prompt
  * delivery this long (media/stream/hub.h); clients renew it every part. */
 #define HLS_PROMPT_HOLD_MS 5000

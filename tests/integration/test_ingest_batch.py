@@ -96,3 +96,22 @@ def test_zero_reads_on_arrival(node, shared_cam):
     n.wait_status("cam", lambda s: s.get("reads") == "on_arrival", 10, "reads=on_arrival")
     time.sleep(1)
     assert reads(n) == "on_arrival"
+
+
+def test_high_bitrate_camera_in_1s_batches(node, camera):
+    # 8 Mbit/s in 1 s batches: ~1 MB waits in the socket at each read (TCP
+    # flow control holds what does not fit at the camera); nothing is lost
+    cam = camera(mounts=("hd",), audio="none", size="1280x720", gop=50, extra=["--bitrate", "8000"])
+    n = node(streams={"hd": cam.url("hd")}, extra_cfg={"ingest_batch_ms": 1000}, channels=["video"])
+    n.wait_active("hd", timeout=30)
+    n.wait_status("hd", lambda s: s.get("reads") == "batched", 10, "reads=batched")
+    time.sleep(2)
+    s0 = n.status("hd")
+    time.sleep(8)
+    s1 = n.status("hd")
+    assert s1["bitrate_kbps"] > 6000, s1["bitrate_kbps"]
+    assert s1["rtp_lost"] == s0["rtp_lost"] and s1["frames_dropped"] == s0["frames_dropped"], (s0, s1)
+    assert s1["reconnects_total"] == 0 and s1["reads"] == "batched", s1
+    res = ffmpeg_decode(n.hls_url("hd"), 4)
+    assert res.errors == [] and res.rc == 0, res
+    assert 4 * FPS * 0.9 <= res.frames <= 4 * FPS * 1.1, res
