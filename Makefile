@@ -22,9 +22,11 @@ tsan:
 	@cmake -S . -B build-tsan -DMS_TSAN=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-tsan -j$(JOBS)
 
+# Only the fuzz targets: they link the pure library, not the daemon.
+FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
 fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DMS_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build build-fuzz -j$(JOBS)
+	@cmake --build build-fuzz -j$(JOBS) --target $(FUZZ_TARGETS)
 
 install: all
 	cmake --install $(BUILD)
