@@ -90,6 +90,24 @@ def test_rtsp_viewer_holds_reads_on_arrival(node, shared_cam, free_port):
     n.wait_status("cam", lambda s: s.get("reads") == "batched", 5, "reads=batched after the viewer left")
 
 
+def test_live_mp4_viewer_holds_reads_on_arrival(node, shared_cam):
+    n = node(streams={"cam": shared_cam.url("cam3")}, extra_cfg={"ingest_batch_ms": 200})
+    n.wait_active("cam", timeout=30)
+    n.wait_status("cam", lambda s: s.get("reads") == "batched", 10, "reads=batched")
+    p = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i", "%s/cam/live.mp4" % n.base,
+                          "-t", "5", "-map", "0:v:0", "-f", "null", "-"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        n.wait_status("cam", lambda s: s.get("reads") == "on_arrival", 5, "reads=on_arrival")
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 0 and err.decode(errors="replace").strip() == "", err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    n.wait_status("cam", lambda s: s.get("reads") == "batched", 5, "reads=batched after the viewer left")
+
+
 def test_zero_reads_on_arrival(node, shared_cam):
     n = node(streams={"cam": shared_cam.url("cam3")}, extra_cfg={"ingest_batch_ms": 0})
     n.wait_active("cam", timeout=30)
