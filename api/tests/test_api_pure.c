@@ -342,7 +342,7 @@ static void test_prom(void **state)
     const char *s = ms_buf_cstr(&b);
     assert_non_null(strstr(s, "ms_hls_part_latency_ms_bucket{stream=\"cam1\",le=\"50\"} 0\n"
                               "ms_hls_part_latency_ms_bucket{stream=\"cam1\",le=\"100\"} 1\n"));
-    assert_non_null(strstr(s, "ms_hls_part_latency_ms_bucket{stream=\"cam1\",le=\"600\"} 3\n"
+    assert_non_null(strstr(s, "ms_hls_part_latency_ms_bucket{stream=\"cam1\",le=\"750\"} 3\n"
                               "ms_hls_part_latency_ms_bucket{stream=\"cam1\",le=\"+Inf\"} 4\n"
                               "ms_hls_part_latency_ms_sum{stream=\"cam1\"} 310.5\n"
                               "ms_hls_part_latency_ms_count{stream=\"cam1\"} 4\n"));

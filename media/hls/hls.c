@@ -11,8 +11,9 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-const double ms_hls_latency_bounds_ms[MS_HLS_LAT_BUCKETS] = {25,  50,   100,  200,  300,  500,
-                                                             750, 1000, 1500, 2000, 5000, 10000};
+/* 220: an LL-HLS part of 200 ms + 20 ms, the latency target (bench/llhls) */
+const double ms_hls_latency_bounds_ms[MS_HLS_LAT_BUCKETS] = {
+    25, 50, 100, 150, 200, 220, 250, 300, 500, 750, 1000, 1500, 2000, 5000, 10000};
 
 void ms_hls_seg_free(hls_seg_t *s)
 {

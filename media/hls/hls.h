@@ -133,7 +133,7 @@ void ms_hls_get_info(ms_hls_t *h, ms_hls_info_t *out);
 /* Latency from a frame's arrival in the hub to the part that holds it being
  * listed in the playlist, for the /metrics histogram (any thread). Buckets
  * are cumulative counts for each bound in ms_hls_latency_bounds_ms. */
-#define MS_HLS_LAT_BUCKETS 12
+#define MS_HLS_LAT_BUCKETS 15
 extern const double ms_hls_latency_bounds_ms[MS_HLS_LAT_BUCKETS];
 typedef struct {
     uint64_t buckets[MS_HLS_LAT_BUCKETS]; /* count of observations <= bound */
