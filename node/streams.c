@@ -397,8 +397,10 @@ static void step_once(ms_stream_t *s)
     int run = desired == MS_RUN_ACTIVE;
     if (run && s->timer_state == 0) {
         s->timer.data = s;
-        uv_timer_init(ms_worker_loop(s->worker), &s->timer);
-        uv_timer_start(&s->timer, rate_timer_cb, RATE_INTERVAL_MS, RATE_INTERVAL_MS);
+        uv_loop_t *loop = ms_worker_loop(s->worker);
+        uv_timer_init(loop, &s->timer);
+        uv_timer_start(&s->timer, rate_timer_cb, ms_phase_delay(uv_now(loop), RATE_INTERVAL_MS),
+                       RATE_INTERVAL_MS);
         s->timer_state = 1;
     }
 
