@@ -270,6 +270,46 @@ static void add_nal(pieces_t *ps, const uint8_t *nal, size_t len)
     add_piece(ps, nal, len);
 }
 
+/* One pass over the NAL units of a video frame: how many (AUDs included),
+ * whether it carries its parameter sets, and the bytes of the elementary
+ * stream video_pieces() lays out for it (AUD, parameter sets for a keyframe
+ * that lacks them, its NAL units but its own AUDs, each after a 4-byte start
+ * code). -EINVAL when the payload is malformed. */
+static int video_scan(const ts_track_t *t, const ms_frame_t *f, int *has_ps, int *nnal,
+                      size_t *es_bytes)
+{
+    int h265 = t->params.codec == MS_CODEC_H265;
+    int t_sps = h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS;
+    int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
+    size_t off = 0, total = 4 + (h265 ? 3 : 2); /* the AUD */
+    const uint8_t *nal;
+    size_t nlen;
+    int r;
+    *has_ps = *nnal = 0;
+    while ((r = ms_nal_next(f->data, f->size, &off, &nal, &nlen)) == 1) {
+        if (!nlen)
+            continue;
+        int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
+        if (type == t_sps)
+            *has_ps = 1;
+        if (type != t_aud)
+            total += 4 + nlen;
+        (*nnal)++;
+    }
+    if (r < 0)
+        return -EINVAL;
+    if ((f->flags & MS_FRAME_KEY) && !*has_ps) {
+        if (h265 && t->params.vps_len)
+            total += 4 + t->params.vps_len;
+        if (t->params.sps_len)
+            total += 4 + t->params.sps_len;
+        if (t->params.pps_len)
+            total += 4 + t->params.pps_len;
+    }
+    *es_bytes = total;
+    return 0;
+}
+
 /* Annex-B access unit: AUD first (H.264 7.4.1.2.3 / H.265 7.4.2.4.4), the
  * parameter sets for keyframes that lack them, then the frame's NAL units
  * (its own AUDs dropped). Counts the pieces first; *heap is set when the
@@ -277,21 +317,12 @@ static void add_nal(pieces_t *ps, const uint8_t *nal, size_t len)
 static int video_pieces(const ts_track_t *t, const ms_frame_t *f, pieces_t *ps, piece_t **heap)
 {
     int h265 = t->params.codec == MS_CODEC_H265;
-    int t_sps = h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS;
     int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
-    size_t off = 0;
+    size_t off = 0, es_bytes;
     const uint8_t *nal;
     size_t nlen;
-    int has_ps = 0, nnal = 0, r;
-    while ((r = ms_nal_next(f->data, f->size, &off, &nal, &nlen)) == 1) {
-        if (!nlen)
-            continue;
-        int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
-        if (type == t_sps)
-            has_ps = 1;
-        nnal++;
-    }
-    if (r < 0)
+    int has_ps, nnal;
+    if (video_scan(t, f, &has_ps, &nnal, &es_bytes) < 0)
         return -EINVAL;
     int need = ps->n + 2 * (nnal + 4);
     if (need > ps->cap) {
@@ -458,33 +489,9 @@ static uint32_t track_rate(const ts_track_t *t)
  * -1 when the payload is malformed. */
 static long video_es_size(const ts_track_t *t, const ms_frame_t *f)
 {
-    int h265 = t->params.codec == MS_CODEC_H265;
-    int t_sps = h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS;
-    int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
-    size_t off = 0, total = 4 + (h265 ? 3 : 2); /* the AUD */
-    const uint8_t *nal;
-    size_t nlen;
-    int has_ps = 0, r;
-    while ((r = ms_nal_next(f->data, f->size, &off, &nal, &nlen)) == 1) {
-        if (!nlen)
-            continue;
-        int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
-        if (type == t_sps)
-            has_ps = 1;
-        if (type != t_aud)
-            total += 4 + nlen;
-    }
-    if (r < 0)
-        return -1;
-    if ((f->flags & MS_FRAME_KEY) && !has_ps) {
-        if (h265 && t->params.vps_len)
-            total += 4 + t->params.vps_len;
-        if (t->params.sps_len)
-            total += 4 + t->params.sps_len;
-        if (t->params.pps_len)
-            total += 4 + t->params.pps_len;
-    }
-    return (long)total;
+    int has_ps, nnal;
+    size_t bytes;
+    return video_scan(t, f, &has_ps, &nnal, &bytes) < 0 ? -1 : (long)bytes;
 }
 
 size_t ms_ts_mux_frame_size(const ms_ts_mux_t *m, const ms_frame_t *f)

@@ -16,6 +16,26 @@ def reads(n, name="cam"):
     return n.status(name).get("reads")
 
 
+def viewer_holds_on_arrival(n, ffmpeg_in, hold=0):
+    """An ffmpeg viewer decoding 5-6 s of the stream switches it to reads on
+    arrival while it plays (still so `hold` s later), then back to batches."""
+    p = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error"] + ffmpeg_in +
+                         ["-t", "6", "-map", "0:v:0", "-f", "null", "-"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        n.wait_status("cam", lambda s: s.get("reads") == "on_arrival", 5, "reads=on_arrival")
+        if hold:
+            time.sleep(hold)
+            assert reads(n) == "on_arrival", "switched back while the viewer is connected"
+        _, err = p.communicate(timeout=30)
+        assert p.returncode == 0 and err.decode(errors="replace").strip() == "", err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    n.wait_status("cam", lambda s: s.get("reads") == "batched", 5, "reads=batched after the viewer left")
+
+
 def test_batched_reads_keep_hls_whole(node, shared_cam):
     # 1 s batches: 25 frames arrive at once; nothing may be lost or reordered
     n = node(streams={"cam": shared_cam.url("cam3")}, extra_cfg={"ingest_batch_ms": 1000})
@@ -73,39 +93,14 @@ def test_rtsp_viewer_holds_reads_on_arrival(node, shared_cam, free_port):
     n.wait_active("cam")
     n.wait_status("cam", lambda s: s.get("reads") == "batched", 10, "reads=batched")
     url = "rtsp://127.0.0.1:%d/cam" % n.rtsp_port
-    p = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", url,
-                          "-t", "6", "-map", "0:v:0", "-f", "null", "-"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        n.wait_status("cam", lambda s: s.get("reads") == "on_arrival", 5, "reads=on_arrival")
-        time.sleep(2)
-        assert reads(n) == "on_arrival", "switched back while the RTSP viewer is connected"
-        _, err = p.communicate(timeout=30)
-        assert p.returncode == 0, err
-        assert err.decode(errors="replace").strip() == "", err
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    n.wait_status("cam", lambda s: s.get("reads") == "batched", 5, "reads=batched after the viewer left")
+    viewer_holds_on_arrival(n, ["-rtsp_transport", "tcp", "-i", url], hold=2)
 
 
 def test_live_mp4_viewer_holds_reads_on_arrival(node, shared_cam):
     n = node(streams={"cam": shared_cam.url("cam3")}, extra_cfg={"ingest_batch_ms": 200})
     n.wait_active("cam", timeout=30)
     n.wait_status("cam", lambda s: s.get("reads") == "batched", 10, "reads=batched")
-    p = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i", "%s/cam/live.mp4" % n.base,
-                          "-t", "5", "-map", "0:v:0", "-f", "null", "-"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        n.wait_status("cam", lambda s: s.get("reads") == "on_arrival", 5, "reads=on_arrival")
-        _, err = p.communicate(timeout=30)
-        assert p.returncode == 0 and err.decode(errors="replace").strip() == "", err
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    n.wait_status("cam", lambda s: s.get("reads") == "batched", 5, "reads=batched after the viewer left")
+    viewer_holds_on_arrival(n, ["-i", "%s/cam/live.mp4" % n.base])
 
 
 def test_zero_reads_on_arrival(node, shared_cam):
