@@ -1,7 +1,7 @@
 /* Unit tests of the reconciler (node/reconciler.c): what it applies, when
  * it does nothing (same rev and run state), and the streams it could not
  * apply, which it reports as pending and retries on the next run. The
- * registry is replaced by recording stubs. */
+ * registry is replaced by callbacks that record each call. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@ static struct {
     char fail_uid[64]; /* apply of this uid fails */
 } rec;
 
-static int stub_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
+static int record_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
 {
     if (strcmp(cfg->uid, rec.fail_uid) == 0)
         return -ENOMEM;
@@ -31,7 +31,7 @@ static int stub_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
     return 0;
 }
 
-static int stub_remove(const char *uid)
+static int record_remove(const char *uid)
 {
     (void)uid;
     rec.removes++;
@@ -51,7 +51,7 @@ static void test_pending_retried(void **st)
 {
     (void)st;
     memset(&rec, 0, sizeof rec);
-    ms_reconciler_t *rc = ms_reconciler_new("n1", stub_apply, stub_remove);
+    ms_reconciler_t *rc = ms_reconciler_new("n1", record_apply, record_remove);
     assert_non_null(rc);
     json_t *streams = json_pack("[o,o]", stream("a", "n1", 1), stream("b", "n2", 1));
 
