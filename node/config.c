@@ -402,7 +402,7 @@ void ms_node_cfg_defaults(ms_node_cfg_t *c)
     c->external_access = 0;
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->metrics_auth = 0;
-    c->ingest_batch_ms = 250;
+    c->ingest_batch_ms = 1000;
 }
 
 void ms_node_cfg_free(ms_node_cfg_t *c)

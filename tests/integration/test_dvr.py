@@ -205,7 +205,9 @@ def test_kill9_recovery_and_retention(node, camera):
             assert os.path.getsize(p) == size, (p, size)
     rg = ranges(n, "k")
     ends = [x["from"] + x["duration"] for x in rg if x["from"] < t_kill]
-    assert ends and max(ends) >= t_kill - 1.5, (rg, t_kill)  # loss <= ~1 s (+ rounding)
+    # loss <= ~1 s, plus up to one ingest_batch_ms (1 s by default) unread in
+    # the camera's socket (docs/dvr.md), plus rounding
+    assert ends and max(ends) >= t_kill - 2.5, (rg, t_kill)
     # Retention by age (depth 4 s, pass every 10 s): old chunks go, the
     # index keeps equal to the files.
     t0 = time.time()
