@@ -70,7 +70,7 @@ static int au_reserve(ms_rtp_au_t *a, size_t n, int key)
         size_t hint = key && a->key_hint ? a->key_hint : a->hint;
         cap = hint < AU_HINT_MIN ? AU_HINT_MIN : hint;
     } else {
-        cap = a->au.cap + a->au.cap / 2 + 1500;
+        cap = a->want + a->want / 2 + 1500;
     }
     if (cap < need)
         cap = need;
@@ -81,7 +81,9 @@ static int au_reserve(ms_rtp_au_t *a, size_t n, int key)
     }
     size_t len = a->au.len;
     a->frame = f;
-    ms_buf_wrap(&a->au, f->data, cap);
+    a->want = cap;
+    f->size = f->cap; /* the size class's room is used too (kept by a resize) */
+    ms_buf_wrap(&a->au, f->data, f->cap);
     a->au.len = len;
     return 0;
 }
@@ -370,7 +372,7 @@ void ms_rtp_au_finish(ms_rtp_receiver_t *r, ms_rtp_au_t *a)
                 (a->hevc && !a->has_vps && !p->vps_len)))
         key = 0; /* cannot be decoded on its own: not a usable keyframe */
     if (!key || (a->has_sps && a->has_pps && (!a->hevc || a->has_vps))) {
-        if (a->frame && a->au.cap - len <= len / 4 + 1024) {
+        if (a->frame && (a->want <= len || a->want - len <= len / 4 + 1024)) {
             /* Little room left: the frame goes as it is (no copy). The
              * room is bounded so that frames held by the GOP cache waste
              * little; the next AU allocates its own frame. */

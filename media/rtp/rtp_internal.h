@@ -149,6 +149,7 @@ typedef struct {
      * frame as before. */
     ms_frame_t *frame;
     ms_buf_t au;
+    size_t want;     /* payload bytes asked for the frame (its cap may be more) */
     size_t fu_off;   /* offset in au of the fragmented NAL's length prefix */
     size_t fu_len;   /* its bytes so far (header + data) */
     size_t hint;     /* expected AU size: the last non-key one's, plus a margin */

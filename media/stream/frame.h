@@ -64,6 +64,7 @@ typedef struct ms_frame {
     uint8_t flags;
     uint16_t reserved;
     uint32_t size;
+    uint32_t cap; /* payload bytes the allocation holds (>= size); set by ms_frame_new */
     int64_t pts;
     int64_t dts;
     int64_t wallclock_us;
@@ -71,14 +72,28 @@ typedef struct ms_frame {
 } ms_frame_t;
 
 /* New frame with `size` payload bytes (copied from data when data != NULL).
- * NULL on allocation failure. */
+ * NULL on allocation failure. f->cap may exceed size: the allocation is
+ * rounded up to a size class (at most 1/8 more, see frame.c), and a frame
+ * still private to its creator may use the room up to cap.
+ *
+ * Allocation: frames of up to 256 KiB come from a small cache of the
+ * calling thread (recently freed frames, by size class) before malloc; the
+ * cache belongs to threads that allocate frames (workers) and is bounded in
+ * bytes per thread (MS_FRAME_CACHE_BYTES). A frame freed on a thread that
+ * never allocated one goes back to free() at once, so frames may still be
+ * released on any thread. Any thread. */
 ms_frame_t *ms_frame_new(const void *data, size_t size);
+#define MS_FRAME_CACHE_BYTES (4u << 20)
+/* Frees the calling thread's cached frame memory (e.g. before the thread
+ * idles for long; threads that exit do it by themselves). Any thread. */
+void ms_frame_cache_flush(void);
 /* Resizes the payload of a frame still private to its creator (one
  * reference, never published), e.g. one being assembled in place: keeps the
  * first min(old, new) bytes, sets f->size = size and returns the frame
- * (possibly moved: use the returned pointer), or NULL on allocation failure
- * (f unchanged). The creator may later lower f->size without resizing (the
- * allocation stays as it is). Creator's thread only. */
+ * (possibly moved: use the returned pointer; unchanged when size <= f->cap),
+ * or NULL on allocation failure (f unchanged). The creator may later lower
+ * f->size without resizing (the allocation stays as it is). Creator's
+ * thread only. */
 ms_frame_t *ms_frame_resize(ms_frame_t *f, size_t size);
 ms_frame_t *ms_frame_ref(ms_frame_t *f);
 void ms_frame_unref(ms_frame_t *f); /* NULL is a no-op */
