@@ -67,6 +67,15 @@ typedef struct {
     ms_blob_t *blob;
 } hls_init_t;
 
+/* A frame queued for the open TS part and the bytes it will take there
+ * (ms_ts_mux_frame_size, computed when it is queued: its payload is still
+ * in the cache then, and the part's size is known without a pass over
+ * cold frames when it closes). */
+typedef struct {
+    ms_frame_t *f;
+    size_t ts_bytes;
+} hls_tsq_t;
+
 struct ms_hls {
     atomic_int refs;
     char ctx[128];
@@ -124,8 +133,9 @@ struct ms_hls {
      * part is muxed when it closes, straight into a blob of its exact size
      * (ms_ts_mux_frame_size): no part buffer per stream and no copy of the
      * part into its blob. The frames are held by the GOP cache anyway. */
-    ms_frame_t **tsq;
+    hls_tsq_t *tsq;
     int ntsq, tsq_cap;
+    size_t tsq_bytes; /* their TS bytes (sum of the entries' ts_bytes) */
     /* fMP4: the fragment of the part being closed, built at its exact size
      * from the pending samples below (segmenter.c build_fmp4_part). Earlier
      * builds kept a part buffer per stream and copied each part into its

@@ -30,8 +30,9 @@ static size_t part_len(const ms_hls_t *h)
 static void drop_tsq(ms_hls_t *h)
 {
     for (int i = 0; i < h->ntsq; i++)
-        ms_frame_unref(h->tsq[i]);
+        ms_frame_unref(h->tsq[i].f);
     h->ntsq = 0;
+    h->tsq_bytes = 0;
 }
 
 /* Muxes the queued frames of the TS part into a blob of their exact size:
@@ -39,17 +40,15 @@ static void drop_tsq(ms_hls_t *h)
  * (ISO/IEC 13818-1 2.4.3.6). Empties the queue. NULL on error. */
 static ms_blob_t *ts_part_take(ms_hls_t *h)
 {
-    size_t total = 2 * MS_TS_PACKET;
-    for (int i = 0; i < h->ntsq; i++)
-        total += ms_ts_mux_frame_size(h->ts, h->tsq[i]);
+    size_t total = 2 * MS_TS_PACKET + h->tsq_bytes;
     ms_blob_t *blob = ms_blob_new(NULL, total);
     if (blob) {
         ms_buf_t b;
         ms_buf_wrap(&b, blob->data, total);
         ms_ts_mux_write_tables(h->ts, &b);
         for (int i = 0; i < h->ntsq; i++)
-            if (ms_ts_mux_write_frame(h->ts, h->tsq[i], h->off90, &b) < 0 && !b.err)
-                MS_DEBUG(h->ctx, "frame not muxed (track %d)", h->tsq[i]->track);
+            if (ms_ts_mux_write_frame(h->ts, h->tsq[i].f, h->off90, &b) < 0 && !b.err)
+                MS_DEBUG(h->ctx, "frame not muxed (track %d)", h->tsq[i].f->track);
         if (b.err || b.len != total) {
             MS_WARN(h->ctx, "TS part size mismatch (%zu of %zu bytes)", b.len, total);
             ms_blob_unref(blob);
@@ -435,16 +434,19 @@ void ms_hls_seg_on_tracks(ms_reader_t *r, void *ud)
     pthread_mutex_unlock(&h->lock);
 }
 
-static void add_frame(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
+static void add_frame(ms_hls_t *h, ms_frame_t *f)
 {
+    /* The arrival time of the part's first frame (for the latency
+     * histogram): read here, once per part, not once per frame. The frame
+     * was published a moment ago (on_frames runs inside ms_hub_publish). */
     if (!h->part_rx_us)
-        h->part_rx_us = rx_us;
+        h->part_rx_us = ms_mono_us();
     if (h->ts) {
         /* muxed when the part closes (ts_part_take); h->off90 only changes
          * after the open part was closed (finish_open) */
         if (h->ntsq == h->tsq_cap) {
             int cap = h->tsq_cap ? h->tsq_cap * 2 : 16;
-            ms_frame_t **q = realloc(h->tsq, sizeof *q * (size_t)cap);
+            hls_tsq_t *q = realloc(h->tsq, sizeof *q * (size_t)cap);
             if (!q) {
                 MS_WARN(h->ctx, "out of memory (part queue): frame not muxed");
                 return;
@@ -452,7 +454,12 @@ static void add_frame(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
             h->tsq = q;
             h->tsq_cap = cap;
         }
-        h->tsq[h->ntsq++] = ms_frame_ref(f);
+        /* 0 for a frame that will not be muxed (ts_part_take logs it) */
+        size_t n = ms_ts_mux_frame_size(h->ts, f);
+        h->tsq[h->ntsq].f = ms_frame_ref(f);
+        h->tsq[h->ntsq].ts_bytes = n;
+        h->ntsq++;
+        h->tsq_bytes += n;
         return;
     }
     int k = f->track == h->vtrack ? 0 : 1;
@@ -474,7 +481,7 @@ static void add_frame(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
     h->npend[k]++;
 }
 
-static void process(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
+static void process(ms_hls_t *h, ms_frame_t *f)
 {
     int t = f->track;
     if ((t != h->vtrack && t != h->atrack) || (!h->ts && !h->mp4))
@@ -539,7 +546,7 @@ static void process(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
             h->last_dur90 = h->vtrack >= 0 ? 3600 : 1920;
         h->last_end90 = o90 + h->last_dur90;
     }
-    add_frame(h, f, rx_us);
+    add_frame(h, f);
     /* A part is cut as soon as the frame that completes its target duration
      * is written (its end = this frame's dts + the last frame interval), not
      * when the next frame arrives: that would add one frame interval to the
@@ -555,10 +562,9 @@ static void process(ms_hls_t *h, ms_frame_t *f, int64_t rx_us)
 void ms_hls_seg_on_frames(ms_reader_t *r, void *ud)
 {
     ms_hls_t *h = ud;
-    int64_t rx = ms_mono_us();
     ms_frame_t *f;
     while ((f = ms_reader_pop(r))) {
-        process(h, f, rx);
+        process(h, f);
         ms_frame_unref(f);
     }
 }

@@ -310,12 +310,84 @@ static int video_scan(const ts_track_t *t, const ms_frame_t *f, int *has_ps, int
     return 0;
 }
 
+static void add_aud(pieces_t *ps, int h265)
+{
+    if (h265) {
+        static const uint8_t aud[3] = {0x46, 0x01, 0x50}; /* pic_type 2: any */
+        add_nal(ps, aud, sizeof aud);
+    } else {
+        static const uint8_t aud[2] = {0x09, 0xF0}; /* primary_pic_type 7: any */
+        add_nal(ps, aud, sizeof aud);
+    }
+}
+
 /* Annex-B access unit: AUD first (H.264 7.4.1.2.3 / H.265 7.4.2.4.4), the
  * parameter sets for keyframes that lack them, then the frame's NAL units
- * (its own AUDs dropped). Counts the pieces first; *heap is set when the
- * piece array had to be allocated (the caller frees it). */
+ * (its own AUDs dropped), in one pass over the frame: six empty pieces are
+ * left after the AUD for the parameter sets (filled when the frame turns out
+ * to lack them; empty pieces are skipped by the packetizer). Returns 0,
+ * -EINVAL, or 1 when the pieces did not fit in ps (then ps is left as it
+ * was: video_pieces counts first). */
+static int video_pieces_fast(const ts_track_t *t, const ms_frame_t *f, pieces_t *ps)
+{
+    int h265 = t->params.codec == MS_CODEC_H265;
+    int t_sps = h265 ? MS_H265_NAL_SPS : MS_H264_NAL_SPS;
+    int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
+    int n0 = ps->n;
+    size_t total0 = ps->total;
+    if (ps->n + 2 + 6 > ps->cap)
+        return 1;
+    add_aud(ps, h265);
+    int sets = ps->n;
+    for (int i = 0; i < 6; i++) {
+        ps->v[sets + i].p = START_CODE;
+        ps->v[sets + i].len = 0;
+    }
+    ps->n += 6;
+    int has_ps = 0, r;
+    size_t off = 0, nlen;
+    const uint8_t *nal;
+    while ((r = ms_nal_next(f->data, f->size, &off, &nal, &nlen)) == 1) {
+        if (!nlen)
+            continue;
+        int type = h265 ? ms_h265_nal_type(nal[0]) : ms_h264_nal_type(nal[0]);
+        if (type == t_sps)
+            has_ps = 1;
+        if (type == t_aud)
+            continue;
+        if (ps->n + 2 > ps->cap) {
+            ps->n = n0;
+            ps->total = total0;
+            return 1;
+        }
+        add_nal(ps, nal, nlen);
+    }
+    if (r < 0)
+        return -EINVAL;
+    if ((f->flags & MS_FRAME_KEY) && !has_ps) {
+        const uint8_t *set[3] = {t->params.vps, t->params.sps, t->params.pps};
+        size_t len[3] = {h265 ? t->params.vps_len : 0, t->params.sps_len, t->params.pps_len};
+        for (int i = 0; i < 3; i++) {
+            if (!len[i])
+                continue;
+            ps->v[sets + 2 * i].len = 4;
+            ps->v[sets + 2 * i + 1].p = set[i];
+            ps->v[sets + 2 * i + 1].len = len[i];
+            ps->total += 4 + len[i];
+        }
+    }
+    return 0;
+}
+
+/* The same with the pieces counted first, for frames with many NAL units;
+ * *heap is set when the piece array had to be allocated (the caller frees
+ * it). */
 static int video_pieces(const ts_track_t *t, const ms_frame_t *f, pieces_t *ps, piece_t **heap)
 {
+    int fast = video_pieces_fast(t, f, ps);
+    if (fast <= 0)
+        return fast;
+
     int h265 = t->params.codec == MS_CODEC_H265;
     int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
     size_t off = 0, es_bytes;
@@ -333,13 +405,7 @@ static int video_pieces(const ts_track_t *t, const ms_frame_t *f, pieces_t *ps, 
         ps->v = *heap = v;
         ps->cap = need;
     }
-    if (h265) {
-        static const uint8_t aud[3] = {0x46, 0x01, 0x50}; /* pic_type 2: any */
-        add_nal(ps, aud, sizeof aud);
-    } else {
-        static const uint8_t aud[2] = {0x09, 0xF0}; /* primary_pic_type 7: any */
-        add_nal(ps, aud, sizeof aud);
-    }
+    add_aud(ps, h265);
     if ((f->flags & MS_FRAME_KEY) && !has_ps) {
         if (h265)
             add_nal(ps, t->params.vps, t->params.vps_len);
