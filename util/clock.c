@@ -20,3 +20,11 @@ int64_t ms_wall_us(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+int64_t ms_mono_coarse_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+        return ms_mono_us();
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

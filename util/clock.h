@@ -7,6 +7,11 @@
 int64_t ms_mono_us(void);
 int64_t ms_mono_ms(void);
 int64_t ms_wall_us(void); /* microseconds since the unix epoch, UTC */
+/* CLOCK_MONOTONIC_COARSE in microseconds: the monotonic clock as of the
+ * last kernel tick (1-10 ms behind ms_mono_us(), never ahead of it), read
+ * without a timer access; for per-frame bookkeeping that needs no better
+ * (e.g. "last frame seen"). Any thread. */
+int64_t ms_mono_coarse_us(void);
 
 /* Delay from now to the next multiple of period (1..period; any clock, e.g.
  * uv_now()). Periodic timers of one loop started with it fire in the same

@@ -277,7 +277,9 @@ void ms_hub_publish(ms_hub_t *h, ms_frame_t *f)
         return;
     atomic_fetch_add_explicit(&h->frames_in, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->bytes_in, f->size, memory_order_relaxed);
-    atomic_store_explicit(&h->last_frame_us, ms_mono_us(), memory_order_relaxed);
+    /* "last frame seen" needs no better than the kernel tick: the coarse
+     * clock costs no timer read per frame. */
+    atomic_store_explicit(&h->last_frame_us, ms_mono_coarse_us(), memory_order_relaxed);
     gop_push(h, f);
     ms_reader_t *r = h->readers;
     while (r) {
