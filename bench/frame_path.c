@@ -261,8 +261,20 @@ int main(int argc, char **argv)
             int wp;
             if (ms_hls_segment_body(h, name, &body, &ct, &wm, &wp) != 0)
                 continue;
-            for (int i = 0; i < body.n; i++)
+            const char *dump = getenv("BENCH_DUMP");
+            FILE *df = NULL;
+            if (dump) {
+                char fn[512];
+                snprintf(fn, sizeof fn, "%s%03d", dump, nseg);
+                df = fopen(fn, "wb");
+            }
+            for (int i = 0; i < body.n; i++) {
                 hash = fnv(hash, body.blobs[i]->data, body.blobs[i]->len);
+                if (df)
+                    fwrite(body.blobs[i]->data, 1, body.blobs[i]->len, df);
+            }
+            if (df)
+                fclose(df);
             bytes += body.len;
             nseg++;
             ms_hls_body_free(&body);
