@@ -323,11 +323,12 @@ static void add_aud(pieces_t *ps, int h265)
 
 /* Annex-B access unit: AUD first (H.264 7.4.1.2.3 / H.265 7.4.2.4.4), the
  * parameter sets for keyframes that lack them, then the frame's NAL units
- * (its own AUDs dropped), in one pass over the frame: six empty pieces are
- * left after the AUD for the parameter sets (filled when the frame turns out
- * to lack them; empty pieces are skipped by the packetizer). Returns 0,
- * -EINVAL, or 1 when the pieces did not fit in ps (then ps is left as it
- * was: video_pieces counts first). */
+ * (its own AUDs dropped), in one pass over the frame: the NAL units are laid
+ * out after room for six pieces (the parameter sets); once it is known
+ * which sets the frame lacks, they and the pieces before them (PES header,
+ * AUD) are put right before the NAL units and ps->v starts there. ps holds
+ * the PES header only. Returns 0, -EINVAL, or 1 when the pieces did not fit
+ * in ps (ps unchanged: video_pieces counts first). */
 static int video_pieces_fast(const ts_track_t *t, const ms_frame_t *f, pieces_t *ps)
 {
     int h265 = t->params.codec == MS_CODEC_H265;
@@ -335,15 +336,10 @@ static int video_pieces_fast(const ts_track_t *t, const ms_frame_t *f, pieces_t 
     int t_aud = h265 ? MS_H265_NAL_AUD : MS_H264_NAL_AUD;
     int n0 = ps->n;
     size_t total0 = ps->total;
-    if (ps->n + 2 + 6 > ps->cap)
+    if (n0 != 1 || ps->n + 2 + 6 > ps->cap)
         return 1;
-    add_aud(ps, h265);
-    int sets = ps->n;
-    for (int i = 0; i < 6; i++) {
-        ps->v[sets + i].p = START_CODE;
-        ps->v[sets + i].len = 0;
-    }
-    ps->n += 6;
+    add_aud(ps, h265); /* pieces 1, 2 */
+    ps->n += 6;        /* 3..8: room for the parameter sets */
     int has_ps = 0, r;
     size_t off = 0, nlen;
     const uint8_t *nal;
@@ -362,20 +358,38 @@ static int video_pieces_fast(const ts_track_t *t, const ms_frame_t *f, pieces_t 
         }
         add_nal(ps, nal, nlen);
     }
-    if (r < 0)
+    if (r < 0) {
+        ps->n = n0;
+        ps->total = total0;
         return -EINVAL;
+    }
+    piece_t sets[6];
+    int ns = 0;
     if ((f->flags & MS_FRAME_KEY) && !has_ps) {
         const uint8_t *set[3] = {t->params.vps, t->params.sps, t->params.pps};
         size_t len[3] = {h265 ? t->params.vps_len : 0, t->params.sps_len, t->params.pps_len};
         for (int i = 0; i < 3; i++) {
             if (!len[i])
                 continue;
-            ps->v[sets + 2 * i].len = 4;
-            ps->v[sets + 2 * i + 1].p = set[i];
-            ps->v[sets + 2 * i + 1].len = len[i];
+            sets[ns].p = START_CODE;
+            sets[ns++].len = 4;
+            sets[ns].p = set[i];
+            sets[ns++].len = len[i];
             ps->total += 4 + len[i];
         }
     }
+    /* v[0..2] (PES header, AUD) and the sets move to end at v[8] */
+    int shift = 6 - ns;
+    piece_t head[3] = {ps->v[0], ps->v[1], ps->v[2]};
+    piece_t *v = ps->v + shift;
+    v[0] = head[0];
+    v[1] = head[1];
+    v[2] = head[2];
+    for (int i = 0; i < ns; i++)
+        v[3 + i] = sets[i];
+    ps->v = v;
+    ps->n -= shift;
+    ps->cap -= shift;
     return 0;
 }
 
