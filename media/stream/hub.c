@@ -66,7 +66,7 @@ static void gop_clear(ms_hub_t *h)
     for (uint32_t i = 0; i < h->gop_len; i++)
         ms_frame_unref(h->gop[i]);
     h->gop_len = 0;
-    h->gop_bytes = 0;
+    atomic_store_explicit(&h->gop_bytes, 0, memory_order_relaxed);
 }
 
 void ms_hub_free(ms_hub_t *h)
@@ -201,7 +201,8 @@ static void gop_push(ms_hub_t *h, ms_frame_t *f)
         gop_clear(h);
     else if (h->gop_len == 0)
         return; /* no keyframe yet: nothing a reader could start from */
-    if (h->gop_len >= GOP_MAX_FRAMES || h->gop_bytes + f->size > (int64_t)GOP_MAX_BYTES) {
+    int64_t gop_bytes = atomic_load_explicit(&h->gop_bytes, memory_order_relaxed);
+    if (h->gop_len >= GOP_MAX_FRAMES || gop_bytes + f->size > (int64_t)GOP_MAX_BYTES) {
         gop_clear(h);
         return;
     }
@@ -216,7 +217,8 @@ static void gop_push(ms_hub_t *h, ms_frame_t *f)
         h->gop_cap = cap;
     }
     h->gop[h->gop_len++] = ms_frame_ref(f);
-    h->gop_bytes += f->size;
+    /* loop-only writer: no locked read-modify-write (see ms_hub_publish) */
+    atomic_store_explicit(&h->gop_bytes, gop_bytes + f->size, memory_order_relaxed);
 }
 
 static void ring_clear(ms_reader_t *r)
@@ -275,8 +277,15 @@ void ms_hub_publish(ms_hub_t *h, ms_frame_t *f)
 {
     if (f->track >= h->ntracks)
         return;
-    atomic_fetch_add_explicit(&h->frames_in, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->bytes_in, f->size, memory_order_relaxed);
+    /* The loop is the only writer: a relaxed load and store (plain moves)
+     * instead of a locked read-modify-write per frame; readers on other
+     * threads still see whole values. */
+    atomic_store_explicit(&h->frames_in,
+                          atomic_load_explicit(&h->frames_in, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&h->bytes_in,
+                          atomic_load_explicit(&h->bytes_in, memory_order_relaxed) + f->size,
+                          memory_order_relaxed);
     /* "last frame seen" needs no better than the kernel tick: the coarse
      * clock costs no timer read per frame. */
     atomic_store_explicit(&h->last_frame_us, ms_mono_coarse_us(), memory_order_relaxed);
