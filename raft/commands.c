@@ -1,6 +1,8 @@
 #include "raft/commands.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,16 +11,34 @@
 #include "raft/fsm.h"
 #include "util/clock.h"
 
+/* req_id: 8 random bytes drawn once per process (OpenSSL RAND_bytes) and a
+ * 64-bit counter. Two processes (nodes, or one node before and after a
+ * restart) share a prefix with probability ~n^2 / 2^65, and within one
+ * process the counter never repeats, so ids stay unique across the cluster
+ * without a RAND_bytes call (locks, getpid) per command. */
+static pthread_once_t g_req_once = PTHREAD_ONCE_INIT;
+static unsigned char g_req_prefix[8];
+static int g_req_ok;
+static atomic_uint_fast64_t g_req_seq;
+
+static void req_init(void)
+{
+    g_req_ok = RAND_bytes(g_req_prefix, sizeof g_req_prefix) == 1;
+}
+
 int ms_cmd_req_id(char out[33])
 {
-    unsigned char b[16];
     static const char hex[] = "0123456789abcdef";
-    if (RAND_bytes(b, sizeof b) != 1)
+    pthread_once(&g_req_once, req_init);
+    if (!g_req_ok)
         return -EIO;
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
+    uint64_t seq = (uint64_t)atomic_fetch_add(&g_req_seq, 1);
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = hex[g_req_prefix[i] >> 4];
+        out[2 * i + 1] = hex[g_req_prefix[i] & 15];
     }
+    for (int i = 0; i < 16; i++)
+        out[16 + i] = hex[(seq >> (60 - 4 * i)) & 15];
     out[32] = '\0';
     return 0;
 }

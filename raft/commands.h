@@ -2,9 +2,10 @@
  *
  * These run where a write enters the cluster (the leader, or the node that
  * forwards to it), never inside apply: they stamp the wall clock and a
- * random req_id into the command so that apply stays deterministic.
+ * unique req_id into the command so that apply stays deterministic.
  *
- * Threads: any (no shared state; OpenSSL's RAND_bytes is thread-safe). */
+ * Threads: any (the req_id prefix is drawn once under pthread_once, the
+ * counter is atomic). */
 #ifndef MS_RAFT_COMMANDS_H
 #define MS_RAFT_COMMANDS_H
 
@@ -13,10 +14,11 @@
 
 #include <jansson.h>
 
-/* A random 128-bit id as 32 lowercase hex characters + NUL. 0 or -EIO. */
+/* A unique 128-bit id as 32 lowercase hex characters + NUL: 64 random bits
+ * drawn once per process, then a 64-bit counter. 0 or -EIO. */
 int ms_cmd_req_id(char out[33]);
 
-/* {"v":1, "op":op, "req_id":<random>, "ts":<wall clock ms>, "args":args}.
+/* {"v":1, "op":op, "req_id":<unique>, "ts":<wall clock ms>, "args":args}.
  * Steals args (NULL means {}). Returns a new reference, NULL on error. */
 json_t *ms_cmd_new(const char *op, json_t *args);
 /* Same with an explicit req_id and ts (retries keep the original req_id;
