@@ -177,8 +177,13 @@ typedef struct {
     uint64_t rss_bytes, mem_total_bytes, mem_available_bytes;
     int threads;
 } ms_sysinfo_t;
-/* Takes a CPU sample (called every second by the server's sweep thread). */
+/* Takes a CPU sample (at server start; ms_sys_get takes the others). Any
+ * thread. */
 void ms_sys_sample(void);
+/* Any thread. Takes a new sample first when the last one is at least 1 s
+ * old, so the CPU percentages cover the time since the previous sample
+ * (the previous /system or /metrics request at least 1 s earlier, or the
+ * server's start). */
 void ms_sys_get(ms_sysinfo_t *out);
 
 #endif

@@ -181,7 +181,7 @@ static void *sweeper_main(void *arg)
             break;
         pthread_mutex_unlock(&g_sweep_mu);
         ms_clients_sweep(g_clients, ms_mono_ms(), MS_HLS_CLIENT_TTL_MS);
-        ms_sys_sample();
+        /* CPU samples are taken on demand (ms_sys_get) */
         pthread_mutex_lock(&g_sweep_mu);
     }
     pthread_mutex_unlock(&g_sweep_mu);

@@ -1,7 +1,8 @@
 /* GET /api/v1/system: this node's name, version, uptime, CPU, memory,
  * disks, threads and stream count. CPU percentages come from /proc samples
- * taken every second by the server's sweeper thread (proc(5): /proc/stat,
- * /proc/self/stat, /proc/self/status, /proc/meminfo). */
+ * (proc(5): /proc/stat, /proc/self/stat, /proc/self/status, /proc/meminfo)
+ * taken on demand: when /system or /metrics is served and the last sample
+ * is at least a second old (nothing is read while nobody asks). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 #include "dvr/dvr.h"
 #include "util/clock.h"
 #include "util/version.h"
+
+/* a request takes a new sample when the last one is this old */
+#define MS_SYS_SAMPLE_MIN_US 1000000
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long g_prev_proc, g_prev_total, g_prev_idle;
@@ -109,6 +113,11 @@ static uint64_t status_kb(const char *path, const char *key)
 void ms_sys_get(ms_sysinfo_t *out)
 {
     memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&g_mu);
+    int stale = ms_mono_us() - g_prev_us >= MS_SYS_SAMPLE_MIN_US;
+    pthread_mutex_unlock(&g_mu);
+    if (stale)
+        ms_sys_sample();
     pthread_mutex_lock(&g_mu);
     out->cpu_process_pct = g_proc_pct;
     out->cpu_system_pct = g_sys_pct;
