@@ -34,9 +34,14 @@
 
 #define CTX               g.ctx
 #define TICK_MS           250
+#define TICK_EARLY_MS     10 /* tick_run: a raft tick this close to TICK_MS will do */
+#define TICK_LATE_MS      60 /* the fallback timer: more than one raft heartbeat late */
 #define RECONCILE_FULL_MS 2000
 #define REPORT_MS         500
-#define DOWN_AFTER_MS     1500 /* default; setting down_after_ms */
+/* The leader's own report: on a notable change of its load, else at least
+ * this often (its liveness is raft's: leader_report_due, observe_reports) */
+#define LEADER_REPORT_MAX_MS 5000
+#define DOWN_AFTER_MS        1500 /* default; setting down_after_ms */
 /* A new leader marks nobody down before it has led this long: live nodes'
  * reports held up by the election land within it (they are retried every
  * 50 ms). Ages themselves are observed by every node (observe_reports). */
@@ -104,6 +109,7 @@ static struct {
     int reconciled;
     int64_t last_reconcile;
     int64_t last_report, last_join, leader_since, last_duty;
+    uint64_t last_tick;   /* uv_now of the last tick_run */
     uint64_t prev_leader; /* raft id of the last leader seen while not leading */
     int report_busy, upsert_busy, duty_busy;
     int archive_busy, archive_force;
@@ -738,7 +744,7 @@ static void stream_action(ms_cluster_job_t *j)
         return;
     }
     if (strcmp(j->action, "update-indexes") == 0) {
-        /* a state command every node reacts to (tick_cb): each republishes
+        /* a state command every node reacts to (tick_run): each republishes
          * the ranges of its local archive at once */
         cmd = cmd_with_req(
             "setting_set",
@@ -928,7 +934,12 @@ static json_t *raft_roles(void)
     return roles;
 }
 
-static json_t *server_view(json_t *s, json_t *roles, int64_t now)
+/* lage: how long ago this node last heard from the raft leader (0 on
+ * the leader itself, -1 when unknown). The leader writes its own report
+ * only on a notable change or every LEADER_REPORT_MAX_MS, so its
+ * report_age_ms is the smaller of its report's age and lage: the
+ * age of the latest sign of life, as for the others. */
+static json_t *server_view(json_t *s, json_t *roles, int64_t now, int64_t lage)
 {
     json_t *o = json_deep_copy(s);
     char k[32];
@@ -936,10 +947,24 @@ static json_t *server_view(json_t *s, json_t *roles, int64_t now)
     json_t *role = json_object_get(roles, k);
     json_object_set_new(o, "raft_role", role ? json_incref(role) : json_string("none"));
     json_t *lr = json_object_get(s, "last_report_ms");
-    json_object_set_new(o, "report_age_ms",
-                        json_is_integer(lr) ? json_integer(now - json_integer_value(lr))
-                                            : json_null());
+    if (json_is_integer(lr)) {
+        int64_t age = now - json_integer_value(lr);
+        const char *rs = json_string_value(role);
+        if (lage >= 0 && rs && strcmp(rs, "leader") == 0 && lage < age)
+            age = lage;
+        json_object_set_new(o, "report_age_ms", json_integer(age));
+    } else {
+        json_object_set_new(o, "report_age_ms", json_null());
+    }
     return o;
+}
+
+static int64_t leader_age(void)
+{
+    if (ms_raft_is_leader(g.raft))
+        return 0;
+    int64_t contact = ms_raft_leader_contact_ms(g.raft, NULL);
+    return contact ? ms_mono_ms() - contact : -1;
 }
 
 static void servers_get(ms_cluster_job_t *j)
@@ -951,7 +976,7 @@ static void servers_get(ms_cluster_job_t *j)
         json_array_foreach(list, i,
                            s) if (strcmp(json_string_value(json_object_get(s, "name")), j->id) == 0)
         {
-            job_reply(j, 200, server_view(s, roles, now));
+            job_reply(j, 200, server_view(s, roles, now, leader_age()));
             json_decref(list);
             json_decref(roles);
             return;
@@ -959,7 +984,8 @@ static void servers_get(ms_cluster_job_t *j)
         job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown server", "field", "name"));
     } else {
         json_t *arr = json_array();
-        json_array_foreach(list, i, s) json_array_append_new(arr, server_view(s, roles, now));
+        int64_t la = leader_age();
+        json_array_foreach(list, i, s) json_array_append_new(arr, server_view(s, roles, now, la));
         job_reply(j, 200, json_pack("{s:o}", "servers", arr));
     }
     json_decref(list);
@@ -1449,7 +1475,11 @@ static void busy_done(void *ud, unsigned st, json_t *res)
 
 static void self_upsert(void)
 {
-    if (g.upsert_busy || !raft_member())
+    /* the row is compared again only when a command was applied since it
+     * last matched (nothing else changes it) */
+    static uint64_t same_at;
+    uint64_t applied = ms_fsm_applied(g.fsm);
+    if (g.upsert_busy || (same_at && applied == same_at) || !raft_member())
         return;
     json_t *row = my_row();
     char want[300], rtsp[300];
@@ -1465,8 +1495,10 @@ static void self_upsert(void)
                strcmp(json_string_value(json_object_get(row, "name")), g.cfg->name) == 0;
     }
     json_decref(row);
-    if (same)
+    if (same) {
+        same_at = applied;
         return;
+    }
     json_t *args = json_pack("{s:I,s:s,s:[s,s,s],s:s,s:b,s:I,s:I}", "id", (json_int_t)my_id(),
                              "name", g.cfg->name, "addresses", g.http_base, rtsp, g.raft_addr,
                              "group", g.cfg->cluster_group[0] ? g.cfg->cluster_group : "default",
@@ -1491,6 +1523,50 @@ static void sample_cpu(void)
     g.cpu_wall_last = now;
 }
 
+static int64_t setting_int(const char *key, int64_t def);
+
+/* What the last written load report said (report()): the leader compares
+ * its load with it and writes only on a notable change. */
+static struct {
+    int valid;
+    int streams, active, clients, kbps;
+    int64_t total, used;
+    int64_t at;    /* mono ms of that write */
+    unsigned nrep; /* reports written (the HLS hints ride every 4th) */
+} g_rep;
+
+/* The leader's report is due: never written, its row not "up" or still
+ * announcing a stop, LEADER_REPORT_MAX_MS since the last one, or the load
+ * changed notably (counts; bitrate by more than a tenth; storage total, or
+ * used by more than 1% of the total; the bitrate or storage limit crossed
+ * either way: what placement.c reads of a server). Followers report every
+ * REPORT_MS regardless: the leader judges their liveness by it. */
+static int leader_report_due(json_t *row, int streams, int active, int clients, int kbps,
+                             int64_t total, int64_t used, int64_t now)
+{
+    const char *h = json_string_value(json_object_get(row, "health"));
+    if (!g_rep.valid || !h || strcmp(h, "up") != 0 ||
+        json_is_true(json_object_get(json_object_get(row, "load"), "leaving")) ||
+        now - g_rep.at >= LEADER_REPORT_MAX_MS)
+        return 1;
+    if (streams != g_rep.streams || active != g_rep.active || clients != g_rep.clients ||
+        total != g_rep.total)
+        return 1;
+    int dk = kbps > g_rep.kbps ? kbps - g_rep.kbps : g_rep.kbps - kbps;
+    if ((int64_t)dk * 10 > (int64_t)(kbps > g_rep.kbps ? kbps : g_rep.kbps))
+        return 1;
+    int64_t du = used > g_rep.used ? used - g_rep.used : g_rep.used - used;
+    if (total > 0 && du * 100 > total)
+        return 1;
+    int64_t bl = json_integer_value(json_object_get(row, "bitrate_limit_kbps"));
+    if (bl > 0 && (kbps >= bl) != (g_rep.kbps >= bl))
+        return 1;
+    int64_t pct = setting_int("storage_max_pct", 80);
+    if (total > 0 && (used * 100 > pct * total) != (g_rep.used * 100 > pct * total))
+        return 1;
+    return 0;
+}
+
 static void report(void)
 {
     json_t *row = my_row();
@@ -1498,25 +1574,22 @@ static void report(void)
         json_decref(row);
         return;
     }
-    json_decref(row);
-    sample_cpu();
+    int leader = ms_raft_is_leader(g.raft);
     ms_stream_t **list = NULL;
     size_t n = ms_streams_list(&list);
     int running = 0, active = 0, clients = 0;
     double kbps = 0;
-    /* one status buffer for all (ms_stream_get_status fills it whole) */
-    ms_stream_status_t *st = n ? malloc(sizeof *st) : NULL;
     for (size_t i = 0; i < n; i++) {
-        if (st && ms_stream_run_state(list[i]) == MS_RUN_ACTIVE) {
-            ms_stream_get_status(list[i], st);
+        ms_stream_load_t ld;
+        ms_stream_get_load(list[i], &ld);
+        if (ld.run == MS_RUN_ACTIVE) {
             running++;
-            active += st->src.state == MS_STATE_ACTIVE;
-            clients += st->clients;
-            kbps += st->src.bitrate_kbps;
+            active += ld.source_active;
+            clients += ld.clients;
+            kbps += ld.bitrate_kbps;
         }
         ms_stream_unref(list[i]);
     }
-    free(st);
     free(list);
     json_t *storage = NULL, *root;
     int64_t total = 0, used = 0;
@@ -1528,16 +1601,37 @@ static void report(void)
             used += json_integer_value(json_object_get(root, "used_bytes"));
         }
     }
+    int64_t now = ms_mono_ms();
+    if (leader && !leader_report_due(row, running, active, clients, (int)kbps, total, used, now)) {
+        json_decref(row);
+        json_decref(storage);
+        return;
+    }
+    json_decref(row);
+    g_rep.valid = 1;
+    g_rep.streams = running;
+    g_rep.active = active;
+    g_rep.clients = clients;
+    g_rep.kbps = (int)kbps;
+    g_rep.total = total;
+    g_rep.used = used;
+    g_rep.at = now;
+    sample_cpu(); /* averaged since the previous written report */
     json_t *load =
         json_pack("{s:i,s:i,s:i,s:i,s:f}", "streams", running, "active", active, "clients", clients,
                   "bitrate_kbps", (int)kbps, "cpu_pct", (double)(int)(g.cpu_pct * 10) / 10.0);
     json_object_set_new(load, "storage",
                         storage ? json_incref(json_object_get(storage, "roots")) : json_array());
-    /* every 4th report (2 s): a new output adds the segments cut since the
-     * report (node/hls_hint.c); 100 streams make ~6 KB of it */
-    static unsigned nrep;
-    if (nrep++ % 4 == 0)
+    /* a new output adds the segments cut since the report (node/hls_hint.c);
+     * 100 streams make ~6 KB of it: every 4th report of a follower (2 s),
+     * every report of the leader (its reports are rarer), none while this
+     * is the only server (nobody else starts this node's streams) */
+    json_t *servers = state_servers();
+    int others = json_array_size(servers) > 1;
+    json_decref(servers);
+    if (others && (leader || g_rep.nrep % 4 == 0))
         json_object_set_new(load, "hls", ms_hls_hint_report());
+    g_rep.nrep++;
     json_decref(storage);
     json_t *args =
         json_pack("{s:s,s:I,s:I,s:o,s:s}", "name", g.cfg->name, "storage_total", (json_int_t)total,
@@ -1546,8 +1640,6 @@ static void report(void)
     if (cluster_write(ms_cmd_new("server_report", args), 1500, busy_done, &g.report_busy) < 0)
         g.report_busy--;
 }
-
-static int64_t setting_int(const char *key, int64_t def);
 
 /* Coarse ranges of the local archive of uid as [[from, to], ...] (UTC
  * seconds, sorted, not overlapping: what archive_ranges_set accepts); NULL
@@ -1713,6 +1805,13 @@ static void observe_reports(void)
     size_t i;
     int64_t now = ms_mono_ms();
     int fresh = 0;
+    /* The leader writes its own report only on a notable change or every
+     * LEADER_REPORT_MAX_MS (report()): a follower counts the leader's
+     * silence from the last message it had from it (raft heartbeats every
+     * 50 ms), so a leader that dies is as silent here as a follower that
+     * dies, and one alive is never silent. */
+    uint64_t lid = 0;
+    int64_t contact = ms_raft_leader_contact_ms(g.raft, &lid);
     json_array_foreach(servers, i, s)
     {
         const char *name = json_string_value(json_object_get(s, "name"));
@@ -1735,6 +1834,9 @@ static void observe_reports(void)
             g_obs[k].seen_mono = now;
             fresh = 1;
         }
+        if (lid && (uint64_t)json_integer_value(json_object_get(s, "id")) == lid &&
+            contact > g_obs[k].seen_mono)
+            g_obs[k].seen_mono = contact;
     }
     if (fresh) /* a new load report: where each stream's HLS numbering stands */
         ms_hls_hint_update(servers);
@@ -1887,9 +1989,11 @@ static void observed_ages(json_t *servers, int64_t now_wall)
  * so while they stay equal and the last run decided nothing, the run is
  * skipped (the plan would be empty again). */
 static struct {
-    ms_buf_t sig;  /* inputs of the last full run */
-    int quiet;     /* that run wrote nothing and was not settling */
-    uint64_t runs; /* full runs and skips (read in a debugger) */
+    ms_buf_t sig;     /* inputs of the last full run */
+    int quiet;        /* that run wrote nothing and was not settling */
+    int alone;        /* that run saw no server but this one, no removal under way */
+    uint64_t applied; /* ms_fsm_applied() at that run */
+    uint64_t runs;    /* full runs and skips (read in a debugger) */
     uint64_t skips;
 } g_duty = {.sig = MS_BUF_INIT};
 
@@ -1938,6 +2042,15 @@ static void leader_duties(void)
     /* settling: a new leader assigns unassigned streams only, until live
      * nodes' reports held up by the election had time to land */
     int grace = ms_mono_ms() - g.leader_since < LEADER_SETTLE_MS;
+    /* Alone (a single-node cluster): no report age can flip over time (the
+     * leader is always healthy to itself), so while nothing was applied
+     * since a quiet run the inputs are the same without reading them. */
+    if (!grace && g_duty.quiet && g_duty.alone && !g.removing[0] &&
+        g_duty.applied == ms_fsm_applied(g.fsm)) {
+        g_duty.skips++;
+        return;
+    }
+    g_duty.applied = ms_fsm_applied(g.fsm);
     int po_down = (int)setting_int("down_after_ms", DOWN_AFTER_MS);
     int64_t now = wall_ms();
     observe_reports();
@@ -1965,6 +2078,9 @@ static void leader_duties(void)
             !server_healthy(s, now))
             old_leader = json_string_value(json_object_get(s, "name"));
     }
+    g_duty.alone =
+        !g.removing[0] && json_array_size(servers) == 1 &&
+        (uint64_t)json_integer_value(json_object_get(json_array_get(servers, 0), "id")) == my_id();
     ms_buf_t sig = MS_BUF_INIT;
     duty_inputs(&sig, servers, old_leader, now);
     if (!grace && g_duty.quiet && !sig.err && !g_duty.sig.err && sig.len == g_duty.sig.len &&
@@ -2347,12 +2463,20 @@ static void try_join(void)
 /* ---- loop hooks ------------------------------------------------------------ */
 
 static void sweep_files(void);
+static void tick_cb(uv_timer_t *t);
 
-static void tick_cb(uv_timer_t *t)
+/* The periodic work every TICK_MS. It rides the loop iterations libraft's
+ * own tick wakes up anyway (every heartbeat, 50 ms): check_cb runs it on
+ * the first iteration at least TICK_MS - TICK_EARLY_MS after the last run,
+ * so it costs no wakeup of its own. g.tick is only a fallback, pushed
+ * TICK_MS + TICK_LATE_MS ahead at every run (when nothing else wakes the
+ * loop, e.g. raft not ticking). */
+static void tick_run(void)
 {
-    (void)t;
     if (g.stopping)
         return;
+    g.last_tick = uv_now(g.loop);
+    uv_timer_start(&g.tick, tick_cb, TICK_MS + TICK_LATE_MS, 0);
     try_join();
     if (!ms_raft_is_leader(g.raft)) {
         g.leader_since = 0;
@@ -2387,9 +2511,17 @@ static void tick_cb(uv_timer_t *t)
     }
 }
 
+static void tick_cb(uv_timer_t *t)
+{
+    (void)t;
+    tick_run();
+}
+
 static void check_cb(uv_check_t *h)
 {
     (void)h;
+    if (!g.stopping && uv_now(g.loop) - g.last_tick >= TICK_MS - TICK_EARLY_MS)
+        tick_run();
     if (g.waiting)
         wait_check();
     if (!g.stopping && g.raft && ms_fsm_applied(g.fsm) != g.seen_applied) {
@@ -2536,7 +2668,8 @@ int ms_cluster_start(uv_loop_t *loop, const ms_node_cfg_t *cfg)
     uv_async_init(loop, &g.async, async_cb);
     uv_timer_init(loop, &g.tick);
     uv_check_init(loop, &g.check);
-    uv_timer_start(&g.tick, tick_cb, TICK_MS, TICK_MS);
+    g.last_tick = uv_now(loop);
+    uv_timer_start(&g.tick, tick_cb, TICK_MS + TICK_LATE_MS, 0); /* fallback: tick_run */
     uv_check_start(&g.check, check_cb);
     struct sockaddr_storage ss;
     char lab[300];

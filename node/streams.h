@@ -81,6 +81,19 @@ ms_fmp4_live_t *ms_stream_live_mp4(ms_stream_t *s);
  * for output accounting (ms_hub_clients_add, ms_hub_bytes_out_add). */
 ms_hub_t *ms_stream_hub(ms_stream_t *s);
 ms_run_state_t ms_stream_run_state(ms_stream_t *s);
+
+/* What a load report counts of one stream (docs/cluster.md "Reports"). */
+typedef struct {
+    ms_run_state_t run;  /* desired run state */
+    int source_active;   /* the source's state is MS_STATE_ACTIVE */
+    int clients;         /* as ms_stream_status_t.clients */
+    double bitrate_kbps; /* as ms_stream_status_t.src.bitrate_kbps */
+} ms_stream_load_t;
+/* Any thread: the load figures of s (borrowed) into out, without the rest
+ * of ms_stream_get_status (no hub/HLS info, codecs or placement lookup).
+ * Only a running stream (MS_RUN_ACTIVE) gets its clients and source
+ * figures read; the others have them 0. */
+void ms_stream_get_load(ms_stream_t *s, ms_stream_load_t *out);
 /* Any thread: the worker whose loop runs the stream (fixed for the
  * stream's life; borrowed). Outputs attach to the hub on that loop. */
 ms_worker_t *ms_stream_worker(ms_stream_t *s);

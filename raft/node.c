@@ -24,6 +24,7 @@
 
 #include "raft/commands.h"
 #include "raft/fsm_raft.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define CTX "[raft]"
@@ -754,6 +755,25 @@ void ms_raft_info(ms_raft_t *r, ms_raft_info_t *out)
 int ms_raft_is_leader(ms_raft_t *r)
 {
     return r->stage == 3 && !r->stopping && r->leader_ready;
+}
+
+int64_t ms_raft_leader_contact_ms(ms_raft_t *r, uint64_t *leader_id)
+{
+    if (leader_id)
+        *leader_id = 0;
+    if (r->stage != 3 || r->stopping || raft_state(&r->raft) != RAFT_FOLLOWER)
+        return 0;
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    raft_leader(&r->raft, &lid, &laddr);
+    if (!lid || lid == r->id)
+        return 0;
+    /* election_timer_start is in the raft_uv clock (uv_now of the loop) */
+    uint64_t now = uv_now(r->loop), at = r->raft.election_timer_start;
+    int64_t age = now > at ? (int64_t)(now - at) : 0;
+    if (leader_id)
+        *leader_id = lid;
+    return ms_mono_ms() - age;
 }
 
 int ms_raft_member_role(ms_raft_t *r, uint64_t id)

@@ -107,6 +107,13 @@ uint64_t ms_raft_id(const ms_raft_t *r);
  * JSON, no state checksum (the control loop asks several times a second). */
 int ms_raft_member_role(ms_raft_t *r, uint64_t id);
 int ms_raft_is_leader(ms_raft_t *r); /* leader_ready */
+/* On a follower that knows its leader: the monotonic time (ms_mono_ms()
+ * base) at which it last heard from that leader (libraft resets its
+ * election timer on each AppendEntries of the current leader, heartbeats
+ * included: Raft paper section 5.2), and *leader_id set to it. 0 (and
+ * *leader_id 0) otherwise: leader, candidate, no leader known, not
+ * started. leader_id may be NULL. */
+int64_t ms_raft_leader_contact_ms(ms_raft_t *r, uint64_t *leader_id);
 
 /* Graceful stop: transfer leadership (when leader with another voter),
  * then close raft and its I/O. cb fires on the loop when every handle is

@@ -22,6 +22,7 @@
 #include "raft/commands.h"
 #include "raft/fsm.h"
 #include "raft/node.h"
+#include "util/clock.h"
 
 typedef struct {
     ms_fsm_t *fsm;
@@ -48,6 +49,12 @@ static int run_until(int (*pred)(void *), void *arg, uint64_t ms)
         uv_run(&loop, UV_RUN_ONCE);
     }
     return 1;
+}
+
+static int never(void *p)
+{
+    (void)p;
+    return 0;
 }
 
 static int flag_set(void *p)
@@ -318,6 +325,20 @@ static void test_three_nodes(void **state)
     json_t *info = ms_raft_info_json(m[1].r);
     assert_int_equal(json_integer_value(json_object_get(info, "voters")), 3);
     json_decref(info);
+
+    /* followers know when they last heard from the leader (heartbeats every
+     * 50 ms); the leader itself has no such time */
+    uint64_t lid = 1;
+    assert_int_equal(ms_raft_leader_contact_ms(m[0].r, &lid), 0);
+    assert_int_equal(lid, 0);
+    assert_false(run_until(never, NULL, 300)); /* the loop runs 300 ms */
+    for (int i = 1; i < 3; i++) {
+        int64_t at = ms_raft_leader_contact_ms(m[i].r, &lid);
+        assert_int_equal(lid, ms_raft_id(m[0].r));
+        assert_true(at > 0);
+        assert_true(ms_mono_ms() - at >= 0);
+        assert_true(ms_mono_ms() - at < 1000); /* ~50 ms unless the machine stalls */
+    }
 
     /* graceful stop of the leader hands leadership to another voter */
     member_stop(&m[0]);
