@@ -83,7 +83,7 @@ typedef struct ms_frame {
  * never allocated one goes back to free() at once, so frames may still be
  * released on any thread. Any thread. */
 ms_frame_t *ms_frame_new(const void *data, size_t size);
-#define MS_FRAME_CACHE_BYTES (4u << 20)
+#define MS_FRAME_CACHE_BYTES (1u << 20)
 /* Frees the calling thread's cached frame memory (e.g. before the thread
  * idles for long; threads that exit do it by themselves). Any thread. */
 void ms_frame_cache_flush(void);
