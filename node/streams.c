@@ -777,15 +777,13 @@ int ms_stream_get_cfg(ms_stream_t *s, ms_stream_cfg_t *dst)
 
 void ms_stream_get_load(ms_stream_t *s, ms_stream_load_t *out)
 {
-    /* the client's status is copied whole (media/rtsp has no narrower
-     * accessor): one buffer per calling thread instead of one per call */
-    static _Thread_local ms_source_status_t src;
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->mu);
     out->run = s->desired;
-    int have = 0;
+    int have = 0, active = 0;
+    double kbps = 0;
     if (out->run == MS_RUN_ACTIVE && s->client) {
-        ms_rtsp_client_get_status(s->client, &src);
+        ms_rtsp_client_get_load(s->client, &active, &kbps);
         have = 1;
     }
     double in_kbps = s->in_kbps;
@@ -794,8 +792,8 @@ void ms_stream_get_load(ms_stream_t *s, ms_stream_load_t *out)
         out->clients = ms_hub_clients(s->hub);
     if (!have)
         return;
-    out->source_active = src.state == MS_STATE_ACTIVE;
-    out->bitrate_kbps = src.bitrate_kbps;
+    out->source_active = active;
+    out->bitrate_kbps = kbps;
     /* as ms_stream_get_status: the hub's input rate when the source has none */
     if (out->bitrate_kbps <= 0 && out->source_active)
         out->bitrate_kbps = in_kbps;

@@ -979,3 +979,11 @@ void ms_rtsp_client_get_status(ms_rtsp_client_t *c, ms_source_status_t *out)
     *out = c->status;
     pthread_mutex_unlock(&c->lock);
 }
+
+void ms_rtsp_client_get_load(ms_rtsp_client_t *c, int *active, double *bitrate_kbps)
+{
+    pthread_mutex_lock(&c->lock);
+    *active = c->status.state == MS_STATE_ACTIVE;
+    *bitrate_kbps = c->status.bitrate_kbps;
+    pthread_mutex_unlock(&c->lock);
+}

@@ -54,5 +54,9 @@ ms_rtsp_client_t *ms_rtsp_client_start(uv_loop_t *loop, const ms_rtsp_client_cfg
 void ms_rtsp_client_stop(ms_rtsp_client_t *c, void (*done)(void *ud), void *ud);
 /* Copies the current status (any thread). */
 void ms_rtsp_client_get_status(ms_rtsp_client_t *c, ms_source_status_t *out);
+/* The two figures a load report needs, without copying the whole status
+ * (its SDP and strings): whether the source is active and its input bitrate
+ * in kbit/s (any thread). */
+void ms_rtsp_client_get_load(ms_rtsp_client_t *c, int *active, double *bitrate_kbps);
 
 #endif

@@ -1,6 +1,6 @@
 """Admin auth on the REST API and the Prometheus endpoint."""
 
-from mslib import http
+from mslib import http, wait_until
 
 
 def test_api_auth_and_metrics(node, shared_cam):
@@ -31,3 +31,21 @@ def test_api_auth_and_metrics(node, shared_cam):
     lines = [ln for ln in m.text.splitlines() if ln.startswith("ms_stream_")]
     assert lines, m.text[:2000]
     assert any('stream="cam"' in ln for ln in lines), lines[:20]
+
+
+def test_servers_load_of_a_single_node(node, shared_cam):
+    """The node's own load report (node/cluster.c: the leader writes it on a
+    notable change, else every 5 s) counts its running camera and its input
+    bitrate, read from the RTSP client without copying its whole status."""
+    n = node(streams={"cam": shared_cam.url()})
+    n.wait_active("cam", timeout=30)
+
+    def load():
+        rows = n.api("/api/v1/servers").json()["servers"]
+        assert len(rows) == 1, rows
+        ld = rows[0]["load"]
+        return ld if ld.get("active") == 1 and ld.get("bitrate_kbps", 0) > 0 else None
+    ld = wait_until(load, 12, what="the running camera in the node's load report")
+    assert ld["streams"] == 1 and ld["clients"] == 0, ld
+    st = n.status("cam")
+    assert abs(ld["bitrate_kbps"] - st["bitrate_kbps"]) <= max(0.5 * st["bitrate_kbps"], 50), (ld, st)
