@@ -16,7 +16,9 @@
  * run it under `valgrind --tool=callgrind` and read the inclusive cost of
  * ms_rtp_receiver_rtp (the whole path hangs below it) divided by the frames
  * (bench/README.md). Timestamps and arrival times are derived from the
- * frame index, so two runs produce the same bytes. */
+ * frame index, so two runs produce the same bytes. With BENCH_DUMP=PREFIX in
+ * the environment every listed segment is also written to PREFIX000,
+ * PREFIX001... (to find which one differs when the hash changes). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
