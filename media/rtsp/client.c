@@ -568,6 +568,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
+    ms_rtsp_cl_arrival(s);
     const uint8_t *d = (const uint8_t *)buf->base;
     size_t n = (size_t)nread;
     /* Fast path (RFC 2326 10.12 interleaved frames): when the parser holds

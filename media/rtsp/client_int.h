@@ -91,6 +91,9 @@ struct ms_rtsp_sess {
     /* media */
     int64_t play_ms;      /* mono ms at PLAY 200 */
     int64_t last_data_ms; /* mono ms of the last RTP packet */
+    /* clocks read once per socket read (ms_rtsp_cl_arrival): every packet
+     * of one read arrived together (a batch is one arrival) */
+    int64_t rx_wall_us, rx_mono_ms;
     int64_t last_keepalive_ms;
     int64_t last_rr_ms;
     int hub_set;
@@ -150,6 +153,9 @@ void ms_rtsp_cl_tracks_free(ms_rtsp_sess_t *s);
 int ms_rtsp_cl_udp_open(ms_rtsp_track_t *t);
 void ms_rtsp_cl_udp_set_server(ms_rtsp_track_t *t, int rtp_port, int rtcp_port);
 void ms_rtsp_cl_udp_punch(ms_rtsp_sess_t *s);
+/* Stamps the packets of the read about to be parsed with the arrival time
+ * (loop thread; call before ms_rtsp_cl_interleaved for each read). */
+void ms_rtsp_cl_arrival(ms_rtsp_sess_t *s);
 void ms_rtsp_cl_interleaved(ms_rtsp_sess_t *s, uint8_t ch, const uint8_t *data, size_t len);
 void ms_rtsp_cl_hub_start(ms_rtsp_sess_t *s);
 void ms_rtsp_cl_send_rr(ms_rtsp_sess_t *s);

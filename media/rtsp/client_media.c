@@ -222,18 +222,24 @@ void ms_rtsp_cl_count_bytes(ms_rtsp_client_t *c, size_t n)
     c->bytes_window += n;
 }
 
+void ms_rtsp_cl_arrival(ms_rtsp_sess_t *s)
+{
+    s->rx_wall_us = ms_wall_us();
+    s->rx_mono_ms = ms_mono_ms();
+}
+
 static void feed(ms_rtsp_track_t *t, int rtcp, const uint8_t *data, size_t len)
 {
     ms_rtsp_sess_t *s = t->s;
     if (!t->rx || s->dead)
         return;
-    int64_t now_us = ms_wall_us();
+    int64_t now_us = s->rx_wall_us;
     ms_rtsp_cl_count_bytes(s->c, len);
     if (rtcp) {
         (void)ms_rtp_receiver_rtcp(t->rx, data, len, now_us);
     } else {
         s->got_rtp = 1;
-        s->last_data_ms = ms_mono_ms();
+        s->last_data_ms = s->rx_mono_ms;
         uint64_t lost0 = ms_rtp_receiver_stats(t->rx)->lost;
         (void)ms_rtp_receiver_rtp(t->rx, data, len, now_us);
         uint64_t lost1 = ms_rtp_receiver_stats(t->rx)->lost;
@@ -299,6 +305,7 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     /* only the server we talk to may feed this track */
     if (!same_host(&s->peer, addr))
         return;
+    ms_rtsp_cl_arrival(s);
     feed(t, h == &t->udp[1], (const uint8_t *)buf->base, (size_t)nread);
 }
 
