@@ -571,35 +571,59 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     ms_rtsp_cl_arrival(s);
     const uint8_t *d = (const uint8_t *)buf->base;
     size_t n = (size_t)nread;
-    /* Fast path (RFC 2326 10.12 interleaved frames): when the parser holds
-     * nothing, complete '$' frames at the start of the read are handed on
-     * straight from the read buffer, without a copy into the parser nor a
-     * memmove of the rest after each frame. */
-    while (s->parser.off == s->parser.len && !s->parser.error && n >= 4 && d[0] == '$') {
-        size_t l = ((size_t)d[2] << 8) | d[3];
-        if (n < 4 + l)
-            break;
-        ms_rtsp_cl_interleaved(s, d[1], d + 4, l);
-        if (s->dead)
+    ms_rtsp_parser_t *p = &s->parser;
+    while (n > 0 && !s->dead) {
+        /* Fast path (RFC 2326 10.12 interleaved frames): while the parser
+         * holds nothing, complete '$' frames are handed on straight from the
+         * read buffer, without a copy into the parser nor a memmove of the
+         * rest after each frame. */
+        while (p->off == p->len && !p->error && n >= 4 && d[0] == '$') {
+            size_t l = ((size_t)d[2] << 8) | d[3];
+            if (n < 4 + l)
+                break;
+            ms_rtsp_cl_interleaved(s, d[1], d + 4, l);
+            if (s->dead)
+                return;
+            d += 4 + l;
+            n -= 4 + l;
+        }
+        if (n == 0)
             return;
-        d += 4 + l;
-        n -= 4 + l;
+        /* The parser gets what the fast path cannot take: a frame cut by the
+         * end of a read (then, from the next read, only the bytes that
+         * complete it, so the fast path resumes right after), and RTSP
+         * messages with whatever follows them in the read. */
+        size_t take = n;
+        const uint8_t *head = p->off == p->len ? d : p->buf + p->off;
+        size_t held = p->len - p->off;
+        if (head[0] == '$') {
+            if (held < 4)
+                take = 4 - held; /* complete the 4-byte header first */
+            else
+                take = 4 + (((size_t)head[2] << 8) | head[3]) - held;
+            if (take > n)
+                take = n;
+        }
+        int r = ms_rtsp_parser_feed(p, d, take);
+        d += take;
+        n -= take;
+        ms_rtsp_event_t ev;
+        while (r == 0 && !s->dead && (r = ms_rtsp_parser_next(p, &ev)) == 1) {
+            r = 0;
+            if (ev.type == MS_RTSP_EV_INTERLEAVED)
+                ms_rtsp_cl_interleaved(s, ev.channel, ev.data, ev.len);
+            else if (ev.msg.is_request)
+                on_server_request(s, &ev.msg);
+            else
+                on_response(s, &ev.msg);
+        }
+        if (r < 0) {
+            if (!s->dead)
+                sess_fail(s, MS_CHAR_INCORRECT, "malformed RTSP data from the server (%s)",
+                          strerror(-r));
+            return;
+        }
     }
-    if (n == 0)
-        return;
-    int r = ms_rtsp_parser_feed(&s->parser, d, n);
-    ms_rtsp_event_t ev;
-    while (r == 0 && !s->dead && (r = ms_rtsp_parser_next(&s->parser, &ev)) == 1) {
-        r = 0;
-        if (ev.type == MS_RTSP_EV_INTERLEAVED)
-            ms_rtsp_cl_interleaved(s, ev.channel, ev.data, ev.len);
-        else if (ev.msg.is_request)
-            on_server_request(s, &ev.msg);
-        else
-            on_response(s, &ev.msg);
-    }
-    if (r < 0 && !s->dead)
-        sess_fail(s, MS_CHAR_INCORRECT, "malformed RTSP data from the server (%s)", strerror(-r));
 }
 
 /* Batched reading (the node's ingest_batch_ms; media/stream/hub.h "prompt
