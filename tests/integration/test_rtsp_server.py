@@ -79,10 +79,23 @@ GST_SCRIPT = textwrap.dedent("""
     url, proto, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
     p = Gst.parse_launch(
         "rtspsrc name=s location=%s protocols=%s latency=300 "
-        "s. ! application/x-rtp,media=video ! rtph264depay ! h264parse ! avdec_h264 ! "
+        "rtph264depay name=vd ! h264parse ! avdec_h264 ! "
         "fakesink name=v signal-handoffs=true sync=false "
-        "s. ! application/x-rtp,media=audio ! rtpmp4gdepay ! aacparse ! avdec_aac ! "
+        "rtpmp4gdepay name=ad ! aacparse ! avdec_aac ! "
         "fakesink name=a signal-handoffs=true sync=false" % (url, proto))
+    # rtspsrc's pads are linked here by their media: parse_launch's delayed
+    # links ("s. ! caps ! ...") race when the audio and video pads appear at
+    # the same moment from two streaming threads (one link then fails with
+    # "Delayed linking failed" and its branch stays unlinked)
+    def on_pad(src, pad):
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        media = caps.get_structure(0).get_string("media")
+        sink = {"video": "vd", "audio": "ad"}.get(media)
+        if sink:
+            sp = p.get_by_name(sink).get_static_pad("sink")
+            if not sp.is_linked():
+                pad.link(sp)
+    p.get_by_name("s").connect("pad-added", on_pad)
     # frames are counted in a wall-clock window that starts 2 s after the
     # first one: PLAY starts with a burst of the GOP cache, which would
     # over-count (and rtpjitterbuffer re-times it over UDP)
