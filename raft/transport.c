@@ -143,16 +143,17 @@ static void peer_name(uv_tcp_t *tcp, char *out, size_t cap)
 static void refuse_log(impl_t *m, tconn_t *c, int err)
 {
     uint32_t sup = 0;
+    char more[64] = "";
     if (!ms_ratelimit_ok(&m->rl, &sup))
         return;
+    if (sup)
+        snprintf(more, sizeof more, " (%u similar lines suppressed)", sup);
     if (c->outgoing)
         MS_WARN(CTX,
-                "handshake with %s (id %llu) failed: %s; not a member holding this "
-                "cluster's secret? (%u similar lines suppressed)",
-                c->where, (unsigned long long)c->peer_id, ms_rhs_strerror(err), sup);
+                "handshake with %s (id %llu) failed: %s (does it hold this cluster's secret?)%s",
+                c->where, (unsigned long long)c->peer_id, ms_rhs_strerror(err), more);
     else
-        MS_WARN(CTX, "refused raft connection from %s: %s (%u similar lines suppressed)", c->where,
-                ms_rhs_strerror(err), sup);
+        MS_WARN(CTX, "refused raft connection from %s: %s%s", c->where, ms_rhs_strerror(err), more);
 }
 
 static void maybe_fire_close(impl_t *m)
