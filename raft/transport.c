@@ -59,8 +59,9 @@ typedef struct {
 struct tconn {
     impl_t *m;
     tconn_t *prev, *next;
-    int listed, outgoing, phase, aborting, handed, writing;
-    int refs; /* tcp handle, timer handle, getaddrinfo in flight */
+    int listed, outgoing, phase, aborting, handed;
+    int writes, writing; /* writes issued (at most 2), of those not yet done */
+    int refs;            /* tcp handle, timer handle, getaddrinfo in flight */
     int status;
     struct raft_uv_connect *req;
     raft_uv_connect_cb cb;
@@ -71,8 +72,8 @@ struct tconn {
     uv_getaddrinfo_t gai;
     int resolving;
     uv_connect_t creq;
-    uv_write_t wreq;
-    uint8_t out[MS_RHS_HELLO_MAX];
+    uv_write_t wreq[2]; /* one per message we send: HELLO+PROOF or CHALLENGE */
+    uint8_t out[2][MS_RHS_HELLO_MAX];
     uint8_t in[MS_RHS_HELLO_MAX];
     size_t need, got;
     ms_rhs_t hs;
@@ -240,7 +241,7 @@ static void conn_handover(tconn_t *c)
 {
     impl_t *m = c->m;
     uv_tcp_t *tcp = c->tcp;
-    assert(c->phase == P_VERIFIED && !c->writing && !c->aborting);
+    assert(c->phase == P_VERIFIED && c->writing == 0 && !c->aborting);
     unlink_conn(c);
     c->handed = 1;
     c->aborting = 1; /* nothing else happens to c but its timer's close */
@@ -264,24 +265,36 @@ static void timer_cb(uv_timer_t *t)
 static void write_cb(uv_write_t *w, int status)
 {
     tconn_t *c = w->data;
-    c->writing = 0;
+    c->writing--;
     if (c->aborting)
         return;
     if (status < 0) {
         conn_abort(c, RAFT_NOCONNECTION, 0);
         return;
     }
-    if (c->phase == P_VERIFIED)
+    if (c->phase == P_VERIFIED && c->writing == 0)
         conn_handover(c);
 }
 
+/* The buffer of the next write: each message has its own, untouched until
+ * its callback (libuv keeps pointing at it). */
+static uint8_t *next_out(tconn_t *c)
+{
+    assert(c->writes < 2);
+    return c->out[c->writes];
+}
+
+/* Sends len bytes written to next_out(c). */
 static int conn_write(tconn_t *c, size_t len)
 {
-    uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)len);
-    c->wreq.data = c;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)c->tcp, &b, 1, write_cb);
-    if (rc == 0)
-        c->writing = 1;
+    int i = c->writes;
+    uv_buf_t b = uv_buf_init((char *)c->out[i], (unsigned)len);
+    c->wreq[i].data = c;
+    int rc = uv_write(&c->wreq[i], (uv_stream_t *)c->tcp, &b, 1, write_cb);
+    if (rc == 0) {
+        c->writes++;
+        c->writing++;
+    }
     return rc;
 }
 
@@ -310,7 +323,7 @@ static void conn_process(tconn_t *c)
     int rc;
     switch (c->phase) {
     case P_CHALLENGE:
-        rc = ms_rhs_connect_finish(&c->hs, c->in, c->got, c->out);
+        rc = ms_rhs_connect_finish(&c->hs, c->in, c->got, next_out(c));
         if (rc < 0) {
             conn_abort(c, RAFT_NOCONNECTION, rc);
             return;
@@ -335,7 +348,7 @@ static void conn_process(tconn_t *c)
             conn_abort(c, RAFT_NOCONNECTION, 0);
             return;
         }
-        rc = ms_rhs_accept_hello(&c->hs, m->key, m->id, c->in, c->got, nonce, c->out);
+        rc = ms_rhs_accept_hello(&c->hs, m->key, m->id, c->in, c->got, nonce, next_out(c));
         if (rc < 0) {
             conn_abort(c, RAFT_NOCONNECTION, rc);
             return;
@@ -397,8 +410,8 @@ static void connect_cb(uv_connect_t *req, int status)
     if (uv_fileno((uv_handle_t *)c->tcp, &fd) == 0)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof tmo);
     if (RAND_bytes(nonce, sizeof nonce) != 1 ||
-        ms_rhs_connect_start(&c->hs, m->key, m->id, m->address, c->peer_id, nonce, c->out, &len) <
-            0) {
+        ms_rhs_connect_start(&c->hs, m->key, m->id, m->address, c->peer_id, nonce, next_out(c),
+                             &len) < 0) {
         conn_abort(c, RAFT_NOCONNECTION, 0);
         return;
     }
