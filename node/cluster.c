@@ -2648,6 +2648,7 @@ int ms_cluster_start(uv_loop_t *loop, const ms_node_cfg_t *cfg)
     ms_raft_cfg_t rc = {.data_dir = cfg->data_dir,
                         .address = g.raft_addr,
                         .bind = strchr(la, ':') ? NULL : bind,
+                        .secret = cfg->secret,
                         .join = cfg->ncluster_join > 0};
     /* Test hook: MS_RAFT_SNAPSHOT_THRESHOLD / MS_RAFT_SNAPSHOT_TRAILING (entries) let the
      * multi-node tests force snapshots and their installation on a lagging follower. */

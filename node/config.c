@@ -619,7 +619,8 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
         else
             MS_WARN("[config]",
                     "%s: secret: absent, using a random secret for this run "
-                    "(playback tokens will not survive a restart nor work across nodes)",
+                    "(playback tokens will not survive a restart nor work across nodes, "
+                    "and no other node can talk raft with this one)",
                     p->file);
     }
     return p->bad ? -1 : 0;

@@ -8,23 +8,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <raft.h>
 #include <raft/uv.h>
 
 #include "raft/commands.h"
 #include "raft/fsm_raft.h"
+#include "raft/transport.h"
 #include "util/clock.h"
+#include "util/kdf.h"
 #include "util/log.h"
 
 #define CTX "[raft]"
@@ -48,17 +48,6 @@ typedef struct {
     void *ud;
 } barrier_t;
 
-/* A connect to a peer, wrapped with a timeout (connect_timeout below). */
-typedef struct conn_wrap {
-    struct raft_uv_connect inner; /* the transport's request */
-    struct raft_uv_connect *outer;
-    raft_uv_connect_cb outer_cb;
-    uint64_t deadline; /* uv_now */
-    int fired;         /* outer_cb already called (timed out) */
-    struct ms_raft *r;
-    struct conn_wrap *next;
-} conn_wrap_t;
-
 typedef struct {
     struct raft_change req;
     void (*cb)(void *ud, int status);
@@ -74,10 +63,7 @@ struct ms_raft {
     struct raft raft;
     struct raft_io io;
     struct raft_uv_transport transport;
-    int (*tcp_connect)(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
-                       const char *address, raft_uv_connect_cb cb);
-    conn_wrap_t *connects; /* in flight */
-    int abandoned;         /* of those, timed out (their SYNs still retried) */
+    uint8_t key[MS_RHS_KEY_LEN]; /* the raft transport's handshake key */
     struct raft_fsm rf;
     struct raft_transfer transfer;
     uv_check_t check;
@@ -205,9 +191,20 @@ int ms_raft_new(uv_loop_t *loop, const ms_raft_cfg_t *cfg, ms_fsm_t *fsm, ms_raf
     r->cfg.data_dir = r->data_dir;
     r->cfg.address = r->address;
     r->cfg.bind = r->bind;
+    r->cfg.secret = NULL; /* only the derived key is kept */
     if ((rc = mkdir_ok(r->data_dir)) < 0 || (rc = mkdir_ok(r->dir)) < 0 ||
         (rc = load_or_create_id(r->dir, &r->id)) < 0)
         goto err;
+    if (cfg->secret && cfg->secret[0]) {
+        if ((rc = ms_kdf_derive(cfg->secret, MS_KDF_RAFT, r->key)) < 0)
+            goto err;
+    } else {
+        rc = -EIO;
+        if (RAND_bytes(r->key, sizeof r->key) != 1)
+            goto err;
+        MS_WARN(CTX, "no cluster secret: the raft key is random for this run, so no other node "
+                     "can connect to this one nor accept its connections (docs/security.md)");
+    }
     *out = r;
     return 0;
 err:
@@ -222,8 +219,9 @@ void ms_raft_free(ms_raft_t *r)
     if (r->stage > 0 && r->stage < 3) {
         if (r->stage >= 2)
             raft_uv_close(&r->io);
-        raft_uv_tcp_close(&r->transport);
+        ms_raft_transport_free(&r->transport);
     }
+    OPENSSL_cleanse(r->key, sizeof r->key);
     free(r->data_dir);
     free(r->dir);
     free(r->address);
@@ -471,89 +469,6 @@ int ms_raft_barrier(ms_raft_t *r, void (*cb)(void *ud, int status), void *ud)
     return barrier_start(r, 0, cb, ud);
 }
 
-/* ---- connect timeout ------------------------------------------------- */
-
-/* raft_uv's TCP transport has no connect timeout: a SYN to a peer cut off
- * by a partition is retransmitted with the kernel's backoff (1, 3, 7, 15 s
- * after the first), so after the heal the leader reached the peer seconds
- * later. The transport's connect is wrapped: after CONNECT_TIMEOUT_MS the
- * request fails (raft_uv retries after connect_retry_ms with a fresh SYN);
- * a connection that completes after that is closed. The timed-out sockets
- * live on in the kernel until they connect or give up (tcp_syn_retries,
- * ~2 min): at most CONNECT_ABANDON_MAX of them, then the connects in flight
- * wait for the kernel like before.
- * Likewise an established connection to a peer that went away silently
- * kept its messages in retransmission with a growing timeout (seconds after
- * a 10 s partition): TCP_USER_TIMEOUT (RFC 5482) drops it once data stays
- * unacknowledged for STALL_TIMEOUT_MS (heartbeats flow every 50 ms), and
- * raft_uv connects again. */
-#define CONNECT_TIMEOUT_MS  1000
-#define STALL_TIMEOUT_MS    1500
-#define CONNECT_ABANDON_MAX 32
-
-static void late_stream_closed(uv_handle_t *h)
-{
-    raft_free(h); /* the transport allocated it with raft's allocator */
-}
-
-static void wrapped_connect_cb(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
-{
-    conn_wrap_t *w = req->data;
-    ms_raft_t *r = w->r;
-    for (conn_wrap_t **pp = &r->connects; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    if (!w->fired) {
-        uv_os_fd_t fd;
-        int tmo = STALL_TIMEOUT_MS;
-        if (status == 0 && stream && uv_fileno((uv_handle_t *)stream, &fd) == 0)
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &tmo, sizeof tmo);
-        w->outer_cb(w->outer, stream, status);
-    } else {
-        r->abandoned--;
-        if (status == 0 && stream)
-            uv_close((uv_handle_t *)stream, late_stream_closed);
-    }
-    free(w);
-}
-
-static int connect_timeout(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
-                           const char *address, raft_uv_connect_cb cb)
-{
-    ms_raft_t *r = (ms_raft_t *)(void *)((char *)t - offsetof(ms_raft_t, transport));
-    conn_wrap_t *w = calloc(1, sizeof *w);
-    if (!w)
-        return RAFT_NOMEM;
-    w->r = r;
-    w->outer = req;
-    w->outer_cb = cb;
-    w->inner.data = w;
-    w->deadline = uv_now(r->loop) + CONNECT_TIMEOUT_MS;
-    int rv = r->tcp_connect(t, &w->inner, id, address, wrapped_connect_cb);
-    if (rv != 0) {
-        free(w);
-        return rv;
-    }
-    w->next = r->connects;
-    r->connects = w;
-    return 0;
-}
-
-/* Fails the connects past their deadline (from check_cb: the raft timers
- * make the loop iterate at least every heartbeat). */
-static void connect_sweep(ms_raft_t *r)
-{
-    uint64_t now = uv_now(r->loop);
-    for (conn_wrap_t *w = r->connects; w && r->abandoned < CONNECT_ABANDON_MAX; w = w->next)
-        if (!w->fired && now >= w->deadline) {
-            w->fired = 1; /* raft_uv retries; a new request goes to the list head */
-            r->abandoned++;
-            w->outer_cb(w->outer, NULL, RAFT_NOCONNECTION);
-        }
-}
-
 /* After every loop iteration: notice leadership changes (raft has no
  * callback for them). */
 static void check_cb(uv_check_t *h)
@@ -561,7 +476,6 @@ static void check_cb(uv_check_t *h)
     ms_raft_t *r = h->data;
     if (r->stopping)
         return;
-    connect_sweep(r);
     if (raft_state(&r->raft) == RAFT_LEADER) {
         raft_term t = raft_current_term(&r->raft);
         if (r->barrier_term != t) {
@@ -654,13 +568,9 @@ int ms_raft_start(ms_raft_t *r)
     /* both structs carry a version the user must set (raft/uv.h) */
     r->transport.version = 1;
     r->io.version = 2;
-    if ((rv = raft_uv_tcp_init(&r->transport, r->loop)) != 0)
-        return map_raft_err(rv);
+    if ((rv = ms_raft_transport_init(&r->transport, r->loop, r->key, r->bind)) < 0)
+        return rv;
     r->stage = 1;
-    r->tcp_connect = r->transport.connect;
-    r->transport.connect = connect_timeout;
-    if (r->bind && (rv = raft_uv_tcp_set_bind_address(&r->transport, r->bind)) != 0)
-        return map_raft_err(rv);
     if ((rv = raft_uv_init(&r->io, r->loop, r->dir, &r->transport)) != 0) {
         MS_ERROR(CTX, "raft_uv_init %s: %s", r->dir, r->io.errmsg);
         return map_raft_err(rv);
@@ -851,7 +761,7 @@ static void node_closed_cb(struct raft *raft)
 {
     ms_raft_t *r = raft->data;
     raft_uv_close(&r->io);
-    raft_uv_tcp_close(&r->transport);
+    ms_raft_transport_free(&r->transport);
     r->stage = 0;
     ms_fsm_set_apply_hook(r->fsm, NULL, NULL);
     r->closes = 2;
@@ -907,7 +817,7 @@ void ms_raft_stop(ms_raft_t *r, void (*cb)(void *ud), void *ud)
         if (r->stage >= 2)
             raft_uv_close(&r->io);
         if (r->stage >= 1)
-            raft_uv_tcp_close(&r->transport);
+            ms_raft_transport_free(&r->transport);
         r->stage = 0;
         if (cb)
             cb(ud);

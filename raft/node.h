@@ -1,4 +1,5 @@
-/* One cluster member: libraft over TCP (raft_uv), its log and snapshots
+/* One cluster member: libraft over our authenticated TCP transport
+ * (raft/transport.h) and raft_uv's disk I/O, its log and snapshots
  * under <data_dir>/raft, driving an ms_fsm_t (DESIGN.md section 7,
  * docs/cluster.md). This is the only module that calls libraft for real.
  *
@@ -15,6 +16,8 @@
  *   first submits schema_init / schema_upgrade when the state's schema is
  *   older than this binary's.
  * - ms_raft_stop() hands leadership to another voter first (raft_transfer).
+ * - Every raft connection starts with a handshake that proves both nodes
+ *   hold the cluster secret (util/raft_handshake.h) before libraft sees it.
  *
  * The process must ignore SIGPIPE (raft_uv writes to peers' sockets).
  *
@@ -36,9 +39,13 @@ typedef struct ms_raft ms_raft_t;
 enum { MS_RAFT_STANDBY = 0, MS_RAFT_VOTER = 1, MS_RAFT_SPARE = 2 }; /* raft roles */
 
 typedef struct {
-    const char *data_dir;         /* required; raft files in <data_dir>/raft */
-    const char *address;          /* required; "host:port" advertised to peers */
-    const char *bind;             /* optional "a.b.c.d:port" to listen on (same port) */
+    const char *data_dir; /* required; raft files in <data_dir>/raft */
+    const char *address;  /* required; "host:port" advertised to peers */
+    const char *bind;     /* optional "a.b.c.d:port" to listen on (same port) */
+    /* The cluster secret; the raft transport's handshake key is derived from
+     * it (raft/transport.h). NULL or "": a random key, so this node talks
+     * raft with nobody else. Not kept. */
+    const char *secret;
     int join;                     /* 1: never bootstrap, wait to be added */
     unsigned election_timeout_ms; /* 0: 500 */
     unsigned heartbeat_ms;        /* 0: 50 */

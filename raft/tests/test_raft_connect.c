@@ -1,4 +1,4 @@
-/* The connect timeout around raft_uv's TCP transport (raft/node.c): a peer
+/* The connect timeout of the raft transport (raft/transport.c): a peer
  * that drops SYNs silently (as one cut off by a partition does) is reached
  * soon after it comes back, instead of at the kernel's next SYN
  * retransmission (1, 3, 7, 15 s after the first).
@@ -95,6 +95,7 @@ static void member_new(member_t *m, const char *dir, int join, int port)
     ms_raft_cfg_t cfg = {0};
     cfg.data_dir = dir;
     cfg.address = m->addr;
+    cfg.secret = "test cluster secret";
     cfg.join = join;
     cfg.on_leader = on_leader;
     cfg.ud = m;

@@ -87,6 +87,7 @@ static void member_start(member_t *m, const char *dir, int join)
     ms_raft_cfg_t cfg = {0};
     cfg.data_dir = dir;
     cfg.address = m->addr;
+    cfg.secret = "test cluster secret";
     cfg.join = join;
     cfg.on_leader = on_leader;
     cfg.ud = m;
