@@ -11,6 +11,7 @@ typedef struct {
     const ms_placement_opts_t *o;
     int64_t *cnt; /* primary streams per server (parallel to servers) */
     size_t ns;
+    json_t *rejected; /* searches only: [{"server", "reason"}] of the servers passed over */
 } ctx_t;
 
 static const char *S(json_t *o, const char *k)
@@ -25,6 +26,17 @@ static int64_t I(json_t *o, const char *k)
     if (json_is_boolean(v))
         return json_is_true(v);
     return json_is_integer(v) ? json_integer_value(v) : (int64_t)json_number_value(v);
+}
+
+/* Records why server name was passed over (searches with c->rejected). */
+static void reject(const ctx_t *c, const char *name, const char *reason)
+{
+    if (!c->rejected || !name || !name[0])
+        return;
+    size_t i;
+    json_t *r;
+    json_array_foreach(c->rejected, i, r) if (strcmp(S(r, "server"), name) == 0) return;
+    json_array_append_new(c->rejected, json_pack("{s:s,s:s}", "server", name, "reason", reason));
 }
 
 void ms_placement_opts_defaults(ms_placement_opts_t *o)
@@ -215,14 +227,22 @@ static int pick_pool(const ctx_t *c, const char *grp, const char *ex1, const cha
     int any_cluster = json_array_size(c->clusters) > 0;
     for (size_t i = 0; i < c->ns; i++) {
         const char *name = S(json_array_get(c->servers, i), "name");
-        if ((ex1 && strcmp(name, ex1) == 0) || (ex2 && strcmp(name, ex2) == 0))
+        if ((ex1 && strcmp(name, ex1) == 0) || (ex2 && strcmp(name, ex2) == 0)) {
+            if (why) /* the main search, not the backup's */
+                reject(c, name, "current server");
             continue;
-        if (any_cluster && in_any_cluster(c, name))
+        }
+        if (any_cluster && in_any_cluster(c, name)) {
+            if (why)
+                reject(c, name, "in a cluster: runs reserved streams only");
             continue;
+        }
         const char *r = qualifies(c, (int)i, grp);
         if (r) {
-            if (why)
+            if (why) {
                 why_add(why, cap, name, r);
+                reject(c, name, r);
+            }
             continue;
         }
         if (best < 0 || c->cnt[i] < c->cnt[best])
@@ -259,6 +279,10 @@ static void pick_cluster(const ctx_t *c, const char *grp, const char *want, cons
             rm = "current server";
         if (!ra && exclude && strcmp(S(cl, "additional"), exclude) == 0)
             ra = "current server";
+        if (rm)
+            reject(c, S(cl, "main"), rm);
+        if (ra && a >= 0)
+            reject(c, S(cl, "additional"), ra);
         int pp = !rm ? m : !ra ? a : -1, pb = !rm && !ra ? a : -1;
         if (pp < 0) {
             char n[160];
@@ -330,6 +354,7 @@ static int ctx_init(ctx_t *c, json_t *servers, json_t *groups, json_t *clusters,
     c->clusters = clusters;
     c->streams = streams;
     c->o = o;
+    c->rejected = NULL;
     c->ns = json_array_size(servers);
     c->cnt = calloc(c->ns + 1, sizeof *c->cnt);
     if (!c->cnt)
@@ -412,6 +437,14 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
     return out;
 }
 
+/* The servers the search passed over, in the order of the state. */
+static json_t *take_rejected(ctx_t *c)
+{
+    json_t *r = c->rejected;
+    c->rejected = NULL;
+    return r ? r : json_array();
+}
+
 json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, json_t *streams,
                             json_t *stream, const char *want_cluster, const char *exclude,
                             const ms_placement_opts_t *o)
@@ -419,6 +452,7 @@ json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, j
     ctx_t c;
     if (ctx_init(&c, servers, groups, clusters, streams, o) < 0)
         return NULL;
+    c.rejected = json_array();
     int cur = srv_index(&c, S(json_object_get(stream, "placement"), "primary"));
     if (cur >= 0)
         c.cnt[cur]--;
@@ -428,6 +462,76 @@ json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, j
     json_t *out = p < 0 ? json_pack("{s:s}", "reason", why)
                         : json_pack("{s:o,s:o}", "primary", name_or_null(&c, p), "backup",
                                     name_or_null(&c, b));
+    if (out)
+        json_object_set_new(out, "rejected", take_rejected(&c));
+    json_decref(c.rejected);
+    free(c.cnt);
+    return out;
+}
+
+json_t *ms_placement_search_server(json_t *servers, json_t *groups, json_t *clusters,
+                                   json_t *streams, json_t *stream, const char *target,
+                                   const ms_placement_opts_t *o)
+{
+    ctx_t c;
+    if (!target || ctx_init(&c, servers, groups, clusters, streams, o) < 0)
+        return NULL;
+    c.rejected = json_array();
+    const char *curname = S(json_object_get(stream, "placement"), "primary");
+    int cur = srv_index(&c, curname);
+    if (cur >= 0)
+        c.cnt[cur]--;
+    const char *grp = ms_placement_stream_group(c.groups, stream);
+    int t = srv_index(&c, target), b = -1;
+    char why[512] = "";
+    /* a cluster member qualifies by its cluster's group, a pool server by its own */
+    const char *r = strcmp(target, curname) == 0
+                        ? "current server"
+                        : qualifies(&c, t, I(stream, "reserve") ? NULL : grp);
+    if (!r && I(stream, "reserve")) {
+        /* a reserved stream runs on a cluster of its group: target is the
+         * main or additional of one, the other member is the backup */
+        size_t i;
+        json_t *cl;
+        int member = 0;
+        json_array_foreach(c.clusters, i, cl)
+        {
+            const char *other = strcmp(S(cl, "main"), target) == 0         ? S(cl, "additional")
+                                : strcmp(S(cl, "additional"), target) == 0 ? S(cl, "main")
+                                                                           : NULL;
+            if (!other || !cluster_candidate(&c, cl, grp))
+                continue;
+            member = 1;
+            int ob = srv_index(&c, other);
+            const char *ro = ob >= 0 ? qualifies(&c, ob, NULL) : "none";
+            if (!ro && ob != cur) {
+                b = ob;
+                break;
+            }
+            if (ob >= 0)
+                reject(&c, other, ro ? ro : "current server");
+        }
+        if (!member)
+            r = grp[0] ? "not in a cluster of the stream's group (the stream is reserved)"
+                       : "not in a cluster (the stream is reserved)";
+    } else if (!r && json_array_size(c.clusters) > 0 && in_any_cluster(&c, target)) {
+        r = "in a cluster: runs reserved streams only";
+    } else if (!r) {
+        c.cnt[t]++; /* the backup is chosen with the primary counted */
+        b = pick_pool(&c, grp, target, NULL, NULL, 0);
+        c.cnt[t]--;
+    }
+    json_t *out;
+    if (r) {
+        reject(&c, target, r);
+        snprintf(why, sizeof why, "%s: %s", target, r);
+        out = json_pack("{s:s}", "reason", why);
+    } else {
+        out = json_pack("{s:s,s:o}", "primary", target, "backup", name_or_null(&c, b));
+    }
+    if (out)
+        json_object_set_new(out, "rejected", take_rejected(&c));
+    json_decref(c.rejected);
     free(c.cnt);
     return out;
 }

@@ -203,6 +203,45 @@ static void test_clusters_and_subnets(void **st)
     r = ms_placement_search(servers, groups, clusters, streams,
                             json_array_get(streams, 3) /* unreserved */, NULL, "e", &o);
     assert_non_null(P(r, "reason"));
+    /* every server passed over is listed with its reason (dry_run) */
+    json_t *rej = json_object_get(r, "rejected");
+    assert_true(json_is_array(rej));
+    int seen_e = 0, seen_a = 0;
+    size_t k;
+    json_t *x;
+    json_array_foreach(rej, k, x)
+    {
+        if (strcmp(P(x, "server"), "e") == 0)
+            seen_e = strcmp(P(x, "reason"), "current server") == 0;
+        if (strcmp(P(x, "server"), "a") == 0)
+            seen_a = strstr(P(x, "reason"), "in a cluster") != NULL;
+    }
+    assert_true(seen_e && seen_a);
+    json_decref(r);
+    /* transfer to a named server: a reserved stream's target must be a
+     * member of a cluster of its group; the other member is the backup */
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 1),
+                                   "b", &o);
+    assert_string_equal(P(r, "primary"), "b");
+    assert_string_equal(P(r, "backup"), "a");
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 1),
+                                   "e", &o);
+    assert_null(P(r, "primary"));
+    assert_non_null(strstr(P(r, "reason"), "e: not in a cluster"));
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 0),
+                                   "c", &o); /* c is down */
+    assert_string_equal(P(r, "reason"), "c: down");
+    assert_string_equal(P(json_array_get(json_object_get(r, "rejected"), 0), "server"), "c");
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 3),
+                                   "a", &o); /* unreserved stream onto a clustered server */
+    assert_non_null(strstr(P(r, "reason"), "runs reserved streams only"));
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 3),
+                                   "nosuch", &o);
+    assert_string_equal(P(r, "reason"), "nosuch: no such server");
     json_decref(r);
     json_decref(servers);
     json_decref(groups);
