@@ -114,6 +114,23 @@ static int get_flag(ms_req_t *r, const char *key, int *out)
     return 0;
 }
 
+/* 1 when every comma-separated item of v is one of allowed (NULL-ended). */
+static int csv_valid(const char *v, const char *const *allowed)
+{
+    while (*v) {
+        size_t n = strcspn(v, ",");
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strlen(*a) == n && strncmp(*a, v, n) == 0;
+        if (!ok)
+            return 0;
+        v += n;
+        if (*v == ',')
+            v++;
+    }
+    return 1;
+}
+
 static int matches(const filters_t *f, const ms_stream_cfg_t *c, const ms_stream_status_t *st)
 {
     if (f->name[0] && !strstr(c->name, f->name))
@@ -134,10 +151,16 @@ enum MHD_Result ms_api_streams_list(ms_req_t *r)
     filters_t f;
     if (get_filter(r, "name", f.name, sizeof(f.name)) < 0)
         return ms_api_reply_error(r, 400, "bad filter", "name", NULL);
-    if (get_filter(r, "role", f.role, sizeof(f.role)) < 0)
-        return ms_api_reply_error(r, 400, "bad filter", "role", NULL);
-    if (get_filter(r, "state", f.state, sizeof(f.state)) < 0)
-        return ms_api_reply_error(r, 400, "bad filter", "state", NULL);
+    static const char *const roles[] = {"primary", "secondary", "migrated", NULL};
+    static const char *const states[] = {"empty",    "initialization", "active",
+                                         "inactive", "suspend",        NULL};
+    if (get_filter(r, "role", f.role, sizeof(f.role)) < 0 || !csv_valid(f.role, roles))
+        return ms_api_reply_error(r, 400, "must be a list of primary, secondary, migrated", "role",
+                                  NULL);
+    if (get_filter(r, "state", f.state, sizeof(f.state)) < 0 || !csv_valid(f.state, states))
+        return ms_api_reply_error(
+            r, 400, "must be a list of empty, initialization, active, inactive, suspend", "state",
+            NULL);
     if (get_flag(r, "dvr", &f.dvr) < 0)
         return ms_api_reply_error(r, 400, "must be 0 or 1", "dvr", NULL);
     if (get_flag(r, "audio", &f.audio) < 0)

@@ -30,6 +30,7 @@
 #include "raft/node.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/jsonmerge.h"
 #include "util/log.h"
 
 #define CTX               g.ctx
@@ -661,12 +662,13 @@ static int body_json(ms_cluster_job_t *j, json_t **out)
     return 0;
 }
 
-/* POST /streams and PUT /streams/{id}: validated with the config parser. */
-static void stream_put(ms_cluster_job_t *j)
+/* POST /streams, PUT /streams/{id} and the result of PATCH: o (taken) is
+ * validated with the config parser. The read-only objects a GET answers
+ * ("status", "placement") are ignored, so GET -> edit -> PUT round-trips. */
+static void stream_put_obj(ms_cluster_job_t *j, json_t *o)
 {
-    json_t *o;
-    if (body_json(j, &o) < 0)
-        return;
+    json_object_del(o, "status");
+    json_object_del(o, "placement");
     json_t *cur = j->id[0] ? ms_fsm_get_stream(g.fsm, j->id) : NULL;
     if (j->id[0] && !cur) {
         json_decref(o);
@@ -725,6 +727,48 @@ static void stream_put(ms_cluster_job_t *j)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
 
+static void stream_put(ms_cluster_job_t *j)
+{
+    json_t *o;
+    if (body_json(j, &o) < 0)
+        return;
+    stream_put_obj(j, o);
+}
+
+/* PATCH /streams/{id}: a JSON merge patch (RFC 7396) on the stored stream
+ * object (without "placement"; keys stored as null are absent), then
+ * validated and written like PUT. */
+static void stream_patch(ms_cluster_job_t *j)
+{
+    json_t *patch;
+    if (body_json(j, &patch) < 0)
+        return;
+    json_t *cur = ms_fsm_get_stream(g.fsm, j->id);
+    if (!cur) {
+        json_decref(patch);
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown stream", "field", "id"));
+        return;
+    }
+    json_object_del(cur, "placement");
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(cur, tmp, k, v)
+    {
+        if (json_is_null(v))
+            json_object_del(cur, k);
+    }
+    json_t *o = ms_json_merge_patch(cur, patch);
+    json_decref(cur);
+    json_decref(patch);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        job_reply(j, 400, json_pack("{s:s}", "error", "the patch nests too deep"));
+        return;
+    }
+    stream_put_obj(j, o);
+}
+
 static void restart_work(uv_work_t *req);
 static void restart_done(uv_work_t *req, int status);
 
@@ -756,6 +800,24 @@ static void stream_action(ms_cluster_job_t *j)
         return;
     }
     if (strcmp(j->method, "DELETE") == 0) {
+        /* a stream of a node's streams_dir would come back at its next
+         * reload: the file is the thing to delete */
+        json_t *src = json_object_get(json_object_get(cur, "placement"), "source");
+        const char *file = json_string_value(json_object_get(src, "file"));
+        if (file) {
+            char msg[600];
+            snprintf(msg, sizeof msg,
+                     "defined by %s in streams_dir of node %s; delete the file instead", file,
+                     json_string_value(json_object_get(src, "node"))
+                         ? json_string_value(json_object_get(src, "node"))
+                         : "?");
+            job_reply(j, 409,
+                      json_pack("{s:s,s:s,s:O}", "error", msg, "file", file, "node",
+                                json_object_get(src, "node") ? json_object_get(src, "node")
+                                                             : json_null()));
+            json_decref(cur);
+            return;
+        }
         cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_id);
     } else if (strcmp(j->action, "enable") == 0 || strcmp(j->action, "disable") == 0) {
         cmd = cmd_with_req(
@@ -1425,6 +1487,8 @@ static void run_job(ms_cluster_job_t *j)
         stream_put(j);
     else if (strcmp(j->method, "PUT") == 0)
         stream_put(j);
+    else if (strcmp(j->method, "PATCH") == 0)
+        stream_patch(j);
     else
         stream_action(j);
 }
@@ -2170,29 +2234,69 @@ static void leader_duties(void)
     json_decref(streams);
 }
 
-/* POST /streams/{id}/transfer (body optional: {"cluster": name}): a new
- * search excluding the current primary (automatic, or within the chosen
- * cluster); written as stream_assign with role "migrated", transfer true
- * (the FSM refuses a second transfer within the hour: 409 + time_left_s)
- * and if_primary (a concurrent failover wins). The archive stays where it
- * is (archive_locations keep every server's ranges). Takes cur. */
+/* POST /streams/{id}/transfer, body optional (docs/api.md): {"cluster":
+ * name} or {"server": name} (at most one; neither = an automatic search
+ * excluding the current primary), "force": true (override the one-hour
+ * cooldown, logged at WARN), "dry_run": true (answer the search's outcome
+ * {"main", "additional", "rejected": [{"server", "reason"}]} and move
+ * nothing). Any other key is 400 with its name in "field". Written as
+ * stream_assign with role "migrated", transfer true (the FSM refuses a
+ * second transfer within the hour unless force: 409 + time_left_s) and
+ * if_primary (a concurrent failover wins). The archive stays where it is
+ * (archive_locations keep every server's ranges). Takes cur. */
 static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
 {
     json_t *body = NULL;
-    const char *want = NULL;
+    const char *want = NULL, *target = NULL;
+    int force = 0, dry = 0;
+    const char *bad = NULL, *why = NULL;
     if (j->body && j->body_len) {
         json_error_t e;
         body = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &e);
-        json_t *cl = json_object_get(body, "cluster");
-        if (!json_is_object(body) || (cl && !json_is_string(cl) && !json_is_null(cl))) {
-            json_decref(body);
-            json_decref(cur);
-            job_reply(j, 400,
-                      json_pack("{s:s,s:s}", "error", "the body must be {\"cluster\": name}",
-                                "field", "cluster"));
-            return;
+        if (!json_is_object(body)) {
+            bad = "body";
+            why = "the body must be a JSON object: {\"cluster\"|\"server\": name, \"force\": "
+                  "bool, \"dry_run\": bool}";
         }
-        want = json_string_value(cl);
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_is_object(body) ? body : NULL, k, v)
+        {
+            if (bad)
+                break;
+            if (strcmp(k, "cluster") == 0 || strcmp(k, "server") == 0) {
+                if (!json_is_string(v) && !json_is_null(v)) {
+                    bad = k;
+                    why = "must be a name";
+                } else if (k[0] == 'c') {
+                    want = json_string_value(v);
+                } else {
+                    target = json_string_value(v);
+                }
+            } else if (strcmp(k, "force") == 0 || strcmp(k, "dry_run") == 0) {
+                if (!json_is_boolean(v)) {
+                    bad = k;
+                    why = "must be true or false";
+                } else if (k[0] == 'f') {
+                    force = json_is_true(v);
+                } else {
+                    dry = json_is_true(v);
+                }
+            } else {
+                bad = k;
+                why = "unknown key (expected cluster, server, force, dry_run)";
+            }
+        }
+        if (!bad && want && target) {
+            bad = "server";
+            why = "give either cluster or server, not both";
+        }
+    }
+    if (bad) {
+        job_reply(j, 400, json_pack("{s:s,s:s}", "error", why, "field", bad));
+        json_decref(body);
+        json_decref(cur);
+        return;
     }
     if (want) {
         json_t *cls = state_clusters(), *c;
@@ -2212,6 +2316,17 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
             return;
         }
     }
+    if (target) {
+        json_t *srv = server_by("name", json_object_get(body, "server"));
+        int found = srv != NULL;
+        json_decref(srv);
+        if (!found) {
+            json_decref(body);
+            json_decref(cur);
+            job_reply(j, 404, json_pack("{s:s,s:s}", "error", "no such server", "field", "server"));
+            return;
+        }
+    }
     const char *prim =
         json_string_value(json_object_get(json_object_get(cur, "placement"), "primary"));
     int64_t now = wall_ms();
@@ -2221,25 +2336,47 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
     observed_ages(servers, now);
     ms_placement_opts_t po;
     placement_opts(&po, now);
-    json_t *found =
-        ms_placement_search(servers, groups ? groups : json_array(),
-                            clusters ? clusters : json_array(), streams, cur, want, prim, &po);
+    json_t *found = target ? ms_placement_search_server(servers, groups ? groups : json_array(),
+                                                        clusters ? clusters : json_array(), streams,
+                                                        cur, target, &po)
+                           : ms_placement_search(servers, groups ? groups : json_array(),
+                                                 clusters ? clusters : json_array(), streams, cur,
+                                                 want, prim, &po);
     json_decref(servers);
     json_decref(streams);
     json_decref(groups);
     json_decref(clusters);
     const char *np = json_string_value(json_object_get(found, "primary"));
-    if (!np) {
+    const char *sname = json_string_value(json_object_get(cur, "name"));
+    int64_t last = json_integer_value(
+        json_object_get(json_object_get(cur, "placement"), "transferred_at")); /* seconds */
+    if (!found) {
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+    } else if (dry) {
+        json_t *rep = json_pack(
+            "{s:O,s:O,s:O}", "main", np ? json_object_get(found, "primary") : json_null(),
+            "additional",
+            np && json_object_get(found, "backup") ? json_object_get(found, "backup") : json_null(),
+            "rejected", json_object_get(found, "rejected"));
+        if (rep && !np)
+            json_object_set(rep, "reason", json_object_get(found, "reason"));
+        job_reply(j, 200, rep);
+    } else if (!np) {
         job_reply(j, 409,
-                  json_pack("{s:s,s:s?}", "error", "no qualifying server for the transfer",
-                            "reason", json_string_value(json_object_get(found, "reason"))));
+                  json_pack("{s:s,s:s?,s:O}", "error", "no qualifying server for the transfer",
+                            "reason", json_string_value(json_object_get(found, "reason")),
+                            "rejected", json_object_get(found, "rejected")));
     } else {
-        json_t *args =
-            json_pack("{s:O,s:s,s:O,s:s,s:b,s:o}", "stream", json_object_get(cur, "uid"), "primary",
-                      np, "backup", json_object_get(found, "backup"), "role", "migrated",
-                      "transfer", 1, "if_primary", prim ? json_string(prim) : json_null());
-        MS_INFO(CTX, "stream %s: transfer %s -> %s",
-                json_string_value(json_object_get(cur, "name")), prim ? prim : "-", np);
+        json_t *args = json_pack(
+            "{s:O,s:s,s:O,s:s,s:b,s:o,s:b}", "stream", json_object_get(cur, "uid"), "primary", np,
+            "backup", json_object_get(found, "backup"), "role", "migrated", "transfer", 1,
+            "if_primary", prim ? json_string(prim) : json_null(), "force", force);
+        if (force)
+            MS_WARN(CTX,
+                    "stream %s: transfer forced by an administrator: the one-hour cooldown is "
+                    "overridden (previous transfer %lld s ago)",
+                    sname, last > 0 ? (long long)(now / 1000 - last) : -1LL);
+        MS_INFO(CTX, "stream %s: transfer %s -> %s", sname, prim ? prim : "-", np);
         if (cluster_write(cmd_with_req("stream_assign", args, j->req_id), API_DEADLINE_MS,
                           job_write_cb, j) < 0)
             job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
