@@ -109,3 +109,37 @@ def test_patch_and_put_round_trip(node):
     assert r.status == 200 and r.json()["hls"]["window"] == 5, r.text
     # an API-made stream is deleted through the API
     assert n.api("/api/v1/streams/p1b", method="DELETE").status == 200
+
+
+def test_mp4_export_name_and_basic_times(node, camera):
+    """MP4 export is a download named {stream}-{from}-{duration}.mp4 unless
+    ?inline=1; times also in the ISO 8601 basic form; a malformed time is
+    400."""
+    import time
+    cam = camera(audio="none")
+    n = node(streams={"rec": {"url": cam.url(),
+                              "dvr": {"enabled": True, "depth_s": 3600, "chunk_s": 2,
+                                      "mode": "continuous"}}})
+    n.wait_active("rec")
+    rg = wait_until(lambda: [g for g in n.api("/api/v1/streams/rec/ranges").json()["ranges"]
+                             if g["duration"] >= 5], 30, what="5 s recorded")
+    t = rg[0]["from"] + 1
+    basic = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+    r = n.get("/rec/archive-%s-3.mp4" % basic)
+    assert r.status == 200 and r.headers["Content-Type"] == "video/mp4", (r.status, r.text[:200])
+    assert r.headers["Content-Disposition"] == 'attachment; filename="rec-%s-3.mp4"' % basic
+    r2 = n.get("/rec/archive-%d-3.mp4?inline=1" % t)
+    assert r2.status == 200 and "Content-Disposition" not in r2.headers, r2.headers
+    assert r2.body == r.body
+    r = n.get("/rec/archive-%d-3.mp4" % t)
+    assert r.headers["Content-Disposition"] == 'attachment; filename="rec-%d-3.mp4"' % t
+    r = n.get("/rec/archive-%s-3.m3u8" % basic)
+    assert r.status == 200 and "#EXT-X-ENDLIST" in r.text, r.text
+    r = n.get("/rec/videoshot.jpg?at=%s" % basic)
+    assert r.status == 200 and r.body[:2] == b"\xff\xd8", (r.status, r.text[:200])
+    for bad in ("/rec/archive-bogus-3.mp4", "/rec/archive-20231314T000000Z-3.mp4",
+                "/rec/archive-20231114T2200Z-3.m3u8"):
+        r = n.get(bad)
+        assert r.status == 400 and r.json()["field"] == "from", (bad, r.status, r.text)
+    r = n.get("/rec/videoshot.jpg?at=yesterday")
+    assert r.status == 400 and r.json()["field"] == "at", r.text
