@@ -332,6 +332,29 @@ static uint64_t applied_index(void)
 
 /* ---- reconcile ------------------------------------------------------------ */
 
+static void placement_opts(ms_placement_opts_t *o, int64_t now);
+
+/* Why stream (a row of the state) has no server, as a fresh search over
+ * this node's copy of the state sees it: a new string (caller frees), or
+ * NULL when a server qualifies (the leader's next duty run assigns it). */
+static char *unplaced_reason(json_t *stream, json_t *servers, json_t *streams)
+{
+    json_t *groups = state_groups(), *clusters = state_clusters();
+    ms_placement_opts_t po;
+    placement_opts(&po, wall_ms());
+    if (!ms_raft_is_leader(g.raft))
+        po.self = NULL; /* only the leader is healthy without a report */
+    json_t *r =
+        ms_placement_search(servers, groups ? groups : json_array(),
+                            clusters ? clusters : json_array(), streams, stream, NULL, NULL, &po);
+    const char *why = json_string_value(json_object_get(r, "reason"));
+    char *out = why ? strdup(why) : NULL;
+    json_decref(r);
+    json_decref(groups);
+    json_decref(clusters);
+    return out;
+}
+
 /* The placement view the HTTP threads read (status, redirects). */
 static void view_refresh(json_t *streams)
 {
@@ -351,6 +374,10 @@ static void view_refresh(json_t *streams)
                               json_string_value(json_object_get(st, "name")), p,
                               json_string_value(json_object_get(pl, "backup")), http,
                               json_integer_value(json_object_get(pl, "transferred_at")) > 0);
+        char *why = p ? NULL : unplaced_reason(st, servers, streams);
+        ms_placement_view_annotate(json_string_value(json_object_get(st, "uid")),
+                                   json_is_object(json_object_get(pl, "source")), why);
+        free(why);
     }
     ms_placement_view_end();
     json_decref(servers);
@@ -628,6 +655,18 @@ static void job_write_cb(void *ud, unsigned st, json_t *res)
             json_t *tmp = json_deep_copy(s); /* the stream object alone */
             json_decref(body);
             body = tmp;
+            json_t *pl = json_object_get(body, "placement");
+            if (json_is_object(pl)) { /* why it has no server (null: placed or about to be) */
+                char *why = NULL;
+                if (!json_is_string(json_object_get(pl, "primary"))) {
+                    json_t *servers = state_servers(), *streams = state_streams();
+                    why = unplaced_reason(body, servers, streams);
+                    json_decref(servers);
+                    json_decref(streams);
+                }
+                json_object_set_new(pl, "reason", why ? json_string(why) : json_null());
+                free(why);
+            }
             if (strcmp(j->method, "POST") == 0 && !j->id[0])
                 st = 201;
         }
@@ -1008,6 +1047,7 @@ static json_t *server_view(json_t *s, json_t *roles, int64_t now, int64_t lage)
     snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(s, "id")));
     json_t *role = json_object_get(roles, k);
     json_object_set_new(o, "raft_role", role ? json_incref(role) : json_string("none"));
+    json_object_set_new(o, "id", json_string(k));
     json_t *lr = json_object_get(s, "last_report_ms");
     if (json_is_integer(lr)) {
         int64_t age = now - json_integer_value(lr);
@@ -1238,6 +1278,25 @@ static void rm_barrier_cb(void *ud, int status)
     rm_moved_cb(rm, 200, NULL);
 }
 
+/* A 63-bit raft id as the API shows it: a decimal string, since JSON
+ * numbers above 2^53 lose precision in JavaScript (docs/api.md). */
+static json_t *id_json(json_t *v)
+{
+    char b[32];
+    if (!json_is_integer(v))
+        return json_incref(v ? v : json_null());
+    snprintf(b, sizeof b, "%" PRIu64, (uint64_t)json_integer_value(v));
+    return json_string(b);
+}
+
+/* Replaces o[key] (an integer id) by its string form; nothing when absent. */
+static void id_to_string(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (v)
+        json_object_set_new(o, key, id_json(v));
+}
+
 /* ---- cluster -------------------------------------------------------------- */
 
 static json_t *cluster_view(void)
@@ -1265,6 +1324,12 @@ static json_t *cluster_view(void)
         }
     }
     json_object_set_new(o, "voter_ids", vs);
+    /* the ids as strings, once the lookups by integer id are done */
+    id_to_string(o, "id");
+    if (json_is_object(json_object_get(o, "leader")))
+        id_to_string(json_object_get(o, "leader"), "id");
+    json_array_foreach(json_object_get(o, "members"), i, m) id_to_string(m, "id");
+    json_array_foreach(vs, i, m) json_array_set_new(vs, i, id_json(m));
     return o;
 }
 
@@ -1839,6 +1904,32 @@ static int64_t setting_int(const char *key, int64_t def)
     return v;
 }
 
+/* The leader logs why a stream is unplaced (WARN), or the note of how it
+ * was placed (a reserved stream without a cluster in its group: WARN),
+ * once per change of that text: {uid: text} of what was logged last. */
+static json_t *g_placement_logged;
+
+static void placement_log_once(const char *uid, const char *name, const char *text, int placed)
+{
+    if (!uid)
+        return;
+    if (!g_placement_logged && !(g_placement_logged = json_object()))
+        return;
+    const char *last = json_string_value(json_object_get(g_placement_logged, uid));
+    if (!text || !text[0]) {
+        if (placed)
+            json_object_del(g_placement_logged, uid);
+        return;
+    }
+    if (last && strcmp(last, text) == 0)
+        return;
+    json_object_set_new(g_placement_logged, uid, json_string(text));
+    if (placed)
+        MS_WARN(CTX, "stream %s: %s", name ? name : uid, text);
+    else
+        MS_WARN(CTX, "stream %s: unplaced: %s", name ? name : uid, text);
+}
+
 static void placement_opts(ms_placement_opts_t *o, int64_t now)
 {
     ms_placement_opts_defaults(o);
@@ -2197,15 +2288,16 @@ static void leader_duties(void)
         json_t *pl = json_object_get(cur, "placement");
         const char *p = json_string_value(json_object_get(pl, "primary"));
         const char *np = json_string_value(json_object_get(d, "primary"));
+        if (cur && json_array_size(servers) > 0) /* none: the node is starting */
+            placement_log_once(json_string_value(json_object_get(d, "uid")),
+                               json_string_value(json_object_get(d, "name")),
+                               json_string_value(json_object_get(d, np ? "note" : "reason")),
+                               np != NULL);
         if (!cur ||
             (grace && p && !(old_leader && strcmp(p, old_leader) == 0) && !probe_refused(p)) ||
             (!np && !p))
             continue;
-        if (!np)
-            MS_WARN(CTX, "stream %s: no qualifying server: %s",
-                    json_string_value(json_object_get(d, "name")),
-                    json_string_value(json_object_get(d, "reason")));
-        else if (!p || strcmp(np, p) != 0)
+        if (!p || strcmp(np, p) != 0)
             MS_INFO(CTX, "stream %s: primary %s%s%s%s",
                     json_string_value(json_object_get(d, "name")), np, p ? " (was " : "",
                     p ? p : "",
@@ -2697,7 +2789,7 @@ int ms_cluster_loader_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
     g.loader_pending++;
     g.sweep_pending = 1;
     if (cluster_write(ms_cmd_new("stream_upsert",
-                                 json_pack("{s:o,s:s,s:s,s:s}", "stream", sj, "added", "manual",
+                                 json_pack("{s:o,s:s,s:s,s:s}", "stream", sj, "added", "auto",
                                            "source_node", g.cfg->name, "source_file", base)),
                       0, loader_done, what) < 0) {
         g.loader_pending--;
@@ -3076,6 +3168,8 @@ void ms_cluster_free(void)
     cache_drop(&g_cache.archive);
     ms_buf_free(&g_duty.sig);
     g_duty.quiet = 0;
+    json_decref(g_placement_logged);
+    g_placement_logged = NULL;
     g.raft = NULL;
     g.rec = NULL;
     g.fsm = NULL;

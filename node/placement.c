@@ -12,7 +12,10 @@ typedef struct {
     int64_t *cnt; /* primary streams per server (parallel to servers) */
     size_t ns;
     json_t *rejected; /* searches only: [{"server", "reason"}] of the servers passed over */
+    char *note;       /* the last search's warning ("" for none), NOTE_MAX bytes */
 } ctx_t;
+
+#define NOTE_MAX 200
 
 static const char *S(json_t *o, const char *k)
 {
@@ -304,14 +307,41 @@ static void pick_cluster(const ctx_t *c, const char *grp, const char *want, cons
     *b = bb;
 }
 
-/* Fresh search; fills p, b (indexes or -1) and why. */
+/* 1 when a cluster may take a reserved stream of group grp. */
+static int has_cluster_for(const ctx_t *c, const char *grp)
+{
+    size_t i;
+    json_t *cl;
+    json_array_foreach(c->clusters, i, cl) if (cluster_candidate(c, cl, grp)) return 1;
+    return 0;
+}
+
+static const char *grp_label(const char *grp)
+{
+    return grp[0] ? grp : "(none)";
+}
+
+/* Fresh search; fills p, b (indexes or -1) and why. A reserved stream runs
+ * on a cluster of its group; when its group has no cluster at all it falls
+ * back to the pool of unreserved streams (primary and backup among the
+ * servers in no cluster) and c->note says so (docs/cluster.md "Two
+ * pools"). */
 static void search(const ctx_t *c, json_t *st, const char *want, const char *exclude, int *p,
                    int *b, char *why, size_t cap)
 {
     const char *grp = ms_placement_stream_group(c->groups, st);
+    int reserved = I(st, "reserve") != 0;
     why[0] = '\0';
-    if (I(st, "reserve") || want) {
+    if (c->note)
+        c->note[0] = '\0';
+    if (want || (reserved && has_cluster_for(c, grp))) {
         pick_cluster(c, grp, want, exclude, p, b, why, cap);
+        if (*p < 0 && reserved && !want) { /* say which pool failed */
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "reserve: no cluster of group %s has a qualifying server: %s",
+                     grp_label(grp), why);
+            snprintf(why, cap, "%s", tmp);
+        }
         return;
     }
     *p = pick_pool(c, grp, exclude, NULL, why, cap);
@@ -321,7 +351,21 @@ static void search(const ctx_t *c, json_t *st, const char *want, const char *exc
         *b = pick_pool(c, grp, S(json_array_get(c->servers, (size_t)*p), "name"), NULL, NULL, 0);
         c->cnt[*p]--;
     } else if (!why[0]) {
-        snprintf(why, cap, "no server outside the clusters");
+        snprintf(why, cap,
+                 json_array_size(c->clusters) > 0 ? "no server outside the clusters" : "no server");
+    }
+    if (reserved) {
+        if (c->note)
+            snprintf(c->note, NOTE_MAX,
+                     "reserve: no cluster in group %s: placed like an unreserved stream "
+                     "(primary and backup among the servers in no cluster)",
+                     grp_label(grp));
+        if (*p < 0) {
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "reserve: no cluster in group %s, and %s", grp_label(grp),
+                     why);
+            snprintf(why, cap, "%s", tmp);
+        }
     }
 }
 
@@ -329,7 +373,7 @@ static void search(const ctx_t *c, json_t *st, const char *want, const char *exc
 static int pick_backup(const ctx_t *c, json_t *st, int p)
 {
     const char *pname = S(json_array_get(c->servers, (size_t)p), "name");
-    if (I(st, "reserve")) {
+    if (I(st, "reserve") && in_any_cluster(c, pname)) {
         size_t i;
         json_t *cl;
         json_array_foreach(c->clusters, i, cl)
@@ -355,6 +399,7 @@ static int ctx_init(ctx_t *c, json_t *servers, json_t *groups, json_t *clusters,
     c->streams = streams;
     c->o = o;
     c->rejected = NULL;
+    c->note = NULL;
     c->ns = json_array_size(servers);
     c->cnt = calloc(c->ns + 1, sizeof *c->cnt);
     if (!c->cnt)
@@ -384,8 +429,11 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
     json_t *out = json_array();
     size_t i;
     json_t *st;
+    char note[NOTE_MAX];
+    c.note = note;
     json_array_foreach(streams, i, st)
     {
+        note[0] = '\0';
         json_t *pl = json_object_get(st, "placement");
         int p = srv_index(&c, S(pl, "primary")), b = srv_index(&c, S(pl, "backup"));
         int ph = p >= 0 && healthy(&c, json_array_get(servers, (size_t)p));
@@ -431,6 +479,8 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
                               json_object_get(st, "name"), "primary", name_or_null(&c, np),
                               "backup", name_or_null(&c, nb), "failover", failover);
         json_object_set_new(d, "reason", np < 0 ? json_string(why) : json_null());
+        if (note[0])
+            json_object_set_new(d, "note", json_string(note));
         json_array_append_new(out, d);
     }
     free(c.cnt);
@@ -453,6 +503,8 @@ json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, j
     if (ctx_init(&c, servers, groups, clusters, streams, o) < 0)
         return NULL;
     c.rejected = json_array();
+    char note[NOTE_MAX] = "";
+    c.note = note;
     int cur = srv_index(&c, S(json_object_get(stream, "placement"), "primary"));
     if (cur >= 0)
         c.cnt[cur]--;
@@ -464,6 +516,8 @@ json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, j
                                     name_or_null(&c, b));
     if (out)
         json_object_set_new(out, "rejected", take_rejected(&c));
+    if (out && note[0])
+        json_object_set_new(out, "note", json_string(note));
     json_decref(c.rejected);
     free(c.cnt);
     return out;
@@ -485,10 +539,11 @@ json_t *ms_placement_search_server(json_t *servers, json_t *groups, json_t *clus
     int t = srv_index(&c, target), b = -1;
     char why[512] = "";
     /* a cluster member qualifies by its cluster's group, a pool server by its own */
-    const char *r = strcmp(target, curname) == 0
-                        ? "current server"
-                        : qualifies(&c, t, I(stream, "reserve") ? NULL : grp);
-    if (!r && I(stream, "reserve")) {
+    /* a reserved stream whose group has no cluster uses the unreserved pool */
+    int reserved = I(stream, "reserve") && has_cluster_for(&c, grp);
+    const char *r =
+        strcmp(target, curname) == 0 ? "current server" : qualifies(&c, t, reserved ? NULL : grp);
+    if (!r && reserved) {
         /* a reserved stream runs on a cluster of its group: target is the
          * main or additional of one, the other member is the backup */
         size_t i;

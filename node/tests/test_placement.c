@@ -249,6 +249,58 @@ static void test_clusters_and_subnets(void **st)
     json_decref(streams);
 }
 
+/* Two pools made visible: a reserved stream with no cluster in its group is
+ * placed like an unreserved one (with a note), a reserved stream whose
+ * group's clusters cannot take it is unplaced with a "reserve:" reason, and
+ * an unreserved stream with every server in a cluster says so. */
+static void test_reserve_pools_and_reasons(void **st)
+{
+    (void)st;
+    json_t *servers =
+        json_pack("[o,o,o]", srv("a", "default", 10, 0, 0, 10, 1),
+                  srv("b", "default", 10, 0, 0, 10, 1), srv("c", "default", 10, 0, 0, 10, 1));
+    json_t *groups = json_array(), *clusters = json_array();
+    json_t *streams = json_pack("[o,o]", stream("r", "rtsp://h/x", 1, NULL, NULL),
+                                stream("u", "rtsp://h/y", 0, NULL, NULL));
+    ms_placement_opts_t o = opts();
+    /* no cluster at all: the reserved stream gets a primary and a backup from the pool */
+    json_t *plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    json_t *d = find(plan, "r");
+    assert_non_null(d);
+    assert_non_null(P(d, "primary"));
+    assert_non_null(P(d, "backup"));
+    assert_string_not_equal(P(d, "primary"), P(d, "backup"));
+    assert_non_null(P(d, "note"));
+    assert_non_null(strstr(P(d, "note"), "reserve: no cluster in group"));
+    assert_null(P(find(plan, "u"), "note"));
+    json_decref(plan);
+    /* a cluster (a, b) outside any group, both members down: r is unplaced
+     * with a reason naming the reserve rule; u runs on c, the only server
+     * outside the cluster */
+    json_array_append_new(clusters, json_pack("{s:s,s:s,s:s,s:s}", "name", "k", "group", "", "main",
+                                              "a", "additional", "b"));
+    json_array_set_new(servers, 0, srv("a", "default", 10, 0, 0, 10, 0));
+    json_array_set_new(servers, 1, srv("b", "default", 10, 0, 0, 10, 0));
+    plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    d = find(plan, "r");
+    assert_null(P(d, "primary"));
+    assert_non_null(strstr(P(d, "reason"), "reserve: no cluster of group (none) has a qualifying"));
+    assert_non_null(strstr(P(d, "reason"), "down"));
+    assert_string_equal(P(find(plan, "u"), "primary"), "c");
+    json_decref(plan);
+    /* c in a second cluster: no server is left for the unreserved stream */
+    json_array_append_new(clusters, json_pack("{s:s,s:s,s:s,s:s}", "name", "k2", "group", "",
+                                              "main", "c", "additional", "zz"));
+    plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    assert_null(P(find(plan, "u"), "primary"));
+    assert_string_equal(P(find(plan, "u"), "reason"), "no server outside the clusters");
+    json_decref(plan);
+    json_decref(servers);
+    json_decref(groups);
+    json_decref(clusters);
+    json_decref(streams);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_failover_and_no_failback),
         cmocka_unit_test(test_qualification),
         cmocka_unit_test(test_clusters_and_subnets),
+        cmocka_unit_test(test_reserve_pools_and_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
