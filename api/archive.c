@@ -383,7 +383,25 @@ static int parse_range(const char *h, uint64_t size, uint64_t *a, uint64_t *b)
     return 1;
 }
 
-static enum MHD_Result serve_mp4(ms_req_t *r, int64_t from, int64_t dur)
+/* MP4 export: a download named {stream}-{from}-{duration}.mp4 (from as the
+ * URL gave it), or shown in the browser with ?inline=1 (docs/api.md). */
+static void mp4_disposition(ms_req_t *r, struct MHD_Response *resp, const char *from_txt,
+                            int64_t dur)
+{
+    char v[8], name[200], hdr[300];
+    if (ms_api_query(r, "inline", v, sizeof v) >= 0 && strcmp(v, "1") == 0)
+        return;
+    snprintf(name, sizeof name, "%s-%s-%" PRId64 ".mp4", r->route.stream ? r->route.stream : "",
+             from_txt, dur);
+    for (char *c = name; *c; c++) /* a quoted-string token: no quote, backslash, control */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            *c = '_';
+    snprintf(hdr, sizeof hdr, "attachment; filename=\"%s\"", name); /* RFC 6266 */
+    MHD_add_response_header(resp, "Content-Disposition", hdr);
+}
+
+static enum MHD_Result serve_mp4(ms_req_t *r, int64_t from, int64_t dur, const char *from_txt)
 {
     arch_t a;
     enum MHD_Result ret;
@@ -421,6 +439,7 @@ static enum MHD_Result serve_mp4(ms_req_t *r, int64_t from, int64_t dur)
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    mp4_disposition(r, resp, from_txt, dur);
     if (pr > 0) {
         snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, lo, hi, size);
         MHD_add_response_header(resp, "Content-Range", cr);
@@ -448,15 +467,18 @@ enum MHD_Result ms_api_archive(ms_req_t *r)
     *dash = '\0';
     int64_t from = 0, dur = 0;
     int now = strcmp(dash + 1, "now") == 0;
-    if ((!m3u8 && !mp4) || ms_url_parse_i64(buf, 1, INT64_MAX / 4000, &from) < 0)
+    if (!m3u8 && !mp4)
         return ms_api_reply_error(r, 404, "not found", NULL, NULL);
+    if (ms_utc_parse_s(buf, &from) < 0)
+        return ms_api_reply_error(r, 400, "from: UTC seconds or YYYYMMDDThhmmssZ expected", "from",
+                                  NULL);
     if (!now && ms_url_parse_i64(dash + 1, 1, 86400, &dur) < 0)
         return ms_api_reply_error(r, 400, "duration: 1..86400 seconds", "duration", NULL);
     if (now && mp4)
         return ms_api_reply_error(r, 400, "MP4 export needs a duration", "duration", NULL);
     if (m3u8)
         return serve_playlist(r, from, dur, now);
-    return serve_mp4(r, from, dur);
+    return serve_mp4(r, from, dur, buf);
 }
 
 /* ---- JPEG at a time ----------------------------------------------------- */
@@ -471,8 +493,9 @@ enum MHD_Result ms_api_archive_jpeg(ms_req_t *r)
 {
     char v[32];
     int64_t at = 0;
-    if (ms_api_query(r, "at", v, sizeof v) < 0 || ms_url_parse_i64(v, 1, INT64_MAX / 4000, &at) < 0)
-        return ms_api_reply_error(r, 400, "at: UTC seconds expected", "at", NULL);
+    if (ms_api_query(r, "at", v, sizeof v) < 0 || ms_utc_parse_s(v, &at) < 0)
+        return ms_api_reply_error(r, 400, "at: UTC seconds or YYYYMMDDThhmmssZ expected", "at",
+                                  NULL);
     arch_t a;
     enum MHD_Result ret;
     if (arch_open(r, &a, at, &ret) < 0)

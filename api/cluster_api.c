@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "api/cluster_api.h"
@@ -92,7 +93,8 @@ static int classify(ms_req_t *r, ms_cluster_job_t *j)
     if (strcmp(s[0], "streams") == 0) {
         if (n == 0 && (strcmp(m, "POST") == 0 || (get && consistent)))
             goto ok;
-        if (n == 1 && (strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0 || (get && consistent)))
+        if (n == 1 && (strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 ||
+                       strcmp(m, "DELETE") == 0 || (get && consistent)))
             goto ok;
         if (n == 2 && strcmp(m, "POST") == 0 &&
             (strcmp(s[2], "restart") == 0 || strcmp(s[2], "enable") == 0 ||
@@ -218,6 +220,21 @@ int ms_api_cluster_route(ms_req_t *r, enum MHD_Result *ret)
                        : ms_api_reply_error(
                              r, 401, authz ? "invalid credentials" : "authentication required",
                              NULL, hdrs);
+            return 1;
+        }
+    }
+    if (strcmp(e->job.method, "PATCH") == 0) {
+        /* RFC 7396 section 4: application/merge-patch+json; plain JSON too */
+        const char *ct =
+            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        size_t cl = ct ? strcspn(ct, "; \t") : 0;
+        if (!ct || !((cl == 28 && strncasecmp(ct, "application/merge-patch+json", cl) == 0) ||
+                     (cl == 16 && strncasecmp(ct, "application/json", cl) == 0))) {
+            free(e);
+            *ret = ms_api_reply_error(r, 415,
+                                      "PATCH takes application/merge-patch+json (RFC 7396) "
+                                      "or application/json",
+                                      "Content-Type", NULL);
             return 1;
         }
     }

@@ -30,8 +30,7 @@ static int archive_window(ms_req_t *r, int64_t *from, int64_t *to)
 {
     char v[64];
     if (r->route.id == MS_ROUTE_SNAPSHOT) {
-        if (ms_api_query(r, "at", v, sizeof v) < 0 ||
-            ms_url_parse_i64(v, 1, INT64_MAX / 4000, from) < 0)
+        if (ms_api_query(r, "at", v, sizeof v) < 0 || ms_utc_parse_s(v, from) < 0)
             return -1;
         *to = *from;
         return 0;
@@ -48,7 +47,7 @@ static int archive_window(ms_req_t *r, int64_t *from, int64_t *to)
         return -1;
     *ext = *dash = '\0';
     int64_t dur = 0;
-    if (ms_url_parse_i64(v, 1, INT64_MAX / 4000, from) < 0)
+    if (ms_utc_parse_s(v, from) < 0)
         return -1;
     if (strcmp(dash + 1, "now") == 0)
         *to = ms_wall_us() / 1000000;

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "dvr/dvr.h"
+#include "node/placement_view.h"
 #include "util/clock.h"
 
 json_t *ms_api_status_json(const ms_stream_status_t *st)
@@ -38,7 +39,30 @@ json_t *ms_api_status_json(const ms_stream_status_t *st)
     json_object_set_new(j, "rtp_lost", json_integer((json_int_t)st->src.rtp_lost));
     json_object_set_new(j, "frames_dropped", json_integer((json_int_t)st->src.frames_dropped));
     json_object_set_new(j, "hls_ready", json_boolean(st->hls_ready));
+    /* what the stream's hub (GOP cache) and HLS output hold in memory:
+     * counters kept up to date by the hub and the segmenter, no walk */
+    json_object_set_new(j, "memory_bytes",
+                        json_integer((json_int_t)(st->gop_bytes + st->hls_bytes)));
     return j;
+}
+
+/* Fields of a stream item beyond its config and status (docs/api.md):
+ * "added" (auto: from a stream file; manual: written over the API),
+ * "activation" (auto: enabled by its config; manual: disabled, waits for
+ * an enable call), and in a cluster the leader's reason for leaving the
+ * stream unplaced as status.reason. */
+static void stream_extras(json_t *j, const ms_stream_cfg_t *cfg)
+{
+    ms_placement_view_t pv;
+    int in_view = ms_placement_view_get(cfg->uid, &pv) == 0;
+    /* in a cluster the state says (placement.source); a node without raft
+     * runs only stream files */
+    int from_file = in_view ? pv.from_file : 1;
+    json_object_set_new(j, "added", json_string(from_file ? "auto" : "manual"));
+    json_object_set_new(j, "activation", json_string(cfg->enabled ? "auto" : "manual"));
+    json_t *st = json_object_get(j, "status");
+    if (in_view && !pv.primary[0] && pv.reason[0] && json_is_object(st))
+        json_object_set_new(st, "reason", json_string(pv.reason));
 }
 
 /* Config + status of s; cfg_out and st_out receive copies for filtering when
@@ -63,6 +87,7 @@ static json_t *stream_json(ms_stream_t *s, ms_stream_cfg_t *cfg_out, ms_stream_s
         j = NULL;
     } else {
         json_object_set_new(j, "status", sj);
+        stream_extras(j, &cfg);
     }
     if (st_out)
         *st_out = *st;
@@ -114,6 +139,23 @@ static int get_flag(ms_req_t *r, const char *key, int *out)
     return 0;
 }
 
+/* 1 when every comma-separated item of v is one of allowed (NULL-ended). */
+static int csv_valid(const char *v, const char *const *allowed)
+{
+    while (*v) {
+        size_t n = strcspn(v, ",");
+        int ok = 0;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strlen(*a) == n && strncmp(*a, v, n) == 0;
+        if (!ok)
+            return 0;
+        v += n;
+        if (*v == ',')
+            v++;
+    }
+    return 1;
+}
+
 static int matches(const filters_t *f, const ms_stream_cfg_t *c, const ms_stream_status_t *st)
 {
     if (f->name[0] && !strstr(c->name, f->name))
@@ -134,10 +176,16 @@ enum MHD_Result ms_api_streams_list(ms_req_t *r)
     filters_t f;
     if (get_filter(r, "name", f.name, sizeof(f.name)) < 0)
         return ms_api_reply_error(r, 400, "bad filter", "name", NULL);
-    if (get_filter(r, "role", f.role, sizeof(f.role)) < 0)
-        return ms_api_reply_error(r, 400, "bad filter", "role", NULL);
-    if (get_filter(r, "state", f.state, sizeof(f.state)) < 0)
-        return ms_api_reply_error(r, 400, "bad filter", "state", NULL);
+    static const char *const roles[] = {"primary", "secondary", "migrated", NULL};
+    static const char *const states[] = {"empty",    "initialization", "active",
+                                         "inactive", "suspend",        NULL};
+    if (get_filter(r, "role", f.role, sizeof(f.role)) < 0 || !csv_valid(f.role, roles))
+        return ms_api_reply_error(r, 400, "must be a list of primary, secondary, migrated", "role",
+                                  NULL);
+    if (get_filter(r, "state", f.state, sizeof(f.state)) < 0 || !csv_valid(f.state, states))
+        return ms_api_reply_error(
+            r, 400, "must be a list of empty, initialization, active, inactive, suspend", "state",
+            NULL);
     if (get_flag(r, "dvr", &f.dvr) < 0)
         return ms_api_reply_error(r, 400, "must be 0 or 1", "dvr", NULL);
     if (get_flag(r, "audio", &f.audio) < 0)

@@ -182,6 +182,9 @@ enum MHD_Result ms_api_system(ms_req_t *r)
         (json_int_t)si.rss_bytes, "total_bytes", (json_int_t)si.mem_total_bytes, "available_bytes",
         (json_int_t)si.mem_available_bytes, "disks", disks ? disks : json_array(), "threads",
         si.threads, "streams", (int)n);
+    /* public share links (docs/access.md): the web panel shows the switch */
+    if (j)
+        json_object_set_new(j, "external_access", json_boolean(cfg->external_access));
     /* DVR storage roots (docs/dvr.md "Retention"). */
     json_t *storage = NULL;
     if (j && ms_dvr_storage(&storage) == 0)

@@ -195,6 +195,7 @@ def test_bad_input_leaves_state_untouched(three):
     ld = three.leader()
     info = three.info(ld)
     member = info["members"][0]["id"]
+    assert isinstance(member, str) and member.isdigit(), member  # 63-bit ids as strings
     assert signed_post(ld, "/api/v1/cluster/submit", b'{"v":1}', node_id=member)[0] == 400
     cmd = b'{"v":1,"op":"drop_everything","req_id":"abc","ts":1,"args":{}}'
     assert signed_post(ld, "/api/v1/cluster/submit", cmd, node_id=member)[0] == 400

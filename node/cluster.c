@@ -30,6 +30,7 @@
 #include "raft/node.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/jsonmerge.h"
 #include "util/log.h"
 
 #define CTX               g.ctx
@@ -331,6 +332,29 @@ static uint64_t applied_index(void)
 
 /* ---- reconcile ------------------------------------------------------------ */
 
+static void placement_opts(ms_placement_opts_t *o, int64_t now);
+
+/* Why stream (a row of the state) has no server, as a fresh search over
+ * this node's copy of the state sees it: a new string (caller frees), or
+ * NULL when a server qualifies (the leader's next duty run assigns it). */
+static char *unplaced_reason(json_t *stream, json_t *servers, json_t *streams)
+{
+    json_t *groups = state_groups(), *clusters = state_clusters();
+    ms_placement_opts_t po;
+    placement_opts(&po, wall_ms());
+    if (!ms_raft_is_leader(g.raft))
+        po.self = NULL; /* only the leader is healthy without a report */
+    json_t *r =
+        ms_placement_search(servers, groups ? groups : json_array(),
+                            clusters ? clusters : json_array(), streams, stream, NULL, NULL, &po);
+    const char *why = json_string_value(json_object_get(r, "reason"));
+    char *out = why ? strdup(why) : NULL;
+    json_decref(r);
+    json_decref(groups);
+    json_decref(clusters);
+    return out;
+}
+
 /* The placement view the HTTP threads read (status, redirects). */
 static void view_refresh(json_t *streams)
 {
@@ -350,6 +374,10 @@ static void view_refresh(json_t *streams)
                               json_string_value(json_object_get(st, "name")), p,
                               json_string_value(json_object_get(pl, "backup")), http,
                               json_integer_value(json_object_get(pl, "transferred_at")) > 0);
+        char *why = p ? NULL : unplaced_reason(st, servers, streams);
+        ms_placement_view_annotate(json_string_value(json_object_get(st, "uid")),
+                                   json_is_object(json_object_get(pl, "source")), why);
+        free(why);
     }
     ms_placement_view_end();
     json_decref(servers);
@@ -627,6 +655,18 @@ static void job_write_cb(void *ud, unsigned st, json_t *res)
             json_t *tmp = json_deep_copy(s); /* the stream object alone */
             json_decref(body);
             body = tmp;
+            json_t *pl = json_object_get(body, "placement");
+            if (json_is_object(pl)) { /* why it has no server (null: placed or about to be) */
+                char *why = NULL;
+                if (!json_is_string(json_object_get(pl, "primary"))) {
+                    json_t *servers = state_servers(), *streams = state_streams();
+                    why = unplaced_reason(body, servers, streams);
+                    json_decref(servers);
+                    json_decref(streams);
+                }
+                json_object_set_new(pl, "reason", why ? json_string(why) : json_null());
+                free(why);
+            }
             if (strcmp(j->method, "POST") == 0 && !j->id[0])
                 st = 201;
         }
@@ -661,12 +701,13 @@ static int body_json(ms_cluster_job_t *j, json_t **out)
     return 0;
 }
 
-/* POST /streams and PUT /streams/{id}: validated with the config parser. */
-static void stream_put(ms_cluster_job_t *j)
+/* POST /streams, PUT /streams/{id} and the result of PATCH: o (taken) is
+ * validated with the config parser. The read-only objects a GET answers
+ * ("status", "placement") are ignored, so GET -> edit -> PUT round-trips. */
+static void stream_put_obj(ms_cluster_job_t *j, json_t *o)
 {
-    json_t *o;
-    if (body_json(j, &o) < 0)
-        return;
+    json_object_del(o, "status");
+    json_object_del(o, "placement");
     json_t *cur = j->id[0] ? ms_fsm_get_stream(g.fsm, j->id) : NULL;
     if (j->id[0] && !cur) {
         json_decref(o);
@@ -725,6 +766,48 @@ static void stream_put(ms_cluster_job_t *j)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
 
+static void stream_put(ms_cluster_job_t *j)
+{
+    json_t *o;
+    if (body_json(j, &o) < 0)
+        return;
+    stream_put_obj(j, o);
+}
+
+/* PATCH /streams/{id}: a JSON merge patch (RFC 7396) on the stored stream
+ * object (without "placement"; keys stored as null are absent), then
+ * validated and written like PUT. */
+static void stream_patch(ms_cluster_job_t *j)
+{
+    json_t *patch;
+    if (body_json(j, &patch) < 0)
+        return;
+    json_t *cur = ms_fsm_get_stream(g.fsm, j->id);
+    if (!cur) {
+        json_decref(patch);
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown stream", "field", "id"));
+        return;
+    }
+    json_object_del(cur, "placement");
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(cur, tmp, k, v)
+    {
+        if (json_is_null(v))
+            json_object_del(cur, k);
+    }
+    json_t *o = ms_json_merge_patch(cur, patch);
+    json_decref(cur);
+    json_decref(patch);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        job_reply(j, 400, json_pack("{s:s}", "error", "the patch nests too deep"));
+        return;
+    }
+    stream_put_obj(j, o);
+}
+
 static void restart_work(uv_work_t *req);
 static void restart_done(uv_work_t *req, int status);
 
@@ -756,6 +839,24 @@ static void stream_action(ms_cluster_job_t *j)
         return;
     }
     if (strcmp(j->method, "DELETE") == 0) {
+        /* a stream of a node's streams_dir would come back at its next
+         * reload: the file is the thing to delete */
+        json_t *src = json_object_get(json_object_get(cur, "placement"), "source");
+        const char *file = json_string_value(json_object_get(src, "file"));
+        if (file) {
+            char msg[600];
+            snprintf(msg, sizeof msg,
+                     "defined by %s in streams_dir of node %s; delete the file instead", file,
+                     json_string_value(json_object_get(src, "node"))
+                         ? json_string_value(json_object_get(src, "node"))
+                         : "?");
+            job_reply(j, 409,
+                      json_pack("{s:s,s:s,s:O}", "error", msg, "file", file, "node",
+                                json_object_get(src, "node") ? json_object_get(src, "node")
+                                                             : json_null()));
+            json_decref(cur);
+            return;
+        }
         cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_id);
     } else if (strcmp(j->action, "enable") == 0 || strcmp(j->action, "disable") == 0) {
         cmd = cmd_with_req(
@@ -946,6 +1047,7 @@ static json_t *server_view(json_t *s, json_t *roles, int64_t now, int64_t lage)
     snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(s, "id")));
     json_t *role = json_object_get(roles, k);
     json_object_set_new(o, "raft_role", role ? json_incref(role) : json_string("none"));
+    json_object_set_new(o, "id", json_string(k));
     json_t *lr = json_object_get(s, "last_report_ms");
     if (json_is_integer(lr)) {
         int64_t age = now - json_integer_value(lr);
@@ -1176,6 +1278,25 @@ static void rm_barrier_cb(void *ud, int status)
     rm_moved_cb(rm, 200, NULL);
 }
 
+/* A 63-bit raft id as the API shows it: a decimal string, since JSON
+ * numbers above 2^53 lose precision in JavaScript (docs/api.md). */
+static json_t *id_json(json_t *v)
+{
+    char b[32];
+    if (!json_is_integer(v))
+        return json_incref(v ? v : json_null());
+    snprintf(b, sizeof b, "%" PRIu64, (uint64_t)json_integer_value(v));
+    return json_string(b);
+}
+
+/* Replaces o[key] (an integer id) by its string form; nothing when absent. */
+static void id_to_string(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (v)
+        json_object_set_new(o, key, id_json(v));
+}
+
 /* ---- cluster -------------------------------------------------------------- */
 
 static json_t *cluster_view(void)
@@ -1203,6 +1324,12 @@ static json_t *cluster_view(void)
         }
     }
     json_object_set_new(o, "voter_ids", vs);
+    /* the ids as strings, once the lookups by integer id are done */
+    id_to_string(o, "id");
+    if (json_is_object(json_object_get(o, "leader")))
+        id_to_string(json_object_get(o, "leader"), "id");
+    json_array_foreach(json_object_get(o, "members"), i, m) id_to_string(m, "id");
+    json_array_foreach(vs, i, m) json_array_set_new(vs, i, id_json(m));
     return o;
 }
 
@@ -1425,6 +1552,8 @@ static void run_job(ms_cluster_job_t *j)
         stream_put(j);
     else if (strcmp(j->method, "PUT") == 0)
         stream_put(j);
+    else if (strcmp(j->method, "PATCH") == 0)
+        stream_patch(j);
     else
         stream_action(j);
 }
@@ -1773,6 +1902,32 @@ static int64_t setting_int(const char *key, int64_t def)
         v = json_is_true(j);
     json_decref(all);
     return v;
+}
+
+/* The leader logs why a stream is unplaced (WARN), or the note of how it
+ * was placed (a reserved stream without a cluster in its group: WARN),
+ * once per change of that text: {uid: text} of what was logged last. */
+static json_t *g_placement_logged;
+
+static void placement_log_once(const char *uid, const char *name, const char *text, int placed)
+{
+    if (!uid)
+        return;
+    if (!g_placement_logged && !(g_placement_logged = json_object()))
+        return;
+    const char *last = json_string_value(json_object_get(g_placement_logged, uid));
+    if (!text || !text[0]) {
+        if (placed)
+            json_object_del(g_placement_logged, uid);
+        return;
+    }
+    if (last && strcmp(last, text) == 0)
+        return;
+    json_object_set_new(g_placement_logged, uid, json_string(text));
+    if (placed)
+        MS_WARN(CTX, "stream %s: %s", name ? name : uid, text);
+    else
+        MS_WARN(CTX, "stream %s: unplaced: %s", name ? name : uid, text);
 }
 
 static void placement_opts(ms_placement_opts_t *o, int64_t now)
@@ -2133,15 +2288,16 @@ static void leader_duties(void)
         json_t *pl = json_object_get(cur, "placement");
         const char *p = json_string_value(json_object_get(pl, "primary"));
         const char *np = json_string_value(json_object_get(d, "primary"));
+        if (cur && json_array_size(servers) > 0) /* none: the node is starting */
+            placement_log_once(json_string_value(json_object_get(d, "uid")),
+                               json_string_value(json_object_get(d, "name")),
+                               json_string_value(json_object_get(d, np ? "note" : "reason")),
+                               np != NULL);
         if (!cur ||
             (grace && p && !(old_leader && strcmp(p, old_leader) == 0) && !probe_refused(p)) ||
             (!np && !p))
             continue;
-        if (!np)
-            MS_WARN(CTX, "stream %s: no qualifying server: %s",
-                    json_string_value(json_object_get(d, "name")),
-                    json_string_value(json_object_get(d, "reason")));
-        else if (!p || strcmp(np, p) != 0)
+        if (!p || strcmp(np, p) != 0)
             MS_INFO(CTX, "stream %s: primary %s%s%s%s",
                     json_string_value(json_object_get(d, "name")), np, p ? " (was " : "",
                     p ? p : "",
@@ -2170,29 +2326,69 @@ static void leader_duties(void)
     json_decref(streams);
 }
 
-/* POST /streams/{id}/transfer (body optional: {"cluster": name}): a new
- * search excluding the current primary (automatic, or within the chosen
- * cluster); written as stream_assign with role "migrated", transfer true
- * (the FSM refuses a second transfer within the hour: 409 + time_left_s)
- * and if_primary (a concurrent failover wins). The archive stays where it
- * is (archive_locations keep every server's ranges). Takes cur. */
+/* POST /streams/{id}/transfer, body optional (docs/api.md): {"cluster":
+ * name} or {"server": name} (at most one; neither = an automatic search
+ * excluding the current primary), "force": true (override the one-hour
+ * cooldown, logged at WARN), "dry_run": true (answer the search's outcome
+ * {"main", "additional", "rejected": [{"server", "reason"}]} and move
+ * nothing). Any other key is 400 with its name in "field". Written as
+ * stream_assign with role "migrated", transfer true (the FSM refuses a
+ * second transfer within the hour unless force: 409 + time_left_s) and
+ * if_primary (a concurrent failover wins). The archive stays where it is
+ * (archive_locations keep every server's ranges). Takes cur. */
 static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
 {
     json_t *body = NULL;
-    const char *want = NULL;
+    const char *want = NULL, *target = NULL;
+    int force = 0, dry = 0;
+    const char *bad = NULL, *why = NULL;
     if (j->body && j->body_len) {
         json_error_t e;
         body = json_loadb(j->body, j->body_len, JSON_REJECT_DUPLICATES, &e);
-        json_t *cl = json_object_get(body, "cluster");
-        if (!json_is_object(body) || (cl && !json_is_string(cl) && !json_is_null(cl))) {
-            json_decref(body);
-            json_decref(cur);
-            job_reply(j, 400,
-                      json_pack("{s:s,s:s}", "error", "the body must be {\"cluster\": name}",
-                                "field", "cluster"));
-            return;
+        if (!json_is_object(body)) {
+            bad = "body";
+            why = "the body must be a JSON object: {\"cluster\"|\"server\": name, \"force\": "
+                  "bool, \"dry_run\": bool}";
         }
-        want = json_string_value(cl);
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_is_object(body) ? body : NULL, k, v)
+        {
+            if (bad)
+                break;
+            if (strcmp(k, "cluster") == 0 || strcmp(k, "server") == 0) {
+                if (!json_is_string(v) && !json_is_null(v)) {
+                    bad = k;
+                    why = "must be a name";
+                } else if (k[0] == 'c') {
+                    want = json_string_value(v);
+                } else {
+                    target = json_string_value(v);
+                }
+            } else if (strcmp(k, "force") == 0 || strcmp(k, "dry_run") == 0) {
+                if (!json_is_boolean(v)) {
+                    bad = k;
+                    why = "must be true or false";
+                } else if (k[0] == 'f') {
+                    force = json_is_true(v);
+                } else {
+                    dry = json_is_true(v);
+                }
+            } else {
+                bad = k;
+                why = "unknown key (expected cluster, server, force, dry_run)";
+            }
+        }
+        if (!bad && want && target) {
+            bad = "server";
+            why = "give either cluster or server, not both";
+        }
+    }
+    if (bad) {
+        job_reply(j, 400, json_pack("{s:s,s:s}", "error", why, "field", bad));
+        json_decref(body);
+        json_decref(cur);
+        return;
     }
     if (want) {
         json_t *cls = state_clusters(), *c;
@@ -2212,6 +2408,17 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
             return;
         }
     }
+    if (target) {
+        json_t *srv = server_by("name", json_object_get(body, "server"));
+        int found = srv != NULL;
+        json_decref(srv);
+        if (!found) {
+            json_decref(body);
+            json_decref(cur);
+            job_reply(j, 404, json_pack("{s:s,s:s}", "error", "no such server", "field", "server"));
+            return;
+        }
+    }
     const char *prim =
         json_string_value(json_object_get(json_object_get(cur, "placement"), "primary"));
     int64_t now = wall_ms();
@@ -2221,25 +2428,47 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
     observed_ages(servers, now);
     ms_placement_opts_t po;
     placement_opts(&po, now);
-    json_t *found =
-        ms_placement_search(servers, groups ? groups : json_array(),
-                            clusters ? clusters : json_array(), streams, cur, want, prim, &po);
+    json_t *found = target ? ms_placement_search_server(servers, groups ? groups : json_array(),
+                                                        clusters ? clusters : json_array(), streams,
+                                                        cur, target, &po)
+                           : ms_placement_search(servers, groups ? groups : json_array(),
+                                                 clusters ? clusters : json_array(), streams, cur,
+                                                 want, prim, &po);
     json_decref(servers);
     json_decref(streams);
     json_decref(groups);
     json_decref(clusters);
     const char *np = json_string_value(json_object_get(found, "primary"));
-    if (!np) {
+    const char *sname = json_string_value(json_object_get(cur, "name"));
+    int64_t last = json_integer_value(
+        json_object_get(json_object_get(cur, "placement"), "transferred_at")); /* seconds */
+    if (!found) {
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+    } else if (dry) {
+        json_t *rep = json_pack(
+            "{s:O,s:O,s:O}", "main", np ? json_object_get(found, "primary") : json_null(),
+            "additional",
+            np && json_object_get(found, "backup") ? json_object_get(found, "backup") : json_null(),
+            "rejected", json_object_get(found, "rejected"));
+        if (rep && !np)
+            json_object_set(rep, "reason", json_object_get(found, "reason"));
+        job_reply(j, 200, rep);
+    } else if (!np) {
         job_reply(j, 409,
-                  json_pack("{s:s,s:s?}", "error", "no qualifying server for the transfer",
-                            "reason", json_string_value(json_object_get(found, "reason"))));
+                  json_pack("{s:s,s:s?,s:O}", "error", "no qualifying server for the transfer",
+                            "reason", json_string_value(json_object_get(found, "reason")),
+                            "rejected", json_object_get(found, "rejected")));
     } else {
-        json_t *args =
-            json_pack("{s:O,s:s,s:O,s:s,s:b,s:o}", "stream", json_object_get(cur, "uid"), "primary",
-                      np, "backup", json_object_get(found, "backup"), "role", "migrated",
-                      "transfer", 1, "if_primary", prim ? json_string(prim) : json_null());
-        MS_INFO(CTX, "stream %s: transfer %s -> %s",
-                json_string_value(json_object_get(cur, "name")), prim ? prim : "-", np);
+        json_t *args = json_pack(
+            "{s:O,s:s,s:O,s:s,s:b,s:o,s:b}", "stream", json_object_get(cur, "uid"), "primary", np,
+            "backup", json_object_get(found, "backup"), "role", "migrated", "transfer", 1,
+            "if_primary", prim ? json_string(prim) : json_null(), "force", force);
+        if (force)
+            MS_WARN(CTX,
+                    "stream %s: transfer forced by an administrator: the one-hour cooldown is "
+                    "overridden (previous transfer %lld s ago)",
+                    sname, last > 0 ? (long long)(now / 1000 - last) : -1LL);
+        MS_INFO(CTX, "stream %s: transfer %s -> %s", sname, prim ? prim : "-", np);
         if (cluster_write(cmd_with_req("stream_assign", args, j->req_id), API_DEADLINE_MS,
                           job_write_cb, j) < 0)
             job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
@@ -2560,7 +2789,7 @@ int ms_cluster_loader_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
     g.loader_pending++;
     g.sweep_pending = 1;
     if (cluster_write(ms_cmd_new("stream_upsert",
-                                 json_pack("{s:o,s:s,s:s,s:s}", "stream", sj, "added", "manual",
+                                 json_pack("{s:o,s:s,s:s,s:s}", "stream", sj, "added", "auto",
                                            "source_node", g.cfg->name, "source_file", base)),
                       0, loader_done, what) < 0) {
         g.loader_pending--;
@@ -2940,6 +3169,8 @@ void ms_cluster_free(void)
     cache_drop(&g_cache.archive);
     ms_buf_free(&g_duty.sig);
     g_duty.quiet = 0;
+    json_decref(g_placement_logged);
+    g_placement_logged = NULL;
     g.raft = NULL;
     g.rec = NULL;
     g.fsm = NULL;

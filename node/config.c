@@ -8,6 +8,10 @@
 #include "node/config.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -1085,4 +1089,192 @@ int ms_stream_cfg_equal(const ms_stream_cfg_t *a, const ms_stream_cfg_t *b)
         if (strcmp(a->whitelist[i], b->whitelist[i]))
             return 0;
     return 1;
+}
+
+/* ---- environment checks (--check-config) ------------------------------ */
+
+/* 1 when host (a name, an IPv4 address or an IPv6 address without
+ * brackets) is loopback: "localhost", 127.0.0.0/8 or ::1. */
+static int host_is_loopback(const char *host)
+{
+    unsigned char buf[16];
+    int fam = 0;
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (parse_ip(host, buf, &fam) < 0)
+        return 0;
+    if (fam == AF_INET)
+        return buf[0] == 127;
+    static const unsigned char v6lo[16] = {[15] = 1};
+    return memcmp(buf, v6lo, 16) == 0;
+}
+
+/* The host part of "host:port" / "[v6]:port" into out. */
+static void hostport_host(const char *hp, char *out, size_t cap)
+{
+    const char *colon = strrchr(hp, ':');
+    size_t n = colon ? (size_t)(colon - hp) : strlen(hp);
+    if (n >= 2 && hp[0] == '[' && hp[n - 1] == ']') {
+        hp++;
+        n -= 2;
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, hp, n);
+    out[n] = '\0';
+}
+
+/* A directory the node creates (mkdir -p) and writes: fine when it is a
+ * writable directory, or when its nearest existing ancestor is one. */
+static void check_dir_creatable(const char *file, const char *key, const char *path,
+                                ms_errlist_t *errs)
+{
+    char tmp[MS_PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    struct stat st;
+    int self = 1;
+    for (;;) {
+        if (stat(tmp, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) {
+                if (self)
+                    ms_errlist_add(errs, file, key, "%s exists and is not a directory", tmp);
+                else
+                    ms_errlist_add(errs, file, key, "cannot create %s: %s is not a directory", path,
+                                   tmp);
+            } else if (access(tmp, W_OK | X_OK) != 0) {
+                if (self)
+                    ms_errlist_add(errs, file, key, "%s is not writable: %s", tmp, strerror(errno));
+                else
+                    ms_errlist_add(errs, file, key, "cannot create %s: %s is not writable (%s)",
+                                   path, tmp, strerror(errno));
+            }
+            return;
+        }
+        if (errno != ENOENT) { /* ENOTDIR: a part of the path is a file */
+            ms_errlist_add(errs, file, key, "cannot create %s: %s", path, strerror(errno));
+            return;
+        }
+        char *slash = strrchr(tmp, '/');
+        if (!slash || slash == tmp)
+            return; /* "/" exists */
+        *slash = '\0';
+        self = 0;
+    }
+}
+
+static void check_readable_file(const char *file, const char *key, const char *path,
+                                ms_errlist_t *errs)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        ms_errlist_add(errs, file, key, "cannot read %s: %s", path, strerror(errno));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ms_errlist_add(errs, file, key, "%s is not a regular file", path);
+        return;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ms_errlist_add(errs, file, key, "cannot read %s: %s", path, strerror(errno));
+        return;
+    }
+    fclose(f);
+}
+
+/* 0 when a TCP socket can bind address:port (then closed at once),
+ * else -errno. */
+static int try_bind(const char *address, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, address, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, address, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        len = sizeof *a6;
+    } else {
+        return -EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1; /* as the listeners do: TIME_WAIT leftovers do not count */
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int r = bind(fd, (struct sockaddr *)&ss, len) == 0 ? 0 : -errno;
+    close(fd);
+    return r;
+}
+
+void ms_node_cfg_check_env(const ms_node_cfg_t *c, const char *file, ms_errlist_t *errs,
+                           ms_errlist_t *warns)
+{
+    assert(c && file && errs && warns);
+    if (c->data_dir[0])
+        check_dir_creatable(file, "data_dir", c->data_dir, errs);
+    for (size_t i = 0; i < c->nstorage; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "storage[%zu].path", i);
+        if (c->storage[i].path[0])
+            check_dir_creatable(file, key, c->storage[i].path, errs);
+    }
+    if (c->tls_cert[0])
+        check_readable_file(file, "tls.cert", c->tls_cert, errs);
+    if (c->tls_key[0])
+        check_readable_file(file, "tls.key", c->tls_key, errs);
+    if (c->lua_dir[0]) {
+        struct stat st;
+        if (stat(c->lua_dir, &st) != 0)
+            ms_errlist_add(errs, file, "lua_dir", "%s: %s", c->lua_dir, strerror(errno));
+        else if (!S_ISDIR(st.st_mode))
+            ms_errlist_add(errs, file, "lua_dir", "%s is not a directory", c->lua_dir);
+    }
+    /* A loopback advertise address is what the other nodes dial back: a
+     * join to another host would be accepted and then fail (the leader
+     * cannot reach 127.0.0.1 of this node). Joins that all stay on loopback
+     * (one host, tests, demos) are fine. */
+    if (c->ncluster_join > 0 && c->port_raft > 0 && host_is_loopback(c->advertise)) {
+        for (size_t i = 0; i < c->ncluster_join; i++) {
+            char host[300];
+            hostport_host(c->cluster_join[i], host, sizeof host);
+            if (!host_is_loopback(host)) {
+                ms_errlist_add(errs, file, "advertise",
+                               "is %s (loopback) but cluster.join[%zu] %s is another host: "
+                               "set advertise to an address the other nodes reach",
+                               c->advertise, i, c->cluster_join[i]);
+                break;
+            }
+        }
+    }
+    /* Ports the node listens on (TCP). In use is only a warning: the check
+     * may run where the node is already running. */
+    const struct {
+        const char *key;
+        int port;
+    } ports[] = {{"listen.http", c->port_http},
+                 {"listen.https", c->port_https},
+                 {"listen.rtsp", c->port_rtsp},
+                 {"listen.raft", c->port_raft}};
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        if (ports[i].port <= 0)
+            continue;
+        int r = try_bind(c->listen_address, ports[i].port);
+        if (r == -EADDRINUSE)
+            ms_errlist_add(warns, file, ports[i].key, "warning: port %d is in use", ports[i].port);
+        else if (r == -EADDRNOTAVAIL)
+            ms_errlist_add(errs, file, "listen.address", "%s is not an address of this host",
+                           c->listen_address);
+        else if (r == -EACCES)
+            ms_errlist_add(warns, file, ports[i].key,
+                           "warning: port %d needs privileges (CAP_NET_BIND_SERVICE)",
+                           ports[i].port);
+        if (r == -EADDRNOTAVAIL)
+            break;
+    }
 }

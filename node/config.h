@@ -96,6 +96,15 @@ int ms_node_cfg_parse(const char *json, size_t len, const char *file, ms_node_cf
                       ms_errlist_t *errs);
 int ms_node_cfg_load(const char *path, ms_node_cfg_t *out, ms_errlist_t *errs);
 
+/* Checks of the config against this host for --check-config (I/O: stat,
+ * access, a bind of each TCP port): data_dir and storage paths creatable
+ * and writable, TLS files readable, lua_dir a directory, a non-loopback
+ * advertise when cluster.join names another host (errors), and ports
+ * already in use (warnings: the node may be running). Lines are appended
+ * to errs / warns (caller-owned). Any thread. */
+void ms_node_cfg_check_env(const ms_node_cfg_t *c, const char *file, ms_errlist_t *errs,
+                           ms_errlist_t *warns);
+
 void ms_stream_cfg_defaults(ms_stream_cfg_t *s);
 void ms_stream_cfg_free(ms_stream_cfg_t *s);
 int ms_stream_cfg_copy(ms_stream_cfg_t *dst, const ms_stream_cfg_t *src);

@@ -57,7 +57,10 @@ static int check_config(const char *path)
     ms_log_set_level(MS_LOG_ERROR); /* no "random secret" warning here */
     ms_errlist_t errs = {0};
     ms_node_cfg_t cfg;
+    ms_errlist_t warns = {0};
     int bad = ms_node_cfg_load(path, &cfg, &errs) < 0;
+    if (!bad) /* the host checks only make sense for a parsed config */
+        ms_node_cfg_check_env(&cfg, path, &errs, &warns);
     size_t nstreams = 0;
     if (cfg.streams_dir[0]) {
         ms_stream_set_t set;
@@ -67,12 +70,15 @@ static int check_config(const char *path)
     }
     for (size_t i = 0; i < errs.n; i++)
         printf("%s\n", errs.lines[i]);
+    for (size_t i = 0; i < warns.n; i++)
+        printf("%s\n", warns.lines[i]);
     int ok = !bad && errs.n == 0;
     if (ok)
         fprintf(stderr, "%s: valid (%zu stream file%s)\n", path, nstreams,
                 nstreams == 1 ? "" : "s");
     fflush(stdout);
     ms_errlist_free(&errs);
+    ms_errlist_free(&warns);
     ms_node_cfg_free(&cfg);
     return ok ? 0 : 1;
 }

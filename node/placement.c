@@ -11,7 +11,11 @@ typedef struct {
     const ms_placement_opts_t *o;
     int64_t *cnt; /* primary streams per server (parallel to servers) */
     size_t ns;
+    json_t *rejected; /* searches only: [{"server", "reason"}] of the servers passed over */
+    char *note;       /* the last search's warning ("" for none), NOTE_MAX bytes */
 } ctx_t;
+
+#define NOTE_MAX 200
 
 static const char *S(json_t *o, const char *k)
 {
@@ -25,6 +29,17 @@ static int64_t I(json_t *o, const char *k)
     if (json_is_boolean(v))
         return json_is_true(v);
     return json_is_integer(v) ? json_integer_value(v) : (int64_t)json_number_value(v);
+}
+
+/* Records why server name was passed over (searches with c->rejected). */
+static void reject(const ctx_t *c, const char *name, const char *reason)
+{
+    if (!c->rejected || !name || !name[0])
+        return;
+    size_t i;
+    json_t *r;
+    json_array_foreach(c->rejected, i, r) if (strcmp(S(r, "server"), name) == 0) return;
+    json_array_append_new(c->rejected, json_pack("{s:s,s:s}", "server", name, "reason", reason));
 }
 
 void ms_placement_opts_defaults(ms_placement_opts_t *o)
@@ -215,14 +230,22 @@ static int pick_pool(const ctx_t *c, const char *grp, const char *ex1, const cha
     int any_cluster = json_array_size(c->clusters) > 0;
     for (size_t i = 0; i < c->ns; i++) {
         const char *name = S(json_array_get(c->servers, i), "name");
-        if ((ex1 && strcmp(name, ex1) == 0) || (ex2 && strcmp(name, ex2) == 0))
+        if ((ex1 && strcmp(name, ex1) == 0) || (ex2 && strcmp(name, ex2) == 0)) {
+            if (why) /* the main search, not the backup's */
+                reject(c, name, "current server");
             continue;
-        if (any_cluster && in_any_cluster(c, name))
+        }
+        if (any_cluster && in_any_cluster(c, name)) {
+            if (why)
+                reject(c, name, "in a cluster: runs reserved streams only");
             continue;
+        }
         const char *r = qualifies(c, (int)i, grp);
         if (r) {
-            if (why)
+            if (why) {
                 why_add(why, cap, name, r);
+                reject(c, name, r);
+            }
             continue;
         }
         if (best < 0 || c->cnt[i] < c->cnt[best])
@@ -259,6 +282,10 @@ static void pick_cluster(const ctx_t *c, const char *grp, const char *want, cons
             rm = "current server";
         if (!ra && exclude && strcmp(S(cl, "additional"), exclude) == 0)
             ra = "current server";
+        if (rm)
+            reject(c, S(cl, "main"), rm);
+        if (ra && a >= 0)
+            reject(c, S(cl, "additional"), ra);
         int pp = !rm ? m : !ra ? a : -1, pb = !rm && !ra ? a : -1;
         if (pp < 0) {
             char n[160];
@@ -280,14 +307,41 @@ static void pick_cluster(const ctx_t *c, const char *grp, const char *want, cons
     *b = bb;
 }
 
-/* Fresh search; fills p, b (indexes or -1) and why. */
+/* 1 when a cluster may take a reserved stream of group grp. */
+static int has_cluster_for(const ctx_t *c, const char *grp)
+{
+    size_t i;
+    json_t *cl;
+    json_array_foreach(c->clusters, i, cl) if (cluster_candidate(c, cl, grp)) return 1;
+    return 0;
+}
+
+static const char *grp_label(const char *grp)
+{
+    return grp[0] ? grp : "(none)";
+}
+
+/* Fresh search; fills p, b (indexes or -1) and why. A reserved stream runs
+ * on a cluster of its group; when its group has no cluster at all it falls
+ * back to the pool of unreserved streams (primary and backup among the
+ * servers in no cluster) and c->note says so (docs/cluster.md "Two
+ * pools"). */
 static void search(const ctx_t *c, json_t *st, const char *want, const char *exclude, int *p,
                    int *b, char *why, size_t cap)
 {
     const char *grp = ms_placement_stream_group(c->groups, st);
+    int reserved = I(st, "reserve") != 0;
     why[0] = '\0';
-    if (I(st, "reserve") || want) {
+    if (c->note)
+        c->note[0] = '\0';
+    if (want || (reserved && has_cluster_for(c, grp))) {
         pick_cluster(c, grp, want, exclude, p, b, why, cap);
+        if (*p < 0 && reserved && !want) { /* say which pool failed */
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "reserve: no cluster of group %s has a qualifying server: %s",
+                     grp_label(grp), why);
+            snprintf(why, cap, "%s", tmp);
+        }
         return;
     }
     *p = pick_pool(c, grp, exclude, NULL, why, cap);
@@ -297,7 +351,21 @@ static void search(const ctx_t *c, json_t *st, const char *want, const char *exc
         *b = pick_pool(c, grp, S(json_array_get(c->servers, (size_t)*p), "name"), NULL, NULL, 0);
         c->cnt[*p]--;
     } else if (!why[0]) {
-        snprintf(why, cap, "no server outside the clusters");
+        snprintf(why, cap,
+                 json_array_size(c->clusters) > 0 ? "no server outside the clusters" : "no server");
+    }
+    if (reserved) {
+        if (c->note)
+            snprintf(c->note, NOTE_MAX,
+                     "reserve: no cluster in group %s: placed like an unreserved stream "
+                     "(primary and backup among the servers in no cluster)",
+                     grp_label(grp));
+        if (*p < 0) {
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "reserve: no cluster in group %s, and %s", grp_label(grp),
+                     why);
+            snprintf(why, cap, "%s", tmp);
+        }
     }
 }
 
@@ -305,7 +373,7 @@ static void search(const ctx_t *c, json_t *st, const char *want, const char *exc
 static int pick_backup(const ctx_t *c, json_t *st, int p)
 {
     const char *pname = S(json_array_get(c->servers, (size_t)p), "name");
-    if (I(st, "reserve")) {
+    if (I(st, "reserve") && in_any_cluster(c, pname)) {
         size_t i;
         json_t *cl;
         json_array_foreach(c->clusters, i, cl)
@@ -330,6 +398,8 @@ static int ctx_init(ctx_t *c, json_t *servers, json_t *groups, json_t *clusters,
     c->clusters = clusters;
     c->streams = streams;
     c->o = o;
+    c->rejected = NULL;
+    c->note = NULL;
     c->ns = json_array_size(servers);
     c->cnt = calloc(c->ns + 1, sizeof *c->cnt);
     if (!c->cnt)
@@ -359,8 +429,11 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
     json_t *out = json_array();
     size_t i;
     json_t *st;
+    char note[NOTE_MAX];
+    c.note = note;
     json_array_foreach(streams, i, st)
     {
+        note[0] = '\0';
         json_t *pl = json_object_get(st, "placement");
         int p = srv_index(&c, S(pl, "primary")), b = srv_index(&c, S(pl, "backup"));
         int ph = p >= 0 && healthy(&c, json_array_get(servers, (size_t)p));
@@ -406,10 +479,20 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
                               json_object_get(st, "name"), "primary", name_or_null(&c, np),
                               "backup", name_or_null(&c, nb), "failover", failover);
         json_object_set_new(d, "reason", np < 0 ? json_string(why) : json_null());
+        if (note[0])
+            json_object_set_new(d, "note", json_string(note));
         json_array_append_new(out, d);
     }
     free(c.cnt);
     return out;
+}
+
+/* The servers the search passed over, in the order of the state. */
+static json_t *take_rejected(ctx_t *c)
+{
+    json_t *r = c->rejected;
+    c->rejected = NULL;
+    return r ? r : json_array();
 }
 
 json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, json_t *streams,
@@ -419,6 +502,9 @@ json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, j
     ctx_t c;
     if (ctx_init(&c, servers, groups, clusters, streams, o) < 0)
         return NULL;
+    c.rejected = json_array();
+    char note[NOTE_MAX] = "";
+    c.note = note;
     int cur = srv_index(&c, S(json_object_get(stream, "placement"), "primary"));
     if (cur >= 0)
         c.cnt[cur]--;
@@ -428,6 +514,79 @@ json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, j
     json_t *out = p < 0 ? json_pack("{s:s}", "reason", why)
                         : json_pack("{s:o,s:o}", "primary", name_or_null(&c, p), "backup",
                                     name_or_null(&c, b));
+    if (out)
+        json_object_set_new(out, "rejected", take_rejected(&c));
+    if (out && note[0])
+        json_object_set_new(out, "note", json_string(note));
+    json_decref(c.rejected);
+    free(c.cnt);
+    return out;
+}
+
+json_t *ms_placement_search_server(json_t *servers, json_t *groups, json_t *clusters,
+                                   json_t *streams, json_t *stream, const char *target,
+                                   const ms_placement_opts_t *o)
+{
+    ctx_t c;
+    if (!target || ctx_init(&c, servers, groups, clusters, streams, o) < 0)
+        return NULL;
+    c.rejected = json_array();
+    const char *curname = S(json_object_get(stream, "placement"), "primary");
+    int cur = srv_index(&c, curname);
+    if (cur >= 0)
+        c.cnt[cur]--;
+    const char *grp = ms_placement_stream_group(c.groups, stream);
+    int t = srv_index(&c, target), b = -1;
+    char why[512] = "";
+    /* a cluster member qualifies by its cluster's group, a pool server by its own */
+    /* a reserved stream whose group has no cluster uses the unreserved pool */
+    int reserved = I(stream, "reserve") && has_cluster_for(&c, grp);
+    const char *r =
+        strcmp(target, curname) == 0 ? "current server" : qualifies(&c, t, reserved ? NULL : grp);
+    if (!r && reserved) {
+        /* a reserved stream runs on a cluster of its group: target is the
+         * main or additional of one, the other member is the backup */
+        size_t i;
+        json_t *cl;
+        int member = 0;
+        json_array_foreach(c.clusters, i, cl)
+        {
+            const char *other = strcmp(S(cl, "main"), target) == 0         ? S(cl, "additional")
+                                : strcmp(S(cl, "additional"), target) == 0 ? S(cl, "main")
+                                                                           : NULL;
+            if (!other || !cluster_candidate(&c, cl, grp))
+                continue;
+            member = 1;
+            int ob = srv_index(&c, other);
+            const char *ro = ob >= 0 ? qualifies(&c, ob, NULL) : "none";
+            if (!ro && ob != cur) {
+                b = ob;
+                break;
+            }
+            if (ob >= 0)
+                reject(&c, other, ro ? ro : "current server");
+        }
+        if (!member)
+            r = grp[0] ? "not in a cluster of the stream's group (the stream is reserved)"
+                       : "not in a cluster (the stream is reserved)";
+    } else if (!r && json_array_size(c.clusters) > 0 && in_any_cluster(&c, target)) {
+        r = "in a cluster: runs reserved streams only";
+    } else if (!r) {
+        c.cnt[t]++; /* the backup is chosen with the primary counted */
+        b = pick_pool(&c, grp, target, NULL, NULL, 0);
+        c.cnt[t]--;
+    }
+    json_t *out;
+    if (r) {
+        reject(&c, target, r);
+        snprintf(why, sizeof why, "%s: %s", target, r);
+        out = json_pack("{s:s}", "reason", why);
+    } else {
+        out = json_pack("{s:s,s:o}", "primary", target, "backup", name_or_null(&c, b));
+    }
+    if (out)
+        json_object_set_new(out, "rejected", take_rejected(&c));
+    json_decref(c.rejected);
     free(c.cnt);
     return out;
 }

@@ -51,10 +51,25 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
 
 /* One search for a stream ignoring its current placement (transfer):
  * want_cluster NULL = automatic. exclude: the current primary (may be
- * NULL). Returns a new {"primary", "backup"} or {"reason"} object. */
+ * NULL). Returns a new {"primary", "backup", "rejected"} or {"reason",
+ * "rejected"} object (caller owns it; NULL on out of memory); "rejected"
+ * lists [{"server", "reason"}] the servers the search passed over (down,
+ * distribution disabled, stream limit reached, bitrate limit reached, other
+ * group, storage full, current server, in a cluster: runs reserved streams
+ * only). */
 json_t *ms_placement_search(json_t *servers, json_t *groups, json_t *clusters, json_t *streams,
                             json_t *stream, const char *want_cluster, const char *exclude,
                             const ms_placement_opts_t *o);
+
+/* A transfer to one server (target): it becomes the primary when it
+ * qualifies (the rules above; for a reserved stream it must be the main or
+ * additional of a cluster of the stream's group, whose other member is the
+ * backup); else the backup is chosen from the pool like a new stream's.
+ * Returns a new object like ms_placement_search's ("reason" names target
+ * and why it does not qualify); NULL on out of memory. Any thread (pure). */
+json_t *ms_placement_search_server(json_t *servers, json_t *groups, json_t *clusters,
+                                   json_t *streams, json_t *stream, const char *target,
+                                   const ms_placement_opts_t *o);
 
 /* The group of a stream: its "group", else the group whose subnets hold
  * the camera IP ("camera" when it is an address, else the URL host); ""

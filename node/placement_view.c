@@ -52,6 +52,15 @@ void ms_placement_view_put(const char *uid, const char *name, const char *primar
     r->v.self_primary = primary && strcmp(primary, g_self) == 0;
 }
 
+void ms_placement_view_annotate(const char *uid, int from_file, const char *reason)
+{
+    if (!uid || g_nnext == 0 || strcmp(g_next[g_nnext - 1].uid, uid) != 0)
+        return;
+    row_t *r = &g_next[g_nnext - 1];
+    r->v.from_file = from_file;
+    snprintf(r->v.reason, sizeof r->v.reason, "%s", reason ? reason : "");
+}
+
 /* qsort comparators over the rows being installed (control loop only). */
 static const row_t *g_sorting;
 

@@ -178,19 +178,7 @@ int ms_reconciler_restart(ms_reconciler_t *rc, const char *uid)
     entry_t *e = find(rc, uid);
     if (!e)
         return -ENOENT;
-    ms_stream_t *s = ms_streams_find(uid);
-    if (!s)
-        return -ENOENT;
-    ms_stream_cfg_t cfg;
-    memset(&cfg, 0, sizeof cfg);
-    int r = ms_stream_get_cfg(s, &cfg);
-    ms_stream_unref(s);
-    if (r < 0)
-        return r;
-    if (e->desired == MS_RUN_ACTIVE) {
-        rc->apply(&cfg, MS_RUN_SUSPEND);
-        r = rc->apply(&cfg, MS_RUN_ACTIVE);
-    }
-    ms_stream_cfg_free(&cfg);
-    return r;
+    if (e->desired != MS_RUN_ACTIVE)
+        return -EAGAIN;
+    return ms_streams_restart(uid);
 }

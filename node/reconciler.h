@@ -28,7 +28,9 @@ int ms_reconciler_run(ms_reconciler_t *rc, json_t *streams, int member);
 /* Streams the last run could not apply (their config does not parse, or
  * apply failed): the next run retries them. */
 int ms_reconciler_pending(const ms_reconciler_t *rc);
-/* Restarts a stream this node runs (suspend + activate). 0, -ENOENT. */
+/* Restarts the source of a stream this node runs (ms_streams_restart: a
+ * new RTSP session). 0, -ENOENT (not in the state), -EAGAIN (held
+ * suspended or disabled here). */
 int ms_reconciler_restart(ms_reconciler_t *rc, const char *uid);
 /* State stream object (with "placement") -> stream config. 0 or -EINVAL. */
 int ms_reconciler_cfg_from_state(json_t *st, ms_stream_cfg_t *out);

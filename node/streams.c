@@ -77,6 +77,7 @@ struct ms_stream {
     ms_fmp4_live_t *live_mp4; /* live.mp4 */
     double in_kbps, out_kbps;
     char fail_reason[256];
+    int restart_req; /* ms_streams_restart: tear the source down once */
 
     /* loop only */
     src_params_t run_src;
@@ -412,6 +413,8 @@ static void step_once(ms_stream_t *s)
     pthread_mutex_lock(&s->mu);
     int have_client = s->client != NULL, have_hls = s->hls != NULL;
     int have_outputs = s->snap != NULL || s->live_mp4 != NULL;
+    int restart = s->restart_req;
+    s->restart_req = 0;
     pthread_mutex_unlock(&s->mu);
 
     if (have_outputs && !run) {
@@ -425,8 +428,11 @@ static void step_once(ms_stream_t *s)
         stop_hls(s);
         have_hls = 0;
     }
-    /* Source parameters changed: restart the client only. */
-    if (have_client && (!run || memcmp(&wsrc, &s->run_src, sizeof wsrc) != 0)) {
+    /* Source parameters changed, or a restart was asked: restart the
+     * client only (a new RTSP session; the outputs stay on the hub). */
+    if (restart && run)
+        MS_INFO(s->ctx, "restarted: the source reconnects (new RTSP session)");
+    if (have_client && (!run || restart || memcmp(&wsrc, &s->run_src, sizeof wsrc) != 0)) {
         stop_client(s);
         have_client = 0;
     }
@@ -644,6 +650,25 @@ int ms_streams_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired)
     ms_stream_ref(s);
     pthread_rwlock_unlock(&g.lock);
     int r = post_step(s);
+    ms_stream_unref(s);
+    return r;
+}
+
+int ms_streams_restart(const char *name_or_uid)
+{
+    ms_stream_t *s = ms_streams_find(name_or_uid);
+    if (!s)
+        return -ENOENT;
+    pthread_mutex_lock(&s->mu);
+    int run = s->desired == MS_RUN_ACTIVE;
+    if (run)
+        s->restart_req = 1;
+    pthread_mutex_unlock(&s->mu);
+    int r = -EAGAIN;
+    if (run) {
+        MS_INFO(s->ctx, "restart requested");
+        r = post_step(s);
+    }
     ms_stream_unref(s);
     return r;
 }

@@ -58,6 +58,12 @@ void ms_streams_shutdown(void);
  * used by another uid). */
 int ms_streams_apply(const ms_stream_cfg_t *cfg, ms_run_state_t desired);
 int ms_streams_remove(const char *uid);
+/* Any thread. Tears the running source of a stream down and starts a new
+ * one (a new RTSP session: status uptime_s restarts from 0); the outputs
+ * (HLS, DVR, snapshots) stay. Logs "restart requested" (INFO), then
+ * "restarted" from the stream's loop. 0 when posted, -ENOENT unknown
+ * stream, -EAGAIN when the stream does not run here (suspended/disabled). */
+int ms_streams_restart(const char *name_or_uid);
 
 /* Any thread. Lookup by name or uid; NULL when unknown. */
 ms_stream_t *ms_streams_find(const char *name_or_uid);

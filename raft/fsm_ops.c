@@ -934,7 +934,7 @@ static int op_stream_assign(ms_fsm_t *f, const ms_fsm_ctx_t *c, json_t **res)
     char uid[64];
     json_t *a = c->args;
     const char *prim = NULL, *back = NULL, *role;
-    int64_t transfer;
+    int64_t transfer, force;
     int rc = arg_stream(f, a, uid, res);
     if (rc <= 0)
         return rc;
@@ -942,7 +942,8 @@ static int op_stream_assign(ms_fsm_t *f, const ms_fsm_ctx_t *c, json_t **res)
     if ((pv && !json_is_null(pv) && !arg_name(a, "primary", "primary", &prim, res)) ||
         (bv && !json_is_null(bv) && !arg_name(a, "backup", "backup", &back, res)) ||
         !arg_enum(a, "role", "role", "primary", roles, &role, res) ||
-        !arg_bool(a, "transfer", "transfer", 0, &transfer, res))
+        !arg_bool(a, "transfer", "transfer", 0, &transfer, res) ||
+        !arg_bool(a, "force", "force", 0, &force, res))
         return 0;
     if (prim && back && strcmp(prim, back) == 0) {
         *res = ms_fsm_reject(400, "backup", "primary and backup must differ");
@@ -981,7 +982,8 @@ static int op_stream_assign(ms_fsm_t *f, const ms_fsm_ctx_t *c, json_t **res)
         }
     }
     int64_t now_s = c->ts / 1000;
-    if (transfer) { /* one transfer per hour and stream (seed rule) */
+    if (transfer && !force) { /* one transfer per hour and stream (seed rule);
+                                 force: an administrator's override */
         int64_t prev = 0;
         rc = ms_fsm_sql_int(f, &prev,
                             "SELECT transferred_at FROM streams WHERE uid = ?"

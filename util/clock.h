@@ -2,6 +2,7 @@
 #ifndef MS_UTIL_CLOCK_H
 #define MS_UTIL_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 int64_t ms_mono_us(void);
@@ -12,6 +13,15 @@ int64_t ms_wall_us(void); /* microseconds since the unix epoch, UTC */
  * without a timer access; for per-frame bookkeeping that needs no better
  * (e.g. "last frame seen"). Any thread. */
 int64_t ms_mono_coarse_us(void);
+
+/* UTC time in the ISO 8601 basic form of RFC 2326 section 3.7 (utc-time):
+ * YYYYMMDDThhmmss[.fraction]Z, the n bytes at s (not NUL-terminated). Sets
+ * *us (microseconds since the epoch). 0, or -EINVAL when malformed. Pure. */
+int ms_utc_basic_parse(const char *s, size_t n, int64_t *us);
+/* A time in a URL (archive-{from}-..., ?at=): UTC seconds since the epoch
+ * (1 .. INT64_MAX/4000) or the basic form above (fraction dropped). Sets
+ * *sec. 0, or -EINVAL when malformed. Pure. */
+int ms_utc_parse_s(const char *s, int64_t *sec);
 
 /* Delay from now to the next multiple of period (1..period; any clock, e.g.
  * uv_now()). Periodic timers of one loop started with it fire in the same

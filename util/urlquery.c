@@ -347,6 +347,9 @@ static void set(ms_route_t *r, ms_route_id_t id, const char *method, const char 
     else if (strcmp(allow, "GET, HEAD, PUT, DELETE") == 0)
         r->method_ok =
             is_get(method) || strcmp(method, "PUT") == 0 || strcmp(method, "DELETE") == 0;
+    else if (strcmp(allow, "GET, HEAD, PUT, PATCH, DELETE") == 0)
+        r->method_ok = is_get(method) || strcmp(method, "PUT") == 0 ||
+                       strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0;
 }
 
 /* The REST table of CONTRACT.md; calls not implemented yet match as
@@ -366,7 +369,7 @@ static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
                 r->id = MS_ROUTE_API_PLANNED;
         } else if (n == 2) {
             r->stream = s[1];
-            set(r, MS_ROUTE_API_STREAM, m, "GET, HEAD, PUT, DELETE");
+            set(r, MS_ROUTE_API_STREAM, m, "GET, HEAD, PUT, PATCH, DELETE");
             if (r->method_ok && !is_get(m))
                 r->id = MS_ROUTE_API_PLANNED;
         } else if (n == 3) {

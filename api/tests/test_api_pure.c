@@ -183,8 +183,12 @@ static void test_routes(void **state)
     assert_string_equal(r.stream, "cam1");
     route("PUT", "/api/v1/streams/cam1", &r);
     assert_int_equal(r.id, MS_ROUTE_API_PLANNED);
-    route("PATCH", "/api/v1/streams/cam1", &r);
+    route("PATCH", "/api/v1/streams/cam1", &r); /* merge patch (RFC 7396) */
+    assert_int_equal(r.id, MS_ROUTE_API_PLANNED);
+    assert_true(r.method_ok);
+    route("POST", "/api/v1/streams/cam1", &r);
     assert_false(r.method_ok);
+    assert_string_equal(r.allow, "GET, HEAD, PUT, PATCH, DELETE");
     route("POST", "/api/v1/streams/cam1/restart", &r);
     assert_int_equal(r.id, MS_ROUTE_API_PLANNED);
     assert_true(r.method_ok);

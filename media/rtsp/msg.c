@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "util/clock.h"
+
 void ms_rtsp_parser_init(ms_rtsp_parser_t *p)
 {
     memset(p, 0, sizeof *p);
@@ -686,53 +688,6 @@ static int parse_npt(const char *s, size_t n, double *out, int *now)
     return 0;
 }
 
-/* utc-time (RFC 2326 3.7): YYYYMMDDThhmmss[.fraction]Z */
-static int parse_clock(const char *s, size_t n, int64_t *us)
-{
-    if (n < 16 || n > 40 || s[8] != 'T' || s[n - 1] != 'Z')
-        return -EINVAL;
-    int v[6];
-    const int pos[6] = {0, 4, 6, 9, 11, 13}, len[6] = {4, 2, 2, 2, 2, 2};
-    for (int k = 0; k < 6; k++) {
-        v[k] = 0;
-        for (int j = 0; j < len[k]; j++) {
-            char c = s[pos[k] + j];
-            if (!isdigit((unsigned char)c))
-                return -EINVAL;
-            v[k] = v[k] * 10 + (c - '0');
-        }
-    }
-    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
-        return -EINVAL;
-    int64_t frac_us = 0;
-    size_t i = 15;
-    if (i < n - 1) {
-        if (s[i] != '.')
-            return -EINVAL;
-        i++;
-        int64_t scale = 100000;
-        for (; i < n - 1; i++) {
-            if (!isdigit((unsigned char)s[i]))
-                return -EINVAL;
-            frac_us += (s[i] - '0') * scale;
-            scale /= 10;
-        }
-    } else if (i != n - 1) {
-        return -EINVAL;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = v[0] - 1900;
-    tm.tm_mon = v[1] - 1;
-    tm.tm_mday = v[2];
-    tm.tm_hour = v[3];
-    tm.tm_min = v[4];
-    tm.tm_sec = v[5];
-    time_t t = timegm(&tm);
-    *us = (int64_t)t * 1000000 + frac_us;
-    return 0;
-}
-
 int ms_rtsp_range_parse(const char *value, ms_rtsp_range_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -773,11 +728,11 @@ int ms_rtsp_range_parse(const char *value, ms_rtsp_range_t *r)
             r->has_end = 1;
         }
     } else {
-        if (!al || parse_clock(v, al, &r->start_us) < 0)
+        if (!al || ms_utc_basic_parse(v, al, &r->start_us) < 0)
             return -EINVAL;
         r->has_start = 1;
         if (bl) {
-            if (parse_clock(b, bl, &r->end_us) < 0)
+            if (ms_utc_basic_parse(b, bl, &r->end_us) < 0)
                 return -EINVAL;
             r->has_end = 1;
         }

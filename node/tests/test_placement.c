@@ -203,7 +203,98 @@ static void test_clusters_and_subnets(void **st)
     r = ms_placement_search(servers, groups, clusters, streams,
                             json_array_get(streams, 3) /* unreserved */, NULL, "e", &o);
     assert_non_null(P(r, "reason"));
+    /* every server passed over is listed with its reason (dry_run) */
+    json_t *rej = json_object_get(r, "rejected");
+    assert_true(json_is_array(rej));
+    int seen_e = 0, seen_a = 0;
+    size_t k;
+    json_t *x;
+    json_array_foreach(rej, k, x)
+    {
+        if (strcmp(P(x, "server"), "e") == 0)
+            seen_e = strcmp(P(x, "reason"), "current server") == 0;
+        if (strcmp(P(x, "server"), "a") == 0)
+            seen_a = strstr(P(x, "reason"), "in a cluster") != NULL;
+    }
+    assert_true(seen_e && seen_a);
     json_decref(r);
+    /* transfer to a named server: a reserved stream's target must be a
+     * member of a cluster of its group; the other member is the backup */
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 1),
+                                   "b", &o);
+    assert_string_equal(P(r, "primary"), "b");
+    assert_string_equal(P(r, "backup"), "a");
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 1),
+                                   "e", &o);
+    assert_null(P(r, "primary"));
+    assert_non_null(strstr(P(r, "reason"), "e: not in a cluster"));
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 0),
+                                   "c", &o); /* c is down */
+    assert_string_equal(P(r, "reason"), "c: down");
+    assert_string_equal(P(json_array_get(json_object_get(r, "rejected"), 0), "server"), "c");
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 3),
+                                   "a", &o); /* unreserved stream onto a clustered server */
+    assert_non_null(strstr(P(r, "reason"), "runs reserved streams only"));
+    json_decref(r);
+    r = ms_placement_search_server(servers, groups, clusters, streams, json_array_get(streams, 3),
+                                   "nosuch", &o);
+    assert_string_equal(P(r, "reason"), "nosuch: no such server");
+    json_decref(r);
+    json_decref(servers);
+    json_decref(groups);
+    json_decref(clusters);
+    json_decref(streams);
+}
+
+/* Two pools made visible: a reserved stream with no cluster in its group is
+ * placed like an unreserved one (with a note), a reserved stream whose
+ * group's clusters cannot take it is unplaced with a "reserve:" reason, and
+ * an unreserved stream with every server in a cluster says so. */
+static void test_reserve_pools_and_reasons(void **st)
+{
+    (void)st;
+    json_t *servers =
+        json_pack("[o,o,o]", srv("a", "default", 10, 0, 0, 10, 1),
+                  srv("b", "default", 10, 0, 0, 10, 1), srv("c", "default", 10, 0, 0, 10, 1));
+    json_t *groups = json_array(), *clusters = json_array();
+    json_t *streams = json_pack("[o,o]", stream("r", "rtsp://h/x", 1, NULL, NULL),
+                                stream("u", "rtsp://h/y", 0, NULL, NULL));
+    ms_placement_opts_t o = opts();
+    /* no cluster at all: the reserved stream gets a primary and a backup from the pool */
+    json_t *plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    json_t *d = find(plan, "r");
+    assert_non_null(d);
+    assert_non_null(P(d, "primary"));
+    assert_non_null(P(d, "backup"));
+    assert_string_not_equal(P(d, "primary"), P(d, "backup"));
+    assert_non_null(P(d, "note"));
+    assert_non_null(strstr(P(d, "note"), "reserve: no cluster in group"));
+    assert_null(P(find(plan, "u"), "note"));
+    json_decref(plan);
+    /* a cluster (a, b) outside any group, both members down: r is unplaced
+     * with a reason naming the reserve rule; u runs on c, the only server
+     * outside the cluster */
+    json_array_append_new(clusters, json_pack("{s:s,s:s,s:s,s:s}", "name", "k", "group", "", "main",
+                                              "a", "additional", "b"));
+    json_array_set_new(servers, 0, srv("a", "default", 10, 0, 0, 10, 0));
+    json_array_set_new(servers, 1, srv("b", "default", 10, 0, 0, 10, 0));
+    plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    d = find(plan, "r");
+    assert_null(P(d, "primary"));
+    assert_non_null(strstr(P(d, "reason"), "reserve: no cluster of group (none) has a qualifying"));
+    assert_non_null(strstr(P(d, "reason"), "down"));
+    assert_string_equal(P(find(plan, "u"), "primary"), "c");
+    json_decref(plan);
+    /* c in a second cluster: no server is left for the unreserved stream */
+    json_array_append_new(clusters, json_pack("{s:s,s:s,s:s,s:s}", "name", "k2", "group", "",
+                                              "main", "c", "additional", "zz"));
+    plan = ms_placement_plan(servers, groups, clusters, streams, &o);
+    assert_null(P(find(plan, "u"), "primary"));
+    assert_string_equal(P(find(plan, "u"), "reason"), "no server outside the clusters");
+    json_decref(plan);
     json_decref(servers);
     json_decref(groups);
     json_decref(clusters);
@@ -217,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_failover_and_no_failback),
         cmocka_unit_test(test_qualification),
         cmocka_unit_test(test_clusters_and_subnets),
+        cmocka_unit_test(test_reserve_pools_and_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

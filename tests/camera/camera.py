@@ -7,7 +7,8 @@ Run it with Debian's python3 (it imports gi):
     python3 tests/camera/camera.py --port 8554 --mount cam --video h264 --audio aac
 
 It prints one line "READY rtsp://127.0.0.1:PORT/MOUNT" per mount once the
-server listens, then serves until SIGTERM/SIGINT.
+server listens, then serves until SIGTERM/SIGINT. Each RTSP connection is
+logged on stderr as "camera: client N connected".
 
 Sources:
   default   a clip encoded once by ffmpeg (cached in --cache), looped with
@@ -228,6 +229,15 @@ def main(argv):
     shared = make_factory() if a.shared_key else None
     for m in a.mount:
         mounts.add_factory("/" + m.lstrip("/"), shared or make_factory())
+
+    clients = [0]
+
+    def on_client(_server, client):
+        # one line per RTSP connection (tests count new sessions in the log)
+        clients[0] += 1
+        print("camera: client %d connected" % clients[0], file=sys.stderr, flush=True)
+
+    server.connect("client-connected", on_client)
 
     if server.attach(None) == 0:
         print("camera: cannot listen on %s:%d" % (a.address, a.port), file=sys.stderr)

@@ -80,3 +80,111 @@ def test_node_runs_other_streams_despite_invalid_file(node, shared_cam):
     assert "bad" not in names
     n.wait_active("good", timeout=30)
     assert "bad.json" in n.log_text(), "the invalid stream file is not reported in the node log"
+
+
+# -- checks against the host: what passed the parser but failed at start --
+
+def base_cfg(tmp_path, **extra):
+    cfg = {
+        "name": "n1",
+        "data_dir": str(tmp_path / "data"),
+        "listen": {"address": "127.0.0.1", "http": mslib.free_port(), "https": 0, "rtsp": 0,
+                   "rtmp": 0, "raft": 0},
+        "secret": "check-config-secret",
+    }
+    cfg.update(extra)
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_valid_minimal_config_with_missing_data_dir_exits_0(tmp_path, ms_binary):
+    cfg = base_cfg(tmp_path, data_dir=str(tmp_path / "not" / "yet" / "data"))
+    rc, out = check(cfg)
+    assert rc == 0, out
+
+
+def test_data_dir_under_a_file(tmp_path, ms_binary):
+    (tmp_path / "afile").write_text("x")
+    cfg = base_cfg(tmp_path, data_dir=str(tmp_path / "afile" / "data"))
+    rc, out = check(cfg)
+    assert rc == 1, out
+    assert has_line(out, cfg, "data_dir"), out
+
+
+def test_data_dir_is_a_file(tmp_path, ms_binary):
+    (tmp_path / "afile").write_text("x")
+    cfg = base_cfg(tmp_path, data_dir=str(tmp_path / "afile"))
+    rc, out = check(cfg)
+    assert rc == 1, out
+    assert has_line(out, cfg, "data_dir"), out
+
+
+def test_storage_path_under_a_file(tmp_path, ms_binary):
+    (tmp_path / "afile").write_text("x")
+    cfg = base_cfg(tmp_path, storage=[{"path": str(tmp_path / "ok")},
+                                      {"path": str(tmp_path / "afile" / "archive")}])
+    rc, out = check(cfg)
+    assert rc == 1, out
+    assert has_line(out, cfg, "storage[1].path"), out
+    assert not has_line(out, cfg, "storage[0].path"), out
+
+
+def test_missing_tls_files(tmp_path, ms_binary):
+    (tmp_path / "cert.pem").write_text("not checked beyond readability")
+    cfg = base_cfg(tmp_path, tls={"cert": str(tmp_path / "cert.pem"),
+                                  "key": str(tmp_path / "missing.key")})
+    d = json.loads(cfg.read_text())
+    d["listen"]["https"] = mslib.free_port()
+    cfg.write_text(json.dumps(d))
+    rc, out = check(cfg)
+    assert rc == 1, out
+    assert has_line(out, cfg, "tls.key"), out
+    assert not has_line(out, cfg, "tls.cert"), out
+
+
+def test_missing_lua_dir(tmp_path, ms_binary):
+    cfg = base_cfg(tmp_path, lua_dir=str(tmp_path / "no-lua"))
+    rc, out = check(cfg)
+    assert rc == 1, out
+    assert has_line(out, cfg, "lua_dir"), out
+
+
+def test_join_with_loopback_advertise(tmp_path, ms_binary):
+    d = {"cluster": {"join": ["192.0.2.10:7000"]}}
+    cfg = base_cfg(tmp_path, **d)
+    c = json.loads(cfg.read_text())
+    c["listen"]["raft"] = mslib.free_port()
+    cfg.write_text(json.dumps(c))
+    rc, out = check(cfg)  # advertise defaults to 127.0.0.1
+    assert rc == 1, out
+    assert has_line(out, cfg, "advertise"), out
+    # every join target on loopback (one host): fine
+    c["cluster"]["join"] = ["127.0.0.1:7000", "localhost:7001"]
+    cfg.write_text(json.dumps(c))
+    rc, out = check(cfg)
+    assert rc == 0, out
+    # a routable advertise: fine
+    c["cluster"]["join"] = ["192.0.2.10:7000"]
+    c["advertise"] = "192.0.2.11"
+    cfg.write_text(json.dumps(c))
+    rc, out = check(cfg)
+    assert rc == 0, out
+
+
+def test_port_in_use_is_a_warning(tmp_path, ms_binary):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    try:
+        port = s.getsockname()[1]
+        cfg = base_cfg(tmp_path)
+        c = json.loads(cfg.read_text())
+        c["listen"]["http"] = port
+        cfg.write_text(json.dumps(c))
+        rc, out = check(cfg)
+        assert rc == 0, out
+        assert "%s: listen.http: warning: port %d is in use" % (cfg, port) in out, out
+    finally:
+        s.close()
