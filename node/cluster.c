@@ -15,6 +15,9 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "dvr/dvr.h"
 #include "node/archive_view.h"
 #include "node/cluster.h"
@@ -30,7 +33,10 @@
 #include "raft/node.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/kdf.h"
 #include "util/log.h"
+#include "util/nodeauth.h"
+#include "util/replay.h"
 
 #define CTX               g.ctx
 #define TICK_MS           250
@@ -50,6 +56,7 @@
 #define API_DEADLINE_MS  4000
 #define FWD_TIMEOUT_MS   3000
 #define JOIN_EVERY_MS    500
+#define JOIN_REPLAY_CAP  4096 /* joins accepted within 60 s, all joiners together */
 #define MAX_VOTERS       5
 #define HANDOVER_MS      3000 /* graceful stop: bound on handing primaries to backups */
 
@@ -120,6 +127,13 @@ static struct {
     char raft_addr[300], http_base[300];
     int join_target;
     char join_redirect[300];
+    /* joins (docs/security.md "Joins and node-to-node HTTP") */
+    int join_keyed;                   /* join_key derived (a secret is set) */
+    uint8_t join_key[MS_KDF_KEY_LEN]; /* ms_kdf_derive(secret, MS_KDF_JOIN) */
+    ms_replay_t *join_replay;         /* nonces of the joins accepted */
+    ms_join_pending_t join_pend;      /* the joins this node sent */
+    uint64_t join_ignored;            /* datagrams refused (bad MAC, stale, replay...) */
+    ms_ratelimit_t join_rl;
     wop_t *waiting;
     double cpu_pct;
     int64_t cpu_last_us, cpu_wall_last;
@@ -2274,7 +2288,7 @@ static void update_ready(void)
 
 typedef struct {
     uv_udp_send_t req;
-    char buf[512];
+    char buf[MS_JOIN_MAX + 1];
 } udp_out_t;
 
 static void udp_sent(uv_udp_send_t *req, int status)
@@ -2300,9 +2314,35 @@ static void udp_send(const struct sockaddr *to, const char *text)
         free(o);
 }
 
-static void join_mac(const char *id, const char *addr, int64_t ts, char *out, size_t cap)
+/* Signs m (a fresh nonce, now) and sends it to to. Returns 0 or -errno. */
+static int join_send(const struct sockaddr *to, ms_join_msg_t *m)
 {
-    ms_chttp_sign(g.cfg->secret, "JOIN", addr, id, strlen(id), ts, out, cap);
+    char out[MS_JOIN_MAX + 1];
+    if (!g.join_keyed || RAND_bytes(m->nonce, sizeof m->nonce) != 1)
+        return -EIO;
+    m->from = my_id();
+    m->ts_ms = wall_ms();
+    int n = ms_join_encode(g.join_key, m, out, sizeof out);
+    if (n < 0)
+        return n;
+    udp_send(to, out);
+    return 0;
+}
+
+/* A datagram refused: counted, logged at most every 10 s. */
+static void join_ignored(const struct sockaddr *from, const char *why)
+{
+    g.join_ignored++;
+    uint32_t supp = 0;
+    if (!ms_ratelimit_ok(&g.join_rl, &supp))
+        return;
+    char ip[64] = "?";
+    if (from->sa_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)from, ip, sizeof ip);
+    else if (from->sa_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)from, ip, sizeof ip);
+    MS_WARN(CTX, "ignored a join datagram from %s: %s (%" PRIu64 " ignored in all)", ip, why,
+            g.join_ignored);
 }
 
 typedef struct {
@@ -2369,6 +2409,28 @@ static void udp_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf)
     *buf = uv_buf_init(mem, sizeof mem);
 }
 
+static const char *join_why(int r)
+{
+    switch (r) {
+    case -EACCES:
+        return "bad MAC (another secret?)";
+    case -ETIME:
+        return "stale timestamp (clocks more than 30 s apart?)";
+    case -EALREADY:
+        return "replayed";
+    case -EBUSY:
+        return "replay cache full";
+    case -ENOENT:
+        return "answers no join of this node";
+    default:
+        return "malformed";
+    }
+}
+
+/* Join datagrams (docs/security.md "Joins and node-to-node HTTP"): a join
+ * is authenticated, fresh and not seen before; an answer (joining,
+ * redirect) is authenticated, addressed to this node and answers a join it
+ * sent (each join answered once). Anything else is ignored. */
 static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
                      unsigned flags)
 {
@@ -2376,33 +2438,43 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     (void)flags;
     if (n <= 0 || !from || g.stopping)
         return;
-    json_t *j = json_loadb(buf->base, (size_t)n, 0, NULL);
-    const char *op = json_string_value(json_object_get(j, "op"));
-    if (op && strcmp(op, "join") == 0) {
-        const char *id = json_string_value(json_object_get(j, "id"));
-        const char *addr = json_string_value(json_object_get(j, "address"));
-        const char *mac = json_string_value(json_object_get(j, "mac"));
-        if (id && addr && mac && strlen(addr) < 256 &&
-            ms_chttp_verify(g.cfg->secret, mac, "JOIN", addr, id, strlen(id), wall_ms()) == 0) {
-            char out[400];
-            if (ms_raft_is_leader(g.raft)) {
-                handle_join(strtoull(id, NULL, 10), addr);
-                snprintf(out, sizeof out, "{\"op\":\"joining\"}");
-            } else {
-                ms_raft_info_t in;
-                ms_raft_info(g.raft, &in);
-                snprintf(out, sizeof out, "{\"op\":\"redirect\",\"leader\":\"%s\"}",
-                         in.leader_address && strlen(in.leader_address) < 256 ? in.leader_address
-                                                                              : "");
-            }
-            udp_send(from, out);
-        }
-    } else if (op && strcmp(op, "redirect") == 0) {
-        const char *l = json_string_value(json_object_get(j, "leader"));
-        if (l && l[0] && strlen(l) < sizeof g.join_redirect)
-            snprintf(g.join_redirect, sizeof g.join_redirect, "%s", l);
+    if (!g.join_keyed) {
+        join_ignored(from, "no cluster secret configured");
+        return;
     }
-    json_decref(j);
+    ms_join_msg_t m;
+    int64_t now = wall_ms();
+    int r = ms_join_decode(g.join_key, buf->base, (size_t)n, now, NULL, &m);
+    if (r == 0 && m.op == MS_JOIN_REQ) {
+        r = ms_replay_check_add(g.join_replay, m.nonce, m.ts_ms + MS_NAUTH_SKEW_MS, now);
+    } else if (r == 0) {
+        r = m.to == my_id() ? ms_join_pending_take(&g.join_pend, m.reply_to, now) : -ENOENT;
+    }
+    if (r < 0) {
+        join_ignored(from, join_why(r));
+        return;
+    }
+    if (m.op == MS_JOIN_REQ) {
+        ms_join_msg_t a = {.to = m.from};
+        memcpy(a.reply_to, m.nonce, sizeof a.reply_to);
+        if (ms_raft_is_leader(g.raft)) {
+            handle_join(m.from, m.addr);
+            a.op = MS_JOIN_ACCEPT;
+        } else {
+            ms_raft_info_t in;
+            ms_raft_info(g.raft, &in);
+            if (!in.leader_address || !in.leader_address[0] ||
+                strlen(in.leader_address) > MS_JOIN_ADDR_MAX)
+                return; /* no leader known: the joiner tries the next address */
+            a.op = MS_JOIN_REDIRECT;
+            snprintf(a.addr, sizeof a.addr, "%s", in.leader_address);
+        }
+        join_send(from, &a);
+    } else if (m.op == MS_JOIN_REDIRECT) {
+        if (strlen(m.addr) < sizeof g.join_redirect)
+            snprintf(g.join_redirect, sizeof g.join_redirect, "%s", m.addr);
+    }
+    /* MS_JOIN_ACCEPT: the leader adds this node; raft contact follows */
 }
 
 static int resolve_hostport(const char *hp, struct sockaddr_storage *out)
@@ -2451,13 +2523,12 @@ static void try_join(void)
         return;
     }
     g.join_redirect[0] = '\0';
-    char id[32], mac[160], out[640];
-    snprintf(id, sizeof id, "%" PRIu64, my_id());
-    int64_t ts = wall_ms();
-    join_mac(id, g.raft_addr, ts, mac, sizeof mac);
-    snprintf(out, sizeof out, "{\"op\":\"join\",\"id\":\"%s\",\"address\":\"%s\",\"mac\":\"%s\"}",
-             id, g.raft_addr, mac);
-    udp_send((const struct sockaddr *)&ss, out);
+    ms_join_msg_t m = {.op = MS_JOIN_REQ};
+    if (strlen(g.raft_addr) >= sizeof m.addr)
+        return;
+    memcpy(m.addr, g.raft_addr, strlen(g.raft_addr) + 1);
+    if (join_send((const struct sockaddr *)&ss, &m) == 0)
+        ms_join_pending_add(&g.join_pend, m.nonce, m.ts_ms);
 }
 
 /* ---- loop hooks ------------------------------------------------------------ */
@@ -2659,6 +2730,11 @@ int ms_cluster_start(uv_loop_t *loop, const ms_node_cfg_t *cfg)
         rc.snapshot_trailing = (unsigned)atoi(ev);
     if ((r = ms_raft_new(loop, &rc, g.fsm, &g.raft)) < 0)
         return r;
+    ms_chttp_set_self(my_id());
+    g.join_rl = (ms_ratelimit_t)MS_RATELIMIT_INIT(10000);
+    g.join_keyed = cfg->secret[0] && ms_kdf_derive(cfg->secret, MS_KDF_JOIN, g.join_key) == 0;
+    if (!g.join_replay && !(g.join_replay = ms_replay_new(JOIN_REPLAY_CAP)))
+        return -ENOMEM;
     if ((r = ms_raft_start(g.raft)) < 0) {
         MS_ERROR(CTX, "raft on %s: %s", g.raft_addr, strerror(-r));
         return r;
@@ -2942,4 +3018,8 @@ void ms_cluster_free(void)
     g.raft = NULL;
     g.rec = NULL;
     g.fsm = NULL;
+    ms_replay_free(g.join_replay);
+    g.join_replay = NULL;
+    OPENSSL_cleanse(g.join_key, sizeof g.join_key);
+    g.join_keyed = 0;
 }
