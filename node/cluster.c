@@ -16,7 +16,9 @@
 #include <sys/resource.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "dvr/dvr.h"
 #include "node/archive_view.h"
@@ -675,6 +677,17 @@ static int body_json(ms_cluster_job_t *j, json_t **out)
     return 0;
 }
 
+static int stream_uid_exists(const char *uid)
+{
+    sqlite3_stmt *q = NULL;
+    int found = sqlite3_prepare_v2(ms_fsm_db(g.fsm), "SELECT 1 FROM streams WHERE uid = ?", -1, &q,
+                                   NULL) == SQLITE_OK &&
+                sqlite3_bind_text(q, 1, uid, -1, SQLITE_STATIC) == SQLITE_OK &&
+                sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    return found;
+}
+
 /* POST /streams and PUT /streams/{id}: validated with the config parser. */
 static void stream_put(ms_cluster_job_t *j)
 {
@@ -698,6 +711,13 @@ static void stream_put(ms_cluster_job_t *j)
         }
         json_object_set_new(o, "uid", json_string(uid));
         json_decref(cur);
+    } else if (json_is_string(json_object_get(o, "uid")) && !j->req_seen &&
+               stream_uid_exists(json_string_value(json_object_get(o, "uid")))) {
+        /* POST creates: an existing uid is not overwritten (PUT updates) */
+        json_decref(o);
+        job_reply(j, 409,
+                  json_pack("{s:s,s:s}", "error", "a stream with this uid exists", "field", "uid"));
+        return;
     } else if (!json_object_get(o, "uid")) {
         char uid[MS_UID_LEN];
         if (j->req_id[0])
@@ -734,7 +754,7 @@ static void stream_put(ms_cluster_job_t *j)
     json_t *sj = ms_stream_cfg_to_json(&cfg);
     ms_stream_cfg_free(&cfg);
     json_t *cmd = cmd_with_req("stream_upsert",
-                               json_pack("{s:o,s:s}", "stream", sj, "added", "manual"), j->req_id);
+                               json_pack("{s:o,s:s}", "stream", sj, "added", "manual"), j->req_key);
     if (cluster_write(cmd, API_DEADLINE_MS, job_write_cb, j) < 0)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
@@ -763,19 +783,19 @@ static void stream_action(ms_cluster_job_t *j)
         cmd = cmd_with_req(
             "setting_set",
             json_pack("{s:s,s:I}", "key", "update_indexes", "value", (json_int_t)wall_ms()),
-            j->req_id);
+            j->req_key);
         json_decref(cur);
         if (!cmd || cluster_write(cmd, API_DEADLINE_MS, job_write_cb, j) < 0)
             job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
         return;
     }
     if (strcmp(j->method, "DELETE") == 0) {
-        cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_id);
+        cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_key);
     } else if (strcmp(j->action, "enable") == 0 || strcmp(j->action, "disable") == 0) {
         cmd = cmd_with_req(
             "stream_set_state",
             json_pack("{s:s,s:b}", "stream", uid, "enabled", strcmp(j->action, "enable") == 0),
-            j->req_id);
+            j->req_key);
     } else if (strcmp(j->action, "restart") == 0) {
         /* not a state change: done by the server that runs the stream */
         const char *prim =
@@ -1047,8 +1067,8 @@ static void servers_put(ms_cluster_job_t *j)
         json_object_set(args, k, v);
     }
     json_decref(o);
-    if (cluster_write(cmd_with_req("server_upsert", args, j->req_id), API_DEADLINE_MS, job_write_cb,
-                      j) < 0)
+    if (cluster_write(cmd_with_req("server_upsert", args, j->req_key), API_DEADLINE_MS,
+                      job_write_cb, j) < 0)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
 
@@ -1382,12 +1402,84 @@ static void named_crud(ms_cluster_job_t *j, const char *list, const char *up, co
         if (j->id[0])
             json_object_set_new(args, "name", json_string(j->id));
     }
-    if (cluster_write(cmd_with_req(strcmp(j->method, "DELETE") == 0 ? rm : up, args, j->req_id),
+    if (cluster_write(cmd_with_req(strcmp(j->method, "DELETE") == 0 ? rm : up, args, j->req_key),
                       API_DEADLINE_MS, job_write_cb, j) < 0)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
+
+/* X-MS-Req-Id (docs/api.md "Retries"). The command's req_id is
+ * hex(SHA-256(client id))[0..32] followed by hex(SHA-256(method, resource,
+ * id, action, body))[0..16] (the body as canonical JSON when it parses: key
+ * order and spacing do not count). A retry of the same request is the same
+ * command, deduplicated by the state (the first answer again); the same
+ * client id with another request finds an applied command with its prefix
+ * and another suffix and is answered 409. Returns 0, or -1 when j was
+ * answered. Control loop. */
+static int req_check(ms_cluster_job_t *j)
+{
+    j->req_key[0] = '\0';
+    j->req_seen = 0;
+    if (!j->req_id[0])
+        return 0;
+    uint8_t h[SHA256_DIGEST_LENGTH];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    SHA256((const uint8_t *)j->req_id, strlen(j->req_id), h);
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    json_t *bj = j->body && j->body_len ? json_loadb(j->body, j->body_len, 0, NULL) : NULL;
+    char *canon = bj ? json_dumps(bj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    json_decref(bj);
+    const char *b = canon ? canon : j->body ? j->body : "";
+    size_t bl = canon ? strlen(canon) : j->body ? j->body_len : 0;
+    unsigned hl = 0;
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    const char *parts[] = {j->method, j->res, j->id, j->action};
+    for (size_t i = 0; ok && i < sizeof parts / sizeof *parts; i++)
+        ok = EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1) == 1; /* with the NUL */
+    ok = ok && EVP_DigestUpdate(md, b, bl) == 1 && EVP_DigestFinal_ex(md, h, &hl) == 1;
+    EVP_MD_CTX_free(md);
+    free(canon);
+    if (!ok) {
+        job_reply(j, 500, json_pack("{s:s}", "error", "cannot hash the request"));
+        return -1;
+    }
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 32 + 2 * i, 3, "%02x", h[i]);
+    snprintf(j->req_key, sizeof j->req_key, "%s", hex);
+    /* applied commands of this client id: [prefix, prefix + "g") */
+    char lo[33], hi[34];
+    memcpy(lo, hex, 32);
+    lo[32] = '\0';
+    snprintf(hi, sizeof hi, "%sg", lo);
+    sqlite3_stmt *q = NULL;
+    int same = 0, other = 0;
+    if (sqlite3_prepare_v2(ms_fsm_db(g.fsm),
+                           "SELECT req_id FROM applied_reqs WHERE req_id >= ? AND req_id < ?", -1,
+                           &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, hi, -1, SQLITE_STATIC);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *k = (const char *)sqlite3_column_text(q, 0);
+            if (k && strcmp(k, j->req_key) == 0)
+                same = 1;
+            else
+                other = 1;
+        }
+    }
+    sqlite3_finalize(q);
+    if (other && !same) {
+        job_reply(j, 409,
+                  json_pack("{s:s,s:s}", "error",
+                            "X-MS-Req-Id was already used for a different request", "field",
+                            "X-MS-Req-Id"));
+        return -1;
+    }
+    j->req_seen = same;
+    return 0;
+}
 
 static void run_job(ms_cluster_job_t *j)
 {
@@ -1396,6 +1488,8 @@ static void run_job(ms_cluster_job_t *j)
         job_reply(j, 503, json_pack("{s:s}", "error", "the node is stopping"));
         return;
     }
+    if (!get && strcmp(j->res, "cluster") != 0 && req_check(j) < 0)
+        return;
     if (strcmp(j->res, "cluster") == 0) {
         if (!j->id[0] && get)
             job_reply(j, 200, cluster_view());
@@ -2254,7 +2348,7 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
                       "transfer", 1, "if_primary", prim ? json_string(prim) : json_null());
         MS_INFO(CTX, "stream %s: transfer %s -> %s",
                 json_string_value(json_object_get(cur, "name")), prim ? prim : "-", np);
-        if (cluster_write(cmd_with_req("stream_assign", args, j->req_id), API_DEADLINE_MS,
+        if (cluster_write(cmd_with_req("stream_assign", args, j->req_key), API_DEADLINE_MS,
                           job_write_cb, j) < 0)
             job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
     }
