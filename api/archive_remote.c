@@ -82,9 +82,10 @@ int ms_archive_remote_internal(ms_req_t *r)
         return 0;
     const char *mac = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MS_CHTTP_HEADER);
     const ms_node_cfg_t *cfg = ms_api_cfg();
+    const char *nid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MS_CHTTP_NODE);
     return mac && cfg &&
-           ms_chttp_verify(cfg->secret, mac, r->method, r->raw, r->body, r->body ? r->body_len : 0,
-                           ms_wall_us() / 1000) == 0;
+           ms_chttp_verify(cfg->secret, mac, nid, r->method, r->raw, r->body,
+                           r->body ? r->body_len : 0, ms_wall_us() / 1000, NULL) == 0;
 }
 
 typedef struct {

@@ -191,15 +191,14 @@ int ms_api_cluster_route(ms_req_t *r, enum MHD_Result *ret)
     const ms_node_cfg_t *cfg = ms_api_cfg();
     const char *mac = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MS_CHTTP_HEADER);
     if (mac) {
-        if (ms_chttp_verify(cfg->secret, mac, r->method, r->raw, r->body, r->body_len,
-                            ms_wall_us() / 1000) < 0) {
+        const char *nid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MS_CHTTP_NODE);
+        if (ms_chttp_verify(cfg->secret, mac, nid, r->method, r->raw, r->body, r->body_len,
+                            ms_wall_us() / 1000, &e->job.from_node) < 0) {
             free(e);
             *ret = ms_api_reply_error(r, 401, "bad cluster signature", NULL, NULL);
             return 1;
         }
         e->job.internal = 1;
-        const char *nid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MS_CHTTP_NODE);
-        e->job.from_node = nid ? strtoull(nid, NULL, 10) : 0;
     } else {
         if (strcmp(e->job.res, "cluster") == 0 && e->job.id[0]) {
             free(e);

@@ -113,12 +113,31 @@ def restart(n, timeout=30):
     return n.start(timeout=timeout)
 
 
-def signed_post(n, path, body, secret="integration-test-secret", node_id=0):
-    ts = int(time.time() * 1000)
-    msg = b"ms-cluster-v1\nPOST\n" + path.encode() + b"\n" + str(ts).encode() + b"\n" + body
-    mac = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+def kdf(secret, label):
+    """ms_kdf_derive (util/kdf.h): HKDF-SHA256, RFC 5869, one 32-byte block."""
+    prk = hmac.new(b"mediaserver-kdf-v1", secret.encode(), hashlib.sha256).digest()
+    return hmac.new(prk, label + b"\x01", hashlib.sha256).digest()
+
+
+def node_auth(method, path, body, secret="integration-test-secret", node_id=1, ts=None, nonce=None):
+    """The X-MS-Cluster-Auth value of a node-to-node call (util/nodeauth.h)."""
+    ts = int(time.time() * 1000) if ts is None else ts
+    nonce = nonce or os.urandom(16).hex()
+    msg = b"\n".join([b"ms-cluster-v2", method.encode(), path.encode(),
+                      hashlib.sha256(body).hexdigest().encode(), str(node_id).encode(),
+                      str(ts).encode(), nonce.encode()])
+    mac = hmac.new(kdf(secret, b"node http v1"), msg, hashlib.sha256).hexdigest()
+    return "v2.%d.%d.%s.%s" % (node_id, ts, nonce, mac)
+
+
+def signed_post(n, path, body, secret="integration-test-secret", node_id=1, auth=None,
+                claimed_id=None):
+    """POST as node node_id; auth: a header value to send instead (a replay);
+    claimed_id: the X-MS-Node-Id to send (default: node_id)."""
+    auth = auth or node_auth("POST", path, body, secret, node_id)
     req = urllib.request.Request(n.base + path, data=body, method="POST", headers={
-        "X-MS-Cluster-Auth": "%d.%s" % (ts, mac), "X-MS-Node-Id": str(node_id),
+        "X-MS-Cluster-Auth": auth,
+        "X-MS-Node-Id": str(node_id if claimed_id is None else claimed_id),
         "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:

@@ -15,6 +15,11 @@
 #include <sqlite3.h>
 #include <sys/resource.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
 #include "dvr/dvr.h"
 #include "node/archive_view.h"
 #include "node/cluster.h"
@@ -31,7 +36,10 @@
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/jsonmerge.h"
+#include "util/kdf.h"
 #include "util/log.h"
+#include "util/nodeauth.h"
+#include "util/replay.h"
 
 #define CTX               g.ctx
 #define TICK_MS           250
@@ -51,6 +59,7 @@
 #define API_DEADLINE_MS  4000
 #define FWD_TIMEOUT_MS   3000
 #define JOIN_EVERY_MS    500
+#define JOIN_REPLAY_CAP  4096 /* joins accepted within 60 s, all joiners together */
 #define MAX_VOTERS       5
 #define HANDOVER_MS      3000 /* graceful stop: bound on handing primaries to backups */
 
@@ -121,6 +130,13 @@ static struct {
     char raft_addr[300], http_base[300];
     int join_target;
     char join_redirect[300];
+    /* joins (docs/security.md "Joins and node-to-node HTTP") */
+    int join_keyed;                   /* join_key derived (a secret is set) */
+    uint8_t join_key[MS_KDF_KEY_LEN]; /* ms_kdf_derive(secret, MS_KDF_JOIN) */
+    ms_replay_t *join_replay;         /* nonces of the joins accepted */
+    ms_join_pending_t join_pend;      /* the joins this node sent */
+    uint64_t join_ignored;            /* datagrams refused (bad MAC, stale, replay...) */
+    ms_ratelimit_t join_rl;
     wop_t *waiting;
     double cpu_pct;
     int64_t cpu_last_us, cpu_wall_last;
@@ -701,6 +717,17 @@ static int body_json(ms_cluster_job_t *j, json_t **out)
     return 0;
 }
 
+static int stream_uid_exists(const char *uid)
+{
+    sqlite3_stmt *q = NULL;
+    int found = sqlite3_prepare_v2(ms_fsm_db(g.fsm), "SELECT 1 FROM streams WHERE uid = ?", -1, &q,
+                                   NULL) == SQLITE_OK &&
+                sqlite3_bind_text(q, 1, uid, -1, SQLITE_STATIC) == SQLITE_OK &&
+                sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_finalize(q);
+    return found;
+}
+
 /* POST /streams, PUT /streams/{id} and the result of PATCH: o (taken) is
  * validated with the config parser. The read-only objects a GET answers
  * ("status", "placement") are ignored, so GET -> edit -> PUT round-trips. */
@@ -725,6 +752,13 @@ static void stream_put_obj(ms_cluster_job_t *j, json_t *o)
         }
         json_object_set_new(o, "uid", json_string(uid));
         json_decref(cur);
+    } else if (json_is_string(json_object_get(o, "uid")) && !j->req_seen &&
+               stream_uid_exists(json_string_value(json_object_get(o, "uid")))) {
+        /* POST creates: an existing uid is not overwritten (PUT updates) */
+        json_decref(o);
+        job_reply(j, 409,
+                  json_pack("{s:s,s:s}", "error", "a stream with this uid exists", "field", "uid"));
+        return;
     } else if (!json_object_get(o, "uid")) {
         char uid[MS_UID_LEN];
         if (j->req_id[0])
@@ -761,7 +795,7 @@ static void stream_put_obj(ms_cluster_job_t *j, json_t *o)
     json_t *sj = ms_stream_cfg_to_json(&cfg);
     ms_stream_cfg_free(&cfg);
     json_t *cmd = cmd_with_req("stream_upsert",
-                               json_pack("{s:o,s:s}", "stream", sj, "added", "manual"), j->req_id);
+                               json_pack("{s:o,s:s}", "stream", sj, "added", "manual"), j->req_key);
     if (cluster_write(cmd, API_DEADLINE_MS, job_write_cb, j) < 0)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
@@ -832,7 +866,7 @@ static void stream_action(ms_cluster_job_t *j)
         cmd = cmd_with_req(
             "setting_set",
             json_pack("{s:s,s:I}", "key", "update_indexes", "value", (json_int_t)wall_ms()),
-            j->req_id);
+            j->req_key);
         json_decref(cur);
         if (!cmd || cluster_write(cmd, API_DEADLINE_MS, job_write_cb, j) < 0)
             job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
@@ -857,12 +891,12 @@ static void stream_action(ms_cluster_job_t *j)
             json_decref(cur);
             return;
         }
-        cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_id);
+        cmd = cmd_with_req("stream_remove", json_pack("{s:s}", "stream", uid), j->req_key);
     } else if (strcmp(j->action, "enable") == 0 || strcmp(j->action, "disable") == 0) {
         cmd = cmd_with_req(
             "stream_set_state",
             json_pack("{s:s,s:b}", "stream", uid, "enabled", strcmp(j->action, "enable") == 0),
-            j->req_id);
+            j->req_key);
     } else if (strcmp(j->action, "restart") == 0) {
         /* not a state change: done by the server that runs the stream */
         const char *prim =
@@ -1135,8 +1169,8 @@ static void servers_put(ms_cluster_job_t *j)
         json_object_set(args, k, v);
     }
     json_decref(o);
-    if (cluster_write(cmd_with_req("server_upsert", args, j->req_id), API_DEADLINE_MS, job_write_cb,
-                      j) < 0)
+    if (cluster_write(cmd_with_req("server_upsert", args, j->req_key), API_DEADLINE_MS,
+                      job_write_cb, j) < 0)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
 
@@ -1495,12 +1529,84 @@ static void named_crud(ms_cluster_job_t *j, const char *list, const char *up, co
         if (j->id[0])
             json_object_set_new(args, "name", json_string(j->id));
     }
-    if (cluster_write(cmd_with_req(strcmp(j->method, "DELETE") == 0 ? rm : up, args, j->req_id),
+    if (cluster_write(cmd_with_req(strcmp(j->method, "DELETE") == 0 ? rm : up, args, j->req_key),
                       API_DEADLINE_MS, job_write_cb, j) < 0)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
+
+/* X-MS-Req-Id (docs/api.md "Retries"). The command's req_id is
+ * hex(SHA-256(client id))[0..32] followed by hex(SHA-256(method, resource,
+ * id, action, body))[0..16] (the body as canonical JSON when it parses: key
+ * order and spacing do not count). A retry of the same request is the same
+ * command, deduplicated by the state (the first answer again); the same
+ * client id with another request finds an applied command with its prefix
+ * and another suffix and is answered 409. Returns 0, or -1 when j was
+ * answered. Control loop. */
+static int req_check(ms_cluster_job_t *j)
+{
+    j->req_key[0] = '\0';
+    j->req_seen = 0;
+    if (!j->req_id[0])
+        return 0;
+    uint8_t h[SHA256_DIGEST_LENGTH];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    SHA256((const uint8_t *)j->req_id, strlen(j->req_id), h);
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    json_t *bj = j->body && j->body_len ? json_loadb(j->body, j->body_len, 0, NULL) : NULL;
+    char *canon = bj ? json_dumps(bj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    json_decref(bj);
+    const char *b = canon ? canon : j->body ? j->body : "";
+    size_t bl = canon ? strlen(canon) : j->body ? j->body_len : 0;
+    unsigned hl = 0;
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    const char *parts[] = {j->method, j->res, j->id, j->action};
+    for (size_t i = 0; ok && i < sizeof parts / sizeof *parts; i++)
+        ok = EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1) == 1; /* with the NUL */
+    ok = ok && EVP_DigestUpdate(md, b, bl) == 1 && EVP_DigestFinal_ex(md, h, &hl) == 1;
+    EVP_MD_CTX_free(md);
+    free(canon);
+    if (!ok) {
+        job_reply(j, 500, json_pack("{s:s}", "error", "cannot hash the request"));
+        return -1;
+    }
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 32 + 2 * i, 3, "%02x", h[i]);
+    snprintf(j->req_key, sizeof j->req_key, "%s", hex);
+    /* applied commands of this client id: [prefix, prefix + "g") */
+    char lo[33], hi[34];
+    memcpy(lo, hex, 32);
+    lo[32] = '\0';
+    snprintf(hi, sizeof hi, "%sg", lo);
+    sqlite3_stmt *q = NULL;
+    int same = 0, other = 0;
+    if (sqlite3_prepare_v2(ms_fsm_db(g.fsm),
+                           "SELECT req_id FROM applied_reqs WHERE req_id >= ? AND req_id < ?", -1,
+                           &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, lo, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, hi, -1, SQLITE_STATIC);
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            const char *k = (const char *)sqlite3_column_text(q, 0);
+            if (k && strcmp(k, j->req_key) == 0)
+                same = 1;
+            else
+                other = 1;
+        }
+    }
+    sqlite3_finalize(q);
+    if (other && !same) {
+        job_reply(j, 409,
+                  json_pack("{s:s,s:s}", "error",
+                            "X-MS-Req-Id was already used for a different request", "field",
+                            "X-MS-Req-Id"));
+        return -1;
+    }
+    j->req_seen = same;
+    return 0;
+}
 
 static void run_job(ms_cluster_job_t *j)
 {
@@ -1509,6 +1615,8 @@ static void run_job(ms_cluster_job_t *j)
         job_reply(j, 503, json_pack("{s:s}", "error", "the node is stopping"));
         return;
     }
+    if (!get && strcmp(j->res, "cluster") != 0 && req_check(j) < 0)
+        return;
     if (strcmp(j->res, "cluster") == 0) {
         if (!j->id[0] && get)
             job_reply(j, 200, cluster_view());
@@ -2469,7 +2577,7 @@ static void stream_transfer(ms_cluster_job_t *j, json_t *cur)
                     "overridden (previous transfer %lld s ago)",
                     sname, last > 0 ? (long long)(now / 1000 - last) : -1LL);
         MS_INFO(CTX, "stream %s: transfer %s -> %s", sname, prim ? prim : "-", np);
-        if (cluster_write(cmd_with_req("stream_assign", args, j->req_id), API_DEADLINE_MS,
+        if (cluster_write(cmd_with_req("stream_assign", args, j->req_key), API_DEADLINE_MS,
                           job_write_cb, j) < 0)
             job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
     }
@@ -2503,7 +2611,7 @@ static void update_ready(void)
 
 typedef struct {
     uv_udp_send_t req;
-    char buf[512];
+    char buf[MS_JOIN_MAX + 1];
 } udp_out_t;
 
 static void udp_sent(uv_udp_send_t *req, int status)
@@ -2529,9 +2637,35 @@ static void udp_send(const struct sockaddr *to, const char *text)
         free(o);
 }
 
-static void join_mac(const char *id, const char *addr, int64_t ts, char *out, size_t cap)
+/* Signs m (a fresh nonce, now) and sends it to to. Returns 0 or -errno. */
+static int join_send(const struct sockaddr *to, ms_join_msg_t *m)
 {
-    ms_chttp_sign(g.cfg->secret, "JOIN", addr, id, strlen(id), ts, out, cap);
+    char out[MS_JOIN_MAX + 1];
+    if (!g.join_keyed || RAND_bytes(m->nonce, sizeof m->nonce) != 1)
+        return -EIO;
+    m->from = my_id();
+    m->ts_ms = wall_ms();
+    int n = ms_join_encode(g.join_key, m, out, sizeof out);
+    if (n < 0)
+        return n;
+    udp_send(to, out);
+    return 0;
+}
+
+/* A datagram refused: counted, logged at most every 10 s. */
+static void join_ignored(const struct sockaddr *from, const char *why)
+{
+    g.join_ignored++;
+    uint32_t supp = 0;
+    if (!ms_ratelimit_ok(&g.join_rl, &supp))
+        return;
+    char ip[64] = "?";
+    if (from->sa_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)from, ip, sizeof ip);
+    else if (from->sa_family == AF_INET)
+        uv_ip4_name((const struct sockaddr_in *)from, ip, sizeof ip);
+    MS_WARN(CTX, "ignored a join datagram from %s: %s (%" PRIu64 " ignored in all)", ip, why,
+            g.join_ignored);
 }
 
 typedef struct {
@@ -2598,6 +2732,28 @@ static void udp_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf)
     *buf = uv_buf_init(mem, sizeof mem);
 }
 
+static const char *join_why(int r)
+{
+    switch (r) {
+    case -EACCES:
+        return "bad MAC (another secret?)";
+    case -ETIME:
+        return "stale timestamp (clocks more than 30 s apart?)";
+    case -EALREADY:
+        return "replayed";
+    case -EBUSY:
+        return "replay cache full";
+    case -ENOENT:
+        return "answers no join of this node";
+    default:
+        return "malformed";
+    }
+}
+
+/* Join datagrams (docs/security.md "Joins and node-to-node HTTP"): a join
+ * is authenticated, fresh and not seen before; an answer (joining,
+ * redirect) is authenticated, addressed to this node and answers a join it
+ * sent (each join answered once). Anything else is ignored. */
 static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
                      unsigned flags)
 {
@@ -2605,33 +2761,43 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     (void)flags;
     if (n <= 0 || !from || g.stopping)
         return;
-    json_t *j = json_loadb(buf->base, (size_t)n, 0, NULL);
-    const char *op = json_string_value(json_object_get(j, "op"));
-    if (op && strcmp(op, "join") == 0) {
-        const char *id = json_string_value(json_object_get(j, "id"));
-        const char *addr = json_string_value(json_object_get(j, "address"));
-        const char *mac = json_string_value(json_object_get(j, "mac"));
-        if (id && addr && mac && strlen(addr) < 256 &&
-            ms_chttp_verify(g.cfg->secret, mac, "JOIN", addr, id, strlen(id), wall_ms()) == 0) {
-            char out[400];
-            if (ms_raft_is_leader(g.raft)) {
-                handle_join(strtoull(id, NULL, 10), addr);
-                snprintf(out, sizeof out, "{\"op\":\"joining\"}");
-            } else {
-                ms_raft_info_t in;
-                ms_raft_info(g.raft, &in);
-                snprintf(out, sizeof out, "{\"op\":\"redirect\",\"leader\":\"%s\"}",
-                         in.leader_address && strlen(in.leader_address) < 256 ? in.leader_address
-                                                                              : "");
-            }
-            udp_send(from, out);
-        }
-    } else if (op && strcmp(op, "redirect") == 0) {
-        const char *l = json_string_value(json_object_get(j, "leader"));
-        if (l && l[0] && strlen(l) < sizeof g.join_redirect)
-            snprintf(g.join_redirect, sizeof g.join_redirect, "%s", l);
+    if (!g.join_keyed) {
+        join_ignored(from, "no cluster secret configured");
+        return;
     }
-    json_decref(j);
+    ms_join_msg_t m;
+    int64_t now = wall_ms();
+    int r = ms_join_decode(g.join_key, buf->base, (size_t)n, now, NULL, &m);
+    if (r == 0 && m.op == MS_JOIN_REQ) {
+        r = ms_replay_check_add(g.join_replay, m.nonce, m.ts_ms + MS_NAUTH_SKEW_MS, now);
+    } else if (r == 0) {
+        r = m.to == my_id() ? ms_join_pending_take(&g.join_pend, m.reply_to, now) : -ENOENT;
+    }
+    if (r < 0) {
+        join_ignored(from, join_why(r));
+        return;
+    }
+    if (m.op == MS_JOIN_REQ) {
+        ms_join_msg_t a = {.to = m.from};
+        memcpy(a.reply_to, m.nonce, sizeof a.reply_to);
+        if (ms_raft_is_leader(g.raft)) {
+            handle_join(m.from, m.addr);
+            a.op = MS_JOIN_ACCEPT;
+        } else {
+            ms_raft_info_t in;
+            ms_raft_info(g.raft, &in);
+            if (!in.leader_address || !in.leader_address[0] ||
+                strlen(in.leader_address) > MS_JOIN_ADDR_MAX)
+                return; /* no leader known: the joiner tries the next address */
+            a.op = MS_JOIN_REDIRECT;
+            snprintf(a.addr, sizeof a.addr, "%s", in.leader_address);
+        }
+        join_send(from, &a);
+    } else if (m.op == MS_JOIN_REDIRECT) {
+        if (strlen(m.addr) < sizeof g.join_redirect)
+            snprintf(g.join_redirect, sizeof g.join_redirect, "%s", m.addr);
+    }
+    /* MS_JOIN_ACCEPT: the leader adds this node; raft contact follows */
 }
 
 static int resolve_hostport(const char *hp, struct sockaddr_storage *out)
@@ -2680,13 +2846,12 @@ static void try_join(void)
         return;
     }
     g.join_redirect[0] = '\0';
-    char id[32], mac[160], out[640];
-    snprintf(id, sizeof id, "%" PRIu64, my_id());
-    int64_t ts = wall_ms();
-    join_mac(id, g.raft_addr, ts, mac, sizeof mac);
-    snprintf(out, sizeof out, "{\"op\":\"join\",\"id\":\"%s\",\"address\":\"%s\",\"mac\":\"%s\"}",
-             id, g.raft_addr, mac);
-    udp_send((const struct sockaddr *)&ss, out);
+    ms_join_msg_t m = {.op = MS_JOIN_REQ};
+    if (strlen(g.raft_addr) >= sizeof m.addr)
+        return;
+    memcpy(m.addr, g.raft_addr, strlen(g.raft_addr) + 1);
+    if (join_send((const struct sockaddr *)&ss, &m) == 0)
+        ms_join_pending_add(&g.join_pend, m.nonce, m.ts_ms);
 }
 
 /* ---- loop hooks ------------------------------------------------------------ */
@@ -2889,6 +3054,11 @@ int ms_cluster_start(uv_loop_t *loop, const ms_node_cfg_t *cfg)
         rc.snapshot_trailing = (unsigned)atoi(ev);
     if ((r = ms_raft_new(loop, &rc, g.fsm, &g.raft)) < 0)
         return r;
+    ms_chttp_set_self(my_id());
+    g.join_rl = (ms_ratelimit_t)MS_RATELIMIT_INIT(10000);
+    g.join_keyed = cfg->secret[0] && ms_kdf_derive(cfg->secret, MS_KDF_JOIN, g.join_key) == 0;
+    if (!g.join_replay && !(g.join_replay = ms_replay_new(JOIN_REPLAY_CAP)))
+        return -ENOMEM;
     if ((r = ms_raft_start(g.raft)) < 0) {
         MS_ERROR(CTX, "raft on %s: %s", g.raft_addr, strerror(-r));
         return r;
@@ -3174,4 +3344,8 @@ void ms_cluster_free(void)
     g.raft = NULL;
     g.rec = NULL;
     g.fsm = NULL;
+    ms_replay_free(g.join_replay);
+    g.join_replay = NULL;
+    OPENSSL_cleanse(g.join_key, sizeof g.join_key);
+    g.join_keyed = 0;
 }

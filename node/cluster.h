@@ -42,7 +42,12 @@ typedef struct ms_cluster_job {
     int internal;       /* authenticated by the node secret (another node) */
     uint64_t from_node; /* X-MS-Node-Id of an internal call */
     char req_id[65];    /* X-MS-Req-Id, "" when absent */
-    char *body;         /* borrowed until done, may be NULL */
+    /* set by the loop: the command req_id for req_id (hash of the id and
+     * of the request, docs/api.md "Retries") and whether the state has
+     * already applied it (a retry) */
+    char req_key[65];
+    int req_seen;
+    char *body; /* borrowed until done, may be NULL */
     size_t body_len;
     /* output */
     unsigned status; /* HTTP status */

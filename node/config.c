@@ -617,6 +617,12 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
         c->ingest_batch_ms > 0 && c->ingest_batch_ms < 10)
         perr(p, "ingest_batch_ms", "must be 0 (read on arrival) or 10..1000");
 
+    /* a joining node without the cluster's secret could never authenticate
+     * its joins nor its calls (docs/security.md "Keys") */
+    if (has_secret == 0 && c->ncluster_join > 0)
+        perr(p, "secret",
+             "required when cluster.join is set (the cluster's shared secret: "
+             "joins and node-to-node calls are signed with keys derived from it)");
     if (has_secret == 0 && !p->bad) {
         if (ms_secret_random(c->secret, sizeof c->secret, 32) < 0)
             perr(p, "secret", "cannot generate a random secret");

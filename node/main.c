@@ -10,7 +10,9 @@
  * the reconciler later), N media workers run the streams, libmicrohttpd runs
  * its own pool. SIGTERM/SIGINT stop gracefully (HTTP, then every stream with
  * a TEARDOWN to its camera, then the workers); SIGHUP re-reads the stream
- * directory. */
+ * directory. SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT are reported (signal,
+ * address, backtrace on stderr) before the process dies of them
+ * (node/crash.h). */
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
@@ -26,6 +28,7 @@
 #include "api/http.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/crash.h"
 #include "node/loader.h"
 #include "dvr/dvr.h"
 #include "node/rtsp_access.h"
@@ -334,8 +337,13 @@ int main(int argc, char **argv)
     }
     if (check)
         return check_config(check);
-    if (config)
+    if (config) {
+        /* before any thread starts: the alternate stack is this thread's */
+        int cr = ms_crash_install();
+        if (cr < 0)
+            fprintf(stderr, "mediaserver: no crash handler: %s\n", strerror(-cr));
         return run(config);
+    }
     usage(stderr);
     return 2;
 }

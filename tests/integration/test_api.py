@@ -1,5 +1,7 @@
 """Admin auth on the REST API and the Prometheus endpoint."""
 
+import json
+
 from mslib import http, wait_until
 
 
@@ -77,3 +79,49 @@ def test_stream_items_added_activation_memory_and_system_external_access(node, s
     assert one["added"] == "auto" and one["status"]["memory_bytes"] > 0, one
     sysj = n.api("/api/v1/system").json()
     assert sysj["external_access"] is False, sysj
+
+
+def test_create_does_not_overwrite_an_existing_uid(node):
+    """POST /api/v1/streams creates: a body naming the uid of an existing
+    stream is answered 409 (field uid) and that stream is left as it was
+    (before: 201, and the private recording stream became public, not
+    recording, renamed)."""
+    n = node()
+    first = {"name": "priv", "url": "rtsp://127.0.0.1:9/x", "dvr": {"enabled": True, "depth_s": 3600},
+             "access": {"mode": "private"}}
+    r = n.api("/api/v1/streams", method="POST", body=first)
+    assert r.status == 201, r.text
+    orig = r.json()
+    r = n.api("/api/v1/streams", method="POST",
+              body={"name": "other", "url": "rtsp://127.0.0.1:9/y", "uid": orig["uid"]})
+    assert r.status == 409, r.text
+    assert r.json().get("field") == "uid" and r.json().get("error"), r.text
+    now = n.api("/api/v1/streams/" + orig["uid"]).json()
+    assert now["name"] == "priv" and now["access"] == orig["access"] and now["dvr"] == orig["dvr"], now
+    # PUT still updates it
+    r = n.api("/api/v1/streams/priv", method="PUT", body=dict(first, url="rtsp://127.0.0.1:9/z"))
+    assert r.status == 200, r.text
+
+
+def test_req_id_reused_with_another_body(node):
+    """X-MS-Req-Id: a retry of the same request gets the first answer again
+    (applied once); the same id with another body is answered 409 (before:
+    201 with the first request's object)."""
+    n = node()
+
+    def post(body, rid):
+        return http(n.base + "/api/v1/streams", method="POST", body=body, auth=n.admin,
+                    headers={"X-MS-Req-Id": rid})
+    a = {"name": "ra", "url": "rtsp://127.0.0.1:9/a"}
+    r1 = post(a, "rid-1")
+    assert r1.status == 201, r1.text
+    # a retry (same request, keys in another order) : same answer, one stream
+    r2 = post(json.dumps(dict(reversed(list(a.items())))).encode(), "rid-1")
+    assert r2.status == 201 and r2.json()["uid"] == r1.json()["uid"], r2.text
+    r3 = post({"name": "rb", "url": "rtsp://127.0.0.1:9/b"}, "rid-1")
+    assert r3.status == 409, r3.text
+    assert r3.json().get("field") == "X-MS-Req-Id", r3.text
+    names = sorted(s["name"] for s in n.api("/api/v1/streams").json()["streams"])
+    assert names == ["ra"], names
+    # another id creates
+    assert post({"name": "rb", "url": "rtsp://127.0.0.1:9/b"}, "rid-2").status == 201

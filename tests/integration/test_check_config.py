@@ -188,3 +188,29 @@ def test_port_in_use_is_a_warning(tmp_path, ms_binary):
         assert "%s: listen.http: warning: port %d is in use" % (cfg, port) in out, out
     finally:
         s.close()
+
+
+def test_join_without_secret_refused(tmp_path, ms_binary):
+    """A node that joins a cluster needs the cluster's secret: without one
+    it could sign nothing the others accept (docs/security.md "Keys")."""
+    cfg = tmp_path / "node.json"
+    conf = {"name": "n1", "data_dir": str(tmp_path / "data"),
+            "listen": {"http": mslib.free_port(), "raft": mslib.free_port(), "rtsp": 0,
+                       "rtmp": 0},
+            "cluster": {"join": ["127.0.0.1:%d" % mslib.free_port()]}}
+    cfg.write_text(json.dumps(conf))
+    rc, out = check(cfg)
+    assert rc == 1, out
+    assert has_line(out, cfg, "secret"), out
+    # the daemon itself refuses to start
+    p = subprocess.run([mslib.ms_bin(), "--config", str(cfg)], capture_output=True, timeout=30)
+    assert p.returncode != 0
+    assert has_line((p.stdout + p.stderr).decode(errors="replace"), cfg, "secret")
+    # with a secret it is valid; without join, no secret is fine (random per run)
+    conf["secret"] = "s3cret"
+    cfg.write_text(json.dumps(conf))
+    assert check(cfg)[0] == 0
+    del conf["secret"]
+    del conf["cluster"]
+    cfg.write_text(json.dumps(conf))
+    assert check(cfg)[0] == 0
