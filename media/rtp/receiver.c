@@ -28,20 +28,19 @@ struct ms_rtp_receiver {
     const uint8_t *cur_raw;
     const ms_rtp_packet_t *cur_pkt;
 
-    /* RTP timestamps: 64-bit unwrapped value of the last delivered packet. */
+    /* RTP timestamps: 64-bit unwrapped value of the last delivered packet
+     * (RFC 3550 section 5.1: 32-bit wrap is not a jump). */
     int ts_started;
     int64_t last_ext_ts;
-    int64_t first_ext_ts;
-    int64_t pts_offset; /* keeps pts increasing across SSRC changes */
-    int emitted;
-    int64_t last_pts, last_dts, last_delta;
-    int discont_next;
+    /* output pts/dts, re-anchored on timestamp jumps (timeline.c) */
+    ms_rtp_timeline_t tl;
     int need_key, seen_key;
 
-    /* RTCP SR mapping */
+    /* RTCP SR mapping, kept on the output timeline (sr_pts = the SR's RTP
+     * timestamp as an output pts) so that it stays valid across jumps */
     int have_sr;
     uint64_t sr_ntp;
-    int64_t sr_ext_ts;
+    int64_t sr_pts;
     int64_t sr_arrival_us;
     /* arrival-time mapping when there is no SR */
     int have_wall_base;
@@ -89,7 +88,7 @@ static void deliver(void *ud, const uint8_t *pkt, size_t len, uint64_t lost)
         return; /* parsed once already */
     if (!r->ts_started) {
         r->ts_started = 1;
-        r->last_ext_ts = r->first_ext_ts = (int64_t)p.ts + ((int64_t)1 << 32);
+        r->last_ext_ts = (int64_t)p.ts + ((int64_t)1 << 32);
     } else {
         r->last_ext_ts = unwrap_ts(r, p.ts);
     }
@@ -119,6 +118,7 @@ ms_rtp_receiver_t *ms_rtp_receiver_new(const ms_rtp_receiver_cfg_t *cfg, char *e
     r->params.kind = ms_codec_kind(cfg->codec);
     r->params.clock_rate = cfg->clock_rate;
     r->need_key = r->params.kind == MS_TRACK_VIDEO;
+    ms_rtp_timeline_init(&r->tl, cfg->clock_rate, r->params.kind == MS_TRACK_VIDEO);
     if (r->params.kind == MS_TRACK_AUDIO) {
         r->params.sample_rate = (int)cfg->clock_rate;
         r->params.channels = cfg->channels;
@@ -164,10 +164,7 @@ static void ssrc_change(ms_rtp_receiver_t *r, uint32_t ssrc)
     ms_rtp_reorder_reset(&r->ro);
     r->ops->reset(r, r->dp);
     r->ssrc = ssrc;
-    if (r->emitted) {
-        r->pts_offset = r->last_pts + (r->last_delta > 0 ? r->last_delta : 1);
-        r->discont_next = 1;
-    }
+    ms_rtp_timeline_restart(&r->tl); /* continues one frame after the last output */
     r->ts_started = 0;
     r->have_sr = 0;
     r->have_transit = 0;
@@ -225,11 +222,11 @@ int ms_rtp_receiver_rtcp(ms_rtp_receiver_t *r, const uint8_t *pkt, size_t len, i
         return 0;
     if (r->have_ssrc && sr.ssrc != r->ssrc)
         return 0; /* another source (or a stale one) */
-    if (!r->ts_started)
-        return 0; /* need an RTP timestamp to unwrap against */
+    if (!r->ts_started || !r->tl.started)
+        return 0; /* need an RTP timestamp to unwrap against, and a timeline */
     r->have_sr = 1;
     r->sr_ntp = sr.ntp;
-    r->sr_ext_ts = unwrap_ts(r, sr.rtp_ts);
+    r->sr_pts = unwrap_ts(r, sr.rtp_ts) + r->tl.off;
     r->sr_arrival_us = now_us;
     return 0;
 }
@@ -266,8 +263,7 @@ int ms_rtp_receiver_ntp(const ms_rtp_receiver_t *r, int64_t pts, int64_t *wall_u
 {
     if (!r->have_sr)
         return 0;
-    int64_t ext = pts - r->pts_offset + r->first_ext_ts;
-    int64_t d = ext - r->sr_ext_ts;
+    int64_t d = pts - r->sr_pts;
     *wall_us = ntp_to_unix_us(r->sr_ntp) + d * 1000000 / (int64_t)r->cfg.clock_rate;
     return 1;
 }
@@ -352,18 +348,13 @@ static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int k
     r->need_key = 0;
     if (key)
         r->seen_key = 1;
-    int64_t pts = unwrap_ts(r, ts) - r->first_ext_ts + r->pts_offset;
-    int64_t dts = pts;
-    if (r->emitted) {
-        if (pts > r->last_pts)
-            r->last_delta = pts - r->last_pts;
-        if (dts < r->last_dts)
-            dts = r->last_dts; /* dts never goes back (see frame.h) */
-    }
+    int64_t pts, dts;
+    int tf = ms_rtp_timeline_map(&r->tl, unwrap_ts(r, ts), r->now_us, &pts, &dts);
+    r->st.ts_jumps = r->tl.jumps;
+    r->st.ts_resyncs = r->tl.resyncs;
     f->pts = pts;
     f->dts = dts;
-    f->flags = (uint8_t)((key ? MS_FRAME_KEY : 0) | (r->discont_next ? MS_FRAME_DISCONT : 0));
-    r->discont_next = 0;
+    f->flags = (uint8_t)((key ? MS_FRAME_KEY : 0) | tf);
     int64_t wall;
     if (ms_rtp_receiver_ntp(r, pts, &wall)) {
         f->wallclock_us = wall;
@@ -375,9 +366,6 @@ static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int k
         }
         f->wallclock_us = r->wall_base_us + off;
     }
-    r->emitted = 1;
-    r->last_pts = pts;
-    r->last_dts = dts;
     r->st.frames++;
     r->cfg.on_frame(r->cfg.ud, f);
 }

@@ -64,6 +64,39 @@ int ms_rtp_reorder_push(ms_rtp_reorder_t *o, uint16_t seq, const uint8_t *pkt, s
 /* Releases everything held, in order, counting the holes as lost. */
 void ms_rtp_reorder_flush(ms_rtp_reorder_t *o);
 
+/* ---- timeline.c: output pts/dts of a track, jump detection ---- */
+#define MS_RTP_JUMP_MS    2000 /* timestamps ahead of arrival by more: a jump */
+#define MS_RTP_REORDER_MS 500  /* a step back shorter than this is reordering */
+#define MS_RTP_TL_RECENT  8    /* positive steps the nominal interval is taken from */
+typedef struct {
+    uint32_t rate;
+    int64_t thresh, reorder; /* MS_RTP_JUMP_MS, MS_RTP_REORDER_MS in ticks */
+    int64_t nominal;         /* frame interval: smallest recent positive step */
+    int64_t recent[MS_RTP_TL_RECENT];
+    int nrecent;
+    int started, resync_next;
+    int64_t off; /* output pts = extended RTP timestamp + off */
+    int64_t last_ext, last_arr_us, last_dts;
+    /* the frame before the latest jump, to recognise a one-frame outlier */
+    int outlier;
+    int64_t pre_ext, pre_arr_us;
+    uint64_t jumps, resyncs;
+} ms_rtp_timeline_t;
+
+/* clock_rate in Hz; video selects the default nominal interval (25 fps,
+ * else 20 ms) used until one is learned. */
+void ms_rtp_timeline_init(ms_rtp_timeline_t *tl, uint32_t clock_rate, int video);
+/* The next frame starts a new timeline whatever its timestamp (SSRC change,
+ * RFC 3550 section 8.2); counted as a resync. */
+void ms_rtp_timeline_restart(ms_rtp_timeline_t *tl);
+/* Maps one frame: ext = its extended RTP timestamp, arr_us = its arrival
+ * (any clock in microseconds; a step back counts as 0). Sets *pts and *dts
+ * (dts strictly increasing, first frame 0) and returns MS_FRAME_DISCONT when
+ * the frame starts a new timeline (jump or restart), else 0. See timeline.c
+ * for the rules. Pure; the receiver's thread. */
+int ms_rtp_timeline_map(ms_rtp_timeline_t *tl, int64_t ext, int64_t arr_us, int64_t *pts,
+                        int64_t *dts);
+
 /* ---- rtcp.c: RFC 3550 sections 6.4.1 (SR) and 6.4.2 (RR), 6.5 (SDES) ---- */
 typedef struct {
     uint32_t ssrc;
