@@ -34,6 +34,7 @@ struct ms_rtp_receiver {
     int64_t last_ext_ts;
     /* output pts/dts, re-anchored on timestamp jumps (timeline.c) */
     ms_rtp_timeline_t tl;
+    ms_frame_t *held; /* a frame whose timestamp jumped (timeline.c), or NULL */
     int need_key, seen_key;
 
     /* RTCP SR mapping, kept on the output timeline (sr_pts = the SR's RTP
@@ -77,6 +78,8 @@ static int64_t unwrap_ts(const ms_rtp_receiver_t *r, uint32_t ts)
 {
     return r->last_ext_ts + (int32_t)(ts - (uint32_t)r->last_ext_ts);
 }
+
+static void release_held(ms_rtp_receiver_t *r, int have_next, uint32_t next_ts);
 
 static void deliver(void *ud, const uint8_t *pkt, size_t len, uint64_t lost)
 {
@@ -149,6 +152,7 @@ void ms_rtp_receiver_free(ms_rtp_receiver_t *r)
     if (!r)
         return;
     ms_rtp_reorder_free(&r->ro);
+    ms_frame_unref(r->held);
     if (r->dp) {
         r->ops->destroy(r->dp);
         free(r->dp);
@@ -161,6 +165,7 @@ static void ssrc_change(ms_rtp_receiver_t *r, uint32_t ssrc)
     /* A new source: its sequence and timestamp spaces are unrelated to the
      * old one (RFC 3550 8.2). Drop partial state, start a new timeline. */
     r->st.ssrc_changes++;
+    release_held(r, 0, 0);
     ms_rtp_reorder_reset(&r->ro);
     r->ops->reset(r, r->dp);
     r->ssrc = ssrc;
@@ -235,6 +240,7 @@ void ms_rtp_receiver_flush(ms_rtp_receiver_t *r)
 {
     ms_rtp_reorder_flush(&r->ro);
     r->ops->flush(r, r->dp);
+    release_held(r, 0, 0);
 }
 
 const ms_rtp_stats_t *ms_rtp_receiver_stats(const ms_rtp_receiver_t *r)
@@ -317,10 +323,13 @@ void ms_rtp_receiver_count_malformed(ms_rtp_receiver_t *r)
     r->st.malformed++;
 }
 
-/* Whether a frame of len bytes may be emitted (counts the drops). */
-static int emit_ok(ms_rtp_receiver_t *r, size_t len, int *key, int corrupt)
+/* Whether a frame of len bytes and RTP timestamp ts may be emitted
+ * (counts the drops). First emits a held frame (before any on_params that
+ * belongs to this one). */
+static int emit_ok(ms_rtp_receiver_t *r, size_t len, int *key, int corrupt, uint32_t ts)
 {
     int video = r->params.kind == MS_TRACK_VIDEO;
+    release_held(r, 1, ts);
     if (r->params_dirty) {
         r->params_dirty = 0;
         if (r->cfg.on_params)
@@ -342,19 +351,15 @@ static int emit_ok(ms_rtp_receiver_t *r, size_t len, int *key, int corrupt)
     return 1;
 }
 
-/* Stamps f (times, flags) and hands it to on_frame. */
-static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
+/* Sets f's times and flags (tf: MS_FRAME_DISCONT or 0; f->flags already
+ * holds MS_FRAME_KEY) and hands it to on_frame. */
+static void publish(ms_rtp_receiver_t *r, ms_frame_t *f, int64_t pts, int64_t dts, int tf)
 {
-    r->need_key = 0;
-    if (key)
-        r->seen_key = 1;
-    int64_t pts, dts;
-    int tf = ms_rtp_timeline_map(&r->tl, unwrap_ts(r, ts), r->now_us, &pts, &dts);
     r->st.ts_jumps = r->tl.jumps;
     r->st.ts_resyncs = r->tl.resyncs;
     f->pts = pts;
     f->dts = dts;
-    f->flags = (uint8_t)((key ? MS_FRAME_KEY : 0) | tf);
+    f->flags = (uint8_t)((f->flags & MS_FRAME_KEY) | (tf & MS_FRAME_DISCONT));
     int64_t wall;
     if (ms_rtp_receiver_ntp(r, pts, &wall)) {
         f->wallclock_us = wall;
@@ -370,10 +375,42 @@ static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int k
     r->cfg.on_frame(r->cfg.ud, f);
 }
 
+/* Emits the held frame, if any: next_ts is the RTP timestamp of the frame
+ * that follows it (have_next), which tells an outlier from a lasting jump. */
+static void release_held(ms_rtp_receiver_t *r, int have_next, uint32_t next_ts)
+{
+    if (!r->held)
+        return;
+    ms_frame_t *f = r->held;
+    r->held = NULL;
+    int64_t pts, dts;
+    int tf = ms_rtp_timeline_resolve(&r->tl, have_next, have_next ? unwrap_ts(r, next_ts) : 0,
+                                     r->now_us, &pts, &dts);
+    publish(r, f, pts, dts, tf);
+}
+
+/* Stamps f (times, flags) and hands it to on_frame, or holds it when its
+ * timestamp jumped (until the next frame or a flush). */
+static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
+{
+    r->need_key = 0;
+    if (key)
+        r->seen_key = 1;
+    f->flags = key ? MS_FRAME_KEY : 0;
+    int64_t pts, dts;
+    int tf = ms_rtp_timeline_map(&r->tl, unwrap_ts(r, ts), r->now_us, &pts, &dts);
+    r->st.ts_jumps = r->tl.jumps;
+    if (tf & MS_RTP_TL_HOLD) {
+        r->held = f;
+        return;
+    }
+    publish(r, f, pts, dts, tf);
+}
+
 void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len, uint32_t ts,
                           int key, int corrupt)
 {
-    if (!emit_ok(r, len, &key, corrupt))
+    if (!emit_ok(r, len, &key, corrupt, ts))
         return;
     ms_frame_t *f = ms_frame_new(data, len);
     if (!f) {
@@ -386,7 +423,7 @@ void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len,
 
 void ms_rtp_receiver_emit_frame(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
 {
-    if (!emit_ok(r, f->size, &key, 0)) {
+    if (!emit_ok(r, f->size, &key, 0, ts)) {
         ms_frame_unref(f);
         return;
     }

@@ -77,9 +77,8 @@ typedef struct {
     int started, resync_next;
     int64_t off; /* output pts = extended RTP timestamp + off */
     int64_t last_ext, last_arr_us, last_dts;
-    /* the frame before the latest jump, to recognise a one-frame outlier */
-    int outlier;
-    int64_t pre_ext, pre_arr_us;
+    int held; /* a frame that jumped waits for the next one */
+    int64_t h_ext, h_arr_us;
     uint64_t jumps, resyncs;
 } ms_rtp_timeline_t;
 
@@ -91,11 +90,20 @@ void ms_rtp_timeline_init(ms_rtp_timeline_t *tl, uint32_t clock_rate, int video)
 void ms_rtp_timeline_restart(ms_rtp_timeline_t *tl);
 /* Maps one frame: ext = its extended RTP timestamp, arr_us = its arrival
  * (any clock in microseconds; a step back counts as 0). Sets *pts and *dts
- * (dts strictly increasing, first frame 0) and returns MS_FRAME_DISCONT when
- * the frame starts a new timeline (jump or restart), else 0. See timeline.c
- * for the rules. Pure; the receiver's thread. */
+ * (dts strictly increasing, first frame 0) and returns 0, or
+ * MS_FRAME_DISCONT when the frame starts a new timeline (restart), or
+ * MS_RTP_TL_HOLD when its timestamp jumped: *pts and *dts are not set, the
+ * caller keeps the frame and calls ms_rtp_timeline_resolve() with the next
+ * frame (before mapping that one) or without one (flush, SSRC change).
+ * See timeline.c for the rules. Pure; the receiver's thread. */
+#define MS_RTP_TL_HOLD 0x100
 int ms_rtp_timeline_map(ms_rtp_timeline_t *tl, int64_t ext, int64_t arr_us, int64_t *pts,
                         int64_t *dts);
+/* Times of the held frame, given the next frame's ext/arrival when
+ * have_next: returns 0 (a one-frame outlier, placed on the old timeline) or
+ * MS_FRAME_DISCONT (a new timeline starts at it). Requires a held frame. */
+int ms_rtp_timeline_resolve(ms_rtp_timeline_t *tl, int have_next, int64_t next_ext,
+                            int64_t next_arr_us, int64_t *pts, int64_t *dts);
 
 /* ---- rtcp.c: RFC 3550 sections 6.4.1 (SR) and 6.4.2 (RR), 6.5 (SDES) ---- */
 typedef struct {
