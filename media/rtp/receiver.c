@@ -227,11 +227,20 @@ int ms_rtp_receiver_rtcp(ms_rtp_receiver_t *r, const uint8_t *pkt, size_t len, i
         return 0;
     if (r->have_ssrc && sr.ssrc != r->ssrc)
         return 0; /* another source (or a stale one) */
-    if (!r->ts_started || !r->tl.started)
-        return 0; /* need an RTP timestamp to unwrap against, and a timeline */
+    if (!r->ts_started || !r->tl.started || r->tl.held)
+        return 0; /* need an RTP timestamp to unwrap against, and a settled timeline */
+    /* The SR's timestamp is "now" in the camera's RTP clock: one that does
+     * not fit the last frame's (RFC 3550 6.4.1) by the jump rules would map
+     * the capture times an hour off; the next SR will do. */
+    int64_t sr_ext = unwrap_ts(r, sr.rtp_ts);
+    int64_t d = sr_ext - r->tl.last_ext;
+    int64_t el = now_us - r->tl.last_arr_us;
+    int64_t a = el > 0 ? el * (int64_t)r->cfg.clock_rate / 1000000 : 0;
+    if (d < -r->tl.thresh || d > a + r->tl.thresh)
+        return 0;
     r->have_sr = 1;
     r->sr_ntp = sr.ntp;
-    r->sr_pts = unwrap_ts(r, sr.rtp_ts) + r->tl.off;
+    r->sr_pts = sr_ext + r->tl.off;
     r->sr_arrival_us = now_us;
     return 0;
 }
