@@ -76,3 +76,19 @@ def test_timestamp_jumps(node, badcam):
     dec = ffmpeg_decode(url, 60)
     assert dec.rc == 0 and dec.errors == [], dec
     assert abs(dec.frames - sum(durs) * FPS) <= 2 * FPS, (dec, sum(durs))
+
+
+def test_real_camera_has_no_jumps(node, shared_cam):
+    """No false positives: the GStreamer camera (H.264 + AAC, its clip
+    looping every 10 s) over TCP read in 1 s batches and over UDP shows no
+    jump and no resync, and stays ok."""
+    n = node(streams={"tcp": {"url": shared_cam.url("cam")},
+                      "udp": {"url": shared_cam.url("cam2"), "transport": "udp"}})
+    n.wait_active("tcp", timeout=60)
+    n.wait_active("udp", timeout=60)
+    time.sleep(13)
+    for name in ("tcp", "udp"):
+        st = n.status(name)
+        assert st["timestamp_jumps"] == 0 and st["timestamp_resyncs"] == 0, (name, st)
+        assert st["characteristic"] == "ok", (name, st)
+    assert re.search(r'^ms_stream_timestamp_jumps_total\{stream="tcp"\} 0$', n.metrics(), re.M)
