@@ -141,12 +141,10 @@ struct ms_rtsp_client {
     int64_t bitrate_since_ms;
     double bitrate_samples[5];
     int bitrate_n, bitrate_pos;
-    uint64_t acc_packets, acc_lost, acc_dropped;      /* of sessions already closed */
-    uint64_t acc_jumps, acc_resyncs;                  /* the same */
-    uint64_t jumps_seen;                              /* jumps counted into jump_sec */
-    int64_t jump_last_s;                              /* mono second of the newest bucket */
-    uint32_t jump_sec[MS_SRC_JUMPS_WINDOW_MS / 1000]; /* jumps per second, ring */
-    pthread_mutex_t lock;                             /* guards status */
+    uint64_t acc_packets, acc_lost, acc_dropped; /* of sessions already closed */
+    uint64_t acc_jumps, acc_resyncs;             /* the same */
+    ms_src_window_t jump_window;                 /* RTP timestamp jumps, last minute */
+    pthread_mutex_t lock;                        /* guards status */
     ms_source_status_t status;
 };
 

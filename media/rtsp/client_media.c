@@ -450,29 +450,6 @@ void ms_rtsp_cl_send_rr(ms_rtsp_sess_t *s)
 
 /* ---- status ---- */
 
-/* Adds the jumps counted since the last call (total = all sessions') to a
- * ring of one-second buckets and returns how many fell in the last
- * MS_SRC_JUMPS_WINDOW_MS. Loop thread. */
-static int note_jumps(ms_rtsp_client_t *c, uint64_t total, int64_t now_ms)
-{
-    const int64_t n = (int64_t)(sizeof c->jump_sec / sizeof c->jump_sec[0]);
-    int64_t sec = now_ms / 1000;
-    if (sec - c->jump_last_s >= n)
-        memset(c->jump_sec, 0, sizeof c->jump_sec);
-    else
-        for (int64_t s = c->jump_last_s + 1; s <= sec; s++)
-            c->jump_sec[s % n] = 0;
-    c->jump_last_s = sec;
-    uint64_t add = total > c->jumps_seen ? total - c->jumps_seen : 0;
-    c->jumps_seen = total;
-    c->jump_sec[sec % n] =
-        add > UINT32_MAX - c->jump_sec[sec % n] ? UINT32_MAX : c->jump_sec[sec % n] + (uint32_t)add;
-    uint64_t k = 0;
-    for (int64_t i = 0; i < n; i++)
-        k += c->jump_sec[i];
-    return k > INT32_MAX ? INT32_MAX : (int)k;
-}
-
 void ms_rtsp_cl_stats_tick(ms_rtsp_client_t *c, int64_t now_ms)
 {
     if (c->bitrate_since_ms == 0)
@@ -505,7 +482,7 @@ void ms_rtsp_cl_stats_tick(ms_rtsp_client_t *c, int64_t now_ms)
         jumps += st->ts_jumps;
         resyncs += st->ts_resyncs;
     }
-    int recent_jumps = note_jumps(c, c->acc_jumps + jumps, now_ms);
+    int recent_jumps = ms_src_window_note(&c->jump_window, c->acc_jumps + jumps, now_ms);
     pthread_mutex_lock(&c->lock);
     c->status.bitrate_kbps = sum / c->bitrate_n;
     c->status.rtp_packets = c->acc_packets + packets;

@@ -41,6 +41,20 @@ const char *ms_characteristic_name(ms_characteristic_t c);
 #define MS_SRC_JUMPS_PROBLEM   3
 #define MS_SRC_JUMPS_WINDOW_MS 60000
 
+/* Events per second over the last MS_SRC_JUMPS_WINDOW_MS (a ring of
+ * one-second buckets). Zero-initialise. */
+typedef struct {
+    uint64_t seen;  /* the running total already counted */
+    int64_t last_s; /* second of the newest bucket */
+    uint32_t sec[MS_SRC_JUMPS_WINDOW_MS / 1000];
+} ms_src_window_t;
+
+/* Adds the events since the last call (total = a running total that only
+ * grows) at now_ms (a monotonic clock that does not go back) and returns
+ * how many fell in the last window (capped at INT32_MAX). Pure; the
+ * owner's thread. */
+int ms_src_window_note(ms_src_window_t *w, uint64_t total, int64_t now_ms);
+
 typedef struct {
     ms_stream_state_t state;
     ms_characteristic_t characteristic;
