@@ -14,10 +14,13 @@
  * (clock_rate units) minus the first timestamp seen, so the first frame has
  * pts 0 (the source aligns tracks; see ms_rtp_receiver_ntp()), plus an
  * offset that changes only when the timestamps jump (forward or back by
- * more than the arrival clock allows, or a new SSRC): that frame carries
- * MS_FRAME_DISCONT and continues one frame interval after the last output,
- * so dts is strictly increasing and continuous (media/rtp/timeline.c,
- * docs/architecture.md "RTP timeline"). A frame whose
+ * more than the arrival clock allows) for good, or the SSRC changes: that
+ * frame carries MS_FRAME_DISCONT and continues one frame interval after the
+ * last output, so dts is strictly increasing and continuous. A frame that
+ * jumps is held until the next frame of the track (or a flush); when that
+ * one fits the old timeline the held frame was a one-frame outlier and is
+ * emitted on the old timeline without MS_FRAME_DISCONT (media/rtp/
+ * timeline.c, docs/architecture.md "RTP timeline"). A frame whose
  * packets were not all received is dropped and, for video, every following
  * frame is dropped until the next keyframe (counted in stats).
  * For H.264/H.265 a keyframe always carries the parameter sets in-band
