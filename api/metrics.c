@@ -34,6 +34,8 @@ static const family_t fam[] = {
     {"ms_stream_hls_bytes", "gauge",
      "Media bytes held by the live HLS output (listed, kept-after-expiry and open segments)"},
     {"ms_stream_gop_bytes", "gauge", "Bytes held by the hub's GOP cache"},
+    {"ms_stream_timestamp_jumps_total", "counter",
+     "RTP timestamp jumps that started a new timeline (media/rtp/timeline.c)"},
 };
 
 static double value_of(int i, const ms_stream_status_t *st)
@@ -59,6 +61,8 @@ static double value_of(int i, const ms_stream_status_t *st)
         return (double)st->hls_bytes;
     case 10:
         return (double)st->gop_bytes;
+    case 11:
+        return (double)st->src.timestamp_jumps;
     default:
         return (double)st->src.frames_dropped;
     }

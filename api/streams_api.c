@@ -38,6 +38,9 @@ json_t *ms_api_status_json(const ms_stream_status_t *st)
     json_object_set_new(j, "reads", json_string(st->src.reads));
     json_object_set_new(j, "rtp_lost", json_integer((json_int_t)st->src.rtp_lost));
     json_object_set_new(j, "frames_dropped", json_integer((json_int_t)st->src.frames_dropped));
+    json_object_set_new(j, "timestamp_jumps", json_integer((json_int_t)st->src.timestamp_jumps));
+    json_object_set_new(j, "timestamp_resyncs",
+                        json_integer((json_int_t)st->src.timestamp_resyncs));
     json_object_set_new(j, "hls_ready", json_boolean(st->hls_ready));
     /* what the stream's hub (GOP cache) and HLS output hold in memory:
      * counters kept up to date by the hub and the segmenter, no walk */

@@ -204,10 +204,9 @@ static void emit(ms_dvr_recorder_t *rec, const ms_frame_t *next_of)
                     nd = rec->pend[j]->dts;
             if (nd < 0 && next_of && next_of->track == t)
                 nd = next_of->dts;
-            uint32_t d = nd > f->dts && nd - f->dts < (int64_t)UINT32_MAX ? (uint32_t)(nd - f->dts)
-                                                                          : rec->last_dur[t];
-            if (!d)
-                d = rec->params[t].codec == MS_CODEC_AAC ? 1024 : 3600;
+            /* never <= 0 nor absurd (a hole in an audio track, a fault) */
+            uint32_t d = ms_fmp4_sample_duration(f->dts, nd, rec->last_dur[t],
+                                                 (uint32_t)rate_of(rec, t), rec->params[t].codec);
             rec->last_dur[t] = d;
             smp[k].frame = f;
             smp[k].duration = d;

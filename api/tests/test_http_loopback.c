@@ -328,6 +328,8 @@ static void test_server(void **state)
             fprintf(stderr, "status.%s missing\n", keys[i]);
         assert_non_null(json_object_get(st, keys[i]));
     }
+    assert_non_null(json_object_get(st, "timestamp_jumps"));
+    assert_non_null(json_object_get(st, "timestamp_resyncs"));
     json_decref(j);
     resp_free(&r);
     /* by uid too */

@@ -433,3 +433,20 @@ int ms_fmp4_write_fragment(const ms_fmp4_t *m, uint32_t seq, const ms_fmp4_run_t
     ms_mp4_box_close(out, mdat);
     return out->err ? -ENOMEM : 0;
 }
+
+uint32_t ms_fmp4_sample_duration(int64_t dts, int64_t next_dts, uint32_t last, uint32_t rate,
+                                 ms_codec_t codec)
+{
+    if (!rate)
+        rate = 90000;
+    int64_t max = (int64_t)MS_FMP4_MAX_SAMPLE_S * rate;
+    if (next_dts >= 0 && next_dts > dts && next_dts - dts <= max)
+        return (uint32_t)(next_dts - dts);
+    if (last > 0 && last <= max)
+        return last;
+    if (codec == MS_CODEC_AAC)
+        return 1024;
+    if (ms_codec_kind(codec) == MS_TRACK_AUDIO)
+        return rate / 50 ? rate / 50 : 1;
+    return rate / 25 ? rate / 25 : 1;
+}

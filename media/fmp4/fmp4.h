@@ -66,6 +66,20 @@ int ms_fmp4_write_fragment(const ms_fmp4_t *m, uint32_t seq, const ms_fmp4_run_t
  * (no samples, track not carried). */
 size_t ms_fmp4_fragment_size(const ms_fmp4_t *m, const ms_fmp4_run_t *runs, int nruns);
 
+/* Longest sample duration ever written, in seconds: a longer step between
+ * two frames is a hole or a timestamp fault, not a sample. */
+#define MS_FMP4_MAX_SAMPLE_S 10
+
+/* The duration of the sample at dts whose track's next frame is at next_dts
+ * (-1: unknown), in the track timescale (rate): next_dts - dts when that is
+ * in (0, MS_FMP4_MAX_SAMPLE_S s]; else last (the track's previous
+ * duration) when it is in that range; else the nominal frame (1024 for AAC,
+ * 20 ms for other audio, 1/25 s for video). Never 0, never absurd, so no
+ * muxer writes a sample of nonsensical length whatever the timestamps
+ * (media/stream/frame.h). Pure; any thread. */
+uint32_t ms_fmp4_sample_duration(int64_t dts, int64_t next_dts, uint32_t last, uint32_t rate,
+                                 ms_codec_t codec);
+
 /* Appends a 'styp' box (CMAF segment type), optional before fragments. */
 void ms_fmp4_write_styp(ms_buf_t *out);
 

@@ -338,9 +338,8 @@ static void emit(ms_fmp4_live_t *l, const ms_frame_t *next_of)
                     nd = l->pend[j]->dts;
             if (nd < 0 && next_of && next_of->track == t)
                 nd = next_of->dts;
-            uint32_t d = nd > f->dts ? (uint32_t)(nd - f->dts) : l->last_dur[t];
-            if (!d)
-                d = l->params[t].codec == MS_CODEC_AAC ? 1024 : 3600;
+            uint32_t d = ms_fmp4_sample_duration(f->dts, nd, l->last_dur[t],
+                                                 l->params[t].clock_rate, l->params[t].codec);
             l->last_dur[t] = d;
             if (base < 0) {
                 uint32_t rate = l->params[t].clock_rate ? l->params[t].clock_rate : 90000;

@@ -28,20 +28,20 @@ struct ms_rtp_receiver {
     const uint8_t *cur_raw;
     const ms_rtp_packet_t *cur_pkt;
 
-    /* RTP timestamps: 64-bit unwrapped value of the last delivered packet. */
+    /* RTP timestamps: 64-bit unwrapped value of the last delivered packet
+     * (RFC 3550 section 5.1: 32-bit wrap is not a jump). */
     int ts_started;
     int64_t last_ext_ts;
-    int64_t first_ext_ts;
-    int64_t pts_offset; /* keeps pts increasing across SSRC changes */
-    int emitted;
-    int64_t last_pts, last_dts, last_delta;
-    int discont_next;
+    /* output pts/dts, re-anchored on timestamp jumps (timeline.c) */
+    ms_rtp_timeline_t tl;
+    ms_frame_t *held; /* a frame whose timestamp jumped (timeline.c), or NULL */
     int need_key, seen_key;
 
-    /* RTCP SR mapping */
+    /* RTCP SR mapping, kept on the output timeline (sr_pts = the SR's RTP
+     * timestamp as an output pts) so that it stays valid across jumps */
     int have_sr;
     uint64_t sr_ntp;
-    int64_t sr_ext_ts;
+    int64_t sr_pts;
     int64_t sr_arrival_us;
     /* arrival-time mapping when there is no SR */
     int have_wall_base;
@@ -79,6 +79,8 @@ static int64_t unwrap_ts(const ms_rtp_receiver_t *r, uint32_t ts)
     return r->last_ext_ts + (int32_t)(ts - (uint32_t)r->last_ext_ts);
 }
 
+static void release_held(ms_rtp_receiver_t *r, int have_next, uint32_t next_ts);
+
 static void deliver(void *ud, const uint8_t *pkt, size_t len, uint64_t lost)
 {
     ms_rtp_receiver_t *r = ud;
@@ -89,7 +91,7 @@ static void deliver(void *ud, const uint8_t *pkt, size_t len, uint64_t lost)
         return; /* parsed once already */
     if (!r->ts_started) {
         r->ts_started = 1;
-        r->last_ext_ts = r->first_ext_ts = (int64_t)p.ts + ((int64_t)1 << 32);
+        r->last_ext_ts = (int64_t)p.ts + ((int64_t)1 << 32);
     } else {
         r->last_ext_ts = unwrap_ts(r, p.ts);
     }
@@ -119,6 +121,7 @@ ms_rtp_receiver_t *ms_rtp_receiver_new(const ms_rtp_receiver_cfg_t *cfg, char *e
     r->params.kind = ms_codec_kind(cfg->codec);
     r->params.clock_rate = cfg->clock_rate;
     r->need_key = r->params.kind == MS_TRACK_VIDEO;
+    ms_rtp_timeline_init(&r->tl, cfg->clock_rate, r->params.kind == MS_TRACK_VIDEO);
     if (r->params.kind == MS_TRACK_AUDIO) {
         r->params.sample_rate = (int)cfg->clock_rate;
         r->params.channels = cfg->channels;
@@ -149,6 +152,7 @@ void ms_rtp_receiver_free(ms_rtp_receiver_t *r)
     if (!r)
         return;
     ms_rtp_reorder_free(&r->ro);
+    ms_frame_unref(r->held);
     if (r->dp) {
         r->ops->destroy(r->dp);
         free(r->dp);
@@ -161,13 +165,11 @@ static void ssrc_change(ms_rtp_receiver_t *r, uint32_t ssrc)
     /* A new source: its sequence and timestamp spaces are unrelated to the
      * old one (RFC 3550 8.2). Drop partial state, start a new timeline. */
     r->st.ssrc_changes++;
+    release_held(r, 0, 0);
     ms_rtp_reorder_reset(&r->ro);
     r->ops->reset(r, r->dp);
     r->ssrc = ssrc;
-    if (r->emitted) {
-        r->pts_offset = r->last_pts + (r->last_delta > 0 ? r->last_delta : 1);
-        r->discont_next = 1;
-    }
+    ms_rtp_timeline_restart(&r->tl); /* continues one frame after the last output */
     r->ts_started = 0;
     r->have_sr = 0;
     r->have_transit = 0;
@@ -225,11 +227,20 @@ int ms_rtp_receiver_rtcp(ms_rtp_receiver_t *r, const uint8_t *pkt, size_t len, i
         return 0;
     if (r->have_ssrc && sr.ssrc != r->ssrc)
         return 0; /* another source (or a stale one) */
-    if (!r->ts_started)
-        return 0; /* need an RTP timestamp to unwrap against */
+    if (!r->ts_started || !r->tl.started || r->tl.held)
+        return 0; /* need an RTP timestamp to unwrap against, and a settled timeline */
+    /* The SR's timestamp is "now" in the camera's RTP clock: one that does
+     * not fit the last frame's (RFC 3550 6.4.1) by the jump rules would map
+     * the capture times an hour off; the next SR will do. */
+    int64_t sr_ext = unwrap_ts(r, sr.rtp_ts);
+    int64_t d = sr_ext - r->tl.last_ext;
+    int64_t el = now_us - r->tl.last_arr_us;
+    int64_t a = el > 0 ? el * (int64_t)r->cfg.clock_rate / 1000000 : 0;
+    if (d < -r->tl.thresh || d > a + r->tl.thresh)
+        return 0;
     r->have_sr = 1;
     r->sr_ntp = sr.ntp;
-    r->sr_ext_ts = unwrap_ts(r, sr.rtp_ts);
+    r->sr_pts = sr_ext + r->tl.off;
     r->sr_arrival_us = now_us;
     return 0;
 }
@@ -238,6 +249,7 @@ void ms_rtp_receiver_flush(ms_rtp_receiver_t *r)
 {
     ms_rtp_reorder_flush(&r->ro);
     r->ops->flush(r, r->dp);
+    release_held(r, 0, 0);
 }
 
 const ms_rtp_stats_t *ms_rtp_receiver_stats(const ms_rtp_receiver_t *r)
@@ -266,8 +278,7 @@ int ms_rtp_receiver_ntp(const ms_rtp_receiver_t *r, int64_t pts, int64_t *wall_u
 {
     if (!r->have_sr)
         return 0;
-    int64_t ext = pts - r->pts_offset + r->first_ext_ts;
-    int64_t d = ext - r->sr_ext_ts;
+    int64_t d = pts - r->sr_pts;
     *wall_us = ntp_to_unix_us(r->sr_ntp) + d * 1000000 / (int64_t)r->cfg.clock_rate;
     return 1;
 }
@@ -321,10 +332,13 @@ void ms_rtp_receiver_count_malformed(ms_rtp_receiver_t *r)
     r->st.malformed++;
 }
 
-/* Whether a frame of len bytes may be emitted (counts the drops). */
-static int emit_ok(ms_rtp_receiver_t *r, size_t len, int *key, int corrupt)
+/* Whether a frame of len bytes and RTP timestamp ts may be emitted
+ * (counts the drops). First emits a held frame (before any on_params that
+ * belongs to this one). */
+static int emit_ok(ms_rtp_receiver_t *r, size_t len, int *key, int corrupt, uint32_t ts)
 {
     int video = r->params.kind == MS_TRACK_VIDEO;
+    release_held(r, 1, ts);
     if (r->params_dirty) {
         r->params_dirty = 0;
         if (r->cfg.on_params)
@@ -346,24 +360,15 @@ static int emit_ok(ms_rtp_receiver_t *r, size_t len, int *key, int corrupt)
     return 1;
 }
 
-/* Stamps f (times, flags) and hands it to on_frame. */
-static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
+/* Sets f's times and flags (tf: MS_FRAME_DISCONT or 0; f->flags already
+ * holds MS_FRAME_KEY) and hands it to on_frame. */
+static void publish(ms_rtp_receiver_t *r, ms_frame_t *f, int64_t pts, int64_t dts, int tf)
 {
-    r->need_key = 0;
-    if (key)
-        r->seen_key = 1;
-    int64_t pts = unwrap_ts(r, ts) - r->first_ext_ts + r->pts_offset;
-    int64_t dts = pts;
-    if (r->emitted) {
-        if (pts > r->last_pts)
-            r->last_delta = pts - r->last_pts;
-        if (dts < r->last_dts)
-            dts = r->last_dts; /* dts never goes back (see frame.h) */
-    }
+    r->st.ts_jumps = r->tl.jumps;
+    r->st.ts_resyncs = r->tl.resyncs;
     f->pts = pts;
     f->dts = dts;
-    f->flags = (uint8_t)((key ? MS_FRAME_KEY : 0) | (r->discont_next ? MS_FRAME_DISCONT : 0));
-    r->discont_next = 0;
+    f->flags = (uint8_t)((f->flags & MS_FRAME_KEY) | (tf & MS_FRAME_DISCONT));
     int64_t wall;
     if (ms_rtp_receiver_ntp(r, pts, &wall)) {
         f->wallclock_us = wall;
@@ -375,17 +380,46 @@ static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int k
         }
         f->wallclock_us = r->wall_base_us + off;
     }
-    r->emitted = 1;
-    r->last_pts = pts;
-    r->last_dts = dts;
     r->st.frames++;
     r->cfg.on_frame(r->cfg.ud, f);
+}
+
+/* Emits the held frame, if any: next_ts is the RTP timestamp of the frame
+ * that follows it (have_next), which tells an outlier from a lasting jump. */
+static void release_held(ms_rtp_receiver_t *r, int have_next, uint32_t next_ts)
+{
+    if (!r->held)
+        return;
+    ms_frame_t *f = r->held;
+    r->held = NULL;
+    int64_t pts, dts;
+    int tf = ms_rtp_timeline_resolve(&r->tl, have_next, have_next ? unwrap_ts(r, next_ts) : 0,
+                                     r->now_us, &pts, &dts);
+    publish(r, f, pts, dts, tf);
+}
+
+/* Stamps f (times, flags) and hands it to on_frame, or holds it when its
+ * timestamp jumped (until the next frame or a flush). */
+static void emit_stamped(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
+{
+    r->need_key = 0;
+    if (key)
+        r->seen_key = 1;
+    f->flags = key ? MS_FRAME_KEY : 0;
+    int64_t pts, dts;
+    int tf = ms_rtp_timeline_map(&r->tl, unwrap_ts(r, ts), r->now_us, &pts, &dts);
+    r->st.ts_jumps = r->tl.jumps;
+    if (tf & MS_RTP_TL_HOLD) {
+        r->held = f;
+        return;
+    }
+    publish(r, f, pts, dts, tf);
 }
 
 void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len, uint32_t ts,
                           int key, int corrupt)
 {
-    if (!emit_ok(r, len, &key, corrupt))
+    if (!emit_ok(r, len, &key, corrupt, ts))
         return;
     ms_frame_t *f = ms_frame_new(data, len);
     if (!f) {
@@ -398,7 +432,7 @@ void ms_rtp_receiver_emit(ms_rtp_receiver_t *r, const uint8_t *data, size_t len,
 
 void ms_rtp_receiver_emit_frame(ms_rtp_receiver_t *r, ms_frame_t *f, uint32_t ts, int key)
 {
-    if (!emit_ok(r, f->size, &key, 0)) {
+    if (!emit_ok(r, f->size, &key, 0, ts)) {
         ms_frame_unref(f);
         return;
     }

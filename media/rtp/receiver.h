@@ -12,7 +12,15 @@
  * Frames leave through on_frame with one reference that the callee owns.
  * Their pts/dts are the unwrapped 64-bit RTP timestamps of the track
  * (clock_rate units) minus the first timestamp seen, so the first frame has
- * pts 0 (the source aligns tracks; see ms_rtp_receiver_ntp()). A frame whose
+ * pts 0 (the source aligns tracks; see ms_rtp_receiver_ntp()), plus an
+ * offset that changes only when the timestamps jump (forward or back by
+ * more than the arrival clock allows) for good, or the SSRC changes: that
+ * frame carries MS_FRAME_DISCONT and continues one frame interval after the
+ * last output, so dts is strictly increasing and continuous. A frame that
+ * jumps is held until the next frame of the track (or a flush); when that
+ * one fits the old timeline the held frame was a one-frame outlier and is
+ * emitted on the old timeline without MS_FRAME_DISCONT (media/rtp/
+ * timeline.c, docs/architecture.md "RTP timeline"). A frame whose
  * packets were not all received is dropped and, for video, every following
  * frame is dropped until the next keyframe (counted in stats).
  * For H.264/H.265 a keyframe always carries the parameter sets in-band
@@ -51,6 +59,8 @@ typedef struct {
     uint64_t frames;         /* frames emitted */
     uint64_t frames_dropped; /* frames dropped because of loss/corruption */
     uint32_t ssrc_changes;
+    uint64_t ts_jumps;   /* RTP timestamp jumps: a new timeline was started */
+    uint64_t ts_resyncs; /* re-anchors without a jump: SSRC change, back after an outlier */
 } ms_rtp_stats_t;
 
 /* Returns NULL on bad config (unsupported codec, unparsable fmtp for AAC)

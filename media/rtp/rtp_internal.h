@@ -64,6 +64,47 @@ int ms_rtp_reorder_push(ms_rtp_reorder_t *o, uint16_t seq, const uint8_t *pkt, s
 /* Releases everything held, in order, counting the holes as lost. */
 void ms_rtp_reorder_flush(ms_rtp_reorder_t *o);
 
+/* ---- timeline.c: output pts/dts of a track, jump detection ---- */
+#define MS_RTP_JUMP_MS    2000 /* timestamps ahead of arrival by more: a jump */
+#define MS_RTP_REORDER_MS 500  /* a step back shorter than this is reordering */
+#define MS_RTP_TL_RECENT  8    /* positive steps the nominal interval is taken from */
+typedef struct {
+    uint32_t rate;
+    int64_t thresh, reorder; /* MS_RTP_JUMP_MS, MS_RTP_REORDER_MS in ticks */
+    int64_t nominal;         /* frame interval: smallest recent positive step */
+    int64_t recent[MS_RTP_TL_RECENT];
+    int nrecent;
+    int started, resync_next;
+    int64_t off; /* output pts = extended RTP timestamp + off */
+    int64_t last_ext, last_arr_us, last_dts;
+    int held; /* a frame that jumped waits for the next one */
+    int64_t h_ext, h_arr_us;
+    uint64_t jumps, resyncs;
+} ms_rtp_timeline_t;
+
+/* clock_rate in Hz; video selects the default nominal interval (25 fps,
+ * else 20 ms) used until one is learned. */
+void ms_rtp_timeline_init(ms_rtp_timeline_t *tl, uint32_t clock_rate, int video);
+/* The next frame starts a new timeline whatever its timestamp (SSRC change,
+ * RFC 3550 section 8.2); counted as a resync. */
+void ms_rtp_timeline_restart(ms_rtp_timeline_t *tl);
+/* Maps one frame: ext = its extended RTP timestamp, arr_us = its arrival
+ * (any clock in microseconds; a step back counts as 0). Sets *pts and *dts
+ * (dts strictly increasing, first frame 0) and returns 0, or
+ * MS_FRAME_DISCONT when the frame starts a new timeline (restart), or
+ * MS_RTP_TL_HOLD when its timestamp jumped: *pts and *dts are not set, the
+ * caller keeps the frame and calls ms_rtp_timeline_resolve() with the next
+ * frame (before mapping that one) or without one (flush, SSRC change).
+ * See timeline.c for the rules. Pure; the receiver's thread. */
+#define MS_RTP_TL_HOLD 0x100
+int ms_rtp_timeline_map(ms_rtp_timeline_t *tl, int64_t ext, int64_t arr_us, int64_t *pts,
+                        int64_t *dts);
+/* Times of the held frame, given the next frame's ext/arrival when
+ * have_next: returns 0 (a one-frame outlier, placed on the old timeline) or
+ * MS_FRAME_DISCONT (a new timeline starts at it). Requires a held frame. */
+int ms_rtp_timeline_resolve(ms_rtp_timeline_t *tl, int have_next, int64_t next_ext,
+                            int64_t next_arr_us, int64_t *pts, int64_t *dts);
+
 /* ---- rtcp.c: RFC 3550 sections 6.4.1 (SR) and 6.4.2 (RR), 6.5 (SDES) ---- */
 typedef struct {
     uint32_t ssrc;

@@ -142,6 +142,8 @@ struct ms_rtsp_client {
     double bitrate_samples[5];
     int bitrate_n, bitrate_pos;
     uint64_t acc_packets, acc_lost, acc_dropped; /* of sessions already closed */
+    uint64_t acc_jumps, acc_resyncs;             /* the same */
+    ms_src_window_t jump_window;                 /* RTP timestamp jumps, last minute */
     pthread_mutex_t lock;                        /* guards status */
     ms_source_status_t status;
 };

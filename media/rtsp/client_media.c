@@ -83,9 +83,11 @@ static void on_frame(void *ud, ms_frame_t *f)
         s->first_frame_sent = 1;
         f->flags |= MS_FRAME_DISCONT;
         session_active(s);
-    } else {
-        f->flags &= (uint8_t)~MS_FRAME_DISCONT; /* one timeline per session */
     }
+    /* Later, MS_FRAME_DISCONT comes from the receiver: its timestamps jumped
+     * (or the SSRC changed) and it started a new timeline that continues
+     * right after the last frame (media/rtp/timeline.c), so the offset
+     * above stays valid; muxers still cut there. */
     ms_hub_publish(c->hub, f);
     ms_frame_unref(f);
 }
@@ -204,6 +206,8 @@ void ms_rtsp_cl_tracks_free(ms_rtsp_sess_t *s)
             c->acc_packets += st->packets;
             c->acc_lost += st->lost;
             c->acc_dropped += st->frames_dropped;
+            c->acc_jumps += st->ts_jumps;
+            c->acc_resyncs += st->ts_resyncs;
             ms_rtp_receiver_free(t->rx);
             t->rx = NULL;
         }
@@ -464,7 +468,7 @@ void ms_rtsp_cl_stats_tick(ms_rtsp_client_t *c, int64_t now_ms)
     for (int i = 0; i < c->bitrate_n; i++)
         sum += c->bitrate_samples[i];
 
-    uint64_t packets = 0, lost = 0, dropped = 0, malformed = 0, frames = 0;
+    uint64_t packets = 0, lost = 0, dropped = 0, malformed = 0, frames = 0, jumps = 0, resyncs = 0;
     ms_rtsp_sess_t *s = c->sess;
     for (int i = 0; s && i < s->ntracks; i++) {
         if (!s->tracks[i].rx)
@@ -475,12 +479,17 @@ void ms_rtsp_cl_stats_tick(ms_rtsp_client_t *c, int64_t now_ms)
         dropped += st->frames_dropped;
         malformed += st->malformed;
         frames += st->frames;
+        jumps += st->ts_jumps;
+        resyncs += st->ts_resyncs;
     }
+    int recent_jumps = ms_src_window_note(&c->jump_window, c->acc_jumps + jumps, now_ms);
     pthread_mutex_lock(&c->lock);
     c->status.bitrate_kbps = sum / c->bitrate_n;
     c->status.rtp_packets = c->acc_packets + packets;
     c->status.rtp_lost = c->acc_lost + lost;
     c->status.frames_dropped = c->acc_dropped + dropped;
+    c->status.timestamp_jumps = c->acc_jumps + jumps;
+    c->status.timestamp_resyncs = c->acc_resyncs + resyncs;
     if (s && s->play_ms > 0 && c->status.state == MS_STATE_INITIALIZATION &&
         now_ms - s->play_ms >= NO_FRAMES_PROBLEM_MS && packets + malformed > 0 && frames == 0) {
         /* Packets arrive but nothing decodable comes out of them: the camera
@@ -500,6 +509,10 @@ void ms_rtsp_cl_stats_tick(ms_rtsp_client_t *c, int64_t now_ms)
             c->status.characteristic = MS_CHAR_PROBLEMATIC;
             snprintf(c->status.reason, sizeof c->status.reason, "RTP loss %.1f%%",
                      (double)lost * 100.0 / (double)total);
+        } else if (recent_jumps >= MS_SRC_JUMPS_PROBLEM) {
+            c->status.characteristic = MS_CHAR_PROBLEMATIC;
+            snprintf(c->status.reason, sizeof c->status.reason,
+                     "RTP timestamps jumped %d times in the last minute", recent_jumps);
         } else if (recent_losses(c, now_ms) >= 3) {
             c->status.characteristic = MS_CHAR_PROBLEMATIC;
             snprintf(c->status.reason, sizeof c->status.reason, "frequent disconnections");

@@ -20,6 +20,15 @@ Modes:
   404        every request gets 404 Not Found
   401        every request gets 401 with a Digest challenge, credentials or not
   silent     accepts TCP connections and never answers
+  tsjump     a well-behaved H.264 camera (tests/data/h264_320x240_25fps.h264
+             looped at 25 fps in real time, keyframe every second) whose RTP
+             timestamps misbehave on a schedule given by --jumps, a comma
+             separated list of SECONDS:KIND (seconds after PLAY):
+               outlier  one frame 1 h ahead, the next ones normal again
+               ahead    every later frame 1 h ahead (a lasting jump)
+               back     every later frame 1 h back
+               drop     the next 4 RTP packets are not sent (a lost run)
+             e.g. --jumps 3:outlier,6:back,9:drop
 """
 
 import argparse
@@ -35,7 +44,43 @@ import sys
 import threading
 import time
 
-MODES = ("garbage", "truncated", "hugelen", "badsdp", "badrtp", "junk", "404", "401", "silent")
+MODES = ("garbage", "truncated", "hugelen", "badsdp", "badrtp", "junk", "404", "401", "silent", "tsjump")
+CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "h264_320x240_25fps.h264")
+HOUR90 = 3600 * 90000
+
+
+def load_aus(path):
+    """The clip's access units, each a list of NAL units (no start codes):
+    a parameter set or a slice after a slice starts a new one (the clip has
+    one slice per picture)."""
+    data = open(path, "rb").read()
+    starts = [m.end() for m in re.finditer(b"\x00\x00\x01", data)]
+    nals = []
+    for i, st in enumerate(starts):
+        end = starts[i + 1] - 3 if i + 1 < len(starts) else len(data)
+        nal = data[st:end]
+        while nal.endswith(b"\x00") and i + 1 < len(starts):
+            nal = nal[:-1]  # the 4-byte start code's leading zero
+        nals.append(nal)
+    aus, prev_vcl = [], False
+    for n in nals:
+        t = n[0] & 0x1F
+        vcl = 1 <= t <= 5
+        if not aus or t == 7 or (vcl and prev_vcl):
+            aus.append([])
+        aus[-1].append(n)
+        prev_vcl = vcl
+    return aus
+
+
+def parse_jumps(spec):
+    out = []
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        t, _, kind = item.partition(":")
+        if kind not in ("outlier", "ahead", "back", "drop"):
+            raise ValueError("unknown jump kind %r" % kind)
+        out.append((float(t), kind))
+    return sorted(out)
 
 # SPS/PPS of a 640x360 H.264 stream (what x264 produces for testsrc2), so the
 # handshake of badrtp/junk is indistinguishable from a real camera's.
@@ -75,6 +120,8 @@ BAD_SDP = (
 
 class Conn(socketserver.BaseRequestHandler):
     mode = "garbage"
+    jumps = []
+    aus = []
 
     def setup(self):
         self.request.settimeout(1.0)
@@ -198,6 +245,11 @@ class Conn(socketserver.BaseRequestHandler):
                         self.buf = b""
                     return
                 sdp = BAD_SDP if mode == "badsdp" else GOOD_SDP
+                if mode == "tsjump":
+                    sps, pps = self.aus[0][0], self.aus[0][1]
+                    sdp = GOOD_SDP.replace("64001e", sps[1:4].hex()).replace(
+                        "sprop-parameter-sets=%s,%s" % (base64.b64encode(SPS).decode(), base64.b64encode(PPS).decode()),
+                        "sprop-parameter-sets=%s,%s" % (base64.b64encode(sps).decode(), base64.b64encode(pps).decode()))
                 base = "Content-Base: rtsp://127.0.0.1:%d/bad/\r\nContent-Type: application/sdp\r\n" % (
                     self.server.server_address[1])
                 self.reply(h, extra=base, body=sdp)
@@ -221,7 +273,8 @@ class Conn(socketserver.BaseRequestHandler):
                 self.reply(h, extra="Session: %s\r\nRange: npt=0.000-\r\nRTP-Info: url=track1;seq=1;rtptime=0\r\n"
                            % self.session)
                 if self.sender is None:
-                    self.sender = threading.Thread(target=self.send_media, daemon=True)
+                    target = self.send_stream if mode == "tsjump" else self.send_media
+                    self.sender = threading.Thread(target=target, daemon=True)
                     self.sender.start()
             elif method == "TEARDOWN":
                 self.reply(h, extra="Session: %s\r\n" % self.session)
@@ -275,6 +328,74 @@ class Conn(socketserver.BaseRequestHandler):
                 udp.close()
 
 
+    def rtp_packets(self, au, ts, seq):
+        """RFC 6184 packets of one access unit: single NAL units, FU-A for
+        the large ones; the marker on the last one."""
+        out = []
+        for k, nal in enumerate(au):
+            last = k + 1 == len(au)
+            if len(nal) <= 1400:
+                frags = [(nal, last)]
+            else:
+                hdr, body, frags = nal[0], nal[1:], []
+                pos = 0
+                while pos < len(body):
+                    chunk = body[pos:pos + 1398]
+                    s_bit = 0x80 if pos == 0 else 0
+                    pos += len(chunk)
+                    e_bit = 0x40 if pos >= len(body) else 0
+                    fu = bytes([(hdr & 0xE0) | 28, s_bit | e_bit | (hdr & 0x1F)]) + chunk
+                    frags.append((fu, last and e_bit))
+            for payload, marker in frags:
+                out.append(struct.pack(">BBHII", 0x80, (0x80 if marker else 0) | 96, seq & 0xFFFF,
+                                       ts & 0xFFFFFFFF, 0x1234ABCD) + payload)
+                seq += 1
+        return out, seq
+
+    def send_stream(self):
+        """tsjump: the clip in real time with the scheduled timestamp faults."""
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if self.udp_peer else None
+        ch = self.interleaved or 0
+        t0 = time.monotonic()
+        pending = list(self.jumps)
+        offset, seq, drop, n = 0, 1, 0, 0
+        try:
+            while not self.stop.is_set() and not self.server.stopping.is_set() and n < 25 * 600:
+                at = t0 + n * 0.04
+                now = time.monotonic()
+                if at > now:
+                    time.sleep(at - now)
+                extra = 0
+                while pending and pending[0][0] <= n * 0.04:
+                    kind = pending.pop(0)[1]
+                    if kind == "outlier":
+                        extra = HOUR90
+                    elif kind == "ahead":
+                        offset += HOUR90
+                    elif kind == "back":
+                        offset -= HOUR90
+                    else:
+                        drop = 4
+                    print("badcam: frame %d: %s" % (n, kind), file=sys.stderr, flush=True)
+                ts = 12345 + n * 3600 + offset + extra
+                pkts, seq = self.rtp_packets(self.aus[n % len(self.aus)], ts, seq)
+                for pkt in pkts:
+                    if drop:
+                        drop -= 1
+                        continue
+                    if udp:
+                        try:
+                            udp.sendto(pkt, self.udp_peer)
+                        except OSError:
+                            pass
+                    elif not self.send(b"$" + bytes([ch]) + struct.pack(">H", len(pkt)) + pkt):
+                        return
+                n += 1
+        finally:
+            if udp:
+                udp.close()
+
+
 class Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -284,9 +405,16 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=9554)
     p.add_argument("--mode", choices=MODES, required=True)
+    p.add_argument("--jumps", default="", help="tsjump: SECONDS:KIND,... (see above)")
     a = p.parse_args(argv)
 
     Conn.mode = a.mode
+    if a.mode == "tsjump":
+        try:
+            Conn.jumps = parse_jumps(a.jumps)
+        except ValueError as e:
+            p.error(str(e))
+        Conn.aus = load_aus(CLIP)
     srv = Server(("127.0.0.1", a.port), Conn)
     srv.stopping = threading.Event()
 

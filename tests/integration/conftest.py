@@ -6,7 +6,7 @@ Fixtures:
   free_port         function returning an unused loopback port
   camera            factory: camera(**Camera kwargs) -> started Camera
   shared_cam        session camera: H.264 640x360 25 fps + AAC, mounts cam, cam2, cam3
-  badcam            factory: badcam(mode) -> started BadCam
+  badcam            factory: badcam(mode, *args) -> started BadCam (args: extra badcam.py options)
   node              factory: node(streams={name: url or dict}, extra_cfg) -> started Node
 The node's (and cameras') logs are attached to the report of a failed test;
 every node is stopped with SIGTERM at teardown and must exit 0 within 5 s.
@@ -115,8 +115,8 @@ def shared_cam(session_dir, clip_cache):
 def badcam(request, tmp_path):
     cams = []
 
-    def make(mode):
-        c = BadCam(tmp_path / "badcams", mode)
+    def make(mode, *args):
+        c = BadCam(tmp_path / "badcams", mode, args=args)
         cams.append(c)
         _register_log(request, "badcam %s log" % mode, c.log)
         return c.start()

@@ -162,16 +162,17 @@ class Camera:
 class BadCam:
     """tests/camera/badcam.py in one mode."""
 
-    def __init__(self, workdir, mode, port=None):
+    def __init__(self, workdir, mode, port=None, args=()):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.mode = mode
+        self.args = list(args)
         self.port = port or free_port()
         self.log = self.workdir / ("badcam-%s-%d.log" % (mode, self.port))
         self.proc = None
 
     def start(self, timeout=20):
-        self.proc = subprocess.Popen([PY, str(BADCAM), "--port", str(self.port), "--mode", self.mode],
+        self.proc = subprocess.Popen([PY, str(BADCAM), "--port", str(self.port), "--mode", self.mode] + self.args,
                                      stdout=subprocess.PIPE, stderr=open(self.log, "ab"),
                                      stdin=subprocess.DEVNULL)
         if _LineReader(self.proc.stdout, str(self.log)).wait_for("READY", timeout) is None:

@@ -173,9 +173,29 @@ static void test_errors(void **state)
     ms_fmp4_free(m);
 }
 
+/* Sample durations: the step to the next frame when sane, else the last
+ * one, else the nominal frame; never 0 nor hours (a frozen or jumping dts). */
+static void test_sample_duration(void **state)
+{
+    (void)state;
+    assert_int_equal(ms_fmp4_sample_duration(1000, 4600, 0, 90000, MS_CODEC_H264), 3600);
+    assert_int_equal(ms_fmp4_sample_duration(1000, 1000, 3000, 90000, MS_CODEC_H264), 3000);
+    assert_int_equal(ms_fmp4_sample_duration(1000, 900, 0, 90000, MS_CODEC_H264), 3600);
+    assert_int_equal(ms_fmp4_sample_duration(0, 3600ll * 90000, 3600, 90000, MS_CODEC_H264), 3600);
+    assert_int_equal(ms_fmp4_sample_duration(0, 20ll * 3600 * 90000, 0, 90000, MS_CODEC_H264),
+                     3600); /* > 4G ticks: no 32-bit truncation */
+    assert_int_equal(ms_fmp4_sample_duration(0, -1, 0, 48000, MS_CODEC_AAC), 1024);
+    assert_int_equal(ms_fmp4_sample_duration(0, -1, 0, 8000, MS_CODEC_PCMU), 160);
+    assert_int_equal(ms_fmp4_sample_duration(0, 10 * 90000, 0, 90000, MS_CODEC_H264), 900000);
+    assert_int_equal(ms_fmp4_sample_duration(0, 10 * 90000 + 1, 4000000000u, 90000, MS_CODEC_H264),
+                     3600);
+    assert_int_equal(ms_fmp4_sample_duration(0, 5, 0, 0, MS_CODEC_H264), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sample_duration),
         cmocka_unit_test(test_h264_aac),
         cmocka_unit_test(test_h265),
         cmocka_unit_test(test_errors),
