@@ -13,22 +13,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "api/access.h"
 #include "api/api.h"
 #include "api/http.h"
 #include "api/live_mp4.h"
+#include "node/auth_guard.h"
 #include "util/clock.h"
+#include "util/connlimit.h"
+#include "util/ipaddr.h"
 #include "util/log.h"
 #include "util/version.h"
 
 #define POOL_THREADS   4
 #define CONN_LIMIT     4000
-#define CONN_TIMEOUT_S 30
+#define CONN_TIMEOUT_S 30               /* inactivity while a response is sent */
+#define MAX_COUNTED    (2 * CONN_LIMIT) /* addresses in the per-address table */
 #define MAX_WAITS      16
 
 typedef struct waiter {
@@ -51,6 +57,8 @@ static pthread_mutex_t g_sweep_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_sweep_cv = PTHREAD_COND_INITIALIZER;
 static int g_sweep_stop;
 static char *g_tls_cert, *g_tls_key;
+static ms_connlimit_t *g_conns; /* open connections per client address */
+static ms_ratelimit_t g_rl_conn = MS_RATELIMIT_INIT(1000);
 
 const ms_node_cfg_t *ms_api_cfg(void)
 {
@@ -188,6 +196,67 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
+/* ---- connections per address ------------------------------------------- */
+
+/* Trusted proxies carry many clients: never limited. */
+static int conn_exempt(const ms_ip_t *ip)
+{
+    return ms_cidr_list_match(g_cfg->trusted_proxies, g_cfg->ntrusted_proxies, ip);
+}
+
+/* MHD accept policy (any MHD thread): refuses a connection from an address
+ * that already has listen.conns_per_ip open. MHD closes the socket. */
+static enum MHD_Result accept_policy_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)cls;
+    (void)addrlen;
+    ms_ip_t ip;
+    if (!g_conns || ms_ip_from_sockaddr(addr, &ip) < 0 || conn_exempt(&ip) ||
+        ms_connlimit_room(g_conns, &ip))
+        return MHD_YES;
+    uint32_t supp = 0;
+    if (ms_ratelimit_ok_mt(&g_rl_conn, &supp)) {
+        char a[MS_IP_STRLEN];
+        MS_WARN(MS_API_CTX,
+                "refused a connection from %s: %d connections open from that address "
+                "(listen.conns_per_ip; %u more refusals suppressed)",
+                ms_ip_format(&ip, a, sizeof a), g_cfg->conns_per_ip, supp);
+    }
+    return MHD_NO;
+}
+
+/* MHD connection start/end (the connection's thread): counts the
+ * connection for its address (socket_context holds the counted address).
+ * Counted here rather than in the accept policy, which has no matching
+ * "closed" call when MHD drops a connection after accepting it; racing
+ * accepts may overshoot the limit by the number of pool threads. */
+static void notify_conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                           enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        ms_ip_t ip;
+        if (!g_conns || !ci || ms_ip_from_sockaddr(ci->client_addr, &ip) < 0 || conn_exempt(&ip))
+            return;
+        ms_ip_t *held = malloc(sizeof *held);
+        if (!held)
+            return;
+        *held = ip;
+        if (ms_connlimit_acquire_force(g_conns, &ip) != 0) {
+            free(held);
+            return;
+        }
+        *socket_context = held;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        ms_ip_t *held = *socket_context;
+        ms_connlimit_release(g_conns, held);
+        free(held);
+        *socket_context = NULL;
+    }
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 int ms_api_query(ms_req_t *r, const char *key, char *out, size_t cap)
@@ -221,6 +290,12 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     ms_req_t *r = *con_cls;
+    /* Idle keep-alive until the next request: the daemon's default
+     * (listen.request_timeout_s) again. Only on a completed request: the
+     * connection stays in MHD's timeout lists then (not when closing). */
+    if (conn && g_cfg && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)g_cfg->request_timeout_s);
     if (!r)
         return;
     *con_cls = NULL;
@@ -257,11 +332,49 @@ static void fill_peer(ms_req_t *r)
     r->peer_loopback = ms_auth_is_loopback(sa);
 }
 
+/* The client address the admin back-off counts: the TCP peer, or the
+ * forwarded client when the peer is a trusted proxy (else every client
+ * behind the proxy would share one counter). 0 or a negative errno. */
+static int admin_client(ms_req_t *r, ms_ip_t *ip)
+{
+    if (r->peer_sa.ss_family == 0)
+        return -EAFNOSUPPORT;
+    const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *fwd = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
+    return ms_access_client_addr((const struct sockaddr *)&r->peer_sa, xff, fwd,
+                                 g_cfg->trusted_proxies, g_cfg->ntrusted_proxies, ip);
+}
+
+static const char *auth_scheme(const char *authz)
+{
+    return strncasecmp(authz, "Basic ", 6) == 0    ? "Basic"
+           : strncasecmp(authz, "Bearer ", 7) == 0 ? "Bearer"
+                                                   : "other scheme";
+}
+
+/* Admin authentication with the per-address back-off (node/auth_guard.h):
+ * a blocked address gets 429 with Retry-After (RFC 6585 section 4) before
+ * its credentials are looked at; failures are counted and logged. */
 static enum MHD_Result check_admin(ms_req_t *r, int *allowed)
 {
     const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    *allowed = 0;
+    ms_ip_t ip;
+    int have_ip = authz && admin_client(r, &ip) == 0;
+    int64_t left = have_ip ? ms_auth_guard_check(&ip, "http") : 0;
+    if (left > 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%lld", (long long)((left + 999) / 1000));
+        const char *const hdrs[] = {"Retry-After", secs, NULL};
+        return ms_api_reply_error(
+            r, 429, "too many failed authentication attempts from this address", NULL, hdrs);
+    }
     int rc = ms_auth_check(g_cfg, authz, r->peer_loopback);
     *allowed = rc == 0;
+    if (have_ip && rc == 0)
+        ms_auth_guard_ok(&ip);
+    else if (have_ip && rc == -EACCES)
+        ms_auth_guard_failed(&ip, "http", auth_scheme(authz));
     if (rc == 0)
         return MHD_YES;
     if (rc == -EPERM)
@@ -412,6 +525,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         r->body[r->body_len] = '\0';
         return MHD_YES;
     }
+    /* The request is complete: the response may take its time. */
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, CONN_TIMEOUT_S);
     if (r->body_too_big)
         return ms_api_reply_error(r, 413, "request body too large", NULL, NULL);
     return route(r);
@@ -530,7 +645,8 @@ static struct MHD_Daemon *start_one(const ms_node_cfg_t *cfg, int port, int tls,
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->request_timeout_s, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)(uintptr_t)notify_conn_cb, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)(uintptr_t)uri_log_cb, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)(uintptr_t)completed_cb, NULL},
@@ -539,8 +655,9 @@ static struct MHD_Daemon *start_one(const ms_node_cfg_t *cfg, int port, int tls,
         {MHD_OPTION_END, 0, NULL},
     };
     errno = 0;
-    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, NULL,
-                                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, (uint16_t)port, accept_policy_cb, NULL, access_cb, NULL,
+                         MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d) {
         int e = errno ? errno : EIO;
         snprintf(err, errlen, "%s: cannot listen on [%s]:%d: %s", tls ? "https" : "http", addr,
@@ -572,6 +689,13 @@ int ms_http_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
     ms_live_mp4_set_stopping(0);
     g_clients = ms_clients_new(client_expired);
     if (!g_clients) {
+        snprintf(err, errlen, "http: out of memory");
+        rc = -ENOMEM;
+        goto err;
+    }
+    g_conns =
+        ms_connlimit_new((uint32_t)(cfg->conns_per_ip > 0 ? cfg->conns_per_ip : 1), MAX_COUNTED);
+    if (!g_conns) {
         snprintf(err, errlen, "http: out of memory");
         rc = -ENOMEM;
         goto err;
@@ -639,6 +763,8 @@ void ms_http_stop(void)
     }
     ms_clients_free(g_clients);
     g_clients = NULL;
+    ms_connlimit_free(g_conns);
+    g_conns = NULL;
     if (g_tls_key) {
         OPENSSL_cleanse(g_tls_key, strlen(g_tls_key));
         free(g_tls_key);

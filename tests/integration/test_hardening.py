@@ -1,0 +1,145 @@
+"""Listener hardening with real sockets (docs/security.md "Authentication
+and listeners"): the per-address back-off of failed admin logins (HTTP and
+RTSP), the per-address connection limit and request timeout, ambiguous
+HTTP framing (RFC 9112 sections 6.1 and 6.3), the bounded viewer table,
+throttled logs, half-closed connections.
+
+Every test picks its own 127.0.0.x source addresses (Linux routes all of
+127/8 on lo), so the back-off and connection counts of one test never touch
+another; the node listens on 127.0.0.1. Loops are bounded."""
+
+import base64
+import http.client
+import re
+import socket
+import time
+
+import pytest
+
+from mslib import Node, wait_until
+
+CONNS_PER_IP = 16
+REQUEST_TIMEOUT_S = 3
+
+
+@pytest.fixture(scope="module")
+def hnode(tmp_path_factory, ms_binary):
+    d = tmp_path_factory.mktemp("hardening")
+    n = Node(d / "node", extra=None)
+    n.cfg["listen"]["conns_per_ip"] = CONNS_PER_IP
+    n.cfg["listen"]["request_timeout_s"] = REQUEST_TIMEOUT_S
+    n.cfg["trusted_proxies"] = ["127.0.0.99/32"]
+    n.write_config()
+    n.start()
+    try:
+        yield n
+    finally:
+        rc = n.stop()
+        assert rc == 0 and not n.killed, "node exit code %s on SIGTERM (killed=%s)" % (rc, n.killed)
+
+
+def basic(user, pw):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()
+
+
+def get(n, path, src, headers=None, method="GET"):
+    """One request from source address src on its own connection:
+    (status, headers dict, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", n.http_port, timeout=10, source_address=(src, 0))
+    try:
+        c.request(method, path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+def test_admin_backoff_http(hnode):
+    n = hnode
+    attacker, other = "127.0.0.10", "127.0.0.11"
+    good = {"Authorization": basic(*n.admin)}
+    statuses = [get(n, "/api/v1/system", attacker, {"Authorization": basic("admin", "guess%d" % i)})[0]
+                for i in range(12)]
+    # 10 failures within the window are answered 401; the address is then
+    # blocked: 429 with Retry-After, even for the right password
+    assert statuses[:10] == [401] * 10, statuses
+    assert statuses[10:] == [429, 429], statuses
+    st, hdrs, _ = get(n, "/api/v1/system", attacker, good)
+    assert st == 429 and int(hdrs["Retry-After"]) >= 1, (st, hdrs)
+    # Bearer guesses are refused the same way while blocked
+    assert get(n, "/api/v1/system", attacker, {"Authorization": "Bearer x"})[0] == 429
+    # another address is not affected
+    assert get(n, "/api/v1/system", other, good)[0] == 200
+    # the first block lasts 2 s
+    wait_until(lambda: get(n, "/api/v1/system", attacker, good)[0] == 200, timeout=5,
+               what="the block to end")
+    log = n.log_text()
+    assert re.search(r"failed admin login \(Basic\) from 127\.0\.0\.10", log), log[-3000:]
+    assert "127.0.0.10 blocked for 2000 ms" in log, log[-3000:]
+    assert "guess" not in log  # never the credentials
+
+
+def test_failed_login_log_rate_limited(hnode):
+    n = hnode
+    before = n.log_text().count("failed admin login")
+    t0 = time.monotonic()
+    for i in range(40):  # 4 addresses x 10 failures (none is blocked yet)
+        get(n, "/api/v1/system", "127.0.0.%d" % (20 + i % 4), {"Authorization": basic("admin", "x")})
+    elapsed = time.monotonic() - t0
+    lines = n.log_text().count("failed admin login") - before
+    assert 1 <= lines <= elapsed + 2, (lines, elapsed)
+
+
+def slow_conn(n, src, port=None):
+    """A connection that sends an incomplete request head and stops."""
+    s = socket.create_connection(("127.0.0.1", port or n.http_port), timeout=10,
+                                 source_address=(src, 0))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    return s
+
+
+def closed_by_peer(s, timeout):
+    """True when the server closes s (EOF or reset) within timeout."""
+    s.settimeout(timeout)
+    try:
+        return s.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_conns_per_ip_http(hnode):
+    n = hnode
+    src, other, proxy = "127.0.0.30", "127.0.0.31", "127.0.0.99"
+    held = [slow_conn(n, src) for _ in range(CONNS_PER_IP)]
+    try:
+        time.sleep(0.3)
+        # one more from the same address is closed without an answer
+        extra = socket.create_connection(("127.0.0.1", n.http_port), timeout=5,
+                                         source_address=(src, 0))
+        try:
+            extra.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        except OSError:
+            pass
+        assert closed_by_peer(extra, 5), "connection %d from one address was served" % (CONNS_PER_IP + 1)
+        extra.close()
+        # another address is served
+        assert get(n, "/", other)[0] == 200
+        # a trusted proxy is not limited
+        proxied = [slow_conn(n, proxy) for _ in range(CONNS_PER_IP + 4)]
+        try:
+            assert get(n, "/", proxy)[0] == 200
+        finally:
+            for s in proxied:
+                s.close()
+        assert "refused a connection from 127.0.0.30" in n.log_text()
+        # the incomplete requests are dropped after listen.request_timeout_s
+        t0 = time.monotonic()
+        assert all(closed_by_peer(s, REQUEST_TIMEOUT_S + 3) for s in held)
+        assert time.monotonic() - t0 < REQUEST_TIMEOUT_S + 3
+    finally:
+        for s in held:
+            s.close()
+    # the address has its slots back
+    wait_until(lambda: get(n, "/", src)[0] == 200, timeout=5, what="slots freed")
