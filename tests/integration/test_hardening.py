@@ -262,3 +262,30 @@ def test_rtsp_admin_backoff(rnode):
                timeout=5, what="the block to end")
     assert "rtsp: 127.0.0.52 blocked for 2000 ms" in n.log_text()
 
+
+
+def test_rtsp_conns_per_ip(rnode):
+    n = rnode
+    src, other = "127.0.0.60", "127.0.0.61"
+    held = []
+    try:
+        for _ in range(CONNS_PER_IP):
+            s = socket.create_connection(("127.0.0.1", n.rtsp_port), timeout=10,
+                                         source_address=(src, 0))
+            s.sendall(b"DESCRIBE rtsp://127.0.0.1/priv RTSP/1.0\r\nCSeq: 1\r\n")
+            held.append(s)
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", n.rtsp_port), timeout=5,
+                                         source_address=(src, 0))
+        assert closed_by_peer(extra, 5), "connection %d from one address was kept" % (CONNS_PER_IP + 1)
+        extra.close()
+        assert rtsp_req(n, rurl(n, "priv"), other)[0] == 401  # served (asks for credentials)
+        assert "refused a connection from 127.0.0.60" in n.log_text()
+        # an incomplete request is closed after listen.request_timeout_s
+        t0 = time.monotonic()
+        assert all(closed_by_peer(s, REQUEST_TIMEOUT_S + 3) for s in held)
+        assert time.monotonic() - t0 < REQUEST_TIMEOUT_S + 3
+    finally:
+        for s in held:
+            s.close()
+    wait_until(lambda: rtsp_req(n, rurl(n, "priv"), src)[0] == 401, timeout=5, what="slots freed")
