@@ -471,6 +471,58 @@ static enum MHD_Result route(ms_req_t *r)
     }
 }
 
+/* ---- message framing (RFC 9112 sections 6.1 and 6.3) ------------------- */
+
+typedef struct {
+    int ncl, nte, bad;
+    char cl[24]; /* the first Content-Length value */
+} framing_t;
+
+static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    framing_t *f = cls;
+    if (!key)
+        return MHD_YES;
+    /* A field name with whitespace (e.g. "Transfer-Encoding :") is invalid
+     * (RFC 9112 section 5.1) and the kind a proxy may read differently. */
+    if (strpbrk(key, " \t")) {
+        f->bad = 1;
+        return MHD_YES;
+    }
+    const char *v = value ? value : "";
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        size_t n = strlen(v);
+        if (n == 0 || n >= sizeof f->cl || strspn(v, "0123456789") != n)
+            f->bad = 1; /* also "5, 5": a list is not one length */
+        else if (f->ncl && strcmp(f->cl, v) != 0)
+            f->bad = 1; /* two different lengths */
+        else
+            memcpy(f->cl, v, n + 1);
+        f->ncl++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        /* We accept no coding but chunked (section 6.1), once. */
+        if (strcasecmp(v, "chunked") != 0 || f->nte)
+            f->bad = 1;
+        f->nte++;
+    }
+    return MHD_YES;
+}
+
+/* 0 when the request's framing is unambiguous: at most one Content-Length
+ * value (repeats of the same value allowed), a Transfer-Encoding only as a
+ * single "chunked" and never together with Content-Length. Else -EINVAL:
+ * a proxy in front may have framed the message differently (request
+ * smuggling), so the connection must be closed after the 400. */
+static int check_framing(struct MHD_Connection *conn)
+{
+    framing_t f;
+    memset(&f, 0, sizeof f);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_iter, &f);
+    return f.bad || (f.ncl && f.nte) ? -EINVAL : 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -495,6 +547,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         r->conn = conn;
         r->method = method;
         fill_peer(r);
+        if (check_framing(conn) < 0) {
+            static const char *const hdrs[] = {"Connection", "close", NULL};
+            return ms_api_reply_error(
+                r, 400, "ambiguous message framing (Content-Length / Transfer-Encoding)", NULL,
+                hdrs);
+        }
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t clen = 0;

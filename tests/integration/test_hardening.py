@@ -289,3 +289,63 @@ def test_rtsp_conns_per_ip(rnode):
         for s in held:
             s.close()
     wait_until(lambda: rtsp_req(n, rurl(n, "priv"), src)[0] == 401, timeout=5, what="slots freed")
+
+
+# ---- HTTP framing (RFC 9112 sections 6.1 and 6.3) ---------------------------
+
+SMUGGLED = b"GET /api/v1/system HTTP/1.1\r\nHost: x\r\n\r\n"
+FRAMING = {
+    "cl_and_te": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+    "two_lengths": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: %d\r\n\r\n"
+                   % len(SMUGGLED) + SMUGGLED,
+    "length_list": b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0, 40\r\n\r\n" + SMUGGLED,
+    "te_space": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+    "te_gzip": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+    "two_te": b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED,
+}
+
+
+def exchange(n, data, src, timeout=5):
+    """Sends data, reads until the server closes (or timeout): bytes."""
+    s = socket.create_connection(("127.0.0.1", n.http_port), timeout=timeout, source_address=(src, 0))
+    try:
+        s.sendall(data)
+        out = b""
+        while len(out) < 65536:
+            try:
+                b = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not b:
+                return out, True
+            out += b
+        return out, False
+    finally:
+        s.close()
+
+
+def status_lines(out):
+    return re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", out)
+
+
+@pytest.mark.parametrize("case", sorted(FRAMING))
+def test_ambiguous_framing(hnode, case):
+    out, closed = exchange(hnode, FRAMING[case], "127.0.0.80")
+    head = out.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
+    assert head.startswith("HTTP/1.1 400 "), out[:300]
+    assert re.search(r"(?im)^connection: close\r?$", head), head
+    assert closed, "connection left open after the 400"
+    # the smuggled request is never answered (libmicrohttpd itself refuses
+    # some of these and may repeat its 400)
+    assert all(x.startswith(b"HTTP/1.1 400 ") for x in status_lines(out)), out
+
+
+def test_plain_framing_keeps_alive(hnode):
+    # a well-framed request pair on one connection is still served twice
+    body = b'{}'
+    req = (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n"
+           + body + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    out, closed = exchange(hnode, req, "127.0.0.81")
+    assert [x.split()[1] for x in status_lines(out)] == [b"200", b"200"], out
