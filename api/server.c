@@ -150,11 +150,20 @@ static void client_expired(void *owner)
     ms_stream_unref(s);
 }
 
+static int admin_client(ms_req_t *r, ms_ip_t *ip);
+
 void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
 {
-    if (!g_clients)
+    (void)token; /* anyone can make up tokens and User-Agents: not part of the key */
+    if (!g_clients || (r->method && strcmp(r->method, "HEAD") == 0))
         return;
-    const char *ua = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "User-Agent");
+    ms_ip_t ip;
+    if (admin_client(r, &ip) < 0)
+        return;
+    char group[MS_IP_STRLEN];
+    if (!ms_ip_is_v4(&ip))
+        memset(ip.a + 8, 0, 8); /* IPv6: one subscriber holds a /64 */
+    ms_ip_format(&ip, group, sizeof group);
     ms_stream_cfg_t cfg;
     memset(&cfg, 0, sizeof(cfg));
     char uid[64] = "";
@@ -162,11 +171,10 @@ void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
         snprintf(uid, sizeof(uid), "%s", cfg.uid);
         ms_stream_cfg_free(&cfg);
     }
-    char key[1024];
-    snprintf(key, sizeof(key), "%s\n%s\n%.300s\n%.300s", uid, r->peer, ua ? ua : "",
-             token ? token : "");
+    char key[160];
+    snprintf(key, sizeof(key), "%s\n%s", uid, group);
     ms_stream_t *ref = ms_stream_ref(s);
-    int rc = ms_clients_touch(g_clients, key, ref, ms_mono_ms());
+    int rc = ms_clients_touch(g_clients, key, group, ref, ms_mono_ms());
     if (rc == 1) {
         ms_hub_t *hub = ms_stream_hub(s);
         if (hub)
@@ -745,7 +753,7 @@ int ms_http_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
     g_stopping = 0;
     pthread_mutex_unlock(&g_wait_mu);
     ms_live_mp4_set_stopping(0);
-    g_clients = ms_clients_new(client_expired);
+    g_clients = ms_clients_new(client_expired, MS_CLIENTS_MAX_TOTAL, MS_CLIENTS_MAX_PER_GROUP);
     if (!g_clients) {
         snprintf(err, errlen, "http: out of memory");
         rc = -ENOMEM;

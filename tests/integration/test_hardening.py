@@ -170,9 +170,10 @@ def rnode(tmp_path_factory, ms_binary, shared_cam):
     n.write_config()
     n.add_stream("priv", shared_cam.url("cam"), access=PRIVATE)
     n.add_stream("priv2", shared_cam.url("cam2"), access=PRIVATE)
+    n.add_stream("pub", shared_cam.url("cam3"))
     n.start()
     try:
-        for s in ("priv", "priv2"):
+        for s in ("priv", "priv2", "pub"):
             n.wait_active(s, timeout=30)
         yield n
     finally:
@@ -349,3 +350,26 @@ def test_plain_framing_keeps_alive(hnode):
            + body + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     out, closed = exchange(hnode, req, "127.0.0.81")
     assert [x.split()[1] for x in status_lines(out)] == [b"200", b"200"], out
+
+
+# ---- viewer counts ---------------------------------------------------------------
+
+
+def test_viewer_count_not_inflated(rnode):
+    n = rnode
+    n.wait_status("pub", lambda s: s.get("hls_ready"), timeout=30, what="hls_ready")
+    wait_until(lambda: n.status("pub")["clients"] == 0, timeout=15, what="no viewers")
+    # HEAD is never a viewer; nor are many User-Agents and made-up tokens
+    # from one address more than one
+    for i in range(100):
+        st = get(n, "/pub/index.m3u8", "127.0.0.90", {"User-Agent": "ua-%d" % i}, method="HEAD")[0]
+        assert st == 200, st
+    assert n.status("pub")["clients"] == 0
+    for i in range(100):
+        st = get(n, "/pub/index.m3u8?token=x%d" % i, "127.0.0.91", {"User-Agent": "ua-%d" % i})[0]
+        assert st in (200, 403), st
+    assert n.status("pub")["clients"] == 1
+    # other addresses are other viewers
+    for src in ("127.0.0.92", "127.0.0.93"):
+        assert get(n, "/pub/index.m3u8", src)[0] == 200
+    assert n.status("pub")["clients"] == 3
