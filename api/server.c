@@ -602,15 +602,27 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
+/* libmicrohttpd's messages (every aborted connection is one: a flood of
+ * aborts would flood the log): at most one line per second, the next one
+ * says how many were suppressed. */
+static ms_ratelimit_t g_rl_mhd = MS_RATELIMIT_INIT(1000);
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
+    uint32_t supp = 0;
+    if (!ms_ratelimit_ok_mt(&g_rl_mhd, &supp))
+        return;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    MS_WARN(MS_API_CTX, "libmicrohttpd: %s", line);
+    if (supp)
+        MS_WARN(MS_API_CTX, "libmicrohttpd: %s (%u more libmicrohttpd messages suppressed)", line,
+                supp);
+    else
+        MS_WARN(MS_API_CTX, "libmicrohttpd: %s", line);
 }
 #pragma GCC diagnostic pop
 

@@ -14,6 +14,7 @@ import os
 import http.client
 import re
 import socket
+import struct
 import time
 
 import pytest
@@ -373,3 +374,23 @@ def test_viewer_count_not_inflated(rnode):
     for src in ("127.0.0.92", "127.0.0.93"):
         assert get(n, "/pub/index.m3u8", src)[0] == 200
     assert n.status("pub")["clients"] == 3
+
+
+# ---- logs and half-closed connections ----------------------------------------
+
+
+def test_aborted_connections_log_throttled(hnode):
+    n = hnode
+    before = n.log_text().count("libmicrohttpd:")
+    t0 = time.monotonic()
+    for i in range(200):  # 4 addresses x 50, each well under the limit at any time
+        s = socket.create_connection(("127.0.0.1", n.http_port), timeout=5,
+                                     source_address=("127.0.0.%d" % (110 + i % 4), 0))
+        s.sendall(b"GET /api/v1/system HTTP/1.1\r\nHost: x\r\n")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # reset mid-request
+    time.sleep(0.5)
+    elapsed = time.monotonic() - t0
+    lines = n.log_text().count("libmicrohttpd:") - before
+    assert lines <= elapsed + 2, (lines, elapsed)
+    assert get(n, "/", "127.0.0.114")[0] == 200
