@@ -47,6 +47,7 @@ typedef struct ms_req {
     unsigned status; /* status of the queued response, 0 until queued */
     uint64_t bytes;  /* body size of the queued response */
     int waits;       /* times this request was suspended */
+    int busy;        /* marked busy in the connection's tracker (server.c) */
 } ms_req_t;
 
 /* The running server's config (borrowed from ms_http_start). */

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -184,6 +185,8 @@ void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
     }
 }
 
+static void sweep_half_closed(void);
+
 static void *sweeper_main(void *arg)
 {
     (void)arg;
@@ -197,6 +200,7 @@ static void *sweeper_main(void *arg)
             break;
         pthread_mutex_unlock(&g_sweep_mu);
         ms_clients_sweep(g_clients, ms_mono_ms(), MS_HLS_CLIENT_TTL_MS);
+        sweep_half_closed();
         /* CPU samples are taken on demand (ms_sys_get) */
         pthread_mutex_lock(&g_sweep_mu);
     }
@@ -233,36 +237,96 @@ static enum MHD_Result accept_policy_cb(void *cls, const struct sockaddr *addr, 
     return MHD_NO;
 }
 
+/* Every open connection, for the per-address count and the half-close
+ * sweep (socket_context of the MHD connection). */
+typedef struct conn_track {
+    struct conn_track *prev, *next; /* g_track, under g_track_mu */
+    ms_ip_t ip;
+    int counted; /* ip is counted in g_conns */
+    int fd;
+    atomic_int busy;      /* a request's headers are in, its response not done */
+    atomic_uint requests; /* requests whose headers came in */
+    unsigned eof_at;      /* requests when EOF was first seen + 1, 0 = none */
+} conn_track_t;
+
+static pthread_mutex_t g_track_mu = PTHREAD_MUTEX_INITIALIZER;
+static conn_track_t g_track = {&g_track, &g_track, {{0}}, 0, -1, 0, 0, 0};
+
 /* MHD connection start/end (the connection's thread): counts the
- * connection for its address (socket_context holds the counted address).
+ * connection for its address and tracks it for the half-close sweep.
  * Counted here rather than in the accept policy, which has no matching
  * "closed" call when MHD drops a connection after accepting it; racing
- * accepts may overshoot the limit by the number of pool threads. */
+ * accepts may overshoot the limit by the number of pool threads. MHD
+ * closes the socket after the "closed" notification. */
 static void notify_conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
                            enum MHD_ConnectionNotificationCode code)
 {
     (void)cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track_t *t = calloc(1, sizeof *t);
+        if (!t)
+            return;
+        t->fd = -1;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        ms_ip_t ip;
-        if (!g_conns || !ci || ms_ip_from_sockaddr(ci->client_addr, &ip) < 0 || conn_exempt(&ip))
-            return;
-        ms_ip_t *held = malloc(sizeof *held);
-        if (!held)
-            return;
-        *held = ip;
-        if (ms_connlimit_acquire_force(g_conns, &ip) != 0) {
-            free(held);
-            return;
-        }
-        *socket_context = held;
+        if (g_conns && ci && ms_ip_from_sockaddr(ci->client_addr, &t->ip) == 0 &&
+            !conn_exempt(&t->ip))
+            t->counted = ms_connlimit_acquire_force(g_conns, &t->ip) == 0;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+            t->fd = ci->connect_fd;
+        pthread_mutex_lock(&g_track_mu);
+        t->next = &g_track;
+        t->prev = g_track.prev;
+        g_track.prev->next = t;
+        g_track.prev = t;
+        pthread_mutex_unlock(&g_track_mu);
+        *socket_context = t;
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-        ms_ip_t *held = *socket_context;
-        ms_connlimit_release(g_conns, held);
-        free(held);
+        conn_track_t *t = *socket_context;
+        pthread_mutex_lock(&g_track_mu);
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+        pthread_mutex_unlock(&g_track_mu);
+        if (t->counted)
+            ms_connlimit_release(g_conns, &t->ip);
+        free(t);
         *socket_context = NULL;
     }
+}
+
+static conn_track_t *conn_track(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Sweeper thread, once a second: a connection between requests (or in the
+ * middle of a request head) whose peer has closed its side (a FIN with
+ * nothing left to read) will never send a request; libmicrohttpd may not
+ * notice until the inactivity timeout (edge-triggered epoll: the FIN came
+ * with the last bytes it read), leaving the socket in CLOSE-WAIT. Shut it
+ * down so that MHD closes it. EOF must be seen on two sweeps in a row with
+ * no request in between, so a request that arrived with its FIN (a client
+ * that half-closes after sending, RFC 9112 section 9.6) is never cut. */
+static void sweep_half_closed(void)
+{
+    pthread_mutex_lock(&g_track_mu);
+    for (conn_track_t *t = g_track.next; t != &g_track; t = t->next) {
+        unsigned reqs = atomic_load(&t->requests);
+        char c;
+        if (t->fd < 0 || atomic_load(&t->busy) ||
+            recv(t->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0) {
+            t->eof_at = 0;
+            continue;
+        }
+        if (t->eof_at == reqs + 1)
+            shutdown(t->fd, SHUT_RDWR); /* MHD sees the hang-up and closes */
+        else
+            t->eof_at = reqs + 1;
+    }
+    pthread_mutex_unlock(&g_track_mu);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -307,6 +371,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    conn_track_t *t = r->busy && conn ? conn_track(conn) : NULL;
+    if (t)
+        atomic_store(&t->busy, 0);
     r->bytes += r->sent; /* streamed bodies (live.mp4) */
     if (r->status)
         ms_api_count_status(r->status);
@@ -554,6 +621,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
          * last call has *upload_data_size == 0), which keeps keep-alive. */
         r->conn = conn;
         r->method = method;
+        conn_track_t *t = conn_track(conn);
+        if (t) {
+            atomic_fetch_add(&t->requests, 1);
+            atomic_store(&t->busy, 1);
+            r->busy = 1;
+        }
         fill_peer(r);
         if (check_framing(conn) < 0) {
             static const char *const hdrs[] = {"Connection", "close", NULL};

@@ -394,3 +394,52 @@ def test_aborted_connections_log_throttled(hnode):
     lines = n.log_text().count("libmicrohttpd:") - before
     assert lines <= elapsed + 2, (lines, elapsed)
     assert get(n, "/", "127.0.0.114")[0] == 200
+
+
+def close_wait(port):
+    """Sockets on the node's port in CLOSE-WAIT (/proc/net/tcp state 08)."""
+    n = 0
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(f).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            p = line.split()
+            if int(p[1].split(":")[1], 16) == port and p[3] == "08":
+                n += 1
+    return n
+
+
+def test_half_closed_connections_closed(hnode):
+    n = hnode
+    socks = []
+    try:
+        for i in range(10):
+            s = socket.create_connection(("127.0.0.1", n.http_port), timeout=5,
+                                         source_address=("127.0.0.130", 0))
+            if i < 8:  # in the middle of a request head, the FIN right after
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            elif i == 8:  # idle keep-alive after a response
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            s.shutdown(socket.SHUT_WR)
+            socks.append(s)
+        # gone within a few seconds, well before listen.request_timeout_s
+        # would close them (the module's node uses 3 s, the default is 10 s)
+        t0 = time.monotonic()
+        wait_until(lambda: close_wait(n.http_port) == 0, timeout=REQUEST_TIMEOUT_S + 5,
+                   interval=0.1, what="no CLOSE-WAIT socket")
+        assert all(closed_by_peer(s, 1) for s in socks)
+        gone_after = time.monotonic() - t0
+        assert gone_after < 3, gone_after
+        # a client that half-closes right after its request still gets the answer
+        s = socket.create_connection(("127.0.0.1", n.http_port), timeout=5,
+                                     source_address=("127.0.0.133", 0))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        socks.append(s)
+    finally:
+        for s in socks:
+            s.close()
