@@ -47,6 +47,7 @@ typedef struct ms_req {
     unsigned status; /* status of the queued response, 0 until queued */
     uint64_t bytes;  /* body size of the queued response */
     int waits;       /* times this request was suspended */
+    int busy;        /* marked busy in the connection's tracker (server.c) */
 } ms_req_t;
 
 /* The running server's config (borrowed from ms_http_start). */
@@ -90,22 +91,33 @@ int ms_auth_is_loopback(const struct sockaddr *sa);
  * loopback (403). authz is the Authorization header or NULL. */
 int ms_auth_check(const ms_node_cfg_t *cfg, const char *authz, int peer_loopback);
 
-/* --- HLS client table (clients.c): key -> last seen; thread-safe. ---- */
+/* --- HLS client table (clients.c): key -> last seen; thread-safe. ----
+ * Each key belongs to a group (the client address); at most max_per_group
+ * keys per group and max_total in all are counted, so one client cannot
+ * inflate the viewer count or the memory. */
 typedef struct ms_clients ms_clients_t;
 /* on_expire(owner) runs (outside the table lock) when an entry expires or
- * the table is freed; it releases what touch() handed over. */
-ms_clients_t *ms_clients_new(void (*on_expire)(void *owner));
+ * the table is freed; it releases what touch() handed over. NULL when a
+ * cap is 0 or out of memory. */
+ms_clients_t *ms_clients_new(void (*on_expire)(void *owner), size_t max_total,
+                             size_t max_per_group);
 void ms_clients_free(ms_clients_t *t);
 /* Returns 1 when key is new (the table now owns owner), 0 when it was known
- * (last-seen refreshed; owner is NOT taken), -ENOMEM. */
-int ms_clients_touch(ms_clients_t *t, const char *key, void *owner, int64_t now_ms);
+ * (last-seen refreshed; owner is NOT taken), -ENOSPC (a cap is reached:
+ * not counted, owner not taken), -ENOMEM. */
+int ms_clients_touch(ms_clients_t *t, const char *key, const char *group, void *owner,
+                     int64_t now_ms);
 /* Expires entries not seen for ttl_ms; returns how many expired. */
 size_t ms_clients_sweep(ms_clients_t *t, int64_t now_ms, int64_t ttl_ms);
 size_t ms_clients_count(ms_clients_t *t);
-#define MS_HLS_CLIENT_TTL_MS 10000
+#define MS_CLIENTS_MAX_TOTAL     65536 /* viewers counted on a node */
+#define MS_CLIENTS_MAX_PER_GROUP 256   /* viewers counted per client address */
+#define MS_HLS_CLIENT_TTL_MS     10000
 
-/* Records an HLS fetch of stream s by the request's client (server.c owns
- * the table). Borrows s. */
+/* Records a fetch of stream s by the request's client (server.c owns the
+ * table): one viewer per stream and client address (the forwarded client
+ * behind a trusted proxy; IPv6 per /64), whatever its User-Agent or token
+ * (token is ignored); HEAD requests are not counted. Borrows s. */
 void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token);
 
 /* --- LL-HLS blocking (server.c). Suspends r's connection until part `part`

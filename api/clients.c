@@ -1,6 +1,12 @@
-/* HLS viewers: HLS is stateless HTTP, so a "client" is a key (stream, IP,
- * User-Agent, token) seen within the last MS_HLS_CLIENT_TTL_MS. A chained
- * hash table under one mutex; expiry callbacks run outside the lock. */
+/* Viewers of HLS and the other short-lived outputs: HTTP is stateless, so a
+ * "client" is a key (stream and client address, built by the caller) seen
+ * within the last MS_HLS_CLIENT_TTL_MS. A chained hash table under one
+ * mutex; expiry callbacks run outside the lock.
+ *
+ * Bounded so that one client cannot inflate the count (or the memory)
+ * cheaply: at most max_per_group entries per group (the caller's client
+ * address, an IPv6 /64) and max_total in all; a key past either cap is
+ * not counted. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,8 +16,15 @@
 
 #define NBUCKETS 1024
 
+typedef struct group {
+    struct group *next;
+    size_t n; /* entries of this group */
+    char name[];
+} group_t;
+
 typedef struct entry {
     struct entry *next;
+    group_t *group;
     void *owner;
     int64_t last_ms;
     char key[];
@@ -20,7 +33,8 @@ typedef struct entry {
 struct ms_clients {
     pthread_mutex_t mu;
     entry_t *b[NBUCKETS];
-    size_t n;
+    group_t *g[NBUCKETS];
+    size_t n, max_total, max_per_group;
     void (*on_expire)(void *owner);
 };
 
@@ -34,17 +48,53 @@ static uint32_t hash(const char *s)
     return h;
 }
 
-ms_clients_t *ms_clients_new(void (*on_expire)(void *owner))
+ms_clients_t *ms_clients_new(void (*on_expire)(void *owner), size_t max_total, size_t max_per_group)
 {
+    if (!max_total || !max_per_group)
+        return NULL;
     ms_clients_t *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     pthread_mutex_init(&t->mu, NULL);
     t->on_expire = on_expire;
+    t->max_total = max_total;
+    t->max_per_group = max_per_group;
     return t;
 }
 
-int ms_clients_touch(ms_clients_t *t, const char *key, void *owner, int64_t now_ms)
+/* Caller holds mu. The group named name, created when absent (NULL when
+ * out of memory). */
+static group_t *group_get(ms_clients_t *t, const char *name)
+{
+    uint32_t i = hash(name) % NBUCKETS;
+    for (group_t *g = t->g[i]; g; g = g->next)
+        if (strcmp(g->name, name) == 0)
+            return g;
+    size_t len = strlen(name);
+    group_t *g = malloc(sizeof(*g) + len + 1);
+    if (!g)
+        return NULL;
+    memcpy(g->name, name, len + 1);
+    g->n = 0;
+    g->next = t->g[i];
+    t->g[i] = g;
+    return g;
+}
+
+/* Caller holds mu: frees g when it has no entry left. */
+static void group_put(ms_clients_t *t, group_t *g)
+{
+    if (g->n)
+        return;
+    group_t **pp = &t->g[hash(g->name) % NBUCKETS];
+    while (*pp != g)
+        pp = &(*pp)->next;
+    *pp = g->next;
+    free(g);
+}
+
+int ms_clients_touch(ms_clients_t *t, const char *key, const char *group, void *owner,
+                     int64_t now_ms)
 {
     uint32_t i = hash(key) % NBUCKETS;
     pthread_mutex_lock(&t->mu);
@@ -54,20 +104,37 @@ int ms_clients_touch(ms_clients_t *t, const char *key, void *owner, int64_t now_
             pthread_mutex_unlock(&t->mu);
             return 0;
         }
+    int rc = -ENOSPC;
+    group_t *g = NULL;
+    entry_t *e = NULL;
+    if (t->n >= t->max_total)
+        goto out;
+    rc = -ENOMEM;
+    g = group_get(t, group ? group : "");
+    if (!g)
+        goto out;
+    rc = -ENOSPC;
+    if (g->n >= t->max_per_group)
+        goto out;
+    rc = -ENOMEM;
     size_t klen = strlen(key);
-    entry_t *e = malloc(sizeof(*e) + klen + 1);
-    if (!e) {
-        pthread_mutex_unlock(&t->mu);
-        return -ENOMEM;
-    }
+    e = malloc(sizeof(*e) + klen + 1);
+    if (!e)
+        goto out;
     memcpy(e->key, key, klen + 1);
+    e->group = g;
     e->owner = owner;
     e->last_ms = now_ms;
     e->next = t->b[i];
     t->b[i] = e;
     t->n++;
+    g->n++;
+    rc = 1;
+out:
+    if (g && rc != 1)
+        group_put(t, g);
     pthread_mutex_unlock(&t->mu);
-    return 1;
+    return rc;
 }
 
 static size_t expire(ms_clients_t *t, int64_t now_ms, int64_t ttl_ms, int all)
@@ -84,6 +151,9 @@ static size_t expire(ms_clients_t *t, int64_t now_ms, int64_t ttl_ms, int all)
                 e->next = dead;
                 dead = e;
                 t->n--;
+                e->group->n--;
+                group_put(t, e->group);
+                e->group = NULL;
                 n++;
             } else {
                 pp = &e->next;

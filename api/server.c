@@ -7,28 +7,35 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "api/access.h"
 #include "api/api.h"
 #include "api/http.h"
 #include "api/live_mp4.h"
+#include "node/auth_guard.h"
 #include "util/clock.h"
+#include "util/connlimit.h"
+#include "util/ipaddr.h"
 #include "util/log.h"
 #include "util/version.h"
 
 #define POOL_THREADS   4
 #define CONN_LIMIT     4000
-#define CONN_TIMEOUT_S 30
+#define CONN_TIMEOUT_S 30               /* inactivity while a response is sent */
+#define MAX_COUNTED    (2 * CONN_LIMIT) /* addresses in the per-address table */
 #define MAX_WAITS      16
 
 typedef struct waiter {
@@ -51,6 +58,8 @@ static pthread_mutex_t g_sweep_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_sweep_cv = PTHREAD_COND_INITIALIZER;
 static int g_sweep_stop;
 static char *g_tls_cert, *g_tls_key;
+static ms_connlimit_t *g_conns; /* open connections per client address */
+static ms_ratelimit_t g_rl_conn = MS_RATELIMIT_INIT(1000);
 
 const ms_node_cfg_t *ms_api_cfg(void)
 {
@@ -142,11 +151,20 @@ static void client_expired(void *owner)
     ms_stream_unref(s);
 }
 
+static int admin_client(ms_req_t *r, ms_ip_t *ip);
+
 void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
 {
-    if (!g_clients)
+    (void)token; /* anyone can make up tokens and User-Agents: not part of the key */
+    if (!g_clients || (r->method && strcmp(r->method, "HEAD") == 0))
         return;
-    const char *ua = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "User-Agent");
+    ms_ip_t ip;
+    if (admin_client(r, &ip) < 0)
+        return;
+    char group[MS_IP_STRLEN];
+    if (!ms_ip_is_v4(&ip))
+        memset(ip.a + 8, 0, 8); /* IPv6: one subscriber holds a /64 */
+    ms_ip_format(&ip, group, sizeof group);
     ms_stream_cfg_t cfg;
     memset(&cfg, 0, sizeof(cfg));
     char uid[64] = "";
@@ -154,11 +172,10 @@ void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
         snprintf(uid, sizeof(uid), "%s", cfg.uid);
         ms_stream_cfg_free(&cfg);
     }
-    char key[1024];
-    snprintf(key, sizeof(key), "%s\n%s\n%.300s\n%.300s", uid, r->peer, ua ? ua : "",
-             token ? token : "");
+    char key[160];
+    snprintf(key, sizeof(key), "%s\n%s", uid, group);
     ms_stream_t *ref = ms_stream_ref(s);
-    int rc = ms_clients_touch(g_clients, key, ref, ms_mono_ms());
+    int rc = ms_clients_touch(g_clients, key, group, ref, ms_mono_ms());
     if (rc == 1) {
         ms_hub_t *hub = ms_stream_hub(s);
         if (hub)
@@ -167,6 +184,8 @@ void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
         ms_stream_unref(ref);
     }
 }
+
+static void sweep_half_closed(void);
 
 static void *sweeper_main(void *arg)
 {
@@ -181,11 +200,133 @@ static void *sweeper_main(void *arg)
             break;
         pthread_mutex_unlock(&g_sweep_mu);
         ms_clients_sweep(g_clients, ms_mono_ms(), MS_HLS_CLIENT_TTL_MS);
+        sweep_half_closed();
         /* CPU samples are taken on demand (ms_sys_get) */
         pthread_mutex_lock(&g_sweep_mu);
     }
     pthread_mutex_unlock(&g_sweep_mu);
     return NULL;
+}
+
+/* ---- connections per address ------------------------------------------- */
+
+/* Trusted proxies carry many clients: never limited. */
+static int conn_exempt(const ms_ip_t *ip)
+{
+    return ms_cidr_list_match(g_cfg->trusted_proxies, g_cfg->ntrusted_proxies, ip);
+}
+
+/* MHD accept policy (any MHD thread): refuses a connection from an address
+ * that already has listen.conns_per_ip open. MHD closes the socket. */
+static enum MHD_Result accept_policy_cb(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)cls;
+    (void)addrlen;
+    ms_ip_t ip;
+    if (!g_conns || ms_ip_from_sockaddr(addr, &ip) < 0 || conn_exempt(&ip) ||
+        ms_connlimit_room(g_conns, &ip))
+        return MHD_YES;
+    uint32_t supp = 0;
+    if (ms_ratelimit_ok_mt(&g_rl_conn, &supp)) {
+        char a[MS_IP_STRLEN];
+        MS_WARN(MS_API_CTX,
+                "refused a connection from %s: %d connections open from that address "
+                "(listen.conns_per_ip; %u more refusals suppressed)",
+                ms_ip_format(&ip, a, sizeof a), g_cfg->conns_per_ip, supp);
+    }
+    return MHD_NO;
+}
+
+/* Every open connection, for the per-address count and the half-close
+ * sweep (socket_context of the MHD connection). */
+typedef struct conn_track {
+    struct conn_track *prev, *next; /* g_track, under g_track_mu */
+    ms_ip_t ip;
+    int counted; /* ip is counted in g_conns */
+    int fd;
+    atomic_int busy;      /* a request's headers are in, its response not done */
+    atomic_uint requests; /* requests whose headers came in */
+    unsigned eof_at;      /* requests when EOF was first seen + 1, 0 = none */
+} conn_track_t;
+
+static pthread_mutex_t g_track_mu = PTHREAD_MUTEX_INITIALIZER;
+static conn_track_t g_track = {&g_track, &g_track, {{0}}, 0, -1, 0, 0, 0};
+
+/* MHD connection start/end (the connection's thread): counts the
+ * connection for its address and tracks it for the half-close sweep.
+ * Counted here rather than in the accept policy, which has no matching
+ * "closed" call when MHD drops a connection after accepting it; racing
+ * accepts may overshoot the limit by the number of pool threads. MHD
+ * closes the socket after the "closed" notification. */
+static void notify_conn_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                           enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track_t *t = calloc(1, sizeof *t);
+        if (!t)
+            return;
+        t->fd = -1;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (g_conns && ci && ms_ip_from_sockaddr(ci->client_addr, &t->ip) == 0 &&
+            !conn_exempt(&t->ip))
+            t->counted = ms_connlimit_acquire_force(g_conns, &t->ip) == 0;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+            t->fd = ci->connect_fd;
+        pthread_mutex_lock(&g_track_mu);
+        t->next = &g_track;
+        t->prev = g_track.prev;
+        g_track.prev->next = t;
+        g_track.prev = t;
+        pthread_mutex_unlock(&g_track_mu);
+        *socket_context = t;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        conn_track_t *t = *socket_context;
+        pthread_mutex_lock(&g_track_mu);
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+        pthread_mutex_unlock(&g_track_mu);
+        if (t->counted)
+            ms_connlimit_release(g_conns, &t->ip);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static conn_track_t *conn_track(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Sweeper thread, once a second: a connection between requests (or in the
+ * middle of a request head) whose peer has closed its side (a FIN with
+ * nothing left to read) will never send a request; libmicrohttpd may not
+ * notice until the inactivity timeout (edge-triggered epoll: the FIN came
+ * with the last bytes it read), leaving the socket in CLOSE-WAIT. Shut it
+ * down so that MHD closes it. EOF must be seen on two sweeps in a row with
+ * no request in between, so a request that arrived with its FIN (a client
+ * that half-closes after sending, RFC 9112 section 9.6) is never cut. */
+static void sweep_half_closed(void)
+{
+    pthread_mutex_lock(&g_track_mu);
+    for (conn_track_t *t = g_track.next; t != &g_track; t = t->next) {
+        unsigned reqs = atomic_load(&t->requests);
+        char c;
+        if (t->fd < 0 || atomic_load(&t->busy) ||
+            recv(t->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0) {
+            t->eof_at = 0;
+            continue;
+        }
+        if (t->eof_at == reqs + 1)
+            shutdown(t->fd, SHUT_RDWR); /* MHD sees the hang-up and closes */
+        else
+            t->eof_at = reqs + 1;
+    }
+    pthread_mutex_unlock(&g_track_mu);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -221,9 +362,18 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     ms_req_t *r = *con_cls;
+    /* Idle keep-alive until the next request: the daemon's default
+     * (listen.request_timeout_s) again. Only on a completed request: the
+     * connection stays in MHD's timeout lists then (not when closing). */
+    if (conn && g_cfg && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)g_cfg->request_timeout_s);
     if (!r)
         return;
     *con_cls = NULL;
+    conn_track_t *t = r->busy && conn ? conn_track(conn) : NULL;
+    if (t)
+        atomic_store(&t->busy, 0);
     r->bytes += r->sent; /* streamed bodies (live.mp4) */
     if (r->status)
         ms_api_count_status(r->status);
@@ -257,11 +407,49 @@ static void fill_peer(ms_req_t *r)
     r->peer_loopback = ms_auth_is_loopback(sa);
 }
 
+/* The client address the admin back-off counts: the TCP peer, or the
+ * forwarded client when the peer is a trusted proxy (else every client
+ * behind the proxy would share one counter). 0 or a negative errno. */
+static int admin_client(ms_req_t *r, ms_ip_t *ip)
+{
+    if (r->peer_sa.ss_family == 0)
+        return -EAFNOSUPPORT;
+    const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+    const char *fwd = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
+    return ms_access_client_addr((const struct sockaddr *)&r->peer_sa, xff, fwd,
+                                 g_cfg->trusted_proxies, g_cfg->ntrusted_proxies, ip);
+}
+
+static const char *auth_scheme(const char *authz)
+{
+    return strncasecmp(authz, "Basic ", 6) == 0    ? "Basic"
+           : strncasecmp(authz, "Bearer ", 7) == 0 ? "Bearer"
+                                                   : "other scheme";
+}
+
+/* Admin authentication with the per-address back-off (node/auth_guard.h):
+ * a blocked address gets 429 with Retry-After (RFC 6585 section 4) before
+ * its credentials are looked at; failures are counted and logged. */
 static enum MHD_Result check_admin(ms_req_t *r, int *allowed)
 {
     const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    *allowed = 0;
+    ms_ip_t ip;
+    int have_ip = authz && admin_client(r, &ip) == 0;
+    int64_t left = have_ip ? ms_auth_guard_check(&ip, "http") : 0;
+    if (left > 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%lld", (long long)((left + 999) / 1000));
+        const char *const hdrs[] = {"Retry-After", secs, NULL};
+        return ms_api_reply_error(
+            r, 429, "too many failed authentication attempts from this address", NULL, hdrs);
+    }
     int rc = ms_auth_check(g_cfg, authz, r->peer_loopback);
     *allowed = rc == 0;
+    if (have_ip && rc == 0)
+        ms_auth_guard_ok(&ip);
+    else if (have_ip && rc == -EACCES)
+        ms_auth_guard_failed(&ip, "http", auth_scheme(authz));
     if (rc == 0)
         return MHD_YES;
     if (rc == -EPERM)
@@ -358,6 +546,58 @@ static enum MHD_Result route(ms_req_t *r)
     }
 }
 
+/* ---- message framing (RFC 9112 sections 6.1 and 6.3) ------------------- */
+
+typedef struct {
+    int ncl, nte, bad;
+    char cl[24]; /* the first Content-Length value */
+} framing_t;
+
+static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    framing_t *f = cls;
+    if (!key)
+        return MHD_YES;
+    /* A field name with whitespace (e.g. "Transfer-Encoding :") is invalid
+     * (RFC 9112 section 5.1) and the kind a proxy may read differently. */
+    if (strpbrk(key, " \t")) {
+        f->bad = 1;
+        return MHD_YES;
+    }
+    const char *v = value ? value : "";
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        size_t n = strlen(v);
+        if (n == 0 || n >= sizeof f->cl || strspn(v, "0123456789") != n)
+            f->bad = 1; /* also "5, 5": a list is not one length */
+        else if (f->ncl && strcmp(f->cl, v) != 0)
+            f->bad = 1; /* two different lengths */
+        else
+            memcpy(f->cl, v, n + 1);
+        f->ncl++;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        /* We accept no coding but chunked (section 6.1), once. */
+        if (strcasecmp(v, "chunked") != 0 || f->nte)
+            f->bad = 1;
+        f->nte++;
+    }
+    return MHD_YES;
+}
+
+/* 0 when the request's framing is unambiguous: at most one Content-Length
+ * value (repeats of the same value allowed), a Transfer-Encoding only as a
+ * single "chunked" and never together with Content-Length. Else -EINVAL:
+ * a proxy in front may have framed the message differently (request
+ * smuggling), so the connection must be closed after the 400. */
+static int check_framing(struct MHD_Connection *conn)
+{
+    framing_t f;
+    memset(&f, 0, sizeof f);
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_iter, &f);
+    return f.bad || (f.ncl && f.nte) ? -EINVAL : 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -381,7 +621,19 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
          * last call has *upload_data_size == 0), which keeps keep-alive. */
         r->conn = conn;
         r->method = method;
+        conn_track_t *t = conn_track(conn);
+        if (t) {
+            atomic_fetch_add(&t->requests, 1);
+            atomic_store(&t->busy, 1);
+            r->busy = 1;
+        }
         fill_peer(r);
+        if (check_framing(conn) < 0) {
+            static const char *const hdrs[] = {"Connection", "close", NULL};
+            return ms_api_reply_error(
+                r, 400, "ambiguous message framing (Content-Length / Transfer-Encoding)", NULL,
+                hdrs);
+        }
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t clen = 0;
@@ -412,6 +664,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         r->body[r->body_len] = '\0';
         return MHD_YES;
     }
+    /* The request is complete: the response may take its time. */
+    MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, CONN_TIMEOUT_S);
     if (r->body_too_big)
         return ms_api_reply_error(r, 413, "request body too large", NULL, NULL);
     return route(r);
@@ -421,15 +675,27 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
+/* libmicrohttpd's messages (every aborted connection is one: a flood of
+ * aborts would flood the log): at most one line per second, the next one
+ * says how many were suppressed. */
+static ms_ratelimit_t g_rl_mhd = MS_RATELIMIT_INIT(1000);
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
+    uint32_t supp = 0;
+    if (!ms_ratelimit_ok_mt(&g_rl_mhd, &supp))
+        return;
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    MS_WARN(MS_API_CTX, "libmicrohttpd: %s", line);
+    if (supp)
+        MS_WARN(MS_API_CTX, "libmicrohttpd: %s (%u more libmicrohttpd messages suppressed)", line,
+                supp);
+    else
+        MS_WARN(MS_API_CTX, "libmicrohttpd: %s", line);
 }
 #pragma GCC diagnostic pop
 
@@ -530,7 +796,8 @@ static struct MHD_Daemon *start_one(const ms_node_cfg_t *cfg, int port, int tls,
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, POOL_THREADS, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, CONN_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->request_timeout_s, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)(uintptr_t)notify_conn_cb, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)(uintptr_t)uri_log_cb, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)(uintptr_t)completed_cb, NULL},
@@ -539,8 +806,9 @@ static struct MHD_Daemon *start_one(const ms_node_cfg_t *cfg, int port, int tls,
         {MHD_OPTION_END, 0, NULL},
     };
     errno = 0;
-    struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_cb, NULL,
-                                            MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(flags, (uint16_t)port, accept_policy_cb, NULL, access_cb, NULL,
+                         MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d) {
         int e = errno ? errno : EIO;
         snprintf(err, errlen, "%s: cannot listen on [%s]:%d: %s", tls ? "https" : "http", addr,
@@ -570,8 +838,15 @@ int ms_http_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
     g_stopping = 0;
     pthread_mutex_unlock(&g_wait_mu);
     ms_live_mp4_set_stopping(0);
-    g_clients = ms_clients_new(client_expired);
+    g_clients = ms_clients_new(client_expired, MS_CLIENTS_MAX_TOTAL, MS_CLIENTS_MAX_PER_GROUP);
     if (!g_clients) {
+        snprintf(err, errlen, "http: out of memory");
+        rc = -ENOMEM;
+        goto err;
+    }
+    g_conns =
+        ms_connlimit_new((uint32_t)(cfg->conns_per_ip > 0 ? cfg->conns_per_ip : 1), MAX_COUNTED);
+    if (!g_conns) {
         snprintf(err, errlen, "http: out of memory");
         rc = -ENOMEM;
         goto err;
@@ -639,6 +914,8 @@ void ms_http_stop(void)
     }
     ms_clients_free(g_clients);
     g_clients = NULL;
+    ms_connlimit_free(g_conns);
+    g_conns = NULL;
     if (g_tls_key) {
         OPENSSL_cleanse(g_tls_key, strlen(g_tls_key));
         free(g_tls_key);

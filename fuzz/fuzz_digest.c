@@ -25,8 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)ms_auth_authorization(&ch, "user", "pass", "DESCRIBE", "rtsp://h/x", out, sizeof out);
     }
     ms_auth_credentials_t c;
-    if (ms_auth_credentials_parse(s, &c) == 0)
+    if (ms_auth_credentials_parse(s, &c) == 0) {
         (void)ms_auth_verify(&c, "DESCRIBE", "realm", "nonce", "pass", 1);
+        (void)ms_auth_digest_uri_match(c.uri, "rtsp://h:554/stream?x=1");
+    }
+    (void)ms_auth_digest_uri_match(s, "rtsp://h/x");
+    (void)ms_auth_digest_uri_match("rtsp://h/x", s);
     free(s);
     return 0;
 }

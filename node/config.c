@@ -398,6 +398,8 @@ void ms_node_cfg_defaults(ms_node_cfg_t *c)
     c->port_rtsp = 8554;
     c->port_rtmp = 1935;
     c->port_raft = 7000;
+    c->conns_per_ip = 256;
+    c->request_timeout_s = 10;
     snprintf(c->advertise, sizeof c->advertise, "127.0.0.1");
     snprintf(c->cluster_group, sizeof c->cluster_group, "default");
     c->cluster_distribution = 1;
@@ -424,7 +426,9 @@ void ms_node_cfg_free(ms_node_cfg_t *c)
 
 static void parse_listen(pctx_t *p, json_t *root, ms_node_cfg_t *c, int *https_set)
 {
-    static const char *const keys[] = {"address", "http", "https", "rtsp", "rtmp", "raft", NULL};
+    static const char *const keys[] = {"address", "http", "https",        "rtsp",
+                                       "rtmp",    "raft", "conns_per_ip", "request_timeout_s",
+                                       NULL};
     json_t *l = get_obj(p, root, "", "listen");
     if (!l)
         return;
@@ -443,6 +447,8 @@ static void parse_listen(pctx_t *p, json_t *root, ms_node_cfg_t *c, int *https_s
     get_int32(p, l, "listen", "rtsp", 0, 65535, &c->port_rtsp);
     get_int32(p, l, "listen", "rtmp", 0, 65535, &c->port_rtmp);
     get_int32(p, l, "listen", "raft", 0, 65535, &c->port_raft);
+    get_int32(p, l, "listen", "conns_per_ip", 1, 100000, &c->conns_per_ip);
+    get_int32(p, l, "listen", "request_timeout_s", 1, 3600, &c->request_timeout_s);
 }
 
 static void check_ports(pctx_t *p, const ms_node_cfg_t *c)

@@ -36,7 +36,9 @@ typedef struct {
     int threads;                                                /* default: number of cores */
     char listen_address[64];                                    /* default "0.0.0.0" */
     int port_http, port_https, port_rtsp, port_rtmp, port_raft; /* 0 = disabled */
-    char advertise[256];                                        /* default "127.0.0.1" */
+    int conns_per_ip;      /* listen.conns_per_ip: HTTP and RTSP connections per client address */
+    int request_timeout_s; /* listen.request_timeout_s: to send a request; idle keep-alive */
+    char advertise[256];   /* default "127.0.0.1" */
     char tls_cert[MS_PATH_MAX], tls_key[MS_PATH_MAX];
     char secret[256]; /* default: random per start (logged as a warning) */
     char admin_user[128], admin_password[256];

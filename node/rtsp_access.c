@@ -3,19 +3,24 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "api/access.h"
 #include "media/rtsp/auth.h"
 #include "media/rtsp/server.h"
+#include "node/auth_guard.h"
 #include "node/config.h"
 #include "node/streams.h"
 #include "util/clock.h"
+#include "util/ipaddr.h"
 #include "util/log.h"
 #include "util/urlquery.h"
 
@@ -25,55 +30,151 @@
 
 static ms_ratelimit_t g_rl = MS_RATELIMIT_INIT(1000);
 
-/* nonce = 16 hex digits of the issue time (s) + 32 hex digits of
- * HMAC-SHA256(secret, "rtsp-nonce:" time). */
-static void nonce_make(const char *secret, int64_t t, char *out, size_t cap)
+/* nonce = 16 hex digits of the issue time (s) + 16 hex random digits (so
+ * that every challenge has its own nonce and nonce counts are per client)
+ * + 32 hex digits of HMAC-SHA256(secret, "rtsp-nonce:" time random). */
+#define NONCE_RAND_HEX 16
+#define NONCE_LEN      (16 + NONCE_RAND_HEX + NONCE_MAC_HEX)
+#define NC_TABLE_SIZE  4096
+
+static void nonce_mac(const char *secret, const char *head, char *hex)
 {
     char msg[64];
-    int n = snprintf(msg, sizeof msg, "rtsp-nonce:%016" PRIx64, (uint64_t)t);
+    int n = snprintf(msg, sizeof msg, "rtsp-nonce:%.*s", 16 + NONCE_RAND_HEX, head);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n, mac,
          &maclen);
-    char hex[NONCE_MAC_HEX + 1];
     for (int i = 0; i < NONCE_MAC_HEX / 2; i++)
         snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-    snprintf(out, cap, "%016" PRIx64 "%s", (uint64_t)t, hex);
 }
 
-static int nonce_valid(const char *secret, const char *nonce, int64_t now)
+static int nonce_make(const char *secret, int64_t t, char *out, size_t cap)
 {
-    if (strlen(nonce) != 16 + NONCE_MAC_HEX)
+    unsigned char rnd[NONCE_RAND_HEX / 2];
+    if (cap < NONCE_LEN + 1 || RAND_bytes(rnd, sizeof rnd) != 1)
+        return -EIO;
+    int o = snprintf(out, cap, "%016" PRIx64, (uint64_t)t);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        o += snprintf(out + o, cap - (size_t)o, "%02x", rnd[i]);
+    nonce_mac(secret, out, out + o);
+    return 0;
+}
+
+/* 1 with the issue time in *issued when nonce is one of ours and younger
+ * than NONCE_LIFE_S. */
+static int nonce_valid(const char *secret, const char *nonce, int64_t now, int64_t *issued)
+{
+    if (strlen(nonce) != NONCE_LEN)
         return 0;
     uint64_t t = 0;
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < 16 + NONCE_RAND_HEX; i++) {
         char ch = nonce[i];
         int v = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
         if (v < 0)
             return 0;
-        t = t << 4 | (uint64_t)v;
+        if (i < 16)
+            t = t << 4 | (uint64_t)v;
     }
     if ((int64_t)t > now + 5 || now - (int64_t)t > NONCE_LIFE_S)
         return 0;
-    char want[64];
-    nonce_make(secret, (int64_t)t, want, sizeof want);
-    return CRYPTO_memcmp(want, nonce, 16 + NONCE_MAC_HEX) == 0;
+    char want[NONCE_MAC_HEX + 1];
+    nonce_mac(secret, nonce, want);
+    *issued = (int64_t)t;
+    return CRYPTO_memcmp(want, nonce + 16 + NONCE_RAND_HEX, NONCE_MAC_HEX) == 0;
 }
 
-static int challenge(const ms_node_cfg_t *node, char *www, size_t cap)
+/* The nonce counts seen (RFC 2617 3.2.2), for every RTSP connection. */
+static pthread_once_t g_nc_once = PTHREAD_ONCE_INIT;
+static ms_auth_nc_table_t *g_nc;
+
+static void nc_init(void)
 {
-    char nonce[64];
-    nonce_make(node->secret, ms_wall_us() / 1000000, nonce, sizeof nonce);
-    snprintf(www, cap, "Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, qop=\"auth\"", REALM,
-             nonce);
+    g_nc = ms_auth_nc_new(NC_TABLE_SIZE);
+}
+
+/* RFC 2617 3.2.2: nc is 8 hex digits; the RFC 2069 form (no qop) has none
+ * and counts as 0 (single use). -1 when malformed. */
+static int64_t parse_nc(const ms_auth_credentials_t *cr)
+{
+    if (!cr->qop[0])
+        return 0;
+    size_t n = strlen(cr->nc);
+    if (n == 0 || n > 8 || strspn(cr->nc, "0123456789abcdefABCDEF") != n)
+        return -1;
+    return (int64_t)strtoll(cr->nc, NULL, 16);
+}
+
+static int challenge(const ms_node_cfg_t *node, int stale, char *www, size_t cap)
+{
+    char nonce[NONCE_LEN + 1];
+    if (nonce_make(node->secret, ms_wall_us() / 1000000, nonce, sizeof nonce) < 0)
+        return 401; /* no challenge: the client cannot retry with Digest */
+    snprintf(www, cap, "Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, qop=\"auth\"%s", REALM,
+             nonce, stale ? ", stale=true" : "");
     return 401;
+}
+
+/* The admin credentials of a request (Basic or Digest), with the
+ * per-address back-off (node/auth_guard.h), the Digest uri check and the
+ * nonce counts. Returns 200 or 401 (*stale when a new nonce would do). */
+static int check_admin(const ms_node_cfg_t *node, const ms_auth_credentials_t *cr,
+                       const struct sockaddr *peer, const char *method, const char *uri, int *stale,
+                       char *reason, size_t rcap)
+{
+    ms_ip_t ip;
+    int have_ip = ms_ip_from_sockaddr(peer, &ip) == 0;
+    if (have_ip && ms_auth_guard_check(&ip, "rtsp") > 0) {
+        snprintf(reason, rcap, "too many failed logins from this address");
+        return 401;
+    }
+    int is_digest = cr->scheme == MS_AUTH_DIGEST;
+    int64_t now = ms_wall_us() / 1000000, issued = 0;
+    if (is_digest && !nonce_valid(node->secret, cr->nonce, now, &issued)) {
+        snprintf(reason, rcap, "stale or foreign Digest nonce");
+        *stale = 1;
+        return 401;
+    }
+    const char *what = is_digest ? "Digest" : "Basic";
+    if (is_digest && !ms_auth_digest_uri_match(cr->uri, uri)) {
+        snprintf(reason, rcap, "the Digest uri is not the request's");
+        if (have_ip)
+            ms_auth_guard_failed(&ip, "rtsp", "Digest for another uri");
+        return 401;
+    }
+    if (ms_auth_verify(cr, method, REALM, cr->nonce, node->admin_password, 1) != 0) {
+        snprintf(reason, rcap, "wrong admin credentials");
+        if (have_ip)
+            ms_auth_guard_failed(&ip, "rtsp", what);
+        return 401;
+    }
+    if (is_digest) {
+        pthread_once(&g_nc_once, nc_init);
+        int64_t nc = parse_nc(cr);
+        int rc = -ENOMEM;
+        if (g_nc && nc >= 0) {
+            ms_auth_nc_expire(g_nc, now - NONCE_LIFE_S);
+            rc = ms_auth_nc_use(g_nc, cr->nonce, issued, nc);
+        }
+        if (rc < 0) {
+            snprintf(reason, rcap, "%s",
+                     rc == -EALREADY ? "replayed Digest nonce count"
+                                     : "Digest nonce count not accepted");
+            *stale = 1;
+            return 401;
+        }
+    }
+    if (have_ip)
+        ms_auth_guard_ok(&ip);
+    return 200;
 }
 
 /* Credentials of a request for a private stream: a token as user name, or
  * the admin user. Returns 200, 401 or 403. */
 static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *cfg,
                              const struct sockaddr *peer, const char *authorization,
-                             const char *method, int mode, int64_t at, char *reason, size_t rcap)
+                             const char *method, const char *uri, int mode, int64_t at, int *stale,
+                             char *reason, size_t rcap)
 {
     ms_auth_credentials_t cr;
     if (ms_auth_credentials_parse(authorization, &cr) < 0) {
@@ -88,22 +189,13 @@ static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *c
         snprintf(reason, rcap, "no admin password configured");
         return 401;
     }
-    int is_digest = cr.scheme == MS_AUTH_DIGEST;
-    if (is_digest && !nonce_valid(node->secret, cr.nonce, ms_wall_us() / 1000000)) {
-        snprintf(reason, rcap, "stale or foreign Digest nonce");
-        return 401;
-    }
-    if (ms_auth_verify(&cr, method, REALM, cr.nonce, node->admin_password, 1) == 0)
-        return 200;
-    snprintf(reason, rcap, "wrong admin credentials");
-    return 401;
+    return check_admin(node, &cr, peer, method, uri, stale, reason, rcap);
 }
 
 int ms_rtsp_access_authorize(void *ud, const char *stream, const char *query,
                              const struct sockaddr *peer, const char *authorization,
                              const char *method, const char *uri, char *www, size_t cap)
 {
-    (void)uri; /* the Digest uri is checked by ms_auth_verify from the header itself */
     const ms_node_cfg_t *node = ud;
     ms_stream_t *s = ms_streams_find(stream);
     if (!s)
@@ -129,11 +221,12 @@ int ms_rtsp_access_authorize(void *ud, const char *stream, const char *query,
                              sizeof reason);
     int code = 200;
     if (rc == -EPERM) {
-        code = authorization ? check_credentials(node, &cfg, peer, authorization, method, mode, at,
-                                                 reason, sizeof reason)
+        int stale = 0;
+        code = authorization ? check_credentials(node, &cfg, peer, authorization, method, uri, mode,
+                                                 at, &stale, reason, sizeof reason)
                              : 401;
         if (code == 401)
-            challenge(node, www, cap);
+            challenge(node, stale, www, cap);
     } else if (rc < 0) {
         code = 403;
     }

@@ -10,8 +10,14 @@
  *       Digest: the token is checked as in 1, the password is ignored;
  *     - with the node's admin user and password, Digest (RFC 2617, MD5,
  *       qop=auth) or Basic.
- *     Otherwise 401 with a Digest challenge whose nonce is stateless: hex
- *     time + HMAC-SHA256(secret, time), valid for 5 minutes. */
+ *     Otherwise 401 with a Digest challenge whose nonce is hex time + 64
+ *     random bits + HMAC-SHA256(secret, both), valid for 5 minutes. A
+ *     Digest answer must name the request's URI (RFC 2617 3.2.2.5) and
+ *     use a nonce count above the last one seen with its nonce (a bounded
+ *     table, media/rtsp/auth.h); a replay gets 401 with stale=true.
+ *     Basic needs the admin user name (never empty). Failed admin logins
+ *     count in the per-address back-off of node/auth_guard.h: a blocked
+ *     address gets 401 without its credentials being checked. */
 #ifndef MS_NODE_RTSP_ACCESS_H
 #define MS_NODE_RTSP_ACCESS_H
 

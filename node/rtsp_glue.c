@@ -9,9 +9,11 @@
 #include "dvr/archive.h"
 #include "node/rtsp_redirect.h"
 #include "node/streams.h"
+#include "util/ipaddr.h"
 #include "util/log.h"
 
 static ms_rtsp_server_t *g_srv;
+static const ms_node_cfg_t *g_cfg; /* borrowed from ms_rtsp_glue_start */
 
 /* A stream in run state >= min_state (new reference in out->ref). */
 static int find_stream(const char *name, ms_run_state_t min_state, ms_rtsp_stream_t *out)
@@ -115,6 +117,15 @@ static void glue_archive_close(void *ud, void *h)
     ms_dvr_replay_free(h);
 }
 
+/* Trusted proxies are exempt from listen.conns_per_ip. */
+static int glue_exempt(void *ud, const struct sockaddr *peer)
+{
+    (void)ud;
+    ms_ip_t ip;
+    return g_cfg && ms_ip_from_sockaddr(peer, &ip) == 0 &&
+           ms_cidr_list_match(g_cfg->trusted_proxies, g_cfg->ntrusted_proxies, &ip);
+}
+
 int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize, void *auth_ud,
                        char *err, size_t errlen)
 {
@@ -124,10 +135,14 @@ int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize,
         return 0;
     char ctx[MS_NAME_MAX + 32];
     snprintf(ctx, sizeof ctx, "[node %s] [rtsp-server]", cfg->name);
+    g_cfg = cfg;
     ms_rtsp_server_cfg_t sc = {
         .address = cfg->listen_address,
         .port = cfg->port_rtsp,
         .log_ctx = ctx,
+        .request_timeout_ms = (uint32_t)cfg->request_timeout_s * 1000u,
+        .conns_per_ip = (uint32_t)cfg->conns_per_ip,
+        .exempt = glue_exempt,
         .lookup = glue_lookup,
         .release = glue_release,
         .running = glue_running,

@@ -1,6 +1,7 @@
 #include "util/log.h"
 #include "util/clock.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,6 +61,16 @@ void ms_log(ms_log_level_t level, const char *ctx, const char *fmt, ...)
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
     (void)w;
+}
+
+static pthread_mutex_t g_rl_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int ms_ratelimit_ok_mt(ms_ratelimit_t *rl, uint32_t *suppressed)
+{
+    pthread_mutex_lock(&g_rl_mu);
+    int ok = ms_ratelimit_ok(rl, suppressed);
+    pthread_mutex_unlock(&g_rl_mu);
+    return ok;
 }
 
 int ms_ratelimit_ok(ms_ratelimit_t *rl, uint32_t *suppressed)

@@ -33,6 +33,9 @@ typedef struct {
 /* Returns 1 when the caller may log now (and *suppressed gets the count
  * skipped since the last allowed line), else 0. Not thread-safe per limiter. */
 int ms_ratelimit_ok(ms_ratelimit_t *rl, uint32_t *suppressed);
+/* The same for a limiter shared by several threads (serialized by one
+ * process-wide mutex; cheap, for logging paths only). */
+int ms_ratelimit_ok_mt(ms_ratelimit_t *rl, uint32_t *suppressed);
 
 #define MS_DEBUG(ctx, ...) ms_log(MS_LOG_DEBUG, ctx, __VA_ARGS__)
 #define MS_INFO(ctx, ...)  ms_log(MS_LOG_INFO, ctx, __VA_ARGS__)

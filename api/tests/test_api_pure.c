@@ -367,12 +367,12 @@ static void test_clients(void **state)
 {
     (void)state;
     memset(g_expired, 0, sizeof(g_expired));
-    ms_clients_t *t = ms_clients_new(on_expire);
+    ms_clients_t *t = ms_clients_new(on_expire, 100000, 100000);
     assert_non_null(t);
-    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.4\nvlc\n", (void *)1, 1000), 1);
-    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.4\nvlc\n", (void *)1, 5000), 0);
-    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.5\nvlc\n", (void *)2, 6000), 1);
-    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.4\nvlc\ntok", (void *)3, 6000), 1);
+    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.4", "1.2.3.4", (void *)1, 1000), 1);
+    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.4", "1.2.3.4", (void *)1, 5000), 0);
+    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.5", "1.2.3.5", (void *)2, 6000), 1);
+    assert_int_equal(ms_clients_touch(t, "s2\n1.2.3.4", "1.2.3.4", (void *)3, 6000), 1);
     assert_int_equal(ms_clients_count(t), 3);
     /* 10 s after the last fetch nothing expires yet, just after it does */
     assert_int_equal(ms_clients_sweep(t, 15000, MS_HLS_CLIENT_TTL_MS), 0);
@@ -380,23 +380,51 @@ static void test_clients(void **state)
     assert_int_equal(g_expired[1], 1);
     assert_int_equal(ms_clients_count(t), 2);
     /* a returning client is new again */
-    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.4\nvlc\n", (void *)1, 15002), 1);
+    assert_int_equal(ms_clients_touch(t, "s1\n1.2.3.4", "1.2.3.4", (void *)1, 15002), 1);
     assert_int_equal(ms_clients_sweep(t, 16001, MS_HLS_CLIENT_TTL_MS), 2);
     assert_int_equal(g_expired[2], 1);
     assert_int_equal(g_expired[3], 1);
     ms_clients_free(t); /* expires the rest */
     assert_int_equal(g_expired[1], 2);
     /* many keys, all hashed and all expired */
-    t = ms_clients_new(on_expire);
+    t = ms_clients_new(on_expire, 100000, 100000);
     char key[32];
     for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof(key), "k%d", i);
-        assert_int_equal(ms_clients_touch(t, key, (void *)0, i), 1);
+        assert_int_equal(ms_clients_touch(t, key, "g", (void *)0, i), 1);
     }
     assert_int_equal(ms_clients_count(t), 5000);
     assert_int_equal(ms_clients_sweep(t, 3000 + MS_HLS_CLIENT_TTL_MS, MS_HLS_CLIENT_TTL_MS), 3000);
     ms_clients_free(t);
     assert_int_equal(g_expired[0], 5000);
+}
+
+/* The caps: per group and in total; a refused key is not counted and its
+ * owner is not taken; expiry gives the room back. */
+static void test_clients_caps(void **state)
+{
+    (void)state;
+    memset(g_expired, 0, sizeof(g_expired));
+    ms_clients_t *t = ms_clients_new(on_expire, 5, 3);
+    char key[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof(key), "s%d\na", i);
+        assert_int_equal(ms_clients_touch(t, key, "a", (void *)1, 0), 1);
+    }
+    assert_int_equal(ms_clients_touch(t, "s9\na", "a", (void *)1, 0), -ENOSPC);
+    assert_int_equal(ms_clients_touch(t, "s0\nb", "b", (void *)2, 0), 1);
+    assert_int_equal(ms_clients_touch(t, "s1\nb", "b", (void *)2, 0), 1);
+    assert_int_equal(ms_clients_touch(t, "s0\nc", "c", (void *)3, 0), -ENOSPC); /* total */
+    assert_int_equal(ms_clients_count(t), 5);
+    assert_int_equal(ms_clients_touch(t, "s0\na", "a", (void *)1, 20000), 0); /* refresh */
+    assert_int_equal(ms_clients_sweep(t, 20000, MS_HLS_CLIENT_TTL_MS), 4);
+    assert_int_equal(ms_clients_touch(t, "s0\nc", "c", (void *)3, 20000), 1);
+    assert_int_equal(ms_clients_touch(t, "s9\na", "a", (void *)1, 20000), 1);
+    ms_clients_free(t);
+    assert_int_equal(g_expired[1], 4);
+    assert_int_equal(g_expired[2], 2);
+    assert_int_equal(g_expired[3], 1);
+    assert_null(ms_clients_new(on_expire, 0, 1));
 }
 
 int main(void)
@@ -407,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_encode_int_csv), cmocka_unit_test(test_routes),
         cmocka_unit_test(test_auth_parse),     cmocka_unit_test(test_auth_check),
         cmocka_unit_test(test_prom),           cmocka_unit_test(test_clients),
+        cmocka_unit_test(test_clients_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

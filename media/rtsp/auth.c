@@ -3,6 +3,9 @@
 #include "media/rtsp/auth.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -354,6 +357,123 @@ int ms_auth_authorization(ms_auth_challenge_t *ch, const char *user, const char 
 
 /* ---- server side ---- */
 
+static int sha256(const char *s, unsigned char out[32])
+{
+    unsigned int len = 0;
+    if (EVP_Digest(s, strlen(s), out, &len, EVP_sha256(), NULL) != 1 || len != 32)
+        return -EIO;
+    return 0;
+}
+
+/* The part of an RTSP URI after "scheme://authority" (RFC 2326 3.2), or
+ * the whole string when it has no scheme (an abs_path). */
+static const char *uri_path(const char *u)
+{
+    const char *p = strstr(u, "://");
+    if (!p || p == u || strcspn(u, ":/?#") != (size_t)(p - u))
+        return u;
+    p += 3;
+    return p + strcspn(p, "/?#");
+}
+
+int ms_auth_digest_uri_match(const char *digest_uri, const char *request_uri)
+{
+    if (!digest_uri || !request_uri || !digest_uri[0] || !request_uri[0])
+        return 0;
+    return strcmp(uri_path(digest_uri), uri_path(request_uri)) == 0;
+}
+
+/* ---- nonce counts (RFC 2617 3.2.2) ---- */
+
+typedef struct {
+    char nonce[MS_AUTH_NONCE_MAX + 1];
+    int64_t issued_s;
+    int64_t last_nc; /* -1 = not used yet */
+} nc_entry_t;
+
+struct ms_auth_nc_table {
+    pthread_mutex_t mu;
+    size_t cap, n;
+    int64_t watermark_s; /* nonces issued at or before this may have been forgotten */
+    nc_entry_t e[];
+};
+
+ms_auth_nc_table_t *ms_auth_nc_new(size_t cap)
+{
+    if (cap == 0 || cap > 1u << 20)
+        return NULL;
+    ms_auth_nc_table_t *t = calloc(1, sizeof *t + cap * sizeof(nc_entry_t));
+    if (!t)
+        return NULL;
+    pthread_mutex_init(&t->mu, NULL);
+    t->cap = cap;
+    t->watermark_s = INT64_MIN;
+    return t;
+}
+
+void ms_auth_nc_free(ms_auth_nc_table_t *t)
+{
+    if (!t)
+        return;
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+int ms_auth_nc_use(ms_auth_nc_table_t *t, const char *nonce, int64_t issued_s, int64_t nc)
+{
+    size_t len = strlen(nonce);
+    if (len == 0 || len > MS_AUTH_NONCE_MAX || nc < 0)
+        return -EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&t->mu);
+    nc_entry_t *e = NULL;
+    for (size_t i = 0; i < t->n && !e; i++)
+        if (t->e[i].issued_s == issued_s && strcmp(t->e[i].nonce, nonce) == 0)
+            e = &t->e[i];
+    if (e) {
+        if (nc <= e->last_nc)
+            rc = -EALREADY; /* replayed or reordered */
+        else
+            e->last_nc = nc;
+    } else if (issued_s <= t->watermark_s) {
+        rc = -ESTALE; /* its counts may have been forgotten */
+    } else {
+        if (t->n == t->cap) {
+            /* forget the oldest nonce; every nonce as old is stale from now */
+            size_t old = 0;
+            for (size_t i = 1; i < t->n; i++)
+                if (t->e[i].issued_s < t->e[old].issued_s)
+                    old = i;
+            if (t->e[old].issued_s > t->watermark_s)
+                t->watermark_s = t->e[old].issued_s;
+            t->e[old] = t->e[--t->n];
+            if (issued_s <= t->watermark_s)
+                rc = -ESTALE;
+        }
+        if (rc == 0) {
+            e = &t->e[t->n++];
+            memcpy(e->nonce, nonce, len + 1);
+            e->issued_s = issued_s;
+            e->last_nc = nc;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+void ms_auth_nc_expire(ms_auth_nc_table_t *t, int64_t before_s)
+{
+    pthread_mutex_lock(&t->mu);
+    if (before_s - 1 > t->watermark_s)
+        t->watermark_s = before_s - 1;
+    for (size_t i = 0; i < t->n;)
+        if (t->e[i].issued_s < before_s)
+            t->e[i] = t->e[--t->n];
+        else
+            i++;
+    pthread_mutex_unlock(&t->mu);
+}
+
 int ms_auth_server_challenge(const char *realm, char *nonce, size_t nonce_cap, char *hdr,
                              size_t hdr_cap)
 {
@@ -474,10 +594,13 @@ int ms_auth_verify(const ms_auth_credentials_t *c, const char *method, const cha
     if (!pass)
         return -EACCES;
     if (c->scheme == MS_AUTH_BASIC) {
-        size_t a = strlen(c->password), b = strlen(pass);
-        if (!allow_basic || a != b || CRYPTO_memcmp(c->password, pass, a) != 0)
+        /* An empty user name is no user (RFC 7617 section 2 needs a
+         * user-id). The passwords are compared through their SHA-256 so
+         * that neither their content nor their length shows in the time. */
+        unsigned char da[32], db[32];
+        if (!allow_basic || !c->username[0] || sha256(c->password, da) < 0 || sha256(pass, db) < 0)
             return -EACCES;
-        return 0;
+        return CRYPTO_memcmp(da, db, sizeof da) == 0 ? 0 : -EACCES;
     }
     if (c->scheme != MS_AUTH_DIGEST || strcmp(c->realm, realm) != 0 || strcmp(c->nonce, nonce) != 0)
         return -EACCES;

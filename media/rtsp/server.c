@@ -22,9 +22,10 @@
 #include <unistd.h>
 
 #include "media/rtsp/server_int.h"
+#include "util/connlimit.h"
 #include "util/log.h"
 
-#define ACCEPT_TIMEOUT_MS 10000 /* to name a stream */
+#define ACCEPT_TIMEOUT_MS 10000 /* default time to name a stream */
 #define ACCEPT_MAX_REQS   16
 #define ACCEPT_MAX_CONNS  1024
 #define STOP_WAIT_S       5
@@ -40,6 +41,8 @@ typedef struct {
     int nreq;
     int closing;
     int open_handles;
+    int counted; /* ip is counted in srv->conns */
+    ms_ip_t ip;
 } acc_conn_t;
 
 typedef struct {
@@ -56,6 +59,8 @@ static void acc_closed(uv_handle_t *h)
     if (--a->open_handles > 0)
         return;
     a->srv->accept_conns--;
+    if (a->counted)
+        ms_connlimit_release(a->srv->conns, &a->ip);
     ms_buf_free(&a->raw);
     free(a);
 }
@@ -298,6 +303,34 @@ static void acc_timeout(uv_timer_t *t)
     acc_close(t->data);
 }
 
+/* Counts a new connection for its address (cfg.conns_per_ip). Returns 0,
+ * or -EBUSY when the address has its share already (logged, rate-limited). */
+static int acc_count(acc_conn_t *a)
+{
+    ms_rtsp_server_t *srv = a->srv;
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (!srv->conns || uv_tcp_getpeername(&a->tcp, (struct sockaddr *)&ss, &len) != 0 ||
+        ms_ip_from_sockaddr((const struct sockaddr *)&ss, &a->ip) < 0)
+        return 0;
+    if (srv->cfg.exempt && srv->cfg.exempt(srv->cfg.ud, (const struct sockaddr *)&ss))
+        return 0;
+    int rc = ms_connlimit_acquire(srv->conns, &a->ip);
+    if (rc == 0) {
+        a->counted = 1;
+        return 0;
+    }
+    uint32_t supp = 0;
+    if (ms_ratelimit_ok(&srv->rl_limit, &supp)) {
+        char ip[MS_IP_STRLEN];
+        MS_WARN(srv->ctx,
+                "refused a connection from %s: %u connections waiting from that address "
+                "(%u more refusals suppressed)",
+                ms_ip_format(&a->ip, ip, sizeof ip), srv->cfg.conns_per_ip, supp);
+    }
+    return -EBUSY;
+}
+
 static void on_connection(uv_stream_t *l, int status)
 {
     ms_rtsp_server_t *srv = l->data;
@@ -313,11 +346,12 @@ static void on_connection(uv_stream_t *l, int status)
     srv->accept_conns++;
     uv_timer_init(&srv->loop, &a->timer);
     a->timer.data = a;
-    if (uv_accept(l, (uv_stream_t *)&a->tcp) != 0 || srv->accept_conns > ACCEPT_MAX_CONNS) {
+    if (uv_accept(l, (uv_stream_t *)&a->tcp) != 0 || srv->accept_conns > ACCEPT_MAX_CONNS ||
+        acc_count(a) < 0) {
         acc_close(a);
         return;
     }
-    uv_timer_start(&a->timer, acc_timeout, ACCEPT_TIMEOUT_MS, 0);
+    uv_timer_start(&a->timer, acc_timeout, srv->cfg.request_timeout_ms, 0);
     uv_read_start((uv_stream_t *)&a->tcp, acc_alloc, acc_read);
 }
 
@@ -364,6 +398,15 @@ ms_rtsp_server_t *ms_rtsp_server_start(const ms_rtsp_server_cfg_t *cfg, char *er
     srv->cfg.log_ctx = srv->ctx;
     if (!srv->cfg.session_timeout_s)
         srv->cfg.session_timeout_s = 60;
+    if (!srv->cfg.request_timeout_ms)
+        srv->cfg.request_timeout_ms = ACCEPT_TIMEOUT_MS;
+    srv->rl_limit = (ms_ratelimit_t)MS_RATELIMIT_INIT(1000);
+    if (cfg->conns_per_ip &&
+        !(srv->conns = ms_connlimit_new(cfg->conns_per_ip, 4 * ACCEPT_MAX_CONNS))) {
+        snprintf(err, errlen, "out of memory");
+        free(srv);
+        return NULL;
+    }
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
     srv->next_udp_port = (uint16_t)(20000 + (getpid() % 1000) * 40);
@@ -415,6 +458,7 @@ err_loop:
 err_free:
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
+    ms_connlimit_free(srv->conns);
     free(srv);
     return NULL;
 }
@@ -509,6 +553,7 @@ void ms_rtsp_server_stop(ms_rtsp_server_t *srv)
     uv_loop_close(&srv->loop);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
+    ms_connlimit_free(srv->conns);
     MS_INFO(srv->ctx, "stopped");
     free(srv);
 }

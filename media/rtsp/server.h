@@ -66,6 +66,16 @@ typedef struct {
     int port;
     const char *log_ctx;
     uint32_t session_timeout_s; /* 0 = 60 */
+    /* A new connection must name a stream this server knows within
+     * request_timeout_ms (0 = 10000) or it is closed. */
+    uint32_t request_timeout_ms;
+    /* At most conns_per_ip connections per client address (IPv6 per
+     * address) may wait there at once (before their hand-off to a stream);
+     * more are closed at once. 0 = no limit. */
+    uint32_t conns_per_ip;
+    /* Accept thread, optional: 1 for a peer the limit does not apply to
+     * (trusted proxies). */
+    int (*exempt)(void *ud, const struct sockaddr *peer);
     /* Any thread (the accept thread): fills *out with a new reference.
      * Returns 0 or -ENOENT. */
     int (*lookup)(void *ud, const char *name_or_uid, ms_rtsp_stream_t *out);

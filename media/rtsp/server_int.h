@@ -22,6 +22,8 @@
 #include "media/rtsp/server.h"
 #include "util/blob.h"
 #include "util/buf.h"
+#include "util/connlimit.h"
+#include "util/log.h"
 
 #define SRV_QUEUE_CAP       512          /* packet blobs queued per TCP session */
 #define SRV_QUEUE_BYTES     (4u << 20)   /* and their bytes */
@@ -141,6 +143,8 @@ struct ms_rtsp_server {
     int pending; /* hand-offs posted but not yet run */
     int stopping;
     int accept_conns;
+    ms_connlimit_t *conns; /* accept-phase connections per address, or NULL */
+    ms_ratelimit_t rl_limit;
     uint16_t next_udp_port;
 };
 

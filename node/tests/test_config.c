@@ -56,7 +56,8 @@ static void test_node_full(void **state)
     const char *js =
         "{\"name\":\"n1\",\"data_dir\":\"/var/lib/ms\",\"threads\":2,"
         "\"listen\":{\"address\":\"127.0.0.1\",\"http\":8081,\"https\":8444,\"rtsp\":8555,"
-        "\"rtmp\":0,\"raft\":7001},\"advertise\":\"10.0.0.1\","
+        "\"rtmp\":0,\"raft\":7001,\"conns_per_ip\":512,\"request_timeout_s\":20},"
+        "\"advertise\":\"10.0.0.1\","
         "\"tls\":{\"cert\":\"/etc/c.pem\",\"key\":\"/etc/k.pem\"},\"secret\":\"s3cr3t\","
         "\"admin\":{\"user\":\"root\",\"password\":\"pw\",\"keys\":[\"k1\",\"k2\"]},"
         "\"storage\":[{\"path\":\"/a\",\"max_used_percent\":90},{\"path\":\"/b\"}],"
@@ -81,6 +82,8 @@ static void test_node_full(void **state)
     assert_int_equal(c.port_rtsp, 8555);
     assert_int_equal(c.port_rtmp, 0);
     assert_int_equal(c.port_raft, 7001);
+    assert_int_equal(c.conns_per_ip, 512);
+    assert_int_equal(c.request_timeout_s, 20);
     assert_string_equal(c.advertise, "10.0.0.1");
     assert_string_equal(c.tls_cert, "/etc/c.pem");
     assert_string_equal(c.tls_key, "/etc/k.pem");
@@ -123,6 +126,8 @@ static void test_node_defaults(void **state)
     assert_int_equal(c.port_rtsp, 8554);
     assert_int_equal(c.port_rtmp, 1935);
     assert_int_equal(c.port_raft, 7000);
+    assert_int_equal(c.conns_per_ip, 256);
+    assert_int_equal(c.request_timeout_s, 10);
     assert_string_equal(c.advertise, "127.0.0.1");
     assert_int_equal(c.nstorage, 0);
     assert_string_equal(c.streams_dir, "");

@@ -30,13 +30,14 @@ def test_invalid_node_config_reports_file_key_reason(tmp_path, ms_binary):
         "name": "n1",
         "data_dir": str(tmp_path / "data"),
         "threads": "many",
-        "listen": {"http": 70000},
+        "listen": {"http": 70000, "conns_per_ip": 0, "request_timeout_s": "10"},
         "bogus_key": 1,
         "ingest_batch_ms": 5,
     }))
     rc, out = check(cfg)
     assert rc == 1, out
-    for key in ("threads", "listen.http", "bogus_key", "ingest_batch_ms"):
+    for key in ("threads", "listen.http", "listen.conns_per_ip", "listen.request_timeout_s",
+                "bogus_key", "ingest_batch_ms"):
         assert has_line(out, cfg, key), "no '%s: %s: reason' line in:\n%s" % (cfg, key, out)
 
 

@@ -135,12 +135,75 @@ static void test_client_server_roundtrip(void **state)
     assert_int_equal(ms_auth_credentials_parse("Digest username=\"u\"", &c), -EINVAL);
 }
 
+/* Basic: an empty user name is refused; a password of another length or
+ * a prefix of the right one is refused. */
+static void test_basic_checks(void **state)
+{
+    (void)state;
+    ms_auth_credentials_t c;
+    /* ":secret" */
+    assert_int_equal(ms_auth_credentials_parse("Basic OnNlY3JldA==", &c), 0);
+    assert_string_equal(c.username, "");
+    assert_int_equal(ms_auth_verify(&c, "DESCRIBE", "x", "", "secret", 1), -EACCES);
+    /* "admin:secre" and "admin:secret" */
+    assert_int_equal(ms_auth_credentials_parse("Basic YWRtaW46c2VjcmU=", &c), 0);
+    assert_int_equal(ms_auth_verify(&c, "DESCRIBE", "x", "", "secret", 1), -EACCES);
+    assert_int_equal(ms_auth_credentials_parse("Basic YWRtaW46c2VjcmV0", &c), 0);
+    assert_int_equal(ms_auth_verify(&c, "DESCRIBE", "x", "", "secret", 1), 0);
+    assert_int_equal(ms_auth_verify(&c, "DESCRIBE", "x", "", "secret2", 1), -EACCES);
+}
+
+/* RFC 2617 3.2.2.5: the digest-uri names the Request-URI. */
+static void test_digest_uri_match(void **state)
+{
+    (void)state;
+    assert_true(ms_auth_digest_uri_match("rtsp://h:8554/priv", "rtsp://h:8554/priv"));
+    assert_true(ms_auth_digest_uri_match("rtsp://other:1/priv", "rtsp://h:8554/priv"));
+    assert_true(ms_auth_digest_uri_match("/priv?token=x", "rtsp://h/priv?token=x"));
+    assert_true(ms_auth_digest_uri_match("RTSP://h/priv/trackID=0", "rtsp://h/priv/trackID=0"));
+    assert_false(ms_auth_digest_uri_match("rtsp://h:8554/pub", "rtsp://h:8554/priv"));
+    assert_false(ms_auth_digest_uri_match("rtsp://h:8554/priv", "rtsp://h:8554/priv2"));
+    assert_false(ms_auth_digest_uri_match("rtsp://h:8554/priv2", "rtsp://h:8554/priv"));
+    assert_false(ms_auth_digest_uri_match("rtsp://h/priv?from=1", "rtsp://h/priv"));
+    assert_false(ms_auth_digest_uri_match("rtsp://h", "rtsp://h/priv"));
+    assert_false(ms_auth_digest_uri_match("", "rtsp://h/priv"));
+    assert_false(ms_auth_digest_uri_match("*", "rtsp://h/priv"));
+}
+
+/* RFC 2617 3.2.2: nc must increase per nonce; forgetting is never a replay. */
+static void test_nonce_counts(void **state)
+{
+    (void)state;
+    ms_auth_nc_table_t *t = ms_auth_nc_new(3);
+    assert_non_null(t);
+    assert_int_equal(ms_auth_nc_use(t, "n1", 100, 1), 0);
+    assert_int_equal(ms_auth_nc_use(t, "n1", 100, 1), -EALREADY); /* replay */
+    assert_int_equal(ms_auth_nc_use(t, "n1", 100, 2), 0);
+    assert_int_equal(ms_auth_nc_use(t, "n1", 100, 5), 0); /* gaps are fine */
+    assert_int_equal(ms_auth_nc_use(t, "n1", 100, 4), -EALREADY);
+    /* RFC 2069 form: nc 0, single use */
+    assert_int_equal(ms_auth_nc_use(t, "n2", 101, 0), 0);
+    assert_int_equal(ms_auth_nc_use(t, "n2", 101, 0), -EALREADY);
+    assert_int_equal(ms_auth_nc_use(t, "n3", 102, 1), 0);
+    /* full: n1 (oldest) is forgotten; it and anything as old are stale */
+    assert_int_equal(ms_auth_nc_use(t, "n4", 103, 1), 0);
+    assert_int_equal(ms_auth_nc_use(t, "n1", 100, 6), -ESTALE);
+    assert_int_equal(ms_auth_nc_use(t, "n0", 99, 1), -ESTALE);
+    assert_int_equal(ms_auth_nc_use(t, "n3", 102, 2), 0); /* still known */
+    ms_auth_nc_expire(t, 103);                            /* n2, n3 go */
+    assert_int_equal(ms_auth_nc_use(t, "n4", 103, 1), -EALREADY);
+    assert_int_equal(ms_auth_nc_use(t, "n5", 104, 1), 0);
+    assert_int_equal(ms_auth_nc_use(t, "", 104, 1), -EINVAL);
+    ms_auth_nc_free(t);
+    assert_null(ms_auth_nc_new(0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc2617_example),
-        cmocka_unit_test(test_challenge_choice),
-        cmocka_unit_test(test_client_server_roundtrip),
+        cmocka_unit_test(test_rfc2617_example),         cmocka_unit_test(test_challenge_choice),
+        cmocka_unit_test(test_client_server_roundtrip), cmocka_unit_test(test_basic_checks),
+        cmocka_unit_test(test_digest_uri_match),        cmocka_unit_test(test_nonce_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
