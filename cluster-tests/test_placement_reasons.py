@@ -56,6 +56,8 @@ def test_reserve_pools_and_unplaced_reason(three):
     # a cluster (n1, n2): reserved streams go there, unreserved ones to n3
     r = ld.api("/api/v1/clusters/k", "PUT", {"group": "", "main": "n1", "additional": "n2"})
     assert r.status == 200, r.text
+    assert "cluster k (main n1, additional n2) asked for: its servers take reserved streams " \
+        "only" in ld.log_text()
     assert ld.api("/api/v1/streams", "POST", body("r1", True)).status == 201
     assert ld.api("/api/v1/streams", "POST", body("u1", False)).status == 201
     p1 = mslib.wait_until(lambda: (lambda p: p if p["primary"] and p["backup"] else None)(
