@@ -10,6 +10,7 @@ nodes, no camera needed (placement does not depend on the source):
   status.reason on every node say why, and the leader logs it once;
 - raft ids are JSON strings (63-bit ids do not fit a JavaScript number)."""
 import json
+import time
 
 import mslib
 
@@ -28,6 +29,10 @@ def placement_of(n, name):
 def test_reserve_pools_and_unplaced_reason(three):
     c = three
     ld = c.leader()
+    # a server that just joined is "down" until its first report
+    mslib.wait_until(lambda: all(s["health"] == "up" for s in
+                                 ld.api("/api/v1/servers").json()["servers"]), 15,
+                     what="3 servers up")
     # ids as strings
     info = c.info(ld)
     assert isinstance(info["id"], str) and info["id"].isdigit(), info
@@ -51,10 +56,12 @@ def test_reserve_pools_and_unplaced_reason(three):
     # a cluster (n1, n2): reserved streams go there, unreserved ones to n3
     r = ld.api("/api/v1/clusters/k", "PUT", {"group": "", "main": "n1", "additional": "n2"})
     assert r.status == 200, r.text
+    assert "cluster k (main n1, additional n2) asked for: its servers take reserved streams " \
+        "only" in ld.log_text()
     assert ld.api("/api/v1/streams", "POST", body("r1", True)).status == 201
     assert ld.api("/api/v1/streams", "POST", body("u1", False)).status == 201
-    p1 = mslib.wait_until(lambda: (lambda p: p if p["primary"] else None)(placement_of(ld, "r1")),
-                          10, what="r1 placed")
+    p1 = mslib.wait_until(lambda: (lambda p: p if p["primary"] and p["backup"] else None)(
+        placement_of(ld, "r1")), 10, what="r1 placed with a backup")
     assert {p1["primary"], p1["backup"]} == {"n1", "n2"}, p1
     pu = mslib.wait_until(lambda: (lambda p: p if p["primary"] else None)(placement_of(ld, "u1")),
                           10, what="u1 placed")
@@ -79,6 +86,5 @@ def test_reserve_pools_and_unplaced_reason(three):
     mslib.wait_until(lambda: "stream r2: unplaced: reserve:" in ld.log_text(), 5,
                      what="the leader logs why r2 is unplaced")
     # once per change, not once per duty run (every 500 ms)
-    import time
     time.sleep(1.5)
     assert ld.log_text().count("stream r2: unplaced:") == 1, ld.log_text()[-3000:]

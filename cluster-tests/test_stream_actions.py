@@ -24,6 +24,13 @@ def test_transfer_server_dry_run_force_and_restart(three):
         lambda: (lambda s: s["status"]["server"] if s["status"].get("server") else None)(
             ld.stream("tx")), 15, what="tx placed")
     others = sorted(n for n in c.nodes if n != prim)
+    # the searches below expect every server to qualify: wait until each has
+    # reported (a server that just joined is "down" until its first report)
+    # and every node has the stream (the calls go to a follower)
+    mslib.wait_until(lambda: all(s["health"] == "up" for s in
+                                 ld.api("/api/v1/servers").json()["servers"]), 15,
+                     what="3 servers up")
+    c.converged()
     f = c.followers()[0]
     path = "/api/v1/streams/tx/transfer"
 

@@ -1528,6 +1528,14 @@ static void named_crud(ms_cluster_job_t *j, const char *list, const char *up, co
             return;
         if (j->id[0])
             json_object_set_new(args, "name", json_string(j->id));
+        const char *m = json_string_value(json_object_get(args, "main"));
+        const char *a = json_string_value(json_object_get(args, "additional"));
+        const char *nm = json_string_value(json_object_get(args, "name"));
+        if (strcmp(list, "clusters") == 0 && m && a && nm) /* make the pool rule visible */
+            MS_INFO(CTX,
+                    "cluster %s (main %s, additional %s) asked for: its servers take reserved "
+                    "streams only; new unreserved streams go to the servers in no cluster",
+                    nm, m, a);
     }
     if (cluster_write(cmd_with_req(strcmp(j->method, "DELETE") == 0 ? rm : up, args, j->req_key),
                       API_DEADLINE_MS, job_write_cb, j) < 0)

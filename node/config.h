@@ -107,6 +107,16 @@ int ms_node_cfg_load(const char *path, ms_node_cfg_t *out, ms_errlist_t *errs);
 void ms_node_cfg_check_env(const ms_node_cfg_t *c, const char *file, ms_errlist_t *errs,
                            ms_errlist_t *warns);
 
+/* The embedded default config of a node started with no argument (a
+ * single node on loopback; docs/config.md "No config"): dir (absolute,
+ * existing) holds node.json. When it exists it is reused (returns 0);
+ * otherwise it is generated with a random admin password (copied to
+ * password, pcap >= 33) and secret, ports 8080/8554/7000 unless
+ * MS_HTTP_PORT / MS_RTSP_PORT / MS_RAFT_PORT say otherwise, written 0600
+ * (returns 1). cfg_path receives the file's path. Negative errno on
+ * failure. Main thread, before the node starts. */
+int ms_node_cfg_embedded(const char *dir, char *cfg_path, size_t cap, char *password, size_t pcap);
+
 void ms_stream_cfg_defaults(ms_stream_cfg_t *s);
 void ms_stream_cfg_free(ms_stream_cfg_t *s);
 int ms_stream_cfg_copy(ms_stream_cfg_t *dst, const ms_stream_cfg_t *src);
