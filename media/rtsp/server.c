@@ -250,6 +250,21 @@ static void acc_process(acc_conn_t *a)
                 /* answered: 302, or 200 to an OPTIONS */
             } else if (strcmp(ev.msg.method, "OPTIONS") == 0 && tr == -ENOENT) {
                 acc_reply(a, 200, cseq, PUBLIC_HDR);
+            } else if (tr == 0 && srv->cfg.authorize) {
+                /* an unknown name gets the answer of a refused stream
+                 * (server.h authorize), so names cannot be probed */
+                struct sockaddr_storage peer;
+                int pl = sizeof peer;
+                memset(&peer, 0, sizeof peer);
+                uv_tcp_getpeername(&a->tcp, (struct sockaddr *)&peer, &pl);
+                char www[512] = "", extra[600] = "";
+                int code = srv->cfg.authorize(srv->cfg.ud, t->stream, t->query,
+                                              (const struct sockaddr *)&peer,
+                                              ms_rtsp_msg_header(&ev.msg, "Authorization"),
+                                              ev.msg.method, ev.msg.uri, www, sizeof www, NULL);
+                if (code == 401 && www[0] && !strpbrk(www, "\r\n"))
+                    snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n", www);
+                acc_reply(a, code == 401 ? 401 : 404, cseq, extra[0] ? extra : NULL);
             } else {
                 acc_reply(a, tr == -EINVAL ? 400 : 404, cseq, NULL);
             }
