@@ -204,6 +204,35 @@ static int arch_open(ms_req_t *r, arch_t *a, int64_t at_ms, enum MHD_Result *ret
     return 0;
 }
 
+/* The start of the keyframe fragment that contains from_ms (the first
+ * chunk ending after it; as dvr/playlist.c and dvr/mp4export.c start), or
+ * from_ms when none does. */
+static int64_t kf_at(const ms_dvr_chunk_t *v, size_t n, int64_t from_ms)
+{
+    for (size_t ci = 0; ci < n; ci++) {
+        const ms_dvr_chunk_t *c = &v[ci];
+        if (!c->nfrags || c->end_ms <= from_ms)
+            continue;
+        size_t k = 0;
+        for (size_t q = 0; q < c->nfrags; q++)
+            if (c->frags[q].key && c->frags[q].t_ms <= from_ms)
+                k = q;
+        return c->frags[k].t_ms < from_ms ? c->frags[k].t_ms : from_ms;
+    }
+    return from_ms;
+}
+
+/* The length to ask the playlist / export for: they end at their first
+ * keyframe + length. Up to the request's end as before; when the session's
+ * window ends first, up to exactly that end (the window rule: from the
+ * keyframe containing its start up to its end). */
+static int64_t span_ms(const arch_t *a, int64_t kf, int64_t from_ms, int64_t end_ms)
+{
+    if (end_ms == a->d.win_to_ms && kf < from_ms)
+        return end_ms - kf;
+    return end_ms - from_ms;
+}
+
 /* [*from_ms, *to_ms) held to the session's window; 0, or the 403 queued. */
 static int arch_clip(ms_req_t *r, arch_t *a, int64_t *from_ms, int64_t *to_ms, enum MHD_Result *ret)
 {
@@ -324,7 +353,8 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
         ret = ms_api_reply_error(r, 503, "archive index unavailable", NULL, NULL);
         goto out;
     }
-    ms_dvr_pl_opts_t o = {from_ms, end_ms - from_ms, event, 2000, SEG_TARGET_MS, a.query};
+    int64_t span = span_ms(&a, kf_at(v, n, from_ms), from_ms, end_ms);
+    ms_dvr_pl_opts_t o = {from_ms, span, event, 2000, SEG_TARGET_MS, a.query};
     if (event)
         o.dur_ms = 0;
     ms_buf_t b = MS_BUF_INIT;
@@ -440,8 +470,17 @@ static enum MHD_Result serve_mp4(ms_req_t *r, int64_t from, int64_t dur)
     int64_t from_ms = from * 1000, end_ms = (from + dur) * 1000;
     if (arch_clip(r, &a, &from_ms, &end_ms, &ret) < 0)
         return ret;
+    int64_t kf = from_ms;
+    if (end_ms == a.d.win_to_ms) {
+        ms_dvr_chunk_t *v = NULL;
+        size_t n = 0;
+        if (ms_dvr_chunks(a.cfg.uid, from_ms, from_ms + 1, &v, &n) == 0) {
+            kf = kf_at(v, n, from_ms);
+            ms_dvr_chunks_free(v, n);
+        }
+    }
     ms_dvr_export_t *x = NULL;
-    int rc = ms_dvr_export_open(a.cfg.uid, from_ms, end_ms - from_ms, &x);
+    int rc = ms_dvr_export_open(a.cfg.uid, from_ms, span_ms(&a, kf, from_ms, end_ms), &x);
     ms_stream_cfg_free(&a.cfg);
     if (rc == -ENOENT)
         return ms_api_reply_error(r, 404, "nothing recorded in this window", NULL, NULL);
