@@ -11,12 +11,15 @@ test of the module; the live tests run first while the archive fills."""
 import http.client
 import re
 import time
+import urllib.parse
 from datetime import datetime, timezone
 
 import pytest
 
 from mslib import Node, ffmpeg_decode, free_port
+from test_browser import web_server  # noqa: F401  (fixture)
 from test_dvr import _RtspArchive, _first_frame_wall, dvr, media_duration
+from test_dvr_browser import play
 
 FPS = 25
 PRIVATE = {"mode": "private", "whitelist": []}
@@ -211,6 +214,18 @@ def test_archive_share_link_from_between_keyframes(win):
     dec = ffmpeg_decode(r.json()["url"], 4)
     assert dec.errors == [] and dec.rc == 0, dec
     assert dec.frames >= 4 * FPS * 0.9, dec
+
+
+def test_archive_share_link_plays_in_hlsjs(win, web_server, tmp_path):  # noqa: F811
+    """The same kind of link in Chromium with hls.js: it plays (no fatal
+    error, no network error: the first segment is served)."""
+    f = recorded_window(win, 6)
+    r = win.api("/api/v1/streams/priv/share", method="POST",
+                body={"mode": "archive", "protocol": "hls", "ttl_s": 600, "from": f})
+    assert r.status == 200, r.text
+    res = play("%s/index.html?src=%s" % (web_server, urllib.parse.quote(r.json()["url"], safe="")),
+               tmp_path / "hls")
+    assert not [e for e in res["errors"] if "networkError" in e], res
 
 
 def clock(t):
