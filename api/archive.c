@@ -343,8 +343,13 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
     int64_t from_ms = from * 1000, end_ms = event ? INT64_MAX : (from + dur) * 1000;
     if (arch_clip(r, &a, &from_ms, &end_ms, &ret) < 0)
         return ret;
-    if (event && end_ms != INT64_MAX)
-        event = 0; /* a window that ends is a VOD list */
+    /* -now with a window that has ended: a VOD list up to its end; while it
+     * has not, an EVENT list (every listed segment starts before now, so
+     * inside the window) that gets its ENDLIST once the window is over */
+    if (event && end_ms != INT64_MAX && end_ms <= ms_wall_us() / 1000)
+        event = 0;
+    else if (event)
+        end_ms = INT64_MAX;
     int64_t to_ms = event ? (ms_wall_us() / 1000) + 60000 : end_ms + 60000;
     ms_dvr_chunk_t *v = NULL;
     size_t n = 0;

@@ -17,7 +17,7 @@ import pytest
 import mslib
 from conftest import kill9, restart
 from test_failover import one_active_primary, placement
-from test_transfer import _ranges
+from test_transfer import _no_follow, _ranges
 
 FPS = 25
 
@@ -162,6 +162,11 @@ def test_rtsp_redirect_live_token_failover(rtsp_three, tmp_path):
         decodes(rtsp_url(pq, "rp?token=" + tok))
         st, h = describe(pq, "rp")
         assert st == 401 and "location" not in h, (st, h)
+        # over HTTP too: the live playlist is refused where asked (404, as
+        # an unknown stream), not redirected; with the token it is
+        assert _no_follow(pq, "/rp/index.m3u8") == (404, None)
+        st, loc = _no_follow(pq, "/rp/index.m3u8?token=" + tok)
+        assert st == 302 and loc.startswith(c.nodes[pp].base), (st, loc)
         assert describe(c.nodes[pp], "rp")[0] == 401
         bad = mslib.ffmpeg_decode(rtsp_url(pq, "rp"), 2, extra_in=["-rtsp_transport", "tcp"])
         assert bad.rc != 0 and bad.frames == 0, bad

@@ -196,6 +196,13 @@ def test_archive_window_http(win, tmp_path):
     assert late, wpl
     assert http_get(win, "/priv/%s?token=%s" % (late[-1], t))[0] == 403
     assert http_get(win, "/priv/%s?token=%s" % (late[-1], wide))[0] == 200
+    # -now: a window that has ended gives a VOD list up to its end; one
+    # still open an EVENT list growing to live
+    st, body = http_get(win, "/priv/archive-%d-now.m3u8?token=%s" % (f, t))
+    assert st == 200 and b"#EXT-X-PLAYLIST-TYPE:VOD" in body and b"#EXT-X-ENDLIST" in body, body
+    assert 3.5 <= extinf_total(body.decode()) <= 5.1, body
+    st, body = http_get(win, "/priv/archive-%d-now.m3u8?token=%s" % (f, wide))
+    assert st == 200 and b"#EXT-X-PLAYLIST-TYPE:EVENT" in body, body
     # a playlist or an export wholly after the window: 403
     assert http_get(win, "/priv/archive-%d-4.m3u8?token=%s" % (f + 5, t))[0] == 403
     assert http_get(win, "/priv/archive-%d-4.mp4?token=%s" % (f + 5, t))[0] == 403
