@@ -602,6 +602,13 @@ static void arch_play(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq)
         else if (r.kind == MS_RANGE_NPT && (c->was_played || r.start_s > 0.0005))
             seek = a->at_ms + (int64_t)(r.start_s * 1000.0);
     }
+    if (seek < 0 && (a->at_ms < c->grant.from_ms || a->at_ms >= c->grant.to_ms)) {
+        /* the position was allowed by an earlier decision of this
+         * connection, not by the current one */
+        MS_INFO(c->ctx, "archive position outside the session's window refused");
+        reply(c, 457, cseq, NULL, NULL, NULL, 0);
+        return;
+    }
     if (seek < 0) {
         arch_play_reply(c, cseq);
         return;

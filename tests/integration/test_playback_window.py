@@ -266,6 +266,23 @@ def test_archive_window_rtsp(win):
         assert not [p for m, ch, p in c.packets(1.5) if ch == 0], "RTP after the window's end"
     finally:
         c.s.close()
+    # a position allowed by an earlier token of the connection is not
+    # played under a later one whose window does not hold it
+    later = token(win, ttl_s=600, mode="archive", duration_s=60, **{"from": f + 6})
+    c = _RtspArchive(win.rtsp_port, "priv?from=%d&token=%s" % (f, t))
+    try:
+        st, h, _ = c.req("DESCRIBE", c.url)
+        assert st == 200, (st, h)
+        base = h["content-base"].rstrip("/")
+        assert c.req("SETUP", base + "/trackID=0?from=%d&token=%s" % (f, t),
+                     "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")[0] == 200
+        st, h, _ = c.req("PLAY", "%s?from=%d&token=%s" % (base, f + 6, later))
+        assert st == 457, (st, h)
+        st, h, _ = c.req("PLAY", "%s?from=%d&token=%s" % (base, f + 6, later),
+                         "Range: clock=%s-\r\n" % clock(f + 6))
+        assert st == 200, (st, h)
+    finally:
+        c.s.close()
     u = "rtsp://127.0.0.1:%d/priv?from=%d&token=%s" % (win.rtsp_port, f, t)
     dec = ffmpeg_decode(u, 20, extra_in=("-rtsp_transport", "tcp"), timeout=40)
     assert dec.errors == [] and dec.rc == 0, dec
