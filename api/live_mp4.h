@@ -4,7 +4,7 @@
  *   GET /{stream}/videoshot.jpg  ms_snapshot_respond(..., preview 0)
  *   GET /{stream}/preview.jpg    ms_snapshot_respond(..., preview 1)
  *   GET /{stream}/preview.mp4    ms_snapshot_mp4_respond
- * The caller has already run ms_access_check (api/access.h).
+ * The caller has already decided access (api/access.h ms_playback_decide).
  *
  * Threads: MHD handler threads (the daemon needs MHD_ALLOW_SUSPEND_RESUME).
  * Every object argument is borrowed; the response takes its own references.
