@@ -269,7 +269,9 @@ static int frags_allowed(const ms_play_decision_t *d, const ms_dvr_chunk_t *c, s
 {
     if (d->win_from_ms == INT64_MIN && d->win_to_ms == INT64_MAX)
         return 1;
-    if (!c->nfrags)
+    /* a chunk that ends before the window's start holds nothing of it (the
+     * keyframe rule reaches back only inside the chunk that contains it) */
+    if (!c->nfrags || c->end_ms <= d->win_from_ms)
         return 0;
     /* the earliest fragment start the window allows in this chunk */
     int64_t lo = d->win_from_ms;

@@ -157,7 +157,7 @@ def test_archive_window_http(win, tmp_path):
     the window; the playlist lists exactly it (first segment from the
     keyframe before F, which is served); segments, JPEGs outside it are
     refused; ffmpeg decodes the window with no error."""
-    f = recorded_window(win, 10)
+    f = recorded_window(win, 12)
     t = token(win, ttl_s=600, mode="archive", duration_s=4, **{"from": f})
     # MP4: window + at most one GOP (it returned everything after F)
     st, body = http_get(win, "/priv/archive-%d-86400.mp4?token=%s" % (f, t))
@@ -196,6 +196,26 @@ def test_archive_window_http(win, tmp_path):
     assert late, wpl
     assert http_get(win, "/priv/%s?token=%s" % (late[-1], t))[0] == 403
     assert http_get(win, "/priv/%s?token=%s" % (late[-1], wide))[0] == 200
+    # nothing of the chunks before the window: every segment that ends
+    # before a window [F+6, F+10) is refused under its token (the last GOP
+    # of each earlier chunk was served), the one holding F+6 is served
+    late_t = token(win, ttl_s=600, mode="archive", duration_s=4, **{"from": f + 6})
+    st, body = http_get(win, "/priv/archive-%d-8.m3u8?token=%s" % (f, wide))
+    assert st == 200
+    segs = [(pdt(a), float(d), u) for a, d, u in re.findall(
+        r"#EXT-X-PROGRAM-DATE-TIME:(\S+)\n#EXTINF:([0-9.]+),\n(archive-seg-[^?\n]+)",
+        body.decode())]
+    before = [u for s0, d, u in segs if s0 + d <= f + 6 - 0.05]
+    holding = [u for s0, d, u in segs if s0 <= f + 6 < s0 + d]
+    assert len(before) >= 2 and holding, segs
+    for u in before:
+        assert http_get(win, "/priv/%s?token=%s" % (u, late_t))[0] == 403, u
+    # the segment holding F+6 starts at a keyframe at most one GOP before,
+    # or is split there: either way the part from that keyframe is served
+    st, body = http_get(win, "/priv/archive-%d-4.m3u8?token=%s" % (f + 6, late_t))
+    assert st == 200, body
+    for u in [ln for ln in body.decode().splitlines() if ln and not ln.startswith("#")]:
+        assert http_get(win, "/priv/" + u)[0] == 200, u
     # -now: a window that has ended gives a VOD list up to its end; one
     # still open an EVENT list growing to live
     st, body = http_get(win, "/priv/archive-%d-now.m3u8?token=%s" % (f, t))
