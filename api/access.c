@@ -1,4 +1,5 @@
 /* Playback access control and share links (api/access.h). */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,16 +31,96 @@ int ms_access_client_addr(const struct sockaddr *peer, const char *xff, const ch
     return ms_ip_forwarded_client(&p, xff, forwarded, n ? is_trusted : NULL, &t, out);
 }
 
-__attribute__((format(printf, 4, 5))) static int say(int code, char *reason, size_t cap,
-                                                     const char *fmt, ...)
+static int decided(ms_play_decision_t *d, ms_play_verdict_t v, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int decided(ms_play_decision_t *d, ms_play_verdict_t v, const char *fmt, ...)
 {
-    if (reason && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, cap, fmt, ap);
-        va_end(ap);
+    d->verdict = v;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->reason, sizeof d->reason, fmt, ap);
+    va_end(ap);
+    return v == MS_PLAY_ALLOW ? 0 : v == MS_PLAY_HIDDEN ? -ENOENT : -EACCES;
+}
+
+int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *d)
+{
+    assert(q && q->stream && q->node && d);
+    memset(d, 0, sizeof *d);
+    d->win_from_ms = INT64_MIN;
+    d->win_to_ms = INT64_MAX;
+    const ms_stream_cfg_t *s = q->stream;
+    const ms_node_cfg_t *node = q->node;
+    if (s->access_mode == MS_ACCESS_PUBLIC)
+        return decided(d, MS_PLAY_ALLOW, "public stream");
+    ms_ip_t client;
+    char ctext[MS_IP_STRLEN] = "";
+    if (ms_access_client_addr(q->peer, q->xff, q->forwarded, node->trusted_proxies,
+                              node->ntrusted_proxies, &client) < 0)
+        return decided(d, MS_PLAY_HIDDEN, "%s", "unknown client address family");
+    ms_ip_format(&client, ctext, sizeof ctext);
+
+    const char *token = q->token;
+    int have_token = token && *token;
+    if (s->access_mode == MS_ACCESS_PROTECTED) {
+        if (ms_cidr_list_match(s->whitelist, s->nwhitelist, &client))
+            return decided(d, MS_PLAY_ALLOW, "%s in whitelist", ctext);
+        if (!have_token)
+            return decided(d, MS_PLAY_HIDDEN, "client %s not in the whitelist", ctext);
+    } else if (!have_token) {
+        return decided(d, MS_PLAY_HIDDEN, "%s", "private stream: token required");
     }
-    return code;
+
+    int archive = q->mode == MS_ACCESS_ARCHIVE;
+    int64_t wf = 0, wt = 0;
+    int64_t at = 0;
+    if (archive) {
+        /* an archive session with no time yet is verified at the start of
+         * the token's own window (read unverified; the MAC check follows) */
+        if (q->at_ms == MS_PLAY_ANY_TIME)
+            at = ms_token_window(token, &wf, &wt) == 0 ? wf : 0;
+        else
+            at = q->at_ms >= 0 ? q->at_ms / 1000 : -((-q->at_ms + 999) / 1000);
+    }
+    char why[96];
+    int rc =
+        ms_token_verify(token, node->secret, s->uid, archive ? MS_TOKEN_ARCHIVE : MS_TOKEN_LIVE,
+                        now, ctext, at, why, sizeof why);
+    /* not a genuine token of this stream: tell nothing (as unknown) */
+    if (rc == MS_TOKEN_ETAMPERED || rc == MS_TOKEN_ESTREAM)
+        return decided(d, MS_PLAY_HIDDEN, "%s", why);
+    if (rc < 0)
+        return decided(d, MS_PLAY_DENIED, "%s", why);
+    int64_t exp = 0;
+    if (ms_token_expires(token, &exp) == 0 && exp == 0 && !node->external_access)
+        return decided(d, MS_PLAY_DENIED, "%s",
+                       "public links are disabled (external_access is off)");
+    d->by_token = 1;
+    d->expires = exp;
+    if (archive && ms_token_window(token, &wf, &wt) == 0) {
+        d->win_from_ms = wf * 1000;
+        d->win_to_ms = wt * 1000;
+    }
+    /* Extension point (api/access.h): a deployment policy (on_play hook,
+     * Lua) runs here and may only narrow this decision. */
+    return decided(d, MS_PLAY_ALLOW, "%s", "valid token");
+}
+
+int ms_play_clip(const ms_play_decision_t *d, int64_t *from_ms, int64_t *to_ms)
+{
+    int64_t f = *from_ms > d->win_from_ms ? *from_ms : d->win_from_ms;
+    int64_t t = *to_ms < d->win_to_ms ? *to_ms : d->win_to_ms;
+    if (f >= t)
+        return 0;
+    *from_ms = f;
+    *to_ms = t;
+    return 1;
+}
+
+int ms_play_time_ok(const ms_play_decision_t *d, int64_t t_ms)
+{
+    return t_ms >= d->win_from_ms && t_ms < d->win_to_ms;
 }
 
 int ms_access_check_at(const ms_stream_cfg_t *s, const ms_node_cfg_t *node,
@@ -47,37 +128,17 @@ int ms_access_check_at(const ms_stream_cfg_t *s, const ms_node_cfg_t *node,
                        const char *token, int mode, int64_t at, int64_t now, char *reason,
                        size_t reason_cap)
 {
-    if (s->access_mode == MS_ACCESS_PUBLIC)
-        return say(0, reason, reason_cap, "public stream");
-    ms_ip_t client;
-    char ctext[MS_IP_STRLEN] = "";
-    if (ms_access_client_addr(peer, xff, forwarded, node->trusted_proxies, node->ntrusted_proxies,
-                              &client) == 0)
-        ms_ip_format(&client, ctext, sizeof ctext);
-    else
-        return say(-EACCES, reason, reason_cap, "%s", "unknown client address family");
-
-    int have_token = token && *token;
-    if (s->access_mode == MS_ACCESS_PROTECTED) {
-        if (ms_cidr_list_match(s->whitelist, s->nwhitelist, &client))
-            return say(0, reason, reason_cap, "%s in whitelist", ctext);
-        if (!have_token)
-            return say(-EACCES, reason, reason_cap, "client %s not in the whitelist", ctext);
-    } else if (!have_token) {
-        return say(-EPERM, reason, reason_cap, "%s", "private stream: token required");
-    }
-
-    char why[96];
-    int rc = ms_token_verify(token, node->secret, s->uid,
-                             mode == MS_ACCESS_ARCHIVE ? MS_TOKEN_ARCHIVE : MS_TOKEN_LIVE, now,
-                             ctext, at, why, sizeof why);
-    if (rc < 0)
-        return say(-EACCES, reason, reason_cap, "%s", why);
-    int64_t exp = 0;
-    if (ms_token_expires(token, &exp) == 0 && exp == 0 && !node->external_access)
-        return say(-EACCES, reason, reason_cap, "%s",
-                   "public links are disabled (external_access is off)");
-    return say(0, reason, reason_cap, "%s", "valid token");
+    ms_play_req_t q = {s, node, peer, xff, forwarded, token, mode, at * 1000};
+    ms_play_decision_t d;
+    int rc = ms_playback_decide(&q, now, &d);
+    if (reason && reason_cap)
+        snprintf(reason, reason_cap, "%s", d.reason);
+    if (rc == 0)
+        return 0;
+    /* no credentials at all on a private stream: 401 */
+    if (rc == -ENOENT && s->access_mode == MS_ACCESS_PRIVATE && !(token && *token))
+        return -EPERM;
+    return -EACCES;
 }
 
 int ms_access_check(const ms_stream_cfg_t *s, const ms_node_cfg_t *node,
@@ -111,6 +172,9 @@ int ms_share_build(const ms_share_req_t *req, const ms_stream_cfg_t *s, const ms
     if (req->mode == MS_ACCESS_ARCHIVE) {
         if (req->from <= 0)
             return bad(-EINVAL, field, "from", err, err_cap, "archive links need from");
+        if (req->from > MS_ARCHIVE_FROM_MAX)
+            return bad(-EINVAL, field, "from", err, err_cap,
+                       "from is not a time the archive routes accept");
         if (strcmp(s->quality, "high") != 0)
             return bad(-EPERM, field, "mode", err, err_cap,
                        "archive links exist only for high-quality streams");

@@ -35,7 +35,78 @@
 int ms_access_client_addr(const struct sockaddr *peer, const char *xff, const char *forwarded,
                           char *const *trusted, size_t n, ms_ip_t *out);
 
-/* The decision for one playback request. mode: MS_ACCESS_LIVE or
+/* ---- the playback decision point -------------------------------------
+ *
+ * ms_playback_decide() is the one place that decides whether a client may
+ * play: every protocol calls it for a new playback session (HLS playlist,
+ * segment, live.mp4, JPEG, MP4 export, RTSP DESCRIBE/SETUP/PLAY) and again
+ * for every other resource, range or seek the session asks for. The
+ * decision carries what the session may do afterwards: the archive window
+ * it may play and when it lapses (token expiry), so a protocol can cache it
+ * per session and re-check only at `expires` (docs/access.md).
+ *
+ * Order: the stream's access mode (public, protected whitelist, private),
+ * then the token (util/token.h). Extension point: a per-deployment policy
+ * (an HTTP on_play hook, a Lua function) belongs at the end of
+ * ms_playback_decide, after the built-in rules, and may only narrow an
+ * allowed decision (refuse it, shorten the window or the expiry); every
+ * protocol then gets it without further change.
+ *
+ * What a refused client learns (docs/security.md "Playback"): a request
+ * that does not carry a genuine token for the stream (no token, a tampered
+ * one, one for another stream, a protected stream outside its whitelist)
+ * gets MS_PLAY_HIDDEN, answered exactly as an unknown stream is (HTTP 404
+ * "unknown stream"; RTSP 401 with a Digest challenge); only the holder of a
+ * genuine token for this stream is told why it does not play
+ * (MS_PLAY_DENIED: expired, wrong mode, another address, outside the
+ * window: HTTP / RTSP 403). */
+
+#define MS_PLAY_ANY_TIME INT64_MIN /* at_ms: an archive session, no time yet */
+
+typedef enum {
+    MS_PLAY_ALLOW = 0,
+    MS_PLAY_HIDDEN, /* refuse as an unknown stream */
+    MS_PLAY_DENIED, /* refuse with the reason (403) */
+} ms_play_verdict_t;
+
+typedef struct {
+    const ms_stream_cfg_t *stream; /* borrowed */
+    const ms_node_cfg_t *node;     /* borrowed */
+    const struct sockaddr *peer;   /* TCP peer */
+    const char *xff, *forwarded;   /* forwarding headers or NULL */
+    const char *token;             /* ?token= (or an RTSP token user name); NULL/"" none */
+    int mode;                      /* MS_ACCESS_LIVE | MS_ACCESS_ARCHIVE */
+    int64_t at_ms;                 /* archive: the time asked (UTC ms) or MS_PLAY_ANY_TIME */
+} ms_play_req_t;
+
+typedef struct {
+    ms_play_verdict_t verdict;
+    int by_token;        /* allowed because of a token */
+    int64_t win_from_ms; /* archive window [win_from_ms, win_to_ms) UTC ms; */
+    int64_t win_to_ms;   /* INT64_MIN / INT64_MAX when unrestricted */
+    int64_t expires;     /* UTC s the decision lapses at; 0 = never */
+    char reason[160];    /* why (for logs; the 403 body for DENIED) */
+} ms_play_decision_t;
+
+/* Decides one playback request at time now (UTC s). Fills *d and returns 0
+ * (allow), -ENOENT (MS_PLAY_HIDDEN) or -EACCES (MS_PLAY_DENIED). Any thread;
+ * pure apart from its arguments. */
+int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *d);
+
+/* The archive window rule, one for every protocol (docs/access.md): a
+ * session whose decision allows [F, E) may play from the keyframe that
+ * contains F (at most one GOP before F) up to E, and nothing else.
+ * Intersects the asked range [*from_ms, *to_ms) with the decision's window:
+ * 1 when something is left (the range is narrowed), 0 when the two do not
+ * overlap. Pure. */
+int ms_play_clip(const ms_play_decision_t *d, int64_t *from_ms, int64_t *to_ms);
+
+/* Whether a seek or a start at t_ms (UTC ms) is inside the decision's
+ * window: 1 or 0. Pure. */
+int ms_play_time_ok(const ms_play_decision_t *d, int64_t t_ms);
+
+/* The decision for one playback request (the original interface, kept for
+ * callers that need no window: a wrapper of ms_playback_decide). mode: MS_ACCESS_LIVE or
  * MS_ACCESS_ARCHIVE; at: the archive time asked for (UTC seconds; ignored
  * for live). token: the ?token= value or NULL/"".
  * Returns 0 (allow), -EACCES (HTTP 403 / RTSP 403: refused, reason says

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "api/access.h"
 #include "media/hls/hls.h"
 #include "node/config.h"
 #include "node/streams.h"
@@ -149,11 +150,21 @@ enum MHD_Result ms_api_stream_tokens(ms_req_t *r);
 enum MHD_Result ms_api_stream_share(ms_req_t *r);
 
 /* Playback access control of api/access.h for request r on stream s (live
- * mode): 0 when allowed; otherwise the 401/403 reply is queued (JSON error
+ * mode): 0 when allowed; otherwise the 404/403 reply is queued (JSON error
  * body; the refusal is logged at info level, rate-limited), *ret holds the
  * MHD result and a negative errno is returned. token: the ?token= value
  * ("" or NULL when absent). Borrows s. */
 int ms_api_playback_access(ms_req_t *r, ms_stream_t *s, const char *token, enum MHD_Result *ret);
+/* The same, giving the decision (its expiry, for live.mp4). */
+int ms_api_playback_access_d(ms_req_t *r, ms_stream_t *s, const char *token, ms_play_decision_t *d,
+                             enum MHD_Result *ret);
+/* The playback decision point for an HTTP request (api/access.h
+ * ms_playback_decide with the request's peer and forwarding headers):
+ * returns 0, or queues the refusal in *ret (hidden: the 404 of an unknown
+ * stream; denied: 403 with the reason) and returns -ENOENT / -EACCES.
+ * MHD thread; cfg borrowed. */
+int ms_api_playback_decide(ms_req_t *r, const ms_stream_cfg_t *cfg, const char *token, int mode,
+                           int64_t at_ms, ms_play_decision_t *d, enum MHD_Result *ret);
 /* 1 for routes that serve media to players (CORS, access control). */
 int ms_api_is_playback(ms_route_id_t id);
 enum MHD_Result ms_api_metrics(ms_req_t *r);

@@ -148,12 +148,15 @@ out:
 typedef struct {
     ms_stream_cfg_t cfg;
     char tok[512];
-    char query[600]; /* "?token=..." or "" for URIs in playlists */
+    char query[600];      /* "?token=..." or "" for URIs in playlists */
+    ms_play_decision_t d; /* the session's window and expiry */
 } arch_t;
 
-/* Finds the stream, decides archive access at `at` (UTC s). 0, or the reply
- * is queued in *ret. On success a->cfg must be freed. */
-static int arch_open(ms_req_t *r, arch_t *a, int64_t at, enum MHD_Result *ret)
+/* Finds the stream and decides archive access (api/access.h
+ * ms_playback_decide) for time at_ms (UTC ms) or MS_PLAY_ANY_TIME (the
+ * caller then holds the request to a->d's window). 0, or the reply is
+ * queued in *ret. On success a->cfg must be freed. */
+static int arch_open(ms_req_t *r, arch_t *a, int64_t at_ms, enum MHD_Result *ret)
 {
     memset(a, 0, sizeof *a);
     int n = ms_api_query(r, "token", a->tok, sizeof a->tok);
@@ -174,22 +177,18 @@ static int arch_open(ms_req_t *r, arch_t *a, int64_t at, enum MHD_Result *ret)
         *ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
         return -ENOMEM;
     }
-    const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
-    const char *fwd = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
-    char reason[160] = "";
     /* a signed node-to-node playlist fetch (api/archive_remote.c): the
-     * asking node already decided access for its client */
-    rc = ms_archive_remote_internal(r)
-             ? 0
-             : ms_access_check(&a->cfg, ms_api_cfg(), (const struct sockaddr *)&r->peer_sa, xff,
-                               fwd, a->tok, MS_ACCESS_ARCHIVE, at, reason, sizeof reason);
+     * asking node already decided access for its client (and clipped the
+     * window it asks for) */
+    if (ms_archive_remote_internal(r)) {
+        a->d.verdict = MS_PLAY_ALLOW;
+        a->d.win_from_ms = INT64_MIN;
+        a->d.win_to_ms = INT64_MAX;
+        rc = 0;
+    } else {
+        rc = ms_api_playback_decide(r, &a->cfg, a->tok, MS_ACCESS_ARCHIVE, at_ms, &a->d, ret);
+    }
     if (rc < 0) {
-        char ctx[MS_NAME_MAX + 32];
-        snprintf(ctx, sizeof ctx, "%s [stream %s]", MS_API_CTX, a->cfg.name);
-        MS_DEBUG(ctx, "archive playback refused for %s: %s", r->peer, reason);
-        static const char *const h401[] = {"WWW-Authenticate", "Token realm=\"playback\"", NULL};
-        *ret = rc == -EPERM ? ms_api_reply_error(r, 401, reason, "token", h401)
-                            : ms_api_reply_error(r, 403, reason, NULL, NULL);
         ms_stream_cfg_free(&a->cfg);
         return rc;
     }
@@ -203,6 +202,45 @@ static int arch_open(ms_req_t *r, arch_t *a, int64_t at, enum MHD_Result *ret)
         }
     }
     return 0;
+}
+
+/* The start of the keyframe fragment that contains from_ms (the first
+ * chunk ending after it; as dvr/playlist.c and dvr/mp4export.c start), or
+ * from_ms when none does. */
+static int64_t kf_at(const ms_dvr_chunk_t *v, size_t n, int64_t from_ms)
+{
+    for (size_t ci = 0; ci < n; ci++) {
+        const ms_dvr_chunk_t *c = &v[ci];
+        if (!c->nfrags || c->end_ms <= from_ms)
+            continue;
+        size_t k = 0;
+        for (size_t q = 0; q < c->nfrags; q++)
+            if (c->frags[q].key && c->frags[q].t_ms <= from_ms)
+                k = q;
+        return c->frags[k].t_ms < from_ms ? c->frags[k].t_ms : from_ms;
+    }
+    return from_ms;
+}
+
+/* The length to ask the playlist / export for: they end at their first
+ * keyframe + length. Up to the request's end as before; when the session's
+ * window ends first, up to exactly that end (the window rule: from the
+ * keyframe containing its start up to its end). */
+static int64_t span_ms(const arch_t *a, int64_t kf, int64_t from_ms, int64_t end_ms)
+{
+    if (end_ms == a->d.win_to_ms && kf < from_ms)
+        return end_ms - kf;
+    return end_ms - from_ms;
+}
+
+/* [*from_ms, *to_ms) held to the session's window; 0, or the 403 queued. */
+static int arch_clip(ms_req_t *r, arch_t *a, int64_t *from_ms, int64_t *to_ms, enum MHD_Result *ret)
+{
+    if (ms_play_clip(&a->d, from_ms, to_ms))
+        return 0;
+    *ret = ms_api_reply_error(r, 403, "outside the token's archive window", NULL, NULL);
+    ms_stream_cfg_free(&a->cfg);
+    return -EACCES;
 }
 
 static enum MHD_Result queue_resp(ms_req_t *r, unsigned code, struct MHD_Response *resp,
@@ -221,6 +259,30 @@ static enum MHD_Result queue_resp(ms_req_t *r, unsigned code, struct MHD_Respons
     return ret;
 }
 
+/* The archive window rule (api/access.h ms_play_clip) for fragments
+ * [i, j] of chunk c: the first starts at or after the keyframe fragment
+ * that contains the window's start (at most one GOP before it) and every
+ * one starts before the window's end. any: the chunk only has to overlap
+ * that span (its init segment). */
+static int frags_allowed(const ms_play_decision_t *d, const ms_dvr_chunk_t *c, size_t i, size_t j,
+                         int any)
+{
+    if (d->win_from_ms == INT64_MIN && d->win_to_ms == INT64_MAX)
+        return 1;
+    /* a chunk that ends before the window's start holds nothing of it (the
+     * keyframe rule reaches back only inside the chunk that contains it) */
+    if (!c->nfrags || c->end_ms <= d->win_from_ms)
+        return 0;
+    /* the earliest fragment start the window allows in this chunk */
+    int64_t lo = d->win_from_ms;
+    for (size_t q = 0; q < c->nfrags; q++)
+        if (c->frags[q].key && c->frags[q].t_ms <= d->win_from_ms)
+            lo = c->frags[q].t_ms;
+    if (any)
+        return c->end_ms > lo && c->start_ms < d->win_to_ms;
+    return c->frags[i].t_ms >= lo && c->frags[j].t_ms < d->win_to_ms;
+}
+
 /* HLS media: init segment or fragments [i, j] of one chunk, served from
  * the file (sendfile where MHD can). */
 static enum MHD_Result serve_media(ms_req_t *r, const char *name)
@@ -231,7 +293,7 @@ static enum MHD_Result serve_media(ms_req_t *r, const char *name)
         return ms_api_reply_error(r, 404, "not found", NULL, NULL);
     arch_t a;
     enum MHD_Result ret;
-    if (arch_open(r, &a, cstart / 1000, &ret) < 0)
+    if (arch_open(r, &a, MS_PLAY_ANY_TIME, &ret) < 0)
         return ret;
     ms_dvr_chunk_t *v = NULL;
     size_t n = 0;
@@ -241,13 +303,22 @@ static enum MHD_Result serve_media(ms_req_t *r, const char *name)
         if (v[k].id == id && v[k].start_ms == cstart)
             c = &v[k];
     uint64_t off = 0, len = 0;
+    int outside = 0;
     if (c && kind == 2) {
         len = c->init_len;
+        outside = !frags_allowed(&a.d, c, 0, c->nfrags ? c->nfrags - 1 : 0, 1);
     } else if (c && kind == 1 && (uint64_t)j < c->nfrags) {
         off = c->frags[i].off;
         len = c->frags[j].off + c->frags[j].size - off;
+        outside = !frags_allowed(&a.d, c, (size_t)i, (size_t)j, 0);
     } else {
         c = NULL;
+    }
+    if (c && outside) {
+        ret = ms_api_reply_error(r, 403, "outside the token's archive window", NULL, NULL);
+        ms_dvr_chunks_free(v, n);
+        ms_stream_cfg_free(&a.cfg);
+        return ret;
     }
     int fd = c ? open(c->path, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) {
@@ -268,10 +339,20 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
 {
     arch_t a;
     enum MHD_Result ret;
-    if (arch_open(r, &a, from, &ret) < 0)
+    if (arch_open(r, &a, MS_PLAY_ANY_TIME, &ret) < 0)
         return ret;
-    int64_t from_ms = from * 1000;
-    int64_t to_ms = event ? (ms_wall_us() / 1000) + 60000 : from_ms + dur * 1000 + 60000;
+    /* the asked window held to the session's (api/access.h) */
+    int64_t from_ms = from * 1000, end_ms = event ? INT64_MAX : (from + dur) * 1000;
+    if (arch_clip(r, &a, &from_ms, &end_ms, &ret) < 0)
+        return ret;
+    /* -now with a window that has ended: a VOD list up to its end; while it
+     * has not, an EVENT list (every listed segment starts before now, so
+     * inside the window) that gets its ENDLIST once the window is over */
+    if (event && end_ms != INT64_MAX && end_ms <= ms_wall_us() / 1000)
+        event = 0;
+    else if (event)
+        end_ms = INT64_MAX;
+    int64_t to_ms = event ? (ms_wall_us() / 1000) + 60000 : end_ms + 60000;
     ms_dvr_chunk_t *v = NULL;
     size_t n = 0;
     int rc = ms_dvr_chunks(a.cfg.uid, from_ms, to_ms, &v, &n);
@@ -279,7 +360,10 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
         ret = ms_api_reply_error(r, 503, "archive index unavailable", NULL, NULL);
         goto out;
     }
-    ms_dvr_pl_opts_t o = {from_ms, dur * 1000, event, 2000, SEG_TARGET_MS, a.query};
+    int64_t span = span_ms(&a, kf_at(v, n, from_ms), from_ms, end_ms);
+    ms_dvr_pl_opts_t o = {from_ms, span, event, 2000, SEG_TARGET_MS, a.query};
+    if (event)
+        o.dur_ms = 0;
     ms_buf_t b = MS_BUF_INIT;
     rc = ms_dvr_playlist(v, n, &o, &b);
     /* pieces of the window on other servers: one timeline (docs/cluster.md
@@ -287,9 +371,8 @@ static enum MHD_Result serve_playlist(ms_req_t *r, int64_t from, int64_t dur, in
     char missing[256] = "";
     if (rc >= 0 && a.cfg.dvr_enabled && ms_cluster_enabled() && !ms_archive_remote_local_only(r)) {
         ms_buf_t sp = MS_BUF_INIT;
-        int k = ms_archive_remote_splice(a.cfg.uid, v, n, &o,
-                                         event ? to_ms - 60000 : from_ms + dur * 1000, &sp, missing,
-                                         sizeof missing);
+        int k = ms_archive_remote_splice(a.cfg.uid, v, n, &o, event ? to_ms - 60000 : end_ms, &sp,
+                                         missing, sizeof missing);
         if (k == -ENOENT) {
             ms_buf_free(&sp);
         } else {
@@ -405,10 +488,24 @@ static enum MHD_Result serve_mp4(ms_req_t *r, int64_t from, int64_t dur, const c
 {
     arch_t a;
     enum MHD_Result ret;
-    if (arch_open(r, &a, from, &ret) < 0)
+    if (arch_open(r, &a, MS_PLAY_ANY_TIME, &ret) < 0)
         return ret;
+    /* the export is cut to the session's window: it starts at the keyframe
+     * at or before the window's start and ends before its end */
+    int64_t from_ms = from * 1000, end_ms = (from + dur) * 1000;
+    if (arch_clip(r, &a, &from_ms, &end_ms, &ret) < 0)
+        return ret;
+    int64_t kf = from_ms;
+    if (end_ms == a.d.win_to_ms) {
+        ms_dvr_chunk_t *v = NULL;
+        size_t n = 0;
+        if (ms_dvr_chunks(a.cfg.uid, from_ms, from_ms + 1, &v, &n) == 0) {
+            kf = kf_at(v, n, from_ms);
+            ms_dvr_chunks_free(v, n);
+        }
+    }
     ms_dvr_export_t *x = NULL;
-    int rc = ms_dvr_export_open(a.cfg.uid, from * 1000, dur * 1000, &x);
+    int rc = ms_dvr_export_open(a.cfg.uid, from_ms, span_ms(&a, kf, from_ms, end_ms), &x);
     ms_stream_cfg_free(&a.cfg);
     if (rc == -ENOENT)
         return ms_api_reply_error(r, 404, "nothing recorded in this window", NULL, NULL);
@@ -469,7 +566,7 @@ enum MHD_Result ms_api_archive(ms_req_t *r)
     int now = strcmp(dash + 1, "now") == 0;
     if (!m3u8 && !mp4)
         return ms_api_reply_error(r, 404, "not found", NULL, NULL);
-    if (ms_utc_parse_s(buf, &from) < 0)
+    if (ms_utc_parse_s(buf, &from) < 0 || from < 1 || from > MS_ARCHIVE_FROM_MAX)
         return ms_api_reply_error(r, 400, "from: UTC seconds or YYYYMMDDThhmmssZ expected", "from",
                                   NULL);
     if (!now && ms_url_parse_i64(dash + 1, 1, 86400, &dur) < 0)
@@ -493,12 +590,15 @@ enum MHD_Result ms_api_archive_jpeg(ms_req_t *r)
 {
     char v[32];
     int64_t at = 0;
-    if (ms_api_query(r, "at", v, sizeof v) < 0 || ms_utc_parse_s(v, &at) < 0)
+    if (ms_api_query(r, "at", v, sizeof v) < 0 || ms_utc_parse_s(v, &at) < 0 || at < 1 ||
+        at > MS_ARCHIVE_FROM_MAX)
         return ms_api_reply_error(r, 400, "at: UTC seconds or YYYYMMDDThhmmssZ expected", "at",
                                   NULL);
     arch_t a;
     enum MHD_Result ret;
-    if (arch_open(r, &a, at, &ret) < 0)
+    /* the frame shown is the keyframe at or before at: at most one GOP
+     * before a window's start, as for every archive protocol */
+    if (arch_open(r, &a, at * 1000, &ret) < 0)
         return ret;
     ms_codec_params_t p;
     ms_blob_t *kf = NULL;

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "api/live_mp4.h"
+#include "util/clock.h"
 
 /* One suspended connection. Guarded by g_mu. */
 typedef struct susp {
@@ -75,7 +76,8 @@ typedef struct {
     susp_t susp; /* first: the connection */
     ms_fmp4_sub_t *sub;
     ms_hub_t *hub;
-    uint64_t *sent; /* the router's byte count (see ms_live_reply_t) or NULL */
+    uint64_t *sent;  /* the router's byte count (see ms_live_reply_t) or NULL */
+    int64_t expires; /* UTC s, 0 = never */
     ms_blob_t *cur;
     size_t off;
     int pending; /* guarded by g_mu */
@@ -97,6 +99,10 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     live_conn_t *c = cls;
     if (!c->cur) {
+        /* the decision lapses with the token: the body ends at a fragment
+         * boundary (docs/access.md "Expiry") */
+        if (c->expires && ms_wall_us() / 1000000 >= c->expires)
+            return MHD_CONTENT_READER_END_OF_STREAM;
         int rc = ms_fmp4_sub_next(c->sub, &c->cur);
         if (rc == -EAGAIN) {
             pthread_mutex_lock(&g_mu);
@@ -197,6 +203,7 @@ enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_li
     c->susp.prev = c->susp.next = &c->susp;
     c->hub = hub;
     c->sent = acct ? acct->sent : NULL;
+    c->expires = acct ? acct->expires : 0;
     int err = 0;
     c->sub = ms_fmp4_live_subscribe(live, 0, live_wake, c, &err);
     if (!c->sub) {

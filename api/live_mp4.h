@@ -4,7 +4,7 @@
  *   GET /{stream}/videoshot.jpg  ms_snapshot_respond(..., preview 0)
  *   GET /{stream}/preview.jpg    ms_snapshot_respond(..., preview 1)
  *   GET /{stream}/preview.mp4    ms_snapshot_mp4_respond
- * The caller has already run ms_access_check (api/access.h).
+ * The caller has already decided access (api/access.h ms_playback_decide).
  *
  * Threads: MHD handler threads (the daemon needs MHD_ALLOW_SUSPEND_RESUME).
  * Every object argument is borrowed; the response takes its own references.
@@ -45,12 +45,14 @@ enum MHD_Result ms_snapshot_mp4_respond(struct MHD_Connection *conn, ms_snapshot
  * body. For live.mp4, *sent (when non-NULL) grows by every body byte handed
  * to MHD; it is only written from the content reader, which MHD never runs
  * after the request-completed callback, so it may point into the request's
- * context. */
+ * context. With expires set, the live.mp4 body ends (end of stream) at the
+ * first fragment handed out at or after that time. */
 typedef struct {
     const char *const *headers;
     unsigned status;
     uint64_t body_len;
     uint64_t *sent;
+    int64_t expires; /* live.mp4: UTC s the body ends at (token expiry), 0 = never */
 } ms_live_reply_t;
 
 enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_live_t *live,

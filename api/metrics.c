@@ -1,10 +1,17 @@
 /* GET /metrics: per-stream gauges and counters, the LL-HLS part latency
  * histogram, process figures and HTTP responses by code, in the Prometheus
- * text format 0.0.4 (writers in prom.c). */
+ * text format 0.0.4 (writers in prom.c).
+ *
+ * Without metrics_auth anyone may read this page, so it must not name the
+ * streams that are not public (docs/security.md "Playback"): their samples
+ * are labelled stream="~" + 16 hex digits of SHA-256("ms-metrics" NUL uid),
+ * stable per stream (a dashboard keeps its series) but not the name. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/sha.h>
 
 #include "api/api.h"
 
@@ -68,8 +75,24 @@ static double value_of(int i, const ms_stream_status_t *st)
     }
 }
 
+/* The label of a stream that is not public on an unauthenticated page. */
+static void hidden_label(const char *uid, char *out, size_t cap)
+{
+    char msg[sizeof "ms-metrics" + sizeof(((ms_stream_cfg_t *)0)->uid)];
+    size_t ul = strnlen(uid, sizeof(((ms_stream_cfg_t *)0)->uid) - 1);
+    memcpy(msg, "ms-metrics", sizeof "ms-metrics"); /* with its NUL */
+    memcpy(msg + sizeof "ms-metrics", uid, ul);
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)msg, sizeof "ms-metrics" + ul, md);
+    char hex[17];
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(out, cap, "~%s", hex);
+}
+
 enum MHD_Result ms_api_metrics(ms_req_t *r)
 {
+    int hide = !ms_api_cfg()->metrics_auth;
     ms_buf_t b = MS_BUF_INIT;
     ms_stream_t **list = NULL;
     size_t n = ms_streams_list(&list);
@@ -79,8 +102,12 @@ enum MHD_Result ms_api_metrics(ms_req_t *r)
             ms_stream_cfg_t cfg;
             memset(&cfg, 0, sizeof(cfg));
             if (ms_stream_get_cfg(list[i], &cfg) == 0) {
-                memcpy(snaps[i].name, cfg.name, sizeof(snaps[i].name));
-                snaps[i].name[sizeof(snaps[i].name) - 1] = '\0';
+                if (hide && cfg.access_mode != MS_ACCESS_PUBLIC) {
+                    hidden_label(cfg.uid, snaps[i].name, sizeof snaps[i].name);
+                } else {
+                    memcpy(snaps[i].name, cfg.name, sizeof(snaps[i].name));
+                    snaps[i].name[sizeof(snaps[i].name) - 1] = '\0';
+                }
                 ms_stream_cfg_free(&cfg);
             }
             ms_stream_get_status(list[i], &snaps[i].st);

@@ -16,6 +16,7 @@
 #include "api/access.h"
 #include "api/api.h"
 #include "api/live_mp4.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 static const char *const cors_hdrs[] = {"Access-Control-Allow-Origin", "*", NULL};
@@ -30,7 +31,53 @@ int ms_api_is_playback(ms_route_id_t id)
            id == MS_ROUTE_SNAPSHOT || id == MS_ROUTE_PREVIEW_MP4 || id == MS_ROUTE_ARCHIVE;
 }
 
+/* Logs a refusal (at most one line a second). */
+static void log_refusal(ms_req_t *r, const char *name, const char *reason)
+{
+    uint32_t skipped = 0;
+    pthread_mutex_lock(&g_refuse_mu);
+    int ok = ms_ratelimit_ok(&g_refuse_rl, &skipped);
+    pthread_mutex_unlock(&g_refuse_mu);
+    if (!ok)
+        return;
+    char ctx[MS_NAME_MAX + 32];
+    snprintf(ctx, sizeof(ctx), "%s [stream %s]", MS_API_CTX, name);
+    MS_INFO(ctx, "playback refused for %s (%s %s): %s%s", r->peer, r->method ? r->method : "-",
+            r->route.name ? r->route.name : "", reason,
+            skipped ? " (and earlier refusals not logged)" : "");
+}
+
+int ms_api_playback_decide(ms_req_t *r, const ms_stream_cfg_t *cfg, const char *token, int mode,
+                           int64_t at_ms, ms_play_decision_t *d, enum MHD_Result *ret)
+{
+    ms_play_req_t q = {
+        .stream = cfg,
+        .node = ms_api_cfg(),
+        .peer = (const struct sockaddr *)&r->peer_sa,
+        .xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For"),
+        .forwarded = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded"),
+        .token = token,
+        .mode = mode,
+        .at_ms = at_ms,
+    };
+    int rc = ms_playback_decide(&q, ms_wall_us() / 1000000, d);
+    if (rc == 0)
+        return 0;
+    log_refusal(r, cfg->name, d->reason);
+    /* hidden: the very answer an unknown stream gets (api/access.h) */
+    *ret = rc == -ENOENT ? ms_api_reply_error(r, 404, "unknown stream", NULL, NULL)
+                         : ms_api_reply_error(r, 403, d->reason, NULL, NULL);
+    return rc;
+}
+
 int ms_api_playback_access(ms_req_t *r, ms_stream_t *s, const char *token, enum MHD_Result *ret)
+{
+    ms_play_decision_t d;
+    return ms_api_playback_access_d(r, s, token, &d, ret);
+}
+
+int ms_api_playback_access_d(ms_req_t *r, ms_stream_t *s, const char *token, ms_play_decision_t *d,
+                             enum MHD_Result *ret)
 {
     ms_stream_cfg_t cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -38,38 +85,15 @@ int ms_api_playback_access(ms_req_t *r, ms_stream_t *s, const char *token, enum 
         *ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
         return -ENOMEM;
     }
-    const char *xff = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Forwarded-For");
-    const char *fwd = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Forwarded");
-    char reason[160];
-    int rc = ms_access_check(&cfg, ms_api_cfg(), (const struct sockaddr *)&r->peer_sa, xff, fwd,
-                             token, MS_ACCESS_LIVE, 0, reason, sizeof(reason));
-    if (rc < 0) {
-        uint32_t skipped = 0;
-        pthread_mutex_lock(&g_refuse_mu);
-        int ok = ms_ratelimit_ok(&g_refuse_rl, &skipped);
-        pthread_mutex_unlock(&g_refuse_mu);
-        if (ok) {
-            char ctx[MS_NAME_MAX + 32];
-            snprintf(ctx, sizeof(ctx), "%s [stream %s]", MS_API_CTX, cfg.name);
-            MS_INFO(ctx, "playback refused for %s (%s %s): %s%s", r->peer,
-                    r->method ? r->method : "-", r->route.name ? r->route.name : "", reason,
-                    skipped ? " (and earlier refusals not logged)" : "");
-        }
-        /* 401 for a missing token (RFC 9110 section 15.5.2 wants a
-         * WWW-Authenticate challenge: the scheme is the ?token= query). */
-        static const char *const h401[] = {"WWW-Authenticate", "Token realm=\"playback\"", NULL};
-        if (rc == -EPERM)
-            *ret = ms_api_reply_error(r, 401, reason, "token", h401);
-        else
-            *ret = ms_api_reply_error(r, 403, reason, NULL, NULL);
-    }
+    int rc = ms_api_playback_decide(r, &cfg, token, MS_ACCESS_LIVE, 0, d, ret);
     ms_stream_cfg_free(&cfg);
     return rc < 0 ? rc : 0;
 }
 
 /* Finds the stream of the route and checks access. Returns a reference, or
  * NULL with the reply queued in *ret. tok receives ?token= ("" if none). */
-static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, enum MHD_Result *ret)
+static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, ms_play_decision_t *d,
+                                enum MHD_Result *ret)
 {
     int n = ms_api_query(r, "token", tok, cap);
     if (n == -ENOSPC) {
@@ -83,7 +107,7 @@ static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, enum MHD_Res
         *ret = ms_api_reply_error(r, 404, "unknown stream", NULL, NULL);
         return NULL;
     }
-    if (ms_api_playback_access(r, s, tok, ret) < 0) {
+    if (ms_api_playback_access_d(r, s, tok, d, ret) < 0) {
         ms_stream_unref(s);
         return NULL;
     }
@@ -104,7 +128,8 @@ enum MHD_Result ms_api_live_mp4(ms_req_t *r)
 {
     char tok[512];
     enum MHD_Result ret = MHD_NO;
-    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &ret);
+    ms_play_decision_t d;
+    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &d, &ret);
     if (!s)
         return ret;
     ms_fmp4_live_t *live = ms_stream_live_mp4(s);
@@ -114,7 +139,8 @@ enum MHD_Result ms_api_live_mp4(ms_req_t *r)
     }
     /* The hub counts this viewer while the body is served and its bytes as
      * they are sent; r->sent feeds the request log. */
-    ms_live_reply_t acct = {cors_hdrs, 0, 0, &r->sent};
+    /* the body ends when the token expires (at the next fragment after) */
+    ms_live_reply_t acct = {cors_hdrs, 0, 0, &r->sent, d.expires};
     ret = record(r, ms_live_mp4_respond_acct(r->conn, live, ms_stream_hub(s), &acct), &acct);
     ms_fmp4_live_unref(live);
 out:
@@ -126,7 +152,8 @@ enum MHD_Result ms_api_snapshot(ms_req_t *r)
 {
     char tok[512];
     enum MHD_Result ret = MHD_NO;
-    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &ret);
+    ms_play_decision_t d;
+    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &d, &ret);
     if (!s)
         return ret;
     ms_snapshot_t *snap = ms_stream_snapshot(s);
@@ -136,7 +163,7 @@ enum MHD_Result ms_api_snapshot(ms_req_t *r)
     }
     int preview = strcmp(r->route.name, "preview.jpg") == 0;
     int pending = 0;
-    ms_live_reply_t acct = {cors_hdrs, 0, 0, NULL};
+    ms_live_reply_t acct = {cors_hdrs, 0, 0, NULL, 0};
     ret = record(r, ms_snapshot_respond_acct(r->conn, snap, preview, &pending, &acct), &acct);
     ms_snapshot_unref(snap);
     /* pending: the connection is suspended until the decode is done; MHD
@@ -156,11 +183,12 @@ enum MHD_Result ms_api_preview_mp4(ms_req_t *r)
 {
     char tok[512];
     enum MHD_Result ret = MHD_NO;
-    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &ret);
+    ms_play_decision_t d;
+    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &d, &ret);
     if (!s)
         return ret;
     ms_snapshot_t *snap = ms_stream_snapshot(s);
-    ms_live_reply_t acct = {cors_hdrs, 0, 0, NULL};
+    ms_live_reply_t acct = {cors_hdrs, 0, 0, NULL, 0};
     ret = record(r, ms_snapshot_mp4_respond_acct(r->conn, snap, &acct), &acct);
     ms_snapshot_unref(snap);
     if (acct.status == 200) {

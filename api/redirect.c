@@ -102,6 +102,32 @@ static int location(ms_req_t *r, const char *base, char *out, size_t cap)
     return n < 0 || (size_t)n >= cap - len ? -1 : 0;
 }
 
+/* The playback decision comes before any redirect (docs/security.md
+ * "Playback"): a request this node would refuse is refused here, as it
+ * would be on the target, rather than told where the stream runs. Only for
+ * a stream configured here (otherwise this node cannot decide and the
+ * target decides). 1 when refused (*ret queued). */
+static int refused_here(ms_req_t *r, int archive, enum MHD_Result *ret)
+{
+    ms_stream_t *s = ms_streams_find(r->route.stream);
+    if (!s)
+        return 0;
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int rc = ms_stream_get_cfg(s, &cfg);
+    ms_stream_unref(s);
+    if (rc < 0)
+        return 0;
+    char tok[512];
+    if (ms_api_query(r, "token", tok, sizeof tok) < 0)
+        tok[0] = '\0';
+    ms_play_decision_t d;
+    rc = ms_api_playback_decide(r, &cfg, tok, archive ? MS_ACCESS_ARCHIVE : MS_ACCESS_LIVE,
+                                MS_PLAY_ANY_TIME, &d, ret);
+    ms_stream_cfg_free(&cfg);
+    return rc < 0;
+}
+
 /* Archive playback (docs/cluster.md "Archive index handoff"): served here
  * when the local archive has any part of the window, else 302 to the
  * server whose published ranges overlap it the most (path and query kept,
@@ -123,6 +149,8 @@ static int archive_redirect(ms_req_t *r, enum MHD_Result *ret)
     char loc[2048];
     if (location(r, http, loc, sizeof loc) < 0)
         return 0;
+    if (refused_here(r, 1, ret))
+        return 1;
     const char *hdrs[] = {"Location", loc, "Cache-Control", "no-store", NULL};
     *ret = ms_api_reply_error(r, 302, "this archive is held by another server", NULL, hdrs);
     return 1;
@@ -142,6 +170,8 @@ int ms_api_redirect_route(ms_req_t *r, enum MHD_Result *ret)
     ms_placement_view_t pv;
     if (ms_placement_view_get(r->route.stream, &pv) < 0 || pv.self_primary || !pv.primary_http[0])
         return 0; /* runs here, unassigned, or unknown: answered locally */
+    if (refused_here(r, 0, ret))
+        return 1;
     char loc[2048];
     if (location(r, pv.primary_http, loc, sizeof loc) < 0)
         return 0; /* too many hops (or too long): answered here */

@@ -139,7 +139,7 @@ enum MHD_Result ms_api_stream_tokens(ms_req_t *r)
     int mode = MS_ACCESS_LIVE;
     if (known_keys(r, j, keys, &ret) < 0 || get_mode(r, j, &mode, &ret) < 0 ||
         get_int(r, j, "ttl_s", 1, TOKEN_MAX_TTL_S, &ttl, &ret) < 0 ||
-        get_int(r, j, "from", 1, INT64_MAX / 4, &from, &ret) < 0 ||
+        get_int(r, j, "from", 1, MS_ARCHIVE_FROM_MAX, &from, &ret) < 0 ||
         get_int(r, j, "duration_s", 1, 366LL * 86400, &dur, &ret) < 0)
         goto out;
     if (mode == MS_ACCESS_ARCHIVE && from == 0) {
@@ -196,7 +196,7 @@ enum MHD_Result ms_api_stream_share(ms_req_t *r)
     req.protocol = MS_SHARE_HLS;
     /* ttl_s is range-checked by ms_share_build (1 s .. 30 days). */
     if (known_keys(r, j, keys, &ret) < 0 || get_mode(r, j, &req.mode, &ret) < 0 ||
-        get_int(r, j, "from", 1, INT64_MAX / 4, &req.from, &ret) < 0 ||
+        get_int(r, j, "from", 1, MS_ARCHIVE_FROM_MAX, &req.from, &ret) < 0 ||
         get_int(r, j, "ttl_s", INT64_MIN / 4, INT64_MAX / 4, &req.ttl_s, &ret) < 0)
         goto out;
     json_t *pub = json_object_get(j, "public");

@@ -17,7 +17,7 @@ import pytest
 import mslib
 from conftest import kill9, restart
 from test_failover import one_active_primary, placement
-from test_transfer import _ranges
+from test_transfer import _no_follow, _ranges
 
 FPS = 25
 
@@ -150,7 +150,8 @@ def test_rtsp_redirect_live_token_failover(rtsp_three, tmp_path):
         print("rtspsrc through %s -> %s: %d frames" % (q.name, p, g["frames"]))
 
         # private stream: ?token= survives the redirect; without it the
-        # primary refuses (the redirect itself is not authorized)
+        # node refuses before redirecting (the playback decision comes
+        # first: an unauthorised client does not learn where it runs)
         pp = add_stream(c, "rp", cam, access={"mode": "private", "whitelist": []})
         pq = c.nodes[[x for x in c.nodes if x != pp][0]]
         r = pq.api("/api/v1/streams/rp/tokens", "POST", {"ttl_s": 600})
@@ -160,7 +161,12 @@ def test_rtsp_redirect_live_token_failover(rtsp_three, tmp_path):
         assert st == 302 and h["location"] == rtsp_url(c.nodes[pp], "rp?token=" + tok), (st, h)
         decodes(rtsp_url(pq, "rp?token=" + tok))
         st, h = describe(pq, "rp")
-        assert st == 302, (st, h)
+        assert st == 401 and "location" not in h, (st, h)
+        # over HTTP too: the live playlist is refused where asked (404, as
+        # an unknown stream), not redirected; with the token it is
+        assert _no_follow(pq, "/rp/index.m3u8") == (404, None)
+        st, loc = _no_follow(pq, "/rp/index.m3u8?token=" + tok)
+        assert st == 302 and loc.startswith(c.nodes[pp].base), (st, loc)
         assert describe(c.nodes[pp], "rp")[0] == 401
         bad = mslib.ffmpeg_decode(rtsp_url(pq, "rp"), 2, extra_in=["-rtsp_transport", "tcp"])
         assert bad.rc != 0 and bad.frames == 0, bad

@@ -302,7 +302,7 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
     assert _no_follow(third, lp)[0] == 404
     if token:
         assert all(("token=" + token) in s[2] and ("token=" + token) in s[4] for s in segs), r.text
-        assert third.get("/%s/archive-%d-%d.m3u8" % (name, frm, dur)).status == 401
+        assert third.get("/%s/archive-%d-%d.m3u8" % (name, frm, dur)).status == 404
     listed = sum(s[1] for s in segs)
     gap = segs[k][0] - (segs[k - 1][0] + segs[k - 1][1])
     # -http_persistent 0: ffmpeg's HLS reader otherwise tries to reuse its

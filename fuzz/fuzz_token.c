@@ -32,6 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                           sizeof why);
     int64_t e;
     (void)ms_token_expires(s, &e);
+    int64_t wf = 0, wt = 0;
+    (void)ms_token_window(s, &wf, &wt);
     uint8_t raw[256];
     (void)ms_b64url_decode(s, strlen(s), raw, sizeof raw);
     ms_ip_t peer, out;

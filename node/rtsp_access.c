@@ -169,12 +169,31 @@ static int check_admin(const ms_node_cfg_t *node, const ms_auth_credentials_t *c
     return 200;
 }
 
-/* Credentials of a request for a private stream: a token as user name, or
- * the admin user. Returns 200, 401 or 403. */
+static void grant_of(const ms_play_decision_t *d, ms_rtsp_grant_t *g)
+{
+    if (!g)
+        return;
+    g->from_ms = d->win_from_ms;
+    g->to_ms = d->win_to_ms;
+    g->expires = d->expires;
+}
+
+static int decide(const ms_node_cfg_t *node, const ms_stream_cfg_t *cfg,
+                  const struct sockaddr *peer, const char *tok, int mode, int64_t at_ms,
+                  ms_play_decision_t *d)
+{
+    ms_play_req_t q = {cfg, node, peer, NULL, NULL, tok, mode, at_ms};
+    return ms_playback_decide(&q, ms_wall_us() / 1000000, d);
+}
+
+/* Credentials of a request the URL alone does not admit: a token as user
+ * name (decided like ?token=), or the admin user (the whole archive, no
+ * expiry). Returns 200 (grant filled), 401 (*stale when a new nonce would
+ * do) or 403. */
 static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *cfg,
                              const struct sockaddr *peer, const char *authorization,
-                             const char *method, const char *uri, int mode, int64_t at, int *stale,
-                             char *reason, size_t rcap)
+                             const char *method, const char *uri, int mode, int64_t at_ms,
+                             int *stale, char *reason, size_t rcap, ms_rtsp_grant_t *grant)
 {
     ms_auth_credentials_t cr;
     if (ms_auth_credentials_parse(authorization, &cr) < 0) {
@@ -182,28 +201,49 @@ static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *c
         return 401;
     }
     if (cr.username[0] && (!node->admin_user[0] || strcmp(cr.username, node->admin_user) != 0)) {
-        int rc = ms_access_check(cfg, node, peer, NULL, NULL, cr.username, mode, at, reason, rcap);
-        return rc == 0 ? 200 : 403;
+        ms_play_decision_t d;
+        int rc = decide(node, cfg, peer, cr.username, mode, at_ms, &d);
+        snprintf(reason, rcap, "%s", d.reason);
+        if (rc == 0)
+            grant_of(&d, grant);
+        return rc == 0 ? 200 : rc == -ENOENT ? 401 : 403;
     }
     if (!node->admin_password[0]) {
         snprintf(reason, rcap, "no admin password configured");
         return 401;
     }
-    return check_admin(node, &cr, peer, method, uri, stale, reason, rcap);
+    int code = check_admin(node, &cr, peer, method, uri, stale, reason, rcap);
+    if (code == 200 && grant)
+        *grant = (ms_rtsp_grant_t){INT64_MIN, INT64_MAX, 0};
+    return code;
 }
 
 int ms_rtsp_access_authorize(void *ud, const char *stream, const char *query,
                              const struct sockaddr *peer, const char *authorization,
-                             const char *method, const char *uri, char *www, size_t cap)
+                             const char *method, const char *uri, char *www, size_t cap,
+                             ms_rtsp_grant_t *grant)
 {
     const ms_node_cfg_t *node = ud;
     ms_stream_t *s = ms_streams_find(stream);
-    if (!s)
-        return 404;
     ms_stream_cfg_t cfg;
-    if (ms_stream_get_cfg(s, &cfg) < 0) {
+    memset(&cfg, 0, sizeof cfg);
+    if (s && ms_stream_get_cfg(s, &cfg) < 0) {
         ms_stream_unref(s);
-        return 404;
+        s = NULL;
+    }
+    if (!s) {
+        /* an unknown name gets what a refused private stream gets (a
+         * Digest challenge), so names cannot be probed; the admin user
+         * learns that it does not exist */
+        ms_auth_credentials_t cr;
+        char why[96];
+        int stale = 0;
+        if (authorization && ms_auth_credentials_parse(authorization, &cr) == 0 &&
+            node->admin_user[0] && node->admin_password[0] &&
+            strcmp(cr.username, node->admin_user) == 0 &&
+            check_admin(node, &cr, peer, method, uri, &stale, why, sizeof why) == 200)
+            return 404;
+        return challenge(node, stale, www, cap);
     }
     ms_stream_unref(s);
 
@@ -212,22 +252,27 @@ int ms_rtsp_access_authorize(void *ud, const char *stream, const char *query,
         tok[0] = '\0';
     /* ?from= asks for the archive: the token must allow it at that time */
     int mode = MS_ACCESS_LIVE;
-    int64_t at = 0, from_ms = 0;
+    int64_t at_ms = 0, from_ms = 0;
     if (query && ms_rtsp_archive_query(query, &from_ms)) {
         mode = MS_ACCESS_ARCHIVE;
-        at = from_ms / 1000;
+        at_ms = from_ms;
     }
-    int rc = ms_access_check(&cfg, node, peer, NULL, NULL, tok[0] ? tok : NULL, mode, at, reason,
-                             sizeof reason);
+    ms_play_decision_t d;
+    int rc = decide(node, &cfg, peer, tok[0] ? tok : NULL, mode, at_ms, &d);
+    snprintf(reason, sizeof reason, "%s", d.reason);
     int code = 200;
-    if (rc == -EPERM) {
+    if (rc == 0) {
+        grant_of(&d, grant);
+    } else if (rc == -ENOENT) {
+        /* no genuine token in the URL: other credentials, else the same
+         * challenge an unknown stream gets */
         int stale = 0;
         code = authorization ? check_credentials(node, &cfg, peer, authorization, method, uri, mode,
-                                                 at, &stale, reason, sizeof reason)
+                                                 at_ms, &stale, reason, sizeof reason, grant)
                              : 401;
         if (code == 401)
             challenge(node, stale, www, cap);
-    } else if (rc < 0) {
+    } else {
         code = 403;
     }
     if (code != 200) {

@@ -199,6 +199,16 @@ int ms_token_expires(const char *token, int64_t *expires)
     return 0;
 }
 
+int ms_token_window(const char *token, int64_t *from, int64_t *to)
+{
+    uint8_t raw[RAW_MAX];
+    if (decode_raw(token, raw) < 0)
+        return -EINVAL;
+    *from = get_be64(raw + 10);
+    *to = get_be64(raw + 18);
+    return 0;
+}
+
 int ms_token_verify(const char *token, const char *secret, const char *uid, ms_token_mode_t mode,
                     int64_t now, const char *client_ip, int64_t at_time, char *reason,
                     size_t reason_cap)

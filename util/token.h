@@ -31,6 +31,11 @@ typedef enum { MS_TOKEN_LIVE = 0, MS_TOKEN_ARCHIVE = 1 } ms_token_mode_t;
 #define MS_TOKEN_EMODE     (-EOPNOTSUPP)    /* live token for archive or back */
 #define MS_TOKEN_EWINDOW   (-ERANGE)        /* archive time outside [from, to) */
 
+/* The largest UTC second an archive `from` may name: what every archive
+ * route accepts (HTTP archive-FROM-DUR.*, RTSP ?from=), so share links and
+ * archive tokens outside [1, MS_ARCHIVE_FROM_MAX] are refused at creation. */
+#define MS_ARCHIVE_FROM_MAX 99999999999LL
+
 #define MS_TOKEN_MAX 160 /* longest token text, with its NUL */
 
 /* Makes a token. secret: non-empty; uid: the stream uid; mode: live or
@@ -54,6 +59,12 @@ int ms_token_verify(const char *token, const char *secret, const char *uid, ms_t
 /* The expiry written in a token, without checking the MAC: use only after
  * ms_token_verify succeeded. Returns 0 or -EINVAL. */
 int ms_token_expires(const char *token, int64_t *expires);
+
+/* The archive window [from, to) (UTC seconds) written in a token, without
+ * checking the MAC: use only after ms_token_verify succeeded (or to learn
+ * which time to verify an archive token at). Live tokens give 0, 0.
+ * Returns 0 or -EINVAL. */
+int ms_token_window(const char *token, int64_t *from, int64_t *to);
 
 /* base64url without padding (RFC 4648 section 5). encode returns the text
  * length or -ENOSPC; decode is strict (no padding, no whitespace, zero

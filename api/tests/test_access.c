@@ -272,13 +272,120 @@ static void test_share(void **st)
     snprintf(fx->node.advertise, sizeof fx->node.advertise, "%s", "203.0.113.10");
 }
 
+/* The decision point: hidden (as unknown) vs denied (the holder of a
+ * genuine token learns why), the archive window and expiry it carries, and
+ * the window rule's clip. */
+static void test_decide(void **st)
+{
+    fx_t *fx = *st;
+    fx->s.access_mode = MS_ACCESS_PRIVATE;
+    struct sockaddr_storage in = peer4("192.0.2.44");
+    char tok[MS_TOKEN_MAX], other[MS_TOKEN_MAX];
+    ms_play_decision_t d;
+    ms_play_req_t q = {&fx->s, &fx->node, (struct sockaddr *)&in, NULL,
+                       NULL,   NULL,      MS_ACCESS_LIVE,         0};
+    /* no token, a tampered one, one for another stream: hidden */
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), -ENOENT);
+    assert_int_equal(d.verdict, MS_PLAY_HIDDEN);
+    assert_true(ms_token_make("s3cret", "uid-2", MS_TOKEN_LIVE, NOW + 9, 0, 0, NULL, other,
+                              sizeof other) > 0);
+    q.token = other;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), -ENOENT);
+    q.token = "AAAA";
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), -ENOENT);
+    /* a protected stream outside its whitelist: hidden too */
+    fx->s.access_mode = MS_ACCESS_PROTECTED;
+    struct sockaddr_storage out = peer4("198.51.100.1");
+    q.peer = (struct sockaddr *)&out;
+    q.token = NULL;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), -ENOENT);
+    fx->s.access_mode = MS_ACCESS_PRIVATE;
+    q.peer = (struct sockaddr *)&in;
+
+    /* a live token: allowed, lapses at its expiry, no window */
+    assert_true(
+        ms_token_make("s3cret", "uid-1", MS_TOKEN_LIVE, NOW + 30, 0, 0, NULL, tok, sizeof tok) > 0);
+    q.token = tok;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), 0);
+    assert_int_equal(d.expires, NOW + 30);
+    assert_true(d.by_token);
+    /* ...denied (with the reason) once expired or used for the archive */
+    assert_int_equal(ms_playback_decide(&q, NOW + 30, &d), -EACCES);
+    assert_int_equal(d.verdict, MS_PLAY_DENIED);
+    assert_non_null(strstr(d.reason, "expired"));
+    q.mode = MS_ACCESS_ARCHIVE;
+    q.at_ms = MS_PLAY_ANY_TIME;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), -EACCES);
+
+    /* an archive token for [T, T+4): the window in ms; any time or a time
+     * inside it is allowed, a time outside denied */
+    int64_t T = NOW - 3600;
+    assert_true(ms_token_make("s3cret", "uid-1", MS_TOKEN_ARCHIVE, NOW + 60, T, T + 4, NULL, tok,
+                              sizeof tok) > 0);
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), 0);
+    assert_int_equal(d.win_from_ms, T * 1000);
+    assert_int_equal(d.win_to_ms, (T + 4) * 1000);
+    q.at_ms = T * 1000 + 3999;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), 0);
+    assert_true(ms_play_time_ok(&d, T * 1000));
+    assert_false(ms_play_time_ok(&d, (T + 4) * 1000));
+    assert_false(ms_play_time_ok(&d, T * 1000 - 1));
+    q.at_ms = (T + 70) * 1000;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), -EACCES);
+    assert_non_null(strstr(d.reason, "window"));
+    q.at_ms = T * 1000 - 1; /* before the window: not floored into it */
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), -EACCES);
+
+    /* the clip: a day asked from T gives [T, T+4); a range after it none */
+    q.at_ms = MS_PLAY_ANY_TIME;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), 0);
+    int64_t f = T * 1000, e = (T + 86400) * 1000;
+    assert_int_equal(ms_play_clip(&d, &f, &e), 1);
+    assert_int_equal(f, T * 1000);
+    assert_int_equal(e, (T + 4) * 1000);
+    f = (T - 100) * 1000;
+    e = (T + 2) * 1000;
+    assert_int_equal(ms_play_clip(&d, &f, &e), 1);
+    assert_int_equal(f, T * 1000);
+    assert_int_equal(e, (T + 2) * 1000);
+    f = (T + 4) * 1000;
+    e = (T + 10) * 1000;
+    assert_int_equal(ms_play_clip(&d, &f, &e), 0);
+
+    /* public stream: no window, no expiry */
+    fx->s.access_mode = MS_ACCESS_PUBLIC;
+    assert_int_equal(ms_playback_decide(&q, NOW, &d), 0);
+    assert_int_equal(d.win_from_ms, INT64_MIN);
+    assert_int_equal(d.win_to_ms, INT64_MAX);
+    assert_int_equal(d.expires, 0);
+    fx->s.access_mode = MS_ACCESS_PRIVATE;
+}
+
+/* A share link's from is one the archive routes accept. */
+static void test_share_from(void **st)
+{
+    fx_t *fx = *st;
+    char url[512], err[128];
+    const char *field = NULL;
+    int64_t exp = 0;
+    ms_share_req_t r = {
+        .mode = MS_ACCESS_ARCHIVE, .from = MS_ARCHIVE_FROM_MAX + 1, .protocol = MS_SHARE_HLS};
+    assert_int_equal(
+        ms_share_build(&r, &fx->s, &fx->node, NOW, url, sizeof url, &exp, &field, err, sizeof err),
+        -EINVAL);
+    assert_string_equal(field, "from");
+    r.from = MS_ARCHIVE_FROM_MAX;
+    assert_int_equal(
+        ms_share_build(&r, &fx->s, &fx->node, NOW, url, sizeof url, &exp, &field, err, sizeof err),
+        0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_public, setup),
-        cmocka_unit_test_setup(test_protected, setup),
-        cmocka_unit_test_setup(test_private, setup),
-        cmocka_unit_test_setup(test_share, setup),
+        cmocka_unit_test_setup(test_public, setup),  cmocka_unit_test_setup(test_protected, setup),
+        cmocka_unit_test_setup(test_private, setup), cmocka_unit_test_setup(test_share, setup),
+        cmocka_unit_test_setup(test_decide, setup),  cmocka_unit_test_setup(test_share_from, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,6 +175,28 @@ static int acc_lookup(ms_rtsp_server_t *srv, const ms_rtsp_target_t *t, ms_rtsp_
     return -ENOENT;
 }
 
+/* Asks cfg.authorize about request m for t's stream (grant NULL: nothing
+ * is kept on this connection); answers a refusal (401 with its challenge,
+ * 403, 404) and returns 1, or 0 when allowed. */
+static int acc_refused(acc_conn_t *a, const ms_rtsp_target_t *t, const ms_rtsp_msg_t *m, long cseq)
+{
+    ms_rtsp_server_t *srv = a->srv;
+    struct sockaddr_storage peer;
+    int pl = sizeof peer;
+    memset(&peer, 0, sizeof peer);
+    uv_tcp_getpeername(&a->tcp, (struct sockaddr *)&peer, &pl);
+    char www[512] = "", extra[600] = "";
+    int code = srv->cfg.authorize(srv->cfg.ud, t->stream, t->query, (const struct sockaddr *)&peer,
+                                  ms_rtsp_msg_header(m, "Authorization"), m->method, m->uri, www,
+                                  sizeof www, NULL);
+    if (code == 200)
+        return 0;
+    if (code == 401 && www[0] && !strpbrk(www, "\r\n"))
+        snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n", www);
+    acc_reply(a, code == 401 || code == 403 ? code : 404, cseq, extra[0] ? extra : NULL);
+    return 1;
+}
+
 /* A request for a stream another server serves (cfg.redirect): 302 Moved
  * Temporarily with the Location of the same path and query there (RFC 2326
  * 11.3.3; the client opens a new connection). An OPTIONS for it gets 200
@@ -196,6 +218,10 @@ static int acc_redirect(acc_conn_t *a, const ms_rtsp_target_t *t, const ms_rtsp_
         return 0;
     if (ms_rtsp_redirect_location(base, m->uri, loc, sizeof loc) < 0)
         return 0;
+    /* the playback decision comes first (docs/access.md): a request the
+     * stream refuses gets the refusal here, not the other server's name */
+    if (srv->cfg.authorize && acc_refused(a, t, m, cseq))
+        return 1;
     if (is_options) {
         acc_reply(a, 200, cseq, PUBLIC_HDR);
         return 1;
@@ -255,6 +281,9 @@ static void acc_process(acc_conn_t *a)
                 /* answered: 302, or 200 to an OPTIONS */
             } else if (strcmp(ev.msg.method, "OPTIONS") == 0 && tr == -ENOENT) {
                 acc_reply(a, 200, cseq, PUBLIC_HDR);
+            } else if (tr == 0 && srv->cfg.authorize && acc_refused(a, t, &ev.msg, cseq)) {
+                /* an unknown name gets the answer of a refused stream
+                 * (server.h authorize), so names cannot be probed */
             } else {
                 acc_reply(a, tr == -EINVAL ? 400 : 404, cseq, NULL);
             }

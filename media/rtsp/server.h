@@ -50,16 +50,32 @@ typedef struct {
     char uid[64];
 } ms_rtsp_stream_t;
 
-/* Access control hook (called on the stream's loop, before DESCRIBE, SETUP
- * and PLAY until it once returns 200 for the connection). query is the
- * request URL's query ("token=..." or ""), authorization the Authorization
- * header or NULL, method/uri those of the request (Digest needs them).
- * Returns 200 (allowed), 401 (then www_authenticate_out holds the
+/* What an allowed request may do afterwards (filled by the authorize hook
+ * on 200): the archive window the session may play, [from_ms, to_ms) UTC
+ * ms (INT64_MIN / INT64_MAX: no limit; playback starts at the keyframe at
+ * or before a time inside it and stops at to_ms with an RTCP BYE), and the
+ * UTC second the grant lapses at (the connection is closed then; 0 =
+ * never). */
+typedef struct {
+    int64_t from_ms, to_ms;
+    int64_t expires;
+} ms_rtsp_grant_t;
+
+/* Access control hook. Called on the stream's loop for OPTIONS (naming a
+ * stream), DESCRIBE, SETUP and PLAY whenever the request names another
+ * resource than the one last allowed on the connection (another query:
+ * ?token=, ?from=; a request without a query keeps the last decision), and
+ * on the accept thread for a request naming a stream lookup does not know
+ * (grant NULL: the answer must then be the one a refused request gets, so
+ * that names cannot be probed). query is the request URL's query
+ * ("token=..." or ""), authorization the Authorization header or NULL,
+ * method/uri those of the request (Digest needs them). Returns 200
+ * (allowed; *grant filled), 401 (then www_authenticate_out holds the
  * WWW-Authenticate value to send), 403 or 404. */
 typedef int (*ms_rtsp_authorize_fn)(void *ud, const char *stream, const char *query,
                                     const struct sockaddr *peer, const char *authorization,
                                     const char *method, const char *uri, char *www_authenticate_out,
-                                    size_t cap);
+                                    size_t cap, ms_rtsp_grant_t *grant);
 
 typedef struct {
     const char *address; /* listen address ("0.0.0.0", "::", "127.0.0.1") */

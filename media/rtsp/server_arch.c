@@ -18,6 +18,7 @@
 #include "media/rtsp/server_int.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/token.h"
 #include "util/urlquery.h"
 
 #define TICK_MS     10
@@ -40,7 +41,7 @@ int ms_rtsp_archive_query(const char *query, int64_t *ms)
         return 0;
     char *end = NULL;
     long long s = strtoll(v, &end, 10);
-    if (end && *end == '\0' && s > 0 && s < 100000000000LL) {
+    if (end && *end == '\0' && s > 0 && s <= MS_ARCHIVE_FROM_MAX) {
         *ms = (int64_t)s * 1000;
         return 1;
     }
@@ -199,6 +200,7 @@ int ms_rtsp_srv_arch_open(srv_arch_t *a, int64_t at_ms)
     a->old_h = a->h;
     a->h = NULL;
     a->at_ms = at_ms;
+    a->ended = 0;
     return start_work(a, 1);
 }
 
@@ -242,11 +244,51 @@ static void send_frame(srv_arch_t *a, ms_frame_t *f)
         send_sr(a, t);
 }
 
+/* The end of the session's window: an RTCP compound of SR + BYE (RFC 3550
+ * 6.1, 6.6: V=2, SC=1, PT=203, length 1, the SSRC) on every track set up,
+ * as a source leaving; clients end the stream on it (ffmpeg once every
+ * track said BYE). Nothing is sent afterwards. */
+static void send_bye(srv_arch_t *a)
+{
+    srv_conn_t *c = a->c;
+    a->ended = 1;
+    a->playing = 0;
+    q_clear(a);
+    for (int i = 0; i < a->ntracks && !c->closing; i++) {
+        if (!c->setup[i] || !a->pk_ok[i])
+            continue;
+        uint8_t pkt[4 + 128 + 8];
+        size_t n = a->has_last[i]
+                       ? ms_rtcp_build_sr_packet(pkt + 4, 128, a->pk[i].cfg.ssrc,
+                                                 ms_rtcp_ntp_from_unix_us(a->last_wall_us[i]),
+                                                 a->pk[i].last_ts, a->pk[i].packets,
+                                                 a->pk[i].octets, "mediaserver")
+                       : 0;
+        uint8_t *b = pkt + 4 + n;
+        uint32_t ssrc = a->pk[i].cfg.ssrc;
+        b[0] = 0x81; /* V=2, P=0, SC=1 */
+        b[1] = 203;  /* BYE */
+        b[2] = 0;
+        b[3] = 1; /* length in 32-bit words minus one */
+        b[4] = (uint8_t)(ssrc >> 24);
+        b[5] = (uint8_t)(ssrc >> 16);
+        b[6] = (uint8_t)(ssrc >> 8);
+        b[7] = (uint8_t)ssrc;
+        n += 8;
+        pkt[0] = '$';
+        pkt[1] = c->ch_rtcp[i];
+        pkt[2] = (uint8_t)(n >> 8);
+        pkt[3] = (uint8_t)n;
+        ms_rtsp_srv_conn_send_raw(c, pkt, n + 4);
+    }
+    MS_INFO(c->ctx, "archive playback reached the end of the session's window: RTCP BYE sent");
+}
+
 static void tick(uv_timer_t *tm)
 {
     srv_arch_t *a = tm->data;
     srv_conn_t *c = a->c;
-    if (!c || c->closing || !a->opened || !a->h)
+    if (!c || c->closing || !a->opened || !a->h || a->ended)
         return;
     int64_t now_us = ms_mono_us();
     if (a->playing) {
@@ -265,6 +307,10 @@ static void tick(uv_timer_t *tm)
             }
             if (media > now_us - a->base_mono_us)
                 break;
+            if (a->end_ms != INT64_MAX && f->wallclock_us >= a->end_ms * 1000) {
+                send_bye(a);
+                return;
+            }
             a->qh = (a->qh + 1) % ARCH_QCAP;
             a->qn--;
             send_frame(a, f);
@@ -334,6 +380,7 @@ srv_arch_t *ms_rtsp_srv_arch_new(srv_conn_t *c, const char *uid)
     a->loop = c->tcp.loop;
     snprintf(a->uid, sizeof a->uid, "%s", uid);
     a->scratch = (ms_buf_t)MS_BUF_INIT;
+    a->end_ms = INT64_MAX;
     uv_timer_init(a->loop, &a->timer);
     a->timer.data = a;
     uv_timer_start(&a->timer, tick, TICK_MS, TICK_MS);

@@ -237,6 +237,12 @@ void ms_rtsp_srv_conn_tick(srv_conn_t *c, int64_t now)
 {
     if (c->closing)
         return;
+    /* the decision lapses with its token: the session ends (at most one
+     * tick, 1 s, late) */
+    if (c->authorized && c->grant.expires && ms_wall_us() / 1000000 >= c->grant.expires) {
+        ms_rtsp_srv_conn_close(c, "token expired");
+        return;
+    }
     if (now - c->last_activity_ms > (int64_t)c->srv->cfg.session_timeout_s * 1000) {
         ms_rtsp_srv_conn_close(c, "session timeout");
         return;
@@ -596,8 +602,22 @@ static void arch_play(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq)
         else if (r.kind == MS_RANGE_NPT && (c->was_played || r.start_s > 0.0005))
             seek = a->at_ms + (int64_t)(r.start_s * 1000.0);
     }
+    if (seek < 0 && (a->at_ms < c->grant.from_ms || a->at_ms >= c->grant.to_ms)) {
+        /* the position was allowed by an earlier decision of this
+         * connection, not by the current one */
+        MS_INFO(c->ctx, "archive position outside the session's window refused");
+        reply(c, 457, cseq, NULL, NULL, NULL, 0);
+        return;
+    }
     if (seek < 0) {
         arch_play_reply(c, cseq);
+        return;
+    }
+    /* a seek is held to the session's window (the archive window rule,
+     * docs/access.md): outside it, 457 Invalid Range (RFC 2326 11.3.12) */
+    if (seek < c->grant.from_ms || seek >= c->grant.to_ms) {
+        MS_INFO(c->ctx, "seek outside the session's archive window refused");
+        reply(c, 457, cseq, NULL, NULL, NULL, 0);
         return;
     }
     c->state = SESS_READY;
@@ -633,35 +653,56 @@ static void handle_request(srv_conn_t *c, const ms_rtsp_msg_t *m)
         reply(c, 404, cseq, NULL, NULL, NULL, 0); /* another stream on this connection */
         goto out;
     }
-    if (strcmp(method, "OPTIONS") == 0) {
+    /* The playback decision (media/rtsp/server.h authorize): for every
+     * request that names another resource than the one last allowed (its
+     * query: ?token=, ?from=), not once per connection; a request without a
+     * query (the Content-Base of the DESCRIBE, "*") keeps the last one. */
+    int is_options = strcmp(method, "OPTIONS") == 0;
+    int needs_auth = (is_options && tr == 0) || strcmp(method, "DESCRIBE") == 0 ||
+                     strcmp(method, "SETUP") == 0 || strcmp(method, "PLAY") == 0;
+    const char *key = tr == 0 ? t->query : "";
+    if (needs_auth && c->authorized && (!key[0] || strcmp(key, c->auth_query) == 0))
+        needs_auth = 0;
+    if (needs_auth) {
+        ms_rtsp_grant_t g = {INT64_MIN, INT64_MAX, 0};
+        int code = 200;
+        char www[512] = "";
+        /* on a connection with an archive session a request without from=
+         * acts on that session: it is decided as the archive at its time */
+        char dq[sizeof t->query + 32];
+        int64_t qms = 0;
+        const char *decide_q = key;
+        if (c->arch && !ms_rtsp_archive_query(key, &qms)) {
+            snprintf(dq, sizeof dq, "from=%lld%s%s", (long long)(c->arch->at_ms / 1000),
+                     key[0] ? "&" : "", key);
+            decide_q = dq;
+        }
+        if (c->srv->cfg.authorize)
+            code = c->srv->cfg.authorize(
+                c->srv->cfg.ud, o->st.name, decide_q, (const struct sockaddr *)&c->peer,
+                ms_rtsp_msg_header(m, "Authorization"), method, m->uri, www, sizeof www, &g);
+        if (code != 200) {
+            char extra[600] = "";
+            if (code == 401 && www[0] && !strpbrk(www, "\r\n"))
+                snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n", www);
+            if (code != 401 && code != 403 && code != 404)
+                code = 403;
+            MS_INFO(c->ctx, "%s refused: %d", method, code);
+            reply(c, code, cseq, extra[0] ? extra : NULL, NULL, NULL, 0);
+            goto out;
+        }
+        c->authorized = 1;
+        snprintf(c->auth_query, sizeof c->auth_query, "%s", key);
+        c->grant = g;
+        if (c->arch)
+            c->arch->end_ms = g.to_ms;
+    }
+    if (is_options) {
         reply(c, 200, cseq, "Public: " PUBLIC_METHODS "\r\n", NULL, NULL, 0);
         goto out;
     }
-    int needs_auth = strcmp(method, "DESCRIBE") == 0 || strcmp(method, "SETUP") == 0 ||
-                     strcmp(method, "PLAY") == 0;
-    if (needs_auth && !c->authorized) {
-        if (!c->srv->cfg.authorize) {
-            c->authorized = 1;
-        } else {
-            char www[512] = "";
-            int code = c->srv->cfg.authorize(c->srv->cfg.ud, o->st.name, tr == 0 ? t->query : "",
-                                             (const struct sockaddr *)&c->peer,
-                                             ms_rtsp_msg_header(m, "Authorization"), method, m->uri,
-                                             www, sizeof www);
-            if (code == 200) {
-                c->authorized = 1;
-            } else {
-                char extra[600] = "";
-                if (code == 401 && www[0] && !strpbrk(www, "\r\n"))
-                    snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n", www);
-                if (code != 401 && code != 403 && code != 404)
-                    code = 403;
-                MS_INFO(c->ctx, "%s refused: %d", method, code);
-                reply(c, code, cseq, extra[0] ? extra : NULL, NULL, NULL, 0);
-                goto out;
-            }
-        }
-    }
+    needs_auth = strcmp(method, "DESCRIBE") == 0 || strcmp(method, "SETUP") == 0 ||
+                 strcmp(method, "PLAY") == 0;
     int64_t from_ms = 0;
     int has_from = tr == 0 && c->srv->cfg.archive_open && ms_rtsp_archive_query(t->query, &from_ms);
     if (has_from && !c->arch && needs_auth) {
@@ -670,6 +711,7 @@ static void handle_request(srv_conn_t *c, const ms_rtsp_msg_t *m)
             reply(c, 500, cseq, NULL, NULL, NULL, 0);
             goto out;
         }
+        c->arch->end_ms = c->grant.to_ms;
     }
     if (c->arch && strcmp(method, "DESCRIBE") == 0) {
         if (!has_from)

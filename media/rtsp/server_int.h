@@ -60,7 +60,9 @@ struct srv_conn {
     char peer_str[64];
     char ctx[384];
     int closing;
-    int authorized;
+    int authorized;        /* a decision allowed auth_query on this connection */
+    char auth_query[1024]; /* the query of the last allowed request */
+    ms_rtsp_grant_t grant; /* what that decision allows (window, expiry) */
     int64_t last_activity_ms;
 
     /* session (at most one per connection) */
@@ -199,6 +201,8 @@ struct srv_arch {
     int playing;
     int64_t base_wall_us, base_mono_us; /* pacing anchor */
     int64_t last_sr_ms;
+    int64_t end_ms; /* the grant's window end: playback stops there (BYE) */
+    int ended;      /* BYE sent at end_ms: nothing more is sent */
     uv_timer_t timer;
     int timer_on;
     int freeing;

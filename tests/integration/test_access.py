@@ -90,14 +90,16 @@ def test_public_and_protected(node, shared_cam):
         check_body(what, fetch(n, path, src="127.0.0.2", limit=4096))
     for what, path in routes("prot", seg_prot).items():
         check_body(what, fetch(n, path, src="127.0.0.1", limit=4096))
+        # refused as an unknown stream is (names cannot be probed)
         r = fetch(n, path, src="127.0.0.2")
-        assert r.status == 403, (what, r.status, r.body[:200])
-        assert b"whitelist" in r.body and r.headers["content-type"] == "application/json"
+        assert r.status == 404, (what, r.status, r.body[:200])
+        assert r.body == fetch(n, path.replace("/prot/", "/nosuch/"), src="127.0.0.2").body
+        assert b"unknown stream" in r.body and r.headers["content-type"] == "application/json"
         assert r.headers.get("access-control-allow-origin") == "*"
         # Forwarding headers from an untrusted peer are ignored.
         r = fetch(n, path, src="127.0.0.2", headers={"X-Forwarded-For": "127.0.0.1",
                                                       "Forwarded": "for=127.0.0.1"})
-        assert r.status == 403, (what, r.status)
+        assert r.status == 404, (what, r.status)
     # A valid token admits a client outside the whitelist.
     t = token(n, "prot", ttl_s=60)
     for what, path in routes("prot", seg_prot, "?token=" + t).items():
@@ -114,14 +116,14 @@ def test_trusted_proxy(node, shared_cam):
         check_body(what, fetch(n, path, src="127.0.0.2", headers={"X-Forwarded-For": "127.0.0.1"},
                                limit=4096))
         r = fetch(n, path, src="127.0.0.2", headers={"X-Forwarded-For": "127.0.0.5"})
-        assert r.status == 403, (what, r.status)
+        assert r.status == 404, (what, r.status)
         # RFC 7239 Forwarded wins over X-Forwarded-For.
         r = fetch(n, path, src="127.0.0.2", headers={"Forwarded": "for=127.0.0.1",
                                                       "X-Forwarded-For": "127.0.0.5"})
         assert r.status == 200, (what, r.status)
         # 127.0.0.3 is not trusted.
         r = fetch(n, path, src="127.0.0.3", headers={"X-Forwarded-For": "127.0.0.1"})
-        assert r.status == 403, (what, r.status)
+        assert r.status == 404, (what, r.status)
 
 
 def test_private_tokens(node, shared_cam):
@@ -133,10 +135,11 @@ def test_private_tokens(node, shared_cam):
     assert "token=" + good in seg, seg  # the playlist carries the token into URIs
     plain = routes("priv", seg)
     for what, path in plain.items():
+        # without a token: the very answer of an unknown stream
         r = fetch(n, path)
-        assert r.status == 401, (what, r.status)
+        assert r.status == 404, (what, r.status)
         assert r.headers.get("access-control-allow-origin") == "*"
-        assert b"token" in r.body
+        assert r.body == fetch(n, path.replace("/priv/", "/nosuch/")).body, what
     for what, path in routes("priv", seg, "?token=" + good).items():
         check_body(what, fetch(n, path, limit=4096))
 
@@ -150,12 +153,14 @@ def test_private_tokens(node, shared_cam):
     for what, path in routes("priv", seg, "?token=" + mine).items():
         check_body(what, fetch(n, path, src="127.0.0.2", limit=4096))
     time.sleep(2.2)
-    refusals = {"tampered": tampered, "other stream": other, "wrong ip": bound, "expired": short,
-                "garbage": "x" * 40}
-    for why, tok in refusals.items():
+    # not a genuine token of this stream: as unknown; a genuine one that
+    # does not allow this request: 403 with the reason
+    refusals = {"tampered": (tampered, 404), "other stream": (other, 404),
+                "wrong ip": (bound, 403), "expired": (short, 403), "garbage": ("x" * 40, 404)}
+    for why, (tok, code) in refusals.items():
         for what, path in routes("priv", seg, "?token=" + tok).items():
             r = fetch(n, path)
-            assert r.status == 403, (why, what, r.status, r.body[:200])
+            assert r.status == code, (why, what, r.status, r.body[:200])
     # The IP-bound token from its own address still works; not from another.
     assert fetch(n, routes("priv", seg, "?token=" + mine)["jpeg"], src="127.0.0.2").status == 200
     assert fetch(n, routes("priv", seg, "?token=" + mine)["jpeg"], src="127.0.0.1").status == 403
@@ -203,8 +208,8 @@ def test_secret_rotation(node, shared_cam):
     n.start()
     wait_ready(n, "priv", token(n, "priv", ttl_s=600))
     r = fetch(n, "/priv/index.m3u8?token=" + t)
-    assert r.status == 403, r.status
-    assert b"bad signature" in r.body, r.body
+    assert r.status == 404, r.status  # no longer a genuine token: as unknown
+    assert "bad signature" in n.log_text()
 
 
 def share(n, stream, **body):
@@ -234,6 +239,13 @@ def test_share_links(node, shared_cam):
     assert r.status == 200 and "/priv/archive-" in r.json()["url"], r.text
     r = share(n, "priv", mode="archive")
     assert r.status == 400 and r.json()["field"] == "from", r.text
+    # a from the archive routes would refuse (an unusable URL): 400 at once
+    for bad_from, proto in ((2 ** 53, "hls"), (10 ** 11, "hls"), (10 ** 11, "rtsp")):
+        r = share(n, "priv", mode="archive", protocol=proto, **{"from": bad_from})
+        assert r.status == 400 and r.json()["field"] == "from", (bad_from, r.status, r.text)
+        r = n.api("/api/v1/streams/priv/tokens", method="POST",
+                  body={"mode": "archive", "from": bad_from})
+        assert r.status == 400 and r.json()["field"] == "from", (bad_from, r.status, r.text)
     r = share(n, "priv", protocol="rtsp")  # the node has no RTSP listener here
     assert r.status == 409 and r.json()["field"] == "protocol", r.text
     r = share(n, "priv", protocol="ftp")
@@ -286,7 +298,7 @@ def test_archive_share_link_plays(node, shared_cam, free_port):
     assert body.count(b"#EXTINF") >= 4, body[:500]
     res = ffmpeg_decode(u, 6)
     assert res.errors == [] and res.rc == 0 and res.frames >= 6 * 25 * 0.9, res
-    assert fetch(n, "/priv/archive-%d-86400.m3u8" % from_t).status == 401
+    assert fetch(n, "/priv/archive-%d-86400.m3u8" % from_t).status == 404
     assert fetch(n, "/priv/index.m3u8?token=" + tok).status == 403
     r = share(n, "priv", mode="archive", protocol="rtsp", ttl_s=3600, **{"from": from_t})
     assert r.status == 200, r.text

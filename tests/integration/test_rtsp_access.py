@@ -86,9 +86,11 @@ def test_public_and_protected(acc_node):
     n = acc_node
     assert describe(n, "pub", src="127.0.0.2")[0] == 200
     assert describe(n, "prot", src="127.0.0.1")[0] == 200
+    # refused as an unknown stream is: a Digest challenge (names cannot be
+    # probed; the admin user may still authenticate)
     st, head = describe(n, "prot", src="127.0.0.2")
-    assert st == 403, head
-    assert "refused (403)" in n.log_text() and "whitelist" in n.log_text()
+    assert st == 401 and "WWW-Authenticate: Digest" in head, head
+    assert "refused (401)" in n.log_text() and "whitelist" in n.log_text()
     # a valid token admits a client outside the whitelist
     t = token(n, "prot", ttl_s=60)
     assert describe(n, "prot", "?token=" + t, src="127.0.0.2")[0] == 200
@@ -110,10 +112,13 @@ def test_private_tokens(acc_node):
     short = token(n, "priv", ttl_s=1)
     assert describe(n, "priv", "?token=" + short)[0] == 200
     time.sleep(2.2)
-    for why, tok in {"tampered": tampered, "other stream": other, "wrong ip": bound,
-                     "expired": short, "archive mode": archive, "garbage": "x" * 40}.items():
+    # not a genuine token of the stream: the challenge an unknown stream
+    # gets; a genuine one that does not allow this: 403
+    for why, (tok, code) in {"tampered": (tampered, 401), "other stream": (other, 401),
+                             "wrong ip": (bound, 403), "expired": (short, 403),
+                             "archive mode": (archive, 403), "garbage": ("x" * 40, 401)}.items():
         st, head = describe(n, "priv", "?token=" + tok)
-        assert st == 403, (why, head)
+        assert st == code, (why, head)
     assert describe(n, "priv", "?token=" + mine, src="127.0.0.2")[0] == 200
     assert describe(n, "priv", "?token=" + mine, src="127.0.0.1")[0] == 403
     # ffmpeg plays with ?token= over both transports (SETUP/PLAY carry it)
@@ -123,7 +128,7 @@ def test_private_tokens(acc_node):
     decodes(url(n, "priv", userinfo=good + ":x@"))
     refused(url(n, "priv"))  # no credentials: ffprobe gives up
     err = refused(url(n, "priv", userinfo=tampered + ":x@"))
-    assert "403" in err or "Forbidden" in err, err
+    assert "401" in err or "Unauthorized" in err, err
 
 
 def test_admin_digest(acc_node, tmp_path):
@@ -163,3 +168,40 @@ def test_rtsp_share_link(acc_node):
     assert r.status == 200, r.text
     assert re.match(r"rtsp://127\.0\.0\.1:%d/priv\?from=\d+&token=" % n.rtsp_port,
                     r.json()["url"]), r.text
+
+
+def rtsp_req(n, method, stream, q="", src="127.0.0.1"):
+    """One request on a new connection; returns (status, head without the
+    nonce, which differs every second)."""
+    s = socket.create_connection(("127.0.0.1", n.rtsp_port), timeout=10, source_address=(src, 0))
+    try:
+        s.sendall(("%s %s RTSP/1.0\r\nCSeq: 1\r\n\r\n" % (method, url(n, stream, q))).encode())
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < 65536:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
+        return int(head.split(" ", 2)[1]), re.sub(r'nonce="[^"]*"', "nonce", head)
+    finally:
+        s.close()
+
+
+def test_unknown_and_refused_look_the_same(acc_node):
+    """A client without credentials cannot tell an unknown stream name from
+    a private (or protected, outside the whitelist) one: DESCRIBE and
+    OPTIONS answer both with the same 401 and Digest challenge."""
+    n = acc_node
+    for method in ("DESCRIBE", "OPTIONS"):
+        st_u, head_u = rtsp_req(n, method, "nosuch")
+        st_p, head_p = rtsp_req(n, method, "priv")
+        st_w, head_w = rtsp_req(n, method, "prot", src="127.0.0.2")
+        assert st_u == st_p == st_w == 401, (method, head_u, head_p, head_w)
+        assert "WWW-Authenticate: Digest" in head_u and "WWW-Authenticate: Digest" in head_p
+        # a forged token changes nothing
+        assert rtsp_req(n, method, "priv", "?token=" + "A" * 40)[0] == 401
+        assert rtsp_req(n, method, "nosuch", "?token=" + "A" * 40)[0] == 401
+    assert rtsp_req(n, "OPTIONS", "pub")[0] == 200
+    t = token(n, "priv", ttl_s=60)
+    assert rtsp_req(n, "OPTIONS", "priv", "?token=" + t)[0] == 200

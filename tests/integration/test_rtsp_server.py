@@ -60,10 +60,13 @@ def test_ffprobe_and_describe_by_uid(rtsp_node):
     assert {s["codec_type"] for s in streams} == {"video", "audio"}
 
 
-def test_unknown_stream_is_404(rtsp_node):
+def test_unknown_stream_is_refused(rtsp_node):
+    # an unknown name gets what a private stream without credentials gets
+    # (a Digest challenge), so names cannot be probed (docs/access.md)
     s = socket.create_connection(("127.0.0.1", rtsp_node.rtsp_port), timeout=5)
     s.sendall(b"DESCRIBE rtsp://127.0.0.1/nope RTSP/1.0\r\nCSeq: 1\r\n\r\n")
-    assert s.recv(4096).startswith(b"RTSP/1.0 404")
+    r = s.recv(4096)
+    assert r.startswith(b"RTSP/1.0 401") and b"WWW-Authenticate: Digest" in r, r
     s.sendall(b"OPTIONS * RTSP/1.0\r\nCSeq: 2\r\n\r\n")
     r = s.recv(4096)
     assert r.startswith(b"RTSP/1.0 200") and b"DESCRIBE" in r
