@@ -687,7 +687,8 @@ static void handle_request(srv_conn_t *c, const ms_rtsp_msg_t *m)
                 snprintf(extra, sizeof extra, "WWW-Authenticate: %s\r\n", www);
             if (code != 401 && code != 403 && code != 404)
                 code = 403;
-            MS_INFO(c->ctx, "%s refused: %d", method, code);
+            /* the authorize hook logs refusals, rate-limited */
+            MS_DEBUG(c->ctx, "%s refused: %d", method, code);
             reply(c, code, cseq, extra[0] ? extra : NULL, NULL, NULL, 0);
             goto out;
         }
