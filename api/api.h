@@ -96,6 +96,12 @@ int ms_auth_is_loopback(const struct sockaddr *sa);
  * cfg->secret for the current admin.user and admin.password. Any thread. */
 int ms_auth_check(const ms_node_cfg_t *cfg, const char *authz, int peer_loopback);
 
+/* Admin authentication of request r (server.c) with the login back-off
+ * of node/auth_guard.h: *allowed = 1 and MHD_YES when r may proceed; else
+ * *allowed = 0 and the 401/403/429 reply is queued (its MHD result is
+ * returned). MHD threads. */
+enum MHD_Result ms_api_check_admin(ms_req_t *r, int *allowed);
+
 /* POST /api/v1/login (auth.c): {"user","password"[,"ttl_s"]} ->
  * {"token","expires"}. ip: the client address the back-off counts (the
  * forwarded client behind a trusted proxy), NULL when unknown. Checks the

@@ -430,7 +430,7 @@ static const char *auth_scheme(const char *authz)
 /* Admin authentication with the per-address back-off (node/auth_guard.h):
  * a blocked address gets 429 with Retry-After (RFC 6585 section 4) before
  * its credentials are looked at; failures are counted and logged. */
-static enum MHD_Result check_admin(ms_req_t *r, int *allowed)
+enum MHD_Result ms_api_check_admin(ms_req_t *r, int *allowed)
 {
     const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     *allowed = 0;
@@ -497,7 +497,7 @@ static enum MHD_Result route(ms_req_t *r)
                  r->route.id == MS_ROUTE_API_UNKNOWN;
     if (is_api || (r->route.id == MS_ROUTE_METRICS && g_cfg->metrics_auth)) {
         int ok = 0;
-        enum MHD_Result ret = check_admin(r, &ok);
+        enum MHD_Result ret = ms_api_check_admin(r, &ok);
         if (!ok)
             return ret;
     }

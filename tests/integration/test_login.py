@@ -194,3 +194,21 @@ def test_token_valid_on_nodes_with_the_same_secret(lnode, tmp_path):
             if x.proc is not None:
                 rc = x.stop()
                 assert rc == 0 and not x.killed, (x.name, rc)
+
+
+def test_backoff_covers_calls_on_the_replicated_state(lnode):
+    """Writes (and ?consistent=1 reads) go through the replicated state,
+    which authenticated on its own: wrong passwords there were neither
+    counted nor refused by the back-off (12 guesses: 12 x 401), and an
+    expired token got the generic message."""
+    n = lnode
+    src = "127.0.0.86"
+    hb = {"Authorization": "Basic " + base64.b64encode(b"admin:guess").decode()}
+    body = {"name": "x", "url": "rtsp://127.0.0.1:9/x"}
+    statuses = [req(n, "/api/v1/streams", src, "POST", body, headers=hb)[0] for _ in range(12)]
+    assert statuses == [401] * 10 + [429, 429], statuses
+    st, hdrs, _ = req(n, "/api/v1/streams?consistent=1", src, headers=hb)
+    assert st == 429 and int(hdrs["Retry-After"]) >= 1, (st, hdrs)
+    # and the failures there block the other admin calls and the login
+    assert login(n, src)[0] == 429
+    assert req(n, "/api/v1/system", src, headers=hb)[0] == 429
