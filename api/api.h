@@ -21,6 +21,7 @@
 #include "node/streams.h"
 #include "util/blob.h"
 #include "util/buf.h"
+#include "util/ipaddr.h"
 #include "util/urlquery.h"
 
 #define MS_API_CTX      "[http]"
@@ -88,9 +89,28 @@ int ms_auth_parse_bearer(const char *hdr, char *tok, size_t cap);
 int ms_auth_secret_eq(const char *a, const char *b);
 int ms_auth_is_loopback(const struct sockaddr *sa);
 /* Decision for one request: 0 allowed; -EACCES no or wrong credentials
- * (401); -EPERM no admin credential configured and the client is not on
- * loopback (403). authz is the Authorization header or NULL. */
+ * (401); -EKEYEXPIRED an authentic login token that has expired (401, not
+ * a guess: not counted by the back-off); -EPERM no admin credential
+ * configured and the client is not on loopback (403). authz is the
+ * Authorization header or NULL: Basic admin.user/admin.password, or Bearer
+ * with one of admin.keys or a login token (util/logintoken.h) made under
+ * cfg->secret for the current admin.user and admin.password. Any thread. */
 int ms_auth_check(const ms_node_cfg_t *cfg, const char *authz, int peer_loopback);
+
+/* Admin authentication of request r (server.c) with the login back-off
+ * of node/auth_guard.h: *allowed = 1 and MHD_YES when r may proceed; else
+ * *allowed = 0 and the 401/403/429 reply is queued (its MHD result is
+ * returned). MHD threads. */
+enum MHD_Result ms_api_check_admin(ms_req_t *r, int *allowed);
+
+/* POST /api/v1/login (auth.c): {"user","password"[,"ttl_s"]} ->
+ * {"token","expires"}. ip: the client address the back-off counts (the
+ * forwarded client behind a trusted proxy), NULL when unknown. Checks the
+ * back-off (429), the body (400), the credentials (401, counted as a
+ * failure). MHD threads. */
+enum MHD_Result ms_api_login(ms_req_t *r, const ms_ip_t *ip);
+#define MS_LOGIN_TTL_DEFAULT_S (12 * 3600)     /* login tokens: 12 h unless ttl_s */
+#define MS_LOGIN_TTL_MAX_S     (7 * 24 * 3600) /* ttl_s at most 7 days */
 
 /* --- HLS client table (clients.c): key -> last seen; thread-safe. ----
  * Each key belongs to a group (the client address); at most max_per_group

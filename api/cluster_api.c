@@ -205,20 +205,11 @@ int ms_api_cluster_route(ms_req_t *r, enum MHD_Result *ret)
             *ret = ms_api_reply_error(r, 401, "internal call", NULL, NULL);
             return 1;
         }
-        const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
-        int rc = ms_auth_check(cfg, authz, r->peer_loopback);
-        if (rc < 0) {
-            static const char *const hdrs[] = {"WWW-Authenticate", "Basic realm=\"mediaserver\"",
-                                               NULL};
+        int ok = 0; /* with the login back-off, like every admin call */
+        enum MHD_Result aret = ms_api_check_admin(r, &ok);
+        if (!ok) {
             free(e);
-            *ret = rc == -EPERM
-                       ? ms_api_reply_error(r, 403,
-                                            "no admin credentials are configured: the "
-                                            "API answers loopback clients only",
-                                            NULL, NULL)
-                       : ms_api_reply_error(
-                             r, 401, authz ? "invalid credentials" : "authentication required",
-                             NULL, hdrs);
+            *ret = aret;
             return 1;
         }
     }

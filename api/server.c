@@ -430,7 +430,7 @@ static const char *auth_scheme(const char *authz)
 /* Admin authentication with the per-address back-off (node/auth_guard.h):
  * a blocked address gets 429 with Retry-After (RFC 6585 section 4) before
  * its credentials are looked at; failures are counted and logged. */
-static enum MHD_Result check_admin(ms_req_t *r, int *allowed)
+enum MHD_Result ms_api_check_admin(ms_req_t *r, int *allowed)
 {
     const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     *allowed = 0;
@@ -448,7 +448,7 @@ static enum MHD_Result check_admin(ms_req_t *r, int *allowed)
     *allowed = rc == 0;
     if (have_ip && rc == 0)
         ms_auth_guard_ok(&ip);
-    else if (have_ip && rc == -EACCES)
+    else if (have_ip && rc == -EACCES) /* an expired login token is not a guess */
         ms_auth_guard_failed(&ip, "http", auth_scheme(authz));
     if (rc == 0)
         return MHD_YES;
@@ -456,9 +456,17 @@ static enum MHD_Result check_admin(ms_req_t *r, int *allowed)
         return ms_api_reply_error(
             r, 403, "no admin credentials are configured: the API answers loopback clients only",
             NULL, NULL);
-    static const char *const hdrs[] = {"WWW-Authenticate", "Basic realm=\"mediaserver\"", NULL};
-    return ms_api_reply_error(r, 401, authz ? "invalid credentials" : "authentication required",
-                              NULL, hdrs);
+    /* A Bearer client gets a Bearer challenge (RFC 6750 section 3), which
+     * browsers do not turn into a password prompt. */
+    static const char *const basic[] = {"WWW-Authenticate", "Basic realm=\"mediaserver\"", NULL};
+    static const char *const bearer[] = {
+        "WWW-Authenticate", "Bearer realm=\"mediaserver\", error=\"invalid_token\"", NULL};
+    int is_bearer = authz && strcmp(auth_scheme(authz), "Bearer") == 0;
+    return ms_api_reply_error(r, 401,
+                              rc == -EKEYEXPIRED ? "login token expired: log in again"
+                              : authz            ? "invalid credentials"
+                                                 : "authentication required",
+                              NULL, is_bearer ? bearer : basic);
 }
 
 static enum MHD_Result route(ms_req_t *r)
@@ -489,7 +497,7 @@ static enum MHD_Result route(ms_req_t *r)
                  r->route.id == MS_ROUTE_API_UNKNOWN;
     if (is_api || (r->route.id == MS_ROUTE_METRICS && g_cfg->metrics_auth)) {
         int ok = 0;
-        enum MHD_Result ret = check_admin(r, &ok);
+        enum MHD_Result ret = ms_api_check_admin(r, &ok);
         if (!ok)
             return ret;
     }
@@ -533,6 +541,10 @@ static enum MHD_Result route(ms_req_t *r)
         return ms_api_stream_get(r);
     case MS_ROUTE_API_SYSTEM:
         return ms_api_system(r);
+    case MS_ROUTE_API_LOGIN: { /* no admin check: the credentials are in the body */
+        ms_ip_t ip;
+        return ms_api_login(r, admin_client(r, &ip) == 0 ? &ip : NULL);
+    }
     case MS_ROUTE_API_PLANNED:
         /* Writes and cluster calls go through the replicated state, which a
          * node started with listen.raft = 0 does not have. */

@@ -22,6 +22,7 @@
 #define MS_KDF_CHTTP "node http v1"
 #define MS_KDF_JOIN  "join v1"
 #define MS_KDF_TOKEN "playback token v1"
+#define MS_KDF_LOGIN "login v1" /* admin login tokens (util/logintoken.h) */
 
 /* Derives the key for label from secret into out (MS_KDF_KEY_LEN bytes).
  * secret: NUL-terminated, non-empty; label: one of MS_KDF_*. Returns 0, or

@@ -400,6 +400,10 @@ static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
         }
         return;
     }
+    if (strcmp(res, "login") == 0 && n == 1) {
+        set(r, MS_ROUTE_API_LOGIN, m, "POST");
+        return;
+    }
     if (strcmp(res, "system") == 0 && n == 1) {
         set(r, MS_ROUTE_API_SYSTEM, m, "GET, HEAD");
         return;

@@ -79,6 +79,7 @@ typedef enum {
     MS_ROUTE_ARCHIVE,      /* GET /{stream}/archive-*.m3u8|.mp4|.m4s (api/archive.c) */
     MS_ROUTE_API_RANGES,   /* GET /api/v1/streams/{id}/ranges */
     MS_ROUTE_API_EVENTS,   /* POST /api/v1/streams/{id}/events */
+    MS_ROUTE_API_LOGIN,    /* POST /api/v1/login (no admin auth: api/auth.c) */
     MS_ROUTE_API_PLANNED,  /* a documented API call not implemented yet: 501 */
     MS_ROUTE_API_UNKNOWN,  /* under /api/v1 but no such resource: 404 */
 } ms_route_id_t;

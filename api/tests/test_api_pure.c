@@ -200,6 +200,15 @@ static void test_routes(void **state)
     route("POST", "/api/v1/streams/cam1/events", &r);
     assert_int_equal(r.id, MS_ROUTE_API_EVENTS);
     assert_true(r.method_ok);
+    route("POST", "/api/v1/login", &r);
+    assert_int_equal(r.id, MS_ROUTE_API_LOGIN);
+    assert_true(r.method_ok);
+    route("GET", "/api/v1/login", &r);
+    assert_int_equal(r.id, MS_ROUTE_API_LOGIN);
+    assert_false(r.method_ok);
+    assert_string_equal(r.allow, "POST");
+    route("POST", "/api/v1/login/x", &r);
+    assert_int_equal(r.id, MS_ROUTE_API_UNKNOWN);
     route("GET", "/cam1/archive-1700000000-60.m3u8", &r);
     assert_int_equal(r.id, MS_ROUTE_ARCHIVE);
     assert_string_equal(r.name, "archive-1700000000-60.m3u8");
