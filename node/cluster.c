@@ -729,12 +729,14 @@ static int stream_uid_exists(const char *uid)
 }
 
 /* POST /streams, PUT /streams/{id} and the result of PATCH: o (taken) is
- * validated with the config parser. The read-only objects a GET answers
- * ("status", "placement") are ignored, so GET -> edit -> PUT round-trips. */
+ * validated with the config parser. The read-only members a GET answers
+ * ("status", "placement", "added", "activation": docs/api.md) are ignored,
+ * so GET -> edit -> PUT round-trips. */
 static void stream_put_obj(ms_cluster_job_t *j, json_t *o)
 {
-    json_object_del(o, "status");
-    json_object_del(o, "placement");
+    static const char *const read_only[] = {"status", "placement", "added", "activation"};
+    for (size_t i = 0; i < sizeof read_only / sizeof *read_only; i++)
+        json_object_del(o, read_only[i]);
     json_t *cur = j->id[0] ? ms_fsm_get_stream(g.fsm, j->id) : NULL;
     if (j->id[0] && !cur) {
         json_decref(o);

@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include "util/ipaddr.h"
+#include "util/kdf.h"
 #include "util/token.h"
 
 #define TOKEN_VERSION 1
@@ -115,13 +116,40 @@ static void stream_tag(const char *uid, uint8_t tag[TAG_LEN])
     memcpy(tag, md, TAG_LEN);
 }
 
+/* The token key: HKDF of the cluster secret with its own label (util/kdf.h),
+ * so a token MAC says nothing about the keys of the other purposes. The
+ * derivation is cached per thread for the last secret seen (a node has
+ * one), keyed by the secret's SHA-256. */
+static int token_key(const char *secret, uint8_t key[MS_KDF_KEY_LEN])
+{
+    static _Thread_local struct {
+        int ok;
+        uint8_t secret_md[SHA256_DIGEST_LENGTH];
+        uint8_t key[MS_KDF_KEY_LEN];
+    } cache;
+    uint8_t md[SHA256_DIGEST_LENGTH];
+    SHA256((const uint8_t *)secret, strlen(secret), md);
+    if (!cache.ok || CRYPTO_memcmp(md, cache.secret_md, sizeof md) != 0) {
+        cache.ok = 0;
+        if (ms_kdf_derive(secret, MS_KDF_TOKEN, cache.key) < 0)
+            return -EINVAL;
+        memcpy(cache.secret_md, md, sizeof md);
+        cache.ok = 1;
+    }
+    memcpy(key, cache.key, MS_KDF_KEY_LEN);
+    return 0;
+}
+
 static int mac(const char *secret, const uint8_t *payload, size_t len, uint8_t out[MAC_LEN])
 {
+    uint8_t key[MS_KDF_KEY_LEN];
+    if (token_key(secret, key) < 0)
+        return -EINVAL;
     uint8_t msg[sizeof domain + RAW_MAX];
     memcpy(msg, domain, sizeof domain);
     memcpy(msg + sizeof domain, payload, len);
     unsigned int olen = 0;
-    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, sizeof domain + len, out, &olen) ||
+    if (!HMAC(EVP_sha256(), key, (int)sizeof key, msg, sizeof domain + len, out, &olen) ||
         olen != MAC_LEN)
         return -EINVAL;
     return 0;

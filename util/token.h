@@ -3,7 +3,8 @@
  * A token is base64url without padding (RFC 4648 section 5) of
  *   payload = version(1) | flags(1) | expires(8) | from(8) | to(8)
  *             | stream tag(16) [| client ip(16)]
- *   mac     = HMAC-SHA256(secret, "ms-token-v1" NUL | payload)   (RFC 2104)
+ *   mac     = HMAC-SHA256(K, "ms-token-v1" NUL | payload)   (RFC 2104)
+ *   K       = ms_kdf_derive(secret, MS_KDF_TOKEN) (util/kdf.h, HKDF)
  * all integers big-endian. flags: bit 0 archive mode (else live), bit 1 an
  * IP binding follows. expires 0 = no expiry (public share link). from/to:
  * the archive window [from, to) (0 for live). The stream tag is the first
