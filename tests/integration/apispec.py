@@ -13,8 +13,9 @@ wrong). record() keeps every violation in VIOLATIONS so that the pytest
 fixtures can fail the test even when the helper ran on a thread whose
 exception nobody looked at."""
 
-import copy
+import atexit
 import json
+import os
 import re
 import threading
 import urllib.parse
@@ -27,6 +28,20 @@ _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _lock = threading.Lock()
 _compiled = None
 VIOLATIONS = []
+# (METHOD, template, status) -> answers checked; written as JSON lines to
+# $MS_OPENAPI_STATS at exit when that is set (what the suite covers).
+COUNTS = {}
+
+
+def _dump_counts():
+    out = os.environ.get("MS_OPENAPI_STATS")
+    if out and COUNTS:
+        with open(out, "a") as f:
+            for (m, t, st), n in sorted(COUNTS.items()):
+                f.write(json.dumps({"method": m, "path": t, "status": st, "n": n}) + "\n")
+
+
+atexit.register(_dump_counts)
 
 
 class SpecError(Exception):
@@ -160,6 +175,8 @@ class _Compiled:
                 " (Allow: %s; undocumented: %s)" % (allow, ", ".join(sorted(extra))) if status == 405 else "")
         responses = op.get("responses") or {}
         key = str(status)
+        with _lock:
+            COUNTS[(method, tmpl, status)] = COUNTS.get((method, tmpl, status), 0) + 1
         resp = responses.get(key)
         if resp is None:
             resp = responses.get(key[0] + "XX") or responses.get("default")
