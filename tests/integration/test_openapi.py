@@ -138,3 +138,22 @@ def test_every_api_call_answers_as_documented(node):
     assert api("/api/v1/streams/tour/tokens", "GET").status == 405
     assert api("/api/v1/system", auth=False).status == 401
     assert api("/api/v1/nosuch", spec=False).status == 404
+
+
+def test_calls_on_the_state_without_raft_answer_501(node):
+    """listen.raft = 0: every call on the replicated state answers 501 with
+    the JSON error the spec documents; local reads still answer."""
+    n = node(start=False)
+    n.cfg["listen"] = dict(n.cfg["listen"], raft=0)
+    n.write_config()
+    n.start()
+    for method, path, body in (("GET", "/cluster", None), ("GET", "/servers", None),
+                               ("GET", "/servers/n1", None), ("GET", "/groups", None),
+                               ("POST", "/clusters", {"name": "c"}),
+                               ("POST", "/streams", {"name": "a", "url": "rtsp://127.0.0.1:9/a"}),
+                               ("PUT", "/streams/a", {"name": "a", "url": "rtsp://127.0.0.1:9/a"}),
+                               ("DELETE", "/streams/a", None), ("POST", "/streams/a/restart", None),
+                               ("POST", "/streams/a/transfer", None)):
+        r = n.api("/api/v1" + path, method, body)
+        assert r.status == 501 and "listen.raft" in r.json()["error"], (method, path, r.status, r.text)
+    assert n.api("/api/v1/streams").json() == {"streams": []}
