@@ -114,6 +114,7 @@ def test_every_api_call_answers_as_documented(node):
     r = api("/api/v1/streams", "POST", cam)
     assert r.status == 201 and r.json()["placement"]["added"], r.text
     uid = r.json()["uid"]
+    assert api("/api/v1/streams", "POST", cam).status == 409  # name taken
     assert api("/api/v1/streams", "POST", dict(cam, nosuch=1)).status == 400
     assert api("/api/v1/streams", "POST", b"{not json").status == 400
     assert api("/api/v1/streams/tour?consistent=1").status == 200
