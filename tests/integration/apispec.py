@@ -130,6 +130,7 @@ class _Compiled:
         self.root = root
         self.resolver = jsonschema.RefResolver.from_schema(root)
         self.validator_cls = jsonschema.Draft4Validator
+        self.best_match = jsonschema.exceptions.best_match  # the most relevant error, or None
         self.ops = []  # (regex, template, path item) for the /api/v1 paths
         for tmpl, item in (doc.get("paths") or {}).items():
             if item.get("servers"):
@@ -168,11 +169,13 @@ class _Compiled:
             allow = headers.get("Allow") or headers.get("allow") or ""
             extra = {a.strip() for a in allow.split(",") if a.strip()} - documented
             if status == 405 and allow and not extra:
-                return self._check_body(method, path, status, headers, body, "405", tmpl,
-                                        _deref(self.doc, {"$ref": "#/components/responses/MethodNotAllowed"}))
+                resp = _resolve(self.doc, "#/components/responses/MethodNotAllowed")
+                return self._check_body(method, path, status, headers, body, "405", tmpl, resp)
+            why = ""
+            if status == 405:
+                why = " (Allow: %s; undocumented: %s)" % (allow, ", ".join(sorted(extra)))
             return "%s %s -> %d: method not documented for %s in docs/openapi.yaml%s" % (
-                method, path, status, tmpl,
-                " (Allow: %s; undocumented: %s)" % (allow, ", ".join(sorted(extra))) if status == 405 else "")
+                method, path, status, tmpl, why)
         responses = op.get("responses") or {}
         key = str(status)
         with _lock:
@@ -212,7 +215,7 @@ class _Compiled:
         except ValueError as e:
             return "%s %s -> %d: body is not JSON (%s): %r" % (method, path, status, e, body[:200])
         v = self.validator((tmpl, m, key, ctype), schema)
-        err = next(iter(sorted(v.iter_errors(inst), key=lambda e: list(e.path))), None)
+        err = self.best_match(v.iter_errors(inst))
         if err is None:
             return None
         where = "/".join(str(p) for p in err.absolute_path) or "(root)"
