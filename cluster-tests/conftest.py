@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+import apispec  # noqa: E402
 import mslib  # noqa: E402
 
 # A binary built with -DMS_ASAN=ON: report leaks, but not libraft's own (lsan.supp).
@@ -141,9 +142,32 @@ def signed_post(n, path, body, secret="integration-test-secret", node_id=1, auth
         "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
+            res = mslib.HttpResult(r.status, dict(r.headers), r.read())
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        res = mslib.HttpResult(e.code, dict(e.headers), e.read())
+    mslib.spec_check("POST", n.base + path, res)
+    return res.status, res.body
+
+
+@pytest.fixture(scope="session", autouse=True)
+def api_spec():
+    """docs/openapi.yaml, loaded once; every /api/v1 answer of the helpers
+    (mslib.http, signed_post) is checked against it (apispec.py)."""
+    try:
+        return apispec.spec()
+    except apispec.SpecError as e:
+        pytest.fail("docs/openapi.yaml: %s" % e)
+
+
+@pytest.fixture(autouse=True)
+def api_contract():
+    """Fails the test when an answer checked on a helper thread did not
+    match the spec (its AssertionError may have been lost there)."""
+    apispec.take()
+    yield
+    bad = apispec.take()
+    if bad:
+        pytest.fail("API answers not as docs/openapi.yaml says:\n" + "\n".join(bad[:10]))
 
 
 @pytest.fixture

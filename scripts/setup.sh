@@ -13,7 +13,8 @@ PKGS=(
   libuv1-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libssl-dev
   liblua5.4-dev libavcodec-dev libavutil-dev libswscale-dev libcmocka-dev
   # integration tests: real camera, real players
-  python3 python3-pytest python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0
+  python3 python3-pytest python3-yaml python3-jsonschema
+  python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gstreamer-1.0
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   ffmpeg chromium curl procps iproute2 sqlite3

@@ -6,7 +6,10 @@
 #   asan      ASan+UBSan build into $ASAN_BUILD_DIR (build-asan/) + ctest (unit tests)
 #   fuzz      libFuzzer build into $FUZZ_BUILD_DIR (build-fuzz/), each fuzz/fuzz_*.c
 #             target for $FUZZ_SECONDS seconds on its corpus (fuzz/corpus/<name>/)
-#   npm       tests/integration/web dependencies (hls.js, playwright-core) via npm ci
+#   npm       tests/integration/web dependencies (hls.js, playwright-core and the
+#             OpenAPI validator, pinned in its package-lock.json) via npm ci
+#   openapi   docs/openapi.yaml is a valid OpenAPI 3 document (validate-api of
+#             @seriousme/openapi-schema-validator; needs the npm phase)
 #   pytest    integration tests (tests/integration) against $BUILD_DIR/mediaserver
 # Every phase runs even when an earlier one failed (unless the build or setup
 # failed: then nothing can be tested). Ends with one line "N passed, M failed"
@@ -27,7 +30,7 @@ ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
 FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
-PHASES=${PHASES:-setup build format asan fuzz npm pytest}
+PHASES=${PHASES:-setup build format asan fuzz npm openapi pytest}
 PYTEST_ARGS=${PYTEST_ARGS:-}
 
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
@@ -145,6 +148,16 @@ phase_npm() {
   (cd tests/integration/web && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; })
 }
 
+phase_openapi() {
+  local v=tests/integration/web/node_modules/.bin/validate-api
+  if [ ! -x "$v" ]; then
+    echo "openapi: $v missing (run the npm phase first)"
+    return 1
+  fi
+  # Prints {"valid": true} or the schema errors; exits non-zero on an invalid spec.
+  node "$v" docs/openapi.yaml
+}
+
 phase_pytest() {
   local log="$BUILD_DIR/pytest.log" rc
   # shellcheck disable=SC2086
@@ -183,6 +196,11 @@ summary() {
   [ -n "$pytest_line" ] && echo "integration:    $pytest_line"
   [ -n "$cluster_line" ] && echo "cluster:        $cluster_line"
   [ "$fuzz_targets" -gt 0 ] && echo "fuzz:           $fuzz_targets targets, $fuzz_failed failed"
+  # the OpenAPI lint counts as one test (a failure counts below, as a failed phase)
+  if [[ " ${passed[*]} " == *" openapi "* ]]; then
+    echo "openapi:        docs/openapi.yaml valid"
+    tp=$((tp + 1))
+  fi
   tp=$((tp + fuzz_targets - fuzz_failed)); tf=$((tf + fuzz_failed))
   for n in "${failed[@]}"; do
     case $n in
@@ -202,6 +220,7 @@ run_phase format phase_format
 run_phase asan phase_asan
 run_phase fuzz phase_fuzz
 run_phase npm phase_npm
+run_phase openapi phase_openapi
 run_phase pytest phase_pytest
 # cluster tests: multi-node Raft drills on loopback (cluster-tests/)
 phase_cluster() {

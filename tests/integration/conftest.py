@@ -8,6 +8,9 @@ Fixtures:
   shared_cam        session camera: H.264 640x360 25 fps + AAC, mounts cam, cam2, cam3
   badcam            factory: badcam(mode, *args) -> started BadCam (args: extra badcam.py options)
   node              factory: node(streams={name: url or dict}, extra_cfg) -> started Node
+Every /api/v1 answer the helpers of mslib.py receive is checked against
+docs/openapi.yaml (apispec.py); a violation seen on a helper thread fails
+the test at teardown (api_contract).
 The node's (and cameras') logs are attached to the report of a failed test;
 every node is stopped with SIGTERM at teardown and must exit 0 within 5 s.
 """
@@ -16,12 +19,34 @@ import os
 
 import pytest
 
+import apispec
 import mslib
 from mslib import BadCam, Camera, Node
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~20 s")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def api_spec():
+    """docs/openapi.yaml loaded and compiled once per session: a spec that
+    cannot be loaded (bad YAML, a $ref to nothing) fails every test."""
+    try:
+        return apispec.spec()
+    except apispec.SpecError as e:
+        pytest.fail("docs/openapi.yaml: %s" % e)
+
+
+@pytest.fixture(autouse=True)
+def api_contract():
+    """Fails the test when an answer checked on a thread other than the
+    test's (where the AssertionError may be lost) did not match the spec."""
+    apispec.take()
+    yield
+    bad = apispec.take()
+    if bad:
+        pytest.fail("API answers not as docs/openapi.yaml says:\n" + "\n".join(bad[:10]))
 
 
 @pytest.fixture(scope="session")

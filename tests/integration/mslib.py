@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import apispec
+
 ROOT = Path(__file__).resolve().parents[2]
 PY = "/usr/bin/python3"  # Debian's: the one that has gi
 CAMERA = ROOT / "tests" / "camera" / "camera.py"
@@ -202,9 +204,31 @@ class HttpResult:
         return json.loads(self.body)
 
 
-def http(url, method="GET", body=None, auth=None, timeout=10, headers=None):
+def spec_check(method, url, res):
+    """Checks an /api/v1 answer against docs/openapi.yaml (apispec.py).
+    A violation raises AssertionError on the main thread; on another thread
+    it is recorded too, and the test fails at teardown (conftest.py). With
+    MS_OPENAPI_RECORD=FILE violations are only appended to FILE (to list
+    them all in one run while fixing the spec)."""
+    msg = apispec.check(method, url, res.status, res.headers, res.body)
+    if msg is None:
+        return
+    rec = os.environ.get("MS_OPENAPI_RECORD")
+    if rec:
+        with open(rec, "a") as f:
+            f.write(msg.replace("\n", " | ") + "\n")
+        return
+    if threading.current_thread() is not threading.main_thread():
+        apispec.record(msg)
+    raise AssertionError("API answer not as docs/openapi.yaml says: " + msg)
+
+
+def http(url, method="GET", body=None, auth=None, timeout=10, headers=None, spec=True):
     """One HTTP request; returns HttpResult for every status (no raise on
-    4xx/5xx). auth is (user, password) for Basic, or None."""
+    4xx/5xx). auth is (user, password) for Basic, or None. Every /api/v1
+    answer is checked against docs/openapi.yaml (spec_check); spec=False
+    only for requests a test makes malformed on purpose (a path or method
+    the API does not have)."""
     h = dict(headers or {})
     data = None
     if body is not None:
@@ -215,9 +239,12 @@ def http(url, method="GET", body=None, auth=None, timeout=10, headers=None):
     req = urllib.request.Request(url, data=data, method=method, headers=h)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return HttpResult(r.status, dict(r.headers), r.read())
+            res = HttpResult(r.status, dict(r.headers), r.read())
     except urllib.error.HTTPError as e:
-        return HttpResult(e.code, dict(e.headers), e.read())
+        res = HttpResult(e.code, dict(e.headers), e.read())
+    if spec:
+        spec_check(method, url, res)
+    return res
 
 
 def default_stream(name, url, transport="tcp", channels=("video", "audio"), **kw):
@@ -343,12 +370,12 @@ class Node:
     def base(self):
         return "http://%s:%d" % (self.host, self.http_port)
 
-    def api(self, path, method="GET", body=None, auth=True, timeout=10):
+    def api(self, path, method="GET", body=None, auth=True, timeout=10, headers=None, spec=True):
         return http(self.base + path, method=method, body=body, auth=self.admin if auth else None,
-                    timeout=timeout)
+                    timeout=timeout, headers=headers, spec=spec)
 
-    def get(self, path, timeout=10, headers=None):
-        return http(self.base + path, timeout=timeout, headers=headers)
+    def get(self, path, timeout=10, headers=None, spec=True):
+        return http(self.base + path, timeout=timeout, headers=headers, spec=spec)
 
     def streams(self):
         r = self.api("/api/v1/streams")
