@@ -128,7 +128,7 @@ def node_auth(method, path, body, secret="integration-test-secret", node_id=1, t
                       hashlib.sha256(body).hexdigest().encode(), str(node_id).encode(),
                       str(ts).encode(), nonce.encode()])
     mac = hmac.new(kdf(secret, b"node http v1"), msg, hashlib.sha256).hexdigest()
-    return "v2.%d.%d.%s.%s" % (node_id, ts, nonce, mac)
+    return "v2.%s.%d.%s.%s" % (node_id, ts, nonce, mac)
 
 
 def signed_post(n, path, body, secret="integration-test-secret", node_id=1, auth=None,

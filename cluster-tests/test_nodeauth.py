@@ -61,7 +61,7 @@ def test_spoofed_redirect_is_ignored(cluster):
 def test_node_call_replay_refused(cluster):
     cluster.add("a")
     ld = cluster.leader()
-    member = cluster.info(ld)["members"][0]["id"]
+    member = int(cluster.info(ld)["members"][0]["id"])  # a decimal string in the API
     path = "/api/v1/cluster/submit"
     body = b'{"v":1,"op":"setting_set","req_id":"na1","ts":1,"args":{"key":"k","value":1}}'
     auth = node_auth("POST", path, body, node_id=member)

@@ -168,7 +168,7 @@ def handshake(port, key, my_id, target_id, address="127.0.0.1:1"):
 def test_handshake_needs_the_key(cluster):
     n = single(cluster)
     before = info(n)
-    my = before["id"]
+    my = int(before["id"])  # ids are decimal strings in the API
     # a wrong target id: refused before any MAC is shown
     s, chal = handshake(n.raft_port, hkdf_raft_key(SECRET), 77, my + 1)
     assert chal is None

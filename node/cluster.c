@@ -661,6 +661,25 @@ static void job_reply(ms_cluster_job_t *j, unsigned st, json_t *body)
     j->done(j);
 }
 
+/* A 63-bit raft id as the API shows it: a decimal string, since JSON
+ * numbers above 2^53 lose precision in JavaScript (docs/api.md). */
+static json_t *id_json(json_t *v)
+{
+    char b[32];
+    if (!json_is_integer(v))
+        return json_incref(v ? v : json_null());
+    snprintf(b, sizeof b, "%" PRIu64, (uint64_t)json_integer_value(v));
+    return json_string(b);
+}
+
+/* Replaces o[key] (an integer id) by its string form; nothing when absent. */
+static void id_to_string(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (v)
+        json_object_set_new(o, key, id_json(v));
+}
+
 static void job_write_cb(void *ud, unsigned st, json_t *res)
 {
     ms_cluster_job_t *j = ud;
@@ -687,6 +706,10 @@ static void job_write_cb(void *ud, unsigned st, json_t *res)
                 st = 201;
         }
     }
+    /* a server row in the answer (PUT /servers/{name}): its 63-bit id as a
+     * string, as every server view gives it (docs/api.md) */
+    if (json_is_object(json_object_get(body, "server")))
+        id_to_string(json_object_get(body, "server"), "id");
     if (body && json_object_get(body, "error"))
         json_object_del(body, "status");
     job_reply(j, st, body);
@@ -1312,25 +1335,6 @@ static void rm_barrier_cb(void *ud, int status)
     json_decref(servers);
     json_decref(streams);
     rm_moved_cb(rm, 200, NULL);
-}
-
-/* A 63-bit raft id as the API shows it: a decimal string, since JSON
- * numbers above 2^53 lose precision in JavaScript (docs/api.md). */
-static json_t *id_json(json_t *v)
-{
-    char b[32];
-    if (!json_is_integer(v))
-        return json_incref(v ? v : json_null());
-    snprintf(b, sizeof b, "%" PRIu64, (uint64_t)json_integer_value(v));
-    return json_string(b);
-}
-
-/* Replaces o[key] (an integer id) by its string form; nothing when absent. */
-static void id_to_string(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    if (v)
-        json_object_set_new(o, key, id_json(v));
 }
 
 /* ---- cluster -------------------------------------------------------------- */
