@@ -34,7 +34,7 @@ export function serversView(main) {
           h('td', { text: s.group }),
           h('td', { text: s.distribution ? 'yes' : 'no' }),
           h('td', { class: 'num', text: s.load && l.cpu_pct !== undefined ? l.cpu_pct.toFixed(1) + ' %' : '—' }),
-          h('td', { text: (s.addresses || []).join(', ') }));
+          h('td', { class: 'wrap', text: (s.addresses || []).join(' ') }));
       }));
       setText(err, '');
     } catch (e) {

@@ -92,7 +92,7 @@ export function streamsView(main, go) {
     if (c.icons.dataset.k !== icons) {
       c.icons.dataset.k = icons;
       put(c.icons,
-        s.dvr && s.dvr.enabled ? h('span', { class: 'icon icon-dvr', title: 'DVR recording on', text: '⏺ DVR' }) : null,
+        s.dvr && s.dvr.enabled ? h('span', { class: 'icon icon-dvr', title: 'DVR recording on', text: '● DVR' }) : null,
         hasAudio(s) ? h('span', { class: 'icon icon-audio', title: 'audio', text: '♪' }) : null);
     }
   }

@@ -86,7 +86,8 @@ def test_cpanel_dir_config_key(node, tmp_path):
 def test_cpanel_pages_in_chromium(node, shared_cam, tmp_path):
     if not (WEB / "node_modules" / "playwright-core").exists():
         pytest.fail("tests/integration/web/node_modules is missing: run `npm ci` there (scripts/test.sh does)")
-    n = node(streams={"lobby": shared_cam.url("cam"), "yard": shared_cam.url("cam2")})
+    n = node(streams={"lobby": shared_cam.url("cam"),
+                      "yard": {"url": shared_cam.url("cam2"), "dvr": {"enabled": True}}})
     n.wait_active("lobby", timeout=30)
     n.wait_hls("lobby", segments=2)
     shots = tmp_path / "screenshots"

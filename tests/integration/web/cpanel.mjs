@@ -67,6 +67,12 @@ try {
     await page.waitForFunction(() => [...document.querySelectorAll('#streams-body tr')].filter((t) => !t.hidden).length === 0);
     await page.uncheck('#flag-suspend');
     await page.fill('#filter-name', '');
+    await page.check('#flag-dvr');
+    await page.waitForFunction(() => [...document.querySelectorAll('#streams-body tr')].filter((t) => !t.hidden).length === 1);
+    const dvrRow = await rows().first().textContent();
+    if (!dvrRow.includes('yard') || !dvrRow.includes('DVR')) throw new Error('DVR filter shows: ' + dvrRow);
+    await page.uncheck('#flag-dvr');
+    await page.fill('#filter-name', '');
     await page.waitForFunction(() => [...document.querySelectorAll('#streams-body tr')].filter((t) => !t.hidden).length === 2);
   });
   await run('player', async () => {
@@ -76,7 +82,7 @@ try {
       const v = document.getElementById('player');
       return (v && v.currentTime > 2) || (window.__player && window.__player.fatal);
     }, null, { timeout: 40000 });
-    const st = await page.evaluate(() => ({ t: document.getElementById('player').currentTime, p: window.__player }));
+    const st = await page.evaluate(() => ({ t: document.getElementById('player').currentTime, paused: document.getElementById('player').paused, p: window.__player }));
     out.player = st;
     if (st.p.fatal) throw new Error('hls.js fatal error: ' + st.p.fatal);
     await page.waitForFunction(() => document.getElementById('snapshot').naturalWidth > 0);
