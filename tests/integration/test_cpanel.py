@@ -49,6 +49,10 @@ def test_cpanel_served_with_headers(node, tmp_path):
     again = n.get("/cpanel/", headers={"If-None-Match": etag})
     assert again.status == 304 and hdr(again, "ETag") == etag and again.body == b""
     assert n.get("/cpanel/", headers={"If-None-Match": '"other"'}).status == 200
+    assert n.get("/cpanel/", headers={"If-None-Match": 'W/"x", ' + etag}).status == 304
+    head = mslib.http(n.base + "/cpanel/", method="HEAD")
+    assert head.status == 200 and head.body == b"" and hdr(head, "ETag") == etag
+    assert mslib.http(n.base + "/cpanel/", method="POST", body=b"x").status == 405
 
     js = n.get("/cpanel/app.js")
     assert js.status == 200 and hdr(js, "Content-Type") == "text/javascript; charset=utf-8"

@@ -44,6 +44,8 @@ try {
     await page.goto(base + '/');
     out.finalUrl = page.url();
     await page.locator('#login-form').waitFor();
+    // loopback: no plain-HTTP warning
+    if (await page.locator('#insecure').isVisible()) throw new Error('plain-HTTP banner shown on loopback');
     await shot('login');
   });
   await run('login', async () => {
