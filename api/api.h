@@ -188,6 +188,18 @@ int ms_api_playback_decide(ms_req_t *r, const ms_stream_cfg_t *cfg, const char *
 /* 1 for routes that serve media to players (CORS, access control). */
 int ms_api_is_playback(ms_route_id_t id);
 enum MHD_Result ms_api_metrics(ms_req_t *r);
+/* The web panel (cpanel.c, docs/cpanel.md): GET / -> 302 /cpanel/; the
+ * panel's static files with ETag, Cache-Control and the CSP. MHD threads. */
+enum MHD_Result ms_api_root(ms_req_t *r);
+enum MHD_Result ms_api_cpanel(ms_req_t *r);
+/* Pure helpers of cpanel.c, any thread: 0 when the segments after "cpanel"
+ * name a servable file (no dot-files, [A-Za-z0-9._-] only), else -EINVAL;
+ * the Content-Type by extension (static string, NULL: not served); the
+ * directory served (static storage: cfg->cpanel_dir, or the default). */
+int ms_cpanel_path_ok(char *const *segs, int nsegs);
+const char *ms_cpanel_ctype(const char *name);
+const char *ms_cpanel_dir(const ms_node_cfg_t *cfg);
+extern const char ms_cpanel_csp[]; /* the Content-Security-Policy value */
 /* Cluster calls (cluster_api.c): 1 when the call is executed on the
  * replicated state (the reply, or a suspension, is queued and *ret holds
  * the MHD result), 0 to route it as usual. Authenticates its calls itself

@@ -30,7 +30,6 @@
 #include "util/connlimit.h"
 #include "util/ipaddr.h"
 #include "util/log.h"
-#include "util/version.h"
 
 #define POOL_THREADS   4
 #define CONN_LIMIT     4000
@@ -508,11 +507,10 @@ static enum MHD_Result route(ms_req_t *r)
         return ms_api_reply_error(r, 405, "method not allowed", NULL, hdrs);
     }
     switch (r->route.id) {
-    case MS_ROUTE_ROOT: {
-        json_t *j = json_pack("{s:s,s:s,s:s}", "name", g_cfg->name, "version", ms_version(), "api",
-                              "/api/v1");
-        return ms_api_reply_json(r, 200, j, NULL);
-    }
+    case MS_ROUTE_ROOT:
+        return ms_api_root(r);
+    case MS_ROUTE_CPANEL:
+        return ms_api_cpanel(r);
     case MS_ROUTE_METRICS:
         return ms_api_metrics(r);
     case MS_ROUTE_HLS_PLAYLIST:

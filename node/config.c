@@ -528,24 +528,11 @@ static void parse_cluster(pctx_t *p, json_t *root, ms_node_cfg_t *c)
 
 static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
 {
-    static const char *const top[] = {"name",
-                                      "data_dir",
-                                      "threads",
-                                      "listen",
-                                      "advertise",
-                                      "tls",
-                                      "secret",
-                                      "admin",
-                                      "storage",
-                                      "streams_dir",
-                                      "cluster",
-                                      "external_access",
-                                      "trusted_proxies",
-                                      "lua_dir",
-                                      "log_level",
-                                      "metrics_auth",
-                                      "ingest_batch_ms",
-                                      NULL};
+    static const char *const top[] = {
+        "name",         "data_dir",        "threads",         "listen",  "advertise",
+        "tls",          "secret",          "admin",           "storage", "streams_dir",
+        "cluster",      "external_access", "trusted_proxies", "lua_dir", "log_level",
+        "metrics_auth", "ingest_batch_ms", "cpanel_dir",      NULL};
     if (!json_is_object(root)) {
         perr(p, "", "must be a JSON object");
         return -1;
@@ -610,6 +597,7 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
     get_strlist(p, root, "", "trusted_proxies", 64, check_cidr, &c->trusted_proxies,
                 &c->ntrusted_proxies);
     get_path(p, root, "", "lua_dir", c->lua_dir, sizeof c->lua_dir);
+    get_path(p, root, "", "cpanel_dir", c->cpanel_dir, sizeof c->cpanel_dir);
 
     char lvl[16];
     if (get_str(p, root, "", "log_level", lvl, sizeof lvl, 0) == 1) {

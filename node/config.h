@@ -59,6 +59,8 @@ typedef struct {
     char log_level[16];       /* "info" */
     int metrics_auth;         /* /metrics needs admin auth (default 0) */
     uint32_t ingest_batch_ms; /* batched TCP camera reads, 0 = on arrival (default 1000) */
+    /* web panel files; "" = the default (docs/cpanel.md) */
+    char cpanel_dir[MS_PATH_MAX];
 } ms_node_cfg_t;
 
 typedef enum { MS_ACCESS_PUBLIC = 0, MS_ACCESS_PROTECTED, MS_ACCESS_PRIVATE } ms_access_mode_t;

@@ -7,7 +7,8 @@
 #   fuzz      libFuzzer build into $FUZZ_BUILD_DIR (build-fuzz/), each fuzz/fuzz_*.c
 #             target for $FUZZ_SECONDS seconds on its corpus (fuzz/corpus/<name>/)
 #   npm       tests/integration/web dependencies (hls.js, playwright-core and the
-#             OpenAPI validator, pinned in its package-lock.json) via npm ci
+#             OpenAPI validator, pinned in its package-lock.json) via npm ci; the
+#             web panel's (cpanel/package-lock.json), copied into $BUILD_DIR/cpanel
 #   openapi   docs/openapi.yaml is a valid OpenAPI 3 document (validate-api of
 #             @seriousme/openapi-schema-validator; needs the npm phase)
 #   pytest    integration tests (tests/integration) against $BUILD_DIR/mediaserver
@@ -145,7 +146,11 @@ phase_fuzz() {
 }
 
 phase_npm() {
-  (cd tests/integration/web && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; })
+  (cd tests/integration/web && { npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error; }) || return 1
+  # The web panel's hls.js (cpanel/package-lock.json), then copied into
+  # $BUILD_DIR/cpanel (the build ran before node_modules existed).
+  (cd cpanel && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  cmake --build "$BUILD_DIR" --target cpanel >/dev/null
 }
 
 phase_openapi() {

@@ -481,5 +481,11 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
                 return;
             }
     }
+    /* The web panel's files (docs/cpanel.md); after the playback names so
+     * that a stream called "cpanel" still plays. */
+    if (strcmp(segs[0], "cpanel") == 0) {
+        set(out, MS_ROUTE_CPANEL, method, "GET, HEAD");
+        return;
+    }
     out->id = MS_ROUTE_NONE;
 }

@@ -64,7 +64,7 @@ int ms_url_csv_has(const char *csv, const char *word);
 /* Routes (section 8 of DESIGN.md, CONTRACT.md "Playback URLs" / "REST"). */
 typedef enum {
     MS_ROUTE_NONE = 0,     /* 404 */
-    MS_ROUTE_ROOT,         /* GET / */
+    MS_ROUTE_ROOT,         /* GET /: 302 to /cpanel/ */
     MS_ROUTE_METRICS,      /* GET /metrics */
     MS_ROUTE_HLS_PLAYLIST, /* GET /{stream}/index.m3u8 */
     MS_ROUTE_HLS_MEDIA,    /* GET /{stream}/seg*.ts|m4s, part*.ts|m4s, init*.mp4 */
@@ -82,6 +82,7 @@ typedef enum {
     MS_ROUTE_API_LOGIN,    /* POST /api/v1/login (no admin auth: api/auth.c) */
     MS_ROUTE_API_PLANNED,  /* a documented API call not implemented yet: 501 */
     MS_ROUTE_API_UNKNOWN,  /* under /api/v1 but no such resource: 404 */
+    MS_ROUTE_CPANEL,       /* GET /cpanel and /cpanel/{file...} (api/cpanel.c) */
 } ms_route_id_t;
 
 typedef struct {

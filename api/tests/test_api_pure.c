@@ -141,12 +141,50 @@ static void route(const char *m, const char *path, ms_route_t *r)
     ms_route_match(m, segs, n, r);
 }
 
+static void test_cpanel_paths(void **state)
+{
+    (void)state;
+    char a[] = "app.js", v[] = "vendor", hv[] = "hls.js-1.7.4", m[] = "hls.min.mjs";
+    char dots[] = "..", hid[] = ".env", sp[] = "a b.js", bs[] = "a\\b.js", empty[] = "";
+    char *ok1[] = {a}, *ok2[] = {v, hv, m};
+    assert_int_equal(ms_cpanel_path_ok(ok1, 0), 0); /* index.html */
+    assert_int_equal(ms_cpanel_path_ok(ok1, 1), 0);
+    assert_int_equal(ms_cpanel_path_ok(ok2, 3), 0);
+    char *bad[][2] = {{v, dots}, {hid, a}, {v, sp}, {v, bs}, {v, empty}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(ms_cpanel_path_ok(bad[i], 2), -EINVAL);
+    char *deep[] = {v, v, v, v, v, v, a};
+    assert_int_equal(ms_cpanel_path_ok(deep, 7), -EINVAL);
+    assert_string_equal(ms_cpanel_ctype("index.html"), "text/html; charset=utf-8");
+    assert_string_equal(ms_cpanel_ctype("hls.min.mjs"), "text/javascript; charset=utf-8");
+    assert_string_equal(ms_cpanel_ctype("style.css"), "text/css; charset=utf-8");
+    assert_null(ms_cpanel_ctype("copy.cmake"));
+    assert_null(ms_cpanel_ctype("README"));
+    ms_node_cfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.cpanel_dir, sizeof cfg.cpanel_dir, "/srv/panel");
+    assert_string_equal(ms_cpanel_dir(&cfg), "/srv/panel");
+    cfg.cpanel_dir[0] = '\0';
+    assert_true(ms_cpanel_dir(&cfg)[0] == '/');
+}
+
 static void test_routes(void **state)
 {
     (void)state;
     ms_route_t r;
     route("GET", "/", &r);
     assert_int_equal(r.id, MS_ROUTE_ROOT);
+    /* the web panel; a stream called "cpanel" still plays */
+    route("GET", "/cpanel/", &r);
+    assert_int_equal(r.id, MS_ROUTE_CPANEL);
+    route("GET", "/cpanel/vendor/hls.js-1.7.4/hls.min.mjs", &r);
+    assert_int_equal(r.id, MS_ROUTE_CPANEL);
+    route("POST", "/cpanel/app.js", &r);
+    assert_int_equal(r.id, MS_ROUTE_CPANEL);
+    assert_false(r.method_ok);
+    route("GET", "/cpanel/index.m3u8", &r);
+    assert_int_equal(r.id, MS_ROUTE_HLS_PLAYLIST);
+    assert_string_equal(r.stream, "cpanel");
     route("GET", "/cam1/index.m3u8", &r);
     assert_int_equal(r.id, MS_ROUTE_HLS_PLAYLIST);
     assert_string_equal(r.stream, "cam1");
@@ -444,7 +482,7 @@ int main(void)
         cmocka_unit_test(test_encode_int_csv), cmocka_unit_test(test_routes),
         cmocka_unit_test(test_auth_parse),     cmocka_unit_test(test_auth_check),
         cmocka_unit_test(test_prom),           cmocka_unit_test(test_clients),
-        cmocka_unit_test(test_clients_caps),
+        cmocka_unit_test(test_clients_caps),   cmocka_unit_test(test_cpanel_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,13 +282,14 @@ static void test_server(void **state)
         raw(two, sizeof(two) - 1, &r);
         assert_int_equal(r.status, 200);
         assert_null(strcasestr(r.head, "Connection: close"));
-        assert_non_null(strstr(r.body, "HTTP/1.1 200 OK\r\n"));
-        assert_non_null(strstr(r.body, "\"version\""));
+        assert_non_null(strstr(r.body, "HTTP/1.1 302 Found\r\n"));
+        assert_non_null(strcasestr(r.body, "Location: /cpanel/"));
         resp_free(&r);
     }
-    /* root */
+    /* root: the web panel (docs/cpanel.md) */
     req("GET", "/", NULL, &r);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(r.status, 302);
+    assert_non_null(strcasestr(r.head, "Location: /cpanel/"));
     resp_free(&r);
 
     /* a stream whose camera is unreachable: listed, playlist not ready */

@@ -133,11 +133,11 @@ def test_conns_per_ip_http(hnode):
         assert closed_by_peer(extra, 5), "connection %d from one address was served" % (CONNS_PER_IP + 1)
         extra.close()
         # another address is served
-        assert get(n, "/", other)[0] == 200
+        assert get(n, "/", other)[0] == 302  # / redirects to the panel
         # a trusted proxy is not limited
         proxied = [slow_conn(n, proxy) for _ in range(CONNS_PER_IP + 4)]
         try:
-            assert get(n, "/", proxy)[0] == 200
+            assert get(n, "/", proxy)[0] == 302
         finally:
             for s in proxied:
                 s.close()
@@ -150,7 +150,7 @@ def test_conns_per_ip_http(hnode):
         for s in held:
             s.close()
     # the address has its slots back
-    wait_until(lambda: get(n, "/", src)[0] == 200, timeout=5, what="slots freed")
+    wait_until(lambda: get(n, "/", src)[0] == 302, timeout=5, what="slots freed")
 
 
 # ---- RTSP ---------------------------------------------------------------------
@@ -350,7 +350,7 @@ def test_plain_framing_keeps_alive(hnode):
     req = (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n"
            + body + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     out, closed = exchange(hnode, req, "127.0.0.81")
-    assert [x.split()[1] for x in status_lines(out)] == [b"200", b"200"], out
+    assert [x.split()[1] for x in status_lines(out)] == [b"302", b"302"], out
 
 
 # ---- viewer counts ---------------------------------------------------------------
@@ -393,7 +393,7 @@ def test_aborted_connections_log_throttled(hnode):
     elapsed = time.monotonic() - t0
     lines = n.log_text().count("libmicrohttpd:") - before
     assert lines <= elapsed + 2, (lines, elapsed)
-    assert get(n, "/", "127.0.0.114")[0] == 200
+    assert get(n, "/", "127.0.0.114")[0] == 302
 
 
 def close_wait(port):
@@ -422,7 +422,7 @@ def test_half_closed_connections_closed(hnode):
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
             elif i == 8:  # idle keep-alive after a response
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+                assert s.recv(65536).startswith(b"HTTP/1.1 302")  # / -> /cpanel/
             s.shutdown(socket.SHUT_WR)
             socks.append(s)
         # gone within a few seconds, well before listen.request_timeout_s
@@ -438,7 +438,7 @@ def test_half_closed_connections_closed(hnode):
                                      source_address=("127.0.0.133", 0))
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         s.shutdown(socket.SHUT_WR)
-        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        assert s.recv(65536).startswith(b"HTTP/1.1 302")
         socks.append(s)
     finally:
         for s in socks:

@@ -1,0 +1,124 @@
+// Streams tab: the table of GET /api/v1/streams, refreshed every 2 s in
+// place (rows keyed by uid; only changed cells are written), with a name
+// filter and flag filters (all checked flags must hold).
+import { get } from './api.js';
+import { h, put, setText, fmtKbps, fmtDuration, hidePassword } from './dom.js';
+
+const FLAGS = {
+  primary: (s) => (s.status || {}).role === 'primary',
+  secondary: (s) => (s.status || {}).role === 'secondary',
+  migrated: (s) => (s.status || {}).role === 'migrated',
+  active: (s) => (s.status || {}).state === 'active',
+  suspend: (s) => (s.status || {}).state === 'suspend',
+  dvr: (s) => !!(s.dvr && s.dvr.enabled),
+  audio: (s) => hasAudio(s),
+};
+const ROLE = { primary: 'P', secondary: 'S', migrated: 'M' };
+
+function hasAudio(s) {
+  return !!((s.status || {}).audio_codec) || (Array.isArray(s.channels) && s.channels.includes('audio') && !(s.status || {}).video_codec);
+}
+
+export function streamsView(main, go) {
+  const filter = { text: sessionStorage.getItem('ms.filter') || '', flags: new Set() };
+  const rows = new Map();
+  const tbody = h('tbody', { id: 'streams-body' });
+  const count = h('span', { class: 'muted', id: 'streams-count' });
+  const err = h('p', { class: 'error', role: 'alert' });
+  const text = h('input', { type: 'search', id: 'filter-name', placeholder: 'Filter by name', value: filter.text });
+  text.addEventListener('input', () => { filter.text = text.value; sessionStorage.setItem('ms.filter', text.value); apply(); });
+  const boxes = Object.keys(FLAGS).map((f) => {
+    const cb = h('input', { type: 'checkbox', id: 'flag-' + f, value: f });
+    cb.addEventListener('change', () => { cb.checked ? filter.flags.add(f) : filter.flags.delete(f); apply(); });
+    return h('label', { class: 'flag' }, cb, f === 'dvr' ? 'DVR' : f[0].toUpperCase() + f.slice(1));
+  });
+  put(main,
+    h('div', { class: 'toolbar' }, text, ...boxes, count),
+    err,
+    h('table', { class: 'grid', id: 'streams' },
+      h('thead', {}, h('tr', {}, ...['№', 'Name', 'Status', 'Clients', 'Bitrate', 'Uptime', 'Reconnects', 'Source', ''].map((t) => h('th', { text: t })))),
+      tbody));
+
+  let last = [];
+  function visible(s) {
+    if (filter.text && !s.name.toLowerCase().includes(filter.text.toLowerCase())) return false;
+    for (const f of filter.flags) if (!FLAGS[f](s)) return false;
+    return true;
+  }
+  function apply() {
+    let n = 0;
+    for (const s of last) {
+      const row = rows.get(s.uid);
+      const show = visible(s);
+      row.tr.hidden = !show;
+      if (show) setText(row.cells.no, ++n);
+    }
+    setText(count, n + ' of ' + last.length);
+  }
+  function makeRow(s) {
+    const cells = {};
+    const td = (k, cls) => (cells[k] = h('td', { class: cls }));
+    const tr = h('tr', { class: 'stream', 'data-uid': s.uid, tabindex: '0' },
+      td('no', 'num'), td('name', 'name'), td('status', 'status'), td('clients', 'num'), td('bitrate', 'num'),
+      td('uptime', 'num'), td('reconnects', 'num'), td('source', 'src'), td('icons', 'icons'));
+    const open = () => go('#/stream/' + encodeURIComponent(s.uid));
+    tr.addEventListener('click', open);
+    tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
+    return { tr, cells };
+  }
+  function fill(row, s) {
+    const st = s.status || {};
+    const c = row.cells;
+    const role = ROLE[st.role] || '';
+    const nameKey = s.name + '|' + role;
+    if (c.name.dataset.k !== nameKey) {
+      c.name.dataset.k = nameKey;
+      put(c.name, h('span', { class: 'sname', text: s.name }),
+        role ? h('span', { class: 'role role-' + st.role, title: st.role, text: role }) : null);
+    }
+    const stKey = (st.state || '') + '|' + (st.characteristic || '');
+    if (c.status.dataset.k !== stKey) {
+      c.status.dataset.k = stKey;
+      put(c.status, h('span', { class: 'state state-' + (st.state || 'unknown'), text: st.state || '?' }),
+        st.characteristic ? h('span', { class: 'char char-' + st.characteristic, text: st.characteristic }) : null);
+    }
+    c.status.title = st.reason || '';
+    setText(c.clients, st.clients ?? 0);
+    setText(c.bitrate, fmtKbps(st.bitrate_kbps));
+    setText(c.uptime, fmtDuration(st.uptime_s));
+    setText(c.reconnects, (st.reconnects ?? 0) + ' / ' + (st.reconnects_total ?? 0));
+    setText(c.source, hidePassword(s.url));
+    const icons = (s.dvr && s.dvr.enabled ? 'DVR' : '') + '|' + (hasAudio(s) ? 'A' : '');
+    if (c.icons.dataset.k !== icons) {
+      c.icons.dataset.k = icons;
+      put(c.icons,
+        s.dvr && s.dvr.enabled ? h('span', { class: 'icon icon-dvr', title: 'DVR recording on', text: '● DVR' }) : null,
+        hasAudio(s) ? h('span', { class: 'icon icon-audio', title: 'audio', text: '♪' }) : null);
+    }
+  }
+  async function refresh() {
+    try {
+      const data = await get('/streams');
+      last = data.streams || [];
+      const seen = new Set();
+      let prev = null;
+      for (const s of last) {
+        seen.add(s.uid);
+        let row = rows.get(s.uid);
+        if (!row) { row = makeRow(s); rows.set(s.uid, row); }
+        fill(row, s);
+        const want = prev ? prev.nextSibling : tbody.firstChild;
+        if (want !== row.tr) tbody.insertBefore(row.tr, want);
+        prev = row.tr;
+      }
+      for (const [uid, row] of rows) if (!seen.has(uid)) { row.tr.remove(); rows.delete(uid); }
+      apply();
+      setText(err, '');
+    } catch (e) {
+      if (e.status !== 401) setText(err, 'Cannot load the streams: ' + e.message);
+    }
+  }
+  refresh();
+  const timer = setInterval(refresh, 2000);
+  return () => clearInterval(timer);
+}

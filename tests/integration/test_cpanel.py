@@ -1,0 +1,128 @@
+"""The web control panel (docs/cpanel.md): how the node serves it (redirect,
+headers, caching, path checks) and, in Debian's Chromium driven by
+web/cpanel.mjs, its pages against a real node fed by the test camera."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import mslib
+
+WEB = Path(__file__).resolve().parent / "web"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+       "media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'; form-action 'self'")
+
+
+def hdr(r, name):
+    return {k.lower(): v for k, v in r.headers.items()}.get(name.lower())
+
+
+def test_cpanel_served_with_headers(node, tmp_path):
+    n = node()
+    r = n.get("/")
+    # urllib follows the 302: the final answer is the panel's page
+    assert r.status == 200 and b'<script type="module" src="app.js">' in r.body, r.text[:300]
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", n.http_port, timeout=5)
+    c.request("GET", "/")
+    a = c.getresponse()
+    a.read()
+    assert a.status == 302 and a.getheader("Location") == "/cpanel/"
+    c.request("GET", "/cpanel")
+    a = c.getresponse()
+    a.read()
+    assert a.status == 302 and a.getheader("Location") == "/cpanel/"
+    c.close()
+
+    page = n.get("/cpanel/")
+    assert page.status == 200
+    assert hdr(page, "Content-Type") == "text/html; charset=utf-8"
+    assert hdr(page, "Content-Security-Policy") == CSP
+    assert hdr(page, "Cache-Control") == "no-cache"
+    assert hdr(page, "X-Content-Type-Options") == "nosniff"
+    assert b"<script>" not in page.body and b"style=" not in page.body, "inline script or style"
+    etag = hdr(page, "ETag")
+    assert etag and etag.startswith('"')
+    again = n.get("/cpanel/", headers={"If-None-Match": etag})
+    assert again.status == 304 and hdr(again, "ETag") == etag and again.body == b""
+    assert n.get("/cpanel/", headers={"If-None-Match": '"other"'}).status == 200
+    assert n.get("/cpanel/", headers={"If-None-Match": 'W/"x", ' + etag}).status == 304
+    head = mslib.http(n.base + "/cpanel/", method="HEAD")
+    assert head.status == 200 and head.body == b"" and hdr(head, "ETag") == etag
+    assert mslib.http(n.base + "/cpanel/", method="POST", body=b"x").status == 405
+
+    js = n.get("/cpanel/app.js")
+    assert js.status == 200 and hdr(js, "Content-Type") == "text/javascript; charset=utf-8"
+    assert hdr(js, "Cache-Control") == "no-cache"
+    css = n.get("/cpanel/style.css")
+    assert css.status == 200 and hdr(css, "Content-Type") == "text/css; charset=utf-8"
+
+    vendor = json.loads(n.get("/cpanel/vendor.json").body)
+    assert vendor.get("hls", "").startswith("vendor/hls.js-"), \
+        "the build copied no hls.js: run `npm ci` in cpanel/ and build again (%s)" % vendor
+    v = n.get("/cpanel/" + vendor["hls"])
+    assert v.status == 200 and hdr(v, "Content-Type") == "text/javascript; charset=utf-8"
+    assert "immutable" in hdr(v, "Cache-Control") and "max-age=31536000" in hdr(v, "Cache-Control")
+
+    # traversal and hidden files: refused whatever the encoding
+    for bad in ("/cpanel/../node.json", "/cpanel/%2e%2e/node.json", "/cpanel/.%2e/x.js",
+                "/cpanel/vendor/%2e%2e/%2e%2e/node.json", "/cpanel/.hidden.js", "/cpanel/a%5cb.js",
+                "/cpanel/nofile.js", "/cpanel/copy.cmake", "/cpanel/vendor"):
+        r = n.get(bad)
+        assert r.status in (400, 404), "%s: %d" % (bad, r.status)
+    # playback URLs are untouched by the redirect
+    assert n.get("/nosuch/index.m3u8").status == 404
+
+
+def test_cpanel_dir_config_key(node, tmp_path):
+    d = tmp_path / "panel"
+    d.mkdir()
+    (d / "index.html").write_text("<!doctype html><title>custom</title>")
+    n = node(extra_cfg={"cpanel_dir": str(d)})
+    r = n.get("/cpanel/")
+    assert r.status == 200 and b"custom" in r.body
+    assert n.get("/cpanel/app.js").status == 404
+
+
+def test_cpanel_pages_in_chromium(node, shared_cam, tmp_path):
+    if not (WEB / "node_modules" / "playwright-core").exists():
+        pytest.fail("tests/integration/web/node_modules is missing: run `npm ci` there (scripts/test.sh does)")
+    n = node(streams={"lobby": shared_cam.url("cam"),
+                      "yard": {"url": shared_cam.url("cam2"), "dvr": {"enabled": True}}})
+    n.wait_active("lobby", timeout=30)
+    n.wait_hls("lobby", segments=2)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    env = mslib.tool_env(str(tmp_path / "chromium-home"))
+    env["TMPDIR"] = str(tmp_path)
+    p = subprocess.run(["node", str(WEB / "cpanel.mjs"), n.base, n.admin[0], n.admin[1], str(shots),
+                        str(tmp_path / "profile"), shared_cam.url("cam3")],
+                       capture_output=True, timeout=150, env=env, cwd=str(WEB))
+    lines = p.stdout.decode(errors="replace").strip().splitlines()
+    assert lines, "cpanel.mjs printed nothing: %s" % p.stderr.decode(errors="replace")[-2000:]
+    res = json.loads(lines[-1])
+    print(json.dumps(res, indent=1))
+    assert "harness" not in res, res
+    assert res["finalUrl"] == n.base + "/cpanel/", res["finalUrl"]
+    failed = {k: v for k, v in res["steps"].items() if v is not True}
+    assert not failed, "steps failed: %s (console: %s)" % (json.dumps(failed, indent=1), res["console"])
+    for step in ("redirect", "login", "table", "filter", "player", "actions", "add_error", "add",
+                 "servers", "expired", "logout"):
+        assert res["steps"].get(step) is True, step
+    assert "url" in res["urlError"].lower() or "rtsp" in res["urlError"].lower(), res["urlError"]
+    assert res["player"]["t"] > 2 and res["player"]["p"]["fatal"] is None, res["player"]
+    assert not res["pageErrors"], res["pageErrors"]
+    # Before the session is broken on purpose, no console error at all,
+    # except resources a disabled stream no longer has during "actions"
+    # and the API's 400 the malformed URL asks for.
+    before = res["console"][:res["consoleBeforeExpiry"]]
+    unexpected = [c for c in before
+                  if not (c["step"] == "actions" and "Failed to load resource" in c["text"])
+                  and not (c["step"] == "add_error" and "status of 400" in c["text"])]
+    assert not unexpected, unexpected
+    assert n.status("gate")  # the form's stream exists in the API too
+    for name in ("login", "streams", "stream", "add-error", "servers", "expired"):
+        assert (shots / (name + ".png")).stat().st_size > 1000, name
