@@ -57,6 +57,9 @@ typedef struct {
     char log_level[16];       /* "info" */
     int metrics_auth;         /* /metrics needs admin auth (default 0) */
     uint32_t ingest_batch_ms; /* batched TCP camera reads, 0 = on arrival (default 1000) */
+    /* caps of every buffer that waits for a keyframe (media/stream/hub.h "Limits") */
+    uint32_t keyframe_wait_s;  /* default 30 */
+    uint32_t keyframe_wait_mb; /* default 32 */
 } ms_node_cfg_t;
 
 typedef enum { MS_ACCESS_PUBLIC = 0, MS_ACCESS_PROTECTED, MS_ACCESS_PRIVATE } ms_access_mode_t;
