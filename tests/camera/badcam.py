@@ -29,6 +29,12 @@ Modes:
                back     every later frame 1 h back
                drop     the next 4 RTP packets are not sent (a lost run)
              e.g. --jumps 3:outlier,6:back,9:drop
+  nokey      the tsjump camera (no timestamp faults) that stops sending
+             keyframes: from --nokey START:SECONDS (seconds after PLAY) it
+             sends only the clip's P-frames for SECONDS, each grown to --pad
+             bytes with a filler data NAL unit (H.264 7.3.2.7; decoders skip
+             it) so the bitrate is high (--pad 100000 at 25 fps is 2.5 MB/s),
+             then the clip again from its keyframe
 """
 
 import argparse
@@ -44,7 +50,8 @@ import sys
 import threading
 import time
 
-MODES = ("garbage", "truncated", "hugelen", "badsdp", "badrtp", "junk", "404", "401", "silent", "tsjump")
+MODES = ("garbage", "truncated", "hugelen", "badsdp", "badrtp", "junk", "404", "401", "silent", "tsjump",
+         "nokey")
 CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "h264_320x240_25fps.h264")
 HOUR90 = 3600 * 90000
 
@@ -245,7 +252,7 @@ class Conn(socketserver.BaseRequestHandler):
                         self.buf = b""
                     return
                 sdp = BAD_SDP if mode == "badsdp" else GOOD_SDP
-                if mode == "tsjump":
+                if mode in ("tsjump", "nokey"):
                     sps, pps = self.aus[0][0], self.aus[0][1]
                     sdp = GOOD_SDP.replace("64001e", sps[1:4].hex()).replace(
                         "sprop-parameter-sets=%s,%s" % (base64.b64encode(SPS).decode(), base64.b64encode(PPS).decode()),
@@ -273,7 +280,7 @@ class Conn(socketserver.BaseRequestHandler):
                 self.reply(h, extra="Session: %s\r\nRange: npt=0.000-\r\nRTP-Info: url=track1;seq=1;rtptime=0\r\n"
                            % self.session)
                 if self.sender is None:
-                    target = self.send_stream if mode == "tsjump" else self.send_media
+                    target = self.send_stream if mode in ("tsjump", "nokey") else self.send_media
                     self.sender = threading.Thread(target=target, daemon=True)
                     self.sender.start()
             elif method == "TEARDOWN":
@@ -359,6 +366,11 @@ class Conn(socketserver.BaseRequestHandler):
         t0 = time.monotonic()
         pending = list(self.jumps)
         offset, seq, drop, n = 0, 1, 0, 0
+        nk_start, nk_len = self.nokey
+        nk_from, nk_to = int(nk_start * 25), int((nk_start + nk_len) * 25)
+        keys = [i for i, au in enumerate(self.aus) if any((x[0] & 0x1F) == 5 for x in au)]
+        pframes = [i for i in range(len(self.aus)) if i not in keys]
+        k = 0  # the clip's position (restarts at its keyframe after the no-key stretch)
         try:
             while not self.stop.is_set() and not self.server.stopping.is_set() and n < 25 * 600:
                 at = t0 + n * 0.04
@@ -378,7 +390,17 @@ class Conn(socketserver.BaseRequestHandler):
                         drop = 4
                     print("badcam: frame %d: %s" % (n, kind), file=sys.stderr, flush=True)
                 ts = 12345 + n * 3600 + offset + extra
-                pkts, seq = self.rtp_packets(self.aus[n % len(self.aus)], ts, seq)
+                au = self.aus[k % len(self.aus)]
+                k += 1
+                if nk_from <= n < nk_to:
+                    au = self.aus[pframes[n % len(pframes)]]
+                    fill = max(0, self.pad - sum(len(x) for x in au) - 2)
+                    au = au + [b"\x0c" + b"\xff" * fill + b"\x80"]  # filler data NAL
+                    k = 0
+                    if n == nk_from or n + 1 == nk_to:
+                        print("badcam: frame %d: %s" % (n, "no keyframes" if n == nk_from else "keyframes again"),
+                              file=sys.stderr, flush=True)
+                pkts, seq = self.rtp_packets(au, ts, seq)
                 for pkt in pkts:
                     if drop:
                         drop -= 1
@@ -406,12 +428,18 @@ def main(argv):
     p.add_argument("--port", type=int, default=9554)
     p.add_argument("--mode", choices=MODES, required=True)
     p.add_argument("--jumps", default="", help="tsjump: SECONDS:KIND,... (see above)")
+    p.add_argument("--nokey", default="0:0", help="nokey: START:SECONDS without keyframes")
+    p.add_argument("--pad", type=int, default=100000, help="nokey: bytes of each frame without keyframes")
     a = p.parse_args(argv)
 
     Conn.mode = a.mode
-    if a.mode == "tsjump":
+    Conn.nokey = (0.0, 0.0)
+    Conn.pad = a.pad
+    if a.mode in ("tsjump", "nokey"):
         try:
             Conn.jumps = parse_jumps(a.jumps)
+            st, _, ln = a.nokey.partition(":")
+            Conn.nokey = (float(st), float(ln)) if a.mode == "nokey" else (0.0, 0.0)
         except ValueError as e:
             p.error(str(e))
         Conn.aus = load_aus(CLIP)
