@@ -381,6 +381,9 @@ static void finalize(ms_stream_t *s)
     pthread_rwlock_unlock(&g.lock);
     live_done();
     ms_stream_unref(s); /* the worker's life reference */
+    /* what the stream held (frames, segments, buffers) goes back to the
+     * system, in one trim for a burst of removals (node/workers.h) */
+    ms_workers_trim_soon(g.workers);
 }
 
 static void step_once(ms_stream_t *s)
