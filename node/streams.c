@@ -903,8 +903,7 @@ void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out)
     out->gop_bytes = info.gop_bytes;
     out->keyframe_limit_hits = info.limit_hits;
     /* A buffer hit its cap and still no keyframe came since: say so. */
-    if (out->src.state == MS_STATE_ACTIVE && info.limit_hit_us &&
-        info.limit_hit_us >= info.last_key_us) {
+    if (out->src.state == MS_STATE_ACTIVE && info.limit_waiting) {
         int64_t since = info.last_key_us ? info.last_key_us : info.limit_hit_us;
         snprintf(out->src.reason, sizeof out->src.reason, "no keyframe for %lld s: %s",
                  (long long)((ms_mono_us() - since) / 1000000), info.limit_what);

@@ -54,6 +54,8 @@ struct ms_hub {
     atomic_uint_least64_t bytes_in;
     atomic_int_least64_t last_frame_us;
     atomic_int_least64_t last_key_us;
+    atomic_uint_least64_t keys;     /* video keyframes published */
+    atomic_uint_least64_t hit_keys; /* keys at the last limit hit, + 1 (0 = no hit) */
     /* keyframe-wait limit hits; the text under info_lock */
     atomic_uint_least64_t limit_hits;
     atomic_int_least64_t limit_hit_us;
@@ -92,6 +94,7 @@ void ms_hub_note_limit(ms_hub_t *h, const char *what)
 {
     atomic_fetch_add(&h->limit_hits, 1);
     atomic_store(&h->limit_hit_us, ms_mono_us());
+    atomic_store(&h->hit_keys, atomic_load(&h->keys) + 1);
     pthread_mutex_lock(&h->info_lock);
     snprintf(h->limit_what, sizeof h->limit_what, "%s", what);
     pthread_mutex_unlock(&h->info_lock);
@@ -204,6 +207,8 @@ void ms_hub_get_info(ms_hub_t *h, ms_hub_info_t *out)
     out->last_key_us = atomic_load(&h->last_key_us);
     out->limit_hits = atomic_load(&h->limit_hits);
     out->limit_hit_us = atomic_load(&h->limit_hit_us);
+    uint64_t hk = atomic_load(&h->hit_keys);
+    out->limit_waiting = hk && hk - 1 == atomic_load(&h->keys);
     out->gop_bytes = atomic_load(&h->gop_bytes);
     out->last_frame_us = atomic_load(&h->last_frame_us);
     out->frames_in = atomic_load(&h->frames_in);
@@ -342,8 +347,11 @@ void ms_hub_publish(ms_hub_t *h, ms_frame_t *f)
     /* "last frame seen" needs no better than the kernel tick: the coarse
      * clock costs no timer read per frame. */
     atomic_store_explicit(&h->last_frame_us, ms_mono_coarse_us(), memory_order_relaxed);
-    if (is_video_key(h, f))
+    if (is_video_key(h, f)) {
         atomic_store_explicit(&h->last_key_us, ms_mono_coarse_us(), memory_order_relaxed);
+        atomic_store_explicit(&h->keys, atomic_load_explicit(&h->keys, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    }
     h->batch_pending = 1;
     gop_push(h, f);
     ms_reader_t *r = h->readers;

@@ -58,6 +58,7 @@ typedef struct {
     uint64_t limit_hits;  /* times a buffer waiting for a keyframe hit its cap */
     int64_t limit_hit_us; /* monotonic time of the last hit, 0 = never */
     char limit_what[96];  /* what the last hit did ("HLS segment cut at 32 MB") */
+    int limit_waiting;    /* no video keyframe came since the last hit */
 } ms_hub_info_t;
 
 ms_hub_t *ms_hub_new(const char *log_ctx);
