@@ -43,6 +43,8 @@ static const family_t fam[] = {
     {"ms_stream_gop_bytes", "gauge", "Bytes held by the hub's GOP cache"},
     {"ms_stream_timestamp_jumps_total", "counter",
      "RTP timestamp jumps that started a new timeline (media/rtp/timeline.c)"},
+    {"ms_stream_keyframe_limit_hits_total", "counter",
+     "Buffers that hit their cap waiting for a keyframe (cut, dropped or resynchronised)"},
 };
 
 static double value_of(int i, const ms_stream_status_t *st)
@@ -70,6 +72,8 @@ static double value_of(int i, const ms_stream_status_t *st)
         return (double)st->gop_bytes;
     case 11:
         return (double)st->src.timestamp_jumps;
+    case 12:
+        return (double)st->keyframe_limit_hits;
     default:
         return (double)st->src.frames_dropped;
     }

@@ -41,6 +41,8 @@ json_t *ms_api_status_json(const ms_stream_status_t *st)
     json_object_set_new(j, "timestamp_jumps", json_integer((json_int_t)st->src.timestamp_jumps));
     json_object_set_new(j, "timestamp_resyncs",
                         json_integer((json_int_t)st->src.timestamp_resyncs));
+    json_object_set_new(j, "keyframe_limit_hits",
+                        json_integer((json_int_t)st->keyframe_limit_hits));
     json_object_set_new(j, "hls_ready", json_boolean(st->hls_ready));
     /* what the stream's hub (GOP cache) and HLS output hold in memory:
      * counters kept up to date by the hub and the segmenter, no walk */

@@ -63,6 +63,7 @@ struct ms_dvr_recorder {
     ms_frame_t *pend[FRAG_MAX];
     int npend;
     int64_t pend_bytes;
+    int pend_capped; /* the byte limit cut a fragment since the last keyframe */
     int64_t frag_start90;
     uint32_t last_dur[MS_MAX_TRACKS];
     ms_buf_t buf;
@@ -308,7 +309,21 @@ static void record(ms_dvr_recorder_t *rec, ms_frame_t *f)
                               (clockish && t90 - rec->frag_start90 >= ms_dvr_g.tun.frag_ms * 90))) {
         emit(rec, f);
         rec->frag_start90 = t90;
+    } else if (rec->npend && rec->pend_bytes + f->size > ms_hub_limit_bytes(rec->hub)) {
+        /* a huge frame rate x size: the fragment in memory stays under the
+         * hub's byte limit (the chunk goes on, nothing is lost) */
+        emit(rec, f);
+        rec->frag_start90 = t90;
+        if (!rec->pend_capped) {
+            char what[96];
+            snprintf(what, sizeof what, "DVR fragment written at %lld MB",
+                     (long long)(ms_hub_limit_bytes(rec->hub) >> 20));
+            ms_hub_note_limit(rec->hub, what);
+            rec->pend_capped = 1;
+        }
     }
+    if (vkey)
+        rec->pend_capped = 0;
     if (!rec->chunk) {
         ms_frame_unref(f);
         return;
@@ -372,6 +387,23 @@ static void pre_push(ms_dvr_recorder_t *rec, ms_frame_t *f)
     if (!rec->npre && !pre_is_key(rec, f)) {
         ms_frame_unref(f);
         return;
+    }
+    if (rec->npre && rec->pre_bytes + f->size > ms_hub_limit_bytes(rec->hub)) {
+        /* no keyframe for too long: keep from the next keyframe after the
+         * first, else nothing (the buffer restarts at the next keyframe) */
+        size_t k = 1;
+        while (k < rec->npre && !pre_is_key(rec, rec->pre[k]))
+            k++;
+        pre_drop_front(rec, k);
+        char what[96];
+        snprintf(what, sizeof what, "DVR pre-event buffer dropped at %lld MB",
+                 (long long)(ms_hub_limit_bytes(rec->hub) >> 20));
+        if (!rec->npre)
+            ms_hub_note_limit(rec->hub, what);
+        if (!rec->npre && !pre_is_key(rec, f)) {
+            ms_frame_unref(f);
+            return;
+        }
     }
     rec->pre[rec->npre++] = f;
     rec->pre_bytes += f->size;
@@ -459,6 +491,18 @@ static void on_frames(ms_reader_t *r, void *ud)
     update_mem(rec);
 }
 
+/* A batched read ended (ms_hub_batch_end): what it brought goes to the
+ * writer now, so a kill -9 loses at most one batch interval (dvr.md). */
+static void on_batch_end(ms_reader_t *r, void *ud)
+{
+    (void)r;
+    ms_dvr_recorder_t *rec = ud;
+    if (rec->npend) {
+        emit(rec, NULL);
+        update_mem(rec);
+    }
+}
+
 static void on_tracks(ms_reader_t *r, void *ud)
 {
     (void)r;
@@ -522,8 +566,11 @@ ms_dvr_recorder_t *ms_dvr_recorder_start(uv_loop_t *loop, ms_hub_t *hub, const m
     ms_dvr_g.recs = rec;
     pthread_mutex_unlock(&ms_dvr_g.reg_mu);
 
-    ms_reader_opts_t ro = {
-        .queue_frames = 0, .on_frames = on_frames, .on_tracks = on_tracks, .ud = rec};
+    ms_reader_opts_t ro = {.queue_frames = 0,
+                           .on_frames = on_frames,
+                           .on_tracks = on_tracks,
+                           .on_batch_end = on_batch_end,
+                           .ud = rec};
     rec->reader = ms_hub_reader_open(hub, &ro);
     if (!rec->reader)
         MS_ERROR(rec->ctx, "cannot open a hub reader");

@@ -4,7 +4,9 @@
  * the thread takes the whole queue at once, writes every blob, fdatasyncs
  * each file it touched once, then updates the index rows in one
  * transaction. Frames reach the queue at least once a second (the
- * recorder's fragments), so a kill -9 loses at most about a second.
+ * recorder's fragments, and what each batched camera read brought at once:
+ * ms_hub_batch_end), so a kill -9 loses at most about a second (docs/dvr.md
+ * "What a crash loses").
  *
  * Retention runs here too, every tuning.retention_ms: by age (chunks that
  * ended more than the stream's depth ago) and by fullness (oldest chunks of

@@ -410,6 +410,8 @@ void ms_node_cfg_defaults(ms_node_cfg_t *c)
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->metrics_auth = 0;
     c->ingest_batch_ms = 1000;
+    c->keyframe_wait_s = 30;
+    c->keyframe_wait_mb = 32;
 }
 
 void ms_node_cfg_free(ms_node_cfg_t *c)
@@ -528,11 +530,27 @@ static void parse_cluster(pctx_t *p, json_t *root, ms_node_cfg_t *c)
 
 static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
 {
-    static const char *const top[] = {
-        "name",         "data_dir",        "threads",         "listen",  "advertise",
-        "tls",          "secret",          "admin",           "storage", "streams_dir",
-        "cluster",      "external_access", "trusted_proxies", "lua_dir", "log_level",
-        "metrics_auth", "ingest_batch_ms", "cpanel_dir",      NULL};
+    static const char *const top[] = {"name",
+                                      "data_dir",
+                                      "threads",
+                                      "listen",
+                                      "advertise",
+                                      "tls",
+                                      "secret",
+                                      "admin",
+                                      "storage",
+                                      "streams_dir",
+                                      "cluster",
+                                      "external_access",
+                                      "trusted_proxies",
+                                      "lua_dir",
+                                      "log_level",
+                                      "metrics_auth",
+                                      "ingest_batch_ms",
+                                      "keyframe_wait_s",
+                                      "keyframe_wait_mb",
+                                      "cpanel_dir",
+                                      NULL};
     if (!json_is_object(root)) {
         perr(p, "", "must be a JSON object");
         return -1;
@@ -611,6 +629,8 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
     if (get_u32(p, root, "", "ingest_batch_ms", 0, 1000, &c->ingest_batch_ms) == 1 &&
         c->ingest_batch_ms > 0 && c->ingest_batch_ms < 10)
         perr(p, "ingest_batch_ms", "must be 0 (read on arrival) or 10..1000");
+    get_u32(p, root, "", "keyframe_wait_s", 1, 3600, &c->keyframe_wait_s);
+    get_u32(p, root, "", "keyframe_wait_mb", 1, 4096, &c->keyframe_wait_mb);
 
     /* a joining node without the cluster's secret could never authenticate
      * its joins nor its calls (docs/security.md "Keys") */

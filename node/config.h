@@ -61,6 +61,9 @@ typedef struct {
     uint32_t ingest_batch_ms; /* batched TCP camera reads, 0 = on arrival (default 1000) */
     /* web panel files; "" = the default (docs/cpanel.md) */
     char cpanel_dir[MS_PATH_MAX];
+    /* caps of every buffer that waits for a keyframe (media/stream/hub.h "Limits") */
+    uint32_t keyframe_wait_s;  /* default 30 */
+    uint32_t keyframe_wait_mb; /* default 32 */
 } ms_node_cfg_t;
 
 typedef enum { MS_ACCESS_PUBLIC = 0, MS_ACCESS_PROTECTED, MS_ACCESS_PRIVATE } ms_access_mode_t;

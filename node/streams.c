@@ -112,8 +112,9 @@ static struct {
     char ctx[MS_NAME_MAX + 16];
     pthread_mutex_t live_mu;
     pthread_cond_t live_cv;
-    int live;          /* streams created and not yet finalized */
-    uint32_t batch_ms; /* node ingest_batch_ms */
+    int live;                      /* streams created and not yet finalized */
+    uint32_t batch_ms;             /* node ingest_batch_ms */
+    int64_t limit_bytes, limit_ms; /* node keyframe_wait_mb/_s (hub limits) */
 } g;
 
 static void step(ms_stream_t *s);
@@ -380,6 +381,9 @@ static void finalize(ms_stream_t *s)
     pthread_rwlock_unlock(&g.lock);
     live_done();
     ms_stream_unref(s); /* the worker's life reference */
+    /* what the stream held (frames, segments, buffers) goes back to the
+     * system, in one trim for a burst of removals (node/workers.h) */
+    ms_workers_trim_soon(g.workers);
 }
 
 static void step_once(ms_stream_t *s)
@@ -542,6 +546,8 @@ int ms_streams_init(ms_workers_t *workers, const ms_node_cfg_t *node)
     }
     snprintf(g.node_name, sizeof g.node_name, "%s", node ? node->name : "");
     g.batch_ms = node ? node->ingest_batch_ms : 0;
+    g.limit_bytes = node ? (int64_t)node->keyframe_wait_mb << 20 : 0;
+    g.limit_ms = node ? (int64_t)node->keyframe_wait_s * 1000 : 0;
     snprintf(g.ctx, sizeof g.ctx, "[node %s]", g.node_name);
     pthread_rwlock_init(&g.lock, NULL);
     pthread_mutex_init(&g.live_mu, NULL);
@@ -581,6 +587,7 @@ static ms_stream_t *stream_new(const ms_stream_cfg_t *cfg, ms_run_state_t desire
         free(s);
         return NULL;
     }
+    ms_hub_set_limits(s->hub, g.limit_bytes, g.limit_ms); /* before any reader */
     pthread_mutex_init(&s->mu, NULL);
     s->desired = desired;
     atomic_init(&s->refs, 2); /* the registry's and the worker's life reference */
@@ -894,6 +901,13 @@ void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out)
     out->frames_in = info.frames_in;
     out->bytes_in = info.bytes_in;
     out->gop_bytes = info.gop_bytes;
+    out->keyframe_limit_hits = info.limit_hits;
+    /* A buffer hit its cap and still no keyframe came since: say so. */
+    if (out->src.state == MS_STATE_ACTIVE && info.limit_waiting) {
+        int64_t since = info.last_key_us ? info.last_key_us : info.limit_hit_us;
+        snprintf(out->src.reason, sizeof out->src.reason, "no keyframe for %lld s: %s",
+                 (long long)((ms_mono_us() - since) / 1000000), info.limit_what);
+    }
     if (out->src.connected_at_us > 0 && out->src.state == MS_STATE_ACTIVE) {
         int64_t up = (ms_wall_us() - out->src.connected_at_us) / 1000000;
         out->uptime_s = up > 0 ? up : 0;

@@ -45,6 +45,7 @@ typedef struct {
     int64_t uptime_s; /* since the current session's first frame */
     uint64_t frames_in, bytes_in;
     int64_t gop_bytes;
+    uint64_t keyframe_limit_hits; /* buffers that hit their cap waiting for a keyframe */
     int64_t hls_bytes; /* media bytes the HLS output holds: listed, kept-after-expiry and open
                           segments */
     int hls_ready;

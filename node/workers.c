@@ -7,9 +7,12 @@
 #include "node/workers.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 typedef struct task {
@@ -34,7 +37,107 @@ struct ms_worker {
 struct ms_workers {
     int n;
     ms_worker_t *w;
+    /* the trim thread (ms_workers_trim_soon) */
+    pthread_t trim_thread;
+    int trim_started;
+    pthread_mutex_t trim_mu;
+    pthread_cond_t trim_cv;
+    int64_t trim_due_ms; /* mono ms; 0 = nothing asked */
+    int trim_stop;
+    unsigned long trims;
 };
+
+#define TRIM_DELAY_MS 1000
+
+/* Waits for requests; trims TRIM_DELAY_MS after the last one (a burst of
+ * removals is one trim), never twice within MS_TRIM_MIN_GAP_MS. */
+static void *trim_main(void *arg)
+{
+    ms_workers_t *ws = arg;
+    int64_t last = 0;
+    pthread_mutex_lock(&ws->trim_mu);
+    while (!ws->trim_stop) {
+        int64_t now = ms_mono_ms();
+        int64_t due = ws->trim_due_ms;
+        if (due && last && due < last + MS_TRIM_MIN_GAP_MS)
+            due = last + MS_TRIM_MIN_GAP_MS;
+        if (due && now >= due) {
+            ws->trim_due_ms = 0;
+            pthread_mutex_unlock(&ws->trim_mu);
+            int64_t t0 = ms_mono_us();
+            int freed = malloc_trim(0);
+            MS_DEBUG("[workers]", "malloc_trim: %s in %lld us",
+                     freed ? "memory given back" : "nothing", (long long)(ms_mono_us() - t0));
+            last = ms_mono_ms();
+            pthread_mutex_lock(&ws->trim_mu);
+            ws->trims++;
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t wait_ms = due ? due - now : 3600 * 1000;
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&ws->trim_cv, &ws->trim_mu, &ts);
+    }
+    pthread_mutex_unlock(&ws->trim_mu);
+    return NULL;
+}
+
+void ms_workers_trim_soon(ms_workers_t *ws)
+{
+    if (!ws || !ws->trim_started)
+        return;
+    pthread_mutex_lock(&ws->trim_mu);
+    ws->trim_due_ms = ms_mono_ms() + TRIM_DELAY_MS;
+    pthread_cond_signal(&ws->trim_cv);
+    pthread_mutex_unlock(&ws->trim_mu);
+}
+
+unsigned long ms_workers_trims(ms_workers_t *ws)
+{
+    if (!ws || !ws->trim_started)
+        return 0;
+    pthread_mutex_lock(&ws->trim_mu);
+    unsigned long n = ws->trims;
+    pthread_mutex_unlock(&ws->trim_mu);
+    return n;
+}
+
+static int trim_start(ms_workers_t *ws)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&ws->trim_mu, NULL);
+    pthread_cond_init(&ws->trim_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&ws->trim_thread, NULL, trim_main, ws) != 0) {
+        pthread_cond_destroy(&ws->trim_cv);
+        pthread_mutex_destroy(&ws->trim_mu);
+        return -ENOMEM;
+    }
+    ws->trim_started = 1;
+    return 0;
+}
+
+static void trim_stop(ms_workers_t *ws)
+{
+    if (!ws->trim_started)
+        return;
+    pthread_mutex_lock(&ws->trim_mu);
+    ws->trim_stop = 1;
+    pthread_cond_signal(&ws->trim_cv);
+    pthread_mutex_unlock(&ws->trim_mu);
+    pthread_join(ws->trim_thread, NULL);
+    pthread_cond_destroy(&ws->trim_cv);
+    pthread_mutex_destroy(&ws->trim_mu);
+    ws->trim_started = 0;
+}
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
 {
@@ -116,6 +219,8 @@ ms_workers_t *ms_workers_start(int n)
         w->thread_started = 1;
         ws->n = i + 1;
     }
+    if (trim_start(ws) < 0)
+        goto err;
     return ws;
 err:
     ms_workers_stop(ws);
@@ -126,6 +231,7 @@ void ms_workers_stop(ms_workers_t *ws)
 {
     if (!ws)
         return;
+    trim_stop(ws);
     for (int i = 0; i < ws->n; i++) {
         ms_worker_t *w = &ws->w[i];
         pthread_mutex_lock(&w->mu);

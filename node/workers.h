@@ -24,6 +24,16 @@ ms_worker_t *ms_workers_get(ms_workers_t *ws, int i);
  * or -ESHUTDOWN (after stop, fn is not called). */
 int ms_worker_post(ms_worker_t *w, ms_task_fn fn, void *arg);
 uv_loop_t *ms_worker_loop(ms_worker_t *w);
+
+/* Memory give-back. Any thread (a stream was removed): asks the workers'
+ * trim thread to give the free memory of every malloc arena back to the
+ * system (malloc_trim(0)) 1 s after the last request, at most once every
+ * MS_TRIM_MIN_GAP_MS, off the media loops (a trim walks the arenas' free
+ * lists: milliseconds to tens of ms on a large heap). Returns at once. */
+#define MS_TRIM_MIN_GAP_MS 2000
+void ms_workers_trim_soon(ms_workers_t *ws);
+/* Trims done so far (any thread; tests, metrics). */
+unsigned long ms_workers_trims(ms_workers_t *ws);
 int ms_worker_index(const ms_worker_t *w);
 
 #endif

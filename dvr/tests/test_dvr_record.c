@@ -243,12 +243,54 @@ static void test_stall_flush_h265(void **state)
     dt_teardown(&t);
 }
 
+/* A batched read ended (ms_hub_batch_end): the frames it brought are
+ * written at once, not at the next fragment cut (what a kill -9 loses is at
+ * most one batch interval, docs/dvr.md). */
+static void test_batch_end_writes_at_once(void **state)
+{
+    (void)state;
+    dt_t t;
+    dt_setup(&t, 99);
+    assert_int_equal(ms_dvr_init(&t.node), 0);
+    ms_stream_cfg_t cfg;
+    dt_stream_cfg(&cfg, "cam-b", 10, 3600, MS_DVR_CONTINUOUS);
+    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    assert_non_null(rec);
+    int64_t wall0 = dt_wall0(60);
+    dt_feed(&t, 0, 30, wall0, 0, 0); /* one GOP + 5 frames */
+    assert_int_equal(ms_dvr_flush(), 0);
+    ms_dvr_chunk_t *v;
+    size_t n;
+    assert_int_equal(ms_dvr_chunks("cam-b", 0, INT64_MAX / 2, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].end_ms, wall0 / 1000 + 25 * 40); /* the 5 frames wait */
+    ms_dvr_chunks_free(v, n);
+    ms_hub_batch_end(t.hub);
+    assert_int_equal(ms_dvr_flush(), 0);
+    assert_int_equal(ms_dvr_chunks("cam-b", 0, INT64_MAX / 2, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].nfrags, 2);
+    assert_int_equal(v[0].end_ms, wall0 / 1000 + 30 * 40);
+    assert_int_equal(dt_frames(v[0].path), 30);
+    ms_dvr_chunks_free(v, n);
+    dt_feed(&t, 30, 20, wall0, 0, 0); /* the GOP goes on: 20 more frames, then the keyframe */
+    ms_hub_batch_end(t.hub);
+    stop_and_flush(&t, rec);
+    assert_int_equal(ms_dvr_chunks("cam-b", 0, INT64_MAX / 2, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(dt_frames(v[0].path), 50);
+    ms_dvr_chunks_free(v, n);
+    ms_dvr_shutdown();
+    dt_teardown(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_chunks),
         cmocka_unit_test(test_ranges_gap),
         cmocka_unit_test(test_stall_flush_h265),
+        cmocka_unit_test(test_batch_end_writes_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,7 @@ struct ms_fmp4_sub {
     ms_blob_t *init; /* still to send */
     ms_blob_t **q;
     uint32_t cap, head, n;
+    int64_t qbytes; /* bytes queued in q */
     int skipping, strikes, ended, armed;
     int got; /* something was handed out: the body has begun */
     uint64_t dropped;
@@ -65,6 +66,9 @@ struct ms_fmp4_live {
     ms_blob_t *init;
     ms_blob_t *gop[GOP_KEEP];
     int ngop;
+    int64_t gop_bytes;
+    int gop_broken;    /* dropped at its limit: nothing kept until the next keyframe */
+    int64_t max_bytes; /* the hub's limit (set at creation): kept GOP, each queue */
     ms_fmp4_sub_t *subs;
     int nsubs;
     uint64_t fragments, bytes;
@@ -81,6 +85,7 @@ static void gop_clear_locked(ms_fmp4_live_t *l)
     for (int i = 0; i < l->ngop; i++)
         ms_blob_unref(l->gop[i]);
     l->ngop = 0;
+    l->gop_bytes = 0;
 }
 
 void ms_fmp4_live_unref(ms_fmp4_live_t *l)
@@ -113,6 +118,7 @@ static void sub_drop_queue(ms_fmp4_sub_t *s)
         s->n--;
         s->dropped++;
     }
+    s->qbytes = 0;
 }
 
 static void sub_end_locked(ms_fmp4_sub_t *s, int code)
@@ -133,7 +139,8 @@ static void sub_push_locked(ms_fmp4_sub_t *s, ms_blob_t *b, int key)
         }
         s->skipping = 0;
     }
-    if (s->n == s->cap) {
+    /* full: by count, or by bytes (the hub's limit; one fragment always fits) */
+    if (s->n == s->cap || (s->n && s->qbytes + (int64_t)b->len > s->l->max_bytes)) {
         sub_drop_queue(s);
         if (++s->strikes >= MS_FMP4_LIVE_STRIKES) {
             sub_end_locked(s, -EPIPE);
@@ -147,6 +154,7 @@ static void sub_push_locked(ms_fmp4_sub_t *s, ms_blob_t *b, int key)
     }
     s->q[(s->head + s->n) % s->cap] = ms_blob_ref(b);
     s->n++;
+    s->qbytes += (int64_t)b->len;
     sub_wake_locked(s);
 }
 
@@ -213,6 +221,7 @@ int ms_fmp4_sub_next(ms_fmp4_sub_t *s, ms_blob_t **out)
         *out = s->q[s->head];
         s->head = (s->head + 1) % s->cap;
         s->n--;
+        s->qbytes -= (int64_t)(*out)->len;
         s->got = 1;
     } else if (s->ended) {
         rc = s->ended;
@@ -366,16 +375,30 @@ static void emit(ms_fmp4_live_t *l, const ms_frame_t *next_of)
     if (!b)
         return;
     pthread_mutex_lock(&l->lock);
-    if (key)
+    char what[96] = "";
+    if (key) {
         gop_clear_locked(l);
-    if (l->ngop < GOP_KEEP)
+        l->gop_broken = 0;
+    } else if (!l->gop_broken &&
+               (l->ngop == GOP_KEEP || l->gop_bytes + (int64_t)b->len > l->max_bytes)) {
+        /* no keyframe for too long: new subscribers wait for the next one */
+        snprintf(what, sizeof what, "live MP4 GOP dropped at %lld MB, %d fragments",
+                 (long long)(l->gop_bytes >> 20), l->ngop);
+        gop_clear_locked(l);
+        l->gop_broken = 1;
+    }
+    if (!l->gop_broken) {
         l->gop[l->ngop++] = ms_blob_ref(b);
+        l->gop_bytes += (int64_t)b->len;
+    }
     l->fragments++;
     l->bytes += b->len;
     for (ms_fmp4_sub_t *s = l->subs; s; s = s->next)
         sub_push_locked(s, b, key);
     pthread_mutex_unlock(&l->lock);
     ms_blob_unref(b);
+    if (what[0])
+        ms_hub_note_limit(l->hub, what);
 }
 
 static void on_frame(ms_fmp4_live_t *l, ms_frame_t *f)
@@ -514,6 +537,7 @@ ms_fmp4_live_t *ms_fmp4_live_new(uv_loop_t *loop, ms_hub_t *hub, const ms_fmp4_l
     l->vtrack = -1;
     pthread_mutex_init(&l->lock, NULL);
     l->hub = hub;
+    l->max_bytes = ms_hub_limit_bytes(hub);
     if (uv_async_init(loop, &l->async, on_async) < 0) {
         ms_fmp4_live_unref(l);
         return NULL;

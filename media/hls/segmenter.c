@@ -12,6 +12,7 @@
  * and the next one carries EXT-X-DISCONTINUITY; output timestamps are kept
  * monotonic across it (out = dts + offset), so fMP4 tfdt never goes back. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -481,6 +482,25 @@ static void add_frame(ms_hls_t *h, ms_frame_t *f)
     h->npend[k]++;
 }
 
+/* Media bytes of the open segment: its parts and what waits for the next. */
+static int64_t seg_bytes(const ms_hls_t *h)
+{
+    return (int64_t)h->cur->bytes + (int64_t)h->tsq_bytes +
+           (h->part_blob ? (int64_t)h->part_blob->len : 0);
+}
+
+/* The open segment would pass the hub's limits with f: its byte limit, or
+ * its time limit but never less than 4 target durations (a camera whose GOP
+ * is longer than the target still gets whole-GOP segments). */
+static int seg_over_limit(const ms_hls_t *h, int64_t o90, const ms_frame_t *f)
+{
+    int64_t lim_ms = ms_hub_limit_ms(h->hub);
+    if (lim_ms < 4 * (int64_t)h->cfg.target_ms)
+        lim_ms = 4 * (int64_t)h->cfg.target_ms;
+    return o90 - h->cur->start > lim_ms * 90 ||
+           seg_bytes(h) + (int64_t)f->size > ms_hub_limit_bytes(h->hub);
+}
+
 static void process(ms_hls_t *h, ms_frame_t *f)
 {
     int t = f->track;
@@ -516,6 +536,21 @@ static void process(ms_hls_t *h, ms_frame_t *f)
          * exists sooner; its EXTINF is short, which RFC 8216 section 4.3.3.1
          * allows (only the upper bound, EXT-X-TARGETDURATION, is binding). */
         int64_t seg90 = h->segments_total == 0 && h->vtrack >= 0 ? part90 : target90;
+        if (!key && seg_over_limit(h, o90, f)) {
+            /* No keyframe for too long (media/stream/hub.h "Limits"): the
+             * open segment ends here and the output waits for the next
+             * keyframe, which starts a segment after EXT-X-DISCONTINUITY
+             * (RFC 8216 4.3.2.3: the media between is not in the output). */
+            char what[96];
+            snprintf(what, sizeof what, "HLS segment cut at %lld MB, %lld s",
+                     (long long)(seg_bytes(h) >> 20), (long long)((o90 - h->cur->start) / 90000));
+            close_part(h, o90);
+            close_segment(h, o90);
+            h->next_discont = 1;
+            h->part_ended = 0;
+            ms_hub_note_limit(h->hub, what);
+            return;
+        }
         if (key && o90 - h->cur->start >= seg90 - TOL90) {
             /* After an early cut, only audio written since can be pending:
              * it is carried into the new segment's first part. */

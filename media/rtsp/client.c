@@ -691,10 +691,12 @@ static void pace_update(ms_rtsp_sess_t *s, int64_t now)
 {
     ms_rtsp_client_t *c = s->c;
     int want = s->tcp_transport && c->batch_ms > 0 && !ms_hub_prompt_wanted(c->hub, now);
-    if (want != s->paced)
+    if (want != s->paced) {
         sess_set_paced(s, want);
-    else if (s->paced)
+    } else if (s->paced) {
         sess_drain(s);
+        ms_hub_batch_end(c->hub); /* the recorder writes the batch at once */
+    }
 }
 
 static void on_connect(uv_connect_t *req, int status)

@@ -9,10 +9,10 @@
 #include "util/log.h"
 
 /* The GOP cache is bounded so that a camera with a huge GOP (or no video
- * keyframes at all) cannot grow memory without limit; past the bound the
- * cache is dropped and new readers wait for the next keyframe. */
+ * keyframes at all) cannot grow memory without limit; past the bound (the
+ * hub's limits, and GOP_MAX_FRAMES) the cache is dropped, counted, and new
+ * readers wait for the next keyframe. */
 #define GOP_MAX_FRAMES 4096
-#define GOP_MAX_BYTES  (32u << 20)
 #define DEFAULT_QUEUE  1024
 #define RING_INITIAL   64 /* slots allocated at first; most readers pop at once */
 
@@ -23,6 +23,7 @@ struct ms_reader {
     uint32_t cap;   /* the configured bound (queue_frames) */
     uint32_t alloc; /* slots allocated: grows by doubling up to cap, as needed */
     uint32_t head, count;
+    int64_t bytes; /* payload bytes queued */
     int wait_key;
     uint64_t dropped;
     uint32_t overflows;
@@ -38,6 +39,9 @@ struct ms_hub {
     ms_frame_t **gop;
     uint32_t gop_len, gop_cap;
     atomic_int_least64_t gop_bytes; /* read by ms_hub_get_info() on other threads */
+    int64_t gop_start_us;           /* arrival of the cached keyframe (coarse mono) */
+    int64_t max_bytes, max_ms;      /* limits (ms_hub_set_limits) */
+    int batch_pending;              /* frames published since the last batch end */
     ms_reader_t *readers;
     int nreaders;
     int prompt_readers;                /* open readers with opts.prompt (loop) */
@@ -49,6 +53,13 @@ struct ms_hub {
     atomic_uint_least64_t frames_in;
     atomic_uint_least64_t bytes_in;
     atomic_int_least64_t last_frame_us;
+    atomic_int_least64_t last_key_us;
+    atomic_uint_least64_t keys;     /* video keyframes published */
+    atomic_uint_least64_t hit_keys; /* keys at the last limit hit, + 1 (0 = no hit) */
+    /* keyframe-wait limit hits; the text under info_lock */
+    atomic_uint_least64_t limit_hits;
+    atomic_int_least64_t limit_hit_us;
+    char limit_what[96];
 };
 
 ms_hub_t *ms_hub_new(const char *log_ctx)
@@ -58,7 +69,38 @@ ms_hub_t *ms_hub_new(const char *log_ctx)
         return NULL;
     snprintf(h->ctx, sizeof h->ctx, "%s", log_ctx ? log_ctx : "[hub]");
     pthread_mutex_init(&h->info_lock, NULL);
+    h->max_bytes = MS_HUB_DEF_MAX_BYTES;
+    h->max_ms = MS_HUB_DEF_MAX_MS;
     return h;
+}
+
+void ms_hub_set_limits(ms_hub_t *h, int64_t max_bytes, int64_t max_ms)
+{
+    h->max_bytes = max_bytes > 0 ? max_bytes : MS_HUB_DEF_MAX_BYTES;
+    h->max_ms = max_ms > 0 ? max_ms : MS_HUB_DEF_MAX_MS;
+}
+
+int64_t ms_hub_limit_bytes(const ms_hub_t *h)
+{
+    return h->max_bytes;
+}
+
+int64_t ms_hub_limit_ms(const ms_hub_t *h)
+{
+    return h->max_ms;
+}
+
+void ms_hub_note_limit(ms_hub_t *h, const char *what)
+{
+    atomic_fetch_add(&h->limit_hits, 1);
+    atomic_store(&h->limit_hit_us, ms_mono_us());
+    atomic_store(&h->hit_keys, atomic_load(&h->keys) + 1);
+    pthread_mutex_lock(&h->info_lock);
+    snprintf(h->limit_what, sizeof h->limit_what, "%s", what);
+    pthread_mutex_unlock(&h->info_lock);
+    int64_t key = atomic_load(&h->last_key_us);
+    MS_WARN(h->ctx, "no keyframe for %lld s: %s",
+            key ? (long long)((ms_mono_us() - key) / 1000000) : -1LL, what);
 }
 
 static void gop_clear(ms_hub_t *h)
@@ -160,7 +202,13 @@ void ms_hub_get_info(ms_hub_t *h, ms_hub_info_t *out)
         memcpy(out->tracks, h->tracks, sizeof(ms_codec_params_t) * (size_t)h->ntracks);
     out->generation = h->generation;
     out->readers = h->nreaders;
+    snprintf(out->limit_what, sizeof out->limit_what, "%s", h->limit_what);
     pthread_mutex_unlock(&h->info_lock);
+    out->last_key_us = atomic_load(&h->last_key_us);
+    out->limit_hits = atomic_load(&h->limit_hits);
+    out->limit_hit_us = atomic_load(&h->limit_hit_us);
+    uint64_t hk = atomic_load(&h->hit_keys);
+    out->limit_waiting = hk && hk - 1 == atomic_load(&h->keys);
     out->gop_bytes = atomic_load(&h->gop_bytes);
     out->last_frame_us = atomic_load(&h->last_frame_us);
     out->frames_in = atomic_load(&h->frames_in);
@@ -197,13 +245,20 @@ static void gop_push(ms_hub_t *h, ms_frame_t *f)
 {
     if (!h->has_video)
         return; /* audio-only: every frame is a start point, nothing to cache */
-    if (is_video_key(h, f))
+    if (is_video_key(h, f)) {
         gop_clear(h);
-    else if (h->gop_len == 0)
+        h->gop_start_us = ms_mono_coarse_us();
+    } else if (h->gop_len == 0) {
         return; /* no keyframe yet: nothing a reader could start from */
+    }
     int64_t gop_bytes = atomic_load_explicit(&h->gop_bytes, memory_order_relaxed);
-    if (h->gop_len >= GOP_MAX_FRAMES || gop_bytes + f->size > (int64_t)GOP_MAX_BYTES) {
+    int64_t age_ms = (ms_mono_coarse_us() - h->gop_start_us) / 1000;
+    if (h->gop_len >= GOP_MAX_FRAMES || gop_bytes + f->size > h->max_bytes || age_ms > h->max_ms) {
+        char what[96];
+        snprintf(what, sizeof what, "GOP cache dropped at %lld MB, %lld s",
+                 (long long)(gop_bytes >> 20), (long long)(age_ms / 1000));
         gop_clear(h);
+        ms_hub_note_limit(h, what);
         return;
     }
     if (h->gop_len == h->gop_cap) {
@@ -223,6 +278,7 @@ static void gop_push(ms_hub_t *h, ms_frame_t *f)
 
 static void ring_clear(ms_reader_t *r)
 {
+    r->bytes = 0;
     while (r->count) {
         ms_frame_unref(r->ring[r->head]);
         r->head = (r->head + 1) % r->alloc;
@@ -260,7 +316,8 @@ static int reader_push(ms_reader_t *r, ms_frame_t *f)
     }
     if (r->count == r->alloc && r->alloc < r->cap)
         (void)ring_grow(r);
-    if (r->count == r->alloc) {
+    /* bytes too: 2 x the limit leaves room for a whole GOP cache at open */
+    if (r->count == r->alloc || (r->count && r->bytes + f->size > 2 * h->max_bytes)) {
         r->dropped += r->count + 1;
         r->overflows++;
         ring_clear(r);
@@ -270,6 +327,7 @@ static int reader_push(ms_reader_t *r, ms_frame_t *f)
     }
     r->ring[(r->head + r->count) % r->alloc] = ms_frame_ref(f);
     r->count++;
+    r->bytes += f->size;
     return 1;
 }
 
@@ -289,12 +347,32 @@ void ms_hub_publish(ms_hub_t *h, ms_frame_t *f)
     /* "last frame seen" needs no better than the kernel tick: the coarse
      * clock costs no timer read per frame. */
     atomic_store_explicit(&h->last_frame_us, ms_mono_coarse_us(), memory_order_relaxed);
+    if (is_video_key(h, f)) {
+        atomic_store_explicit(&h->last_key_us, ms_mono_coarse_us(), memory_order_relaxed);
+        atomic_store_explicit(&h->keys, atomic_load_explicit(&h->keys, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    }
+    h->batch_pending = 1;
     gop_push(h, f);
     ms_reader_t *r = h->readers;
     while (r) {
         ms_reader_t *next = r->next; /* the callback may close r */
         if (reader_push(r, f) && r->opts.on_frames)
             r->opts.on_frames(r, r->opts.ud);
+        r = next;
+    }
+}
+
+void ms_hub_batch_end(ms_hub_t *h)
+{
+    if (!h->batch_pending)
+        return;
+    h->batch_pending = 0;
+    ms_reader_t *r = h->readers;
+    while (r) {
+        ms_reader_t *next = r->next; /* the callback may close r */
+        if (r->opts.on_batch_end)
+            r->opts.on_batch_end(r, r->opts.ud);
         r = next;
     }
 }
@@ -382,6 +460,7 @@ ms_frame_t *ms_reader_pop(ms_reader_t *r)
     ms_frame_t *f = r->ring[r->head];
     r->head = (r->head + 1) % r->alloc;
     r->count--;
+    r->bytes -= f->size;
     return f;
 }
 

@@ -34,10 +34,12 @@ typedef struct ms_hub ms_hub_t;
 typedef struct ms_reader ms_reader_t;
 
 typedef struct {
-    uint32_t queue_frames; /* ring bound (slots are allocated as frames queue up); 0 = 1024 */
+    uint32_t queue_frames; /* ring bound (slots are allocated as frames queue up); 0 = 1024;
+                              the ring also holds at most 2 x the hub's limit bytes */
     int prompt; /* a viewer behind it wants each frame as soon as it arrives (see below) */
     void (*on_frames)(ms_reader_t *r, void *ud);
     void (*on_tracks)(ms_reader_t *r, void *ud);
+    void (*on_batch_end)(ms_reader_t *r, void *ud); /* may be NULL; ms_hub_batch_end() */
     void *ud;
 } ms_reader_opts_t;
 
@@ -51,11 +53,36 @@ typedef struct {
     uint64_t bytes_in;
     int64_t gop_bytes; /* bytes held by the GOP cache */
     int readers;
+    /* Keyframe waits (see "Limits" below). */
+    int64_t last_key_us;  /* monotonic time of the last video keyframe, 0 = none yet */
+    uint64_t limit_hits;  /* times a buffer waiting for a keyframe hit its cap */
+    int64_t limit_hit_us; /* monotonic time of the last hit, 0 = never */
+    char limit_what[96];  /* what the last hit did ("HLS segment cut at 32 MB") */
+    int limit_waiting;    /* no video keyframe came since the last hit */
 } ms_hub_info_t;
 
 ms_hub_t *ms_hub_new(const char *log_ctx);
 /* All readers must have been closed. Releases the GOP cache. */
 void ms_hub_free(ms_hub_t *hub);
+
+/* Limits. Every per-stream buffer that waits for a video keyframe (the GOP
+ * cache here, the readers' rings, and the buffers of the readers
+ * themselves: the HLS open segment, the live MP4 kept fragments and
+ * subscriber queues, the DVR fragment and pre-event buffer) holds at most
+ * max_bytes and max_ms of media; past that it cuts, drops or resynchronises
+ * at the next keyframe and reports it with ms_hub_note_limit(), so a camera
+ * that stops sending keyframes cannot grow memory without bound. Defaults:
+ * MS_HUB_DEF_MAX_BYTES, MS_HUB_DEF_MAX_MS (the node's keyframe_wait_mb and
+ * keyframe_wait_s, docs/config.md). set_limits: loop, before readers open
+ * (0 = default). ms_hub_limit_bytes/ms: loop. */
+#define MS_HUB_DEF_MAX_BYTES (32 * 1024 * 1024)
+#define MS_HUB_DEF_MAX_MS    30000
+void ms_hub_set_limits(ms_hub_t *hub, int64_t max_bytes, int64_t max_ms);
+int64_t ms_hub_limit_bytes(const ms_hub_t *hub);
+int64_t ms_hub_limit_ms(const ms_hub_t *hub);
+/* Loop: a buffer hit its cap; `what` says what was done (copied, e.g. "HLS
+ * segment cut at 32 MB"). Counted in ms_hub_info_t.limit_hits. */
+void ms_hub_note_limit(ms_hub_t *hub, const char *what);
 
 /* Source side. set_tracks declares the tracks of a new session (copying the
  * params) and clears the GOP cache; the next frame should carry
@@ -68,6 +95,12 @@ int ms_hub_update_params(ms_hub_t *hub, int track, const ms_codec_params_t *p);
 void ms_hub_reset(ms_hub_t *hub);
 /* Borrows f: every reader that queues it takes its own reference. */
 void ms_hub_publish(ms_hub_t *hub, ms_frame_t *f);
+/* The source delivered what one batched read brought (see "Prompt delivery"
+ * below): readers that hold frames back to group them (the DVR recorder)
+ * pass them on now (opts.on_batch_end), so a batch reaches the disk at once
+ * and not one fragment duration later. A no-op when nothing was published
+ * since the last call. Loop. */
+void ms_hub_batch_end(ms_hub_t *hub);
 
 /* Loop-side accessors (valid until the next set_tracks/update_params). */
 int ms_hub_ntracks(const ms_hub_t *hub);

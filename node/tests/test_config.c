@@ -219,6 +219,33 @@ static void test_node_errors(void **state)
     ms_errlist_free(&e);
 }
 
+/* keyframe_wait_mb / keyframe_wait_s: defaults, values, bounds. */
+static void test_node_keyframe_wait(void **state)
+{
+    (void)state;
+    ms_node_cfg_t c;
+    ms_errlist_t e = {0};
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\"}", &c, &e), 0);
+    assert_int_equal(c.keyframe_wait_mb, 32);
+    assert_int_equal(c.keyframe_wait_s, 30);
+    ms_node_cfg_free(&c);
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\",\"keyframe_wait_mb\":8,"
+                                "\"keyframe_wait_s\":120}",
+                                &c, &e),
+                     0);
+    assert_int_equal(c.keyframe_wait_mb, 8);
+    assert_int_equal(c.keyframe_wait_s, 120);
+    ms_node_cfg_free(&c);
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\",\"keyframe_wait_mb\":0,"
+                                "\"keyframe_wait_s\":3601}",
+                                &c, &e),
+                     -1);
+    ASSERT_LINE(&e, "node.json: keyframe_wait_mb: must be an integer 1..4096");
+    ASSERT_LINE(&e, "node.json: keyframe_wait_s: must be an integer 1..3600");
+    ms_node_cfg_free(&c);
+    ms_errlist_free(&e);
+}
+
 static void test_node_load_file(void **state)
 {
     (void)state;
@@ -486,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_node_full),
         cmocka_unit_test(test_node_defaults),
         cmocka_unit_test(test_node_errors),
+        cmocka_unit_test(test_node_keyframe_wait),
         cmocka_unit_test(test_node_load_file),
         cmocka_unit_test(test_stream_contract_example),
         cmocka_unit_test(test_stream_defaults_and_extensions),

@@ -1,6 +1,6 @@
 /* Worker threads: tasks posted from several threads all run, in FIFO order
  * per poster, on the right worker thread; stop runs what is queued, closes
- * the handles tasks left open and joins. */
+ * the handles tasks left open and joins; malloc trims are coalesced. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -167,12 +167,38 @@ static void test_bad_count(void **state)
     assert_int_equal(ms_workers_count(NULL), 0);
 }
 
+/* Memory give-back: a burst of requests is one trim, 1 s after the last;
+ * the next comes no sooner than MS_TRIM_MIN_GAP_MS after it. */
+static void test_trim_coalesces(void **state)
+{
+    (void)state;
+    ms_workers_t *ws = ms_workers_start(1);
+    assert_non_null(ws);
+    for (int i = 0; i < 100; i++)
+        ms_workers_trim_soon(ws);
+    usleep(500 * 1000);
+    assert_int_equal(ms_workers_trims(ws), 0); /* not before 1 s */
+    for (int i = 0; i < 40 && ms_workers_trims(ws) == 0; i++)
+        usleep(50 * 1000);
+    assert_int_equal(ms_workers_trims(ws), 1);
+    ms_workers_trim_soon(ws);
+    usleep(1300 * 1000);
+    assert_int_equal(ms_workers_trims(ws), 1); /* rate-limited: 2 s after the first */
+    for (int i = 0; i < 40 && ms_workers_trims(ws) == 1; i++)
+        usleep(50 * 1000);
+    assert_int_equal(ms_workers_trims(ws), 2);
+    ms_workers_stop(ws); /* joins the trim thread */
+    ms_workers_trim_soon(NULL);
+    assert_int_equal(ms_workers_trims(NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_post_from_many_threads),
         cmocka_unit_test(test_stop_closes_handles),
         cmocka_unit_test(test_bad_count),
+        cmocka_unit_test(test_trim_coalesces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

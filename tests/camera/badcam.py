@@ -29,6 +29,16 @@ Modes:
                back     every later frame 1 h back
                drop     the next 4 RTP packets are not sent (a lost run)
              e.g. --jumps 3:outlier,6:back,9:drop
+  nokey      the tsjump camera (no timestamp faults) that stops sending
+             keyframes: from --nokey START:SECONDS (seconds after PLAY) it
+             sends only the clip's P-frames for SECONDS, each grown to --pad
+             bytes with a filler data NAL unit (H.264 7.3.2.7; decoders skip
+             it) so the bitrate is high (--pad 100000 at 25 fps is 2.5 MB/s),
+             then the clip again from its keyframe
+  flap       a camera that keeps dropping: each connection gets a valid
+             handshake, --frames frames of the clip in real time (from its
+             keyframe), then the camera closes the connection. Prints
+             "badcam: connection N" for each PLAY
 """
 
 import argparse
@@ -44,7 +54,8 @@ import sys
 import threading
 import time
 
-MODES = ("garbage", "truncated", "hugelen", "badsdp", "badrtp", "junk", "404", "401", "silent", "tsjump")
+MODES = ("garbage", "truncated", "hugelen", "badsdp", "badrtp", "junk", "404", "401", "silent", "tsjump",
+         "nokey", "flap")
 CLIP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "h264_320x240_25fps.h264")
 HOUR90 = 3600 * 90000
 
@@ -122,6 +133,9 @@ class Conn(socketserver.BaseRequestHandler):
     mode = "garbage"
     jumps = []
     aus = []
+    frames = 5
+    plays = 0
+    lock = threading.Lock()
 
     def setup(self):
         self.request.settimeout(1.0)
@@ -245,7 +259,7 @@ class Conn(socketserver.BaseRequestHandler):
                         self.buf = b""
                     return
                 sdp = BAD_SDP if mode == "badsdp" else GOOD_SDP
-                if mode == "tsjump":
+                if mode in ("tsjump", "nokey", "flap"):
                     sps, pps = self.aus[0][0], self.aus[0][1]
                     sdp = GOOD_SDP.replace("64001e", sps[1:4].hex()).replace(
                         "sprop-parameter-sets=%s,%s" % (base64.b64encode(SPS).decode(), base64.b64encode(PPS).decode()),
@@ -273,7 +287,11 @@ class Conn(socketserver.BaseRequestHandler):
                 self.reply(h, extra="Session: %s\r\nRange: npt=0.000-\r\nRTP-Info: url=track1;seq=1;rtptime=0\r\n"
                            % self.session)
                 if self.sender is None:
-                    target = self.send_stream if mode == "tsjump" else self.send_media
+                    target = self.send_stream if mode in ("tsjump", "nokey", "flap") else self.send_media
+                    if mode == "flap":
+                        with Conn.lock:
+                            Conn.plays += 1
+                            print("badcam: connection %d" % Conn.plays, file=sys.stderr, flush=True)
                     self.sender = threading.Thread(target=target, daemon=True)
                     self.sender.start()
             elif method == "TEARDOWN":
@@ -359,8 +377,14 @@ class Conn(socketserver.BaseRequestHandler):
         t0 = time.monotonic()
         pending = list(self.jumps)
         offset, seq, drop, n = 0, 1, 0, 0
+        nk_start, nk_len = self.nokey
+        nk_from, nk_to = int(nk_start * 25), int((nk_start + nk_len) * 25)
+        keys = [i for i, au in enumerate(self.aus) if any((x[0] & 0x1F) == 5 for x in au)]
+        pframes = [i for i in range(len(self.aus)) if i not in keys]
+        k = 0  # the clip's position (restarts at its keyframe after the no-key stretch)
         try:
-            while not self.stop.is_set() and not self.server.stopping.is_set() and n < 25 * 600:
+            limit = self.frames if self.mode == "flap" else 25 * 600
+            while not self.stop.is_set() and not self.server.stopping.is_set() and n < limit:
                 at = t0 + n * 0.04
                 now = time.monotonic()
                 if at > now:
@@ -378,7 +402,17 @@ class Conn(socketserver.BaseRequestHandler):
                         drop = 4
                     print("badcam: frame %d: %s" % (n, kind), file=sys.stderr, flush=True)
                 ts = 12345 + n * 3600 + offset + extra
-                pkts, seq = self.rtp_packets(self.aus[n % len(self.aus)], ts, seq)
+                au = self.aus[k % len(self.aus)]
+                k += 1
+                if nk_from <= n < nk_to:
+                    au = self.aus[pframes[n % len(pframes)]]
+                    fill = max(0, self.pad - sum(len(x) for x in au) - 2)
+                    au = au + [b"\x0c" + b"\xff" * fill + b"\x80"]  # filler data NAL
+                    k = 0
+                    if n == nk_from or n + 1 == nk_to:
+                        print("badcam: frame %d: %s" % (n, "no keyframes" if n == nk_from else "keyframes again"),
+                              file=sys.stderr, flush=True)
+                pkts, seq = self.rtp_packets(au, ts, seq)
                 for pkt in pkts:
                     if drop:
                         drop -= 1
@@ -394,6 +428,11 @@ class Conn(socketserver.BaseRequestHandler):
         finally:
             if udp:
                 udp.close()
+            if self.mode == "flap":  # the camera drops the connection
+                try:
+                    self.request.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class Server(socketserver.ThreadingTCPServer):
@@ -406,12 +445,20 @@ def main(argv):
     p.add_argument("--port", type=int, default=9554)
     p.add_argument("--mode", choices=MODES, required=True)
     p.add_argument("--jumps", default="", help="tsjump: SECONDS:KIND,... (see above)")
+    p.add_argument("--nokey", default="0:0", help="nokey: START:SECONDS without keyframes")
+    p.add_argument("--frames", type=int, default=5, help="flap: frames sent per connection")
+    p.add_argument("--pad", type=int, default=100000, help="nokey: bytes of each frame without keyframes")
     a = p.parse_args(argv)
 
     Conn.mode = a.mode
-    if a.mode == "tsjump":
+    Conn.nokey = (0.0, 0.0)
+    Conn.pad = a.pad
+    Conn.frames = a.frames
+    if a.mode in ("tsjump", "nokey", "flap"):
         try:
             Conn.jumps = parse_jumps(a.jumps)
+            st, _, ln = a.nokey.partition(":")
+            Conn.nokey = (float(st), float(ln)) if a.mode == "nokey" else (0.0, 0.0)
         except ValueError as e:
             p.error(str(e))
         Conn.aus = load_aus(CLIP)

@@ -259,6 +259,63 @@ static void test_live_lazy(void **st)
     fx_done(&fx);
 }
 
+/* Video P-frames only (a camera that stopped sending keyframes). */
+static void publish_nokey(fx_t *fx, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t vi = fx->vn++;
+        const ms_frame_t *src = fx->v.frames[vi % fx->v.n];
+        if (src->flags & MS_FRAME_KEY)
+            src = fx->v.frames[(vi + 1) % fx->v.n];
+        ms_frame_t *f = ms_frame_new(src->data, src->size);
+        f->track = 0;
+        f->flags = 0;
+        f->pts = f->dts = vi * 3600;
+        ms_hub_publish(fx->hub, f);
+        ms_frame_unref(f);
+    }
+}
+
+/* No keyframe for longer than the hub's byte limit: the kept GOP is dropped
+ * (counted once) and a new subscriber waits for the next keyframe; a
+ * subscriber that does not read holds at most the limit. */
+static void test_live_keyframe_limit(void **st)
+{
+    (void)st;
+    fx_t fx;
+    fx_init(&fx);
+    ms_hub_set_limits(fx.hub, 40000, 0);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    ms_fmp4_live_cfg_t cfg = {.frag_ms = 200};
+    ms_fmp4_live_t *l = ms_fmp4_live_new(&loop, fx.hub, &cfg);
+    int err;
+    ms_fmp4_sub_t *idle = ms_fmp4_live_subscribe(l, 64, on_wake, NULL, &err);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    publish(&fx, 25, MS_FRAME_DISCONT);
+    publish_nokey(&fx, 250); /* 10 s of P-frames */
+    ms_hub_info_t hi;
+    ms_hub_get_info(fx.hub, &hi);
+    assert_true(hi.limit_hits >= 1);
+    assert_true(hi.limit_waiting);
+    assert_true(ms_fmp4_sub_dropped(idle) > 0); /* its queue hit the byte limit */
+    ms_fmp4_sub_t *late = ms_fmp4_live_subscribe(l, 0, on_wake, NULL, &err);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    int n = 0;
+    assert_int_equal(drain(late, NULL, &n), -EAGAIN);
+    assert_int_equal(n, 1); /* the init segment only: no fragment to start from */
+    publish(&fx, 30, 0);    /* keyframes again */
+    n = 0;
+    assert_int_equal(drain(late, NULL, &n), -EAGAIN);
+    assert_true(n >= 1); /* fragments from the keyframe on */
+    ms_fmp4_sub_close(late);
+    ms_fmp4_sub_close(idle);
+    ms_fmp4_live_stop(l);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    fx_done(&fx);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/ms_live_XXXXXX",
@@ -269,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_live_body),
         cmocka_unit_test(test_live_slow),
         cmocka_unit_test(test_live_lazy),
+        cmocka_unit_test(test_live_keyframe_limit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[260];

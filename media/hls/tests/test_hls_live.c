@@ -475,12 +475,79 @@ static void test_audio_only(void **state)
     es_free(&a);
 }
 
+/* Publishes n video frames that are all P-frames (a camera that stopped
+ * sending keyframes), timestamps continuing. */
+static void publish_nokey(fx_t *fx, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t vi = fx->vnext++;
+        const ms_frame_t *src = fx->v.frames[vi % fx->v.n];
+        if (src->flags & MS_FRAME_KEY)
+            src = fx->v.frames[(vi + 1) % fx->v.n];
+        ms_frame_t *f = frame_clone(src, fx->base_v + vi * 3600, 0);
+        f->wallclock_us = 1700000000000000LL + (fx->base_v + vi * 3600) * 100 / 9;
+        ms_hub_publish(fx->hub, f);
+        ms_frame_unref(f);
+    }
+}
+
+/* No keyframe for longer than the hub's limit: the open segment is cut
+ * (counted, said), nothing is muxed until the next keyframe, which starts a
+ * decodable segment after a discontinuity. */
+static void test_segment_limit_without_keyframes(void **state)
+{
+    (void)state;
+    fx_t fx;
+    fx_init(&fx, "h264_320x240_25fps.h264", 0, 0);
+    ms_hub_set_limits(fx.hub, 0, 1000); /* 1 s, so the 4 x target (2 s) rules */
+    ms_hls_cfg_t cfg = {MS_HLS_TS, 500, 100, 3, "[test]"};
+    ms_hls_t *h = ms_hls_new(&fx.loop, fx.hub, &cfg);
+    publish(&fx, 50, MS_FRAME_DISCONT);
+    ms_hls_info_t before;
+    ms_hls_get_info(h, &before);
+    publish_nokey(&fx, 500); /* 20 s of P-frames */
+    ms_hub_info_t hi;
+    ms_hub_get_info(fx.hub, &hi);
+    assert_int_equal(hi.limit_hits, 1);
+    assert_non_null(strstr(hi.limit_what, "HLS segment cut"));
+    ms_hls_info_t mid;
+    ms_hls_get_info(h, &mid);
+    /* one segment of at most 2 s was added, then nothing */
+    assert_int_equal(mid.segments_total, before.segments_total + 1);
+    int rc;
+    char *pl = get_playlist(h, -1, -1, &rc);
+    assert_non_null(pl);
+    assert_non_null(strstr(pl, "#EXTINF:2.0"));
+    free(pl);
+    publish(&fx, 75, 0); /* keyframes again (the clip loops on its IDR) */
+    ms_hls_info_t after;
+    ms_hls_get_info(h, &after);
+    assert_true(after.segments_total >= mid.segments_total + 2);
+    pl = get_playlist(h, -1, -1, &rc);
+    assert_non_null(pl);
+    assert_non_null(strstr(pl, "#EXT-X-DISCONTINUITY\n"));
+    free(pl);
+    char name[64];
+    snprintf(name, sizeof name, "seg%lld.ts", (long long)after.last_msn);
+    ms_buf_t b = MS_BUF_INIT;
+    append_seg(h, name, &b);
+    char codec[64];
+    assert_true(probe(&b, "v", codec) > 0);
+    ms_buf_free(&b);
+    ms_hls_stop(h);
+    fx_done(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ts_live),      cmocka_unit_test(test_wait_timeout),
-        cmocka_unit_test(test_seq_base),     cmocka_unit_test(test_expired_kept_while_watched),
-        cmocka_unit_test(test_fmp4_discont), cmocka_unit_test(test_audio_only),
+        cmocka_unit_test(test_ts_live),
+        cmocka_unit_test(test_wait_timeout),
+        cmocka_unit_test(test_seq_base),
+        cmocka_unit_test(test_expired_kept_while_watched),
+        cmocka_unit_test(test_fmp4_discont),
+        cmocka_unit_test(test_audio_only),
+        cmocka_unit_test(test_segment_limit_without_keyframes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

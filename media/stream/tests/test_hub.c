@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "media/stream/hub.h"
@@ -230,6 +231,84 @@ static void test_prompt_delivery(void **state)
     ms_hub_free(h);
 }
 
+static void publish_sized(ms_hub_t *h, int key, int64_t pts, uint32_t size)
+{
+    ms_frame_t *f = ms_frame_new(NULL, size);
+    assert_non_null(f);
+    f->track = 0;
+    f->flags = key ? MS_FRAME_KEY : 0;
+    f->pts = f->dts = pts;
+    ms_hub_publish(h, f);
+    ms_frame_unref(f);
+}
+
+/* A camera that stops sending keyframes: the GOP cache stops at the hub's
+ * byte limit (counted once, with what was done), new readers wait for the
+ * next keyframe, and a slow reader's ring is capped by bytes too. */
+static void test_limits_without_keyframes(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    ms_hub_set_limits(h, 1 << 20, 0); /* 1 MiB */
+    assert_int_equal(ms_hub_limit_bytes(h), 1 << 20);
+    assert_int_equal(ms_hub_limit_ms(h), MS_HUB_DEF_MAX_MS);
+    ms_reader_t *slow = ms_hub_reader_open(h, &(ms_reader_opts_t){.queue_frames = 4096});
+    publish_sized(h, 1, 0, 100000);
+    for (int i = 1; i < 40; i++) /* 4 MB of P-frames */
+        publish_sized(h, 0, i * 3600, 100000);
+    ms_hub_info_t info;
+    ms_hub_get_info(h, &info);
+    assert_true(info.gop_bytes == 0);
+    assert_int_equal(info.limit_hits, 1); /* once per keyframe-less stretch */
+    assert_non_null(strstr(info.limit_what, "GOP cache dropped"));
+    assert_true(info.last_key_us > 0 && info.limit_hit_us > 0);
+    assert_true(info.limit_waiting);
+    /* the unread ring holds at most 2 x the limit */
+    assert_true(ms_reader_queued(slow) * 100000u <= 2u << 20);
+    assert_true(ms_reader_overflows(slow) >= 1);
+    ms_reader_t *r = ms_hub_reader_open(h, &(ms_reader_opts_t){0});
+    assert_int_equal(ms_reader_queued(r), 0); /* waits for a keyframe */
+    publish_sized(h, 0, 41 * 3600, 1000);
+    assert_int_equal(ms_reader_queued(r), 0);
+    publish_sized(h, 1, 42 * 3600, 1000);
+    assert_int_equal(ms_reader_queued(r), 1);
+    ms_hub_get_info(h, &info);
+    assert_true(info.gop_bytes == 1000);
+    assert_false(info.limit_waiting); /* a keyframe came */
+    ms_hub_reader_close(r);
+    ms_hub_reader_close(slow);
+    ms_hub_free(h);
+}
+
+typedef struct {
+    int frames, batches;
+} batch_t;
+
+static void on_batch_end(ms_reader_t *r, void *ud)
+{
+    (void)r;
+    ((batch_t *)ud)->batches++;
+}
+
+static void test_batch_end(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    batch_t b = {0, 0};
+    ms_reader_t *r =
+        ms_hub_reader_open(h, &(ms_reader_opts_t){.on_batch_end = on_batch_end, .ud = &b});
+    ms_hub_batch_end(h); /* nothing published: no call */
+    assert_int_equal(b.batches, 0);
+    publish(h, 0, 1, 0);
+    publish(h, 0, 0, 1);
+    ms_hub_batch_end(h);
+    assert_int_equal(b.batches, 1);
+    ms_hub_batch_end(h);
+    assert_int_equal(b.batches, 1);
+    ms_hub_reader_close(r);
+    ms_hub_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +318,8 @@ int main(void)
         cmocka_unit_test(test_tracks_callback_and_info),
         cmocka_unit_test(test_ring_grows_in_order),
         cmocka_unit_test(test_prompt_delivery),
+        cmocka_unit_test(test_limits_without_keyframes),
+        cmocka_unit_test(test_batch_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
