@@ -113,6 +113,20 @@ def test_deb_package(tmp_path, ms_binary):
 
 # -- the playbook --------------------------------------------------------------
 
+def test_ansible_lint(tmp_path):
+    """ansible-lint --offline (production profile) on the playbook and the
+    role it includes; the playbook as argument so the role's files are
+    followed from it."""
+    need("ansible-lint")
+    env = dict(os.environ, HOME=str(tmp_path), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), NO_COLOR="1")
+    r = run(["ansible-lint", "--offline", "--nocolor", "site.yml"], cwd=str(ROOT / "ansible"), env=env,
+            timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"Passed with production profile: 0 failure\(s\), 0 warning\(s\) on (\d+) files", r.stderr + r.stdout)
+    assert m and int(m.group(1)) >= 10, r.stdout + r.stderr
+
+
+
 class Play:
     """The inventory of three local hosts and ansible-playbook runs on it."""
 
