@@ -130,7 +130,8 @@ def test_ansible_lint(tmp_path):
 class Play:
     """The inventory of three local hosts and ansible-playbook runs on it."""
 
-    def __init__(self, tmp, binary):
+    def __init__(self, tmp, binary, streams=None):
+        """streams: {host: mediaserver_streams}"""
         self.tmp = tmp
         self.hosts = {}
         for name, addr in HOSTS:
@@ -152,6 +153,8 @@ class Play:
                 "mediaserver_log_file": str(d / "log" / "mediaserver.log"),
                 "mediaserver_bin_path": str(d / "bin" / "mediaserver"),
             }
+            if streams and name in streams:
+                self.hosts[name]["mediaserver_streams"] = streams[name]
             (d / "bin").mkdir(parents=True)
         inv = {"mediaserver": {"hosts": self.hosts, "vars": {
             "mediaserver_service_manager": "process",
@@ -227,7 +230,10 @@ class Play:
 def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
     need("ansible-playbook")
     need("start-stop-daemon")
-    play = Play(tmp_path, ms_binary)
+    # ms3 also gets a stream file through mediaserver_streams (the role's
+    # stream directory); a stream file enters the cluster state like an API call
+    filecam = default_stream("filecam", shared_cam.url("cam2"))
+    play = Play(tmp_path, ms_binary, streams={"ms3": [filecam]})
     try:
         # 1. first run: installs, configures, forms the cluster
         t0 = time.monotonic()
@@ -254,6 +260,13 @@ def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
             assert c["leader"], c
             leaders.add(c["leader"]["name"])
         assert len(leaders) == 1, leaders
+
+        f = Path(play.hosts["ms3"]["mediaserver_config_dir"], "streams", "filecam.json")
+        assert json.loads(f.read_text()) == filecam
+        mslib.wait_until(lambda: play.api("ms1", "/api/v1/streams/filecam").status == 200, 15,
+                         what="filecam in the state")
+        st = play.api("ms1", "/api/v1/streams/filecam").json()
+        assert st["added"] == "auto", st  # from a stream file, not the API
 
         # 2. a stream added through one node plays from the node that runs it
         body = default_stream("cam1", shared_cam.url())
