@@ -4,7 +4,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all test asan tsan fuzz install clean format format-check
+.PHONY: all test asan tsan fuzz install deb clean format format-check
 
 all:
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -30,6 +30,12 @@ fuzz:
 
 install: all
 	cmake --install $(BUILD)
+
+# Debian package mediaserver_<version>_<arch>.deb in $(BUILD)/ (docs/install.md)
+deb:
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target mediaserver
+	@scripts/build-deb.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

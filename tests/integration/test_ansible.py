@@ -1,0 +1,310 @@
+"""The install path: the Debian package (scripts/build-deb.sh, `make deb`) and
+the Ansible playbook (ansible/site.yml, role ansible/roles/mediaserver).
+
+test_deb_package installs the .deb into a throwaway root with
+`dpkg --root DIR --force-depends --force-script-chrootless` (no chroot, no
+full Debian system below DIR: the libraries come from this machine; the
+postinst sees DPKG_ROOT and leaves this machine's users alone).
+
+test_ansible_cluster runs the playbook on three inventory hosts that are
+all this machine: `ansible_connection=local` hosts with their own config,
+data, archive, pidfile and log directories under the test's tmp dir and their
+own loopback addresses 127.0.0.11/12/13 with free ports (not network
+namespaces, no sshd), `mediaserver_service_manager: process` and
+`mediaserver_binary` = the built binary. HOME and the Ansible temp dirs are
+inside the tmp dir. The daemons are killed at the end by the pids in their
+pidfiles.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import mslib
+from mslib import ROOT, default_stream, ffmpeg_decode, http, parse_playlist
+
+ADMIN = ("admin", "ansible-test-pw")
+HOSTS = [("ms1", "127.0.0.11"), ("ms2", "127.0.0.12"), ("ms3", "127.0.0.13")]
+
+
+def need(tool):
+    path = shutil.which(tool)
+    if not path:
+        pytest.fail("%s not installed (scripts/setup.sh installs it)" % tool)
+    return path
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 120), **kw)
+
+
+# -- the package ---------------------------------------------------------------
+
+def test_deb_package(tmp_path, ms_binary):
+    need("dpkg-deb")
+    need("systemd-analyze")
+    r = run([str(ROOT / "scripts" / "build-deb.sh"), os.path.dirname(ms_binary), str(tmp_path)])
+    assert r.returncode == 0, r.stderr
+    deb = Path(r.stdout.strip())
+    version = run([ms_binary, "--version"]).stdout.split()[-1]
+    arch = run(["dpkg", "--print-architecture"]).stdout.strip()
+    assert deb.name == "mediaserver_%s_%s.deb" % (version, arch)
+
+    info = run(["dpkg-deb", "-I", str(deb)]).stdout
+    fields = dict(re.findall(r"^ (\w[\w-]*): (.*)$", info, re.M))
+    assert fields["Package"] == "mediaserver" and fields["Version"] == version
+    for dep in ("adduser", "libraft0 (>= 0.1", "libuv1", "libsqlite3-0", "libmicrohttpd12", "libjansson4",
+                "libssl3", "libavcodec59", "libswscale6"):
+        assert dep in fields["Depends"], (dep, fields["Depends"])
+    conffiles = run(["dpkg-deb", "--ctrl-tarfile", str(deb)])
+    assert conffiles.returncode == 0
+    contents = run(["dpkg-deb", "-c", str(deb)]).stdout
+    for p in ("./usr/bin/mediaserver", "./lib/systemd/system/mediaserver.service", "./etc/mediaserver/node.json"):
+        assert re.search(r" %s$" % re.escape(p), contents, re.M), (p, contents)
+    x = tmp_path / "x"
+    assert run(["dpkg-deb", "-e", str(deb), str(x)]).returncode == 0
+    assert (x / "conffiles").read_text().split() == ["/etc/mediaserver/node.json"]
+    assert "adduser --system" in (x / "postinst").read_text()
+
+    # throwaway root: a dpkg database, /bin/kill and the systemd targets the
+    # unit refers to (systemd-analyze verify --root resolves them there)
+    root = tmp_path / "root"
+    for d in ("var/lib/dpkg/updates", "var/lib/dpkg/info", "bin", "lib/systemd/system"):
+        (root / d).mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text("")
+    shutil.copy("/bin/kill", root / "bin/kill")
+    for t in Path("/lib/systemd/system").glob("*.target"):
+        shutil.copy(t, root / "lib/systemd/system" / t.name)
+    dpkg = ["dpkg", "--root=%s" % root, "--force-depends", "--force-script-chrootless"]
+    r = run(dpkg + ["-i", str(deb)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "user not created (chrootless install)" in r.stderr
+    installed = root / "usr/bin/mediaserver"
+    assert run([str(installed), "--version"]).stdout.strip() == "mediaserver " + version
+    assert (root / "var/lib/mediaserver/archive").is_dir()
+    # the packaged default config is valid as it is
+    cfg = json.loads((root / "etc/mediaserver/node.json").read_text())
+    assert cfg["data_dir"] == "/var/lib/mediaserver"
+    r = run(["systemd-analyze", "verify", "--root=%s" % root, "mediaserver.service"])
+    assert r.returncode == 0 and r.stdout.strip() == "" and r.stderr.strip() == "", r.stdout + r.stderr
+    unit = (root / "lib/systemd/system/mediaserver.service").read_text()
+    for k in ("User=mediaserver", "NoNewPrivileges=yes", "ProtectSystem=strict",
+              "ReadWritePaths=/var/lib/mediaserver", "PrivateTmp=yes", "Restart=on-failure",
+              "ExecReload=/bin/kill -HUP $MAINPID", "KillSignal=SIGTERM"):
+        assert k in unit.splitlines(), k
+
+    # remove keeps the conffile, purge removes it
+    r = run(dpkg + ["-r", "mediaserver"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not installed.exists()
+    assert (root / "etc/mediaserver/node.json").exists()
+    r = run(dpkg + ["--purge", "mediaserver"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not (root / "etc/mediaserver/node.json").exists()
+
+
+# -- the playbook --------------------------------------------------------------
+
+def test_ansible_lint(tmp_path):
+    """ansible-lint --offline (production profile) on the playbook and the
+    role it includes; the playbook as argument so the role's files are
+    followed from it."""
+    need("ansible-lint")
+    env = dict(os.environ, HOME=str(tmp_path), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), NO_COLOR="1")
+    r = run(["ansible-lint", "--offline", "--nocolor", "site.yml"], cwd=str(ROOT / "ansible"), env=env,
+            timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"Passed with production profile: 0 failure\(s\), 0 warning\(s\) on (\d+) files", r.stderr + r.stdout)
+    assert m and int(m.group(1)) >= 10, r.stdout + r.stderr
+
+
+
+class Play:
+    """The inventory of three local hosts and ansible-playbook runs on it."""
+
+    def __init__(self, tmp, binary, streams=None):
+        """streams: {host: mediaserver_streams}"""
+        self.tmp = tmp
+        self.hosts = {}
+        for name, addr in HOSTS:
+            d = tmp / name
+            self.hosts[name] = {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "mediaserver_name": name,
+                "mediaserver_listen_address": addr,
+                "mediaserver_advertise": addr,
+                "mediaserver_http_port": mslib.free_port(),
+                "mediaserver_rtsp_port": mslib.free_port(),
+                "mediaserver_rtmp_port": 0,
+                "mediaserver_raft_port": mslib.free_port(),
+                "mediaserver_data_dir": str(d / "data"),
+                "mediaserver_config_dir": str(d / "etc"),
+                "mediaserver_storage": [{"path": str(d / "archive"), "max_used_percent": 95}],
+                "mediaserver_pid_file": str(d / "run" / "mediaserver.pid"),
+                "mediaserver_log_file": str(d / "log" / "mediaserver.log"),
+                "mediaserver_bin_path": str(d / "bin" / "mediaserver"),
+            }
+            if streams and name in streams:
+                self.hosts[name]["mediaserver_streams"] = streams[name]
+            (d / "bin").mkdir(parents=True)
+        inv = {"mediaserver": {"hosts": self.hosts, "vars": {
+            "mediaserver_service_manager": "process",
+            "mediaserver_user": "root",
+            "mediaserver_binary": binary,
+            "mediaserver_admin_user": ADMIN[0],
+            "mediaserver_admin_password": ADMIN[1],
+            "mediaserver_secret": "ansible-test-cluster-secret",
+            "mediaserver_cluster_wait_s": 60,
+        }}}
+        self.inventory = tmp / "inventory.yml"
+        self.inventory.write_text(yaml.safe_dump(inv))
+        home = tmp / "home"
+        atmp = tmp / "ansible-tmp"
+        home.mkdir()
+        atmp.mkdir()
+        self.env = dict(os.environ, HOME=str(home), ANSIBLE_LOCAL_TEMP=str(atmp), ANSIBLE_REMOTE_TEMP=str(atmp),
+                        ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1", ANSIBLE_RETRY_FILES_ENABLED="0",
+                        ANSIBLE_CONFIG=str(tmp / "none.cfg"))
+
+    def run(self, *extra):
+        """ansible-playbook site.yml; returns (rc, output, {host: recap dict})."""
+        r = subprocess.run(["ansible-playbook", "-i", str(self.inventory), str(ROOT / "ansible" / "site.yml")]
+                           + list(extra), capture_output=True, text=True, env=self.env, cwd=str(self.tmp),
+                           timeout=300)
+        out = r.stdout + r.stderr
+        recap = {}
+        for m in re.finditer(r"^(\S+)\s+: ((?:\w+=\d+\s*)+)$", out, re.M):
+            recap[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+        return r.returncode, out, recap
+
+    def base(self, name):
+        h = self.hosts[name]
+        return "http://%s:%d" % (h["mediaserver_advertise"], h["mediaserver_http_port"])
+
+    def api(self, name, path, **kw):
+        return http(self.base(name) + path, auth=ADMIN, **kw)
+
+    def pid(self, name):
+        try:
+            return int(Path(self.hosts[name]["mediaserver_pid_file"]).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def running(self, name):
+        """The pid of the host's daemon when the pidfile names a live
+        mediaserver of that host's binary, else None."""
+        pid = self.pid(name)
+        if pid is None:
+            return None
+        try:
+            exe = os.readlink("/proc/%d/exe" % pid)
+            state = [ln for ln in open("/proc/%d/status" % pid) if ln.startswith("State:")][0]
+        except (OSError, IndexError):
+            return None
+        if exe != self.hosts[name]["mediaserver_bin_path"] or "zombie" in state:
+            return None
+        return pid
+
+    def kill_all(self):
+        pids = [p for p in (self.running(n) for n in self.hosts) if p]
+        for p in pids:
+            os.kill(p, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(self.running(n) for n in self.hosts):
+            time.sleep(0.2)
+        left = [n for n in self.hosts if self.running(n)]
+        for n in left:
+            os.kill(self.running(n), signal.SIGKILL)
+        return left
+
+
+def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
+    need("ansible-playbook")
+    need("start-stop-daemon")
+    # ms3 also gets a stream file through mediaserver_streams (the role's
+    # stream directory); a stream file enters the cluster state like an API call
+    filecam = default_stream("filecam", shared_cam.url("cam2"))
+    play = Play(tmp_path, ms_binary, streams={"ms3": [filecam]})
+    try:
+        # 1. first run: installs, configures, forms the cluster
+        t0 = time.monotonic()
+        rc, out, recap = play.run()
+        bringup = time.monotonic() - t0
+        print("3-node bring-up (first ansible-playbook run): %.1f s" % bringup)
+        assert rc == 0, out[-6000:]
+        assert set(recap) == {n for n, _ in HOSTS}, out[-3000:]
+        assert all(r["failed"] == 0 and r["changed"] > 0 for r in recap.values()), recap
+        # ms1 bootstrapped (no join), the others joined it
+        cfgs = {n: json.loads(Path(h["mediaserver_config_dir"], "node.json").read_text())
+                for n, h in play.hosts.items()}
+        seed = "127.0.0.11:%d" % play.hosts["ms1"]["mediaserver_raft_port"]
+        assert cfgs["ms1"]["cluster"]["join"] == []
+        assert cfgs["ms2"]["cluster"]["join"] == [seed] and cfgs["ms3"]["cluster"]["join"] == [seed]
+        pids = {n: play.running(n) for n in play.hosts}
+        assert all(pids.values()), pids
+        leaders = set()
+        for n in play.hosts:
+            r = play.api(n, "/api/v1/cluster")
+            assert r.status == 200, r.text
+            c = r.json()
+            assert sorted(m["name"] for m in c["members"]) == ["ms1", "ms2", "ms3"], c
+            assert c["leader"], c
+            leaders.add(c["leader"]["name"])
+        assert len(leaders) == 1, leaders
+
+        f = Path(play.hosts["ms3"]["mediaserver_config_dir"], "streams", "filecam.json")
+        assert json.loads(f.read_text()) == filecam
+        mslib.wait_until(lambda: play.api("ms1", "/api/v1/streams/filecam").status == 200, 15,
+                         what="filecam in the state")
+        st = play.api("ms1", "/api/v1/streams/filecam").json()
+        assert st["added"] == "auto", st  # from a stream file, not the API
+
+        # 2. a stream added through one node plays from the node that runs it
+        body = default_stream("cam1", shared_cam.url())
+        r = play.api("ms2", "/api/v1/streams", method="POST", body=body)
+        assert r.status == 201, r.text
+        # each node answers with its own view; the one that runs it says active
+        def runner():
+            on = [n for n in play.hosts
+                  if play.api(n, "/api/v1/streams/cam1").json()["status"]["state"] == "active"]
+            return on[0] if len(on) == 1 else None
+        server = mslib.wait_until(runner, 40, interval=0.5, what="cam1 active on one node")
+        assert play.api(server, "/api/v1/streams/cam1").json()["status"]["server"] == server
+        url = play.base(server) + "/cam1/index.m3u8"
+        mslib.wait_until(lambda: (lambda r: r.status == 200 and len(parse_playlist(r.text)["segments"]) >= 2)(
+            http(url)), 30, what="HLS of cam1 on %s" % server)
+        d = ffmpeg_decode(url, 2)
+        assert d.rc == 0 and d.frames >= 25, d
+
+        # 3. a second run changes nothing and restarts nothing
+        t0 = time.monotonic()
+        rc, out, recap = play.run()
+        print("second run: %.1f s" % (time.monotonic() - t0))
+        assert rc == 0, out[-6000:]
+        assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), (recap, out[-6000:])
+        assert {n: play.running(n) for n in play.hosts} == pids
+
+        # 4. a broken variable fails at validation, before any restart
+        before = {n: Path(h["mediaserver_config_dir"], "node.json").read_text() for n, h in play.hosts.items()}
+        rc, out, recap = play.run("-e", json.dumps({"mediaserver_http_port": 70000}))
+        assert rc != 0
+        assert all(r["failed"] == 1 for r in recap.values()), recap
+        assert re.search(r"Node config \(validated.*\n.*fatal: ", out), out[-6000:]
+        assert re.search(r"\S+: listen\.http: must be an integer 0\.\.65535", out), out[-6000:]
+        assert "RUNNING HANDLER" not in out, out[-6000:]
+        assert {n: play.running(n) for n in play.hosts} == pids
+        after = {n: Path(h["mediaserver_config_dir"], "node.json").read_text() for n, h in play.hosts.items()}
+        assert after == before
+        assert play.api("ms3", "/api/v1/cluster").status == 200
+    finally:
+        left = play.kill_all()
+    assert not left, "did not exit within 20 s of SIGTERM (killed): %s" % left
