@@ -21,6 +21,7 @@
 #include "node/streams.h"
 #include "util/clock.h"
 #include "util/ipaddr.h"
+#include "util/kdf.h"
 #include "util/log.h"
 #include "util/urlquery.h"
 
@@ -32,7 +33,8 @@ static ms_ratelimit_t g_rl = MS_RATELIMIT_INIT(1000);
 
 /* nonce = 16 hex digits of the issue time (s) + 16 hex random digits (so
  * that every challenge has its own nonce and nonce counts are per client)
- * + 32 hex digits of HMAC-SHA256(secret, "rtsp-nonce:" time random). */
+ * + 32 hex digits of HMAC-SHA256(K, "rtsp-nonce:" time random), K the
+ * secret's key for this purpose (util/kdf.h MS_KDF_RTSP_NONCE). */
 #define NONCE_RAND_HEX 16
 #define NONCE_LEN      (16 + NONCE_RAND_HEX + NONCE_MAC_HEX)
 #define NC_TABLE_SIZE  4096
@@ -41,10 +43,12 @@ static void nonce_mac(const char *secret, const char *head, char *hex)
 {
     char msg[64];
     int n = snprintf(msg, sizeof msg, "rtsp-nonce:%.*s", 16 + NONCE_RAND_HEX, head);
+    uint8_t key[MS_KDF_KEY_LEN];
+    if (ms_kdf_derive(secret, MS_KDF_RTSP_NONCE, key) < 0)
+        memset(key, 0, sizeof key); /* an empty secret: config always sets one */
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, (size_t)n, mac,
-         &maclen);
+    HMAC(EVP_sha256(), key, (int)sizeof key, (const unsigned char *)msg, (size_t)n, mac, &maclen);
     for (int i = 0; i < NONCE_MAC_HEX / 2; i++)
         snprintf(hex + 2 * i, 3, "%02x", mac[i]);
 }
