@@ -523,6 +523,57 @@ static void shutdown_task(void *arg)
     free(sd);
 }
 
+typedef struct {
+    ms_rtsp_server_t *srv;
+    void *exec;
+    uint64_t id;
+} kick_t;
+
+/* Stream loop: closes the kicked connection (srv->pending keeps srv alive
+ * until this ran). */
+static void kick_task(void *arg)
+{
+    kick_t *k = arg;
+    ms_rtsp_server_t *srv = k->srv;
+    srv_conn_t *c = ms_rtsp_srv_conn_find(srv, k->exec, k->id);
+    if (c)
+        ms_rtsp_srv_conn_close(c, "session ended by an administrator");
+    free(k);
+    pthread_mutex_lock(&srv->mu);
+    srv->pending--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+int ms_rtsp_server_kick(ms_rtsp_server_t *srv, void *exec, uint64_t conn_id)
+{
+    if (!srv || !exec)
+        return -EINVAL;
+    kick_t *k = malloc(sizeof *k);
+    if (!k)
+        return -ENOMEM;
+    k->srv = srv;
+    k->exec = exec;
+    k->id = conn_id;
+    pthread_mutex_lock(&srv->mu);
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        free(k);
+        return -ESHUTDOWN;
+    }
+    srv->pending++;
+    pthread_mutex_unlock(&srv->mu);
+    int r = srv->cfg.post(srv->cfg.ud, exec, kick_task, k);
+    if (r != 0) {
+        pthread_mutex_lock(&srv->mu);
+        srv->pending--;
+        pthread_cond_broadcast(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+        free(k);
+    }
+    return r;
+}
+
 static int wait_for(ms_rtsp_server_t *srv, int outs)
 {
     struct timespec dl;
