@@ -233,7 +233,7 @@ static size_t expire(ms_clients_t *t, int64_t now_ms, int64_t ttl_ms, int all)
     while (dead) {
         entry_t *e = dead;
         dead = e->next;
-        if (t->on_expire && e->owner)
+        if (t->on_expire && !e->conn) /* a connection's owner is not ours */
             t->on_expire(e->owner);
         free(e);
     }
@@ -404,7 +404,7 @@ int ms_clients_end(ms_clients_t *t, const char *uid, const char *id, int64_t now
     }
     pthread_mutex_unlock(&t->mu);
     if (dead) {
-        if (t->on_expire && dead->owner)
+        if (t->on_expire)
             t->on_expire(dead->owner);
         free(dead);
     }
