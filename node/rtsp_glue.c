@@ -53,6 +53,21 @@ static int glue_lookup_archive(void *ud, const char *name, ms_rtsp_stream_t *out
     return find_stream(name, MS_RUN_SUSPEND, out);
 }
 
+/* A stream configured here with enabled = false. */
+static int glue_disabled(void *ud, const char *name)
+{
+    (void)ud;
+    ms_stream_t *s = ms_streams_find(name);
+    if (!s)
+        return 0;
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int off = ms_stream_get_cfg(s, &cfg) == 0 && !cfg.enabled;
+    ms_stream_cfg_free(&cfg);
+    ms_stream_unref(s);
+    return off;
+}
+
 static void glue_release(void *ud, void *ref)
 {
     (void)ud;
@@ -192,6 +207,7 @@ int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize,
         .archive_open = glue_archive_open,
         .archive_read = glue_archive_read,
         .archive_close = glue_archive_close,
+        .disabled = glue_disabled,
         .session_open = glue_session_open,
         .session_bytes = glue_session_bytes,
         .session_close = glue_session_close,

@@ -284,6 +284,12 @@ static void acc_process(acc_conn_t *a)
             } else if (tr == 0 && srv->cfg.authorize && acc_refused(a, t, &ev.msg, cseq)) {
                 /* an unknown name gets the answer of a refused stream
                  * (server.h authorize), so names cannot be probed */
+            } else if (tr == 0 && srv->cfg.disabled && srv->cfg.disabled(srv->cfg.ud, t->stream)) {
+                /* allowed, but not served: say why (docs/access.md) */
+                ms_buf_t b = MS_BUF_INIT;
+                ms_rtsp_build_response(&b, 503, "Stream Disabled", cseq, NULL, NULL, NULL, NULL, 0);
+                acc_send(a, &b);
+                ms_buf_free(&b);
             } else {
                 acc_reply(a, tr == -EINVAL ? 400 : 404, cseq, NULL);
             }

@@ -141,6 +141,12 @@ typedef struct {
      * returns an opaque handle (NULL: not tracked). session_bytes gives the
      * bytes sent so far on the connection (every second and at the end);
      * session_close when the session ends (TEARDOWN, connection closed). */
+    /* Accept thread, optional: 1 when name is a stream configured here but
+     * disabled (lookup does not find it). A request for it that the
+     * authorize hook allows is answered "503 Stream Disabled" (RFC 2326
+     * 7.1.1 lets the reason phrase vary) without Retry-After; a refused
+     * one gets the refusal, as an unknown name does. */
+    int (*disabled)(void *ud, const char *name);
     void *(*session_open)(void *ud, void *ref, const struct sockaddr *peer, const char *user_agent,
                           uint64_t conn_id);
     void (*session_bytes)(void *ud, void *sess, uint64_t bytes);

@@ -124,6 +124,25 @@ def mp4_viewer(n, ua):
     return s, rd
 
 
+def rtsp_describe(n, stream):
+    """One DESCRIBE; returns (status, reason phrase, head)."""
+    s = socket.create_connection(("127.0.0.1", n.rtsp_port), timeout=10)
+    try:
+        s.sendall(("DESCRIBE rtsp://127.0.0.1:%d/%s RTSP/1.0\r\nCSeq: 1\r\n\r\n"
+                   % (n.rtsp_port, stream)).encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            b = s.recv(4096)
+            if not b:
+                break
+            data += b
+        head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
+        line = head.split("\r\n", 1)[0].split(" ", 2)
+        return int(line[1]), line[2], head
+    finally:
+        s.close()
+
+
 def hls_get(n, path, ua):
     return mslib.http("http://127.0.0.1:%d/%s" % (n.http_port, path), headers={"User-Agent": ua})
 
@@ -212,6 +231,11 @@ def test_disabled_and_dead_answers(sess_node):
         a = mslib.http(base + "privoff/" + path)
         b = mslib.http(base + "nosuch-stream/" + path)
         assert (a.status, a.body) == (b.status, b.body) == (404, b.body), (path, a.text, b.text)
+    # RTSP: an allowed DESCRIBE of a disabled stream says so; a refused
+    # one is answered as an unknown name is
+    assert rtsp_describe(n, "off")[:2] == (503, "Stream Disabled")
+    a, b = rtsp_describe(n, "privoff"), rtsp_describe(n, "nosuch-stream")
+    assert a[0] == b[0] == 401, (a, b)
     # with a token it gets the reason
     t = n.api("/api/v1/streams/privoff/tokens", method="POST", body={"ttl_s": 60}).json()["token"]
     r = mslib.http(base + "privoff/index.m3u8?token=" + urllib.parse.quote(t))
