@@ -273,7 +273,8 @@ int ms_api_playback_decide(ms_req_t *r, const ms_stream_cfg_t *cfg, const char *
  * the unknown-stream answer, docs/access.md): 0 when stream s may be
  * served to r's client; else queues the answer in *ret and returns a
  * negative errno: -ECANCELED 403 "session ended by an administrator" (the
- * client's HLS session of s was ended, hls != 0 only), -EPERM 503 "stream
+ * client's HLS session of s was ended; hls != 0 for the routes that share
+ * that session: HLS, JPEG, preview.mp4), -EPERM 503 "stream
  * disabled" without Retry-After (enabled is false: it will not come back
  * by itself). Borrows s. MHD threads. */
 int ms_api_playback_gate(ms_req_t *r, ms_stream_t *s, int hls, enum MHD_Result *ret);

@@ -150,7 +150,11 @@ static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, ms_play_deci
         *ret = ms_api_reply_error(r, 404, "unknown stream", NULL, NULL);
         return NULL;
     }
-    if (ms_api_playback_access_d(r, s, tok, d, ret) < 0 || ms_api_playback_gate(r, s, 0, ret) < 0) {
+    /* the JPEG and preview.mp4 fetches share the HLS session of the client
+     * (one per stream and address): an ended one refuses them too */
+    int hls = r->route.id != MS_ROUTE_LIVE_MP4;
+    if (ms_api_playback_access_d(r, s, tok, d, ret) < 0 ||
+        ms_api_playback_gate(r, s, hls, ret) < 0) {
         ms_stream_unref(s);
         return NULL;
     }

@@ -209,6 +209,7 @@ def test_sessions_listed_and_ended(sess_node):
         r = hls_get(n, "pub/index.m3u8", "hls-viewer/1")
         assert r.status == 403 and r.json()["error"] == "session ended by an administrator", r.text
         assert hls_get(n, "pub/" + seg, "hls-viewer/1").status == 403
+        assert hls_get(n, "pub/videoshot.jpg", "hls-viewer/1").status == 403
         assert not by_ua(n, "hls-viewer/1")
         # a repeated DELETE finds nothing
         assert n.api("/api/v1/streams/pub/sessions/%s" % h["id"], method="DELETE").status == 404
