@@ -193,12 +193,11 @@ size_t ms_clients_count(ms_clients_t *t);
 #define MS_HLS_CLIENT_TTL_MS     10000
 
 /* Records a fetch of stream s by the request's client (server.c owns the
- * table): one viewer per stream and client address (the forwarded client
- * behind a trusted proxy; IPv6 per /64), whatever its User-Agent or token
- * (token is ignored); HEAD requests are not counted. Borrows s. */
-void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token);
-/* The same with the protocol ("hls", "llhls", "jpeg", "mp4") and the bytes
- * of this response, listed as a session. MHD threads. */
+ * table): one viewer and session per stream and client address (the
+ * forwarded client behind a trusted proxy; IPv6 per /64), whatever its
+ * User-Agent or token; HEAD requests are not counted. protocol ("hls",
+ * "llhls", "jpeg", "mp4") names a new session; bytes: this response's body.
+ * Borrows s. MHD threads. */
 void ms_api_client_seen(ms_req_t *r, ms_stream_t *s, const char *protocol, uint64_t bytes);
 /* 1 when the request's client had its session of stream s ended by an
  * administrator (DELETE .../sessions/{sid}) less than MS_SESSION_BAN_MS

@@ -177,12 +177,6 @@ static void uid_of(ms_stream_t *s, char *uid, size_t cap)
     }
 }
 
-void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
-{
-    (void)token; /* anyone can make up tokens and User-Agents: not part of the key */
-    ms_api_client_seen(r, s, "hls", 0);
-}
-
 void ms_api_client_seen(ms_req_t *r, ms_stream_t *s, const char *protocol, uint64_t bytes)
 {
     if (!g_clients || (r->method && strcmp(r->method, "HEAD") == 0))
