@@ -128,6 +128,63 @@ void ms_clients_free(ms_clients_t *t);
  * not counted, owner not taken), -ENOMEM. */
 int ms_clients_touch(ms_clients_t *t, const char *key, const char *group, void *owner,
                      int64_t now_ms);
+/* --- playback sessions (same table, docs/api.md "Sessions") ---------
+ * Every protocol registers its viewers here: HLS and the other
+ * short-lived HTTP outputs by key (touch, expiring after
+ * MS_HLS_CLIENT_TTL_MS), connections (RTSP, live.mp4) from open to close.
+ * The caps above hold for both: a session past a cap plays but is not
+ * listed. */
+typedef struct ms_session ms_session_t;
+typedef struct {
+    char id[24];      /* opaque, unique on this node */
+    char protocol[8]; /* hls | llhls | rtsp | mp4 | jpeg */
+    char ip[MS_IP_STRLEN];
+    char user_agent[128]; /* printable ASCII, truncated */
+    int64_t since;        /* UTC s the session started */
+    uint64_t bytes;       /* sent so far */
+} ms_session_info_t;
+/* What a protocol tells about a session (all borrowed; NULL = ""). */
+typedef struct {
+    const char *uid;        /* the stream's uid */
+    const char *protocol;   /* as ms_session_info_t.protocol */
+    const char *ip;         /* client address as text */
+    const char *user_agent; /* User-Agent header or NULL */
+    int64_t now_s;          /* UTC s, for since */
+    uint64_t bytes;         /* touch: bytes to add; open: bytes so far */
+} ms_session_meta_t;
+/* ms_clients_touch with the session's metadata (meta may be NULL): a new
+ * key gets an id and meta; a known key adds meta->bytes and takes the
+ * newer user agent. Any thread. */
+int ms_clients_touch_meta(ms_clients_t *t, const char *key, const char *group, void *owner,
+                          int64_t now_ms, const ms_session_meta_t *meta);
+/* A connection session: listed until ms_clients_close. kick(kick_ctx,
+ * kick_arg) is how ms_clients_end asks the owner to close the connection:
+ * it runs under the table lock (so never after ms_clients_close returned),
+ * on the HTTP thread of the DELETE, and must only signal (post, resume),
+ * never call back into the table. Returns the session (owned by the
+ * table, valid until the caller's ms_clients_close) or NULL when a cap is
+ * reached or out of memory. Any thread. */
+ms_session_t *ms_clients_open(ms_clients_t *t, const char *group, const ms_session_meta_t *meta,
+                              void (*kick)(void *ctx, uint64_t arg), void *kick_ctx,
+                              uint64_t kick_arg, int64_t now_ms);
+/* Sets the bytes sent so far of a connection session (NULL: no-op). Any
+ * thread. */
+void ms_clients_bytes(ms_clients_t *t, ms_session_t *s, uint64_t bytes);
+/* Removes and frees a connection session (NULL: no-op). Any thread. */
+void ms_clients_close(ms_clients_t *t, ms_session_t *s);
+/* The sessions of stream uid: *out (caller frees) gets *n copies. 0 or
+ * -ENOMEM. Any thread. */
+int ms_clients_list(ms_clients_t *t, const char *uid, ms_session_info_t **out, size_t *n);
+/* Ends session id of stream uid: a connection is kicked (its owner closes
+ * it); an HLS session is dropped and its key refused for ban_ms (see
+ * ms_clients_refused). 0, -ENOENT (no such session of that stream) or
+ * -ENOMEM. Any thread. */
+int ms_clients_end(ms_clients_t *t, const char *uid, const char *id, int64_t now_ms,
+                   int64_t ban_ms);
+/* 1 while key is refused (ended by ms_clients_end), else 0. Any thread. */
+int ms_clients_refused(ms_clients_t *t, const char *key, int64_t now_ms);
+#define MS_SESSION_BAN_MS 60000 /* an ended HLS session is refused this long */
+
 /* Expires entries not seen for ttl_ms; returns how many expired. */
 size_t ms_clients_sweep(ms_clients_t *t, int64_t now_ms, int64_t ttl_ms);
 size_t ms_clients_count(ms_clients_t *t);
@@ -136,10 +193,36 @@ size_t ms_clients_count(ms_clients_t *t);
 #define MS_HLS_CLIENT_TTL_MS     10000
 
 /* Records a fetch of stream s by the request's client (server.c owns the
- * table): one viewer per stream and client address (the forwarded client
- * behind a trusted proxy; IPv6 per /64), whatever its User-Agent or token
- * (token is ignored); HEAD requests are not counted. Borrows s. */
-void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token);
+ * table): one viewer and session per stream and client address (the
+ * forwarded client behind a trusted proxy; IPv6 per /64), whatever its
+ * User-Agent or token; HEAD requests are not counted. protocol ("hls",
+ * "llhls", "jpeg", "mp4") names a new session; bytes: this response's body.
+ * Borrows s. MHD threads. */
+void ms_api_client_seen(ms_req_t *r, ms_stream_t *s, const char *protocol, uint64_t bytes);
+/* 1 when the request's client had its session of stream s ended by an
+ * administrator (DELETE .../sessions/{sid}) less than MS_SESSION_BAN_MS
+ * ago; the caller refuses it (403). MHD threads. */
+int ms_api_client_refused(ms_req_t *r, ms_stream_t *s);
+/* A live.mp4 (or other connection) session of r's client on stream s:
+ * listed until ms_api_session_close. kick as ms_clients_open. NULL when not
+ * listed (caps). MHD threads. */
+ms_session_t *ms_api_session_open(ms_req_t *r, ms_stream_t *s, const char *protocol,
+                                  void (*kick)(void *ctx, uint64_t arg), void *ctx);
+void ms_api_session_bytes(ms_session_t *ss, uint64_t bytes);
+void ms_api_session_close(ms_session_t *ss);
+/* The RTSP server's sessions (main wires them to node/rtsp_glue.h): the
+ * same for a connection of peer with user agent ua on stream s (borrowed).
+ * Any thread. */
+ms_session_t *ms_api_session_open_peer(ms_stream_t *s, const char *protocol,
+                                       const struct sockaddr *peer, const char *ua,
+                                       void (*kick)(void *ctx, uint64_t arg), void *ctx,
+                                       uint64_t arg);
+/* The sessions of stream uid on this node (ms_clients_list of the server's
+ * table) and ms_clients_end with MS_SESSION_BAN_MS. MHD threads. */
+int ms_api_sessions_list(const char *uid, ms_session_info_t **out, size_t *n);
+int ms_api_sessions_end(const char *uid, const char *id);
+/* GET and DELETE /api/v1/streams/{id}/sessions[/{sid}] (sessions_api.c). */
+enum MHD_Result ms_api_stream_sessions(ms_req_t *r);
 
 /* --- LL-HLS blocking (server.c). Suspends r's connection until part `part`
  * of segment msn exists in h (ms_hls_wait); the access handler is called
@@ -185,6 +268,20 @@ int ms_api_playback_access_d(ms_req_t *r, ms_stream_t *s, const char *token, ms_
  * MHD thread; cfg borrowed. */
 int ms_api_playback_decide(ms_req_t *r, const ms_stream_cfg_t *cfg, const char *token, int mode,
                            int64_t at_ms, ms_play_decision_t *d, enum MHD_Result *ret);
+/* After the access check passed (never before: a refused client gets
+ * the unknown-stream answer, docs/access.md): 0 when stream s may be
+ * served to r's client; else queues the answer in *ret and returns a
+ * negative errno: -ECANCELED 403 "session ended by an administrator" (the
+ * client's HLS session of s was ended; hls != 0 for the routes that share
+ * that session: HLS, JPEG, preview.mp4), -EPERM 503 "stream
+ * disabled" without Retry-After (enabled is false: it will not come back
+ * by itself). Borrows s. MHD threads. */
+int ms_api_playback_gate(ms_req_t *r, ms_stream_t *s, int hls, enum MHD_Result *ret);
+/* 503 for a stream that exists but has no output yet: "stream disabled"
+ * (as above) or "stream not ready" with Retry-After: 1 and the source's
+ * status.reason ({"error", "status": {"reason"}}: why the camera does not
+ * play, e.g. a refused connection). Borrows s. MHD threads. */
+enum MHD_Result ms_api_reply_unavailable(ms_req_t *r, ms_stream_t *s);
 /* 1 for routes that serve media to players (CORS, access control). */
 int ms_api_is_playback(ms_route_id_t id);
 enum MHD_Result ms_api_metrics(ms_req_t *r);

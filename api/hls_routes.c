@@ -10,8 +10,6 @@
 
 #include "api/api.h"
 
-static const char *const retry_hdrs[] = {"Retry-After", "1", "Cache-Control", "no-cache", NULL};
-
 /* Looks up the stream, checks playback access (api/access.h; tok is the
  * request's ?token=) and takes its HLS output. Replies (404/401/403/503) and
  * returns NULL on failure; otherwise *sp and the returned output are
@@ -23,14 +21,14 @@ static ms_hls_t *open_hls(ms_req_t *r, const char *tok, ms_stream_t **sp, enum M
         *ret = ms_api_reply_error(r, 404, "unknown stream", NULL, NULL);
         return NULL;
     }
-    if (ms_api_playback_access(r, s, tok, ret) < 0) {
+    if (ms_api_playback_access(r, s, tok, ret) < 0 || ms_api_playback_gate(r, s, 1, ret) < 0) {
         ms_stream_unref(s);
         return NULL;
     }
     ms_hls_t *h = ms_stream_hls(s);
     if (!h) {
+        *ret = ms_api_reply_unavailable(r, s);
         ms_stream_unref(s);
-        *ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
         return NULL;
     }
     *sp = s;
@@ -49,12 +47,13 @@ static const char *type_of(const char *name)
     return "video/mp4";
 }
 
-static void account(ms_stream_t *s, ms_req_t *r, size_t bytes, const char *token)
+/* ll: the request is a blocking reload (_HLS_msn): an LL-HLS client. */
+static void account(ms_stream_t *s, ms_req_t *r, size_t bytes, int ll)
 {
     ms_hub_t *hub = ms_stream_hub(s);
     if (hub)
         ms_hub_bytes_out_add(hub, bytes);
-    ms_api_hls_client_seen(r, s, token);
+    ms_api_client_seen(r, s, ll ? "llhls" : "hls", bytes);
 }
 
 /* token=... of the request, for the suffix of every URI in the playlist
@@ -126,11 +125,11 @@ enum MHD_Result ms_api_hls_playlist(ms_req_t *r)
     case 0: {
         size_t len = b->len;
         ret = ms_api_reply_blob(r, 200, "application/vnd.apple.mpegurl", b, hdrs);
-        account(s, r, len, tok);
+        account(s, r, len, msn >= 0);
         break;
     }
     case -ENOENT:
-        ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+        ret = ms_api_reply_unavailable(r, s);
         break;
     case -ERANGE:
         ret = ms_api_reply_error(r, 400, "_HLS_msn/_HLS_part too far ahead", "_HLS_msn", NULL);
@@ -139,7 +138,7 @@ enum MHD_Result ms_api_hls_playlist(ms_req_t *r)
         ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
         break;
     default: /* -ESHUTDOWN, -ELOOP */
-        ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+        ret = ms_api_reply_unavailable(r, s);
         break;
     }
 out:
@@ -176,13 +175,13 @@ enum MHD_Result ms_api_hls_media(ms_req_t *r)
         static const char *const hdrs[] = {"Cache-Control", "max-age=60", NULL};
         size_t len = b.len;
         ret = ms_api_reply_body(r, 200, ctype ? ctype : type_of(r->route.name), &b, hdrs);
-        account(s, r, len, tok);
+        account(s, r, len, 0);
     } else if (rc == -ENOENT) {
         ret = ms_api_reply_error(r, 404, "no such segment", NULL, NULL);
     } else if (rc == -ENOMEM) {
         ret = ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
     } else {
-        ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+        ret = ms_api_reply_unavailable(r, s);
     }
 out:
     ms_hls_unref(h);

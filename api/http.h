@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "node/config.h"
+#include "node/rtsp_glue.h"
 
 /* Starts the listeners. Returns 0, or a negative errno with a human readable
  * message in err (e.g. -EADDRINUSE, -EINVAL for an unreadable or invalid
@@ -24,5 +25,11 @@ int ms_http_start(const ms_node_cfg_t *cfg, char *err, size_t errlen);
 /* Stops every listener and waits for the handler threads. Safe to call when
  * ms_http_start failed or was never called. */
 void ms_http_stop(void);
+
+/* The hooks that list RTSP connections in the node's playback session
+ * table (docs/api.md "Sessions"), for ms_rtsp_glue_set_sessions. Safe to
+ * call before ms_http_start and after ms_http_stop (no-ops then). Static
+ * storage; any thread. */
+const ms_rtsp_glue_sessions_t *ms_http_rtsp_sessions(void);
 
 #endif

@@ -81,6 +81,11 @@ typedef struct {
     ms_blob_t *cur;
     size_t off;
     int pending; /* guarded by g_mu */
+    void *sess;  /* playback session handle, or NULL */
+    void (*sess_bytes)(void *sess, uint64_t bytes);
+    void (*sess_close)(void *sess);
+    uint64_t total;    /* body bytes handed to MHD */
+    atomic_int killed; /* an administrator ended the session */
 } live_conn_t;
 
 static void live_wake(void *ud)
@@ -94,10 +99,22 @@ static void live_wake(void *ud)
     pthread_mutex_unlock(&g_mu);
 }
 
+/* Any thread (the session table's kick, under its lock): the body ends at
+ * the next read; a waiting connection is resumed for it. */
+static void live_kick(void *ctx, uint64_t arg)
+{
+    (void)arg;
+    live_conn_t *c = ctx;
+    atomic_store(&c->killed, 1);
+    live_wake(c);
+}
+
 static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     live_conn_t *c = cls;
+    if (atomic_load(&c->killed))
+        return MHD_CONTENT_READER_END_OF_STREAM;
     if (!c->cur) {
         /* the decision lapses with the token: the body ends at a fragment
          * boundary (docs/access.md "Expiry") */
@@ -131,13 +148,18 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
         ms_hub_bytes_out_add(c->hub, n);
     if (c->sent)
         *c->sent += n;
+    c->total += n;
+    if (c->sess && c->sess_bytes)
+        c->sess_bytes(c->sess, c->total);
     return (ssize_t)n;
 }
 
 static void live_free(void *cls)
 {
     live_conn_t *c = cls;
-    ms_fmp4_sub_close(c->sub); /* no wake after this */
+    if (c->sess && c->sess_close)
+        c->sess_close(c->sess); /* no kick after this */
+    ms_fmp4_sub_close(c->sub);  /* no wake after this */
     ms_blob_unref(c->cur);
     if (c->hub)
         ms_hub_clients_add(c->hub, -1);
@@ -222,6 +244,12 @@ enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_li
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     add_headers(r, acct);
     enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    if (ret == MHD_YES && acct && acct->sess_open) {
+        /* before MHD_destroy_response: the response (and c) is alive */
+        c->sess_bytes = acct->sess_bytes;
+        c->sess_close = acct->sess_close;
+        c->sess = acct->sess_open(acct->sess_ud, live_kick, c);
+    }
     MHD_destroy_response(r);
     return queued(ret, acct, 200, 0);
 }

@@ -53,6 +53,17 @@ typedef struct {
     uint64_t body_len;
     uint64_t *sent;
     int64_t expires; /* live.mp4: UTC s the body ends at (token expiry), 0 = never */
+    /* live.mp4, optional (NULL sess_open = none): the body as a playback
+     * session (docs/api.md "Sessions"). sess_open(sess_ud, kick, ctx) runs
+     * once the body is set up and returns a handle (NULL: not tracked);
+     * kick(ctx, 0), from any thread until sess_close returned, ends the body
+     * at the next read (the connection is resumed if it waits). sess_bytes
+     * gets the body bytes sent so far, sess_close runs when MHD frees the
+     * response (before anything else of it). */
+    void *(*sess_open)(void *ud, void (*kick)(void *ctx, uint64_t arg), void *ctx);
+    void (*sess_bytes)(void *sess, uint64_t bytes);
+    void (*sess_close)(void *sess);
+    void *sess_ud;
 } ms_live_reply_t;
 
 enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_live_t *live,

@@ -10,6 +10,7 @@
  * viewers on the stream's hub). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,6 +91,48 @@ int ms_api_playback_access_d(ms_req_t *r, ms_stream_t *s, const char *token, ms_
     return rc < 0 ? rc : 0;
 }
 
+static int stream_disabled(ms_stream_t *s)
+{
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    if (ms_stream_get_cfg(s, &cfg) < 0)
+        return 0;
+    int off = !cfg.enabled;
+    ms_stream_cfg_free(&cfg);
+    return off;
+}
+
+static const char *const nocache_hdrs[] = {"Cache-Control", "no-cache", NULL};
+
+int ms_api_playback_gate(ms_req_t *r, ms_stream_t *s, int hls, enum MHD_Result *ret)
+{
+    if (hls && ms_api_client_refused(r, s)) {
+        *ret = ms_api_reply_error(r, 403, "session ended by an administrator", NULL, nocache_hdrs);
+        return -ECANCELED;
+    }
+    if (stream_disabled(s)) {
+        *ret = ms_api_reply_error(r, 503, "stream disabled", NULL, nocache_hdrs);
+        return -EPERM;
+    }
+    return 0;
+}
+
+enum MHD_Result ms_api_reply_unavailable(ms_req_t *r, ms_stream_t *s)
+{
+    if (stream_disabled(s))
+        return ms_api_reply_error(r, 503, "stream disabled", NULL, nocache_hdrs);
+    ms_stream_status_t *st = calloc(1, sizeof(*st));
+    json_t *j = json_pack("{s:s}", "error", "stream not ready");
+    if (st && j) {
+        ms_stream_get_status(s, st);
+        json_object_set_new(j, "status", json_pack("{s:s}", "reason", st->src.reason));
+    }
+    free(st);
+    if (!j)
+        return ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+    return ms_api_reply_json(r, 503, j, retry_hdrs);
+}
+
 /* Finds the stream of the route and checks access. Returns a reference, or
  * NULL with the reply queued in *ret. tok receives ?token= ("" if none). */
 static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, ms_play_decision_t *d,
@@ -107,7 +150,11 @@ static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, ms_play_deci
         *ret = ms_api_reply_error(r, 404, "unknown stream", NULL, NULL);
         return NULL;
     }
-    if (ms_api_playback_access_d(r, s, tok, d, ret) < 0) {
+    /* the JPEG and preview.mp4 fetches share the HLS session of the client
+     * (one per stream and address): an ended one refuses them too */
+    int hls = r->route.id != MS_ROUTE_LIVE_MP4;
+    if (ms_api_playback_access_d(r, s, tok, d, ret) < 0 ||
+        ms_api_playback_gate(r, s, hls, ret) < 0) {
         ms_stream_unref(s);
         return NULL;
     }
@@ -124,6 +171,27 @@ static enum MHD_Result record(ms_req_t *r, enum MHD_Result ret, const ms_live_re
     return ret;
 }
 
+typedef struct {
+    ms_req_t *r;
+    ms_stream_t *s;
+} live_sess_t;
+
+static void *live_sess_open(void *ud, void (*kick)(void *ctx, uint64_t arg), void *ctx)
+{
+    live_sess_t *ls = ud;
+    return ms_api_session_open(ls->r, ls->s, "mp4", kick, ctx);
+}
+
+static void session_bytes_v(void *ss, uint64_t bytes)
+{
+    ms_api_session_bytes(ss, bytes);
+}
+
+static void session_close_v(void *ss)
+{
+    ms_api_session_close(ss);
+}
+
 enum MHD_Result ms_api_live_mp4(ms_req_t *r)
 {
     char tok[512];
@@ -133,14 +201,27 @@ enum MHD_Result ms_api_live_mp4(ms_req_t *r)
     if (!s)
         return ret;
     ms_fmp4_live_t *live = ms_stream_live_mp4(s);
-    if (!live) {
-        ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+    ms_fmp4_live_stats_t lst;
+    if (live)
+        ms_fmp4_live_stats(live, &lst);
+    if (!live || !lst.ready) {
+        /* no init segment yet: why (the source's reason) */
+        ms_fmp4_live_unref(live);
+        ret = ms_api_reply_unavailable(r, s);
         goto out;
     }
     /* The hub counts this viewer while the body is served and its bytes as
      * they are sent; r->sent feeds the request log. */
     /* the body ends when the token expires (at the next fragment after) */
-    ms_live_reply_t acct = {cors_hdrs, 0, 0, &r->sent, d.expires};
+    ms_live_reply_t acct = {cors_hdrs,
+                            0,
+                            0,
+                            &r->sent,
+                            d.expires,
+                            live_sess_open,
+                            session_bytes_v,
+                            session_close_v,
+                            &(live_sess_t){r, s}};
     ret = record(r, ms_live_mp4_respond_acct(r->conn, live, ms_stream_hub(s), &acct), &acct);
     ms_fmp4_live_unref(live);
 out:
@@ -158,7 +239,7 @@ enum MHD_Result ms_api_snapshot(ms_req_t *r)
         return ret;
     ms_snapshot_t *snap = ms_stream_snapshot(s);
     if (!snap) {
-        ret = ms_api_reply_error(r, 503, "stream not ready", NULL, retry_hdrs);
+        ret = ms_api_reply_unavailable(r, s);
         goto out;
     }
     int preview = strcmp(r->route.name, "preview.jpg") == 0;
@@ -172,7 +253,7 @@ enum MHD_Result ms_api_snapshot(ms_req_t *r)
         ms_hub_t *hub = ms_stream_hub(s);
         if (hub)
             ms_hub_bytes_out_add(hub, acct.body_len);
-        ms_api_hls_client_seen(r, s, tok); /* a short-lived viewer, like HLS */
+        ms_api_client_seen(r, s, "jpeg", acct.body_len); /* a short-lived viewer, like HLS */
     }
 out:
     ms_stream_unref(s);
@@ -195,7 +276,7 @@ enum MHD_Result ms_api_preview_mp4(ms_req_t *r)
         ms_hub_t *hub = ms_stream_hub(s);
         if (hub)
             ms_hub_bytes_out_add(hub, acct.body_len);
-        ms_api_hls_client_seen(r, s, tok);
+        ms_api_client_seen(r, s, "mp4", acct.body_len);
     }
     ms_stream_unref(s);
     return ret;

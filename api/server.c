@@ -152,29 +152,48 @@ static void client_expired(void *owner)
 
 static int admin_client(ms_req_t *r, ms_ip_t *ip);
 
-void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
+/* The client of r as text (ip_out) and its group (an IPv6 /64). */
+static int client_of(ms_req_t *r, char *ip_out, char *group)
 {
-    (void)token; /* anyone can make up tokens and User-Agents: not part of the key */
-    if (!g_clients || (r->method && strcmp(r->method, "HEAD") == 0))
-        return;
     ms_ip_t ip;
     if (admin_client(r, &ip) < 0)
-        return;
-    char group[MS_IP_STRLEN];
+        return -EAFNOSUPPORT;
+    ms_ip_format(&ip, ip_out, MS_IP_STRLEN);
     if (!ms_ip_is_v4(&ip))
         memset(ip.a + 8, 0, 8); /* IPv6: one subscriber holds a /64 */
-    ms_ip_format(&ip, group, sizeof group);
+    ms_ip_format(&ip, group, MS_IP_STRLEN);
+    return 0;
+}
+
+static void uid_of(ms_stream_t *s, char *uid, size_t cap)
+{
     ms_stream_cfg_t cfg;
     memset(&cfg, 0, sizeof(cfg));
-    char uid[64] = "";
+    uid[0] = '\0';
     if (ms_stream_get_cfg(s, &cfg) == 0) {
-        snprintf(uid, sizeof(uid), "%s", cfg.uid);
+        snprintf(uid, cap, "%s", cfg.uid);
         ms_stream_cfg_free(&cfg);
     }
+}
+
+void ms_api_client_seen(ms_req_t *r, ms_stream_t *s, const char *protocol, uint64_t bytes)
+{
+    if (!g_clients || (r->method && strcmp(r->method, "HEAD") == 0))
+        return;
+    char ip[MS_IP_STRLEN], group[MS_IP_STRLEN], uid[64];
+    if (client_of(r, ip, group) < 0)
+        return;
+    uid_of(s, uid, sizeof uid);
     char key[160];
     snprintf(key, sizeof(key), "%s\n%s", uid, group);
+    ms_session_meta_t meta = {uid,
+                              protocol,
+                              ip,
+                              MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "User-Agent"),
+                              ms_wall_us() / 1000000,
+                              bytes};
     ms_stream_t *ref = ms_stream_ref(s);
-    int rc = ms_clients_touch(g_clients, key, group, ref, ms_mono_ms());
+    int rc = ms_clients_touch_meta(g_clients, key, group, ref, ms_mono_ms(), &meta);
     if (rc == 1) {
         ms_hub_t *hub = ms_stream_hub(s);
         if (hub)
@@ -182,6 +201,116 @@ void ms_api_hls_client_seen(ms_req_t *r, ms_stream_t *s, const char *token)
     } else {
         ms_stream_unref(ref);
     }
+}
+
+int ms_api_client_refused(ms_req_t *r, ms_stream_t *s)
+{
+    char ip[MS_IP_STRLEN], group[MS_IP_STRLEN], uid[64];
+    if (!g_clients || client_of(r, ip, group) < 0)
+        return 0;
+    uid_of(s, uid, sizeof uid);
+    char key[160];
+    snprintf(key, sizeof(key), "%s\n%s", uid, group);
+    return ms_clients_refused(g_clients, key, ms_mono_ms());
+}
+
+/* Connection sessions may end after ms_http_stop freed the table (RTSP
+ * connections close later): the table pointer is read under this lock and
+ * the calls on a freed table are no-ops (its entries went with it). */
+static pthread_rwlock_t g_sess_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static ms_session_t *session_open(ms_stream_t *s, const char *protocol, const char *ip,
+                                  const char *group, const char *ua,
+                                  void (*kick)(void *ctx, uint64_t arg), void *ctx, uint64_t arg)
+{
+    char uid[64];
+    uid_of(s, uid, sizeof uid);
+    ms_session_meta_t meta = {uid, protocol, ip, ua, ms_wall_us() / 1000000, 0};
+    pthread_rwlock_rdlock(&g_sess_lock);
+    ms_session_t *ss =
+        g_clients ? ms_clients_open(g_clients, group, &meta, kick, ctx, arg, ms_mono_ms()) : NULL;
+    pthread_rwlock_unlock(&g_sess_lock);
+    return ss;
+}
+
+ms_session_t *ms_api_session_open(ms_req_t *r, ms_stream_t *s, const char *protocol,
+                                  void (*kick)(void *ctx, uint64_t arg), void *ctx)
+{
+    char ip[MS_IP_STRLEN], group[MS_IP_STRLEN];
+    if (client_of(r, ip, group) < 0)
+        return NULL;
+    return session_open(s, protocol, ip, group,
+                        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "User-Agent"), kick,
+                        ctx, 0);
+}
+
+ms_session_t *ms_api_session_open_peer(ms_stream_t *s, const char *protocol,
+                                       const struct sockaddr *peer, const char *ua,
+                                       void (*kick)(void *ctx, uint64_t arg), void *ctx,
+                                       uint64_t arg)
+{
+    ms_ip_t ip;
+    if (ms_ip_from_sockaddr(peer, &ip) < 0)
+        return NULL;
+    char text[MS_IP_STRLEN], group[MS_IP_STRLEN];
+    ms_ip_format(&ip, text, sizeof text);
+    if (!ms_ip_is_v4(&ip))
+        memset(ip.a + 8, 0, 8);
+    ms_ip_format(&ip, group, sizeof group);
+    return session_open(s, protocol, text, group, ua, kick, ctx, arg);
+}
+
+void ms_api_session_bytes(ms_session_t *ss, uint64_t bytes)
+{
+    pthread_rwlock_rdlock(&g_sess_lock);
+    if (g_clients)
+        ms_clients_bytes(g_clients, ss, bytes);
+    pthread_rwlock_unlock(&g_sess_lock);
+}
+
+void ms_api_session_close(ms_session_t *ss)
+{
+    pthread_rwlock_rdlock(&g_sess_lock);
+    if (g_clients)
+        ms_clients_close(g_clients, ss);
+    pthread_rwlock_unlock(&g_sess_lock);
+}
+
+/* The node/rtsp_glue.h hooks (api/http.h). */
+static void *rtsp_open(ms_stream_t *s, const char *protocol, const struct sockaddr *peer,
+                       const char *ua, void (*kick)(void *ctx, uint64_t arg), void *ctx,
+                       uint64_t arg)
+{
+    return ms_api_session_open_peer(s, protocol, peer, ua, kick, ctx, arg);
+}
+
+static void rtsp_bytes(void *ss, uint64_t bytes)
+{
+    ms_api_session_bytes(ss, bytes);
+}
+
+static void rtsp_close(void *ss)
+{
+    ms_api_session_close(ss);
+}
+
+const ms_rtsp_glue_sessions_t *ms_http_rtsp_sessions(void)
+{
+    static const ms_rtsp_glue_sessions_t hooks = {rtsp_open, rtsp_bytes, rtsp_close};
+    return &hooks;
+}
+
+int ms_api_sessions_list(const char *uid, ms_session_info_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return g_clients ? ms_clients_list(g_clients, uid, out, n) : 0;
+}
+
+int ms_api_sessions_end(const char *uid, const char *id)
+{
+    return g_clients ? ms_clients_end(g_clients, uid, id, ms_mono_ms(), MS_SESSION_BAN_MS)
+                     : -ENOENT;
 }
 
 static void sweep_half_closed(void);
@@ -493,7 +622,7 @@ static enum MHD_Result route(ms_req_t *r)
                  r->route.id == MS_ROUTE_API_SYSTEM || r->route.id == MS_ROUTE_API_PLANNED ||
                  r->route.id == MS_ROUTE_API_TOKENS || r->route.id == MS_ROUTE_API_SHARE ||
                  r->route.id == MS_ROUTE_API_RANGES || r->route.id == MS_ROUTE_API_EVENTS ||
-                 r->route.id == MS_ROUTE_API_UNKNOWN;
+                 r->route.id == MS_ROUTE_API_SESSIONS || r->route.id == MS_ROUTE_API_UNKNOWN;
     if (is_api || (r->route.id == MS_ROUTE_METRICS && g_cfg->metrics_auth)) {
         int ok = 0;
         enum MHD_Result ret = ms_api_check_admin(r, &ok);
@@ -533,6 +662,8 @@ static enum MHD_Result route(ms_req_t *r)
         return ms_api_stream_tokens(r);
     case MS_ROUTE_API_SHARE:
         return ms_api_stream_share(r);
+    case MS_ROUTE_API_SESSIONS:
+        return ms_api_stream_sessions(r);
     case MS_ROUTE_API_STREAMS:
         return ms_api_streams_list(r);
     case MS_ROUTE_API_STREAM:
@@ -922,8 +1053,10 @@ void ms_http_stop(void)
         pthread_join(g_sweeper, NULL);
         g_sweeper_running = 0;
     }
+    pthread_rwlock_wrlock(&g_sess_lock);
     ms_clients_free(g_clients);
     g_clients = NULL;
+    pthread_rwlock_unlock(&g_sess_lock);
     ms_connlimit_free(g_conns);
     g_conns = NULL;
     if (g_tls_key) {

@@ -53,6 +53,21 @@ static int glue_lookup_archive(void *ud, const char *name, ms_rtsp_stream_t *out
     return find_stream(name, MS_RUN_SUSPEND, out);
 }
 
+/* A stream configured here with enabled = false. */
+static int glue_disabled(void *ud, const char *name)
+{
+    (void)ud;
+    ms_stream_t *s = ms_streams_find(name);
+    if (!s)
+        return 0;
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int off = ms_stream_get_cfg(s, &cfg) == 0 && !cfg.enabled;
+    ms_stream_cfg_free(&cfg);
+    ms_stream_unref(s);
+    return off;
+}
+
 static void glue_release(void *ud, void *ref)
 {
     (void)ud;
@@ -117,6 +132,45 @@ static void glue_archive_close(void *ud, void *h)
     ms_dvr_replay_free(h);
 }
 
+static const ms_rtsp_glue_sessions_t *g_sess; /* borrowed, static */
+
+void ms_rtsp_glue_set_sessions(const ms_rtsp_glue_sessions_t *hooks)
+{
+    g_sess = hooks;
+}
+
+/* Any thread (the session table's kick, under its lock): posts the close
+ * to the stream's loop (ms_rtsp_server_kick), never closes here. */
+static void glue_kick(void *exec, uint64_t conn_id)
+{
+    ms_rtsp_server_t *srv = g_srv;
+    if (srv)
+        ms_rtsp_server_kick(srv, exec, conn_id);
+}
+
+static void *glue_session_open(void *ud, void *ref, const struct sockaddr *peer, const char *ua,
+                               uint64_t conn_id)
+{
+    (void)ud;
+    if (!g_sess || !g_sess->open)
+        return NULL;
+    return g_sess->open(ref, "rtsp", peer, ua, glue_kick, ms_stream_worker(ref), conn_id);
+}
+
+static void glue_session_bytes(void *ud, void *sess, uint64_t bytes)
+{
+    (void)ud;
+    if (g_sess && g_sess->bytes)
+        g_sess->bytes(sess, bytes);
+}
+
+static void glue_session_close(void *ud, void *sess)
+{
+    (void)ud;
+    if (g_sess && g_sess->close)
+        g_sess->close(sess);
+}
+
 /* Trusted proxies are exempt from listen.conns_per_ip. */
 static int glue_exempt(void *ud, const struct sockaddr *peer)
 {
@@ -153,6 +207,10 @@ int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize,
         .archive_open = glue_archive_open,
         .archive_read = glue_archive_read,
         .archive_close = glue_archive_close,
+        .disabled = glue_disabled,
+        .session_open = glue_session_open,
+        .session_bytes = glue_session_bytes,
+        .session_close = glue_session_close,
         .ud = auth_ud,
     };
     g_srv = ms_rtsp_server_start(&sc, err, errlen);

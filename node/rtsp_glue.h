@@ -6,6 +6,7 @@
 
 #include "media/rtsp/server.h"
 #include "node/config.h"
+#include "node/streams.h"
 
 /* Control thread, after ms_streams_init(). Starts the server on
  * cfg->listen_address:cfg->port_rtsp (0 = disabled: returns 0). authorize
@@ -13,6 +14,19 @@
  * reason in err. */
 int ms_rtsp_glue_start(const ms_node_cfg_t *cfg, ms_rtsp_authorize_fn authorize, void *auth_ud,
                        char *err, size_t errlen);
+/* The node's playback session table (docs/api.md "Sessions"), implemented
+ * above this layer and handed in by main. open: a session of the RTSP
+ * connection of peer on stream s (borrowed); kick(ctx, arg) closes it (any
+ * thread); returns a handle or NULL. bytes/close as media/rtsp/server.h. */
+typedef struct {
+    void *(*open)(ms_stream_t *s, const char *protocol, const struct sockaddr *peer, const char *ua,
+                  void (*kick)(void *ctx, uint64_t arg), void *ctx, uint64_t arg);
+    void (*bytes)(void *sess, uint64_t bytes);
+    void (*close)(void *sess);
+} ms_rtsp_glue_sessions_t;
+/* Control thread, before ms_rtsp_glue_start (hooks borrowed, static). */
+void ms_rtsp_glue_set_sessions(const ms_rtsp_glue_sessions_t *hooks);
+
 /* Control thread, before ms_streams_shutdown() (the worker loops must still
  * run). Idempotent. */
 void ms_rtsp_glue_stop(void);

@@ -342,6 +342,8 @@ static void set(ms_route_t *r, ms_route_id_t id, const char *method, const char 
         r->method_ok = is_get(method);
     else if (strcmp(allow, "POST") == 0)
         r->method_ok = strcmp(method, "POST") == 0;
+    else if (strcmp(allow, "DELETE") == 0)
+        r->method_ok = strcmp(method, "DELETE") == 0;
     else if (strcmp(allow, "GET, HEAD, POST") == 0)
         r->method_ok = is_get(method) || strcmp(method, "POST") == 0;
     else if (strcmp(allow, "GET, HEAD, PUT, DELETE") == 0)
@@ -392,11 +394,19 @@ static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
                 set(r, MS_ROUTE_API_SHARE, m, "POST");
                 return;
             }
+            if (strcmp(s[2], "sessions") == 0) {
+                set(r, MS_ROUTE_API_SESSIONS, m, "GET, HEAD");
+                return;
+            }
             for (size_t i = 0; i < sizeof(post_actions) / sizeof(post_actions[0]); i++)
                 if (strcmp(s[2], post_actions[i]) == 0) {
                     set(r, MS_ROUTE_API_PLANNED, m, "POST");
                     return;
                 }
+        } else if (n == 4 && strcmp(s[2], "sessions") == 0) {
+            r->stream = s[1];
+            r->name = s[3];
+            set(r, MS_ROUTE_API_SESSIONS, m, "DELETE");
         }
         return;
     }

@@ -258,6 +258,23 @@ static void test_routes(void **state)
     assert_int_equal(r.id, MS_ROUTE_API_SHARE);
     assert_false(r.method_ok);
     assert_string_equal(r.allow, "POST");
+    route("GET", "/api/v1/streams/cam1/sessions", &r);
+    assert_int_equal(r.id, MS_ROUTE_API_SESSIONS);
+    assert_string_equal(r.stream, "cam1");
+    assert_true(r.method_ok);
+    route("DELETE", "/api/v1/streams/cam1/sessions", &r);
+    assert_false(r.method_ok);
+    assert_string_equal(r.allow, "GET, HEAD");
+    route("DELETE", "/api/v1/streams/cam1/sessions/1f", &r);
+    assert_int_equal(r.id, MS_ROUTE_API_SESSIONS);
+    assert_string_equal(r.stream, "cam1");
+    assert_string_equal(r.name, "1f");
+    assert_true(r.method_ok);
+    route("GET", "/api/v1/streams/cam1/sessions/1f", &r);
+    assert_false(r.method_ok);
+    assert_string_equal(r.allow, "DELETE");
+    route("DELETE", "/api/v1/streams/cam1/other/1f", &r);
+    assert_int_equal(r.id, MS_ROUTE_API_UNKNOWN);
     route("GET", "/cam1/live.mp4", &r);
     assert_int_equal(r.id, MS_ROUTE_LIVE_MP4);
     assert_string_equal(r.stream, "cam1");
@@ -446,6 +463,110 @@ static void test_clients(void **state)
     assert_int_equal(g_expired[0], 5000);
 }
 
+static int g_kicked[4];
+static void kick(void *ctx, uint64_t arg)
+{
+    g_kicked[(intptr_t)ctx] += (int)arg;
+}
+
+static const ms_session_info_t *find_id(const ms_session_info_t *v, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].id, id) == 0)
+            return &v[i];
+    return NULL;
+}
+
+/* Sessions: HLS keys and connections in one table, listed per stream with
+ * their metadata; ending a connection kicks its owner (which closes it),
+ * ending an HLS key drops it (its owner released) and refuses the key. */
+static void test_sessions(void **state)
+{
+    (void)state;
+    memset(g_expired, 0, sizeof(g_expired));
+    memset(g_kicked, 0, sizeof(g_kicked));
+    ms_clients_t *t = ms_clients_new(on_expire, 100, 2);
+    ms_session_meta_t hm = {"u1", "hls", "10.0.0.1", "ua\x01\xff-1", 1700000000, 100};
+    assert_int_equal(ms_clients_touch_meta(t, "u1\n10.0.0.1", "10.0.0.1", (void *)1, 1000, &hm), 1);
+    ms_session_info_t *v = NULL;
+    size_t n = 0;
+    assert_int_equal(ms_clients_list(t, "u1", &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].user_agent, "ua?"
+                                         "?-1"); /* printable ASCII only */
+    assert_string_equal(v[0].ip, "10.0.0.1");
+    free(v);
+    hm.bytes = 50;
+    hm.protocol = "llhls";
+    hm.user_agent = "ua-2";
+    assert_int_equal(ms_clients_touch_meta(t, "u1\n10.0.0.1", "10.0.0.1", (void *)1, 2000, &hm), 0);
+    ms_session_meta_t cm = {"u1", "rtsp", "10.0.0.1", NULL, 1700000001, 0};
+    ms_session_t *c = ms_clients_open(t, "10.0.0.1", &cm, kick, (void *)2, 7, 2000);
+    assert_non_null(c);
+    /* the group cap (2) holds for connections too */
+    assert_null(ms_clients_open(t, "10.0.0.1", &cm, kick, (void *)2, 7, 2000));
+    ms_session_meta_t om = {"u2", "mp4", "10.0.0.2", "x", 1700000002, 0};
+    ms_session_t *o = ms_clients_open(t, "10.0.0.2", &om, kick, (void *)3, 1, 2000);
+    assert_non_null(o);
+    ms_clients_bytes(t, c, 12345);
+
+    assert_int_equal(ms_clients_list(t, "u1", &v, &n), 0);
+    assert_int_equal(n, 2);
+    const ms_session_info_t *h = strcmp(v[0].protocol, "rtsp") == 0 ? &v[1] : &v[0];
+    const ms_session_info_t *r = h == &v[0] ? &v[1] : &v[0];
+    assert_string_equal(h->protocol, "llhls"); /* upgraded once it blocked */
+    assert_string_equal(h->user_agent, "ua-2");
+    assert_int_equal(h->bytes, 150);
+    assert_int_equal(h->since, 1700000000);
+    assert_string_equal(r->protocol, "rtsp");
+    assert_string_equal(r->user_agent, "");
+    assert_int_equal(r->bytes, 12345);
+    assert_string_not_equal(h->id, r->id);
+    char hid[24], rid[24];
+    snprintf(hid, sizeof hid, "%s", h->id);
+    snprintf(rid, sizeof rid, "%s", r->id);
+    free(v);
+
+    /* connections never expire by TTL */
+    assert_int_equal(ms_clients_sweep(t, 2000 + 10 * MS_HLS_CLIENT_TTL_MS, MS_HLS_CLIENT_TTL_MS),
+                     1);
+    assert_int_equal(g_expired[1], 1);
+    assert_int_equal(ms_clients_count(t), 2);
+    assert_int_equal(ms_clients_touch_meta(t, "u1\n10.0.0.1", "10.0.0.1", (void *)1, 200000, &hm),
+                     1);
+    assert_int_equal(ms_clients_list(t, "u1", &v, &n), 0);
+    assert_non_null(find_id(v, n, rid));
+    assert_null(find_id(v, n, hid)); /* a returning client is a new session */
+    const ms_session_info_t *h2 = strcmp(v[0].protocol, "rtsp") == 0 ? &v[1] : &v[0];
+    snprintf(hid, sizeof hid, "%s", h2->id);
+    free(v);
+
+    /* unknown ids and another stream's: -ENOENT */
+    assert_int_equal(ms_clients_end(t, "u1", "nosuch", 200000, MS_SESSION_BAN_MS), -ENOENT);
+    assert_int_equal(ms_clients_end(t, "u2", rid, 200000, MS_SESSION_BAN_MS), -ENOENT);
+    /* a connection is kicked, not removed: its owner closes it */
+    assert_int_equal(ms_clients_end(t, "u1", rid, 200000, MS_SESSION_BAN_MS), 0);
+    assert_int_equal(g_kicked[2], 7);
+    assert_int_equal(ms_clients_count(t), 3);
+    ms_clients_close(t, c);
+    assert_int_equal(ms_clients_count(t), 2);
+    assert_int_equal(ms_clients_end(t, "u1", rid, 200000, MS_SESSION_BAN_MS), -ENOENT);
+    /* an HLS session: dropped (owner released) and its key refused for the ban */
+    assert_int_equal(ms_clients_refused(t, "u1\n10.0.0.1", 200000), 0);
+    assert_int_equal(ms_clients_end(t, "u1", hid, 200000, MS_SESSION_BAN_MS), 0);
+    assert_int_equal(g_expired[1], 2);
+    assert_int_equal(ms_clients_count(t), 1);
+    assert_int_equal(ms_clients_refused(t, "u1\n10.0.0.1", 200000 + MS_SESSION_BAN_MS - 1), 1);
+    assert_int_equal(ms_clients_refused(t, "u1\n10.0.0.2", 200001), 0);
+    assert_int_equal(ms_clients_refused(t, "u1\n10.0.0.1", 200000 + MS_SESSION_BAN_MS), 0);
+    ms_clients_sweep(t, 200000 + MS_SESSION_BAN_MS, MS_HLS_CLIENT_TTL_MS);
+    /* the connection of u2 is still there; free releases it without on_expire */
+    assert_int_equal(ms_clients_count(t), 1);
+    ms_clients_close(t, o);
+    ms_clients_free(t);
+    assert_int_equal(g_expired[0], 0);
+}
+
 /* The caps: per group and in total; a refused key is not counted and its
  * owner is not taken; expiry gives the room back. */
 static void test_clients_caps(void **state)
@@ -483,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_auth_parse),     cmocka_unit_test(test_auth_check),
         cmocka_unit_test(test_prom),           cmocka_unit_test(test_clients),
         cmocka_unit_test(test_clients_caps),   cmocka_unit_test(test_cpanel_paths),
+        cmocka_unit_test(test_sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

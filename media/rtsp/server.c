@@ -284,6 +284,12 @@ static void acc_process(acc_conn_t *a)
             } else if (tr == 0 && srv->cfg.authorize && acc_refused(a, t, &ev.msg, cseq)) {
                 /* an unknown name gets the answer of a refused stream
                  * (server.h authorize), so names cannot be probed */
+            } else if (tr == 0 && srv->cfg.disabled && srv->cfg.disabled(srv->cfg.ud, t->stream)) {
+                /* allowed, but not served: say why (docs/access.md) */
+                ms_buf_t b = MS_BUF_INIT;
+                ms_rtsp_build_response(&b, 503, "Stream Disabled", cseq, NULL, NULL, NULL, NULL, 0);
+                acc_send(a, &b);
+                ms_buf_free(&b);
             } else {
                 acc_reply(a, tr == -EINVAL ? 400 : 404, cseq, NULL);
             }
@@ -521,6 +527,57 @@ static void shutdown_task(void *arg)
         ms_rtsp_srv_out_shutdown(o);
     }
     free(sd);
+}
+
+typedef struct {
+    ms_rtsp_server_t *srv;
+    void *exec;
+    uint64_t id;
+} kick_t;
+
+/* Stream loop: closes the kicked connection (srv->pending keeps srv alive
+ * until this ran). */
+static void kick_task(void *arg)
+{
+    kick_t *k = arg;
+    ms_rtsp_server_t *srv = k->srv;
+    srv_conn_t *c = ms_rtsp_srv_conn_find(srv, k->exec, k->id);
+    if (c)
+        ms_rtsp_srv_conn_close(c, "session ended by an administrator");
+    free(k);
+    pthread_mutex_lock(&srv->mu);
+    srv->pending--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+int ms_rtsp_server_kick(ms_rtsp_server_t *srv, void *exec, uint64_t conn_id)
+{
+    if (!srv || !exec)
+        return -EINVAL;
+    kick_t *k = malloc(sizeof *k);
+    if (!k)
+        return -ENOMEM;
+    k->srv = srv;
+    k->exec = exec;
+    k->id = conn_id;
+    pthread_mutex_lock(&srv->mu);
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        free(k);
+        return -ESHUTDOWN;
+    }
+    srv->pending++;
+    pthread_mutex_unlock(&srv->mu);
+    int r = srv->cfg.post(srv->cfg.ud, exec, kick_task, k);
+    if (r != 0) {
+        pthread_mutex_lock(&srv->mu);
+        srv->pending--;
+        pthread_cond_broadcast(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+        free(k);
+    }
+    return r;
 }
 
 static int wait_for(ms_rtsp_server_t *srv, int outs)

@@ -134,6 +134,23 @@ typedef struct {
                         ms_codec_params_t tracks[MS_MAX_TRACKS], int *ntracks, int64_t *start_ms);
     int (*archive_read)(void *ud, void *h, ms_frame_t **f);
     void (*archive_close)(void *ud, void *h);
+    /* Viewer sessions, optional (NULL session_open = none), on the stream
+     * loop. session_open when a connection sets its session up (its first
+     * SETUP): ref is the stream's, peer and user_agent (NULL when absent)
+     * the client's, conn_id names the connection for ms_rtsp_server_kick;
+     * returns an opaque handle (NULL: not tracked). session_bytes gives the
+     * bytes sent so far on the connection (every second and at the end);
+     * session_close when the session ends (TEARDOWN, connection closed). */
+    /* Accept thread, optional: 1 when name is a stream configured here but
+     * disabled (lookup does not find it). A request for it that the
+     * authorize hook allows is answered "503 Stream Disabled" (RFC 2326
+     * 7.1.1 lets the reason phrase vary) without Retry-After; a refused
+     * one gets the refusal, as an unknown name does. */
+    int (*disabled)(void *ud, const char *name);
+    void *(*session_open)(void *ud, void *ref, const struct sockaddr *peer, const char *user_agent,
+                          uint64_t conn_id);
+    void (*session_bytes)(void *ud, void *sess, uint64_t bytes);
+    void (*session_close)(void *ud, void *sess);
     void *ud;
 } ms_rtsp_server_cfg_t;
 
@@ -142,6 +159,12 @@ typedef struct {
 ms_rtsp_server_t *ms_rtsp_server_start(const ms_rtsp_server_cfg_t *cfg, char *err, size_t errlen);
 /* The bound port (useful when cfg->port was 0). */
 int ms_rtsp_server_port(const ms_rtsp_server_t *s);
+/* Closes connection conn_id of the stream whose loop runs exec (an
+ * administrator ended the session): posted to that loop with cfg->post,
+ * never done on the calling thread. Any thread while the server runs. 0 or
+ * a negative errno (the post failed). A connection already gone is
+ * ignored. */
+int ms_rtsp_server_kick(ms_rtsp_server_t *s, void *exec, uint64_t conn_id);
 /* Stops accepting, closes every connection and output on the stream loops
  * (which must still be running) and waits (bounded, 5 s) for them; frees s.
  * Call from the thread that started it, never from a stream loop. */

@@ -4,6 +4,7 @@
  * TCP-interleaved send queue (10.12) with the slow-client policy of
  * media/rtsp/server.h. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ static int submit(srv_conn_t *c, wreq_t *w, void *data, size_t len)
     }
     if (c->out)
         ms_hub_bytes_out_add(c->out->st.hub, len);
+    c->bytes_sent += len;
     return 0;
 }
 
@@ -145,6 +147,7 @@ static void udp_send(srv_conn_t *c, const srv_pkt_t *p)
             sent += pl;
     }
     ms_hub_bytes_out_add(o->st.hub, sent);
+    c->bytes_sent += sent;
 }
 
 void ms_rtsp_srv_conn_enqueue(srv_conn_t *c, const srv_pkt_t *p)
@@ -197,6 +200,14 @@ void ms_rtsp_srv_conn_queue(srv_conn_t *c, const srv_pkt_t *p)
 void ms_rtsp_srv_conn_end_session(srv_conn_t *c)
 {
     ring_clear(c);
+    if (c->sess) {
+        const ms_rtsp_server_cfg_t *cf = &c->srv->cfg;
+        if (cf->session_bytes)
+            cf->session_bytes(cf->ud, c->sess, c->bytes_sent);
+        if (cf->session_close)
+            cf->session_close(cf->ud, c->sess);
+        c->sess = NULL;
+    }
     if (c->counted_client && c->out)
         ms_hub_clients_add(c->out->st.hub, -1);
     c->counted_client = 0;
@@ -247,6 +258,8 @@ void ms_rtsp_srv_conn_tick(srv_conn_t *c, int64_t now)
         ms_rtsp_srv_conn_close(c, "session timeout");
         return;
     }
+    if (c->sess && c->srv->cfg.session_bytes)
+        c->srv->cfg.session_bytes(c->srv->cfg.ud, c->sess, c->bytes_sent);
     if (c->tcp_transport && c->state == SESS_PLAYING &&
         (c->count || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0) &&
         now - c->last_progress_ms > SRV_STALL_MS) {
@@ -437,6 +450,10 @@ static void do_setup(srv_conn_t *c, const ms_rtsp_msg_t *m, long cseq, const ms_
         c->tcp_transport = tr.tcp;
         c->counted_client = 1;
         ms_hub_clients_add(o->st.hub, 1);
+        if (c->srv->cfg.session_open)
+            c->sess = c->srv->cfg.session_open(c->srv->cfg.ud, o->st.ref,
+                                               (const struct sockaddr *)&c->peer,
+                                               ms_rtsp_msg_header(m, "User-Agent"), c->id);
         (void)st;
     }
     if (!c->control[track][0] &&
@@ -834,8 +851,10 @@ srv_conn_t *ms_rtsp_srv_conn_new(srv_out_t *o, int fd)
         close(fd);
         return NULL;
     }
+    static atomic_uint_fast64_t next_id;
     c->srv = o->srv;
     c->out = o;
+    c->id = atomic_fetch_add(&next_id, 1) + 1;
     uv_tcp_init(o->st.loop, &c->tcp);
     c->tcp.data = c;
     if (uv_tcp_open(&c->tcp, fd) != 0) {
@@ -863,4 +882,19 @@ srv_conn_t *ms_rtsp_srv_conn_new(srv_out_t *o, int fd)
     uv_read_start((uv_stream_t *)&c->tcp, conn_alloc, conn_read);
     MS_DEBUG(c->ctx, "connected");
     return c;
+}
+
+srv_conn_t *ms_rtsp_srv_conn_find(ms_rtsp_server_t *srv, void *exec, uint64_t id)
+{
+    srv_conn_t *found = NULL;
+    pthread_mutex_lock(&srv->mu);
+    for (srv_out_t *o = srv->outs; o && !found; o = o->next)
+        if (o->st.exec == exec) /* this loop's out: its conns are ours to read */
+            for (srv_conn_t *c = o->conns; c; c = c->next)
+                if (c->id == id && !c->closing) {
+                    found = c;
+                    break;
+                }
+    pthread_mutex_unlock(&srv->mu);
+    return found;
 }

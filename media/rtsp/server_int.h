@@ -92,6 +92,10 @@ struct srv_conn {
     long arch_cseq;
     char arch_base[2048]; /* DESCRIBE: Content-Base */
     int input_paused;     /* requests wait in the parser until the work ends */
+
+    uint64_t id;         /* unique in the process (ms_rtsp_server_kick) */
+    void *sess;          /* cfg.session_open's handle, or NULL */
+    uint64_t bytes_sent; /* handed to the socket (TCP) or sent (UDP) */
 };
 
 typedef struct {
@@ -232,5 +236,7 @@ void ms_rtsp_srv_conn_enqueue(srv_conn_t *c, const srv_pkt_t *p);
 void ms_rtsp_srv_conn_tick(srv_conn_t *c, int64_t now_ms);
 void ms_rtsp_srv_conn_send_raw(srv_conn_t *c, const void *data, size_t len);
 void ms_rtsp_srv_conn_end_session(srv_conn_t *c);
+/* Stream loop: the conn of this loop's outs (exec) with that id, or NULL. */
+srv_conn_t *ms_rtsp_srv_conn_find(ms_rtsp_server_t *srv, void *exec, uint64_t id);
 
 #endif
