@@ -49,6 +49,8 @@ typedef struct {
     ms_rtsp_server_t *srv;
     ms_rtsp_stream_t st;
     int fd;
+    int counted; /* ip is counted in srv->conns: the adopting loop releases it */
+    ms_ip_t ip;
     size_t len;
     uint8_t data[];
 } handoff_t;
@@ -112,8 +114,10 @@ static void handoff_task(void *arg)
     if (stopping) {
         close(h->fd);
         srv->cfg.release(srv->cfg.ud, h->st.ref);
+        if (h->counted)
+            ms_connlimit_release(srv->conns, &h->ip);
     } else {
-        ms_rtsp_srv_adopt(srv, &h->st, h->fd, h->data, h->len);
+        ms_rtsp_srv_adopt(srv, &h->st, h->fd, h->data, h->len, h->counted ? &h->ip : NULL);
     }
     free(h);
     pthread_mutex_lock(&srv->mu);
@@ -140,6 +144,8 @@ static int acc_handoff(acc_conn_t *a, ms_rtsp_stream_t *st)
     h->srv = srv;
     h->st = *st;
     h->fd = nfd;
+    h->counted = a->counted;
+    h->ip = a->ip;
     h->len = a->raw.len;
     if (a->raw.len)
         memcpy(h->data, a->raw.data, a->raw.len);
@@ -156,6 +162,7 @@ static int acc_handoff(acc_conn_t *a, ms_rtsp_stream_t *st)
         free(h);
         goto err;
     }
+    a->counted = 0; /* the count went with the connection (handoff_task) */
     acc_close(a);
     return 0;
 err:

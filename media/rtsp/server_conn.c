@@ -236,6 +236,11 @@ void ms_rtsp_srv_conn_close(srv_conn_t *c, const char *why)
     ms_rtsp_srv_arch_detach(c->arch);
     c->arch = NULL;
     c->closing = 1;
+    /* released here, not in conn_closed: the server (and its table) may be
+     * gone once the last connection has detached */
+    if (c->ip_counted)
+        ms_connlimit_release(c->srv->conns, &c->ip);
+    c->ip_counted = 0;
     ms_rtsp_parser_free(&c->parser);
     srv_out_t *o = c->out;
     c->out = NULL;

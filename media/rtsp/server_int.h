@@ -74,6 +74,10 @@ struct srv_conn {
     struct sockaddr_storage udp_rtp[MS_MAX_TRACKS], udp_rtcp[MS_MAX_TRACKS];
     char control[MS_MAX_TRACKS][2200]; /* control URLs handed out in DESCRIBE */
     int counted_client;
+    /* this connection's address is counted in srv->conns (listen.conns_per_ip)
+     * from its accept to its close, not only while it is being accepted */
+    int ip_counted;
+    ms_ip_t ip;
     int was_played; /* a later PLAY resumes at the next keyframe */
 
     /* TCP send queue */
@@ -156,9 +160,11 @@ struct ms_rtsp_server {
 
 /* server_out.c (stream loop) */
 /* Adopts a connection socket on the stream loop (takes fd, the stream
- * reference and the initial bytes). */
+ * reference and the initial bytes). counted: the address counted in
+ * srv->conns for this connection (ownership of that count moves here: it is
+ * released when the connection closes), or NULL. */
 void ms_rtsp_srv_adopt(ms_rtsp_server_t *srv, ms_rtsp_stream_t *st, int fd, const uint8_t *data,
-                       size_t len);
+                       size_t len, const ms_ip_t *counted);
 /* Closes every conn of every out on this loop belonging to srv whose exec
  * matches (posted at stop). */
 void ms_rtsp_srv_out_shutdown(srv_out_t *o);

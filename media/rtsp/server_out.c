@@ -478,7 +478,7 @@ static srv_out_t *out_new(ms_rtsp_server_t *srv, const ms_rtsp_stream_t *st)
 }
 
 void ms_rtsp_srv_adopt(ms_rtsp_server_t *srv, ms_rtsp_stream_t *st, int fd, const uint8_t *data,
-                       size_t len)
+                       size_t len, const ms_ip_t *counted)
 {
     srv_out_t *o = NULL;
     pthread_mutex_lock(&srv->mu);
@@ -494,14 +494,22 @@ void ms_rtsp_srv_adopt(ms_rtsp_server_t *srv, ms_rtsp_stream_t *st, int fd, cons
         o = out_new(srv, st);
         if (!o) {
             close(fd); /* out_new released the reference */
+            if (counted)
+                ms_connlimit_release(srv->conns, counted);
             return;
         }
     }
     srv_conn_t *c = ms_rtsp_srv_conn_new(o, fd);
     if (!c) {
+        if (counted)
+            ms_connlimit_release(srv->conns, counted);
         if (o->nconns == 0 && !o->closing)
             out_destroy(o);
         return;
+    }
+    if (counted) {
+        c->ip_counted = 1;
+        c->ip = *counted;
     }
     ms_rtsp_srv_conn_input(c, data, len);
 }

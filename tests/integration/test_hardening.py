@@ -293,6 +293,54 @@ def test_rtsp_conns_per_ip(rnode):
     wait_until(lambda: rtsp_req(n, rurl(n, "priv"), src)[0] == 401, timeout=5, what="slots freed")
 
 
+def test_rtsp_conns_per_ip_after_handoff(rnode):
+    """A connection that named its stream (handed to the stream's loop,
+    where its DESCRIBE is answered) still counts for its address until it
+    closes: before, only connections still being accepted counted, so one
+    address could hold any number of RTSP connections by asking for a
+    stream on each."""
+    n = rnode
+    src, other = "127.0.0.62", "127.0.0.63"
+    held = []
+    try:
+        for _ in range(CONNS_PER_IP):
+            s = socket.create_connection(("127.0.0.1", n.rtsp_port), timeout=10,
+                                         source_address=(src, 0))
+            s.sendall(("DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\n\r\n" % rurl(n, "priv")).encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                b = s.recv(4096)
+                assert b, "closed before answering"
+                data += b
+            assert data.startswith(b"RTSP/1.0 401"), data[:80]
+            held.append(s)  # kept open: a session on the stream's loop
+        # one more from that address is closed unanswered (before: its
+        # DESCRIBE was answered like any other)
+        extra = socket.create_connection(("127.0.0.1", n.rtsp_port), timeout=5,
+                                         source_address=(src, 0))
+        try:
+            extra.sendall(("DESCRIBE %s RTSP/1.0\r\nCSeq: 1\r\n\r\n" % rurl(n, "priv")).encode())
+            got = extra.recv(4096)
+        except (ConnectionResetError, BrokenPipeError):
+            got = b""
+        finally:
+            extra.close()
+        assert got == b"", "connection %d from one address was answered: %r" % (CONNS_PER_IP + 1, got[:40])
+        assert rtsp_req(n, rurl(n, "priv"), other)[0] == 401  # another address is served
+    finally:
+        for s in held:
+            s.close()
+
+    def served():
+        # the slots come free as the stream's loop sees each close: until
+        # then a new connection is refused (reset)
+        try:
+            return rtsp_req(n, rurl(n, "priv"), src)[0] == 401
+        except (ConnectionResetError, BrokenPipeError, IndexError):
+            return False
+    wait_until(served, timeout=5, what="slots freed")
+
+
 # ---- HTTP framing (RFC 9112 sections 6.1 and 6.3) ---------------------------
 
 SMUGGLED = b"GET /api/v1/system HTTP/1.1\r\nHost: x\r\n\r\n"
