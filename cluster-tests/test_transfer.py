@@ -314,7 +314,15 @@ def _check_one_timeline(c, name, p1, p2, old, new, token=None):
           " listed %.2f s, gap at the switch %.2f s, decoded %d frames = %.2f s, errors %d"
           % (third.name, dur, len(segs), k, p1, len(segs) - k, p2, listed, gap, dec.frames,
              decoded, len(dec.errors)))
-    assert dec.errors == [] and dec.rc == 0, dec
+    errors = dec.errors
+    if gap < 0:
+        # the two servers' parts overlap by less than the splice keeps
+        # (api/archive_splice.c OVERLAP_TOL_MS): the frames of the overlap
+        # come twice, across the EXT-X-DISCONTINUITY at the switch, where
+        # RFC 8216 lets timestamps go anywhere; ffmpeg's null muxer then
+        # complains of a repeated dts, which is no decoding error
+        errors = [e for e in errors if "non monotonically increasing dts to muxer" not in e]
+    assert errors == [] and dec.rc == 0, dec
     # the list starts at the keyframe fragment at or before `from` (as on
     # one server) and runs to the window end: its length and the decoded
     # length are that span within 1 s, less the hole at the switch
