@@ -686,15 +686,11 @@ static void sess_set_paced(ms_rtsp_sess_t *s, int paced)
     set_reads(s->c, "on_arrival");
 }
 
-/* PLAYING over TCP: batched unless the hub wants prompt delivery, and not
- * before the session's first frame: a new session (a start, a reconnect, a
- * backup activated by a failover) reads on arrival until its first frame
- * is out, so it turns active without waiting up to one batch interval. */
+/* PLAYING over TCP: batched unless the hub wants prompt delivery. */
 static void pace_update(ms_rtsp_sess_t *s, int64_t now)
 {
     ms_rtsp_client_t *c = s->c;
-    int want = s->tcp_transport && c->batch_ms > 0 && s->first_frame_sent &&
-               !ms_hub_prompt_wanted(c->hub, now);
+    int want = s->tcp_transport && c->batch_ms > 0 && !ms_hub_prompt_wanted(c->hub, now);
     if (want != s->paced) {
         sess_set_paced(s, want);
     } else if (s->paced) {
