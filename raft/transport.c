@@ -445,6 +445,25 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
+/* Initialises a new connection's TCP handle and timer on the transport's
+ * loop, with one reference for each handle, and lists it (every connection
+ * is cancelled by close()). Loop thread. */
+static void conn_attach(impl_t *m, tconn_t *c, uv_tcp_t *tcp)
+{
+    uv_tcp_init(m->loop, tcp);
+    tcp->data = c;
+    c->tcp = tcp;
+    uv_timer_init(m->loop, &c->timer);
+    c->timer.data = c;
+    c->refs = 2;
+    m->alive++;
+    c->next = m->conns;
+    if (m->conns)
+        m->conns->prev = c;
+    m->conns = c;
+    c->listed = 1;
+}
+
 static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
                      const char *address, raft_uv_connect_cb cb)
 {
@@ -470,18 +489,7 @@ static int t_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, r
     c->cb = cb;
     c->peer_id = id;
     snprintf(c->where, sizeof c->where, "%s", address);
-    uv_tcp_init(m->loop, tcp);
-    tcp->data = c;
-    c->tcp = tcp;
-    uv_timer_init(m->loop, &c->timer);
-    c->timer.data = c;
-    c->refs = 2;
-    m->alive++;
-    c->next = m->conns;
-    if (m->conns)
-        m->conns->prev = c;
-    m->conns = c;
-    c->listed = 1;
+    conn_attach(m, c, tcp);
     uv_timer_start(&c->timer, timer_cb, MS_RAFT_CONNECT_TIMEOUT_MS, 0);
     if (numeric_addr(host, port, &ss) == 0) {
         connect_to(c, (struct sockaddr *)&ss);
@@ -515,18 +523,7 @@ static void listen_cb(uv_stream_t *server, int status)
     }
     c->m = m;
     c->phase = P_HELLO_HDR;
-    uv_tcp_init(m->loop, tcp);
-    tcp->data = c;
-    c->tcp = tcp;
-    uv_timer_init(m->loop, &c->timer);
-    c->timer.data = c;
-    c->refs = 2;
-    m->alive++;
-    c->next = m->conns;
-    if (m->conns)
-        m->conns->prev = c;
-    m->conns = c;
-    c->listed = 1;
+    conn_attach(m, c, tcp);
     m->incoming++;
     if (uv_accept(server, (uv_stream_t *)tcp) < 0) {
         conn_abort(c, RAFT_NOCONNECTION, 0);
