@@ -171,8 +171,14 @@ int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv
     for (size_t i = 0; i < nv; i++) {
         if (!v[i].nfrags || v[i].end_ms <= from_ms || v[i].start_ms >= to_ms)
             continue;
+        /* a chunk's end as its fragments say: the end_ms of the chunk
+         * being written (or just closed) can lag its last fragments */
+        int64_t ce = v[i].end_ms;
+        const ms_dvr_frag_t *lf = &v[i].frags[v[i].nfrags - 1];
+        if (lf->t_ms + lf->dur_ms > ce)
+            ce = lf->t_ms + lf->dur_ms;
         int64_t s0 = v[i].start_ms > from_ms ? v[i].start_ms : from_ms;
-        int64_t e0 = v[i].end_ms < to_ms ? v[i].end_ms : to_ms;
+        int64_t e0 = ce < to_ms ? ce : to_ms;
         a = s0 < a ? s0 : a;
         b = e0 > b ? e0 : b;
     }
@@ -194,14 +200,14 @@ int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv
     int64_t deadline = ms_mono_ms() + MS_ARCH_REMOTE_TIMEOUT_MS;
     for (int k = 0; k < np; k++) {
         char path[1600], pre[420];
-        /* a piece that reaches the last seconds may still be growing: the
-         * published end lags up to one publishing period (5 s), so ask up
-         * to the window end; the server lists what it has */
-        if (p[k].hi >= now - 10 && p[k].hi < to)
-            p[k].hi = to;
-        /* its sub-window; a piece ending inside the window keeps its
-         * last (partial) second */
-        int64_t d = p[k].hi - p[k].lo + (p[k].hi < to ? 1 : 0);
+        /* its sub-window: from its published start to the window end. The
+         * published end lags what the server holds (one publishing
+         * period, 5 s, and the last fragments of the chunk it closed when
+         * it lost the stream), so it does not bound the question: the
+         * server lists what it has, and ms_arch_render orders the pieces */
+        int growing = p[k].hi >= now - 10;
+        p[k].hi = to;
+        int64_t d = p[k].hi - p[k].lo;
         if (d < 1)
             d = 1;
         if (d > 86400)
@@ -209,7 +215,7 @@ int ms_archive_remote_splice(const char *uid, const ms_dvr_chunk_t *v, size_t nv
         int n;
         /* an event window whose remote piece reaches now asks that server's
          * growing playlist; otherwise its sub-window (VOD) */
-        if (event && p[k].hi >= now - 10)
+        if (event && growing)
             n = snprintf(path, sizeof path, "/%s/archive-%" PRId64 "-now.m3u8%s%s" LOCAL_KEY "=1",
                          uid, p[k].lo, query, query[0] ? "&" : "?");
         else
