@@ -116,7 +116,9 @@ static int classify(ms_req_t *r, ms_cluster_job_t *j)
     }
     if (strcmp(s[0], "servers") == 0) {
         if ((n == 0 && get) ||
-            (n == 1 && (get || strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0)))
+            (n == 1 && (get || strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0)) ||
+            (n == 2 && strcmp(m, "POST") == 0 &&
+             (strcmp(s[2], "drain") == 0 || strcmp(s[2], "undrain") == 0)))
             goto ok;
         return 0;
     }

@@ -261,9 +261,27 @@ static json_t *state_archive(void)
     return cached_list(&g_cache.archive, "archive", 0);
 }
 
+static int64_t setting_int(const char *key, int64_t def);
+
+/* Draining (POST /servers/{name}/drain, docs/cluster.md "Draining a
+ * server"): the cluster setting "drain.{name}" is true while the server is
+ * drained; placement (node/placement.c) reads it as the row's "draining".
+ * The key must be a valid setting name: at most 63 characters. */
+#define DRAIN_PREFIX   "drain."
+#define DRAIN_NAME_MAX (63 - (int)(sizeof DRAIN_PREFIX - 1))
+
+static int server_draining(const char *name)
+{
+    char k[80];
+    if (!name || (int)strlen(name) > DRAIN_NAME_MAX)
+        return 0;
+    snprintf(k, sizeof k, DRAIN_PREFIX "%s", name);
+    return setting_int(k, 0) != 0;
+}
+
 /* The servers as rows the caller may change (json_object_set on a row
  * replaces the value in that row only; nested values stay shared and must
- * not be changed). New array. */
+ * not be changed), each with its "draining". New array. */
 static json_t *servers_copy(void)
 {
     json_t *list = state_servers(), *out = json_array(), *s;
@@ -273,7 +291,13 @@ static json_t *servers_copy(void)
         json_decref(out);
         return NULL;
     }
-    json_array_foreach(list, i, s) json_array_append_new(out, json_copy(s));
+    json_array_foreach(list, i, s)
+    {
+        json_t *c = json_copy(s);
+        if (c && server_draining(json_string_value(json_object_get(s, "name"))))
+            json_object_set_new(c, "draining", json_true());
+        json_array_append_new(out, c);
+    }
     json_decref(list);
     return out;
 }
@@ -1106,6 +1130,9 @@ static json_t *server_view(json_t *s, json_t *roles, int64_t now, int64_t lage)
     snprintf(k, sizeof k, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(s, "id")));
     json_t *role = json_object_get(roles, k);
     json_object_set_new(o, "raft_role", role ? json_incref(role) : json_string("none"));
+    json_object_set_new(
+        o, "draining",
+        json_boolean(server_draining(json_string_value(json_object_get(s, "name")))));
     json_object_set_new(o, "id", json_string(k));
     json_t *lr = json_object_get(s, "last_report_ms");
     if (json_is_integer(lr)) {
@@ -1196,6 +1223,48 @@ static void servers_put(ms_cluster_job_t *j)
     json_decref(o);
     if (cluster_write(cmd_with_req("server_upsert", args, j->req_key), API_DEADLINE_MS,
                       job_write_cb, j) < 0)
+        job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
+}
+
+/* POST /servers/{name}/drain and /undrain: the setting drain.{name} set
+ * (true) or deleted; once applied, the answer is the server's view (with
+ * "draining"). The leader's duties then hand its primaries to their backups
+ * (or place them again) and place nothing more there (node/placement.c). */
+static void drain_write_cb(void *ud, unsigned st, json_t *res)
+{
+    ms_cluster_job_t *j = ud;
+    if (st != 200) {
+        job_reply(j, st, json_deep_copy(res));
+        return;
+    }
+    servers_get(j);
+}
+
+static void servers_drain(ms_cluster_job_t *j)
+{
+    json_t *name = json_string(j->id);
+    json_t *s = server_by("name", name);
+    json_decref(name);
+    if (!s) {
+        job_reply(j, 404, json_pack("{s:s,s:s}", "error", "unknown server", "field", "name"));
+        return;
+    }
+    json_decref(s);
+    if ((int)strlen(j->id) > DRAIN_NAME_MAX) {
+        job_reply(j, 400,
+                  json_pack("{s:s,s:s}", "error",
+                            "server names longer than 57 characters cannot be drained", "field",
+                            "name"));
+        return;
+    }
+    char k[160]; /* j->id: at most 127 bytes */
+    snprintf(k, sizeof k, DRAIN_PREFIX "%s", j->id);
+    int on = strcmp(j->action, "drain") == 0;
+    MS_INFO(CTX, "server %s: %s", j->id, on ? "draining (placement keeps away)" : "undrained");
+    json_t *cmd = cmd_with_req(
+        "setting_set", json_pack("{s:s,s:o}", "key", k, "value", on ? json_true() : json_null()),
+        j->req_key);
+    if (!cmd || cluster_write(cmd, API_DEADLINE_MS, drain_write_cb, j) < 0)
         job_reply(j, 500, json_pack("{s:s}", "error", "out of memory"));
 }
 
@@ -1651,6 +1720,8 @@ static void run_job(ms_cluster_job_t *j)
     if (strcmp(j->res, "servers") == 0) {
         if (get)
             servers_get(j);
+        else if (j->action[0])
+            servers_drain(j);
         else if (strcmp(j->method, "PUT") == 0)
             servers_put(j);
         else
@@ -2301,10 +2372,11 @@ static void duty_inputs(ms_buf_t *b, json_t *servers, const char *old_leader, in
         int64_t used = num_of(json_object_get(s, "storage_used"));
         int over_bitrate =
             bl > 0 && num_of(json_object_get(json_object_get(s, "load"), "bitrate_kbps")) >= bl;
-        ms_buf_printf(b, "%zu:%s %zu:%s %d %" PRId64 " %" PRId64 " %d %zu:%s %d\n",
+        ms_buf_printf(b, "%zu:%s %zu:%s %d %" PRId64 " %" PRId64 " %" PRId64 " %d %zu:%s %d\n",
                       name ? strlen(name) : 0, name ? name : "", health ? strlen(health) : 0,
                       health ? health : "", server_healthy(s, now),
                       num_of(json_object_get(s, "distribution")),
+                      num_of(json_object_get(s, "draining")),
                       num_of(json_object_get(s, "stream_limit")), over_bitrate,
                       grp ? strlen(grp) : 0, grp ? grp : "", tot > 0 && used * 100 > pct * tot);
     }

@@ -79,6 +79,8 @@ static const char *qualifies(const ctx_t *c, int i, const char *grp)
         return "down";
     if (!I(s, "distribution"))
         return "distribution disabled";
+    if (I(s, "draining"))
+        return "draining";
     if (c->cnt[i] >= I(s, "stream_limit"))
         return "stream limit reached";
     int64_t bl = I(s, "bitrate_limit_kbps");
@@ -438,9 +440,30 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
         int p = srv_index(&c, S(pl, "primary")), b = srv_index(&c, S(pl, "backup"));
         int ph = p >= 0 && healthy(&c, json_array_get(servers, (size_t)p));
         int bh = b >= 0 && b != p && healthy(&c, json_array_get(servers, (size_t)b));
+        /* a draining server (POST /servers/{name}/drain) hands its
+         * primaries to their backups, or to a new search; with nowhere to
+         * go a stream stays where it is rather than stop */
+        int pd = ph && I(json_array_get(servers, (size_t)p), "draining");
+        int bd = bh && I(json_array_get(servers, (size_t)b), "draining");
         int np = p, nb = b, failover = 0;
         char why[512] = "";
-        if (ph) {
+        if (pd && bh && !bd) {
+            np = b;
+            c.cnt[b]++;
+            nb = pick_backup(&c, st, b);
+            c.cnt[b]--;
+        } else if (pd) {
+            c.cnt[p]--;
+            search(&c, st, NULL, NULL, &np, &nb, why, sizeof why);
+            c.cnt[p]++;
+            if (np < 0) { /* nowhere else: stay, and keep a backup that is not draining */
+                np = p;
+                nb = bh && !bd ? b : pick_backup(&c, st, p);
+                if (nb < 0 && bh)
+                    nb = b;
+                why[0] = '\0';
+            }
+        } else if (ph) {
             if (o->failback && I(st, "reserve")) { /* back to the cluster's main */
                 size_t k;
                 json_t *cl;
@@ -454,8 +477,11 @@ json_t *ms_placement_plan(json_t *servers, json_t *groups, json_t *clusters, jso
                     }
                 }
             }
-            if (np == p && !bh)
+            if (np == p && (!bh || bd)) {
                 nb = pick_backup(&c, st, p);
+                if (nb < 0 && bd)
+                    nb = b; /* a draining backup until another qualifies */
+            }
         } else if (bh) {
             np = b;
             failover = 1;

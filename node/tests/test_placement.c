@@ -301,6 +301,62 @@ static void test_reserve_pools_and_reasons(void **st)
     json_decref(streams);
 }
 
+/* Draining: a drained primary hands its stream to its backup (no
+ * failover: the server is up), a drained backup is replaced, nothing new is
+ * placed on a drained server (reason "draining" in a search), and a stream
+ * with nowhere else to go stays where it is. */
+static void test_draining(void **st)
+{
+    (void)st;
+    json_t *servers =
+        json_pack("[o,o,o]", srv("a", "default", 10, 0, 0, 10, 1),
+                  srv("b", "default", 10, 0, 0, 10, 1), srv("c", "default", 10, 0, 0, 10, 1));
+    json_object_set_new(json_array_get(servers, 0), "draining", json_true());
+    json_t *streams = json_pack("[o,o,o]", stream("s1", "rtsp://h/x", 0, "a", "b"),
+                                stream("s2", "rtsp://h/y", 0, "b", "a"),
+                                stream("s3", "rtsp://h/z", 0, NULL, NULL));
+    json_t *g = json_array(), *cl = json_array();
+    ms_placement_opts_t o = opts();
+    json_t *plan = ms_placement_plan(servers, g, cl, streams, &o);
+    assert_int_equal(json_array_size(plan), 3);
+    json_t *d = find(plan, "s1");
+    assert_string_equal(P(d, "primary"), "b");
+    assert_string_equal(P(d, "backup"), "c");
+    assert_false(json_is_true(json_object_get(d, "failover")));
+    d = find(plan, "s2"); /* its backup a is draining: c instead */
+    assert_string_equal(P(d, "primary"), "b");
+    assert_string_equal(P(d, "backup"), "c");
+    d = find(plan, "s3"); /* new: not on a, though a is the least loaded */
+    assert_string_equal(P(d, "primary"), "c");
+    assert_string_equal(P(d, "backup"), "b");
+    json_decref(plan);
+    json_t *srch =
+        ms_placement_search(servers, g, cl, streams, json_array_get(streams, 2), NULL, NULL, &o);
+    json_t *rej = json_object_get(srch, "rejected");
+    size_t i;
+    json_t *r;
+    int seen = 0;
+    json_array_foreach(rej, i, r) if (strcmp(P(r, "server"), "a") == 0)
+    {
+        assert_string_equal(P(r, "reason"), "draining");
+        seen = 1;
+    }
+    assert_true(seen);
+    json_decref(srch);
+    /* b and c down: s1 on the draining a has nowhere to go and stays */
+    json_array_set_new(servers, 1, srv("b", "default", 10, 0, 0, 10, 0));
+    json_array_set_new(servers, 2, srv("c", "default", 10, 0, 0, 10, 0));
+    json_t *one = json_pack("[o]", stream("s1", "rtsp://h/x", 0, "a", NULL));
+    plan = ms_placement_plan(servers, g, cl, one, &o);
+    assert_int_equal(json_array_size(plan), 0);
+    json_decref(plan);
+    json_decref(one);
+    json_decref(servers);
+    json_decref(streams);
+    json_decref(g);
+    json_decref(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_qualification),
         cmocka_unit_test(test_clusters_and_subnets),
         cmocka_unit_test(test_reserve_pools_and_reasons),
+        cmocka_unit_test(test_draining),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
