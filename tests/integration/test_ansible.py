@@ -119,7 +119,7 @@ def test_ansible_lint(tmp_path):
     followed from it."""
     need("ansible-lint")
     env = dict(os.environ, HOME=str(tmp_path), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), NO_COLOR="1")
-    r = run(["ansible-lint", "--offline", "--nocolor", "site.yml"], cwd=str(ROOT / "ansible"), env=env,
+    r = run(["ansible-lint", "--offline", "--nocolor", "site.yml", "upgrade.yml"], cwd=str(ROOT / "ansible"), env=env,
             timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     m = re.search(r"Passed with production profile: 0 failure\(s\), 0 warning\(s\) on (\d+) files", r.stderr + r.stdout)
@@ -175,9 +175,9 @@ class Play:
                         ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1", ANSIBLE_RETRY_FILES_ENABLED="0",
                         ANSIBLE_CONFIG=str(tmp / "none.cfg"))
 
-    def run(self, *extra):
-        """ansible-playbook site.yml; returns (rc, output, {host: recap dict})."""
-        r = subprocess.run(["ansible-playbook", "-i", str(self.inventory), str(ROOT / "ansible" / "site.yml")]
+    def run(self, *extra, playbook="site.yml"):
+        """ansible-playbook PLAYBOOK (of ansible/); returns (rc, output, {host: recap dict})."""
+        r = subprocess.run(["ansible-playbook", "-i", str(self.inventory), str(ROOT / "ansible" / playbook)]
                            + list(extra), capture_output=True, text=True, env=self.env, cwd=str(self.tmp),
                            timeout=300)
         out = r.stdout + r.stderr
@@ -225,6 +225,63 @@ class Play:
         for n in left:
             os.kill(self.running(n), signal.SIGKILL)
         return left
+
+
+class Monitor:
+    """Polls every node during a rolling upgrade: the longest time no node
+    named a leader, and per stream the intervals when no node ran it
+    active (count and longest)."""
+
+    def __init__(self, play, streams):
+        import threading
+        self.play, self.streams = play, streams
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.longest_leaderless = 0.0
+        self.longest_down = {s: 0.0 for s in streams}
+        self.downs = {s: 0 for s in streams}
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(timeout=30)
+
+    def _get(self, name, path):
+        try:
+            r = http(self.play.base(name) + path, auth=ADMIN, timeout=2)
+            return r.json() if r.status == 200 else None
+        except Exception:  # noqa: BLE001 (a node restarting)
+            return None
+
+    def _run(self):
+        no_leader_since, down_since = None, {s: None for s in self.streams}
+        while not self.stop_ev.is_set():
+            now = time.monotonic()
+            leader = any((self._get(n, "/api/v1/cluster") or {}).get("leader") for n in self.play.hosts)
+            if leader:
+                no_leader_since = None
+            else:
+                no_leader_since = no_leader_since or now
+                self.longest_leaderless = max(self.longest_leaderless, now - no_leader_since)
+            for s in self.streams:
+                up = any(((self._get(n, "/api/v1/streams/" + s) or {}).get("status") or {}).get("state")
+                         == "active" for n in self.play.hosts)
+                if up:
+                    down_since[s] = None
+                else:
+                    if down_since[s] is None:
+                        self.downs[s] += 1
+                    down_since[s] = down_since[s] or now
+                    self.longest_down[s] = max(self.longest_down[s], now - down_since[s])
+            self.stop_ev.wait(0.25)
+
+    def summary(self):
+        return "longest without a leader %.1f s; %s" % (self.longest_leaderless, ", ".join(
+            "%s: %d interruption(s), longest %.1f s" % (s, self.downs[s], self.longest_down[s])
+            for s in self.streams))
 
 
 def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
@@ -305,6 +362,40 @@ def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
         after = {n: Path(h["mediaserver_config_dir"], "node.json").read_text() for n, h in play.hosts.items()}
         assert after == before
         assert play.api("ms3", "/api/v1/cluster").status == 200
+
+        # 5. rolling upgrade (ansible/upgrade.yml) to a "new" binary (the same
+        # program with a few bytes appended, so that the install task sees a
+        # change and restarts the daemon) while both streams play
+        new_bin = tmp_path / "mediaserver-new"
+        shutil.copy(ms_binary, new_bin)
+        with open(new_bin, "ab") as fh:
+            fh.write(b"\0upgrade\0")
+        mon = Monitor(play, ["cam1", "filecam"]).start()
+        t0 = time.monotonic()
+        rc, out, recap = play.run("-e", json.dumps({"mediaserver_binary": str(new_bin)}),
+                                  playbook="upgrade.yml")
+        took = time.monotonic() - t0
+        time.sleep(2)
+        mon.stop()
+        print("rolling upgrade of 3 nodes: %.1f s; %s" % (took, mon.summary()))
+        assert rc == 0, out[-8000:]
+        assert all(r["failed"] == 0 for r in recap.values()), recap
+        # one host at a time: drained, restarted, undrained, in inventory order
+        order = [m.group(1) for m in re.finditer(r"^TASK \[mediaserver : Drain\].*\n(?:.*\n)*?\w+: \[(ms\d)\]", out, re.M)]
+        assert order == ["ms1", "ms2", "ms3"], (order, out[-6000:])
+        new_pids = {n: play.running(n) for n in play.hosts}
+        assert all(new_pids.values()) and all(new_pids[n] != pids[n] for n in pids), (pids, new_pids)
+        assert all(Path(h["mediaserver_bin_path"]).read_bytes().endswith(b"\0upgrade\0")
+                   for h in play.hosts.values())
+        # the cluster never lost its leader for long (a graceful stop hands
+        # the leadership over), every stream played on
+        assert mon.longest_leaderless < 6.0, mon.summary()
+        for name in ("cam1", "filecam"):
+            assert mon.longest_down[name] < 10.0, mon.summary()
+        server = mslib.wait_until(runner, 40, interval=0.5, what="cam1 active on one node")
+        d = ffmpeg_decode(play.base(server) + "/cam1/index.m3u8", 2)
+        assert d.rc == 0 and d.frames >= 25, d
+        pids = new_pids
     finally:
         left = play.kill_all()
     assert not left, "did not exit within 20 s of SIGTERM (killed): %s" % left
