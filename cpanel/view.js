@@ -45,7 +45,15 @@ export function streamView(main, go, id) {
   const base = () => '/' + encodeURIComponent(cur.name);
   const btnRestart = act('Restart', () => call('POST', path() + '/restart'));
   const btnEnable = act('Enable', () => call('POST', path() + '/enable'));
-  const btnDisable = act('Disable', () => call('POST', path() + '/disable'));
+  // A disabled stream answers its playback URLs 503: the player stops
+  // first (no failed requests), and starts again once the stream is active.
+  // (held until a refresh shows the stream disabled: one already under
+  // way may still say active).
+  let holding = false;
+  const btnDisable = act('Disable', () => {
+    holding = true; player.stop(); playing = null; setText(playerStatus, 'Stream disabled.');
+    return call('POST', path() + '/disable').catch((e) => { holding = false; throw e; });
+  });
   const btnDelete = act('Delete', async () => {
     if (!confirm('Delete the stream ' + cur.name + '?')) return;
     await call('DELETE', path());
@@ -140,7 +148,7 @@ export function streamView(main, go, id) {
     h('div', { class: 'card' }, h('h3', {}, 'Config ', copyButton(() => config.textContent)), config));
 
   async function loadSnapshot() {
-    if (!cur || (cur.status || {}).state !== 'active') return;
+    if (!cur || holding || (cur.status || {}).state !== 'active') return;
     try {
       const r = await fetch(await withToken(base() + '/preview.jpg', { mode: 'live', ttl_s: 3600 }), { cache: 'no-store' });
       if (!r.ok) return;
@@ -219,7 +227,8 @@ export function streamView(main, go, id) {
       if (tlCard.hidden === dvrOn) { tlCard.hidden = !dvrOn; if (dvrOn) tl.start(); }
       if (n % 5 === 0) { loadSnapshot(); loadRanges(); if (dvrOn && n) loadWindow(); }
       n++;
-      if (!playing && (cur.status || {}).state === 'active') playLive();
+      if (cur.enabled === false) holding = false;
+      else if (!holding && !playing && (cur.status || {}).state === 'active') playLive();
     } catch (e) {
       if (e.status !== 401) setText(err, 'Cannot load the stream: ' + e.message);
     }
