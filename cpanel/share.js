@@ -24,7 +24,7 @@ export function openShare(stream, from) {
   const unit = h('select', { id: 'share-unit', 'aria-label': 'Lifetime unit' },
     h('option', { value: '3600', text: 'hours', selected: true }), h('option', { value: '86400', text: 'days' }));
   const proto = h('select', { id: 'share-proto' }, h('option', { value: 'hls', text: 'HLS (http)' }), h('option', { value: 'rtsp', text: 'RTSP' }));
-  const url = h('input', { id: 'share-url', readonly: true, 'aria-label': 'Share link' });
+  const url = h('textarea', { id: 'share-url', readonly: true, rows: '3', spellcheck: 'false', 'aria-label': 'Share link' });
   const expires = h('p', { id: 'share-expires', class: 'muted' });
   const result = h('div', { id: 'share-result', hidden: true },
     h('div', { class: 'links' }, url, copyButton(() => url.value)), expires);
