@@ -3,7 +3,7 @@
 // T is within the last hour: an EVENT playlist growing to live; docs/api.md
 // "Archive playback"). The archive playlist starts at the last keyframe at
 // or before floor(T); the player then starts loading at T itself, found
-// from the first segment's EXT-X-PROGRAM-DATE-TIME. State for tests and the
+// from the segments' EXT-X-PROGRAM-DATE-TIME. State for tests and the
 // timeline is kept in window.__player (mode, target, frag of the fragment
 // playing: programDateTime in ms, duration).
 import { setText } from './dom.js';
@@ -19,7 +19,7 @@ export async function loadHls() {
 }
 
 // video: the <video>; status: an element for the player's messages.
-// Returns {live(url), archive(url, t), position(), stop()}.
+// Returns {live(url), archive(url, t, note shown meanwhile), position(), stop()}.
 export function makePlayer(video, status) {
   let hls = null;
   let seq = 0;
@@ -30,14 +30,14 @@ export function makePlayer(video, status) {
     if (hls) { hls.destroy(); hls = null; }
   }
 
-  async function play(src, target) {
+  async function play(src, target, note) {
     const my = ++seq;
     let Hls;
     try { Hls = await loadHls(); } catch (e) { setText(status, String(e.message || e)); return; }
     if (my !== seq || !video.isConnected) return;
     if (hls) { hls.destroy(); hls = null; }
     Object.assign(P, { fatal: null, mode: target === undefined ? 'live' : 'archive', target: target ?? null, frag: null, offset: null });
-    setText(status, '');
+    setText(status, note || '');
     if (!Hls.isSupported()) {
       if (video.canPlayType('application/vnd.apple.mpegurl')) { video.src = src; video.play().catch(() => {}); }
       return;
@@ -53,9 +53,14 @@ export function makePlayer(video, status) {
     });
     if (!live) {
       h.once(Hls.Events.LEVEL_LOADED, (_e, d) => {
-        const f = d.details.fragments[0];
+        // The fragment holding T: media time runs on across a recording
+        // hole (EXT-X-DISCONTINUITY) while the wall clock jumps, so the
+        // offset is found per fragment, not from the first one.
         let off = 0;
-        if (f && f.programDateTime) off = Math.max(0, Math.min(d.details.totalduration - 0.5, target - f.programDateTime / 1000));
+        for (const f of d.details.fragments) {
+          if (!f.programDateTime || f.programDateTime / 1000 > target) break;
+          off = f.start + Math.min(Math.max(0, f.duration - 0.1), target - f.programDateTime / 1000);
+        }
         P.offset = off;
         h.startLoad(off);
       });
@@ -68,7 +73,7 @@ export function makePlayer(video, status) {
 
   return {
     live: (src) => play(src),
-    archive: (src, t) => play(src, t),
+    archive: (src, t, note) => play(src, t, note),
     // The wall-clock time (UTC s) of the picture shown in archive mode, else null.
     position() {
       if (P.mode !== 'archive' || !P.frag || !P.frag.programDateTime) return null;

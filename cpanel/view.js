@@ -66,6 +66,7 @@ export function streamView(main, go, id) {
   // Playback URLs: a stream that is not public needs a token, which the
   // panel asks the tokens API for (docs/access.md "Tokens").
   const liveToken = { v: null, until: 0 };
+  // (ttl_s - 60: a token is renewed a minute before it would lapse)
   async function withToken(url, body) {
     if (((cur.access || {}).mode || 'public') === 'public') return url;
     let tok;
@@ -77,36 +78,49 @@ export function streamView(main, go, id) {
     }
     return url + '?token=' + encodeURIComponent(tok);
   }
+  // Token lifetimes: the login's default (12 h) for live, 6 h for the
+  // archive; the archive token's window covers the day from the clicked
+  // time (the -now playlist grows) and the chunk before it.
+  let playSeq = 0;
   async function playLive() {
+    const my = ++playSeq;
     playing = 'live';
     setText(playerTitle, 'Live');
-    try { player.live(await withToken(base() + '/index.m3u8', { mode: 'live', ttl_s: 3600 })); } catch (e) {
+    try {
+      const url = await withToken(base() + '/index.m3u8', { mode: 'live', ttl_s: 43200 });
+      if (my === playSeq) player.live(url);
+    } catch (e) {
       if (e.status !== 401) setText(playerStatus, 'Cannot play: ' + e.message);
     }
   }
-  async function playArchive(t) {
+  async function playArchive(t, note) {
     const now = Date.now() / 1000;
     const from = Math.floor(t);
     const url = base() + '/archive-' + from + '-' + (now - from < VOD_S ? 'now' : VOD_S) + '.m3u8';
+    const my = ++playSeq;
     playing = 'archive';
     setText(playerTitle, 'Archive from ' + fmtTime(t, true));
     try {
-      player.archive(await withToken(url, { mode: 'archive', ttl_s: 3600, from: Math.max(1, from - 600), duration_s: VOD_S + 1200 }), t);
+      const signed = await withToken(url, { mode: 'archive', ttl_s: 6 * 3600, from: Math.max(1, from - 600), duration_s: 86400 });
+      if (my === playSeq) player.archive(signed, t, note);
     } catch (e) {
       if (e.status !== 401) setText(playerStatus, 'Cannot play the archive: ' + e.message);
     }
   }
   // A click on the timeline: inside a recording, play from there; in a
   // gap, from the start of the next recording; at or after now, live.
-  function seek(t) {
+  async function seek(t) {
     const now = Date.now() / 1000;
     if (t >= now - 1) { playLive(); return; }
-    const rs = tl.ranges();
     if (!tl.inRange(t)) {
+      // the next recording may lie past the window shown
+      let rs = tl.ranges();
+      try { rs = (await get(path() + '/ranges?from=' + Math.floor(t))).ranges || []; } catch (e) { if (e.status === 401) return; }
       const next = rs.find((r) => r.from > t);
       if (!next) { setText(playerStatus, 'Nothing was recorded at ' + fmtTime(t, true) + ' or later.'); return; }
-      setText(playerStatus, 'Nothing was recorded at ' + fmtTime(t, true) + ': playing from the next recording.');
-      t = next.from;
+      const note = 'Nothing was recorded at ' + fmtTime(t, true) + ': playing from the next recording.';
+      playArchive(next.from + 0.05, note); // inside its first fragment
+      return;
     }
     playArchive(t);
   }

@@ -172,15 +172,36 @@ try {
     await page.locator('#timeline-span', { hasText: '5 minutes' }).waitFor();
     // the wheel zoomed around the pointer, away from now: Live follows now again
     await page.click('#tl-live');
-    // a time 8 s before the end of the recording, at least 4 s after its start
-    let T = null;
-    for (let i = 0; i < 30 && T === null; i++) {
-      const rs = (await api('/streams/yard/ranges')).ranges || [];
-      const r = rs[rs.length - 1];
-      if (r && r.duration >= 12) T = r.from + r.duration - 8;
-      else await page.waitForTimeout(1000);
+    // a hole in the recording: yard disabled for 4 s
+    await page.click('#act-disable');
+    await page.locator('#view-state', { hasText: 'suspend' }).waitFor();
+    await page.waitForTimeout(4000);
+    await page.click('#act-enable');
+    await page.locator('#view-state', { hasText: 'active' }).waitFor({ timeout: 30000 });
+    let rs = [];
+    for (let i = 0; i < 30; i++) {
+      rs = (await api('/streams/yard/ranges')).ranges || [];
+      if (rs.length >= 2 && rs[rs.length - 1].duration >= 4) break;
+      await page.waitForTimeout(1000);
     }
-    if (T === null) throw new Error('no recording of 12 s');
+    const [r0, r1] = rs.slice(-2);
+    if (rs.length < 2 || r1.from - (r0.from + r0.duration) < 2 || r0.duration < 12) throw new Error('no hole between recordings: ' + JSON.stringify(rs));
+    out.ranges = rs;
+    // drawn honestly: green on both recordings, not in the hole (the
+    // timeline asks for the ranges again within 10 s)
+    const gapMid = (r0.from + r0.duration + r1.from) / 2;
+    await page.waitForFunction((pts) => {
+      const cv = document.getElementById('timeline-canvas'), tl = document.getElementById('timeline');
+      const t0 = Number(tl.dataset.t0), t1 = Number(tl.dataset.t1), dpr = window.devicePixelRatio || 1;
+      const green = (t) => {
+        const x = Math.round(((t - t0) / (t1 - t0)) * cv.clientWidth * dpr);
+        const [r, g, b] = cv.getContext('2d').getImageData(x, Math.round(20 * dpr), 1, 1).data;
+        return g > 140 && r < 60 && b < 110;
+      };
+      return green(pts[0]) && !green(pts[1]) && green(pts[2]);
+    }, [r0.from + r0.duration / 2, gapMid, r1.from + r1.duration / 2], { timeout: 15000 });
+    // a time 8 s before the end of the first recording
+    const T = r0.from + r0.duration - 8;
     const [t0, t1] = await page.locator('#timeline').evaluate((e) => [Number(e.dataset.t0), Number(e.dataset.t1)]);
     if (T < t0 || T > t1) throw new Error('time ' + T + ' not shown: window ' + t0 + '..' + t1);
     await page.mouse.click(box.x + ((T - t0) / (t1 - t0)) * box.width, box.y + box.height / 2);
@@ -204,6 +225,22 @@ try {
     await page.locator('#timeline-card').scrollIntoViewIfNeeded();
     await shot('timeline');
     await axe('timeline');
+    // a click in the hole plays from the start of the next recording
+    {
+      const [a, b] = await page.locator('#timeline').evaluate((e) => [Number(e.dataset.t0), Number(e.dataset.t1)]);
+      const bb = await page.locator('#timeline-canvas').boundingBox();
+      await page.mouse.click(bb.x + ((gapMid - a) / (b - a)) * bb.width, bb.y + bb.height / 2);
+      await page.locator('#player-status', { hasText: 'Nothing was recorded' }).waitFor();
+      await page.waitForFunction((from) => {
+        const p = window.__player, v = document.getElementById('player');
+        return p.fatal || (p.mode === 'archive' && Math.abs(p.target - from) < 0.5 && p.frag && p.offset !== null && !v.paused && v.currentTime > p.offset + 0.5);
+      }, r1.from, { timeout: 30000 });
+      const g = await page.evaluate(() => window.__player);
+      out.gapPlay = { next: r1.from, ...g };
+      if (g.fatal) throw new Error('hls.js fatal error in the hole: ' + g.fatal);
+      const pdt = g.frag.programDateTime / 1000;
+      if (!(pdt >= r1.from - 0.5 && pdt <= r1.from + g.frag.duration + 0.5)) throw new Error('after the hole the fragment at ' + pdt + ' plays, the next recording starts at ' + r1.from);
+    }
     // keyboard: focus the timeline, the cursor 1/20 of the span back, Enter plays from there
     await page.focus('#timeline');
     await page.keyboard.press('ArrowLeft');
