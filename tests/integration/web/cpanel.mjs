@@ -98,7 +98,9 @@ try {
     await page.waitForFunction(() => [...document.querySelectorAll('#streams-body tr')].filter((t) => !t.hidden).length === 2);
   });
   await run('player', async () => {
-    await page.locator('#streams-body tr', { hasText: 'lobby' }).click();
+    // from the keyboard: the row takes focus and Enter opens it
+    await page.locator('#streams-body tr', { hasText: 'lobby' }).focus();
+    await page.keyboard.press('Enter');
     await page.locator('#view-name', { hasText: 'lobby' }).waitFor();
     await page.waitForFunction(() => {
       const v = document.getElementById('player');
