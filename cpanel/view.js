@@ -223,10 +223,15 @@ export function streamView(main, go, id) {
     ]));
     const cfg = Object.assign({}, s);
     delete cfg.status;
-    config.textContent = JSON.stringify(cfg, null, 2);
+    setText(config, JSON.stringify(cfg, null, 2));
     const sdp = st.sdp || '';
-    put(source, kv([['URL', hidePassword(s.url), 'view-url'], ['Activation', s.activation], ['Added', s.added]]),
-      h('h4', {}, 'SDP ', copyButton(() => sdp)), h('pre', { class: 'code', id: 'view-sdp', tabindex: '0', 'aria-label': 'SDP of the camera', text: sdp || '—' }));
+    // rebuilt only when it changes: the SDP block keeps keyboard focus
+    const key = JSON.stringify([s.url, s.activation, s.added, sdp]);
+    if (source.dataset.k !== key) {
+      source.dataset.k = key;
+      put(source, kv([['URL', hidePassword(s.url), 'view-url'], ['Activation', s.activation], ['Added', s.added]]),
+        h('h4', {}, 'SDP ', copyButton(() => sdp)), h('pre', { class: 'code', id: 'view-sdp', tabindex: '0', 'aria-label': 'SDP of the camera', text: sdp || '—' }));
+    }
   }
 
   let n = 0;

@@ -137,6 +137,10 @@ def test_cpanel_pages_in_chromium(node, shared_cam, tmp_path):
     tl = res["timeline"]
     assert abs(tl["p"]["frag"]["programDateTime"] / 1000 - tl["clicked"]) <= tl["p"]["frag"]["duration"] + 1.5, tl
     assert res["sharePlay"]["t"] >= 2 and res["sharePlay"]["fatal"] is None, res["sharePlay"]
+    # the dialog's RTSP link of the private stream plays too (ffmpeg, no credentials)
+    assert res["shareRtsp"].startswith("rtsp://127.0.0.1:%d/yard?token=" % rtsp_port), res["shareRtsp"]
+    d = mslib.ffmpeg_decode(res["shareRtsp"], 1, timeout=20, extra_in=("-rtsp_transport", "tcp"))
+    assert d.frames >= 10, d
     # accessibility: no serious or critical axe-core violation on any page
     bad = {k: v for k, v in res["axe"].items() if v}
     assert not bad, json.dumps(bad, indent=1)

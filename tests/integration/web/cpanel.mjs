@@ -273,6 +273,12 @@ try {
     await page.check('#share-mode-archive');
     await page.click('#share-create');
     await page.waitForFunction(() => /archive-\d+-86400\.m3u8\?token=/.test(document.getElementById('share-url').value));
+    // RTSP: a live link on the node's RTSP listener (test_cpanel.py plays it)
+    await page.check('#share-mode-live');
+    await page.selectOption('#share-proto', 'rtsp');
+    await page.click('#share-create');
+    await page.waitForFunction(() => /^rtsp:\/\/127\.0\.0\.1:\d+\/yard\?token=/.test(document.getElementById('share-url').value));
+    out.shareRtsp = await page.inputValue('#share-url');
     await page.keyboard.press('Escape');
     await page.locator('#share-dialog').waitFor({ state: 'detached' });
     // yard is private: without the token its playlist is an unknown stream
