@@ -267,6 +267,12 @@ try {
     const link = await page.inputValue('#share-url');
     out.shareLink = link;
     if (!/\/yard\/index\.m3u8\?token=/.test(link)) throw new Error('link: ' + link);
+    // Copy puts it on the clipboard
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await page.click('#share-result button.copy');
+    await page.locator('#share-result button.copy', { hasText: 'Copied' }).waitFor();
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    if (clip !== link) throw new Error('clipboard: ' + clip);
     await shot('share');
     await axe('share');
     // the archive choice gives an archive link of the same stream
