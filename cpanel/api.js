@@ -11,6 +11,7 @@ export class ApiError extends Error {
     super((body && body.error) || ('HTTP ' + status));
     this.status = status;
     this.field = body && body.field;
+    this.body = body || {};
   }
 }
 

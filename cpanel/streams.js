@@ -25,7 +25,7 @@ export function streamsView(main, go) {
   const tbody = h('tbody', { id: 'streams-body' });
   const count = h('span', { class: 'muted', id: 'streams-count' });
   const err = h('p', { class: 'error', role: 'alert' });
-  const text = h('input', { type: 'search', id: 'filter-name', placeholder: 'Filter by name', value: filter.text });
+  const text = h('input', { type: 'search', id: 'filter-name', placeholder: 'Filter by name', 'aria-label': 'Filter by name', value: filter.text });
   text.addEventListener('input', () => { filter.text = text.value; sessionStorage.setItem('ms.filter', text.value); apply(); });
   const boxes = Object.keys(FLAGS).map((f) => {
     const cb = h('input', { type: 'checkbox', id: 'flag-' + f, value: f });
