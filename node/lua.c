@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -50,7 +51,21 @@ struct ms_lua {
     int64_t budget;
     int fail_open;
     int ttl_ms;
+    /* the event thread (ms_lua_events_start): on_event and ms.every */
+    pthread_mutex_t ev_mu;
+    pthread_cond_t ev_cv;
+    pthread_t ev_thread;
+    int ev_running, ev_stop;
+    int poll_ms;
+    struct ev *ev_head, *ev_tail;
+    size_t ev_n;
+    uint64_t ev_dropped;
 };
+
+typedef struct ev {
+    struct ev *next;
+    char type[16], stream[MS_NAME_MAX], state[24], previous[24];
+} ev_t;
 
 static atomic_uint_fast64_t g_serial = 1;
 
@@ -612,6 +627,33 @@ static int l_route(lua_State *L)
     return 0;
 }
 
+/* ms.every(seconds, fn): only while a script's top level runs; run by the
+ * event thread only (its own state's list) */
+static int l_every(lua_State *L)
+{
+    lua_Number sec = luaL_checknumber(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!(sec >= 0.1 && sec <= 86400.0))
+        return luaL_error(L, "ms.every: seconds must be 0.1 .. 86400");
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "ms.loading") != LUA_TSTRING)
+        return luaL_error(L, "ms.every: only while the script loads");
+    lua_getfield(L, LUA_REGISTRYINDEX, "ms.timers");
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n >= 64)
+        return luaL_error(L, "ms.every: at most 64 timers");
+    lua_createtable(L, 0, 4);
+    lua_pushnumber(L, sec);
+    lua_setfield(L, -2, "every");
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "fn");
+    lua_pushnumber(L, (lua_Number)ms_mono_ms() / 1000.0 + sec);
+    lua_setfield(L, -2, "next");
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "script");
+    lua_rawseti(L, -2, n + 1);
+    return 0;
+}
+
 static void open_sandbox(lua_State *L)
 {
     static const luaL_Reg libs[] = {
@@ -657,6 +699,7 @@ static void open_sandbox(lua_State *L)
                                   {"streams", l_streams},
                                   {"stream", l_stream},
                                   {"route", l_route},
+                                  {"every", l_every},
                                   {NULL, NULL}};
     luaL_newlib(L, ms);
     lua_pushlightuserdata(L, (void *)&ms_null_key);
@@ -668,6 +711,8 @@ static void open_sandbox(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, "ms.envs");
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "ms.routes");
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "ms.timers");
 }
 
 static int traceback_msg(lua_State *L)
@@ -1050,6 +1095,8 @@ ms_lua_t *ms_lua_new(const char *dir, const ms_lua_opts_t *o)
         return NULL;
     pthread_mutex_init(&e->mu, NULL);
     pthread_mutex_init(&e->reload_mu, NULL);
+    pthread_mutex_init(&e->ev_mu, NULL);
+    pthread_cond_init(&e->ev_cv, NULL);
     snprintf(e->dir, sizeof e->dir, "%s", dir ? dir : "");
     e->mem_cap = o && o->mem_cap ? o->mem_cap : MS_LUA_MEM_CAP_DEFAULT;
     e->budget = o && o->budget > 0 ? o->budget : MS_LUA_BUDGET_DEFAULT;
@@ -1068,6 +1115,19 @@ void ms_lua_free(ms_lua_t *e)
 {
     if (!e)
         return;
+    pthread_mutex_lock(&e->ev_mu);
+    e->ev_stop = 1;
+    pthread_cond_signal(&e->ev_cv);
+    int running = e->ev_running;
+    pthread_mutex_unlock(&e->ev_mu);
+    if (running)
+        pthread_join(e->ev_thread, NULL);
+    for (ev_t *v = e->ev_head, *nx; v; v = nx) {
+        nx = v->next;
+        free(v);
+    }
+    pthread_mutex_destroy(&e->ev_mu);
+    pthread_cond_destroy(&e->ev_cv);
     /* this thread's state goes now; other threads' at their next call */
     pthread_once(&g_tls_once, tls_init);
     lstate_close(pthread_getspecific(g_tls_key));
@@ -1369,4 +1429,245 @@ int ms_lua_on_publish(const ms_lua_req_t *q, char *reason, size_t cap)
     ms_lua_req_t r = *q;
     r.action = "publish";
     return ms_lua_decide(e, &r, reason, cap);
+}
+
+/* ---- the event thread: on_event and ms.every ------------------------------ */
+
+#define EV_QUEUE_MAX 1024
+
+int ms_lua_event_post(ms_lua_t *e, const char *type, const char *stream, const char *state,
+                      const char *previous)
+{
+    assert(e && type);
+    ev_t *v = calloc(1, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    snprintf(v->type, sizeof v->type, "%s", type);
+    snprintf(v->stream, sizeof v->stream, "%s", stream ? stream : "");
+    snprintf(v->state, sizeof v->state, "%s", state ? state : "");
+    snprintf(v->previous, sizeof v->previous, "%s", previous ? previous : "");
+    pthread_mutex_lock(&e->ev_mu);
+    ev_t *drop = NULL;
+    if (e->ev_n >= EV_QUEUE_MAX) { /* the oldest goes */
+        drop = e->ev_head;
+        e->ev_head = drop->next;
+        if (!e->ev_head)
+            e->ev_tail = NULL;
+        e->ev_n--;
+        e->ev_dropped++;
+    }
+    if (e->ev_tail)
+        e->ev_tail->next = v;
+    else
+        e->ev_head = v;
+    e->ev_tail = v;
+    e->ev_n++;
+    pthread_cond_signal(&e->ev_cv);
+    pthread_mutex_unlock(&e->ev_mu);
+    free(drop);
+    return drop ? -ENOSPC : 0;
+}
+
+static void log_hook_error(const char *what, const char *msg)
+{
+    static ms_ratelimit_t rl = MS_RATELIMIT_INIT(1000);
+    uint32_t sup = 0;
+    if (ms_ratelimit_ok_mt(&rl, &sup))
+        MS_WARN(CTX, "%s failed: %s%s", what, msg ? msg : "?",
+                sup ? " (and earlier errors not logged)" : "");
+}
+
+static void dispatch_event(ms_lua_t *e, lstate_t *s, const ev_t *v)
+{
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, "ms.envs");
+    int envs = lua_gettop(L);
+    set_t *set = cur_ref(e);
+    for (size_t i = 0; set && i < set->n; i++) {
+        if (lua_getfield(L, envs, set->v[i].name) != LUA_TTABLE) {
+            lua_settop(L, envs);
+            continue;
+        }
+        lua_pushliteral(L, "on_event");
+        if (lua_rawget(L, -2) != LUA_TFUNCTION) {
+            lua_settop(L, envs);
+            continue;
+        }
+        lua_createtable(L, 0, 4);
+        setf(L, "type", v->type);
+        setf(L, "stream", v->stream);
+        setf(L, "state", v->state);
+        setf(L, "previous", v->previous);
+        if (call(s, 1, 0) != LUA_OK)
+            log_hook_error("on_event", lua_tostring(L, -1));
+        lua_settop(L, envs);
+    }
+    set_unref(set);
+    lua_settop(L, top);
+}
+
+/* Runs the due timers of this thread's state; returns the next due time
+ * (monotonic s) or now + 1. */
+static double run_timers(lstate_t *s, double now)
+{
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    double next = now + 1.0;
+    lua_getfield(L, LUA_REGISTRYINDEX, "ms.timers");
+    int t = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, t);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, t, i);
+        int ti = lua_gettop(L);
+        lua_getfield(L, ti, "next");
+        lua_getfield(L, ti, "every");
+        double due = lua_tonumber(L, -2), every = lua_tonumber(L, -1);
+        lua_pop(L, 2);
+        if (due <= now) {
+            /* a late timer runs once, then keeps its period from now */
+            due = due + every > now ? due + every : now + every;
+            lua_pushnumber(L, due);
+            lua_setfield(L, ti, "next");
+            lua_getfield(L, ti, "fn");
+            if (call(s, 0, 0) != LUA_OK) {
+                lua_getfield(L, ti, "script");
+                char what[96];
+                snprintf(what, sizeof what, "a timer of %s.lua", lua_tostring(L, -1));
+                lua_pop(L, 1);
+                log_hook_error(what, lua_tostring(L, -1));
+            }
+        }
+        if (due < next)
+            next = due;
+        lua_settop(L, t);
+    }
+    lua_settop(L, top);
+    return next;
+}
+
+typedef struct {
+    char name[MS_NAME_MAX];
+    char state[24];
+} seen_t;
+
+static const char *load_state(ms_stream_t *st)
+{
+    ms_stream_load_t ld;
+    memset(&ld, 0, sizeof ld);
+    ms_stream_get_load(st, &ld);
+    if (ld.run == MS_RUN_STOPPED)
+        return "stopped";
+    if (ld.run == MS_RUN_SUSPEND)
+        return "suspended";
+    return ld.source_active ? "active" : "inactive";
+}
+
+/* Compares the streams' states with the last poll and posts the changes. */
+static void poll_streams(ms_lua_t *e, seen_t **seen, size_t *nseen)
+{
+    ms_stream_t **v = NULL;
+    size_t n = ms_streams_list(&v);
+    seen_t *now = n ? calloc(n, sizeof *now) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (now) {
+            ms_stream_cfg_t cfg;
+            memset(&cfg, 0, sizeof cfg);
+            if (ms_stream_get_cfg(v[i], &cfg) == 0) {
+                snprintf(now[i].name, sizeof now[i].name, "%s", cfg.name);
+                ms_stream_cfg_free(&cfg);
+            }
+            snprintf(now[i].state, sizeof now[i].state, "%s", load_state(v[i]));
+        }
+        ms_stream_unref(v[i]);
+    }
+    free(v);
+    if (n && !now)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *prev = "";
+        for (size_t j = 0; j < *nseen; j++)
+            if (strcmp((*seen)[j].name, now[i].name) == 0)
+                prev = (*seen)[j].state;
+        if (strcmp(prev, now[i].state) != 0)
+            ms_lua_event_post(e, "stream", now[i].name, now[i].state, prev);
+    }
+    for (size_t j = 0; j < *nseen; j++) {
+        int found = 0;
+        for (size_t i = 0; i < n && !found; i++)
+            found = strcmp((*seen)[j].name, now[i].name) == 0;
+        if (!found)
+            ms_lua_event_post(e, "stream", (*seen)[j].name, "removed", (*seen)[j].state);
+    }
+    free(*seen);
+    *seen = now;
+    *nseen = n;
+}
+
+static void *event_main(void *arg)
+{
+    ms_lua_t *e = arg;
+    seen_t *seen = NULL;
+    size_t nseen = 0;
+    double next_timer = 0, next_poll = 0;
+    for (;;) {
+        double now = (double)ms_mono_ms() / 1000.0;
+        if (e->poll_ms > 0 && now >= next_poll) {
+            poll_streams(e, &seen, &nseen);
+            next_poll = now + e->poll_ms / 1000.0;
+        }
+        pthread_mutex_lock(&e->ev_mu);
+        double wake = next_timer > 0 ? next_timer : now + 1.0;
+        if (e->poll_ms > 0 && next_poll < wake)
+            wake = next_poll;
+        if (!e->ev_head && !e->ev_stop && wake > now) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            double d = wake - now;
+            ts.tv_sec += (time_t)d;
+            ts.tv_nsec += (long)((d - (double)(time_t)d) * 1e9);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&e->ev_cv, &e->ev_mu, &ts);
+        }
+        int stop = e->ev_stop;
+        ev_t *list = e->ev_head;
+        e->ev_head = e->ev_tail = NULL;
+        e->ev_n = 0;
+        pthread_mutex_unlock(&e->ev_mu);
+        lstate_t *s = stop ? NULL : thread_state(e);
+        for (ev_t *v = list, *nx; v; v = nx) {
+            nx = v->next;
+            if (s)
+                dispatch_event(e, s, v);
+            free(v);
+        }
+        if (stop)
+            break;
+        next_timer = s ? run_timers(s, (double)ms_mono_ms() / 1000.0) : 0;
+        if (s)
+            lua_gc(s->L, LUA_GCSTEP, 0);
+    }
+    free(seen);
+    /* this thread's state, now (the key's destructor would too) */
+    lstate_close(pthread_getspecific(g_tls_key));
+    pthread_setspecific(g_tls_key, NULL);
+    return NULL;
+}
+
+int ms_lua_events_start(ms_lua_t *e, int poll_ms)
+{
+    assert(e);
+    pthread_once(&g_tls_once, tls_init);
+    pthread_mutex_lock(&e->ev_mu);
+    int rc = 0;
+    if (!e->ev_running) {
+        e->poll_ms = poll_ms;
+        rc = -pthread_create(&e->ev_thread, NULL, event_main, e);
+        e->ev_running = rc == 0;
+    }
+    pthread_mutex_unlock(&e->ev_mu);
+    return rc;
 }

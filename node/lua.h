@@ -95,6 +95,19 @@ int ms_lua_decide(ms_lua_t *e, const ms_lua_req_t *q, char *reason, size_t cap);
 int ms_lua_http(ms_lua_t *e, const char *script, const char *method, const char *path,
                 const char *query, const char *ip, const char *body, size_t body_len, json_t **out);
 
+/* ---- events and timers (off the media path) ---------------------------
+ * One thread per engine runs on_event(ev) of every script for each queued
+ * event, and the ms.every(seconds, fn) timers of the scripts (in that
+ * thread's own state). With poll_ms > 0 it also polls this node's streams
+ * every poll_ms and posts a "stream" event for each change of state
+ * (active, inactive, suspended, stopped, removed). Stopped by
+ * ms_lua_free. 0 or -errno. Any thread, once. */
+int ms_lua_events_start(ms_lua_t *e, int poll_ms);
+/* Queues ev = {type, stream, state, previous} for on_event (copied; at
+ * most 1024 waiting: the oldest is dropped, -ENOSPC). Any thread. */
+int ms_lua_event_post(ms_lua_t *e, const char *type, const char *stream, const char *state,
+                      const char *previous);
+
 /* ---- the node's engine ------------------------------------------------
  * main sets it before serving and clears it (NULL) after the servers
  * stopped; it owns it. */

@@ -310,6 +310,9 @@ static int run(const char *path)
     ms_lua_opts_t lo = {.fail_open = cfg.lua_fail_open};
     lua = ms_lua_new(cfg.lua_dir, &lo);
     ms_lua_set_global(lua);
+    /* on_event (stream state changes, polled every second) and ms.every */
+    if (lua && cfg.lua_dir[0] && (r = ms_lua_events_start(lua, 1000)) < 0)
+        MS_WARN(n.ctx, "Lua events: cannot start the thread: %s", strerror(-r));
     char err[512] = "";
     if ((r = ms_http_start(&cfg, err, sizeof err)) < 0) {
         MS_ERROR(n.ctx, "cannot start HTTP on %s:%d: %s", cfg.listen_address, cfg.port_http,

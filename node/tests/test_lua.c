@@ -476,6 +476,63 @@ static void test_on_play_cache(void **st)
     ms_lua_free(e);
 }
 
+/* on_event and ms.every run on the engine's event thread; they are
+ * observed through the log (stderr, redirected to a file here). */
+static int log_has(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, what) != NULL;
+    fclose(f);
+    return found;
+}
+
+static int wait_log(const char *path, const char *what)
+{
+    for (int i = 0; i < 300; i++) {
+        if (log_has(path, what))
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+static void test_events_and_timers(void **st)
+{
+    (void)st;
+    char logp[128];
+    snprintf(logp, sizeof logp, "%s/stderr.log", g_dir);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *lf = freopen(logp, "w", stderr);
+    assert_non_null(lf);
+    ms_lua_t *e =
+        engine("a.lua", "local n = 0\n"
+                        "function on_event(ev)\n"
+                        "  if ev.stream == 'loop' then while true do end end\n"
+                        "  ms.log('info', 'ev ' .. ev.type .. ' ' .. ev.stream .. ' ' .. ev.state"
+                        " .. ' ' .. ev.previous)\n"
+                        "end\n"
+                        "ms.every(0.1, function() n = n + 1 ms.log('info', 'tick ' .. n) end)\n");
+    assert_int_equal(ms_lua_events_start(e, 0), 0);
+    assert_int_equal(ms_lua_event_post(e, "stream", "loop", "active", ""), 0);
+    assert_int_equal(ms_lua_event_post(e, "stream", "cam", "active", "inactive"), 0);
+    int ev = wait_log(logp, "ev stream cam active inactive");
+    int tick = wait_log(logp, "tick 3");
+    int budget = log_has(logp, "budget");
+    ms_lua_free(e); /* stops and joins the thread */
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_true(ev);
+    assert_true(tick);
+    assert_true(budget);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,7 +541,7 @@ int main(void)
         cmocka_unit_test(test_pattern_caps),     cmocka_unit_test(test_on_play),
         cmocka_unit_test(test_reload),           cmocka_unit_test(test_reload_atomic),
         cmocka_unit_test(test_json_and_log),     cmocka_unit_test(test_no_dir),
-        cmocka_unit_test(test_on_play_cache),
+        cmocka_unit_test(test_on_play_cache),    cmocka_unit_test(test_events_and_timers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

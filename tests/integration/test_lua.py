@@ -3,11 +3,12 @@ an on_play script refusing one client address blocks HLS and RTSP from
 that address only (the refused client connects from 127.0.0.2 with a
 bound source address, as test_access.py does; ffmpeg, from 127.0.0.1,
 decodes both protocols), on_play runs once per HLS session (not per
-segment), a script's route answers JSON, a script with a syntax error and
+segment), on_event sees the stream become active, a script's route answers JSON, a script with a syntax error and
 a runaway route leave the node serving, and a failing reload reports the
 error (file:line) and keeps the previous script."""
 
 import http.client
+import re
 import socket
 import time
 
@@ -22,6 +23,10 @@ function on_play(req)
     return false, 'address ' .. req.ip .. ' refused by policy.lua'
   end
   return true
+end
+
+function on_event(ev)
+  ms.log('info', 'event ' .. ev.type .. ' ' .. ev.stream .. ' ' .. ev.previous .. '->' .. ev.state)
 end
 """
 
@@ -120,6 +125,8 @@ def test_on_play_refuses_one_address(lua_node):
                         extra_in=["-rtsp_transport", "tcp"])
     assert res.frames > 10, res
     assert on_play_lines(n, "rtsp", "127.0.0.1") >= 1
+    # on_event saw the stream become active (polled off the media path)
+    assert re.search(r"event stream cam [a-z]*->active", n.log_text()), n.log_text()[-3000:]
     assert n.alive()
 
 
