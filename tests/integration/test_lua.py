@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from mslib import ffmpeg_decode, parse_playlist
+from mslib import ffmpeg_decode, parse_playlist, wait_until
 
 POLICY = """
 function on_play(req)
@@ -149,6 +149,14 @@ def test_endpoint_runaway_and_reload(lua_node):
     files = {f["file"] for f in st["files"]}
     assert files == {"api.lua", "policy.lua"}, st
     assert n.api("/api/v1/system").json()["lua"]["hash"] == st["hash"]
+
+    def row_hash():
+        rows = n.api("/api/v1/servers").json()
+        rows = rows.get("servers", rows) if isinstance(rows, dict) else rows
+        row = [r for r in rows if r["name"] == n.name][0]
+        return (row.get("load") or {}).get("lua_hash")
+
+    wait_until(lambda: row_hash() == st["hash"], 10, what="lua_hash in the servers row")
 
     # a reload with a syntax error: reported, the previous version runs
     (n.lua_dir / "api.lua").write_text(API_V2 + "\nlocal x = = 1\n")
