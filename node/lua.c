@@ -21,6 +21,7 @@
 #include "node/streams.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/urlquery.h"
 
 #define CTX        "[lua]"
 #define HOOK_EVERY 1000 /* instructions between two budget checks */
@@ -246,13 +247,17 @@ static int l_xpcall(lua_State *L)
 
 /* The cost of one pattern call, an upper estimate of the matcher's steps:
  * a subject of n bytes is tried at up to n positions and each unbounded
- * quantifier (*, +, -) may expand over the rest, so n^(q+1), times 2 for
- * each '?' and the pattern's length. */
+ * quantifier (*, +, -) may expand over the rest (and each back reference
+ * compare as much), so n^(q+1), times 2 for each '?' and the pattern's
+ * length. */
 static double pattern_cost(const char *p, size_t plen, size_t n)
 {
     int q = 0, opt = 0;
     for (size_t i = 0; i < plen; i++) {
         if (p[i] == '%') {
+            /* a back reference %1..%9 compares up to the whole subject */
+            if (i + 1 < plen && p[i + 1] >= '1' && p[i + 1] <= '9')
+                q++;
             i++;
             continue;
         }
@@ -600,6 +605,52 @@ static int l_stream(lua_State *L)
     return 1;
 }
 
+/* ms.query(q): the pairs of a raw query string, percent-decoded ('+' is
+ * a space), as a table key -> value (the first of a repeated key; a key
+ * without '=' is ""); pairs that do not decode are left out. Linear, so
+ * scripts need no pattern over a long query. */
+static int l_query(lua_State *L)
+{
+    size_t n;
+    const char *q = luaL_optlstring(L, 1, "", &n);
+    if (n > 65536)
+        return luaL_error(L, "ms.query: longer than 64 KiB");
+    lua_createtable(L, 0, 4);
+    char *buf = lua_newuserdatauv(L, n + 1, 0); /* freed by the collector */
+    int t = lua_gettop(L) - 1;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && q[j] != '&' && q[j] != ';')
+            j++;
+        size_t eq = i;
+        while (eq < j && q[eq] != '=')
+            eq++;
+        if (j > i) {
+            int kl = ms_url_decode(q + i, eq - i, 1, buf, n + 1);
+            if (kl > 0) {
+                lua_pushlstring(L, buf, (size_t)kl);
+                if (lua_rawget(L, t) == LUA_TNIL) {
+                    lua_pop(L, 1);
+                    lua_pushlstring(L, buf, (size_t)kl);
+                    int vl = eq < j ? ms_url_decode(q + eq + 1, j - eq - 1, 1, buf, n + 1) : 0;
+                    if (vl >= 0) {
+                        lua_pushlstring(L, buf, (size_t)vl);
+                        lua_rawset(L, t);
+                    } else {
+                        lua_pop(L, 1);
+                    }
+                } else {
+                    lua_pop(L, 1);
+                }
+            }
+        }
+        i = j + 1;
+    }
+    lua_settop(L, t);
+    return 1;
+}
+
 /* ms.route(method, path, fn): only while a script's top level runs */
 static int l_route(lua_State *L)
 {
@@ -700,6 +751,7 @@ static void open_sandbox(lua_State *L)
                                   {"stream", l_stream},
                                   {"route", l_route},
                                   {"every", l_every},
+                                  {"query", l_query},
                                   {NULL, NULL}};
     luaL_newlib(L, ms);
     lua_pushlightuserdata(L, (void *)&ms_null_key);
@@ -1361,10 +1413,15 @@ int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t 
     set_unref(set);
     if (n == 0)
         return 0;
-    char key[1024];
-    snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", q->protocol ? q->protocol : "",
-             q->stream ? q->stream : "", q->ip ? q->ip : "", q->token ? q->token : "",
-             q->user_agent ? q->user_agent : "");
+    char key[2048];
+    int kn = snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", q->protocol ? q->protocol : "",
+                      q->stream ? q->stream : "", q->ip ? q->ip : "", q->token ? q->token : "",
+                      q->user_agent ? q->user_agent : "");
+    if (kn < 0 || (size_t)kn >= sizeof key) { /* not cached: a cut key could merge sessions */
+        ms_lua_req_t r = *q;
+        r.action = "play";
+        return ms_lua_decide(e, &r, reason, cap);
+    }
     uint32_t b = fnv(key) % CACHE_BUCKETS;
     int64_t now = ms_wall_us() / 1000;
     pthread_mutex_lock(&g_cache_mu);

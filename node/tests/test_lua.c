@@ -228,6 +228,44 @@ static void test_pattern_caps(void **st)
     ms_lua_free(e);
 }
 
+/* The worst a pattern call the cap accepts can cost: for backtracking
+ * patterns, every subject size up to the largest accepted one runs (a
+ * failing match: the most backtracking). All of it stays well under a
+ * second (measured ~0.1 s). */
+static void test_pattern_worst_accepted(void **st)
+{
+    (void)st;
+    ms_lua_t *e = probe_engine(
+        "local pats = {'a*b', 'a-b', 'a*a*b', '.-.-b', '(a*)%1b', ('a?'):rep(12) .. 'b',\n"
+        "  '[ab]*[ab]*[ab]*c', '%w+%s*$'}\n"
+        "local biggest = {}\n"
+        "for i, p in ipairs(pats) do\n"
+        "  local n = 16\n"
+        "  while true do\n"
+        "    local ok, r = pcall(string.find, string.rep('a', n), p)\n"
+        "    if not ok then break end\n"
+        "    biggest[i] = n\n"
+        "    n = math.floor(n * 1.25) + 1\n"
+        "  end\n"
+        "end\n"
+        "return 200, {biggest = biggest}");
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int status;
+    json_t *j = probe(e, &status);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    assert_int_equal(status, 200);
+    double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    char *txt = json_dumps(j, JSON_COMPACT);
+    fprintf(stderr, "worst accepted patterns: %s in %.3f s\n", txt, s);
+    free(txt);
+    /* 'a*b' on a long subject (user agents, queries) is accepted */
+    assert_true(json_integer_value(json_array_get(json_object_get(j, "biggest"), 0)) > 1000);
+    assert_true(s < 1.5);
+    json_decref(j);
+    ms_lua_free(e);
+}
+
 static void test_on_play(void **st)
 {
     (void)st;
@@ -403,6 +441,9 @@ static void test_json_and_log(void **st)
         "local bad, err = ms.json_decode('{')\n"
         "local ok = pcall(ms.json_encode, {[true] = 1})\n"
         "local ok2 = pcall(ms.log, 'loud', 'x')\n"
+        "local q = ms.query('a=1&b=x%20y+z&a=2&flag&bad=%zz&=v')\n"
+        "assert(q.a == '1' and q.b == 'x y z' and q.flag == '' and q.bad == nil)\n"
+        "assert(next(ms.query('')) == nil)\n"
         "return 200, {a = t.a, s = ms.json_encode({1, 2}), bad = bad == nil, err = type(err),\n"
         "  ok = ok, ok2 = ok2, streams = #ms.streams(), none = ms.stream('nope') == nil}");
     int status;
@@ -536,12 +577,19 @@ static void test_events_and_timers(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_no_io_os_require), cmocka_unit_test(test_infinite_loop_inside_pcall),
-        cmocka_unit_test(test_memory_cap),       cmocka_unit_test(test_gc_refused),
-        cmocka_unit_test(test_pattern_caps),     cmocka_unit_test(test_on_play),
-        cmocka_unit_test(test_reload),           cmocka_unit_test(test_reload_atomic),
-        cmocka_unit_test(test_json_and_log),     cmocka_unit_test(test_no_dir),
-        cmocka_unit_test(test_on_play_cache),    cmocka_unit_test(test_events_and_timers),
+        cmocka_unit_test(test_no_io_os_require),
+        cmocka_unit_test(test_infinite_loop_inside_pcall),
+        cmocka_unit_test(test_memory_cap),
+        cmocka_unit_test(test_gc_refused),
+        cmocka_unit_test(test_pattern_caps),
+        cmocka_unit_test(test_pattern_worst_accepted),
+        cmocka_unit_test(test_on_play),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_reload_atomic),
+        cmocka_unit_test(test_json_and_log),
+        cmocka_unit_test(test_no_dir),
+        cmocka_unit_test(test_on_play_cache),
+        cmocka_unit_test(test_events_and_timers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
