@@ -139,6 +139,9 @@ def test_endpoint_runaway_and_reload(lua_node):
     assert n.api("/api/v1/lua/api/streams", auth=False).status == 401
     assert n.api("/api/v1/lua/api/nosuch").status == 404
     assert n.api("/api/v1/lua/nosuch/x").status == 404
+    assert n.api("/api/v1/lua/api").status == 404  # no route for "/"
+    r = n.api("/api/v1/lua/reload")
+    assert r.status == 405 and r.headers.get("Allow") == "POST", (r.status, r.headers)
     # a runaway route: stopped by the budget, the node goes on serving
     t0 = time.monotonic()
     r = n.api("/api/v1/lua/api/spin")
