@@ -12,8 +12,8 @@
  * the reconciler later), N media workers run the streams, libmicrohttpd runs
  * its own pool. SIGTERM/SIGINT stop gracefully (HTTP, then every stream with
  * a TEARDOWN to its camera, then the workers); SIGHUP re-reads the stream
- * directory. SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT are reported (signal,
- * address, backtrace on stderr) before the process dies of them
+ * directory and reloads the Lua scripts (node/lua.h). SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT
+ * are reported (signal, address, backtrace on stderr) before the process dies of them
  * (node/crash.h). */
 #include <errno.h>
 #include <getopt.h>
