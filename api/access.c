@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "api/access.h"
+#include "node/lua.h"
 #include "util/urlquery.h"
 
 typedef struct {
@@ -44,7 +45,8 @@ static int decided(ms_play_decision_t *d, ms_play_verdict_t v, const char *fmt, 
     return v == MS_PLAY_ALLOW ? 0 : v == MS_PLAY_HIDDEN ? -ENOENT : -EACCES;
 }
 
-int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *d)
+/* The built-in rules (access mode, token); ctext gets the client address. */
+static int builtin_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *d, char *ctext)
 {
     assert(q && q->stream && q->node && d);
     memset(d, 0, sizeof *d);
@@ -52,14 +54,15 @@ int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *
     d->win_to_ms = INT64_MAX;
     const ms_stream_cfg_t *s = q->stream;
     const ms_node_cfg_t *node = q->node;
+    ms_ip_t client;
+    int have_ip = ms_access_client_addr(q->peer, q->xff, q->forwarded, node->trusted_proxies,
+                                        node->ntrusted_proxies, &client) == 0;
+    if (have_ip)
+        ms_ip_format(&client, ctext, MS_IP_STRLEN);
     if (s->access_mode == MS_ACCESS_PUBLIC)
         return decided(d, MS_PLAY_ALLOW, "public stream");
-    ms_ip_t client;
-    char ctext[MS_IP_STRLEN] = "";
-    if (ms_access_client_addr(q->peer, q->xff, q->forwarded, node->trusted_proxies,
-                              node->ntrusted_proxies, &client) < 0)
+    if (!have_ip)
         return decided(d, MS_PLAY_HIDDEN, "%s", "unknown client address family");
-    ms_ip_format(&client, ctext, sizeof ctext);
 
     const char *token = q->token;
     int have_token = token && *token;
@@ -102,9 +105,31 @@ int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *
         d->win_from_ms = wf * 1000;
         d->win_to_ms = wt * 1000;
     }
-    /* Extension point (api/access.h): a deployment policy (on_play hook,
-     * Lua) runs here and may only narrow this decision. */
     return decided(d, MS_PLAY_ALLOW, "%s", "valid token");
+}
+
+int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *d)
+{
+    char ctext[MS_IP_STRLEN] = "";
+    int rc = builtin_decide(q, now, d, ctext);
+    if (rc != 0)
+        return rc;
+    /* the deployment's policy (docs/lua.md on_play) may only narrow it */
+    ms_lua_req_t lq = {
+        .action = "play",
+        .stream = q->stream->name,
+        .app = "",
+        .protocol = q->protocol,
+        .ip = ctext,
+        .query = q->query,
+        .token = q->token,
+        .user_agent = q->user_agent,
+        .mode = q->mode == MS_ACCESS_ARCHIVE ? "archive" : "live",
+    };
+    char why[128];
+    if (ms_lua_on_play(&lq, d->expires, why, sizeof why) < 0)
+        return decided(d, MS_PLAY_DENIED, "%s", why[0] ? why : "refused by on_play");
+    return 0;
 }
 
 int ms_play_clip(const ms_play_decision_t *d, int64_t *from_ms, int64_t *to_ms)

@@ -46,11 +46,12 @@ int ms_access_client_addr(const struct sockaddr *peer, const char *xff, const ch
  * per session and re-check only at `expires` (docs/access.md).
  *
  * Order: the stream's access mode (public, protected whitelist, private),
- * then the token (util/token.h). Extension point: a per-deployment policy
- * (an HTTP on_play hook, a Lua function) belongs at the end of
- * ms_playback_decide, after the built-in rules, and may only narrow an
- * allowed decision (refuse it, shorten the window or the expiry); every
- * protocol then gets it without further change.
+ * then the token (util/token.h), then, for an allowed request, the Lua
+ * on_play hooks of the node (node/lua.h ms_lua_on_play, docs/lua.md),
+ * which may only narrow it: a refusal is MS_PLAY_DENIED (403). Their
+ * answer is cached per session (protocol, stream, client, token, user
+ * agent) until the session idles out or the token expires, so an HLS
+ * session runs them once, not per segment.
  *
  * What a refused client learns (docs/security.md "Playback"): a request
  * that does not carry a genuine token for the stream (no token, a tampered
@@ -77,6 +78,10 @@ typedef struct {
     const char *token;             /* ?token= (or an RTSP token user name); NULL/"" none */
     int mode;                      /* MS_ACCESS_LIVE | MS_ACCESS_ARCHIVE */
     int64_t at_ms;                 /* archive: the time asked (UTC ms) or MS_PLAY_ANY_TIME */
+    /* for the on_play hook (node/lua.h); NULL = "" */
+    const char *protocol;   /* hls | rtsp | mp4 | jpeg | archive */
+    const char *query;      /* the raw query string */
+    const char *user_agent; /* User-Agent header */
 } ms_play_req_t;
 
 typedef struct {
@@ -90,7 +95,8 @@ typedef struct {
 
 /* Decides one playback request at time now (UTC s). Fills *d and returns 0
  * (allow), -ENOENT (MS_PLAY_HIDDEN) or -EACCES (MS_PLAY_DENIED). Any thread;
- * pure apart from its arguments. */
+ * pure apart from its arguments and the node's Lua hooks (none in unit
+ * tests: node/lua.h ms_lua_global). */
 int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *d);
 
 /* The archive window rule, one for every protocol (docs/access.md): a

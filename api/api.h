@@ -237,6 +237,9 @@ enum MHD_Result ms_api_hls_media(ms_req_t *r);
 enum MHD_Result ms_api_streams_list(ms_req_t *r);
 enum MHD_Result ms_api_stream_get(ms_req_t *r);
 enum MHD_Result ms_api_system(ms_req_t *r);
+/* /api/v1/lua and everything under it (lua_api.c); the caller checked the
+ * admin credentials. */
+enum MHD_Result ms_api_lua(ms_req_t *r);
 /* Live outputs other than HLS (playback.c). */
 enum MHD_Result ms_api_live_mp4(ms_req_t *r);
 enum MHD_Result ms_api_snapshot(ms_req_t *r);

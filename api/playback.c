@@ -48,9 +48,33 @@ static void log_refusal(ms_req_t *r, const char *name, const char *reason)
             skipped ? " (and earlier refusals not logged)" : "");
 }
 
+/* The protocol name the on_play hook sees (docs/lua.md). */
+static const char *route_protocol(ms_route_id_t id)
+{
+    switch (id) {
+    case MS_ROUTE_HLS_PLAYLIST:
+    case MS_ROUTE_HLS_MEDIA:
+        return "hls";
+    case MS_ROUTE_LIVE_MP4:
+    case MS_ROUTE_PREVIEW_MP4:
+        return "mp4";
+    case MS_ROUTE_SNAPSHOT:
+        return "jpeg";
+    case MS_ROUTE_ARCHIVE:
+        return "archive";
+    default:
+        return "http";
+    }
+}
+
 int ms_api_playback_decide(ms_req_t *r, const ms_stream_cfg_t *cfg, const char *token, int mode,
                            int64_t at_ms, ms_play_decision_t *d, enum MHD_Result *ret)
 {
+    char query[MS_URL_MAX + 1] = "";
+    if (r->parts.query && r->parts.query_len < sizeof query) {
+        memcpy(query, r->parts.query, r->parts.query_len);
+        query[r->parts.query_len] = '\0';
+    }
     ms_play_req_t q = {
         .stream = cfg,
         .node = ms_api_cfg(),
@@ -60,6 +84,9 @@ int ms_api_playback_decide(ms_req_t *r, const ms_stream_cfg_t *cfg, const char *
         .token = token,
         .mode = mode,
         .at_ms = at_ms,
+        .protocol = route_protocol(r->route.id),
+        .query = query,
+        .user_agent = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "User-Agent"),
     };
     int rc = ms_playback_decide(&q, ms_wall_us() / 1000000, d);
     if (rc == 0)

@@ -629,6 +629,9 @@ static enum MHD_Result route(ms_req_t *r)
         if (!ok)
             return ret;
     }
+    /* /api/v1/lua/... (docs/lua.md): admin-checked above as an API call */
+    if (r->route.id == MS_ROUTE_API_UNKNOWN && r->nsegs >= 3 && strcmp(r->segs[2], "lua") == 0)
+        return ms_api_lua(r);
     if (r->route.id == MS_ROUTE_NONE || r->route.id == MS_ROUTE_API_UNKNOWN)
         return ms_api_reply_error(r, 404, "not found", NULL, NULL);
     if (!r->route.method_ok) {

@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "dvr/dvr.h"
+#include "node/lua.h"
 #include "util/clock.h"
 #include "util/version.h"
 
@@ -190,5 +191,13 @@ enum MHD_Result ms_api_system(ms_req_t *r)
     if (j && ms_dvr_storage(&storage) == 0)
         json_object_set_new(j, "storage", json_incref(json_object_get(storage, "roots")));
     json_decref(storage);
+    /* the Lua scripts that run on this node (docs/lua.md): never replicated */
+    ms_lua_t *lua = ms_lua_global();
+    json_t *ls = lua ? ms_lua_status(lua) : NULL;
+    if (j && ls)
+        json_object_set_new(j, "lua",
+                            json_pack("{s:O,s:I}", "hash", json_object_get(ls, "hash"), "scripts",
+                                      (json_int_t)json_array_size(json_object_get(ls, "files"))));
+    json_decref(ls);
     return ms_api_reply_json(r, 200, j, NULL);
 }

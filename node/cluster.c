@@ -23,6 +23,7 @@
 #include "dvr/dvr.h"
 #include "node/archive_view.h"
 #include "node/cluster.h"
+#include "node/lua.h"
 #include "node/cluster_http.h"
 #include "node/hls_hint.h"
 #include "node/placement.h"
@@ -1944,6 +1945,11 @@ static void report(void)
                   "bitrate_kbps", (int)kbps, "cpu_pct", (double)(int)(g.cpu_pct * 10) / 10.0);
     json_object_set_new(load, "storage",
                         storage ? json_incref(json_object_get(storage, "roots")) : json_array());
+    /* the Lua scripts this node runs (docs/lua.md: each node's own files) */
+    json_t *lua = ms_lua_global() ? ms_lua_status(ms_lua_global()) : NULL;
+    if (lua)
+        json_object_set(load, "lua_hash", json_object_get(lua, "hash"));
+    json_decref(lua);
     /* a new output adds the segments cut since the report (node/hls_hint.c);
      * 100 streams make ~6 KB of it: every 4th report of a follower (2 s),
      * every report of the leader (its reports are rarer), none while this

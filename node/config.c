@@ -544,6 +544,7 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
                                       "external_access",
                                       "trusted_proxies",
                                       "lua_dir",
+                                      "lua",
                                       "log_level",
                                       "metrics_auth",
                                       "ingest_batch_ms",
@@ -615,6 +616,20 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
     get_strlist(p, root, "", "trusted_proxies", 64, check_cidr, &c->trusted_proxies,
                 &c->ntrusted_proxies);
     get_path(p, root, "", "lua_dir", c->lua_dir, sizeof c->lua_dir);
+    json_t *lua = json_object_get(root, "lua");
+    if (lua && !json_is_object(lua)) {
+        perr(p, "lua", "must be an object");
+    } else if (lua) {
+        static const char *const lua_keys[] = {"fail", NULL};
+        check_keys(p, lua, "lua", lua_keys);
+        char fail[16];
+        if (get_str(p, lua, "lua", "fail", fail, sizeof fail, 0) == 1) {
+            if (strcmp(fail, "open") == 0)
+                c->lua_fail_open = 1;
+            else if (strcmp(fail, "closed") != 0)
+                perr(p, "lua.fail", "must be \"open\" or \"closed\"");
+        }
+    }
     get_path(p, root, "", "cpanel_dir", c->cpanel_dir, sizeof c->cpanel_dir);
 
     char lvl[16];

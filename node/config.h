@@ -56,6 +56,7 @@ typedef struct {
     char **trusted_proxies;
     size_t ntrusted_proxies;
     char lua_dir[MS_PATH_MAX];
+    int lua_fail_open;        /* lua.fail: "open" (1) or "closed" (0, default); docs/lua.md */
     char log_level[16];       /* "info" */
     int metrics_auth;         /* /metrics needs admin auth (default 0) */
     uint32_t ingest_batch_ms; /* batched TCP camera reads, 0 = on arrival (default 1000) */

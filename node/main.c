@@ -12,8 +12,8 @@
  * the reconciler later), N media workers run the streams, libmicrohttpd runs
  * its own pool. SIGTERM/SIGINT stop gracefully (HTTP, then every stream with
  * a TEARDOWN to its camera, then the workers); SIGHUP re-reads the stream
- * directory. SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT are reported (signal,
- * address, backtrace on stderr) before the process dies of them
+ * directory and reloads the Lua scripts (node/lua.h). SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGABRT
+ * are reported (signal, address, backtrace on stderr) before the process dies of them
  * (node/crash.h). */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +33,7 @@
 #include "node/config.h"
 #include "node/crash.h"
 #include "node/loader.h"
+#include "node/lua.h"
 #include "dvr/dvr.h"
 #include "node/rtsp_access.h"
 #include "node/rtsp_glue.h"
@@ -65,7 +66,8 @@ static void usage(FILE *f)
                "  -V, --version            print the version\n"
                "  -h, --help               this text\n"
                "\n"
-               "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads the stream directory.\n");
+               "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP re-reads the stream directory\n"
+               "and the Lua scripts.\n");
 }
 
 static int check_config(const char *path)
@@ -213,6 +215,10 @@ static void on_hup(uv_signal_t *h, int signum)
     node_t *n = h->data;
     if (n->stopping)
         return;
+    if (ms_lua_global()) { /* the Lua scripts too (docs/lua.md) */
+        MS_INFO(n->ctx, "SIGHUP: reloading the Lua scripts");
+        json_decref(ms_lua_reload(ms_lua_global()));
+    }
     if (!n->has_loader) {
         MS_INFO(n->ctx, "SIGHUP: no streams_dir configured");
         return;
@@ -249,6 +255,7 @@ static int run(const char *path)
     int streams_up = 0, http_up = 0, dvr_up = 0;
     uv_loop_t loop;
     int loop_up = 0;
+    ms_lua_t *lua = NULL;
 
     int r = mkdir_p(cfg.data_dir);
     if (r < 0) {
@@ -298,6 +305,14 @@ static int run(const char *path)
         while (!ms_cluster_ready() && ms_mono_ms() < until)
             uv_run(&loop, UV_RUN_ONCE);
     }
+    /* the Lua scripts (docs/lua.md): a script that does not load is
+     * logged and left out; the node runs without it */
+    ms_lua_opts_t lo = {.fail_open = cfg.lua_fail_open};
+    lua = ms_lua_new(cfg.lua_dir, &lo);
+    ms_lua_set_global(lua);
+    /* on_event (stream state changes, polled every second) and ms.every */
+    if (lua && cfg.lua_dir[0] && (r = ms_lua_events_start(lua, 1000)) < 0)
+        MS_WARN(n.ctx, "Lua events: cannot start the thread: %s", strerror(-r));
     char err[512] = "";
     if ((r = ms_http_start(&cfg, err, sizeof err)) < 0) {
         MS_ERROR(n.ctx, "cannot start HTTP on %s:%d: %s", cfg.listen_address, cfg.port_http,
@@ -331,6 +346,8 @@ out:
     if (http_up)
         ms_http_stop();
     ms_rtsp_glue_stop();
+    ms_lua_set_global(NULL); /* no server calls it any more */
+    ms_lua_free(lua);
     if (streams_up)
         ms_streams_shutdown();
     if (workers)

@@ -184,9 +184,10 @@ static void grant_of(const ms_play_decision_t *d, ms_rtsp_grant_t *g)
 
 static int decide(const ms_node_cfg_t *node, const ms_stream_cfg_t *cfg,
                   const struct sockaddr *peer, const char *tok, int mode, int64_t at_ms,
-                  ms_play_decision_t *d)
+                  const char *query, ms_play_decision_t *d)
 {
-    ms_play_req_t q = {cfg, node, peer, NULL, NULL, tok, mode, at_ms};
+    ms_play_req_t q = {cfg,           node, peer, NULL, NULL, tok, mode, at_ms, .protocol = "rtsp",
+                       .query = query};
     return ms_playback_decide(&q, ms_wall_us() / 1000000, d);
 }
 
@@ -206,7 +207,7 @@ static int check_credentials(const ms_node_cfg_t *node, const ms_stream_cfg_t *c
     }
     if (cr.username[0] && (!node->admin_user[0] || strcmp(cr.username, node->admin_user) != 0)) {
         ms_play_decision_t d;
-        int rc = decide(node, cfg, peer, cr.username, mode, at_ms, &d);
+        int rc = decide(node, cfg, peer, cr.username, mode, at_ms, NULL, &d);
         snprintf(reason, rcap, "%s", d.reason);
         if (rc == 0)
             grant_of(&d, grant);
@@ -262,7 +263,7 @@ int ms_rtsp_access_authorize(void *ud, const char *stream, const char *query,
         at_ms = from_ms;
     }
     ms_play_decision_t d;
-    int rc = decide(node, &cfg, peer, tok[0] ? tok : NULL, mode, at_ms, &d);
+    int rc = decide(node, &cfg, peer, tok[0] ? tok : NULL, mode, at_ms, query, &d);
     snprintf(reason, sizeof reason, "%s", d.reason);
     int code = 200;
     if (rc == 0) {

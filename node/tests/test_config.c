@@ -246,6 +246,27 @@ static void test_node_keyframe_wait(void **state)
     ms_errlist_free(&e);
 }
 
+static void test_node_lua(void **state)
+{
+    (void)state;
+    ms_node_cfg_t c;
+    ms_errlist_t e = {0};
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\"}", &c, &e), 0);
+    assert_int_equal(c.lua_fail_open, 0);
+    ms_node_cfg_free(&c);
+    assert_int_equal(
+        node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\",\"lua\":{\"fail\":\"open\"}}", &c, &e), 0);
+    assert_int_equal(c.lua_fail_open, 1);
+    ms_node_cfg_free(&c);
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\",\"lua\":{\"fail\":\"maybe\","
+                                "\"x\":1}}",
+                                &c, &e),
+                     -1);
+    ASSERT_LINE(&e, "node.json: lua.fail: must be \"open\" or \"closed\"");
+    ms_node_cfg_free(&c);
+    ms_errlist_free(&e);
+}
+
 static void test_node_load_file(void **state)
 {
     (void)state;
@@ -514,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_node_defaults),
         cmocka_unit_test(test_node_errors),
         cmocka_unit_test(test_node_keyframe_wait),
+        cmocka_unit_test(test_node_lua),
         cmocka_unit_test(test_node_load_file),
         cmocka_unit_test(test_stream_contract_example),
         cmocka_unit_test(test_stream_defaults_and_extensions),
