@@ -40,6 +40,7 @@ static void sess_close(ms_rtsp_sess_t *s);
 static void send_request(ms_rtsp_sess_t *s, const char *method, const char *url, const char *extra);
 static void client_maybe_done(ms_rtsp_client_t *c);
 static void pace_update(ms_rtsp_sess_t *s, int64_t now);
+static void first_reads_start(ms_rtsp_sess_t *s);
 
 void ms_rtsp_cl_set_status(ms_rtsp_client_t *c, ms_stream_state_t st, ms_characteristic_t ch,
                            const char *reason)
@@ -108,6 +109,10 @@ static void sess_close(ms_rtsp_sess_t *s)
     if (s->tick_open) {
         s->tick_open = 0;
         uv_close((uv_handle_t *)&s->tick, on_handle_closed);
+    }
+    if (s->first_open) {
+        s->first_open = 0;
+        uv_close((uv_handle_t *)&s->first, on_handle_closed);
     }
     for (int i = 0; i < s->ntracks; i++) {
         ms_rtsp_track_t *t = &s->tracks[i];
@@ -409,10 +414,13 @@ static void on_play(ms_rtsp_sess_t *s)
     snprintf(c->status.reads, sizeof c->status.reads, "on_arrival");
     pthread_mutex_unlock(&c->lock);
     ms_rtsp_cl_hub_start(s);
-    if (!s->tcp_transport)
+    if (!s->tcp_transport) {
         ms_rtsp_cl_udp_punch(s);
-    else
+    } else {
         pace_update(s, now);
+        if (!s->dead)
+            first_reads_start(s);
+    }
 }
 
 static int try_auth(ms_rtsp_sess_t *s, const ms_rtsp_msg_t *m)
@@ -684,6 +692,51 @@ static void sess_set_paced(ms_rtsp_sess_t *s, int paced)
     }
     s->paced = 0;
     set_reads(s->c, "on_arrival");
+}
+
+/* A batched session's first frame. A new session (a start, a reconnect, a
+ * backup activated by a failover) would wait up to one batch interval for
+ * its first read after PLAY (ticks fall on multiples of the interval);
+ * instead the socket is read every FIRST_READ_MS until the first frame is
+ * out (at most FIRST_READS times), then the batch ticks take over. The
+ * reads stay batched: the socket is not watched in between. */
+#define FIRST_READ_MS 100
+#define FIRST_READS   30
+
+static void first_stop(ms_rtsp_sess_t *s)
+{
+    if (s->first_open) {
+        s->first_open = 0;
+        uv_close((uv_handle_t *)&s->first, on_handle_closed);
+    }
+}
+
+static void on_first_read(uv_timer_t *t)
+{
+    ms_rtsp_sess_t *s = t->data;
+    if (s->dead)
+        return;
+    if (s->state != SS_PLAYING || !s->paced || s->first_frame_sent ||
+        ++s->first_reads > FIRST_READS) {
+        first_stop(s);
+        return;
+    }
+    sess_drain(s);
+    if (!s->dead)
+        ms_hub_batch_end(s->c->hub);
+}
+
+static void first_reads_start(ms_rtsp_sess_t *s)
+{
+    ms_rtsp_client_t *c = s->c;
+    if (s->first_open || !s->paced || c->batch_ms <= FIRST_READ_MS)
+        return;
+    uv_timer_init(c->loop, &s->first);
+    s->first.data = s;
+    s->first_open = 1;
+    s->first_reads = 0;
+    s->pending++;
+    uv_timer_start(&s->first, on_first_read, FIRST_READ_MS, FIRST_READ_MS);
 }
 
 /* PLAYING over TCP: batched unless the hub wants prompt delivery. */

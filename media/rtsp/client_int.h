@@ -70,6 +70,9 @@ struct ms_rtsp_sess {
     int tcp_open;
     uv_timer_t tick;
     int tick_open;
+    uv_timer_t first; /* prompt reads until the first frame (client.c) */
+    int first_open;
+    int first_reads;
     int paced; /* TCP socket read on the tick, not on arrival (client.c) */
     struct sockaddr_storage peer;
     ms_rtsp_parser_t parser;
