@@ -186,10 +186,11 @@ static void test_fetch_and_splice(void **state)
     int rc;
     int64_t took;
     do_splice(0, &out, missing, sizeof missing, &p, &rc, &took);
-    /* the other server was asked for its sub-window, local part only,
-     * with the token (unsigned: no running node config here) */
+    /* the other server was asked for its sub-window (from its published
+     * start to the window end: its published end may lag what it holds),
+     * local part only, with the token (unsigned: no running node config) */
     snprintf(want, sizeof want,
-             "GET /u1/archive-%lld-9.m3u8?token=abc&cluster_local=1 HTTP/1.1\r\n",
+             "GET /u1/archive-%lld-10.m3u8?token=abc&cluster_local=1 HTTP/1.1\r\n",
              (long long)(T0 / 1000 + 10));
     assert_true(strncmp(p.request, want, strlen(want)) == 0);
     const char *pl = ms_buf_cstr(&out);
