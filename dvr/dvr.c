@@ -10,6 +10,7 @@
 
 #include "dvr/dvr_int.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/log.h"
 
 #define CTX "[dvr]"
@@ -40,23 +41,6 @@ void ms_dvr_set_tuning(const ms_dvr_tuning_t *t)
     }
 }
 
-static int mkdir_p(const char *path)
-{
-    char d[MS_DVR_PATH_MAX];
-    snprintf(d, sizeof d, "%s", path);
-    for (char *p = d + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(d, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(d, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 int ms_dvr_init(const ms_node_cfg_t *node)
 {
     if (ms_dvr_g.inited)
@@ -78,7 +62,7 @@ int ms_dvr_init(const ms_node_cfg_t *node)
     if (!ms_dvr_g.roots)
         return -ENOMEM;
     ms_dvr_g.nroots = n;
-    int rc = mkdir_p(node->data_dir);
+    int rc = ms_mkdir_p(node->data_dir, 0, 0755);
     for (size_t i = 0; i < n && rc == 0; i++) {
         ms_dvr_root_t *r = &ms_dvr_g.roots[i];
         r->idx = (int)i;
@@ -92,7 +76,7 @@ int ms_dvr_init(const ms_node_cfg_t *node)
         size_t l = strlen(r->path);
         while (l > 1 && r->path[l - 1] == '/')
             r->path[--l] = '\0';
-        rc = mkdir_p(r->path);
+        rc = ms_mkdir_p(r->path, 0, 0755);
         if (rc < 0)
             MS_ERROR(CTX, "storage root %s: %s", r->path, strerror(-rc));
     }

@@ -39,6 +39,7 @@
 #include "node/streams.h"
 #include "node/workers.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -99,7 +100,6 @@ static int check_config(const char *path)
     return ok ? 0 : 1;
 }
 
-static int mkdir_p(const char *path);
 static int run(const char *path);
 
 /* mediaserver with no argument: the embedded default config, generated in
@@ -126,7 +126,7 @@ static int run_default(void)
         fprintf(stderr, "mediaserver: the data directory path is too long\n");
         return 1;
     }
-    int r = mkdir_p(dir);
+    int r = ms_mkdir_p(dir, 0, 0750);
     if (r == 0)
         r = ms_node_cfg_embedded(dir, cfg, sizeof cfg, pw, sizeof pw);
     if (r < 0) {
@@ -149,27 +149,6 @@ static int run_default(void)
                         "admin.password)\n");
     fflush(stderr);
     return run(cfg);
-}
-
-/* mkdir -p with mode 0750 for the parts it creates. */
-static int mkdir_p(const char *path)
-{
-    char tmp[MS_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(tmp, &st) != 0)
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 typedef struct {
@@ -250,7 +229,7 @@ static int run(const char *path)
     uv_loop_t loop;
     int loop_up = 0;
 
-    int r = mkdir_p(cfg.data_dir);
+    int r = ms_mkdir_p(cfg.data_dir, 0, 0750);
     if (r < 0) {
         MS_ERROR(n.ctx, "data_dir %s: cannot create: %s", cfg.data_dir, strerror(-r));
         goto out;

@@ -3,16 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util/encoding.h"
 
 int ms_url_split(const char *target, size_t len, ms_url_parts_t *out)
 {
@@ -52,7 +43,7 @@ int ms_url_decode(const char *in, size_t len, int form, char *out, size_t outcap
             /* RFC 3986 section 2.1: "%" HEXDIG HEXDIG */
             if (len - i < 3)
                 return -EINVAL;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            int hi = ms_hexval(in[i + 1]), lo = ms_hexval(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = (char)((hi << 4) | lo);
@@ -180,7 +171,7 @@ static int check_escapes(const char *s, size_t len)
         if (s[i] == '\0')
             return -EINVAL;
         if (s[i] == '%') {
-            if (len - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+            if (len - i < 3 || ms_hexval(s[i + 1]) < 0 || ms_hexval(s[i + 2]) < 0)
                 return -EINVAL;
             if (s[i + 1] == '0' && s[i + 2] == '0')
                 return -EINVAL;

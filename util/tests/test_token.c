@@ -43,6 +43,21 @@ static void test_b64url(void **st)
     assert_int_equal(ms_b64url_decode("Zh", 2, b, sizeof b), -EINVAL);   /* trailing bits */
     assert_int_equal(ms_b64url_decode("Z", 1, b, sizeof b), -EINVAL);
     assert_int_equal(ms_b64url_encode(hi, 2, t, 3), -ENOSPC);
+    assert_int_equal(ms_b64url_decode("Zm9v", 4, b, 2), -ENOSPC);
+    assert_int_equal(ms_b64url_decode("Zm9 v", 5, b, sizeof b), -EINVAL); /* whitespace */
+    /* the standard alphabet, strict */
+    assert_int_equal(ms_b64_decode("+/8", 3, MS_B64_STD, b, sizeof b), 2);
+    assert_int_equal(b[0], 0xfb);
+    assert_int_equal(b[1], 0xff);
+    assert_int_equal(ms_b64_decode("-_8", 3, MS_B64_STD, b, sizeof b), -EINVAL);
+    /* hex digits */
+    assert_int_equal(ms_hexval('0'), 0);
+    assert_int_equal(ms_hexval('9'), 9);
+    assert_int_equal(ms_hexval('a'), 10);
+    assert_int_equal(ms_hexval('F'), 15);
+    assert_int_equal(ms_hexval('g'), -1);
+    assert_int_equal(ms_hexval('/'), -1);
+    assert_int_equal(ms_hexval(0), -1);
 }
 
 static void test_token_roundtrip(void **st)
