@@ -1,4 +1,4 @@
-/* Node config and stream config parsing (CONTRACT.md "Node config" and
+/* Node config and stream config parsing (docs/config.md "Node config" and
  * "Stream"; every key is documented in docs/config.md).
  *
  * Pure apart from reading the file in ms_node_cfg_load() and the random

@@ -1,4 +1,4 @@
-/* Node config and stream config (CONTRACT.md "Node config" and "Stream").
+/* Node config and stream config (docs/config.md "Node config" and "Stream config").
  *
  * Parsing is pure (JSON text in, struct out) and reports every problem as
  * "FILE: KEY: reason" lines into an error list, so --check-config can print
@@ -127,7 +127,7 @@ void ms_stream_cfg_free(ms_stream_cfg_t *s);
 int ms_stream_cfg_copy(ms_stream_cfg_t *dst, const ms_stream_cfg_t *src);
 int ms_stream_cfg_parse(const char *json, size_t len, const char *file, ms_stream_cfg_t *out,
                         ms_errlist_t *errs);
-/* The stream object of CONTRACT.md (same shape as the file), new reference. */
+/* The stream object (docs/config.md "Stream config"; same shape as the file), new reference. */
 json_t *ms_stream_cfg_to_json(const ms_stream_cfg_t *s);
 /* Equal in every key that matters to a running stream (1/0). */
 int ms_stream_cfg_equal(const ms_stream_cfg_t *a, const ms_stream_cfg_t *b);

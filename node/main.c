@@ -1,4 +1,4 @@
-/* mediaserver: the node daemon (CONTRACT.md "Build and run").
+/* mediaserver: the node daemon (README.md "Running", docs/config.md).
  *
  *   mediaserver                      run a single node from the embedded
  *                                    default config (run_default)

@@ -1,4 +1,4 @@
-/* Access control of the RTSP server (CONTRACT.md: private streams take
+/* Access control of the RTSP server (docs/access.md "RTSP": private streams take
  * ?token= on every playback URL; RTSP clients that cannot pass a query use
  * credentials instead). See docs/access.md.
  *

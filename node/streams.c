@@ -15,7 +15,7 @@
  * then dropped. The hub lives as long as the stream object (any thread may
  * hold it through ms_stream_hub()).
  *
- * Mapping to CONTRACT.md status.state: MS_RUN_ACTIVE runs the client, whose
+ * Mapping to status.state (docs/config.md "Stream status"): MS_RUN_ACTIVE runs the client, whose
  * state (initialization | active | inactive) is reported; MS_RUN_SUSPEND
  * (backup role, or the config has enabled=false) reports "suspend" (reason
  * "disabled" for the latter); a stream being removed reports "empty". */

@@ -20,7 +20,7 @@
 /* schema[v - 1] builds version v from v - 1. Never edit a released entry:
  * add a new version (it is replayed from the log on every node). */
 static const char *const schema_steps[MS_FSM_SCHEMA_LATEST] = {
-    /* 1: the cluster state of DESIGN.md section 7 */
+    /* 1: the cluster state (docs/cluster.md "Tables") */
     "CREATE TABLE servers(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " addresses TEXT NOT NULL, grp TEXT NOT NULL, distribution INTEGER NOT NULL,"
     " stream_limit INTEGER NOT NULL, bitrate_limit_kbps INTEGER NOT NULL,"
@@ -338,7 +338,7 @@ static json_t *query_one(ms_fsm_t *f, const char *sql, const char *key)
     return one;
 }
 
-/* The stored stream as CONTRACT.md's stream object plus "placement". */
+/* The stored stream as the stream object of docs/config.md "Stream config" plus "placement". */
 static json_t *stream_json(json_t *row)
 {
     if (!row)
@@ -704,7 +704,7 @@ static const char *const stream_keys[] = {"uid",       "name",      "url",   "en
                                           "transport", "reconnect", "dvr",   "access",  "camera",
                                           "quality",   "reserve",   "group", NULL};
 
-/* Validates CONTRACT.md's stream object. Unknown top-level keys (product
+/* Validates the stream object (docs/config.md "Stream config"). Unknown top-level keys (product
  * extensions) are kept verbatim in sa->extra (new reference). */
 static int stream_parse(json_t *s, stream_args_t *sa, json_t **res)
 {

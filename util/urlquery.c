@@ -345,7 +345,7 @@ static void set(ms_route_t *r, ms_route_id_t id, const char *method, const char 
                        strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0;
 }
 
-/* The REST table of CONTRACT.md; calls not implemented yet match as
+/* The REST table (docs/api.md "REST API"); calls not implemented yet match as
  * MS_ROUTE_API_PLANNED so that they answer 501 rather than 404. */
 static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
 {
@@ -458,7 +458,7 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
             set(out, MS_ROUTE_HLS_MEDIA, method, "GET, HEAD");
             return;
         }
-        /* Archive playback (CONTRACT.md "Playback URLs"): the handler
+        /* Archive playback (docs/api.md "Archive playback"): the handler
          * parses the name (archive-FROM-DURATION.m3u8|.mp4, segments). */
         if (strncmp(segs[1], "archive-", 8) == 0) {
             out->stream = segs[0];
@@ -466,7 +466,7 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
             set(out, MS_ROUTE_ARCHIVE, method, "GET, HEAD");
             return;
         }
-        /* Live outputs that are not HLS (CONTRACT.md "Playback URLs"). */
+        /* Live outputs that are not HLS (docs/api.md "Playback"). */
         static const struct {
             const char *name;
             ms_route_id_t id;

@@ -98,7 +98,7 @@ static void handle_frame(srv_out_t *o, ms_frame_t *f)
                    (uint8_t)(t->params.kind == MS_TRACK_VIDEO && (f->flags & MS_FRAME_KEY))};
     if (!p.blob)
         return;
-    /* GOP cache: from the last video keyframe on (DESIGN.md section 5). */
+    /* GOP cache: from the last video keyframe on (docs/architecture.md "Data flow"). */
     if (o->has_video) {
         if (p.vkey)
             gop_clear(o);
