@@ -12,18 +12,8 @@
 #include <jansson.h>
 
 #include "media/rtsp/client.h"
-
-#define MS_NAME_MAX 64
-#define MS_PATH_MAX 1024
-
-/* Error list: each entry is one "FILE: KEY: reason" line. */
-typedef struct {
-    char **lines;
-    size_t n, cap;
-} ms_errlist_t;
-void ms_errlist_add(ms_errlist_t *e, const char *file, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void ms_errlist_free(ms_errlist_t *e);
+#include "util/errlist.h" /* ms_errlist_t */
+#include "util/sizes.h"   /* MS_NAME_MAX, MS_PATH_MAX */
 
 typedef struct {
     char path[MS_PATH_MAX];

@@ -34,7 +34,7 @@
 #include "node/crash.h"
 #include "node/loader.h"
 #include "dvr/dvr.h"
-#include "node/rtsp_access.h"
+#include "api/rtsp_access.h"
 #include "node/rtsp_glue.h"
 #include "node/streams.h"
 #include "node/workers.h"
@@ -98,6 +98,23 @@ static int check_config(const char *path)
     ms_errlist_free(&warns);
     ms_node_cfg_free(&cfg);
     return ok ? 0 : 1;
+}
+
+/* ms_dvr_init with the node config's data_dir and storage roots. */
+static int dvr_init(const ms_node_cfg_t *c)
+{
+    ms_dvr_root_cfg_t *roots = c->nstorage ? calloc(c->nstorage, sizeof *roots) : NULL;
+    if (c->nstorage && !roots)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->nstorage; i++) {
+        roots[i].path = c->storage[i].path;
+        roots[i].max_used_percent = c->storage[i].max_used_percent;
+    }
+    ms_dvr_cfg_t d = {
+        .node_name = c->name, .data_dir = c->data_dir, .roots = roots, .nroots = c->nstorage};
+    int r = ms_dvr_init(&d);
+    free(roots);
+    return r;
 }
 
 static int run(const char *path);
@@ -234,7 +251,7 @@ static int run(const char *path)
         MS_ERROR(n.ctx, "data_dir %s: cannot create: %s", cfg.data_dir, strerror(-r));
         goto out;
     }
-    if ((r = ms_dvr_init(&cfg)) < 0) {
+    if ((r = dvr_init(&cfg)) < 0) {
         MS_ERROR(n.ctx, "cannot start the DVR: %s", strerror(-r));
         goto out;
     }

@@ -460,7 +460,13 @@ static void step_once(ms_stream_t *s)
         s->dvr = NULL;
     }
     if (run && want.dvr_enabled && !s->dvr) {
-        s->dvr = ms_dvr_recorder_start(ms_worker_loop(s->worker), s->hub, &want);
+        ms_dvr_rec_cfg_t dc = {.uid = want.uid,
+                               .name = want.name,
+                               .enabled = want.dvr_enabled,
+                               .chunk_s = want.dvr_chunk_s,
+                               .depth_s = want.dvr_depth_s,
+                               .event_mode = want.dvr_mode == MS_DVR_EVENT};
+        s->dvr = ms_dvr_recorder_start(ms_worker_loop(s->worker), s->hub, &dc);
         if (!s->dvr)
             MS_ERROR(s->ctx, "cannot start the DVR recorder");
         s->run_dvr = wdvr;

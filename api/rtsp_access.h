@@ -25,8 +25,8 @@
  *  3. A genuine token that does not allow the request (expired, wrong mode
  *     or address, outside its window): 403.
  * The grant carries the token's archive window and expiry. */
-#ifndef MS_NODE_RTSP_ACCESS_H
-#define MS_NODE_RTSP_ACCESS_H
+#ifndef MS_API_RTSP_ACCESS_H
+#define MS_API_RTSP_ACCESS_H
 
 #include <stddef.h>
 #include <sys/socket.h>
