@@ -90,6 +90,7 @@ phase_build() {
 phase_format() {
   local rc=0
   make --no-print-directory format-check || rc=1
+  scripts/check-layers.sh --self-test || rc=1
   scripts/check-layers.sh || rc=1
   return $rc
 }
