@@ -4,7 +4,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc)
 
-.PHONY: all test asan tsan fuzz install deb clean format format-check
+.PHONY: all test asan tsan fuzz install deb clean format format-check check-layers
 
 all:
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -42,6 +42,10 @@ format:
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+# No file includes a header of a higher layer (docs/architecture.md "Layers").
+check-layers:
+	scripts/check-layers.sh
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

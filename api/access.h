@@ -2,7 +2,7 @@
  * archive HLS playlists and segments, live fMP4, JPEG snapshots, MP4 export,
  * RTSP), and share links.
  *
- * Access modes of a stream (CONTRACT.md "Stream", access.mode):
+ * Access modes of a stream (docs/access.md "Access modes", access.mode):
  *   public     anyone may play;
  *   protected  clients whose address is inside access.whitelist (CIDRs) may
  *              play; a valid token also admits (share links work for every

@@ -16,6 +16,7 @@
 #include "node/cluster_http.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/sizes.h"
 
 /* Query key of a node-to-node fetch: answer from the local archive only. */
 #define LOCAL_KEY "cluster_local"
@@ -90,7 +91,7 @@ int ms_archive_remote_internal(ms_req_t *r)
 
 typedef struct {
     char server[64];
-    char http[300];
+    char http[MS_HTTP_BASE_MAX];
     int64_t lo, hi; /* UTC s, the union of its pieces within the window */
 } piece_t;
 

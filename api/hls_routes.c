@@ -57,7 +57,8 @@ static void account(ms_stream_t *s, ms_req_t *r, size_t bytes, int ll)
 }
 
 /* token=... of the request, for the suffix of every URI in the playlist
- * (CONTRACT.md: private streams carry ?token= into segment URLs). */
+ * (docs/access.md "Tokens": HLS playlists carry ?token= into every
+ * segment/part URI). */
 static int token_of(ms_req_t *r, char *tok, size_t cap)
 {
     int n = ms_api_query(r, "token", tok, cap);

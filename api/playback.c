@@ -1,5 +1,5 @@
 /* Playback routes other than HLS and the access check in front of every
- * playback route (CONTRACT.md "Playback URLs"):
+ * playback route (docs/api.md "Playback"):
  *   GET /{stream}/live.mp4        live fragmented MP4 (ISO/IEC 14496-12)
  *   GET /{stream}/videoshot.jpg   JPEG of the latest keyframe, full size
  *   GET /{stream}/preview.jpg     the same, preview size

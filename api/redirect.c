@@ -20,6 +20,7 @@
 #include "node/cluster.h"
 #include "node/placement_view.h"
 #include "util/clock.h"
+#include "util/sizes.h"
 #include "util/urlquery.h"
 
 /* The archive window [from, to] (UTC seconds) asked by an archive playlist
@@ -141,7 +142,7 @@ static int archive_redirect(ms_req_t *r, enum MHD_Result *ret)
      * here (api/archive_remote.c), not redirected */
     size_t nl = r->route.name ? strlen(r->route.name) : 0;
     int m3u8 = nl > 5 && strcmp(r->route.name + nl - 5, ".m3u8") == 0;
-    char uid[64], http[300], server[64];
+    char uid[64], http[MS_HTTP_BASE_MAX], server[64];
     if (ms_archive_view_elsewhere(r->route.stream, from, to, uid, sizeof uid, http, sizeof http,
                                   server, sizeof server) != 1 ||
         (m3u8 && ms_archive_remote_servers(uid, from, to) != 1))

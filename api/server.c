@@ -1,7 +1,7 @@
 /* HTTP server glue: MHD daemons (HTTP and HTTPS), per-request contexts,
  * routing, LL-HLS suspend/resume, the HLS client table and its sweeper.
  *
- * MHD runs its own thread pool with epoll (DESIGN.md section 4). The raw
+ * MHD runs its own thread pool with epoll (docs/architecture.md "Process and threads"). The raw
  * request target is taken from the URI log callback so that decoding and
  * path checks are ours (util/urlquery.c), never MHD's lenient unescaping. */
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-/* GET /api/v1/streams and GET /api/v1/streams/{id} (CONTRACT.md "REST"):
+/* GET /api/v1/streams and GET /api/v1/streams/{id} (docs/api.md "REST API"):
  * each stream is its config object with a "status" object added. */
 #include <errno.h>
 #include <stdlib.h>

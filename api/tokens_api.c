@@ -1,4 +1,4 @@
-/* Playback tokens and share links of one stream (CONTRACT.md "REST"):
+/* Playback tokens and share links of one stream (docs/api.md "REST API", docs/access.md "Tokens"):
  *   POST /api/v1/streams/{id}/tokens
  *        {"ttl_s":3600,"mode":"live|archive","from":t,"duration_s":s,"ip":"…"}
  *        -> {"token":"…","expires":t}

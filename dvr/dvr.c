@@ -10,6 +10,7 @@
 
 #include "dvr/dvr_int.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/log.h"
 
 #define CTX "[dvr]"
@@ -40,24 +41,7 @@ void ms_dvr_set_tuning(const ms_dvr_tuning_t *t)
     }
 }
 
-static int mkdir_p(const char *path)
-{
-    char d[MS_DVR_PATH_MAX];
-    snprintf(d, sizeof d, "%s", path);
-    for (char *p = d + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(d, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(d, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-int ms_dvr_init(const ms_node_cfg_t *node)
+int ms_dvr_init(const ms_dvr_cfg_t *cfg)
 {
     if (ms_dvr_g.inited)
         return -EALREADY;
@@ -71,28 +55,29 @@ int ms_dvr_init(const ms_node_cfg_t *node)
         ms_dvr_g.tun.frag_ms = 1000;
     if (ms_dvr_g.tun.retention_ms <= 0)
         ms_dvr_g.tun.retention_ms = 10000;
-    snprintf(ms_dvr_g.node_name, sizeof ms_dvr_g.node_name, "%s", node->name);
-    snprintf(ms_dvr_g.db_path, sizeof ms_dvr_g.db_path, "%s/dvr_index.sqlite", node->data_dir);
-    size_t n = node->nstorage ? node->nstorage : 1;
+    snprintf(ms_dvr_g.node_name, sizeof ms_dvr_g.node_name, "%s",
+             cfg->node_name ? cfg->node_name : "");
+    snprintf(ms_dvr_g.db_path, sizeof ms_dvr_g.db_path, "%s/dvr_index.sqlite", cfg->data_dir);
+    size_t n = cfg->nroots ? cfg->nroots : 1;
     ms_dvr_g.roots = calloc(n, sizeof *ms_dvr_g.roots);
     if (!ms_dvr_g.roots)
         return -ENOMEM;
     ms_dvr_g.nroots = n;
-    int rc = mkdir_p(node->data_dir);
+    int rc = ms_mkdir_p(cfg->data_dir, 0, 0755);
     for (size_t i = 0; i < n && rc == 0; i++) {
         ms_dvr_root_t *r = &ms_dvr_g.roots[i];
         r->idx = (int)i;
-        if (node->nstorage) {
-            snprintf(r->path, sizeof r->path, "%s", node->storage[i].path);
-            r->max_used_percent = node->storage[i].max_used_percent;
+        if (cfg->nroots) {
+            snprintf(r->path, sizeof r->path, "%s", cfg->roots[i].path);
+            r->max_used_percent = cfg->roots[i].max_used_percent;
         } else {
-            snprintf(r->path, sizeof r->path, "%s/archive", node->data_dir);
+            snprintf(r->path, sizeof r->path, "%s/archive", cfg->data_dir);
             r->max_used_percent = 80;
         }
         size_t l = strlen(r->path);
         while (l > 1 && r->path[l - 1] == '/')
             r->path[--l] = '\0';
-        rc = mkdir_p(r->path);
+        rc = ms_mkdir_p(r->path, 0, 0755);
         if (rc < 0)
             MS_ERROR(CTX, "storage root %s: %s", r->path, strerror(-rc));
     }

@@ -26,8 +26,8 @@
 #include <uv.h>
 
 #include "media/stream/hub.h"
-#include "node/config.h"
 #include "util/blob.h"
+#include "util/sizes.h"
 
 /* Paths of roots (config path + a suffix) and of chunk files. */
 #define MS_DVR_ROOT_MAX (MS_PATH_MAX + 32)
@@ -47,25 +47,49 @@ typedef struct {
 void ms_dvr_set_tuning(const ms_dvr_tuning_t *t);
 void ms_dvr_tuning_defaults(ms_dvr_tuning_t *t);
 
+/* A storage root as configured (node config storage[]). */
+typedef struct {
+    const char *path;     /* absolute */
+    int max_used_percent; /* 1..100 */
+} ms_dvr_root_cfg_t;
+
+/* What the DVR takes of the node config (node/main.c fills it in). */
+typedef struct {
+    const char *node_name;          /* for log lines */
+    const char *data_dir;           /* absolute; holds the index */
+    const ms_dvr_root_cfg_t *roots; /* nroots == 0: <data_dir>/archive, 80 % */
+    size_t nroots;
+} ms_dvr_cfg_t;
+
 /* Main thread, once at start (before any recorder). Opens (creates) the
  * index `<data_dir>/dvr_index.sqlite` (WAL), reconciles it with the chunk
  * files of every storage root (orphans indexed, missing files dropped, torn
  * last fragments truncated; blocking, one pass per root), then starts one
  * writer thread per root. Without storage roots in the config the root is
- * `<data_dir>/archive`. Borrows node (copies what it needs). */
-int ms_dvr_init(const ms_node_cfg_t *node);
+ * `<data_dir>/archive`. Borrows cfg (copies what it needs). */
+int ms_dvr_init(const ms_dvr_cfg_t *cfg);
 /* Main thread, after every recorder was stopped: drains the writers (data
  * fsynced, index updated), stops the threads, closes the index. */
 void ms_dvr_shutdown(void);
 
 typedef struct ms_dvr_recorder ms_dvr_recorder_t;
 
+/* What a recorder takes of a stream's config (its dvr.* keys). */
+typedef struct {
+    const char *uid;  /* the stream's uid: the index key */
+    const char *name; /* for log lines; NULL or "": uid */
+    int enabled;      /* dvr.enabled */
+    int chunk_s;      /* dvr.chunk_s (<= 0: 10) */
+    int64_t depth_s;  /* dvr.depth_s */
+    int event_mode;   /* dvr.mode is "event" */
+} ms_dvr_rec_cfg_t;
+
 /* Loop thread (the stream's worker). Opens a hub reader and records
- * according to cfg (dvr.chunk_s, dvr.depth_s, dvr.mode; borrowed, copied).
- * Returns NULL when cfg->dvr_enabled is 0, DVR is not initialized or memory
- * is short. A config change to dvr.* needs a stop + start. */
+ * according to cfg (borrowed, copied). Returns NULL when cfg->enabled is 0,
+ * DVR is not initialized or memory is short. A config change to dvr.* needs
+ * a stop + start. */
 ms_dvr_recorder_t *ms_dvr_recorder_start(uv_loop_t *loop, ms_hub_t *hub,
-                                         const ms_stream_cfg_t *cfg);
+                                         const ms_dvr_rec_cfg_t *cfg);
 /* Loop thread. Closes the reader, writes what is pending, closes the open
  * chunk (asynchronously on the writer) and frees rec once its timer handle
  * is closed (the loop must run once more). NULL is a no-op. */

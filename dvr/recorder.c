@@ -529,19 +529,20 @@ static void timer_cb(uv_timer_t *t)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-ms_dvr_recorder_t *ms_dvr_recorder_start(uv_loop_t *loop, ms_hub_t *hub, const ms_stream_cfg_t *cfg)
+ms_dvr_recorder_t *ms_dvr_recorder_start(uv_loop_t *loop, ms_hub_t *hub,
+                                         const ms_dvr_rec_cfg_t *cfg)
 {
-    if (!ms_dvr_g.inited || !cfg->dvr_enabled || !ms_dvr_g.nroots)
+    if (!ms_dvr_g.inited || !cfg->enabled || !ms_dvr_g.nroots)
         return NULL;
     ms_dvr_recorder_t *rec = calloc(1, sizeof *rec);
     if (!rec)
         return NULL;
     snprintf(rec->uid, sizeof rec->uid, "%s", cfg->uid);
     snprintf(rec->ctx, sizeof rec->ctx, "[node %s] [stream %s] [dvr]", ms_dvr_g.node_name,
-             cfg->name[0] ? cfg->name : cfg->uid);
-    rec->chunk_ms = (cfg->dvr_chunk_s > 0 ? cfg->dvr_chunk_s : 10) * (int64_t)1000;
-    rec->depth_s = cfg->dvr_depth_s;
-    rec->event_mode = cfg->dvr_mode == MS_DVR_EVENT;
+             cfg->name && cfg->name[0] ? cfg->name : cfg->uid);
+    rec->chunk_ms = (cfg->chunk_s > 0 ? cfg->chunk_s : 10) * (int64_t)1000;
+    rec->depth_s = cfg->depth_s;
+    rec->event_mode = cfg->event_mode != 0;
     rec->loop = loop;
     rec->hub = hub;
     rec->vtrack = -1;

@@ -24,6 +24,7 @@
 
 #include "dvr/dvr_int.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/log.h"
 
 #define RET_BATCH     64 /* deletions per statement */
@@ -105,6 +106,8 @@ void ms_dvr_prune_dirs(const char *root, const char *path)
     }
 }
 
+/* Creates the directory of file, which lies below root (an existing
+ * directory). */
 static int mkdirs(const char *root, const char *file)
 {
     char d[MS_DVR_PATH_MAX];
@@ -113,17 +116,7 @@ static int mkdirs(const char *root, const char *file)
     if (!s)
         return -EINVAL;
     *s = '\0';
-    for (char *p = d + strlen(root) + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(d, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(d, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
+    return ms_mkdir_p(d, strlen(root), 0755);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)

@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < s.nmedia; i++) {
             const ms_sdp_media_t *m = &s.media[i];
             if (m->fmt && m->fmt->fmtp)
-                (void)ms_sdp_fmtp_param(m->fmt->fmtp, "sprop-parameter-sets", v, sizeof v);
+                (void)ms_rtp_fmtp_get(m->fmt->fmtp, "sprop-parameter-sets", v, sizeof v);
         }
         (void)ms_sdp_usable(&s);
     }

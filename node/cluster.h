@@ -1,5 +1,5 @@
 /* The node's cluster membership and its use of the replicated state
- * (DESIGN.md section 7, docs/cluster.md "How a node uses the state").
+ * (docs/cluster.md "How a node uses the state").
  *
  * With listen.raft = 0 nothing here runs: the node is a single server and
  * its stream directory drives the streams directly (as before the cluster).

@@ -1,4 +1,4 @@
-/* Node config and stream config parsing (CONTRACT.md "Node config" and
+/* Node config and stream config parsing (docs/config.md "Node config" and
  * "Stream"; every key is documented in docs/config.md).
  *
  * Pure apart from reading the file in ms_node_cfg_load() and the random
@@ -24,6 +24,7 @@
 
 #include "media/hls/hls.h"
 #include "node/uid.h"
+#include "util/ipaddr.h"
 #include "util/log.h"
 
 /* ---- parse context and typed getters ---------------------------------- */
@@ -313,33 +314,13 @@ static int parse_ip(const char *s, unsigned char buf[16], int *family)
     return -1;
 }
 
-/* IPv4/IPv6 address, optionally with "/prefix". */
+/* IPv4/IPv6 address, optionally with "/prefix" (util/ipaddr.h). A prefix
+ * length with leading zeros ("/024") passes, as it always has. */
 static const char *check_cidr(const char *s)
 {
-    char addr[64];
-    const char *slash = strchr(s, '/');
-    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-    unsigned char buf[16];
-    int fam = 0;
-    if (alen == 0 || alen >= sizeof addr)
-        return "must be an IPv4 or IPv6 address or CIDR (e.g. 192.0.2.0/24)";
-    memcpy(addr, s, alen);
-    addr[alen] = '\0';
-    if (parse_ip(addr, buf, &fam) < 0)
-        return "must be an IPv4 or IPv6 address or CIDR (e.g. 192.0.2.0/24)";
-    if (slash) {
-        const char *d = slash + 1;
-        int max = fam == AF_INET ? 32 : 128;
-        if (!*d || strlen(d) > 3)
-            return "bad prefix length after /";
-        for (const char *q = d; *q; q++)
-            if (!isdigit((unsigned char)*q))
-                return "bad prefix length after /";
-        if (atoi(d) > max)
-            return fam == AF_INET ? "IPv4 prefix length must be 0..32"
-                                  : "IPv6 prefix length must be 0..128";
-    }
-    return NULL;
+    ms_cidr_t c;
+    const char *why = NULL;
+    return ms_cidr_parse_opt(s, MS_CIDR_LEADING_ZEROS, &c, &why) < 0 ? why : NULL;
 }
 
 /* host:port, host being a name, an IPv4 address or [IPv6]. */

@@ -1,4 +1,4 @@
-/* Node config and stream config (CONTRACT.md "Node config" and "Stream").
+/* Node config and stream config (docs/config.md "Node config" and "Stream config").
  *
  * Parsing is pure (JSON text in, struct out) and reports every problem as
  * "FILE: KEY: reason" lines into an error list, so --check-config can print
@@ -12,18 +12,8 @@
 #include <jansson.h>
 
 #include "media/rtsp/client.h"
-
-#define MS_NAME_MAX 64
-#define MS_PATH_MAX 1024
-
-/* Error list: each entry is one "FILE: KEY: reason" line. */
-typedef struct {
-    char **lines;
-    size_t n, cap;
-} ms_errlist_t;
-void ms_errlist_add(ms_errlist_t *e, const char *file, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void ms_errlist_free(ms_errlist_t *e);
+#include "util/errlist.h" /* ms_errlist_t */
+#include "util/sizes.h"   /* MS_NAME_MAX, MS_PATH_MAX */
 
 typedef struct {
     char path[MS_PATH_MAX];
@@ -128,7 +118,7 @@ void ms_stream_cfg_free(ms_stream_cfg_t *s);
 int ms_stream_cfg_copy(ms_stream_cfg_t *dst, const ms_stream_cfg_t *src);
 int ms_stream_cfg_parse(const char *json, size_t len, const char *file, ms_stream_cfg_t *out,
                         ms_errlist_t *errs);
-/* The stream object of CONTRACT.md (same shape as the file), new reference. */
+/* The stream object (docs/config.md "Stream config"; same shape as the file), new reference. */
 json_t *ms_stream_cfg_to_json(const ms_stream_cfg_t *s);
 /* Equal in every key that matters to a running stream (1/0). */
 int ms_stream_cfg_equal(const ms_stream_cfg_t *a, const ms_stream_cfg_t *b);

@@ -7,6 +7,7 @@
 #include "node/hls_hint.h"
 #include "node/streams.h"
 #include "util/clock.h"
+#include "util/owner.h"
 
 typedef struct {
     char uid[64];
@@ -19,6 +20,7 @@ static size_t g_n;
 /* control loop: the last load.hls seen per server name (a report carries it
  * only every few reports, node/cluster.c) */
 static json_t *g_last;
+static ms_owner_t g_ctl; /* the control loop: update and clear */
 
 json_t *ms_hls_hint_report(void)
 {
@@ -56,6 +58,7 @@ static hint_t *find(hint_t *v, size_t n, const char *uid)
 
 void ms_hls_hint_update(json_t *servers)
 {
+    MS_ASSERT_OWNER(&g_ctl);
     hint_t *v = NULL;
     size_t n = 0, cap = 0;
     size_t i;
@@ -113,6 +116,7 @@ void ms_hls_hint_update(json_t *servers)
 
 void ms_hls_hint_clear(void)
 {
+    MS_ASSERT_OWNER(&g_ctl);
     json_decref(g_last);
     g_last = NULL;
     pthread_mutex_lock(&g_mu);

@@ -1,5 +1,5 @@
-/* The stream directory: one JSON file per stream (CONTRACT.md "Stream") in
- * the node's streams_dir, applied at start and on SIGHUP (declarative).
+/* The stream directory: one JSON file per stream (docs/config.md "Stream config", "Stream
+ * directory") in the node's streams_dir, applied at start and on SIGHUP (declarative).
  *
  * Rules (docs/config.md "Stream directory"):
  *  - every regular file named *.json (not starting with '.') is read, in

@@ -1,4 +1,4 @@
-/* mediaserver: the node daemon (CONTRACT.md "Build and run").
+/* mediaserver: the node daemon (README.md "Running", docs/config.md).
  *
  *   mediaserver                      run a single node from the embedded
  *                                    default config (run_default)
@@ -35,11 +35,12 @@
 #include "node/loader.h"
 #include "node/lua.h"
 #include "dvr/dvr.h"
-#include "node/rtsp_access.h"
+#include "api/rtsp_access.h"
 #include "node/rtsp_glue.h"
 #include "node/streams.h"
 #include "node/workers.h"
 #include "util/clock.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -101,7 +102,23 @@ static int check_config(const char *path)
     return ok ? 0 : 1;
 }
 
-static int mkdir_p(const char *path);
+/* ms_dvr_init with the node config's data_dir and storage roots. */
+static int dvr_init(const ms_node_cfg_t *c)
+{
+    ms_dvr_root_cfg_t *roots = c->nstorage ? calloc(c->nstorage, sizeof *roots) : NULL;
+    if (c->nstorage && !roots)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->nstorage; i++) {
+        roots[i].path = c->storage[i].path;
+        roots[i].max_used_percent = c->storage[i].max_used_percent;
+    }
+    ms_dvr_cfg_t d = {
+        .node_name = c->name, .data_dir = c->data_dir, .roots = roots, .nroots = c->nstorage};
+    int r = ms_dvr_init(&d);
+    free(roots);
+    return r;
+}
+
 static int run(const char *path);
 
 /* mediaserver with no argument: the embedded default config, generated in
@@ -128,7 +145,7 @@ static int run_default(void)
         fprintf(stderr, "mediaserver: the data directory path is too long\n");
         return 1;
     }
-    int r = mkdir_p(dir);
+    int r = ms_mkdir_p(dir, 0, 0750);
     if (r == 0)
         r = ms_node_cfg_embedded(dir, cfg, sizeof cfg, pw, sizeof pw);
     if (r < 0) {
@@ -151,27 +168,6 @@ static int run_default(void)
                         "admin.password)\n");
     fflush(stderr);
     return run(cfg);
-}
-
-/* mkdir -p with mode 0750 for the parts it creates. */
-static int mkdir_p(const char *path)
-{
-    char tmp[MS_PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-        return -errno;
-    struct stat st;
-    if (stat(tmp, &st) != 0)
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 typedef struct {
@@ -257,12 +253,12 @@ static int run(const char *path)
     int loop_up = 0;
     ms_lua_t *lua = NULL;
 
-    int r = mkdir_p(cfg.data_dir);
+    int r = ms_mkdir_p(cfg.data_dir, 0, 0750);
     if (r < 0) {
         MS_ERROR(n.ctx, "data_dir %s: cannot create: %s", cfg.data_dir, strerror(-r));
         goto out;
     }
-    if ((r = ms_dvr_init(&cfg)) < 0) {
+    if ((r = dvr_init(&cfg)) < 0) {
         MS_ERROR(n.ctx, "cannot start the DVR: %s", strerror(-r));
         goto out;
     }

@@ -1,10 +1,10 @@
 /* Placement of streams on servers. See placement.h. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "node/placement.h"
+#include "util/ipaddr.h"
 
 typedef struct {
     json_t *servers, *groups, *clusters, *streams;
@@ -116,47 +116,24 @@ static int group_exists(const ctx_t *c, const char *name)
 
 /* ---- camera IP -> group (subnets are CIDR, IPv4 or IPv6) ------------- */
 
-static int parse_ip(const char *s, unsigned char out[16], int *fam)
+/* A literal address (util/ipaddr.h); *v4 says whether it was written as IPv4. */
+static int parse_ip(const char *s, ms_ip_t *out, int *v4)
 {
-    if (inet_pton(AF_INET, s, out) == 1) {
-        *fam = 4;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, s, out) == 1) {
-        *fam = 6;
-        return 0;
-    }
-    return -1;
+    if (ms_ip_parse(s, out) < 0)
+        return -1;
+    *v4 = strchr(s, ':') == NULL;
+    return 0;
 }
 
-static int in_subnet(const unsigned char ip[16], int fam, const char *cidr)
+/* 1 when ip is inside the block cidr (a bare address is a /32 or /128; the
+ * group op accepts a prefix length with leading zeros). An address only
+ * matches a block written in its own family: an IPv4 camera never matches
+ * "::/0", "::ffff:192.0.2.1" never matches "192.0.2.0/24". */
+static int in_subnet(const ms_ip_t *ip, int v4, const char *cidr)
 {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%s", cidr);
-    char *slash = strchr(buf, '/');
-    long bits = -1;
-    if (slash) {
-        *slash = '\0';
-        char *end;
-        bits = strtol(slash + 1, &end, 10);
-        if (*end)
-            return 0;
-    }
-    unsigned char net[16];
-    int nf;
-    if (parse_ip(buf, net, &nf) < 0 || nf != fam)
-        return 0;
-    long max = fam == 4 ? 32 : 128;
-    if (bits < 0)
-        bits = max;
-    if (bits > max)
-        return 0;
-    for (long b = 0; b < bits; b++) {
-        unsigned char m = (unsigned char)(0x80u >> (b % 8));
-        if ((ip[b / 8] & m) != (net[b / 8] & m))
-            return 0;
-    }
-    return 1;
+    ms_cidr_t c;
+    return ms_cidr_parse_opt(cidr, MS_CIDR_LEADING_ZEROS, &c, NULL) == 0 && c.v4 == v4 &&
+           ms_cidr_match(&c, ip);
 }
 
 /* Host of rtsp://[user[:pass]@]host[:port]/... into out. */
@@ -195,11 +172,11 @@ const char *ms_placement_stream_group(json_t *groups, json_t *stream)
     if (g[0])
         return g;
     char host[256];
-    unsigned char ip[16];
-    int fam;
+    ms_ip_t ip;
+    int v4;
     const char *cam = S(stream, "camera");
-    if (parse_ip(cam, ip, &fam) < 0 &&
-        (url_host(S(stream, "url"), host, sizeof host) < 0 || parse_ip(host, ip, &fam) < 0))
+    if (parse_ip(cam, &ip, &v4) < 0 &&
+        (url_host(S(stream, "url"), host, sizeof host) < 0 || parse_ip(host, &ip, &v4) < 0))
         return "";
     size_t i, k;
     json_t *grp, *sn;
@@ -207,7 +184,7 @@ const char *ms_placement_stream_group(json_t *groups, json_t *stream)
     {
         json_array_foreach(json_object_get(grp, "subnets"), k, sn)
         {
-            if (json_is_string(sn) && in_subnet(ip, fam, json_string_value(sn)))
+            if (json_is_string(sn) && in_subnet(&ip, v4, json_string_value(sn)))
                 return S(grp, "name");
         }
     }

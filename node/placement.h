@@ -1,9 +1,9 @@
-/* Placement of streams on servers (DESIGN.md section 2, the "Video Streams"
- * rules): which server runs a stream (primary) and which one holds it
+/* Placement of streams on servers (docs/cluster.md "Placement and
+ * failover"): which server runs a stream (primary) and which one holds it
  * suspended to take over (backup). A pure function of the replicated state,
  * so the leader's decision is deterministic and testable.
  *
- * Rules (docs/cluster.md "Placement"):
+ * Rules (docs/cluster.md "Placement and failover"):
  * - a server qualifies when it is healthy (the leader itself, or health "up"
  *   with a report younger than down_after_ms), distribution is on, its
  *   primary streams are under stream_limit, its measured input bitrate is

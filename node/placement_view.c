@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "node/placement_view.h"
+#include "util/owner.h"
 
 typedef struct {
     char uid[64], name[128];
@@ -20,9 +21,12 @@ static row_t *g_rows, *g_next;
 static size_t *g_by_uid, *g_by_name;
 static size_t g_n, g_nnext, g_cap;
 static char g_self[64];
+/* The next view is built without a lock: by the control loop only. */
+static ms_owner_t g_builder;
 
 void ms_placement_view_begin(const char *self)
 {
+    MS_ASSERT_OWNER(&g_builder);
     snprintf(g_self, sizeof g_self, "%s", self ? self : "");
     g_next = NULL;
     g_nnext = g_cap = 0;
@@ -31,6 +35,7 @@ void ms_placement_view_begin(const char *self)
 void ms_placement_view_put(const char *uid, const char *name, const char *primary,
                            const char *backup, const char *primary_http, int transferred)
 {
+    MS_ASSERT_OWNER(&g_builder);
     if (!uid)
         return;
     if (g_nnext == g_cap) {
@@ -54,6 +59,7 @@ void ms_placement_view_put(const char *uid, const char *name, const char *primar
 
 void ms_placement_view_annotate(const char *uid, int from_file, const char *reason)
 {
+    MS_ASSERT_OWNER(&g_builder);
     if (!uid || g_nnext == 0 || strcmp(g_next[g_nnext - 1].uid, uid) != 0)
         return;
     row_t *r = &g_next[g_nnext - 1];
@@ -80,6 +86,7 @@ static int by_name(const void *a, const void *b)
 
 void ms_placement_view_end(void)
 {
+    MS_ASSERT_OWNER(&g_builder);
     size_t n = g_nnext;
     size_t *bu = n ? malloc(n * sizeof *bu) : NULL, *bn = n ? malloc(n * sizeof *bn) : NULL;
     if (n && (!bu || !bn)) { /* keep the old view */

@@ -10,14 +10,16 @@
 
 #include <stddef.h>
 
+#include "util/sizes.h"
+
 typedef struct {
-    char primary[64];       /* server name, "" when unassigned */
-    char backup[64];        /* "" when none */
-    char primary_http[160]; /* http://advertise:port of the primary, "" if unknown */
-    int transferred;        /* transferred_at > 0 */
-    int self_primary;       /* the primary is this node */
-    int from_file;          /* defined by a node's stream file (placement.source) */
-    char reason[160];       /* why the stream is unplaced, "" when placed or unknown */
+    char primary[64];                    /* server name, "" when unassigned */
+    char backup[64];                     /* "" when none */
+    char primary_http[MS_HTTP_BASE_MAX]; /* http://advertise:port of the primary, "" if unknown */
+    int transferred;                     /* transferred_at > 0 */
+    int self_primary;                    /* the primary is this node */
+    int from_file;                       /* defined by a node's stream file (placement.source) */
+    char reason[160];                    /* why the stream is unplaced, "" when placed or unknown */
 } ms_placement_view_t;
 
 /* Replaces the view with the given rows (copies); self: this node's name. */

@@ -1,5 +1,5 @@
 /* Reconciler: makes the node run exactly the streams the replicated state
- * assigns to it (DESIGN.md section 7). Every stream of the state is known
+ * assigns to it (docs/cluster.md "How a node uses the state"). Every stream of the state is known
  * to the local registry (so reads on any node list every stream): the ones
  * whose primary is this node run (MS_RUN_ACTIVE, or suspended when
  * disabled), the others are held suspended; streams gone from the state are

@@ -14,6 +14,7 @@
 #include "node/cluster.h"
 #include "node/placement_view.h"
 #include "node/streams.h"
+#include "util/sizes.h"
 
 #define RTSP_CAP 160
 
@@ -89,7 +90,7 @@ int ms_rtsp_redirect_server_rtsp(const char *name, char *out, size_t cap)
  * docs/cluster.md "Archive index handoff"). 1 and base, else 0. */
 static int archive_target(const char *stream, int64_t t, char *base, size_t cap)
 {
-    char http[300], server[64];
+    char http[MS_HTTP_BASE_MAX], server[64];
     return ms_archive_view_elsewhere(stream, t, t, NULL, 0, http, sizeof http, server,
                                      sizeof server) == 1 &&
            ms_rtsp_redirect_server_rtsp(server, base, cap) == 0;

@@ -15,7 +15,7 @@
  * then dropped. The hub lives as long as the stream object (any thread may
  * hold it through ms_stream_hub()).
  *
- * Mapping to CONTRACT.md status.state: MS_RUN_ACTIVE runs the client, whose
+ * Mapping to status.state (docs/config.md "Stream status"): MS_RUN_ACTIVE runs the client, whose
  * state (initialization | active | inactive) is reported; MS_RUN_SUSPEND
  * (backup role, or the config has enabled=false) reports "suspend" (reason
  * "disabled" for the latter); a stream being removed reports "empty". */
@@ -63,6 +63,14 @@ typedef struct {
     int mode;
 } dvr_params_t;
 
+/* Life of a uv handle the stream owns (loop thread only). */
+typedef enum {
+    HANDLE_NONE = 0, /* not initialised */
+    HANDLE_OPEN,     /* initialised (a timer may be running) */
+    HANDLE_CLOSING,  /* uv_close asked, its callback pending */
+    HANDLE_CLOSED,   /* the close callback ran */
+} handle_state_t;
+
 struct ms_stream {
     atomic_int refs;
     ms_worker_t *worker;
@@ -85,9 +93,9 @@ struct ms_stream {
     ms_dvr_recorder_t *dvr;
     dvr_params_t run_dvr;
     int client_stopping;
-    int timer_state; /* 0 none, 1 running, 2 closing, 3 closed */
+    handle_state_t timer_state;
     uv_timer_t timer;
-    int start_timer_state; /* same values; armed only while start_pending */
+    handle_state_t start_timer_state; /* armed only while start_pending */
     uv_timer_t start_timer;
     int start_pending; /* a client start waits for its slot (start_timer) */
     int start_due;     /* the slot came: start without taking another one */
@@ -206,7 +214,7 @@ static void rate_timer_cb(uv_timer_t *t)
 static void timer_closed(uv_handle_t *h)
 {
     ms_stream_t *s = h->data;
-    s->timer_state = 3;
+    s->timer_state = HANDLE_CLOSED;
     step(s);
 }
 
@@ -221,7 +229,7 @@ static void start_timer_cb(uv_timer_t *t)
 static void start_timer_closed(uv_handle_t *h)
 {
     ms_stream_t *s = h->data;
-    s->start_timer_state = 3;
+    s->start_timer_state = HANDLE_CLOSED;
     step(s);
 }
 
@@ -243,10 +251,10 @@ static int start_slot(ms_stream_t *s)
     *next = slot + START_STAGGER_MS;
     if (slot == now)
         return 1;
-    if (s->start_timer_state == 0) {
+    if (s->start_timer_state == HANDLE_NONE) {
         s->start_timer.data = s;
         uv_timer_init(loop, &s->start_timer);
-        s->start_timer_state = 1;
+        s->start_timer_state = HANDLE_OPEN;
     }
     uv_timer_start(&s->start_timer, start_timer_cb, slot - now, 0);
     s->start_pending = 1;
@@ -400,13 +408,13 @@ static void step_once(ms_stream_t *s)
     snprintf(s->ctx, sizeof s->ctx, "%s [stream %s]", g.ctx, want.name);
 
     int run = desired == MS_RUN_ACTIVE;
-    if (run && s->timer_state == 0) {
+    if (run && s->timer_state == HANDLE_NONE) {
         s->timer.data = s;
         uv_loop_t *loop = ms_worker_loop(s->worker);
         uv_timer_init(loop, &s->timer);
         uv_timer_start(&s->timer, rate_timer_cb, ms_phase_delay(uv_now(loop), RATE_INTERVAL_MS),
                        RATE_INTERVAL_MS);
-        s->timer_state = 1;
+        s->timer_state = HANDLE_OPEN;
     }
 
     src_params_t wsrc;
@@ -460,22 +468,28 @@ static void step_once(ms_stream_t *s)
         s->dvr = NULL;
     }
     if (run && want.dvr_enabled && !s->dvr) {
-        s->dvr = ms_dvr_recorder_start(ms_worker_loop(s->worker), s->hub, &want);
+        ms_dvr_rec_cfg_t dc = {.uid = want.uid,
+                               .name = want.name,
+                               .enabled = want.dvr_enabled,
+                               .chunk_s = want.dvr_chunk_s,
+                               .depth_s = want.dvr_depth_s,
+                               .event_mode = want.dvr_mode == MS_DVR_EVENT};
+        s->dvr = ms_dvr_recorder_start(ms_worker_loop(s->worker), s->hub, &dc);
         if (!s->dvr)
             MS_ERROR(s->ctx, "cannot start the DVR recorder");
         s->run_dvr = wdvr;
     }
 
     if (desired == MS_RUN_STOPPED && !s->client_stopping) {
-        if (s->start_timer_state == 1) {
-            s->start_timer_state = 2;
+        if (s->start_timer_state == HANDLE_OPEN) {
+            s->start_timer_state = HANDLE_CLOSING;
             uv_close((uv_handle_t *)&s->start_timer, start_timer_closed);
         }
-        if (s->timer_state == 1) {
-            s->timer_state = 2;
+        if (s->timer_state == HANDLE_OPEN) {
+            s->timer_state = HANDLE_CLOSING;
             uv_close((uv_handle_t *)&s->timer, timer_closed);
-        } else if ((s->timer_state == 0 || s->timer_state == 3) &&
-                   (s->start_timer_state == 0 || s->start_timer_state == 3)) {
+        } else if ((s->timer_state == HANDLE_NONE || s->timer_state == HANDLE_CLOSED) &&
+                   (s->start_timer_state == HANDLE_NONE || s->start_timer_state == HANDLE_CLOSED)) {
             ms_stream_cfg_free(&want);
             finalize(s);
             return;

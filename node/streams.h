@@ -32,7 +32,7 @@ typedef enum { MS_RUN_STOPPED = 0, MS_RUN_SUSPEND, MS_RUN_ACTIVE } ms_run_state_
 
 typedef struct ms_stream ms_stream_t;
 
-/* The status object of CONTRACT.md for one stream (copied, any thread). */
+/* The status object (docs/api.md "Status object") of one stream (copied, any thread). */
 typedef struct {
     ms_source_status_t src;
     char role[16]; /* "primary" until the cluster lands */

@@ -1,4 +1,4 @@
-/* Media worker threads (node/workers.h; DESIGN.md section 4).
+/* Media worker threads (node/workers.h; docs/architecture.md "Process and threads").
  *
  * Each worker owns one uv_loop_t run by its own thread. The only way in from
  * another thread is ms_worker_post(): the task goes into a mutex-protected

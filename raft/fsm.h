@@ -1,6 +1,6 @@
 /* The replicated state machine: cluster state in an in-memory SQLite
- * database, changed only by versioned JSON commands (DESIGN.md section 7,
- * docs/cluster.md).
+ * database, changed only by versioned JSON commands (docs/cluster.md
+ * "Commands", "Tables").
  *
  * A command is {"v":1, "op":"...", "req_id":"<hex>", "ts":<unix ms>,
  * "args":{...}}. Each op is a whitelisted, deterministic change: apply never

@@ -5,11 +5,12 @@
  * rows. Times stored are derived from the command's ts only. */
 #include "raft/fsm_int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/ipaddr.h"
 
 /* Seconds between two transfers of one stream (seed rule: once per hour). */
 #define MS_TRANSFER_INTERVAL_S 3600
@@ -19,7 +20,7 @@
 /* schema[v - 1] builds version v from v - 1. Never edit a released entry:
  * add a new version (it is replayed from the log on every node). */
 static const char *const schema_steps[MS_FSM_SCHEMA_LATEST] = {
-    /* 1: the cluster state of DESIGN.md section 7 */
+    /* 1: the cluster state (docs/cluster.md "Tables") */
     "CREATE TABLE servers(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
     " addresses TEXT NOT NULL, grp TEXT NOT NULL, distribution INTEGER NOT NULL,"
     " stream_limit INTEGER NOT NULL, bitrate_limit_kbps INTEGER NOT NULL,"
@@ -265,33 +266,13 @@ static int only_keys(json_t *o, const char *field, const char *const *allowed, j
     return 1;
 }
 
-/* IPv4/IPv6 CIDR "a.b.c.d/n" or "x::y/n" (RFC 4632 section 3.1). */
+/* IPv4/IPv6 CIDR "a.b.c.d/n" or "x::y/n" (RFC 4632 section 3.1): the
+ * prefix length is required and may have leading zeros. This decides what an
+ * applied entry stores, so it must not change between versions. */
 static int cidr_ok(const char *s)
 {
-    char addr[64];
-    const char *slash = strchr(s, '/');
-    if (!slash || (size_t)(slash - s) >= sizeof addr)
-        return 0;
-    memcpy(addr, s, (size_t)(slash - s));
-    addr[slash - s] = '\0';
-    unsigned char bin[16];
-    int maxlen;
-    if (inet_pton(AF_INET, addr, bin) == 1)
-        maxlen = 32;
-    else if (inet_pton(AF_INET6, addr, bin) == 1)
-        maxlen = 128;
-    else
-        return 0;
-    const char *p = slash + 1;
-    if (!*p || strlen(p) > 3)
-        return 0;
-    int n = 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        n = n * 10 + (*p - '0');
-    }
-    return n <= maxlen;
+    ms_cidr_t c;
+    return ms_cidr_parse_opt(s, MS_CIDR_NEED_PREFIX | MS_CIDR_LEADING_ZEROS, &c, NULL) == 0;
 }
 
 /* ---- rows → JSON ---------------------------------------------------- */
@@ -357,7 +338,7 @@ static json_t *query_one(ms_fsm_t *f, const char *sql, const char *key)
     return one;
 }
 
-/* The stored stream as CONTRACT.md's stream object plus "placement". */
+/* The stored stream as the stream object of docs/config.md "Stream config" plus "placement". */
 static json_t *stream_json(json_t *row)
 {
     if (!row)
@@ -723,7 +704,7 @@ static const char *const stream_keys[] = {"uid",       "name",      "url",   "en
                                           "transport", "reconnect", "dvr",   "access",  "camera",
                                           "quality",   "reserve",   "group", NULL};
 
-/* Validates CONTRACT.md's stream object. Unknown top-level keys (product
+/* Validates the stream object (docs/config.md "Stream config"). Unknown top-level keys (product
  * extensions) are kept verbatim in sa->extra (new reference). */
 static int stream_parse(json_t *s, stream_args_t *sa, json_t **res)
 {

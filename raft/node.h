@@ -1,7 +1,7 @@
 /* One cluster member: libraft over our authenticated TCP transport
  * (raft/transport.h) and raft_uv's disk I/O, its log and snapshots
- * under <data_dir>/raft, driving an ms_fsm_t (DESIGN.md section 7,
- * docs/cluster.md). This is the only module that calls libraft for real.
+ * under <data_dir>/raft, driving an ms_fsm_t (docs/cluster.md). This is
+ * the only module that calls libraft for real.
  *
  * - Pre-vote on, election timeout 500 ms, heartbeat 50 ms, reconnect
  *   delay 100 ms (defaults; see ms_raft_cfg_t).

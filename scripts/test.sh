@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it (as root, no sudo):
 #   setup     scripts/setup.sh (Debian packages; idempotent)
 #   build     release build with -Werror into $BUILD_DIR (build/)
-#   format    clang-format check (make format-check)
+#   format    clang-format check (make format-check) and the layer check
+#             (scripts/check-layers.sh: no include of a higher layer)
 #   asan      ASan+UBSan build into $ASAN_BUILD_DIR (build-asan/) + ctest (unit tests)
 #   fuzz      libFuzzer build into $FUZZ_BUILD_DIR (build-fuzz/), each fuzz/fuzz_*.c
 #             target for $FUZZ_SECONDS seconds on its corpus (fuzz/corpus/<name>/)
@@ -86,7 +87,13 @@ phase_build() {
     cmake --build "$BUILD_DIR" -j"$JOBS"
 }
 
-phase_format() { make --no-print-directory format-check; }
+phase_format() {
+  local rc=0
+  make --no-print-directory format-check || rc=1
+  scripts/check-layers.sh --self-test || rc=1
+  scripts/check-layers.sh || rc=1
+  return $rc
+}
 
 phase_asan() {
   cmake -S . -B "$ASAN_BUILD_DIR" -DMS_ASAN=ON -DMS_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null &&

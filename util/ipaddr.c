@@ -93,33 +93,54 @@ static void clear_host_bits(ms_ip_t *ip, int bits)
     }
 }
 
-int ms_cidr_parse(const char *s, ms_cidr_t *out)
+#define CIDR_BAD_ADDR "must be an IPv4 or IPv6 address or CIDR (e.g. 192.0.2.0/24)"
+#define CIDR_BAD_LEN  "bad prefix length after /"
+
+static int cidr_fail(const char **why, const char *msg)
+{
+    if (why)
+        *why = msg;
+    return -EINVAL;
+}
+
+int ms_cidr_parse_opt(const char *s, unsigned flags, ms_cidr_t *out, const char **why)
 {
     if (!s)
-        return -EINVAL;
+        return cidr_fail(why, CIDR_BAD_ADDR);
     const char *slash = strchr(s, '/');
     size_t alen = slash ? (size_t)(slash - s) : strlen(s);
     if (ms_ip_parse_n(s, alen, &out->net) < 0)
-        return -EINVAL;
+        return cidr_fail(why, CIDR_BAD_ADDR);
     int v4 = memchr(s, ':', alen) == NULL;
     int max = v4 ? 32 : 128;
     int bits = max;
+    if (!slash && (flags & MS_CIDR_NEED_PREFIX))
+        return cidr_fail(why, "must be a CIDR block with a /prefix length (e.g. 192.0.2.0/24)");
     if (slash) {
         const char *p = slash + 1;
         if (!*p || strlen(p) > 3)
-            return -EINVAL;
+            return cidr_fail(why, CIDR_BAD_LEN);
         bits = 0;
         for (; *p; p++) {
             if (*p < '0' || *p > '9')
-                return -EINVAL;
+                return cidr_fail(why, CIDR_BAD_LEN);
             bits = bits * 10 + (*p - '0');
         }
-        if ((slash[1] == '0' && slash[2]) || bits > max)
-            return -EINVAL; /* no leading zeros, no /33 or /129 */
+        if (slash[1] == '0' && slash[2] && !(flags & MS_CIDR_LEADING_ZEROS))
+            return cidr_fail(why, CIDR_BAD_LEN); /* no leading zeros */
+        if (bits > max)
+            return cidr_fail(why, v4 ? "IPv4 prefix length must be 0..32"
+                                     : "IPv6 prefix length must be 0..128");
     }
+    out->v4 = v4;
     out->bits = v4 ? 96 + bits : bits;
     clear_host_bits(&out->net, out->bits);
     return 0;
+}
+
+int ms_cidr_parse(const char *s, ms_cidr_t *out)
+{
+    return ms_cidr_parse_opt(s, 0, out, NULL);
 }
 
 int ms_cidr_match(const ms_cidr_t *c, const ms_ip_t *ip)

@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
     ms_ip_t net; /* host bits cleared */
     int bits;    /* 0..128 (an IPv4 /n is stored as 96 + n) */
+    int v4;      /* 1 when written as an IPv4 block ("a.b.c.d[/n]") */
 } ms_cidr_t;
 
 #define MS_IP_STRLEN 46 /* INET6_ADDRSTRLEN */
@@ -45,6 +46,17 @@ int ms_ip_equal(const ms_ip_t *x, const ms_ip_t *y);
 /* "a.b.c.d/n" (n 0..32), "v6/n" (n 0..128) or a bare address (/32, /128).
  * Set host bits are accepted and cleared. Returns 0 or -EINVAL. */
 int ms_cidr_parse(const char *s, ms_cidr_t *out);
+
+/* Flags of ms_cidr_parse_opt. */
+enum {
+    MS_CIDR_NEED_PREFIX = 1,   /* reject a bare address: "/n" is required */
+    MS_CIDR_LEADING_ZEROS = 2, /* accept a prefix length with leading zeros ("/08") */
+};
+/* ms_cidr_parse with flags (0: exactly ms_cidr_parse). On -EINVAL, *why (when
+ * why is not NULL) is set to a static English message saying what is wrong
+ * (an address that is not IPv4/IPv6, a bad prefix length, a prefix length
+ * out of range); out may then hold garbage. */
+int ms_cidr_parse_opt(const char *s, unsigned flags, ms_cidr_t *out, const char **why);
 int ms_cidr_match(const ms_cidr_t *c, const ms_ip_t *ip);
 /* 1 when ip is inside any of the n CIDR strings (unparsable entries never
  * match), else 0. */

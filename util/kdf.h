@@ -23,7 +23,7 @@
 #define MS_KDF_JOIN       "join v1"
 #define MS_KDF_TOKEN      "playback token v1"
 #define MS_KDF_LOGIN      "login v1"      /* admin login tokens (util/logintoken.h) */
-#define MS_KDF_RTSP_NONCE "rtsp nonce v1" /* RTSP Digest nonces (node/rtsp_access.c) */
+#define MS_KDF_RTSP_NONCE "rtsp nonce v1" /* RTSP Digest nonces (api/rtsp_access.c) */
 
 /* Derives the key for label from secret into out (MS_KDF_KEY_LEN bytes).
  * secret: NUL-terminated, non-empty; label: one of MS_KDF_*. Returns 0, or

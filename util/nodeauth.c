@@ -15,6 +15,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "util/encoding.h"
+
 static const char HX[] = "0123456789abcdef";
 
 static void hex_put(const uint8_t *b, size_t n, char *out)
@@ -26,13 +28,10 @@ static void hex_put(const uint8_t *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* A lowercase hex digit (the canonical form written by hex_put), or -1. */
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
+    return c >= 'A' && c <= 'F' ? -1 : ms_hexval((unsigned char)c);
 }
 
 /* Exactly 2n lowercase hex digits into n bytes. */

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/encoding.h" /* ms_b64url_encode, ms_b64url_decode */
+
 typedef enum { MS_TOKEN_LIVE = 0, MS_TOKEN_ARCHIVE = 1 } ms_token_mode_t;
 
 /* Verification failures (negative errno values, distinct). */
@@ -66,11 +68,5 @@ int ms_token_expires(const char *token, int64_t *expires);
  * which time to verify an archive token at). Live tokens give 0, 0.
  * Returns 0 or -EINVAL. */
 int ms_token_window(const char *token, int64_t *from, int64_t *to);
-
-/* base64url without padding (RFC 4648 section 5). encode returns the text
- * length or -ENOSPC; decode is strict (no padding, no whitespace, zero
- * trailing bits) and returns the byte count, -EINVAL or -ENOSPC. */
-int ms_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
-int ms_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 #endif

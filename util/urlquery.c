@@ -3,16 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util/encoding.h"
 
 int ms_url_split(const char *target, size_t len, ms_url_parts_t *out)
 {
@@ -52,7 +43,7 @@ int ms_url_decode(const char *in, size_t len, int form, char *out, size_t outcap
             /* RFC 3986 section 2.1: "%" HEXDIG HEXDIG */
             if (len - i < 3)
                 return -EINVAL;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            int hi = ms_hexval(in[i + 1]), lo = ms_hexval(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = (char)((hi << 4) | lo);
@@ -180,7 +171,7 @@ static int check_escapes(const char *s, size_t len)
         if (s[i] == '\0')
             return -EINVAL;
         if (s[i] == '%') {
-            if (len - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+            if (len - i < 3 || ms_hexval(s[i + 1]) < 0 || ms_hexval(s[i + 2]) < 0)
                 return -EINVAL;
             if (s[i + 1] == '0' && s[i + 2] == '0')
                 return -EINVAL;
@@ -354,7 +345,7 @@ static void set(ms_route_t *r, ms_route_id_t id, const char *method, const char 
                        strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0;
 }
 
-/* The REST table of CONTRACT.md; calls not implemented yet match as
+/* The REST table (docs/api.md "REST API"); calls not implemented yet match as
  * MS_ROUTE_API_PLANNED so that they answer 501 rather than 404. */
 static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
 {
@@ -467,7 +458,7 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
             set(out, MS_ROUTE_HLS_MEDIA, method, "GET, HEAD");
             return;
         }
-        /* Archive playback (CONTRACT.md "Playback URLs"): the handler
+        /* Archive playback (docs/api.md "Archive playback"): the handler
          * parses the name (archive-FROM-DURATION.m3u8|.mp4, segments). */
         if (strncmp(segs[1], "archive-", 8) == 0) {
             out->stream = segs[0];
@@ -475,7 +466,7 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
             set(out, MS_ROUTE_ARCHIVE, method, "GET, HEAD");
             return;
         }
-        /* Live outputs that are not HLS (CONTRACT.md "Playback URLs"). */
+        /* Live outputs that are not HLS (docs/api.md "Playback"). */
         static const struct {
             const char *name;
             ms_route_id_t id;

@@ -61,7 +61,7 @@ int ms_url_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* 1 when word is one of the comma-separated items of csv ("a,b,c"). */
 int ms_url_csv_has(const char *csv, const char *word);
 
-/* Routes (section 8 of DESIGN.md, CONTRACT.md "Playback URLs" / "REST"). */
+/* Routes (docs/api.md "Playback" and "REST API"). */
 typedef enum {
     MS_ROUTE_NONE = 0,     /* 404 */
     MS_ROUTE_ROOT,         /* GET /: 302 to /cpanel/ */

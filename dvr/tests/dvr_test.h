@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "dvr/dvr.h"
+#include "node/config.h" /* the tests build node and stream configs */
 #include "media/ts/tests/es.h"
 #include "util/clock.h"
 
@@ -91,6 +92,29 @@ static inline void dt_stream_cfg(ms_stream_cfg_t *c, const char *uid, int chunk_
     c->dvr_chunk_s = chunk_s;
     c->dvr_depth_s = depth_s;
     c->dvr_mode = mode;
+}
+
+/* ms_dvr_init with t's node config (its one storage root). */
+static inline int dt_dvr_init(dt_t *t)
+{
+    ms_dvr_root_cfg_t root = {.path = t->st.path, .max_used_percent = t->st.max_used_percent};
+    ms_dvr_cfg_t d = {.node_name = t->node.name,
+                      .data_dir = t->node.data_dir,
+                      .roots = t->node.nstorage ? &root : NULL,
+                      .nroots = t->node.nstorage};
+    return ms_dvr_init(&d);
+}
+
+/* ms_dvr_recorder_start on t's loop and hub with the dvr.* keys of c. */
+static inline ms_dvr_recorder_t *dt_rec_start(dt_t *t, const ms_stream_cfg_t *c)
+{
+    ms_dvr_rec_cfg_t rc = {.uid = c->uid,
+                           .name = c->name,
+                           .enabled = c->dvr_enabled,
+                           .chunk_s = c->dvr_chunk_s,
+                           .depth_s = c->dvr_depth_s,
+                           .event_mode = c->dvr_mode == MS_DVR_EVENT};
+    return ms_dvr_recorder_start(&t->loop, t->hub, &rc);
 }
 
 /* Publishes frames i = first .. first+n-1 of a looped clip (25 fps, IDR

@@ -9,10 +9,10 @@ static void test_event(void **state)
     (void)state;
     dt_t t;
     dt_setup(&t, 99);
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-e", 60, 3600, MS_DVR_EVENT);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     assert_int_equal(ms_dvr_event("cam-x", 10), -ENOENT);
     assert_int_equal(ms_dvr_event("cam-e", 0), -EINVAL);

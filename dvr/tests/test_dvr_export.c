@@ -33,10 +33,10 @@ static void test_export(void **state)
     (void)state;
     dt_t t;
     dt_setup(&t, 99);
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-x", 4, 3600, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t wall0 = dt_wall0(60);
     dt_feed(&t, 0, 250, wall0, 0, 0); /* 10 s, chunks of 4 s, a keyframe per second */

@@ -16,10 +16,10 @@ static void test_record_chunks(void **state)
     (void)state;
     dt_t t;
     dt_setup(&t, 99);
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-a", 4, 3600, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t wall0 = dt_wall0(60);
     dt_feed(&t, 0, 250, wall0, 0, 0);
@@ -140,10 +140,10 @@ static void test_ranges_gap(void **state)
     (void)state;
     dt_t t;
     dt_setup(&t, 99);
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-g", 10, 3600, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t wall0 = dt_wall0(120);
     dt_feed(&t, 0, 100, wall0, 0, 0);                  /* 0..4 s */
@@ -198,10 +198,10 @@ static void test_stall_flush_h265(void **state)
     (void)state;
     dt_t t;
     dt_setup_codec(&t, 99, 1);
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-s", 10, 3600, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t wall0 = dt_wall0(60);
     dt_feed(&t, 0, 30, wall0, 0, 0); /* one GOP + 5 frames */
@@ -251,10 +251,10 @@ static void test_batch_end_writes_at_once(void **state)
     (void)state;
     dt_t t;
     dt_setup(&t, 99);
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-b", 10, 3600, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t wall0 = dt_wall0(60);
     dt_feed(&t, 0, 30, wall0, 0, 0); /* one GOP + 5 frames */

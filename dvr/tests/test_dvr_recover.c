@@ -18,10 +18,10 @@ static void test_recover(void **state)
     (void)state;
     dt_t t;
     dt_setup(&t, 99);
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-r", 2, 3600, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t wall0 = dt_wall0(300);
     dt_feed(&t, 0, 200, wall0, 0, 0); /* 8 s: 4 chunks of 2 s */
@@ -60,7 +60,7 @@ static void test_recover(void **state)
     sqlite3_close(db);
 
     /* reopen: reconciled */
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_dvr_chunk_t *w;
     size_t m;
     assert_int_equal(ms_dvr_chunks("cam-r", 0, INT64_MAX / 2, &w, &m), 0);
@@ -107,7 +107,7 @@ static void test_recover(void **state)
 
     /* a second reconcile finds nothing to do */
     ms_dvr_shutdown();
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_dvr_chunk_t *x;
     size_t xn;
     assert_int_equal(ms_dvr_chunks("cam-r", 0, INT64_MAX / 2, &x, &xn), 0);

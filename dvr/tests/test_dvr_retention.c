@@ -42,10 +42,10 @@ static void test_retention_age(void **state)
     dt_setup(&t, 99);
     snprintf(g_root, sizeof g_root, "%s", t.root);
     set_tuning();
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     dt_stream_cfg(&cfg, "cam-d", 2, 60, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t old0 = dt_wall0(2 * 3600); /* two hours ago: another hour dir */
     dt_feed(&t, 0, 100, old0, 0, 0);
@@ -90,18 +90,18 @@ static void test_retention_full(void **state)
     dt_setup(&t, 10); /* 10 % of 2 MiB */
     snprintf(g_root, sizeof g_root, "%s", t.root);
     set_tuning();
-    assert_int_equal(ms_dvr_init(&t.node), 0);
+    assert_int_equal(dt_dvr_init(&t), 0);
     ms_stream_cfg_t cfg;
     /* two streams on the same root, depth long enough never to matter */
     dt_stream_cfg(&cfg, "cam-f1", 2, 86400, MS_DVR_CONTINUOUS);
-    ms_dvr_recorder_t *rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    ms_dvr_recorder_t *rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     int64_t wall0 = dt_wall0(600);
     dt_feed(&t, 0, 500, wall0, 0, 0); /* 20 s, ~750 KB */
     ms_dvr_recorder_stop(rec);
     assert_int_equal(uv_run(&t.loop, UV_RUN_DEFAULT), 0);
     dt_stream_cfg(&cfg, "cam-f2", 2, 86400, MS_DVR_CONTINUOUS);
-    rec = ms_dvr_recorder_start(&t.loop, t.hub, &cfg);
+    rec = dt_rec_start(&t, &cfg);
     assert_non_null(rec);
     dt_feed(&t, 500, 100, wall0, 0, 0); /* after cam-f1 */
     ms_dvr_recorder_stop(rec);

@@ -8,6 +8,7 @@
 
 #include "media/codec/h264.h"
 #include "media/rtp/rtp_internal.h"
+#include "util/encoding.h"
 
 static int init(ms_rtp_receiver_t *r, void *st, const char *fmtp, char *err, size_t errlen)
 {
@@ -24,7 +25,8 @@ static int init(ms_rtp_receiver_t *r, void *st, const char *fmtp, char *err, siz
         char *save = NULL;
         for (char *tok = strtok_r(v, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             uint8_t nal[MS_PARAM_SET_MAX];
-            int n = ms_rtp_base64_decode(tok, strlen(tok), nal, sizeof nal);
+            int n = ms_b64_decode(tok, strlen(tok), MS_B64_STD | MS_B64_URL | MS_B64_LENIENT, nal,
+                                  sizeof nal);
             if (n > 0)
                 (void)ms_rtp_au_param_set(r, 0, nal, (size_t)n);
         }

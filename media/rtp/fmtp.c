@@ -1,12 +1,14 @@
 /* SDP a=fmtp parameter lookup (RFC 4566 section 6, "a=fmtp:<format>
- * <format specific parameters>", here the part after the format) and the
- * decoders its values need: base64 (RFC 4648 section 4) and hex. */
+ * <format specific parameters>", here the part after the format; see
+ * media/rtp/fmtp.h) and the hex decoder its values need (base64 is
+ * util/encoding.h). */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "media/rtp/rtp_internal.h"
+#include "util/encoding.h"
 
 int ms_rtp_fmtp_get(const char *fmtp, const char *key, char *out, size_t cap)
 {
@@ -58,58 +60,16 @@ long ms_rtp_fmtp_int(const char *fmtp, const char *key, long def)
     return n;
 }
 
-static int b64v(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-int ms_rtp_base64_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < slen; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '=')
-            break;
-        if (isspace(c))
-            continue;
-        int v = b64v(c);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap)
-                return -1;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (int)o;
-}
-
 int ms_rtp_hex_decode(const char *s, uint8_t *out, size_t cap)
 {
     size_t n = strlen(s);
     if (n % 2 || n / 2 > cap)
         return -1;
     for (size_t i = 0; i < n; i += 2) {
-        int hi = isxdigit((unsigned char)s[i]), lo = isxdigit((unsigned char)s[i + 1]);
-        if (!hi || !lo)
+        int hi = ms_hexval((unsigned char)s[i]), lo = ms_hexval((unsigned char)s[i + 1]);
+        if (hi < 0 || lo < 0)
             return -1;
-        char b[3] = {s[i], s[i + 1], 0};
-        out[i / 2] = (uint8_t)strtoul(b, NULL, 16);
+        out[i / 2] = (uint8_t)(hi << 4 | lo);
     }
     return (int)(n / 2);
 }

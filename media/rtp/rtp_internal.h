@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media/rtp/fmtp.h"
 #include "media/rtp/receiver.h"
 #include "media/stream/frame.h"
 
@@ -128,15 +129,7 @@ typedef struct {
 /* RR with one report block + SDES CNAME; returns the length or 0. */
 size_t ms_rtcp_build_rr(const ms_rtcp_rr_t *rr, uint8_t *out, size_t cap);
 
-/* ---- fmtp.c: SDP format parameters (RFC 4566 a=fmtp) and base64 ---- */
-/* Copies the value of key (case-insensitive) into out (NUL-terminated).
- * Returns the value length, or -1 when absent or too long. */
-int ms_rtp_fmtp_get(const char *fmtp, const char *key, char *out, size_t cap);
-/* Integer value of key, or def when absent/invalid. */
-long ms_rtp_fmtp_int(const char *fmtp, const char *key, long def);
-/* Standard base64 (RFC 4648 section 4), padding optional. Returns the
- * decoded length or -1 (invalid character, output too small). */
-int ms_rtp_base64_decode(const char *s, size_t slen, uint8_t *out, size_t cap);
+/* ---- fmtp.c: SDP format parameters (media/rtp/fmtp.h) and hex ---- */
 /* Hex string to bytes; returns the length or -1. */
 int ms_rtp_hex_decode(const char *s, uint8_t *out, size_t cap);
 

@@ -145,42 +145,6 @@ static void parse_fmtp(char *v, ms_sdp_media_t *m)
     f->fmtp = skip_sp(e);
 }
 
-int ms_sdp_fmtp_param(const char *fmtp, const char *key, char *out, size_t cap)
-{
-    if (!fmtp || !key || cap == 0)
-        return -1;
-    size_t kl = strlen(key);
-    const char *p = fmtp;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ';')
-            p++;
-        const char *item = p;
-        while (*p && *p != ';')
-            p++;
-        const char *eq = memchr(item, '=', (size_t)(p - item));
-        if (!eq)
-            continue;
-        const char *ke = eq;
-        while (ke > item && (ke[-1] == ' ' || ke[-1] == '\t'))
-            ke--;
-        if ((size_t)(ke - item) != kl || strncasecmp(item, key, kl) != 0)
-            continue;
-        const char *vs = eq + 1;
-        while (vs < p && (*vs == ' ' || *vs == '\t'))
-            vs++;
-        const char *ve = p;
-        while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
-            ve--;
-        size_t n = (size_t)(ve - vs);
-        if (n >= cap)
-            return -1;
-        memcpy(out, vs, n);
-        out[n] = '\0';
-        return (int)n;
-    }
-    return -1;
-}
-
 static ms_codec_t map_format(const ms_sdp_media_t *m, ms_sdp_format_t *f)
 {
     if (!f->encoding) {
@@ -207,7 +171,7 @@ static ms_codec_t map_format(const ms_sdp_media_t *m, ms_sdp_format_t *f)
         return MS_CODEC_ONVIF_META;
     if (strcasecmp(enc, "MPEG4-GENERIC") == 0) {
         char mode[32];
-        if (ms_sdp_fmtp_param(f->fmtp, "mode", mode, sizeof mode) > 0 &&
+        if (ms_rtp_fmtp_get(f->fmtp, "mode", mode, sizeof mode) > 0 &&
             strcasecmp(mode, "AAC-hbr") == 0)
             return MS_CODEC_AAC;
         return MS_CODEC_NONE;

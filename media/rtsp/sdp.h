@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "media/rtp/fmtp.h" /* ms_rtp_fmtp_get: a value of a format's fmtp */
 #include "media/stream/frame.h"
 
 #define MS_SDP_MAX_MEDIA   16
@@ -62,9 +63,5 @@ void ms_sdp_free(ms_sdp_t *sdp);
 
 /* Number of media with a usable codec. */
 int ms_sdp_usable(const ms_sdp_t *sdp);
-
-/* Finds the value of key in an fmtp parameter string ("a=1; b=2"),
- * case-insensitive key. Copies it into out and returns its length, or -1. */
-int ms_sdp_fmtp_param(const char *fmtp, const char *key, char *out, size_t cap);
 
 #endif

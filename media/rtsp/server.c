@@ -24,6 +24,7 @@
 #include "media/rtsp/server_int.h"
 #include "util/connlimit.h"
 #include "util/log.h"
+#include "util/sizes.h"
 
 #define ACCEPT_TIMEOUT_MS 10000 /* default time to name a stream */
 #define ACCEPT_MAX_REQS   16
@@ -220,7 +221,7 @@ static int acc_redirect(acc_conn_t *a, const ms_rtsp_target_t *t, const ms_rtsp_
     if (!is_options && strcmp(m->method, "DESCRIBE") != 0 && strcmp(m->method, "SETUP") != 0 &&
         strcmp(m->method, "PLAY") != 0)
         return 0;
-    char base[300] = "", loc[2400];
+    char base[MS_HTTP_BASE_MAX] = "", loc[2400];
     if (srv->cfg.redirect(srv->cfg.ud, t->stream, t->query, here, base, sizeof base) != 1)
         return 0;
     if (ms_rtsp_redirect_location(base, m->uri, loc, sizeof loc) < 0)

@@ -134,7 +134,7 @@ static void udp_send(srv_conn_t *c, const srv_pkt_t *p)
 {
     srv_out_t *o = c->out;
     srv_track_t *t = &o->tracks[p->track];
-    if (t->udp_state != 1)
+    if (t->udp_state != SRV_UDP_BOUND)
         return;
     size_t off = 0, pl;
     const uint8_t *pkt;

@@ -102,6 +102,13 @@ struct srv_conn {
     uint64_t bytes_sent; /* handed to the socket (TCP) or sent (UDP) */
 };
 
+/* The UDP sockets (RTP, RTCP) of an output track; loop thread only. */
+typedef enum {
+    SRV_UDP_NONE = 0, /* not bound */
+    SRV_UDP_BOUND,    /* both bound, RTCP receiving */
+    SRV_UDP_CLOSING,  /* uv_close asked for both */
+} srv_udp_state_t;
+
 typedef struct {
     int active; /* packetizer initialised for this track */
     ms_codec_params_t params;
@@ -111,8 +118,8 @@ typedef struct {
     uint32_t last_ts;
     int has_last;
     uv_udp_t rtp, rtcp;
-    int udp_state; /* 0 none, 1 bound, 2 closing */
-    int udp_port;  /* RTP port; RTCP = +1 */
+    srv_udp_state_t udp_state;
+    int udp_port; /* RTP port; RTCP = +1 */
 } srv_track_t;
 
 struct srv_out {

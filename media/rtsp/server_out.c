@@ -98,7 +98,7 @@ static void handle_frame(srv_out_t *o, ms_frame_t *f)
                    (uint8_t)(t->params.kind == MS_TRACK_VIDEO && (f->flags & MS_FRAME_KEY))};
     if (!p.blob)
         return;
-    /* GOP cache: from the last video keyframe on (DESIGN.md section 5). */
+    /* GOP cache: from the last video keyframe on (docs/architecture.md "Data flow"). */
     if (o->has_video) {
         if (p.vkey)
             gop_clear(o);
@@ -180,7 +180,7 @@ static void send_sr(srv_out_t *o)
                 sr[3] = (uint8_t)n;
                 if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SRV_WRITE_HIGH)
                     ms_rtsp_srv_conn_send_raw(c, sr, n + 4);
-            } else if (t->udp_state == 1) {
+            } else if (t->udp_state == SRV_UDP_BOUND) {
                 uv_buf_t b = uv_buf_init((char *)sr + 4, (unsigned)n);
                 uv_udp_try_send(&t->rtcp, &b, 1, (const struct sockaddr *)&c->udp_rtcp[i]);
             }
@@ -257,9 +257,9 @@ static int bind_udp(int family, const char *addr, int port)
 int ms_rtsp_srv_out_udp(srv_out_t *o, int track)
 {
     srv_track_t *t = &o->tracks[track];
-    if (t->udp_state == 1)
+    if (t->udp_state == SRV_UDP_BOUND)
         return t->udp_port;
-    if (t->udp_state != 0)
+    if (t->udp_state != SRV_UDP_NONE)
         return -EBUSY;
     ms_rtsp_server_t *srv = o->srv;
     int family = strchr(srv->address, ':') ? AF_INET6 : AF_INET;
@@ -287,7 +287,7 @@ int ms_rtsp_srv_out_udp(srv_out_t *o, int track)
         int sz = 1 << 20;
         setsockopt(a, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
         uv_udp_recv_start(&t->rtcp, rtcp_alloc, rtcp_recv);
-        t->udp_state = 1;
+        t->udp_state = SRV_UDP_BOUND;
         t->udp_port = port;
         return port;
     }
@@ -381,8 +381,8 @@ static void out_destroy(srv_out_t *o)
     uv_close((uv_handle_t *)&o->timer, out_handle_closed);
     for (int i = 0; i < MS_MAX_TRACKS; i++) {
         srv_track_t *t = &o->tracks[i];
-        if (t->udp_state == 1) {
-            t->udp_state = 2;
+        if (t->udp_state == SRV_UDP_BOUND) {
+            t->udp_state = SRV_UDP_CLOSING;
             o->pending_closes += 2;
             uv_close((uv_handle_t *)&t->rtp, out_handle_closed);
             uv_close((uv_handle_t *)&t->rtcp, out_handle_closed);

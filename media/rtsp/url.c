@@ -8,16 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util/encoding.h"
 
 int ms_rtsp_url_pct_decode(const char *src, size_t len, char *out, size_t cap)
 {
@@ -27,7 +18,7 @@ int ms_rtsp_url_pct_decode(const char *src, size_t len, char *out, size_t cap)
         if (c == '%') {
             if (i + 2 >= len)
                 return -EINVAL;
-            int h = hexval((unsigned char)src[i + 1]), l = hexval((unsigned char)src[i + 2]);
+            int h = ms_hexval((unsigned char)src[i + 1]), l = ms_hexval((unsigned char)src[i + 2]);
             if (h < 0 || l < 0)
                 return -EINVAL;
             c = h * 16 + l;

@@ -12,7 +12,7 @@
  * video keyframe, all tracks interleaved as published), so it can begin
  * decoding at once. When its ring is full at publish time the ring is
  * emptied, the dropped frames are counted, and the reader resumes at the next
- * video keyframe (DESIGN.md section 5; nginx-rtmp's resync). The owner of a
+ * video keyframe (docs/architecture.md "Data flow"; nginx-rtmp's resync). The owner of a
  * reader that overflows repeatedly may close it (ms_reader_overflows()).
  *
  * Callback: on_frames runs synchronously inside ms_hub_publish() (and inside

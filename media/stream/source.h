@@ -1,8 +1,8 @@
 /* What a source (RTSP client today; RTMP publisher, archive later) reports
- * about itself. The stream status of CONTRACT.md is built from this, the
+ * about itself. The stream status (docs/config.md "Stream status") is built from this, the
  * hub info and the outputs' counters.
  *
- * state (CONTRACT.md): empty = no source configured / never started;
+ * state (docs/config.md "Stream status"): empty = no source configured / never started;
  * initialization = connecting, no media yet; active = media flowing;
  * inactive = not connected (waiting to reconnect); suspend = held by the
  * node without pulling (backup role, disabled).

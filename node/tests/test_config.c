@@ -167,7 +167,8 @@ static void test_node_errors(void **state)
         "{\"name\":\"bad name\",\"threads\":0,\"listen\":{\"http\":70000,\"rtsp\":\"x\","
         "\"raft\":1935,\"bogus\":1},\"storage\":[{\"max_used_percent\":0},{\"path\":\"rel\"}],"
         "\"cluster\":{\"join\":[\"nohost\"],\"distribution\":1,\"stream_limit\":-1},"
-        "\"trusted_proxies\":[\"10.0.0.0/33\",\"zz\"],\"log_level\":\"loud\","
+        "\"trusted_proxies\":[\"10.0.0.0/33\",\"zz\",\"::/8x\",\"::/129\",\"10.0.0.0/"
+        "008\"],\"log_level\":\"loud\","
         "\"admin\":{\"user\":\"a\"},\"extra\":true,\"external_access\":\"yes\"}";
     assert_int_equal(node_parse(js, &c, &e), -1);
     ASSERT_LINE(&e, "node.json: name: must be 1..63 characters of A-Z a-z 0-9 . _ -");
@@ -186,6 +187,10 @@ static void test_node_errors(void **state)
     ASSERT_LINE(&e, "node.json: trusted_proxies[0]: IPv4 prefix length must be 0..32");
     ASSERT_LINE(&e, "node.json: trusted_proxies[1]: must be an IPv4 or IPv6 address or CIDR "
                     "(e.g. 192.0.2.0/24)");
+    ASSERT_LINE(&e, "node.json: trusted_proxies[2]: bad prefix length after /");
+    ASSERT_LINE(&e, "node.json: trusted_proxies[3]: IPv6 prefix length must be 0..128");
+    for (size_t i = 0; i < e.n; i++) /* "/008" passes */
+        assert_null(strstr(e.lines[i], "trusted_proxies[4]"));
     ASSERT_LINE(&e, "node.json: log_level: must be one of debug, info, warn, error");
     ASSERT_LINE(&e, "node.json: admin.password: required when admin.user is set");
     ASSERT_LINE(&e, "node.json: extra: unknown key");

@@ -155,6 +155,36 @@ static void test_qualification(void **st)
     json_decref(cl);
 }
 
+/* A camera's group: the first group with a subnet holding its address, in the
+ * address's own family only; the group op's leading zeros match too. */
+static void test_stream_group_subnets(void **st)
+{
+    (void)st;
+    json_t *groups =
+        json_pack("[{s:s,s:[s,s]},{s:s,s:[s,s]},{s:s,s:[s]}]", "name", "any6", "subnets", "::/0",
+                  "fd00::/8", "name", "v4", "subnets", "10.1.0.0/016", "192.0.2.7", "name",
+                  "mapped", "subnets", "::ffff:198.51.100.0/120");
+    struct {
+        const char *camera, *url, *group;
+    } cases[] = {
+        {"10.1.2.3", "", "v4"},
+        {"", "rtsp://u:p@10.1.200.1:554/x", "v4"},
+        {"192.0.2.7", "", "v4"},
+        {"192.0.2.8", "", ""},
+        {"198.51.100.9", "", ""}, /* an IPv4 camera never matches an IPv6 block */
+        {"::ffff:198.51.100.9", "", "any6"},
+        {"", "rtsp://[fd00::5]/x", "any6"},
+        {"10.2.0.1", "", ""},
+        {"", "rtsp://cam.example/x", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *s = json_pack("{s:s,s:s}", "camera", cases[i].camera, "url", cases[i].url);
+        assert_string_equal(ms_placement_stream_group(groups, s), cases[i].group);
+        json_decref(s);
+    }
+    json_decref(groups);
+}
+
 /* Reserved streams: cluster of the group selected by the camera's subnet;
  * unreserved streams avoid clustered servers. */
 static void test_clusters_and_subnets(void **st)
@@ -363,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_unreserved_spread),
         cmocka_unit_test(test_failover_and_no_failback),
         cmocka_unit_test(test_qualification),
+        cmocka_unit_test(test_stream_group_subnets),
         cmocka_unit_test(test_clusters_and_subnets),
         cmocka_unit_test(test_reserve_pools_and_reasons),
         cmocka_unit_test(test_draining),

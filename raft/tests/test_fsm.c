@@ -345,6 +345,12 @@ static void test_rejections(void **state)
     rejected(f, "stream_assign", "{\"stream\":\"zz\"}", "b10", 404, "stream");
     rejected(f, "group_upsert", "{\"name\":\"g\",\"subnets\":[\"10.0.0.0/33\"]}", "b11", 400,
              "subnets");
+    /* a subnet needs its prefix length; leading zeros have always passed */
+    rejected(f, "group_upsert", "{\"name\":\"g\",\"subnets\":[\"10.0.0.1\"]}", "b11a", 400,
+             "subnets");
+    rejected(f, "group_upsert", "{\"name\":\"g\",\"subnets\":[\"::/1x\"]}", "b11b", 400, "subnets");
+    ok(f, "group_upsert", "{\"name\":\"g0\",\"subnets\":[\"10.0.0.0/008\",\"fd00::/08\"]}", "b11c",
+       2500);
     rejected(f, "cluster_upsert", "{\"name\":\"c1\",\"main\":\"ghost\"}", "b12", 404, "main");
     ok(f, "server_upsert", "{\"id\":7,\"name\":\"n7\"}", "b13", 3000);
     rejected(f, "server_upsert", "{\"id\":8,\"name\":\"n7\"}", "b14", 409, "name");

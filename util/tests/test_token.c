@@ -43,6 +43,21 @@ static void test_b64url(void **st)
     assert_int_equal(ms_b64url_decode("Zh", 2, b, sizeof b), -EINVAL);   /* trailing bits */
     assert_int_equal(ms_b64url_decode("Z", 1, b, sizeof b), -EINVAL);
     assert_int_equal(ms_b64url_encode(hi, 2, t, 3), -ENOSPC);
+    assert_int_equal(ms_b64url_decode("Zm9v", 4, b, 2), -ENOSPC);
+    assert_int_equal(ms_b64url_decode("Zm9 v", 5, b, sizeof b), -EINVAL); /* whitespace */
+    /* the standard alphabet, strict */
+    assert_int_equal(ms_b64_decode("+/8", 3, MS_B64_STD, b, sizeof b), 2);
+    assert_int_equal(b[0], 0xfb);
+    assert_int_equal(b[1], 0xff);
+    assert_int_equal(ms_b64_decode("-_8", 3, MS_B64_STD, b, sizeof b), -EINVAL);
+    /* hex digits */
+    assert_int_equal(ms_hexval('0'), 0);
+    assert_int_equal(ms_hexval('9'), 9);
+    assert_int_equal(ms_hexval('a'), 10);
+    assert_int_equal(ms_hexval('F'), 15);
+    assert_int_equal(ms_hexval('g'), -1);
+    assert_int_equal(ms_hexval('/'), -1);
+    assert_int_equal(ms_hexval(0), -1);
 }
 
 static void test_token_roundtrip(void **st)
@@ -202,6 +217,26 @@ static void test_cidr(void **st)
                           "x/8",         "10.0.0.0/08", "",          "1.2.3.4/3a",  "::1/1000"};
     for (size_t i = 0; i < sizeof badc / sizeof *badc; i++)
         assert_int_equal(ms_cidr_parse(badc[i], &c), -EINVAL);
+    /* options: a required prefix, leading zeros, the reason of a refusal */
+    const char *why = NULL;
+    assert_int_equal(ms_cidr_parse_opt("10.0.0.0/08", MS_CIDR_LEADING_ZEROS, &c, &why), 0);
+    assert_int_equal(c.bits, 96 + 8);
+    assert_int_equal(c.v4, 1);
+    assert_int_equal(ms_cidr_parse_opt("::ffff:10.0.0.0/104", 0, &c, &why), 0);
+    assert_int_equal(c.bits, 104);
+    assert_int_equal(c.v4, 0);
+    assert_int_equal(ms_cidr_parse_opt("10.0.0.1", MS_CIDR_NEED_PREFIX, &c, &why), -EINVAL);
+    assert_non_null(strstr(why, "prefix length"));
+    assert_int_equal(ms_cidr_parse_opt("10.0.0.1/32", MS_CIDR_NEED_PREFIX, &c, NULL), 0);
+    assert_int_equal(ms_cidr_parse_opt("10.0.0.0/08", 0, &c, &why), -EINVAL);
+    assert_string_equal(why, "bad prefix length after /");
+    assert_int_equal(ms_cidr_parse_opt("10.0.0.0/033", MS_CIDR_LEADING_ZEROS, &c, &why), -EINVAL);
+    assert_string_equal(why, "IPv4 prefix length must be 0..32");
+    assert_int_equal(ms_cidr_parse_opt("::/129", 0, &c, &why), -EINVAL);
+    assert_string_equal(why, "IPv6 prefix length must be 0..128");
+    assert_int_equal(ms_cidr_parse_opt("10.0.0/8", 0, &c, &why), -EINVAL);
+    assert_string_equal(why, "must be an IPv4 or IPv6 address or CIDR (e.g. 192.0.2.0/24)");
+    assert_int_equal(ms_cidr_parse_opt(NULL, 0, &c, &why), -EINVAL);
     char *list[] = {"garbage", "198.51.100.0/24", "2001:db8::/48"};
     ms_ip_t a;
     assert_int_equal(ms_ip_parse("2001:db8:0:1::5", &a), 0);

@@ -10,6 +10,7 @@
 
 #include "media/rtp/rtp_internal.h"
 #include "media/rtp/tests/rtp_test_util.h"
+#include "util/encoding.h"
 
 static void test_header_fields(void **state)
 {
@@ -250,13 +251,30 @@ static void test_fmtp_base64(void **state)
     assert_int_equal(ms_rtp_fmtp_int(f, "mode", 7), 7);
     assert_int_equal(ms_rtp_fmtp_get(f, "profile-level-id", v, 4), -1);
     uint8_t b[16];
-    assert_int_equal(ms_rtp_base64_decode("aM48gA==", 8, b, sizeof b), 4);
+    assert_int_equal(
+        ms_b64_decode("aM48gA==", 8, MS_B64_STD | MS_B64_URL | MS_B64_LENIENT, b, sizeof b), 4);
     const uint8_t want[] = {0x68, 0xce, 0x3c, 0x80};
     assert_memory_equal(b, want, 4);
-    assert_int_equal(ms_rtp_base64_decode("a*==", 4, b, sizeof b), -1);
-    assert_int_equal(ms_rtp_base64_decode("aM48gA==", 8, b, 3), -1);
+    assert_int_equal(
+        ms_b64_decode("a*==", 4, MS_B64_STD | MS_B64_URL | MS_B64_LENIENT, b, sizeof b), -EINVAL);
+    assert_int_equal(ms_b64_decode("aM48gA==", 8, MS_B64_STD | MS_B64_URL | MS_B64_LENIENT, b, 3),
+                     -ENOSPC);
+    /* lenient: blanks skipped, both alphabets, trailing bits dropped */
+    assert_int_equal(
+        ms_b64_decode(" aM4\r\n8gA", 9, MS_B64_STD | MS_B64_URL | MS_B64_LENIENT, b, sizeof b), 4);
+    assert_memory_equal(b, want, 4);
+    assert_int_equal(
+        ms_b64_decode("+/-_", 4, MS_B64_STD | MS_B64_URL | MS_B64_LENIENT, b, sizeof b), 3);
+    assert_int_equal(b[0], 0xfb);
+    assert_int_equal(b[2], 0xbf);
+    assert_int_equal(
+        ms_b64_decode("aM48g", 5, MS_B64_STD | MS_B64_URL | MS_B64_LENIENT, b, sizeof b), 3);
     assert_int_equal(ms_rtp_hex_decode("1190", b, sizeof b), 2);
     assert_int_equal(b[0], 0x11);
+    assert_int_equal(ms_rtp_hex_decode("aBcD", b, sizeof b), 2);
+    assert_int_equal(b[0], 0xab);
+    assert_int_equal(b[1], 0xcd);
+    assert_int_equal(ms_rtp_hex_decode("1g", b, sizeof b), -1);
     assert_int_equal(ms_rtp_hex_decode("119", b, sizeof b), -1);
 }
 

@@ -485,7 +485,7 @@ static void test_sdp_two_tracks(void **state)
     assert_int_equal(sdp.media[1].fmt->clock_rate, 44100);
     assert_int_equal(sdp.media[1].fmt->channels, 2);
     char val[64];
-    assert_true(ms_sdp_fmtp_param(sdp.media[1].fmt->fmtp, "sizelength", val, sizeof val) > 0);
+    assert_true(ms_rtp_fmtp_get(sdp.media[1].fmt->fmtp, "sizelength", val, sizeof val) > 0);
     assert_string_equal(val, "13");
     ms_sdp_free(&sdp);
     ms_buf_free(&b);

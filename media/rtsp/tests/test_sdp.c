@@ -110,11 +110,11 @@ static void test_gst(void **state)
     assert_string_equal(m->control, "rtsp://127.0.0.1:8554/test/stream=0");
     assert_string_equal(m->connection, "0.0.0.0");
     char v[128];
-    assert_int_equal(ms_sdp_fmtp_param(m->fmt->fmtp, "profile-level-id", v, sizeof v), 6);
+    assert_int_equal(ms_rtp_fmtp_get(m->fmt->fmtp, "profile-level-id", v, sizeof v), 6);
     assert_string_equal(v, "640014");
-    assert_true(ms_sdp_fmtp_param(m->fmt->fmtp, "sprop-parameter-sets", v, sizeof v) > 0);
+    assert_true(ms_rtp_fmtp_get(m->fmt->fmtp, "sprop-parameter-sets", v, sizeof v) > 0);
     assert_string_equal(v, "Z2QAFKzZQUH7ARAAAAMAEAAAAwPA8UKZYA==,aOvjyyLA");
-    assert_int_equal(ms_sdp_fmtp_param(m->fmt->fmtp, "nope", v, sizeof v), -1);
+    assert_int_equal(ms_rtp_fmtp_get(m->fmt->fmtp, "nope", v, sizeof v), -1);
     assert_int_equal(ms_sdp_usable(&s), 1);
     ms_sdp_free(&s);
 }
@@ -136,7 +136,7 @@ static void test_hik(void **state)
     assert_int_equal(s.media[2].kind, MS_TRACK_APP);
     assert_int_equal(s.media[2].fmt->pt, 107);
     char v[32];
-    assert_int_equal(ms_sdp_fmtp_param(s.media[0].fmt->fmtp, "packetization-mode", v, sizeof v), 1);
+    assert_int_equal(ms_rtp_fmtp_get(s.media[0].fmt->fmtp, "packetization-mode", v, sizeof v), 1);
     assert_string_equal(v, "1");
     /* control resolution against the session-level control as Content-Base */
     char url[256];
@@ -155,14 +155,14 @@ static void test_h265_aac(void **state)
     assert_string_equal(s.connection, "0.0.0.0");
     assert_int_equal(s.media[0].codec, MS_CODEC_H265);
     char v[128];
-    assert_true(ms_sdp_fmtp_param(s.media[0].fmt->fmtp, "sprop-vps", v, sizeof v) > 0);
+    assert_true(ms_rtp_fmtp_get(s.media[0].fmt->fmtp, "sprop-vps", v, sizeof v) > 0);
     assert_string_equal(v, "QAEMAf//AWAAAAMAkAAAAwAAAwBdlZgJ");
-    assert_true(ms_sdp_fmtp_param(s.media[0].fmt->fmtp, "sprop-pps", v, sizeof v) > 0);
+    assert_true(ms_rtp_fmtp_get(s.media[0].fmt->fmtp, "sprop-pps", v, sizeof v) > 0);
     assert_string_equal(v, "RAHBcrRiQA==");
     assert_int_equal(s.media[1].codec, MS_CODEC_AAC);
     assert_int_equal(s.media[1].fmt->clock_rate, 48000);
     assert_int_equal(s.media[1].fmt->channels, 2);
-    assert_true(ms_sdp_fmtp_param(s.media[1].fmt->fmtp, "config", v, sizeof v) > 0);
+    assert_true(ms_rtp_fmtp_get(s.media[1].fmt->fmtp, "config", v, sizeof v) > 0);
     assert_string_equal(v, "119056E500");
     /* opus is not supported */
     assert_int_equal(s.media[2].codec, MS_CODEC_NONE);

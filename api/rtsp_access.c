@@ -1,5 +1,5 @@
-/* RTSP access control (node/rtsp_access.h). */
-#include "node/rtsp_access.h"
+/* RTSP access control (api/rtsp_access.h). */
+#include "api/rtsp_access.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
-/* Error list of "FILE: KEY: reason" lines (node/config.h). */
-#include "node/config.h"
+/* Error list of "FILE: KEY: reason" lines (util/errlist.h). */
+#include "util/errlist.h"
 
 #include <stdarg.h>
 #include <stdio.h>

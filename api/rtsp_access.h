@@ -1,4 +1,4 @@
-/* Access control of the RTSP server (CONTRACT.md: private streams take
+/* Access control of the RTSP server (docs/access.md "RTSP": private streams take
  * ?token= on every playback URL; RTSP clients that cannot pass a query use
  * credentials instead). See docs/access.md.
  *
@@ -25,8 +25,8 @@
  *  3. A genuine token that does not allow the request (expired, wrong mode
  *     or address, outside its window): 403.
  * The grant carries the token's archive window and expiry. */
-#ifndef MS_NODE_RTSP_ACCESS_H
-#define MS_NODE_RTSP_ACCESS_H
+#ifndef MS_API_RTSP_ACCESS_H
+#define MS_API_RTSP_ACCESS_H
 
 #include <stddef.h>
 #include <sys/socket.h>
