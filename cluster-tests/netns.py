@@ -48,6 +48,7 @@ it made (bridges and veths go with them) and never raises."""
 import ctypes
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -185,7 +186,8 @@ class Net:
     def teardown(self):
         """Moves the calling thread back to its own namespace and deletes the
         namespaces setup made (their bridges and veths with them); never
-        raises. Call it after the processes in the namespaces stopped."""
+        raises. Stop the processes in the namespaces first; any still there
+        (a failed test's) are killed."""
         if self.home_fd is not None:
             try:
                 _setns(self.home_fd)
@@ -193,10 +195,23 @@ class Net:
                 pass
             os.close(self.home_fd)
             self.home_fd = None
+        self._kill_leftovers()
         if self.made_ns:
             _ip("-force", "-batch", "-", check=False,
                 stdin="".join("netns del %s\n" % ns for ns in reversed(self.made_ns)).encode())
         self.made_ns = []
+
+    def _kill_leftovers(self):
+        """SIGKILLs the processes still in the namespaces setup made (only
+        the test starts processes there: a camera or node a failed test did
+        not stop), so that deleting the namespaces frees them at once."""
+        for ns in self.made_ns:
+            for pid in _ip("netns", "pids", ns, check=False).stdout.split():
+                if int(pid) != os.getpid():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except OSError:
+                        pass
 
     # -- faults --------------------------------------------------------------
     def partition(self, i):
