@@ -14,7 +14,8 @@ so parallel runs do not collide:
   camera and the ffmpeg players.
 
 The addresses are from 198.18.0.0/15, the range set aside for benchmarking
-(RFC 2544 appendix C.2.2, RFC 6815): never a production network. Every
+(RFC 2544 appendix C.2.2, RFC 6815): never a production network. They are
+the same in every run, as each run's bridges are its own. Every
 veth is created inside the bridge namespace with its peer directly in the
 node's (or the client's) namespace, so the root namespace gets neither a
 link nor an address, and no namespace the test makes has a default route:
