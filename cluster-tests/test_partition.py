@@ -1,5 +1,7 @@
 """Split brain drill: a network partition of a stream's primary (network
-namespaces and bridges the test creates, cluster-tests/netns.py), then heal.
+namespaces and bridges the test creates on 198.18.0.0/15, outside the root
+namespace; pytest, the camera and ffmpeg run in a client namespace:
+cluster-tests/netns.py), then heal.
 
 3 nodes, 2 recording streams (dvr on, chunk_s 2) from a camera on the
 camera network. Round 1 cuts a primary that is not the leader, round 2 the
@@ -20,7 +22,8 @@ import time
 import pytest
 
 import mslib
-from netns import Net, NetCluster, NetnsUnavailable
+import netns
+from netns import Net, NetCluster
 
 PART_S = float(os.environ.get("MS_PARTITION_S", "10"))
 FPS = 25
@@ -28,17 +31,13 @@ FPS = 25
 
 @pytest.fixture
 def netcluster(tmp_path):
-    net = Net(3)
-    try:
-        net.setup()
-    except NetnsUnavailable as e:
-        pytest.skip(str(e))
+    net = netns.setup_or_skip(Net(3))  # pytest is in the client namespace from here
     c = NetCluster(tmp_path, net)
     try:
         yield c
     finally:
         c.stop_all()
-        net.teardown()
+        net.teardown()  # back in pytest's own namespace; ours deleted
     reports = c.sanitizer_reports()
     assert not reports, "\n".join(reports)
 
@@ -295,9 +294,9 @@ def test_partition_primary(netcluster, tmp_path):
     mslib.wait_until(lambda: len(n1.api("/api/v1/servers").json()["servers"]) == 3, 15,
                      what="3 servers in the state")
     cam = mslib.Camera(tmp_path / "cam", audio="none", gop=10,
-                       extra=["--address", net.root_camera_ip]).start()
+                       extra=["--address", net.client_camera_ip]).start()
     try:
-        url = "rtsp://%s:%d/cam" % (net.root_camera_ip, cam.port)
+        url = "rtsp://%s:%d/cam" % (net.client_camera_ip, cam.port)
         ld = c.leader()
         names = ("sb1", "sb2")
         for name in names:
@@ -338,3 +337,21 @@ def test_partition_primary(netcluster, tmp_path):
                      f["gap_majority_s"], f["converge_s"]))
     finally:
         cam.stop()
+
+
+@pytest.mark.parametrize("ci", ["true", None])
+def test_no_namespaces(monkeypatch, ci):
+    """Namespaces that cannot be made skip the drill, but fail it under CI
+    (CI=true): a CI run must not pass without the drill."""
+    if ci:
+        monkeypatch.setenv("CI", ci)
+    else:
+        monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    try:
+        netns.setup_or_skip(Net(3))
+        raised = None
+    except BaseException as e:  # Skipped and Failed are outcomes, not Exceptions
+        raised = e
+    expected = pytest.fail.Exception if ci else pytest.skip.Exception
+    assert type(raised) is expected and "need root" in str(raised), repr(raised)
