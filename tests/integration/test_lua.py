@@ -192,6 +192,7 @@ def test_endpoint_runaway_and_reload(lua_node):
 # camera that comes back); /act calls an action; cpanel extensions
 ACTIONS = """
 function on_event(ev)
+  ms.log('info', 'seen ' .. ev.stream .. ' ' .. ev.previous .. '->' .. ev.state)
   if ev.type == 'stream' and ev.state == 'active' then
     local ok, err = ms.record_event(ev.stream, 10)
     ms.log('info', 'record_event ' .. ev.stream .. ' ' .. tostring(ok) .. ' ' .. tostring(err))
@@ -271,6 +272,9 @@ def test_actions_event_recording_and_panel(node, shared_cam, tmp_path):
     wait_until(lambda: n.api("/api/v1/streams/ev").json()["enabled"] is False, 10, what="ev disabled")
     n.wait_status("ev", lambda s: s.get("state") != "active", 10, "ev not active")
     assert n.get("/ev/videoshot.jpg?token=" + t["token"]).status == 503
+    # on_event saw it go (states are polled once a second)
+    wait_until(lambda: re.search(r"seen ev active->(stopped|inactive|suspended)", n.log_text()), 10,
+               what="on_event seeing ev stop")
     assert act(action="enable", stream="ev") == {"ok": True}
     n.wait_active("ev", timeout=30)
     wait_until(lambda: started() >= 2, 10, what="on_event record_event after the comeback")
