@@ -714,11 +714,8 @@ static int l_every(lua_State *L)
 
 /* A stream action handed to the cluster's control loop (node/cluster.h),
  * the job the REST handler would post for POST /api/v1/streams/{id}/
- * {action}; asynchronous: its answer is only logged. */
-typedef struct {
-    ms_cluster_job_t job;
-} ljob_t;
-
+ * {action}; asynchronous: its answer is only logged. The job is ours
+ * (heap) until done(job), which the loop calls once, and frees it. */
 static void ljob_done(ms_cluster_job_t *j)
 {
     if (j->status < 200 || j->status > 299) {
@@ -743,18 +740,16 @@ static int post_action(lua_State *L, const char *action, const char *id)
 {
     if (strlen(id) == 0 || strlen(id) >= sizeof(((ms_cluster_job_t *)0)->id))
         return fail(L, "bad stream id");
-    ljob_t *lj = calloc(1, sizeof *lj);
-    if (!lj)
+    ms_cluster_job_t *j = calloc(1, sizeof *j);
+    if (!j)
         return fail(L, "out of memory");
-    ms_cluster_job_t *j = &lj->job;
     snprintf(j->method, sizeof j->method, "POST");
     snprintf(j->res, sizeof j->res, "streams");
     snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->action, sizeof j->action, "%s", action);
     j->done = ljob_done;
-    j->ud = lj;
     if (ms_cluster_post(j) < 0) {
-        free(lj);
+        free(j);
         return fail(L, "the node is stopping");
     }
     lua_pushboolean(L, 1);
