@@ -2,6 +2,7 @@
  * authenticated like the rest of /api/v1:
  *   GET  /api/v1/lua                 the scripts that run and their hashes
  *   POST /api/v1/lua/reload          re-reads lua_dir; each file's result
+ *   GET  /api/v1/lua/panel           the scripts' cpanel columns and fields
  *   ANY  /api/v1/lua/{name}/{path}   a route the script {name}.lua
  *                                    registered with ms.route (JSON in/out)
  * MHD threads. */
@@ -39,6 +40,16 @@ enum MHD_Result ms_api_lua(ms_req_t *r)
         if (!e)
             return no_engine(r);
         json_t *j = ms_lua_reload(e);
+        return j ? ms_api_reply_json(r, 200, j, NULL)
+                 : ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
+    }
+    if (r->nsegs == 4 && strcmp(r->segs[3], "panel") == 0) {
+        if (!get) {
+            const char *hdrs[] = {"Allow", "GET, HEAD", NULL};
+            return ms_api_reply_error(r, 405, "method not allowed", NULL, hdrs);
+        }
+        /* without an engine: no extensions (the cpanel asks every node) */
+        json_t *j = e ? ms_lua_panel(e) : json_pack("{s:[],s:[]}", "columns", "fields");
         return j ? ms_api_reply_json(r, 200, j, NULL)
                  : ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
     }

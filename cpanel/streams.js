@@ -1,6 +1,8 @@
 // Streams tab: the table of GET /api/v1/streams, refreshed every 2 s in
 // place (rows keyed by uid; only changed cells are written), with a name
-// filter and flag filters (all checked flags must hold).
+// filter and flag filters (all checked flags must hold). Columns of the
+// Lua scripts (GET /api/v1/lua/panel, docs/lua.md "cpanel") come after the
+// built-in ones, fetched with each refresh and written as text only.
 import { get } from './api.js';
 import { h, put, setText, fmtKbps, fmtDuration, hidePassword } from './dom.js';
 
@@ -32,12 +34,30 @@ export function streamsView(main, go) {
     cb.addEventListener('change', () => { cb.checked ? filter.flags.add(f) : filter.flags.delete(f); apply(); });
     return h('label', { class: 'flag' }, cb, f === 'dvr' ? 'DVR' : f[0].toUpperCase() + f.slice(1));
   });
+  const HEAD = ['№', 'Name', 'Status', 'Clients', 'Bitrate', 'Uptime', 'Reconnects', 'Source', ''];
+  const headRow = h('tr', {}, ...HEAD.map((t) => h('th', { text: t })));
   put(main,
     h('div', { class: 'toolbar' }, text, ...boxes, count),
     err,
-    h('table', { class: 'grid', id: 'streams' },
-      h('thead', {}, h('tr', {}, ...['№', 'Name', 'Status', 'Clients', 'Bitrate', 'Uptime', 'Reconnects', 'Source', ''].map((t) => h('th', { text: t })))),
-      tbody));
+    h('table', { class: 'grid', id: 'streams' }, h('thead', {}, headRow), tbody));
+
+  // the Lua columns: [{title, values: {uid: text}}]; the header and every
+  // row's extra cells are rebuilt only when the titles change
+  let luaCols = [];
+  let luaKey = '';
+  function setLuaColumns(cols) {
+    luaCols = cols;
+    const key = JSON.stringify(cols.map((c) => c.title));
+    if (key === luaKey) return;
+    luaKey = key;
+    put(headRow, ...HEAD.map((t) => h('th', { text: t })), ...cols.map((c, i) => h('th', { class: 'lua-col', 'data-lua': String(i), text: c.title })));
+    for (const row of rows.values()) luaCells(row);
+  }
+  function luaCells(row) {
+    for (const td of row.lua) td.remove();
+    row.lua = luaCols.map((c, i) => h('td', { class: 'lua-col', 'data-lua': String(i) }));
+    row.tr.append(...row.lua);
+  }
 
   let last = [];
   function visible(s) {
@@ -64,7 +84,9 @@ export function streamsView(main, go) {
     const open = () => go('#/stream/' + encodeURIComponent(s.uid));
     tr.addEventListener('click', open);
     tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
-    return { tr, cells };
+    const row = { tr, cells, lua: [] };
+    luaCells(row);
+    return row;
   }
   function fill(row, s) {
     const st = s.status || {};
@@ -95,10 +117,14 @@ export function streamsView(main, go) {
         s.dvr && s.dvr.enabled ? h('span', { class: 'icon icon-dvr', title: 'DVR recording on', text: '● DVR' }) : null,
         hasAudio(s) ? h('span', { class: 'icon icon-audio', title: 'audio', text: '♪' }) : null);
     }
+    luaCols.forEach((col, i) => setText(row.lua[i], (col.values || {})[s.uid] ?? ''));
   }
   async function refresh() {
     try {
-      const data = await get('/streams');
+      // one panel request per refresh (not per stream); a node without
+      // scripts answers no columns, an error leaves them out
+      const [data, panel] = await Promise.all([get('/streams'), get('/lua/panel').catch(() => null)]);
+      setLuaColumns(panel && Array.isArray(panel.columns) ? panel.columns.filter((c) => c && typeof c.title === 'string') : []);
       last = data.streams || [];
       const seen = new Set();
       let prev = null;

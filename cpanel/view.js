@@ -220,6 +220,8 @@ export function streamView(main, go, id) {
       dvr.enabled && ['Archive', sd.bytes !== undefined ? fmtBytes(sd.bytes) + ' in ' + (sd.chunks ?? 0) + ' chunks' : '—'],
       dvr.enabled && ['DVR memory', fmtBytes(sd.memory_bytes)],
       ['Reason', st.reason || '—'],
+      // fields of the Lua scripts (docs/lua.md "cpanel"): text only
+      ...luaFields.map((f, i) => [f.title, (f.values || {})[s.uid] ?? '—', 'view-lua-' + i]),
     ]));
     const cfg = Object.assign({}, s);
     delete cfg.status;
@@ -235,9 +237,15 @@ export function streamView(main, go, id) {
   }
 
   let n = 0;
+  let luaFields = [];
   async function refresh() {
     try {
-      cur = await get('/streams/' + encodeURIComponent(id));
+      // the Lua fields come with each refresh (one request; none when the
+      // node has no scripts or answers an error)
+      const [s, panel] = await Promise.all([get('/streams/' + encodeURIComponent(id)),
+        get('/lua/panel').catch(() => null)]);
+      cur = s;
+      luaFields = panel && Array.isArray(panel.fields) ? panel.fields.filter((f) => f && typeof f.title === 'string') : [];
       render();
       setText(err, '');
       if (!sessions) { sessions = sessionsCard(cur.uid); put(sessionsSlot, sessions.el); }

@@ -16,11 +16,14 @@
 #include <lualib.h>
 #include <openssl/evp.h>
 
+#include "dvr/dvr.h"
+#include "node/cluster.h"
 #include "node/config.h"
 #include "node/lua.h"
 #include "node/streams.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/token.h"
 #include "util/urlquery.h"
 
 #define CTX        "[lua]"
@@ -52,6 +55,7 @@ struct ms_lua {
     int64_t budget;
     int fail_open;
     int ttl_ms;
+    char secret[256]; /* ms.token ("" = no tokens) */
     /* the event thread (ms_lua_events_start): on_event and ms.every */
     pthread_mutex_t ev_mu;
     pthread_cond_t ev_cv;
@@ -132,6 +136,7 @@ typedef struct {
     int64_t budget;
     int exhausted;
     uint64_t serial; /* of the set it was built from */
+    ms_lua_t *e;     /* the engine (ms.token's secret) */
 } lstate_t;
 
 /* lua_Alloc with the cap: a growth past it fails (Lua raises a memory
@@ -705,6 +710,222 @@ static int l_every(lua_State *L)
     return 0;
 }
 
+/* ---- actions (docs/lua.md "Actions") ----------------------------------- */
+
+/* A stream action handed to the cluster's control loop (node/cluster.h),
+ * the job the REST handler would post for POST /api/v1/streams/{id}/
+ * {action}; asynchronous: its answer is only logged. The job is ours
+ * (heap) until done(job), which the loop calls once, and frees it. */
+static void ljob_done(ms_cluster_job_t *j)
+{
+    if (j->status < 200 || j->status > 299) {
+        const char *err = json_string_value(json_object_get(j->reply, "error"));
+        MS_WARN(CTX, "ms.%s(%s): %u %s", j->action, j->id, j->status, err ? err : "");
+    } else {
+        MS_INFO(CTX, "ms.%s(%s): done", j->action, j->id);
+    }
+    json_decref(j->reply);
+    free(j);
+}
+
+/* pushes nil, msg; returns 2 */
+static int fail(lua_State *L, const char *msg)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    return 2;
+}
+
+static int post_action(lua_State *L, const char *action, const char *id)
+{
+    if (strlen(id) == 0 || strlen(id) >= sizeof(((ms_cluster_job_t *)0)->id))
+        return fail(L, "bad stream id");
+    ms_cluster_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return fail(L, "out of memory");
+    snprintf(j->method, sizeof j->method, "POST");
+    snprintf(j->res, sizeof j->res, "streams");
+    snprintf(j->id, sizeof j->id, "%s", id);
+    snprintf(j->action, sizeof j->action, "%s", action);
+    j->done = ljob_done;
+    if (ms_cluster_post(j) < 0) {
+        free(j);
+        return fail(L, "the node is stopping");
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ms.restart(id): with the cluster state, the REST call's job (the server
+ * that runs the stream restarts it); without, ms_streams_restart here. */
+static int l_restart(lua_State *L)
+{
+    const char *id = luaL_checkstring(L, 1);
+    if (ms_cluster_enabled())
+        return post_action(L, "restart", id);
+    int rc = ms_streams_restart(id);
+    if (rc == -ENOENT)
+        return fail(L, "unknown stream");
+    if (rc < 0)
+        return fail(L, "the stream is not running here");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int set_enabled(lua_State *L, const char *action)
+{
+    const char *id = luaL_checkstring(L, 1);
+    if (!ms_cluster_enabled())
+        return fail(L, "needs the cluster state (listen.raft)");
+    return post_action(L, action, id);
+}
+
+static int l_enable(lua_State *L)
+{
+    return set_enabled(L, "enable");
+}
+
+static int l_disable(lua_State *L)
+{
+    return set_enabled(L, "disable");
+}
+
+/* The config of a stream of this node; 0 or pushes nil, msg (2). */
+static int find_cfg(lua_State *L, const char *id, ms_stream_cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    ms_stream_t *s = ms_streams_find(id);
+    if (!s)
+        return fail(L, "unknown stream");
+    int rc = ms_stream_get_cfg(s, cfg);
+    ms_stream_unref(s);
+    if (rc < 0)
+        return fail(L, "out of memory");
+    return 0;
+}
+
+/* ms.record_event(id, seconds): what POST /api/v1/streams/{id}/events
+ * does (api/archive.c): ms_dvr_event on a stream recording in event mode. */
+static int l_record_event(lua_State *L)
+{
+    const char *id = luaL_checkstring(L, 1);
+    lua_Integer sec = luaL_checkinteger(L, 2);
+    if (sec < 1 || sec > 86400)
+        return fail(L, "seconds: 1..86400");
+    ms_stream_cfg_t cfg;
+    int n = find_cfg(L, id, &cfg);
+    if (n)
+        return n;
+    const char *err = NULL;
+    if (!cfg.dvr_enabled || cfg.dvr_mode != MS_DVR_EVENT) {
+        err = "stream does not record in event mode";
+    } else {
+        int rc = ms_dvr_event(cfg.uid, (int64_t)sec);
+        if (rc == -ENOENT)
+            err = "stream is not recording (not running here)";
+        else if (rc < 0)
+            err = "event failed";
+    }
+    ms_stream_cfg_free(&cfg);
+    if (err)
+        return fail(L, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ms.token(id, {hours=, seconds=, ip=}): a live playback token as
+ * POST /api/v1/streams/{id}/tokens issues it (util/token.h, the node's
+ * secret); returns token, expires (UTC s). */
+static int l_token(lua_State *L)
+{
+    const char *id = luaL_checkstring(L, 1);
+    lua_Number ttl = 3600;
+    const char *ip = NULL;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        if (lua_getfield(L, 2, "hours") != LUA_TNIL)
+            ttl = luaL_checknumber(L, -1) * 3600;
+        if (lua_getfield(L, 2, "seconds") != LUA_TNIL)
+            ttl = luaL_checknumber(L, -1);
+        if (lua_getfield(L, 2, "ip") != LUA_TNIL)
+            ip = luaL_checkstring(L, -1);
+    }
+    if (!(ttl >= 1 && ttl <= 365.0 * 86400))
+        return fail(L, "the lifetime must be 1 s .. 365 days");
+    lstate_t *st = lstate_of(L);
+    if (!st->e || !st->e->secret[0])
+        return fail(L, "no secret: tokens are unavailable");
+    ms_stream_cfg_t cfg;
+    int n = find_cfg(L, id, &cfg);
+    if (n)
+        return n;
+    /* the issue time rounded up, as the REST call does (api/tokens_api.c) */
+    int64_t expires = (ms_wall_us() + 999999) / 1000000 + (int64_t)ttl;
+    char tok[MS_TOKEN_MAX];
+    int rc =
+        ms_token_make(st->e->secret, cfg.uid, MS_TOKEN_LIVE, expires, 0, 0, ip, tok, sizeof tok);
+    ms_stream_cfg_free(&cfg);
+    if (rc < 0)
+        return fail(L,
+                    rc == -EINVAL ? "bad argument (ip: a literal address)" : "cannot make a token");
+    lua_pushstring(L, tok);
+    lua_pushinteger(L, (lua_Integer)expires);
+    return 2;
+}
+
+/* ---- cpanel extensions (docs/lua.md "cpanel") ---------------------------- */
+
+/* ms.panel_column(title, fn) / ms.panel_field(title, fn): only while a
+ * script's top level runs; kept in ms.panel[script] = {{kind, title, fn}}
+ * (in registration order), at most MS_LUA_PANEL_MAX of each kind per
+ * state. */
+static int panel_add(lua_State *L, const char *kind)
+{
+    size_t tl;
+    luaL_checklstring(L, 1, &tl);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (tl == 0 || tl > 64)
+        return luaL_error(L, "ms.panel_%s: the title must be 1..64 bytes", kind);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "ms.loading") != LUA_TSTRING)
+        return luaL_error(L, "ms.panel_%s: only while the script loads", kind);
+    const char *script = lua_tostring(L, -1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "ms.npanel");
+    lua_getfield(L, -1, kind);
+    lua_Integer n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (n >= MS_LUA_PANEL_MAX)
+        return luaL_error(L, "ms.panel_%s: at most %d", kind, MS_LUA_PANEL_MAX);
+    lua_pushinteger(L, n + 1);
+    lua_setfield(L, -2, kind);
+    lua_pop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "ms.panel");
+    if (lua_getfield(L, -1, script) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, script);
+    }
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "title");
+    lua_pushvalue(L, 2);
+    lua_setfield(L, -2, "fn");
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    return 0;
+}
+
+static int l_panel_column(lua_State *L)
+{
+    return panel_add(L, "column");
+}
+
+static int l_panel_field(lua_State *L)
+{
+    return panel_add(L, "field");
+}
+
 static void open_sandbox(lua_State *L)
 {
     static const luaL_Reg libs[] = {
@@ -752,6 +973,13 @@ static void open_sandbox(lua_State *L)
                                   {"route", l_route},
                                   {"every", l_every},
                                   {"query", l_query},
+                                  {"restart", l_restart},
+                                  {"enable", l_enable},
+                                  {"disable", l_disable},
+                                  {"record_event", l_record_event},
+                                  {"token", l_token},
+                                  {"panel_column", l_panel_column},
+                                  {"panel_field", l_panel_field},
                                   {NULL, NULL}};
     luaL_newlib(L, ms);
     lua_pushlightuserdata(L, (void *)&ms_null_key);
@@ -765,6 +993,10 @@ static void open_sandbox(lua_State *L)
     lua_setfield(L, LUA_REGISTRYINDEX, "ms.routes");
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, "ms.timers");
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "ms.panel");
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "ms.npanel");
 }
 
 static int traceback_msg(lua_State *L)
@@ -814,8 +1046,12 @@ static int load_script(lstate_t *s, const script_t *sc)
     lua_setfield(L, LUA_REGISTRYINDEX, "ms.loading");
     if (rc != LUA_OK) {
         lua_remove(L, -2); /* env */
-        /* drop the routes it registered before failing */
+        /* drop the routes and panel entries it registered before failing */
         lua_getfield(L, LUA_REGISTRYINDEX, "ms.routes");
+        lua_pushnil(L);
+        lua_setfield(L, -2, sc->name);
+        lua_pop(L, 1);
+        lua_getfield(L, LUA_REGISTRYINDEX, "ms.panel");
         lua_pushnil(L);
         lua_setfield(L, -2, sc->name);
         lua_pop(L, 1);
@@ -896,6 +1132,7 @@ static lstate_t *thread_state(ms_lua_t *e)
         set_unref(set);
         return NULL;
     }
+    s->e = e;
     lua_pushcfunction(s->L, open_protected);
     if (lua_pcall(s->L, 0, 0, 0) != LUA_OK) {
         lstate_close(s);
@@ -918,7 +1155,10 @@ static lstate_t *thread_state(ms_lua_t *e)
 
 static int name_ok(const char *n, size_t len)
 {
-    if (len == 0 || len >= 64 || strcmp(n, "reload") == 0)
+    /* n is the file name: its first len bytes are the base name; reload
+     * and panel are calls of /api/v1/lua, not script names */
+    if (len == 0 || len >= 64 || (len == 6 && strncmp(n, "reload", 6) == 0) ||
+        (len == 5 && strncmp(n, "panel", 5) == 0))
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = n[i];
@@ -1040,6 +1280,7 @@ json_t *ms_lua_reload(ms_lua_t *e)
     chk = lstate_new(e->mem_cap, e->budget);
     if (!chk)
         goto oom;
+    chk->e = e;
     lua_pushcfunction(chk->L, open_protected);
     if (lua_pcall(chk->L, 0, 0, 0) != LUA_OK)
         goto oom;
@@ -1154,6 +1395,7 @@ ms_lua_t *ms_lua_new(const char *dir, const ms_lua_opts_t *o)
     e->budget = o && o->budget > 0 ? o->budget : MS_LUA_BUDGET_DEFAULT;
     e->fail_open = o ? o->fail_open : 0;
     e->ttl_ms = o && o->session_ttl_ms > 0 ? o->session_ttl_ms : 10000;
+    snprintf(e->secret, sizeof e->secret, "%s", o && o->secret ? o->secret : "");
     json_t *rep = ms_lua_reload(e);
     if (!rep) {
         ms_lua_free(e);
@@ -1337,6 +1579,179 @@ int ms_lua_http(ms_lua_t *e, const char *script, const char *method, const char 
     lua_settop(L, top);
     lua_gc(L, LUA_GCSTEP, 0);
     return *out ? status : -ENOMEM;
+}
+
+/* ---- the cpanel descriptor ---------------------------------------------- */
+
+/* The length of the longest prefix of p[0..n) that is whole UTF-8
+ * characters (RFC 3629 section 4), at most max bytes; -1 when p is not
+ * UTF-8. */
+static long utf8_prefix(const unsigned char *p, size_t n, size_t max)
+{
+    size_t i = 0, keep = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        if (len == 0 || (len == 2 && c < 0xC2) || (len == 4 && c > 0xF4) || i + len > n)
+            return -1;
+        for (size_t k = 1; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80)
+                return -1;
+        i += len;
+        if (i <= max)
+            keep = i;
+    }
+    return (long)keep;
+}
+
+/* Runs in one protected call under one budget: the streams (ms.streams())
+ * and every panel entry of every script (file name order; the script
+ * names are upvalue 1, an array), one call per entry and stream, each in
+ * its own pcall. Returns {columns = {...}, fields = {...}}, each entry
+ * {title, script, values = {uid = text}, error = first error}. */
+static int panel_run(lua_State *L)
+{
+    lstate_t *st = lstate_of(L);
+    lua_settop(L, 0);
+    lua_pushcfunction(L, l_streams);
+    lua_call(L, 0, 1); /* 1: streams */
+    lua_createtable(L, 0, 2);
+    lua_newtable(L);
+    lua_setfield(L, 2, "columns");
+    lua_newtable(L);
+    lua_setfield(L, 2, "fields");                   /* 2: the result */
+    lua_getfield(L, LUA_REGISTRYINDEX, "ms.panel"); /* 3 */
+    lua_Integer nscripts = (lua_Integer)lua_rawlen(L, lua_upvalueindex(1));
+    lua_Integer nstreams = (lua_Integer)lua_rawlen(L, 1);
+    for (lua_Integer si = 1; si <= nscripts; si++) {
+        lua_rawgeti(L, lua_upvalueindex(1), si);                    /* 4: script name */
+        if (lua_getfield(L, 3, lua_tostring(L, 4)) != LUA_TTABLE) { /* 5: its entries */
+            lua_settop(L, 3);
+            continue;
+        }
+        for (lua_Integer k = 1; k <= (lua_Integer)lua_rawlen(L, 5); k++) {
+            lua_rawgeti(L, 5, k); /* 6: entry */
+            lua_getfield(L, 6, "kind");
+            int column = strcmp(lua_tostring(L, -1), "column") == 0;
+            lua_pop(L, 1);
+            lua_getfield(L, 2, column ? "columns" : "fields"); /* 7 */
+            lua_createtable(L, 0, 4);                          /* 8: out entry */
+            lua_getfield(L, 6, "title");
+            lua_setfield(L, 8, "title");
+            lua_pushvalue(L, 4);
+            lua_setfield(L, 8, "script");
+            lua_newtable(L); /* 9: values */
+            for (lua_Integer i = 1; i <= nstreams && !st->exhausted; i++) {
+                lua_getfield(L, 6, "fn");
+                lua_rawgeti(L, 1, i);
+                lua_getfield(L, -1, "uid"); /* fn, stream, uid */
+                lua_insert(L, -3);          /* uid, fn, stream */
+                const char *err = NULL;
+                if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+                    err = lua_isstring(L, -1) ? lua_tostring(L, -1) : "error";
+                } else if (lua_isnil(L, -1)) {
+                    lua_pop(L, 2); /* no value for this stream */
+                    continue;
+                } else if (lua_type(L, -1) == LUA_TNUMBER || lua_type(L, -1) == LUA_TBOOLEAN ||
+                           lua_type(L, -1) == LUA_TSTRING) {
+                    size_t len;
+                    const char *v = luaL_tolstring(L, -1, &len);
+                    long keep = utf8_prefix((const unsigned char *)v, len, MS_LUA_PANEL_TEXT_MAX);
+                    if (keep < 0) {
+                        err = "the value is not UTF-8 text";
+                        lua_pop(L, 1);
+                    } else {
+                        lua_pushlstring(L, v, (size_t)keep);
+                        lua_remove(L, -2); /* the tolstring copy */
+                        lua_remove(L, -2); /* the value */
+                        lua_rawset(L, 9);  /* values[uid] = text */
+                        continue;
+                    }
+                } else {
+                    err = "the value must be a string, number or boolean";
+                }
+                if (lua_getfield(L, 8, "error") == LUA_TNIL) {
+                    lua_pop(L, 1);
+                    size_t el;
+                    const char *e = err;
+                    el = strlen(e);
+                    long keep = utf8_prefix((const unsigned char *)e, el, MS_LUA_PANEL_TEXT_MAX);
+                    lua_pushlstring(L, e, keep < 0 ? 0 : (size_t)keep);
+                    lua_setfield(L, 8, "error");
+                } else {
+                    lua_pop(L, 1);
+                }
+                lua_settop(L, 9);
+            }
+            if (st->exhausted && lua_getfield(L, 8, "error") == LUA_TNIL) {
+                lua_pushstring(L, "instruction budget exhausted");
+                lua_setfield(L, 8, "error");
+            }
+            lua_settop(L, 9);
+            lua_setfield(L, 8, "values");
+            lua_rawseti(L, 7, (lua_Integer)lua_rawlen(L, 7) + 1);
+            lua_settop(L, 5);
+        }
+        lua_settop(L, 3);
+    }
+    lua_settop(L, 2);
+    return 1;
+}
+
+/* An object for a Lua table that to_json made an array (an empty table). */
+static void as_object(json_t *parent, const char *key)
+{
+    if (json_is_array(json_object_get(parent, key)))
+        json_object_set_new(parent, key, json_object());
+}
+
+json_t *ms_lua_panel(ms_lua_t *e)
+{
+    assert(e);
+    json_t *out = json_pack("{s:[],s:[]}", "columns", "fields");
+    lstate_t *s = thread_state(e);
+    if (!s || !out)
+        return out;
+    set_t *set = cur_ref(e);
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    lua_createtable(L, set ? (int)set->n : 0, 0);
+    for (size_t i = 0; set && i < set->n; i++) {
+        lua_pushstring(L, set->v[i].name);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    set_unref(set);
+    lua_pushcclosure(L, panel_run, 1);
+    if (call(s, 0, 1) != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        MS_WARN(CTX, "panel: %s", msg ? msg : "?");
+        json_object_set_new(out, "error", json_string(msg ? msg : "script error"));
+    } else {
+        char err[96] = "";
+        json_t *j = to_json(L, -1, 0, err, sizeof err);
+        if (j) {
+            const char *kinds[] = {"columns", "fields"};
+            for (int k = 0; k < 2; k++) {
+                json_t *arr = json_object_get(j, kinds[k]);
+                if (!json_is_array(arr))
+                    continue;
+                size_t i;
+                json_t *ent;
+                json_array_foreach(arr, i, ent) as_object(ent, "values");
+                json_object_set(out, kinds[k], arr);
+            }
+            json_decref(j);
+        } else {
+            json_object_set_new(out, "error", json_string(err));
+        }
+    }
+    lua_settop(L, top);
+    lua_gc(L, LUA_GCSTEP, 0);
+    return out;
 }
 
 /* ---- the node's engine and the session cache ------------------------------- */

@@ -36,12 +36,15 @@ typedef struct ms_lua ms_lua_t;
 #define MS_LUA_FILES_MAX       64          /* scripts of lua_dir */
 #define MS_LUA_PAT_MAX         256         /* bytes of a pattern */
 #define MS_LUA_PAT_COST_MAX    2e7         /* pattern cost estimate (lua.c pattern_cost) */
+#define MS_LUA_PANEL_MAX       16          /* cpanel columns, and fields, per node */
+#define MS_LUA_PANEL_TEXT_MAX  200         /* bytes of one cpanel value */
 
 typedef struct {
     size_t mem_cap;     /* 0 = MS_LUA_MEM_CAP_DEFAULT */
     int64_t budget;     /* 0 = MS_LUA_BUDGET_DEFAULT */
     int fail_open;      /* a script error or spent budget allows (default: denies) */
     int session_ttl_ms; /* on_play decisions cached this long after the last use; 0 = 10 s */
+    const char *secret; /* the node's secret, for ms.token (copied; NULL = no tokens) */
 } ms_lua_opts_t;
 
 /* A new engine for the scripts of dir (copied; "" = no scripts), which are
@@ -94,6 +97,17 @@ int ms_lua_decide(ms_lua_t *e, const ms_lua_req_t *q, char *reason, size_t cap);
  * -ENOMEM. Any thread. */
 int ms_lua_http(ms_lua_t *e, const char *script, const char *method, const char *path,
                 const char *query, const char *ip, const char *body, size_t body_len, json_t **out);
+
+/* The cpanel descriptor (GET /api/v1/lua/panel): every ms.panel_column
+ * and ms.panel_field of the scripts (file name order), each computed for
+ * every stream of this node, in one call under one budget:
+ *   {"columns": [{"title", "script", "values": {uid: text}, "error"?}],
+ *    "fields": [...same...], "error"?: "..."}
+ * A value is the function's string, number or boolean as text (nil: none),
+ * cut to MS_LUA_PANEL_TEXT_MAX bytes at a character boundary; "error" of
+ * an entry is its first failure. New reference the caller owns, NULL only
+ * when out of memory. Any thread. */
+json_t *ms_lua_panel(ms_lua_t *e);
 
 /* ---- events and timers (off the media path) ---------------------------
  * One thread per engine runs on_event(ev) of every script for each queued

@@ -303,7 +303,7 @@ static int run(const char *path)
     }
     /* the Lua scripts (docs/lua.md): a script that does not load is
      * logged and left out; the node runs without it */
-    ms_lua_opts_t lo = {.fail_open = cfg.lua_fail_open};
+    ms_lua_opts_t lo = {.fail_open = cfg.lua_fail_open, .secret = cfg.secret};
     lua = ms_lua_new(cfg.lua_dir, &lo);
     ms_lua_set_global(lua);
     /* on_event (stream state changes, polled every second) and ms.every */

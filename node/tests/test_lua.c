@@ -574,6 +574,129 @@ static void test_events_and_timers(void **st)
     assert_true(budget);
 }
 
+/* The actions' answers without a stream and without the cluster state
+ * (the integration tests run them on a node: test_lua.py). */
+static void test_actions_errors(void **st)
+{
+    (void)st;
+    ms_lua_t *e =
+        probe_engine("local function two(f, ...) local a, b = f(...) return {a == nil, b} end\n"
+                     "return 200, {\n"
+                     "  restart = two(ms.restart, 'nope'),\n"
+                     "  enable = two(ms.enable, 'nope'),\n"
+                     "  disable = two(ms.disable, 'nope'),\n"
+                     "  event = two(ms.record_event, 'nope', 10),\n"
+                     "  event0 = two(ms.record_event, 'nope', 0),\n"
+                     "  token = two(ms.token, 'nope', {hours = 2}),\n"
+                     "  token0 = two(ms.token, 'nope', {seconds = 0}),\n"
+                     "  badarg = pcall(ms.record_event, 'nope', 'x'),\n"
+                     "}");
+    int status;
+    json_t *j = probe(e, &status);
+    assert_int_equal(status, 200);
+    struct {
+        const char *k, *err;
+    } want[] = {{"restart", "unknown stream"},
+                {"enable", "needs the cluster state (listen.raft)"},
+                {"disable", "needs the cluster state (listen.raft)"},
+                {"event", "unknown stream"},
+                {"event0", "seconds: 1..86400"},
+                {"token", "no secret: tokens are unavailable"},
+                {"token0", "the lifetime must be 1 s .. 365 days"}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        json_t *a = json_object_get(j, want[i].k);
+        assert_true(json_is_true(json_array_get(a, 0)));
+        assert_string_equal(json_string_value(json_array_get(a, 1)), want[i].err);
+    }
+    assert_true(json_is_false(json_object_get(j, "badarg")));
+    json_decref(j);
+    ms_lua_free(e);
+
+    /* with a secret, an unknown stream is the error */
+    put("a.lua", "ms.route('GET', '/probe', function(req)\n"
+                 "  local t, err = ms.token('nope') return 200, {t == nil, err} end)\n");
+    ms_lua_opts_t o = {.secret = "s3cret"};
+    e = ms_lua_new(g_dir, &o);
+    assert_non_null(e);
+    j = probe(e, &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(json_string_value(json_array_get(j, 1)), "unknown stream");
+    json_decref(j);
+    ms_lua_free(e);
+}
+
+/* The cpanel descriptor: entries in file and registration order, their
+ * limits, a script that fails to load contributes nothing, panel.lua is
+ * a reserved name. (No streams here: the values are tested on a node.) */
+static void test_panel(void **st)
+{
+    (void)st;
+    rm("a.lua");
+    rm("b.lua");
+    put("b.lua", "ms.panel_column('Site', function(s) return 'x' end)\n"
+                 "ms.panel_field('Owner', function(s) return 1 end)\n");
+    put("a.lua", "ms.panel_column('Zone', function(s) return s.name end)\n"
+                 "ms.panel_column('Rack', function(s) return nil end)\n");
+    put("c.lua", "ms.panel_column('Broken', function(s) end)\nerror('no')\n");
+    put("panel.lua", "ms.panel_column('Reserved', function(s) end)\n");
+    put("reload.lua", "ms.panel_column('Reserved', function(s) end)\n");
+    ms_lua_t *e = ms_lua_new(g_dir, NULL);
+    assert_non_null(e);
+    json_t *j = ms_lua_panel(e);
+    assert_non_null(j);
+    json_t *cols = json_object_get(j, "columns");
+    assert_int_equal(json_array_size(cols), 3);
+    const char *titles[] = {"Zone", "Rack", "Site"};
+    const char *scripts[] = {"a", "a", "b"};
+    for (int i = 0; i < 3; i++) {
+        json_t *c = json_array_get(cols, (size_t)i);
+        assert_string_equal(json_string_value(json_object_get(c, "title")), titles[i]);
+        assert_string_equal(json_string_value(json_object_get(c, "script")), scripts[i]);
+        assert_true(json_is_object(json_object_get(c, "values")));
+    }
+    json_t *f = json_array_get(json_object_get(j, "fields"), 0);
+    assert_string_equal(json_string_value(json_object_get(f, "title")), "Owner");
+    assert_int_equal(json_array_size(json_object_get(j, "fields")), 1);
+    json_decref(j);
+    j = ms_lua_status(e);
+    assert_int_equal(json_array_size(json_object_get(j, "files")), 2); /* a, b */
+    json_decref(j);
+    ms_lua_free(e);
+    rm("c.lua");
+    rm("panel.lua");
+    rm("reload.lua");
+
+    /* at most MS_LUA_PANEL_MAX of a kind; titles 1..64 bytes; only at load */
+    rm("b.lua");
+    put("a.lua", "for i = 1, 17 do ms.panel_column('c' .. i, function() end) end\n");
+    e = ms_lua_new(g_dir, NULL);
+    j = ms_lua_status(e);
+    assert_int_equal(json_array_size(json_object_get(j, "files")), 0);
+    json_decref(j);
+    ms_lua_free(e);
+    e = probe_engine("local ok1 = pcall(ms.panel_column, '', function() end)\n"
+                     "local ok2 = pcall(ms.panel_field, string.rep('t', 65), function() end)\n"
+                     "local ok3 = pcall(ms.panel_field, 'late', function() end)\n"
+                     "return 200, {ok1, ok2, ok3}");
+    int status;
+    j = probe(e, &status);
+    assert_int_equal(status, 200);
+    for (int i = 0; i < 3; i++)
+        assert_true(json_is_false(json_array_get(j, (size_t)i)));
+    json_decref(j);
+    j = ms_lua_panel(e);
+    assert_int_equal(json_array_size(json_object_get(j, "columns")), 0);
+    assert_true(json_is_array(json_object_get(j, "fields")));
+    json_decref(j);
+    ms_lua_free(e);
+    /* no scripts at all */
+    e = ms_lua_new("", NULL);
+    j = ms_lua_panel(e);
+    assert_int_equal(json_array_size(json_object_get(j, "columns")), 0);
+    json_decref(j);
+    ms_lua_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +713,8 @@ int main(void)
         cmocka_unit_test(test_no_dir),
         cmocka_unit_test(test_on_play_cache),
         cmocka_unit_test(test_events_and_timers),
+        cmocka_unit_test(test_actions_errors),
+        cmocka_unit_test(test_panel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

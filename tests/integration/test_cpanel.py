@@ -87,10 +87,21 @@ def test_cpanel_dir_config_key(node, tmp_path):
     assert n.get("/cpanel/app.js").status == 404
 
 
+# a cpanel column and field of a Lua script (docs/lua.md "cpanel"); the
+# value looks like HTML: the panel must show it as text
+PANEL_LUA = """
+ms.panel_column('Site', function(s) return '<b>site</b> of ' .. s.name end)
+ms.panel_field('Owner', function(s) return 'team ' .. s.name end)
+"""
+
+
 def test_cpanel_pages_in_chromium(node, shared_cam, tmp_path):
     if not (WEB / "node_modules" / "playwright-core").exists():
         pytest.fail("tests/integration/web/node_modules is missing: run `npm ci` there (scripts/test.sh does)")
-    n = node(streams={"lobby": shared_cam.url("cam"),
+    lua = tmp_path / "lua"
+    lua.mkdir()
+    (lua / "site.lua").write_text(PANEL_LUA)
+    n = node(extra_cfg={"lua_dir": str(lua)}, streams={"lobby": shared_cam.url("cam"),
                       "yard": {"url": shared_cam.url("cam2"), "dvr": {"enabled": True, "chunk_s": 2},
                                "access": {"mode": "private"}}}, start=False)
     rtsp_port = mslib.free_port()
@@ -124,10 +135,14 @@ def test_cpanel_pages_in_chromium(node, shared_cam, tmp_path):
     assert res["finalUrl"] == n.base + "/cpanel/", res["finalUrl"]
     failed = {k: v for k, v in res["steps"].items() if v is not True}
     assert not failed, "steps failed: %s (console: %s)" % (json.dumps(failed, indent=1), res["console"])
-    for step in ("redirect", "login", "table", "filter", "player", "sessions", "transfer", "actions",
+    for step in ("redirect", "login", "table", "lua_column", "filter", "player", "sessions", "transfer", "actions",
                  "timeline", "share", "add_error", "add", "servers", "expired", "logout"):
         assert res["steps"].get(step) is True, step
     assert "url" in res["urlError"].lower() or "rtsp" in res["urlError"].lower(), res["urlError"]
+    # the Lua column and field: the script's values, as text (no <b> element)
+    assert res["lua"]["cell"] == "<b>site</b> of lobby" and res["lua"]["bold"] == 0, res["lua"]
+    assert "&lt;b&gt;" in res["lua"]["html"], res["lua"]
+    assert res["luaField"] == "team lobby", res["luaField"]
     assert res["player"]["t"] > 2 and res["player"]["p"]["fatal"] is None, res["player"]
     # the kicked RTSP viewer's connection was closed: ffmpeg ended long before its 120 s
     assert viewer_rc is not None, "the kicked RTSP viewer still plays"

@@ -186,3 +186,96 @@ def test_endpoint_runaway_and_reload(lua_node):
     assert n.api("/api/v1/lua/api/streams").json()["version"] == 2
     assert n.api("/api/v1/lua").json()["hash"] != st["hash"]
     assert n.alive()
+
+
+# on_event starts event-based recording when a stream becomes active (a
+# camera that comes back); /act calls an action; cpanel extensions
+ACTIONS = """
+function on_event(ev)
+  ms.log('info', 'seen ' .. ev.stream .. ' ' .. ev.previous .. '->' .. ev.state)
+  if ev.type == 'stream' and ev.state == 'active' then
+    local ok, err = ms.record_event(ev.stream, 10)
+    ms.log('info', 'record_event ' .. ev.stream .. ' ' .. tostring(ok) .. ' ' .. tostring(err))
+  end
+end
+
+ms.route('POST', '/act', function(req)
+  local b = req.body
+  if b.action == 'token' then
+    local tok, exp = ms.token(b.stream, {hours = 1})
+    return 200, {token = tok, expires = exp}
+  end
+  local ok, err = ms[b.action](b.stream, b.seconds)
+  return 200, {ok = ok == true, error = err}
+end)
+
+ms.panel_column('Site', function(s) return 'site-' .. s.name end)
+ms.panel_column('Long', function(s) return string.rep('\\u{e9}', 150) end)
+ms.panel_column('Bad', function(s) error('bad value') end)
+ms.panel_field('Clients', function(s) return s.clients end)
+"""
+
+
+def test_actions_event_recording_and_panel(node, shared_cam, tmp_path):
+    d = tmp_path / "lua"
+    d.mkdir()
+    (d / "actions.lua").write_text(ACTIONS)
+    dvr = {"enabled": True, "depth_s": 3600, "chunk_s": 2, "mode": "event"}
+    n = node(streams={"ev": {"url": shared_cam.url("cam"), "dvr": dvr, "access": {"mode": "private"}},
+                      "plain": {"url": shared_cam.url("cam2")}},
+             extra_cfg={"lua_dir": str(d)})
+    n.wait_active("ev", timeout=30)
+
+    def act(**body):
+        r = n.api("/api/v1/lua/actions/act", method="POST", body=body)
+        assert r.status == 200, r.text
+        return r.json()
+
+    def started():
+        return n.log_text().count("record_event ev true nil")
+
+    # the stream became active: on_event opened an event window of 10 s,
+    # which the archive shows as a range
+    wait_until(lambda: started() >= 1, 10, what="on_event record_event")
+    assert "record_event plain nil stream does not record in event mode" in n.log_text()
+    rg = wait_until(lambda: [r for r in n.api("/api/v1/streams/ev/ranges").json()["ranges"]
+                             if r["duration"] >= 4], 20, what="an event range of ev")
+    assert rg[0]["duration"] <= 20, rg
+
+    # errors: nil, message
+    assert act(action="record_event", stream="nosuch", seconds=5) == {"ok": False, "error": "unknown stream"}
+    assert act(action="record_event", stream="ev", seconds=0)["error"] == "seconds: 1..86400"
+    # a live token of the private stream: what the tokens API issues
+    t = act(action="token", stream="ev")
+    assert abs(t["expires"] - time.time() - 3600) < 5, t
+    assert n.get("/ev/videoshot.jpg").status in (401, 403, 404)  # private: no token, no stream
+    r = n.get("/ev/videoshot.jpg?token=" + t["token"])
+    assert r.status == 200 and r.body[:2] == b"\xff\xd8", r.status
+    # restart: through the cluster job, done by the stream's server
+    assert act(action="restart", stream="ev") == {"ok": True}
+    wait_until(lambda: "ms.restart(ev): done" in n.log_text(), 10, what="the restart done")
+
+    # the cpanel descriptor: per stream uid, text cut to 200 bytes (100 é)
+    uid = {s["name"]: s["uid"] for s in n.api("/api/v1/streams").json()["streams"]}
+    p = n.api("/api/v1/lua/panel").json()
+    cols = {c["title"]: c for c in p["columns"]}
+    assert [c["title"] for c in p["columns"]] == ["Site", "Long", "Bad"], p
+    assert cols["Site"]["values"] == {uid["ev"]: "site-ev", uid["plain"]: "site-plain"}, p
+    assert cols["Long"]["values"][uid["ev"]] == "\u00e9" * 100, p
+    assert cols["Bad"]["values"] == {} and "bad value" in cols["Bad"]["error"], p
+    assert p["fields"][0]["title"] == "Clients" and p["fields"][0]["values"][uid["ev"]].isdigit(), p
+    assert n.api("/api/v1/lua/panel", method="POST").status == 405
+
+    # disable through a Lua endpoint: the stream stops; enable: it comes
+    # back, and on_event records again
+    assert act(action="disable", stream="ev") == {"ok": True}
+    wait_until(lambda: n.api("/api/v1/streams/ev").json()["enabled"] is False, 10, what="ev disabled")
+    n.wait_status("ev", lambda s: s.get("state") != "active", 10, "ev not active")
+    assert n.get("/ev/videoshot.jpg?token=" + t["token"]).status == 503
+    # on_event saw it go (states are polled once a second)
+    wait_until(lambda: re.search(r"seen ev active->(stopped|inactive|suspended)", n.log_text()), 10,
+               what="on_event seeing ev stop")
+    assert act(action="enable", stream="ev") == {"ok": True}
+    n.wait_active("ev", timeout=30)
+    wait_until(lambda: started() >= 2, 10, what="on_event record_event after the comeback")
+    assert n.alive()

@@ -5,7 +5,8 @@
 // starts the node (lobby: public, an RTSP viewer playing it; yard: private,
 // recording with dvr.chunk_s 2) and judges the outcome. axe-core checks
 // each page for accessibility violations (out.axe: serious and critical
-// ones by page).
+// ones by page). A Lua script of the node adds a column "Site" and a field
+// (out.lua, out.luaField).
 //
 //   node cpanel.mjs BASE_URL USER PASSWORD OUT_DIR USER_DATA_DIR ADD_URL
 import { readFileSync } from 'node:fs';
@@ -80,6 +81,14 @@ try {
     await shot('streams');
     await axe('streams');
   });
+  await run('lua_column', async () => {
+    // the column of the node's Lua script (docs/lua.md "cpanel"): its
+    // title in the header, the script's value in lobby's row, as text
+    await page.locator('#streams thead th.lua-col', { hasText: 'Site' }).waitFor();
+    const cell = page.locator('#streams-body tr[data-uid]', { hasText: 'lobby' }).locator('td.lua-col').first();
+    await page.waitForFunction((el) => el.textContent !== '', await cell.elementHandle());
+    out.lua = { cell: await cell.textContent(), html: await cell.innerHTML(), bold: await cell.locator('b').count() };
+  });
   await run('filter', async () => {
     await page.fill('#filter-name', 'lob');
     await page.waitForFunction(() => [...document.querySelectorAll('#streams-body tr')].filter((t) => !t.hidden).length === 1);
@@ -111,6 +120,9 @@ try {
     if (st.p.fatal) throw new Error('hls.js fatal error: ' + st.p.fatal);
     await page.waitForFunction(() => document.getElementById('snapshot').naturalWidth > 0);
     await page.locator('#view-uid').waitFor();
+    // the Lua field of the stream view
+    await page.locator('#view-lua-0').waitFor();
+    out.luaField = await page.locator('#view-lua-0').textContent();
     await shot('stream');
     await axe('stream');
   });
