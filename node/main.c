@@ -35,6 +35,7 @@
 #include "node/loader.h"
 #include "dvr/dvr.h"
 #include "node/rtsp_access.h"
+#include "node/rtmp_glue.h"
 #include "node/rtsp_glue.h"
 #include "node/streams.h"
 #include "node/workers.h"
@@ -186,6 +187,7 @@ static void stop_rest(void *ud)
     node_t *n = ud;
     ms_http_stop();
     ms_rtsp_glue_stop();
+    ms_rtmp_glue_stop();
     ms_streams_shutdown(); /* TEARDOWN to every camera, bounded wait */
     uv_close((uv_handle_t *)&n->sig_term, NULL);
     uv_close((uv_handle_t *)&n->sig_int, NULL);
@@ -312,6 +314,11 @@ static int run(const char *path)
         fprintf(stderr, "mediaserver: cannot start RTSP: %s\n", err);
         goto out;
     }
+    if ((r = ms_rtmp_glue_start(&cfg, err, sizeof err)) < 0) {
+        MS_ERROR(n.ctx, "cannot start RTMP on %s:%d: %s", cfg.listen_address, cfg.port_rtmp, err);
+        fprintf(stderr, "mediaserver: cannot start RTMP: %s\n", err);
+        goto out;
+    }
 
     n.sig_term.data = n.sig_int.data = n.sig_hup.data = &n;
     uv_signal_init(&loop, &n.sig_term);
@@ -331,6 +338,7 @@ out:
     if (http_up)
         ms_http_stop();
     ms_rtsp_glue_stop();
+    ms_rtmp_glue_stop();
     if (streams_up)
         ms_streams_shutdown();
     if (workers)

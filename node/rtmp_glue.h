@@ -1,0 +1,23 @@
+/* Glue between the node's streams (node/streams.h) and the RTMP server
+ * (media/rtmp/server.h): stream lookup, stream loops through
+ * ms_worker_post(), publishers attached to publish:// streams (their
+ * publish_key and publish.republish), and players decided by the one
+ * playback decision point (api/access.h ms_playback_decide, ?token=).
+ * docs/rtmp.md. */
+#ifndef MS_NODE_RTMP_GLUE_H
+#define MS_NODE_RTMP_GLUE_H
+
+#include <stddef.h>
+
+#include "node/config.h"
+
+/* Control thread, after ms_streams_init(). Starts the server on
+ * cfg->listen_address:cfg->port_rtmp (0 = disabled: returns 0). cfg is
+ * borrowed until ms_rtmp_glue_stop. Returns 0 or a negative errno with a
+ * reason in err. */
+int ms_rtmp_glue_start(const ms_node_cfg_t *cfg, char *err, size_t errlen);
+/* Control thread, before ms_streams_shutdown() (the worker loops must
+ * still run). Idempotent. */
+void ms_rtmp_glue_stop(void);
+
+#endif

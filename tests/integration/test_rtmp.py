@@ -1,0 +1,193 @@
+"""RTMP server and HTTP-FLV with real peers (docs/rtmp.md): ffmpeg publishes
+H.264 + AAC to a publish:// stream, whose HLS and RTSP outputs then decode
+like a camera's; ffmpeg plays it back over rtmp:// and HTTP-FLV; a wrong
+publish key and a second publisher are refused at once with an onStatus
+error; garbage, oversized chunks and endless handshakes leave the node
+serving; GStreamer's rtmp2sink (simple handshake) publishes too."""
+
+import shutil
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from mslib import ffmpeg_decode, wait_until
+
+FPS = 25
+
+
+def publisher(url, seconds=60, extra=()):
+    """ffmpeg publishing a test pattern (H.264, GOP 1 s) and a tone (AAC)
+    in real time to url."""
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-re",
+           "-f", "lavfi", "-i", "testsrc=size=320x240:rate=%d" % FPS,
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+           "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+           "-g", str(FPS), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"] + list(extra) + [
+           "-f", "flv", url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def rtmp_node(node, free_port):
+    n = node(streams={"live1": "publish://",
+                      "keyed": {"url": "publish://", "publish_key": "s3cret"},
+                      "kicky": {"url": "publish://", "publish": {"republish": "kick"}}},
+             start=False)
+    n.rtmp_port = free_port()
+    n.rtsp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["listen"]["rtsp"] = n.rtsp_port
+    n.write_config()
+    n.start()
+    n.rtmp = "rtmp://127.0.0.1:%d/live/" % n.rtmp_port
+    procs = []
+    n.procs = procs
+    yield n
+    for p in procs:
+        stop(p)
+
+
+def _frames_ok(res, seconds):
+    assert res.errors == [], res
+    assert res.rc == 0, res
+    want = seconds * FPS
+    assert want * 0.85 <= res.frames <= want * 1.1, res
+
+
+def test_publish_then_hls_rtsp_rtmp_flv(rtmp_node):
+    n = rtmp_node
+    st = n.status("live1")
+    assert st["state"] == "inactive", st
+    pub = publisher(n.rtmp + "live1")
+    n.procs.append(pub)
+    n.wait_active("live1", timeout=15)
+    st = n.wait_status("live1", lambda s: s["video_codec"].lower() == "h264" and
+                       s["audio_codec"].lower() == "aac", timeout=10, what="codecs")
+    assert (st["width"], st["height"]) == (320, 240), st
+    n.wait_hls("live1", segments=2, timeout=20)
+    _frames_ok(ffmpeg_decode(n.hls_url("live1"), 2), 2)
+    _frames_ok(ffmpeg_decode("rtsp://127.0.0.1:%d/live1" % n.rtsp_port, 3,
+                             extra_in=["-rtsp_transport", "tcp"]), 3)
+    _frames_ok(ffmpeg_decode(n.rtmp + "live1", 3), 3)
+    _frames_ok(ffmpeg_decode("%s/live1/live.flv" % n.base, 3), 3)
+    # the publisher leaves: the stream waits again
+    stop(pub)
+    wait_until(lambda: n.status("live1")["state"] == "inactive", 15, what="inactive after unpublish")
+
+
+def _publish_refused(n, url):
+    t0 = time.monotonic()
+    p = publisher(url, seconds=30)
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        stop(p)
+        pytest.fail("publisher was not refused")
+    return rc, time.monotonic() - t0, p.stderr.read().decode(errors="replace")
+
+
+def test_publish_key_and_unknown_name(rtmp_node):
+    n = rtmp_node
+    rc, dt, err = _publish_refused(n, n.rtmp + "keyed?key=wrong")
+    assert rc != 0 and dt < 2.5, (rc, dt, err)
+    rc, dt, err = _publish_refused(n, n.rtmp + "nosuchstream")
+    assert rc != 0 and dt < 2.5, (rc, dt, err)
+    assert "Unauthorized" in n.log_text() or "publish refused" in n.log_text()
+    pub = publisher(n.rtmp + "keyed?key=s3cret")
+    n.procs.append(pub)
+    n.wait_active("keyed", timeout=15)
+
+
+def test_republish_reject_and_kick(rtmp_node):
+    n = rtmp_node
+    first = publisher(n.rtmp + "live1")
+    n.procs.append(first)
+    n.wait_active("live1", timeout=15)
+    rc, dt, err = _publish_refused(n, n.rtmp + "live1")
+    assert rc != 0 and dt < 2.5, (rc, dt, err)
+    assert first.poll() is None, "the first publisher must keep publishing (reject)"
+    # kick: the second one takes over, the first is dropped
+    a = publisher(n.rtmp + "kicky")
+    n.procs.append(a)
+    n.wait_active("kicky", timeout=15)
+    b = publisher(n.rtmp + "kicky")
+    n.procs.append(b)
+    wait_until(lambda: a.poll() is not None, 10, what="first publisher dropped")
+    time.sleep(2)
+    assert b.poll() is None
+    assert n.status("kicky")["state"] == "active"
+
+
+def _connect(n, src="127.0.0.1"):
+    s = socket.create_connection(("127.0.0.1", n.rtmp_port), timeout=5, source_address=(src, 0))
+    return s
+
+
+def test_garbage_keeps_node_serving(rtmp_node):
+    n = rtmp_node
+    socks = []
+    # garbage instead of C0
+    s = _connect(n, "127.0.0.2")
+    s.sendall(b"GET / HTTP/1.1\r\n\r\n" * 10)
+    socks.append(s)
+    # a handshake then an oversized chunk message (16 MB declared)
+    s = _connect(n, "127.0.0.3")
+    s.sendall(b"\x03" + bytes(1536))
+    s.recv(1)
+    s.sendall(bytes(1536) + bytes([3]) + b"\x00\x00\x00" + b"\xff\xff\xff" + b"\x14" + bytes(4) +
+              b"x" * 128)
+    socks.append(s)
+    # endless handshake: C0 then silence (closed by the timeout, later)
+    s = _connect(n, "127.0.0.4")
+    s.sendall(b"\x03" + bytes(100))
+    socks.append(s)
+    # random bytes after a good handshake
+    s = _connect(n, "127.0.0.5")
+    s.sendall(b"\x03" + bytes(1536) + bytes(1536) + bytes(range(256)) * 64)
+    socks.append(s)
+    for s in socks[:2] + socks[3:]:
+        s.settimeout(5)
+        try:
+            while s.recv(65536):
+                pass
+        except (ConnectionResetError, socket.timeout):
+            pass
+    # still serving: a publish works, the endless handshake is still open or closed, no crash
+    pub = publisher(n.rtmp + "live1")
+    n.procs.append(pub)
+    n.wait_active("live1", timeout=15)
+    _frames_ok(ffmpeg_decode(n.rtmp + "live1", 2), 2)
+    for s in socks:
+        s.close()
+    assert n.alive()
+
+
+@pytest.mark.skipif(shutil.which("gst-launch-1.0") is None, reason="no GStreamer")
+def test_gstreamer_rtmp2sink_publishes(rtmp_node):
+    n = rtmp_node
+    if subprocess.run(["gst-inspect-1.0", "rtmp2sink"], capture_output=True).returncode != 0:
+        pytest.skip("no rtmp2sink (gstreamer1.0-plugins-bad)")
+    cmd = ["gst-launch-1.0", "-q", "videotestsrc", "is-live=true", "num-buffers=%d" % (FPS * 30),
+           "!", "video/x-raw,width=320,height=240,framerate=%d/1" % FPS, "!",
+           "x264enc", "tune=zerolatency", "speed-preset=ultrafast", "key-int-max=%d" % FPS, "!",
+           "h264parse", "!", "flvmux", "streamable=true", "name=m", "!",
+           "rtmp2sink", "location=" + n.rtmp + "live1",
+           "audiotestsrc", "is-live=true", "!", "voaacenc", "!", "aacparse", "!", "m."]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n.procs.append(p)
+    n.wait_active("live1", timeout=15)
+    _frames_ok(ffmpeg_decode(n.rtmp + "live1", 2), 2)
