@@ -191,3 +191,113 @@ def test_gstreamer_rtmp2sink_publishes(rtmp_node):
     n.procs.append(p)
     n.wait_active("live1", timeout=15)
     _frames_ok(ffmpeg_decode(n.rtmp + "live1", 2), 2)
+
+
+def _token(n, stream):
+    r = n.api("/api/v1/streams/%s/tokens" % stream, method="POST",
+              body={"ttl_s": 600, "mode": "live"})
+    assert r.status == 200, (r.status, r.text)
+    return r.json()["token"]
+
+
+def _flv_capture(url, seconds):
+    """The whole tags of `seconds` of an HTTP-FLV body (header included)."""
+    import urllib.request
+    data = b""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.headers["Content-Type"] == "video/x-flv"
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            chunk = r.read1(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data[:3] == b"FLV" and len(data) > 13, data[:20]
+    off = 13
+    while off + 11 <= len(data):
+        size = int.from_bytes(data[off + 1:off + 4], "big")
+        if off + 11 + size + 4 > len(data):
+            break
+        off += 11 + size + 4
+    return data[:off]
+
+
+def test_camera_over_rtmp_and_flv_with_access(node, shared_cam, free_port, tmp_path):
+    """A camera stream plays over rtmp:// and live.flv like a published one,
+    through the same access decision (private: ?token=); a publisher is refused
+    on it."""
+    n = node(streams={"cam": {"url": shared_cam.url("cam"), "access": {"mode": "private"}}},
+             start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.write_config()
+    n.start()
+    n.wait_active("cam")
+    time.sleep(1.5)  # a keyframe in the GOP cache
+    base = "rtmp://127.0.0.1:%d/live/cam" % n.rtmp_port
+    t0 = time.monotonic()
+    res = ffmpeg_decode(base, 2, timeout=15)
+    assert res.rc != 0 and res.frames == 0 and time.monotonic() - t0 < 5, res
+    tok = _token(n, "cam")
+    _frames_ok(ffmpeg_decode(base + "?token=" + tok, 3), 3)
+    flv_url = "%s/cam/live.flv?token=%s" % (n.base, tok)
+    _frames_ok(ffmpeg_decode(flv_url, 3), 3)
+    from mslib import http
+    assert http("%s/cam/live.flv" % n.base).status == 404  # private: as unknown
+    cap = tmp_path / "cap.flv"
+    cap.write_bytes(_flv_capture(flv_url, 3))
+    if shutil.which("flvmeta"):
+        p = subprocess.run(["flvmeta", "--check", "--level=warning", str(cap)], capture_output=True,
+                           timeout=30)
+        assert p.returncode == 0, (p.stdout.decode(errors="replace")[-2000:],
+                                   p.stderr.decode(errors="replace")[-2000:])
+    rc, dt, err = _publish_refused(n, "rtmp://127.0.0.1:%d/live/cam" % n.rtmp_port)
+    assert rc != 0 and dt < 2.5, (rc, dt, err)
+    assert n.status("cam")["state"] == "active"
+
+
+@pytest.mark.skipif(shutil.which("rtmpdump") is None, reason="no rtmpdump")
+def test_rtmpdump_plays(rtmp_node, tmp_path):
+    n = rtmp_node
+    pub = publisher(n.rtmp + "live1")
+    n.procs.append(pub)
+    n.wait_active("live1", timeout=15)
+    out = tmp_path / "dump.flv"
+    # (rtmpdump's --stop does not end a live play: it is stopped after 4 s)
+    p = subprocess.Popen(["rtmpdump", "-q", "-r", n.rtmp + "live1", "--live", "-o", str(out)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(4)
+    stop(p)
+    assert out.exists() and out.stat().st_size > 10000, p.stderr.read().decode(errors="replace")
+    res = ffmpeg_decode(str(out), 10)
+    assert res.errors == [] and res.frames >= 2 * FPS, res
+
+
+def test_conns_per_ip_and_handshake_timeout(node, free_port):
+    """listen.conns_per_ip bounds the connections of one address;
+    listen.request_timeout_s closes a connection that never asks to publish
+    or play."""
+    n = node(streams={"live1": "publish://"}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["listen"]["conns_per_ip"] = 3
+    n.cfg["listen"]["request_timeout_s"] = 2
+    n.write_config()
+    n.start()
+    held = [_connect(n, "127.0.0.6") for _ in range(3)]
+    time.sleep(0.3)
+    extra = _connect(n, "127.0.0.6")
+    extra.settimeout(3)
+    assert extra.recv(16) == b""  # closed at once
+    other = _connect(n, "127.0.0.7")  # another address is not affected
+    other.sendall(b"\x03" + bytes(1536))
+    other.settimeout(3)
+    assert other.recv(1) == b"\x03"
+    # the held ones (no byte sent) are closed by the timeout
+    t0 = time.monotonic()
+    for s in held:
+        s.settimeout(6)
+        assert s.recv(16) == b""
+    assert time.monotonic() - t0 < 4
+    for s in held + [extra, other]:
+        s.close()
