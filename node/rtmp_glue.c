@@ -122,9 +122,10 @@ static void glue_publish_end(void *ud, void *ref, void *arg)
 
 /* Players: the playback decision point, live, with ?token=. */
 static int glue_authorize_play(void *ud, const char *name, const char *query,
-                               const struct sockaddr *peer)
+                               const struct sockaddr *peer, int64_t *expires)
 {
     (void)ud;
+    *expires = 0;
     ms_stream_t *s = ms_streams_find(name);
     if (!s)
         return -ENOENT;
@@ -146,6 +147,8 @@ static int glue_authorize_play(void *ud, const char *name, const char *query,
     };
     ms_play_decision_t d;
     int r = ms_playback_decide(&q, ms_wall_us() / 1000000, &d);
+    if (r == 0)
+        *expires = d.expires;
     ms_stream_cfg_free(&cfg);
     ms_stream_unref(s);
     return r == 0 ? 0 : r == -EACCES ? -EACCES : -ENOENT;

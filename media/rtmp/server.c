@@ -70,6 +70,7 @@ typedef struct {
     int fd;
     int publish;
     int counted;
+    int64_t expires;
     ms_ip_t ip;
     struct sockaddr_storage peer;
     ms_rtmp_conn_t *rc;
@@ -141,7 +142,8 @@ static void acc_finish(acc_t *a)
 
 static void handoff_task(void *arg);
 
-static int acc_handoff(acc_t *a, ms_rtmp_stream_t *st, int publish, const uint8_t *rest, size_t len)
+static int acc_handoff(acc_t *a, ms_rtmp_stream_t *st, int publish, int64_t expires,
+                       const uint8_t *rest, size_t len)
 {
     ms_rtmp_server_t *srv = a->srv;
     uv_os_fd_t fd;
@@ -159,6 +161,7 @@ static int acc_handoff(acc_t *a, ms_rtmp_stream_t *st, int publish, const uint8_
     h->st = *st;
     h->fd = nfd;
     h->publish = publish;
+    h->expires = expires;
     h->counted = a->counted;
     h->ip = a->ip;
     h->peer = a->peer;
@@ -195,9 +198,10 @@ static void acc_request(acc_t *a, int publish, const uint8_t *rest, size_t len)
     char ip[MS_IP_STRLEN] = "?";
     ms_ip_format(&a->ip, ip, sizeof ip);
     uv_read_stop((uv_stream_t *)&a->tcp);
+    int64_t expires = 0;
     if (!publish && srv->cfg.authorize_play) {
         int r = srv->cfg.authorize_play(srv->cfg.ud, rc->name, rc->query,
-                                        (const struct sockaddr *)&a->peer);
+                                        (const struct sockaddr *)&a->peer, &expires);
         if (r < 0) {
             MS_INFO(srv->ctx, "play of %s by %s refused (%s)", rc->name, ip,
                     r == -EACCES ? "access denied" : "unknown stream");
@@ -220,7 +224,7 @@ static void acc_request(acc_t *a, int publish, const uint8_t *rest, size_t len)
         return;
     }
     acc_flush(a); /* connect/createStream answers still pending */
-    if (acc_handoff(a, &st, publish, rest, len) != 0)
+    if (acc_handoff(a, &st, publish, expires, rest, len) != 0)
         acc_close(a);
 }
 
@@ -359,6 +363,7 @@ struct rconn {
     struct sockaddr_storage peer;
     char ctx[384];
     int64_t last_in_ms, last_progress_ms;
+    int64_t expires; /* player: UTC s its access decision lapses at, 0 = never */
     uint64_t bytes_out;
     /* publisher */
     int publisher, attached;
@@ -670,6 +675,8 @@ static void conn_tick(uv_timer_t *t)
     int64_t now = ms_mono_ms();
     if (c->srv->cfg.running && !c->srv->cfg.running(c->srv->cfg.ud, c->st.ref))
         conn_close(c, "the stream is no longer served here");
+    else if (c->expires && ms_wall_us() / 1000000 >= c->expires)
+        conn_close(c, "access expired (token)");
     else if (c->publisher && now - c->last_in_ms > PUB_IDLE_MS)
         conn_close(c, "publisher sent nothing for 10 s");
     else if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0 &&
@@ -709,6 +716,7 @@ static void handoff_task(void *arg)
     c->ip = h->ip;
     c->peer = h->peer;
     c->publisher = h->publish;
+    c->expires = h->expires;
     c->vidx = c->aidx = -1;
     ms_flv_in_init(&c->in);
     ms_flv_play_init(&c->pl);

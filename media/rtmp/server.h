@@ -67,10 +67,11 @@ typedef struct {
                          void (*kick)(void *arg), void *arg);
     void (*publish_end)(void *ud, void *ref, void *arg);
     /* Any thread (the accept thread): may peer play the stream with this
-     * query? 0, -ENOENT (refused as unknown) or -EACCES (refused). NULL =
-     * every stream is public. */
+     * query? 0 with *expires (UTC s the decision lapses at: the connection
+     * is closed then; 0 = never), -ENOENT (refused as unknown) or -EACCES
+     * (refused). NULL = every stream is public. */
     int (*authorize_play)(void *ud, const char *name, const char *query,
-                          const struct sockaddr *peer);
+                          const struct sockaddr *peer, int64_t *expires);
     void *ud;
 } ms_rtmp_server_cfg_t;
 

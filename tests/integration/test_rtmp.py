@@ -193,9 +193,9 @@ def test_gstreamer_rtmp2sink_publishes(rtmp_node):
     _frames_ok(ffmpeg_decode(n.rtmp + "live1", 2), 2)
 
 
-def _token(n, stream):
+def _token(n, stream, ttl_s=600):
     r = n.api("/api/v1/streams/%s/tokens" % stream, method="POST",
-              body={"ttl_s": 600, "mode": "live"})
+              body={"ttl_s": ttl_s, "mode": "live"})
     assert r.status == 200, (r.status, r.text)
     return r.json()["token"]
 
@@ -240,6 +240,11 @@ def test_camera_over_rtmp_and_flv_with_access(node, shared_cam, free_port, tmp_p
     assert res.rc != 0 and res.frames == 0 and time.monotonic() - t0 < 5, res
     tok = _token(n, "cam")
     _frames_ok(ffmpeg_decode(base + "?token=" + tok, 3), 3)
+    # the decision lapses with its token: the connection is closed
+    short = _token(n, "cam", ttl_s=3)
+    t0 = time.monotonic()
+    res = ffmpeg_decode(base + "?token=" + short, 20, timeout=30)
+    assert time.monotonic() - t0 < 9 and 0 < res.frames < 8 * FPS, res
     flv_url = "%s/cam/live.flv?token=%s" % (n.base, tok)
     _frames_ok(ffmpeg_decode(flv_url, 3), 3)
     from mslib import http
