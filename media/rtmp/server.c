@@ -26,7 +26,9 @@
 #define PLAY_QUEUE_MAX    (8u << 20) /* unsent bytes before a player is resynchronised */
 #define STALL_MS          10000
 #define PUB_IDLE_MS       10000
-#define MAX_MSG           (8u << 20)
+#define MAX_MSG           (8u << 20)  /* a publisher's messages */
+#define MAX_MSG_SMALL     (64u << 10) /* before publish/play, and a player's */
+#define ACC_READ_BUF      16384
 
 typedef struct rconn rconn_t;
 
@@ -61,7 +63,7 @@ typedef struct {
     int closing, open_handles, counted, close_when_sent;
     ms_ip_t ip;
     struct sockaddr_storage peer;
-    uint8_t buf[READ_BUF];
+    uint8_t buf[ACC_READ_BUF];
 } acc_t;
 
 typedef struct {
@@ -223,7 +225,8 @@ static void acc_request(acc_t *a, int publish, const uint8_t *rest, size_t len)
         acc_finish(a);
         return;
     }
-    acc_flush(a); /* connect/createStream answers still pending */
+    /* answers still in rc->out (createStream's) go out from the stream loop,
+     * in order, with the answer to this request */
     if (acc_handoff(a, &st, publish, expires, rest, len) != 0)
         acc_close(a);
 }
@@ -319,7 +322,7 @@ static void on_connection(uv_stream_t *l, int status)
         acc_close(a);
         return;
     }
-    ms_rtmp_conn_init(a->rc, MAX_MSG);
+    ms_rtmp_conn_init(a->rc, MAX_MSG_SMALL); /* commands only until publish/play */
     uv_tcp_nodelay(&a->tcp, 1);
     uv_timer_start(&a->timer, acc_timeout, srv->cfg.handshake_timeout_ms, 0);
     uv_read_start((uv_stream_t *)&a->tcp, acc_alloc, acc_read);
@@ -717,6 +720,8 @@ static void handoff_task(void *arg)
     c->peer = h->peer;
     c->publisher = h->publish;
     c->expires = h->expires;
+    if (c->publisher)
+        c->rc->rd.max_msg = MAX_MSG; /* video frames from now on */
     c->vidx = c->aidx = -1;
     ms_flv_in_init(&c->in);
     ms_flv_play_init(&c->pl);

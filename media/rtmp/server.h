@@ -13,7 +13,8 @@
  * the GOP cache's keyframe).
  *
  * Bounds: a connection must ask to publish or play within
- * handshake_timeout_ms; messages are at most 8 MiB (chunk.h); per address
+ * handshake_timeout_ms; messages are at most 64 KiB until then (and from a
+ * player), 8 MiB from a publisher (chunk.h); per address
  * at most conns_per_ip connections at once; a player whose socket holds
  * more than 8 MiB unsent is resynchronised at the next keyframe, and one
  * that makes no write progress for 10 s, or a publisher that sends nothing
