@@ -16,6 +16,8 @@
 #include "media/rtmp/chunk.h"
 #include "media/rtmp/conn.h"
 #include "media/rtmp/flv.h"
+#include "media/rtmp/flv_live.h"
+#include "media/stream/hub.h"
 #include "media/rtmp/handshake.h"
 
 static const uint8_t sps360[] = {0x67, 0x64, 0x00, 0x1e, 0xac, 0xd9, 0x40, 0xa0, 0x2f,
@@ -702,6 +704,84 @@ static void test_flv_play(void **st)
     ms_flv_play_free(&pl);
 }
 
+static int wakes;
+static void on_wake(void *ud)
+{
+    (void)ud;
+    wakes++;
+}
+
+/* HTTP-FLV subscriber over a real hub: header, then headers + tags from
+ * the keyframe; a subscriber that never reads is ended after 3 strikes. */
+static void test_flv_live(void **st)
+{
+    (void)st;
+    ms_hub_t *hub = ms_hub_new("[test]");
+    ms_codec_params_t t[2];
+    memset(t, 0, sizeof t);
+    t[0].codec = MS_CODEC_H264;
+    t[0].kind = MS_TRACK_VIDEO;
+    t[0].clock_rate = 90000;
+    memcpy(t[0].sps, sps360, sizeof sps360);
+    t[0].sps_len = sizeof sps360;
+    memcpy(t[0].pps, pps360, sizeof pps360);
+    t[0].pps_len = sizeof pps360;
+    t[1].codec = MS_CODEC_AAC;
+    t[1].kind = MS_TRACK_AUDIO;
+    t[1].clock_rate = 44100;
+    t[1].sample_rate = 44100;
+    t[1].asc[0] = 0x12;
+    t[1].asc[1] = 0x10;
+    t[1].asc_len = 2;
+    assert_int_equal(ms_hub_set_tracks(hub, t, 2), 0);
+    ms_frame_t *f = mkframe(0, 1, 0, 0, MS_FRAME_DISCONT);
+    ms_hub_publish(hub, f); /* in the GOP cache */
+    ms_frame_unref(f);
+
+    wakes = 0;
+    ms_flv_live_t *l = ms_flv_live_new(hub, on_wake, NULL);
+    assert_non_null(l);
+    ms_blob_t *b = NULL;
+    assert_int_equal(ms_flv_live_next(l, &b), 0);
+    assert_int_equal(b->len, 13);
+    assert_memory_equal(b->data, "FLV\x01\x05", 5);
+    ms_blob_unref(b);
+    assert_int_equal(ms_flv_live_next(l, &b), -EAGAIN);
+    assert_int_equal(ms_flv_live_attach(l), 0); /* the GOP cache comes at once */
+    assert_int_equal(wakes, 1);
+    assert_int_equal(ms_flv_live_next(l, &b), 0);
+    /* script tag first, then the AVC and AAC sequence headers, then the frame */
+    assert_int_equal(b->data[0], MS_FLV_TAG_SCRIPT);
+    size_t off = 0, ntags = 0;
+    while (off + 11 <= b->len) {
+        off += 11 + ms_rd_be24(b->data + off + 1) + 4;
+        ntags++;
+    }
+    assert_int_equal(off, b->len);
+    assert_int_equal(ntags, 4);
+    ms_blob_unref(b);
+
+    /* never read again: 1 MiB frames overflow the 4 MiB queue three times */
+    for (int i = 0; i < 20; i++) {
+        ms_frame_t *big = ms_frame_new(NULL, 1 << 20);
+        memset(big->data, 0, big->size);
+        ms_wr_be32(big->data, big->size - 4);
+        big->data[4] = 0x65;
+        big->track = 0;
+        big->flags = MS_FRAME_KEY;
+        big->dts = big->pts = 3600 * (i + 1);
+        ms_hub_publish(hub, big);
+        ms_frame_unref(big);
+    }
+    int r;
+    while ((r = ms_flv_live_next(l, &b)) == 0)
+        ms_blob_unref(b);
+    assert_int_equal(r, -EPIPE);
+    ms_flv_live_close(l);
+    ms_flv_live_detach(l);
+    ms_hub_free(hub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -718,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_flv_h265_enhanced),
         cmocka_unit_test(test_flv_aac_and_file),
         cmocka_unit_test(test_flv_play),
+        cmocka_unit_test(test_flv_live),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
