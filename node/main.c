@@ -309,6 +309,7 @@ static int run(const char *path)
     }
     http_up = 1;
     ms_rtsp_glue_set_sessions(ms_http_rtsp_sessions());
+    ms_rtmp_glue_set_sessions(ms_http_rtsp_sessions());
     if ((r = ms_rtsp_glue_start(&cfg, ms_rtsp_access_authorize, &cfg, err, sizeof err)) < 0) {
         MS_ERROR(n.ctx, "cannot start RTSP on %s:%d: %s", cfg.listen_address, cfg.port_rtsp, err);
         fprintf(stderr, "mediaserver: cannot start RTSP: %s\n", err);

@@ -154,6 +154,44 @@ static int glue_authorize_play(void *ud, const char *name, const char *query,
     return r == 0 ? 0 : r == -EACCES ? -EACCES : -ENOENT;
 }
 
+static const ms_rtsp_glue_sessions_t *g_sess; /* borrowed, static */
+
+void ms_rtmp_glue_set_sessions(const ms_rtsp_glue_sessions_t *hooks)
+{
+    g_sess = hooks;
+}
+
+/* Any thread (the session table's kick): posted to the stream's loop. */
+static void glue_kick(void *exec, uint64_t conn_id)
+{
+    ms_rtmp_server_t *srv = g_srv;
+    if (srv)
+        ms_rtmp_server_kick(srv, exec, conn_id);
+}
+
+static void *glue_session_open(void *ud, void *ref, const struct sockaddr *peer, const char *ua,
+                               uint64_t conn_id)
+{
+    (void)ud;
+    if (!g_sess || !g_sess->open)
+        return NULL;
+    return g_sess->open(ref, "rtmp", peer, ua, glue_kick, ms_stream_worker(ref), conn_id);
+}
+
+static void glue_session_bytes(void *ud, void *sess, uint64_t bytes)
+{
+    (void)ud;
+    if (g_sess && g_sess->bytes)
+        g_sess->bytes(sess, bytes);
+}
+
+static void glue_session_close(void *ud, void *sess)
+{
+    (void)ud;
+    if (g_sess && g_sess->close)
+        g_sess->close(sess);
+}
+
 static int glue_exempt(void *ud, const struct sockaddr *peer)
 {
     (void)ud;
@@ -185,6 +223,9 @@ int ms_rtmp_glue_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
         .publish_begin = glue_publish_begin,
         .publish_end = glue_publish_end,
         .authorize_play = glue_authorize_play,
+        .session_open = glue_session_open,
+        .session_bytes = glue_session_bytes,
+        .session_close = glue_session_close,
     };
     g_srv = ms_rtmp_server_start(&sc, err, errlen);
     return g_srv ? 0 : -EADDRINUSE;

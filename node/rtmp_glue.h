@@ -10,12 +10,18 @@
 #include <stddef.h>
 
 #include "node/config.h"
+#include "node/rtsp_glue.h"
 
 /* Control thread, after ms_streams_init(). Starts the server on
  * cfg->listen_address:cfg->port_rtmp (0 = disabled: returns 0). cfg is
  * borrowed until ms_rtmp_glue_stop. Returns 0 or a negative errno with a
  * reason in err. */
 int ms_rtmp_glue_start(const ms_node_cfg_t *cfg, char *err, size_t errlen);
+/* The node's playback session table (as for RTSP, node/rtsp_glue.h): RTMP
+ * players are sessions with protocol "rtmp". Control thread, before
+ * ms_rtmp_glue_start (hooks borrowed, static). */
+void ms_rtmp_glue_set_sessions(const ms_rtsp_glue_sessions_t *hooks);
+
 /* Control thread, before ms_streams_shutdown() (the worker loops must
  * still run). Idempotent. */
 void ms_rtmp_glue_stop(void);

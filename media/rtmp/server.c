@@ -49,7 +49,8 @@ struct ms_rtmp_server {
     pthread_cond_t cv;
     int stopping;
     int pending; /* posted tasks not yet run */
-    int live;    /* stream-loop connections not yet freed */
+    uint64_t next_id;
+    int live; /* stream-loop connections not yet freed */
     rconn_t *list;
 };
 
@@ -368,6 +369,8 @@ struct rconn {
     int64_t last_in_ms, last_progress_ms;
     int64_t expires; /* player: UTC s its access decision lapses at, 0 = never */
     uint64_t bytes_out;
+    uint64_t id;
+    void *sess; /* player session handle (cfg.session_open) */
     /* publisher */
     int publisher, attached;
     ms_flv_in_t in;
@@ -470,6 +473,13 @@ static void conn_close(rconn_t *c, const char *why)
         ms_hub_reader_close(c->reader);
         c->reader = NULL;
         ms_hub_clients_add(c->st.hub, -1);
+    }
+    if (c->sess) {
+        if (c->srv->cfg.session_bytes)
+            c->srv->cfg.session_bytes(c->srv->cfg.ud, c->sess, c->bytes_out);
+        if (c->srv->cfg.session_close)
+            c->srv->cfg.session_close(c->srv->cfg.ud, c->sess);
+        c->sess = NULL;
     }
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
     uv_close((uv_handle_t *)&c->timer, conn_closed);
@@ -685,6 +695,8 @@ static void conn_tick(uv_timer_t *t)
     else if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0 &&
              now - c->last_progress_ms > STALL_MS)
         conn_close(c, "no write progress for 10 s");
+    else if (c->sess && c->srv->cfg.session_bytes)
+        c->srv->cfg.session_bytes(c->srv->cfg.ud, c->sess, c->bytes_out);
 }
 
 static void handoff_task(void *arg)
@@ -698,6 +710,7 @@ static void handoff_task(void *arg)
         c->next = srv->list;
         srv->list = c;
         srv->live++;
+        c->id = ++srv->next_id;
     }
     srv->pending--;
     pthread_cond_broadcast(&srv->cv);
@@ -774,6 +787,10 @@ static void handoff_task(void *arg)
             free(h);
             return;
         }
+        if (srv->cfg.session_open)
+            c->sess =
+                srv->cfg.session_open(srv->cfg.ud, c->st.ref, (const struct sockaddr *)&c->peer,
+                                      c->rc->flash_ver[0] ? c->rc->flash_ver : NULL, c->id);
         MS_INFO(c->ctx, "player connected");
     }
     conn_flush(c);
@@ -895,6 +912,62 @@ static void shutdown_task(void *arg)
         conn_close(c, "server stopping");
     }
     free(sd);
+}
+
+typedef struct {
+    ms_rtmp_server_t *srv;
+    void *exec;
+    uint64_t id;
+} kick_t;
+
+/* Stream loop: closes the kicked connection (srv->pending keeps srv alive
+ * until this ran). */
+static void kick_task(void *arg)
+{
+    kick_t *k = arg;
+    ms_rtmp_server_t *srv = k->srv;
+    rconn_t *c = NULL;
+    pthread_mutex_lock(&srv->mu);
+    for (rconn_t *x = srv->list; x && !c; x = x->next)
+        if (x->st.exec == k->exec && x->id == k->id && !x->closing)
+            c = x;
+    pthread_mutex_unlock(&srv->mu);
+    if (c)
+        conn_close(c, "session ended by an administrator");
+    free(k);
+    pthread_mutex_lock(&srv->mu);
+    srv->pending--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+int ms_rtmp_server_kick(ms_rtmp_server_t *srv, void *exec, uint64_t conn_id)
+{
+    if (!srv || !exec)
+        return -EINVAL;
+    kick_t *k = malloc(sizeof *k);
+    if (!k)
+        return -ENOMEM;
+    k->srv = srv;
+    k->exec = exec;
+    k->id = conn_id;
+    pthread_mutex_lock(&srv->mu);
+    if (srv->stopping) {
+        pthread_mutex_unlock(&srv->mu);
+        free(k);
+        return -ESHUTDOWN;
+    }
+    srv->pending++;
+    pthread_mutex_unlock(&srv->mu);
+    int r = srv->cfg.post(srv->cfg.ud, exec, kick_task, k);
+    if (r != 0) {
+        pthread_mutex_lock(&srv->mu);
+        srv->pending--;
+        pthread_cond_broadcast(&srv->cv);
+        pthread_mutex_unlock(&srv->mu);
+        free(k);
+    }
+    return r;
 }
 
 static int wait_for(ms_rtmp_server_t *srv, int live)

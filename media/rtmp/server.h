@@ -73,6 +73,16 @@ typedef struct {
      * (refused). NULL = every stream is public. */
     int (*authorize_play)(void *ud, const char *name, const char *query,
                           const struct sockaddr *peer, int64_t *expires);
+    /* Player sessions, optional (NULL session_open = none), on the stream
+     * loop: session_open when a player starts (user_agent: its connect
+     * flashVer, NULL when absent; conn_id names the connection for
+     * ms_rtmp_server_kick) returns a handle (NULL: not tracked);
+     * session_bytes gets the bytes sent so far (every second and at the
+     * end); session_close when the connection closes. */
+    void *(*session_open)(void *ud, void *ref, const struct sockaddr *peer, const char *user_agent,
+                          uint64_t conn_id);
+    void (*session_bytes)(void *ud, void *sess, uint64_t bytes);
+    void (*session_close)(void *ud, void *sess);
     void *ud;
 } ms_rtmp_server_cfg_t;
 
@@ -80,6 +90,11 @@ typedef struct {
  * in err. cfg strings are copied. */
 ms_rtmp_server_t *ms_rtmp_server_start(const ms_rtmp_server_cfg_t *cfg, char *err, size_t errlen);
 int ms_rtmp_server_port(const ms_rtmp_server_t *s);
+/* Closes connection conn_id of the stream whose loop runs exec (an
+ * administrator ended the session): posted there with cfg->post. Any
+ * thread while the server runs. 0 or a negative errno. A connection
+ * already gone is ignored. */
+int ms_rtmp_server_kick(ms_rtmp_server_t *s, void *exec, uint64_t conn_id);
 /* Control thread (the one that started it), never a stream loop: stops
  * accepting, closes every connection on the stream loops (which must still
  * run) and waits for them (bounded, 5 s); frees s. NULL is a no-op. */

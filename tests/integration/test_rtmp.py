@@ -306,3 +306,34 @@ def test_conns_per_ip_and_handshake_timeout(node, free_port):
     assert time.monotonic() - t0 < 4
     for s in held + [extra, other]:
         s.close()
+
+
+def test_rtmp_and_flv_players_are_sessions(rtmp_node):
+    """RTMP and live.flv players are playback sessions (protocol rtmp / flv)
+    with their bytes; DELETE of the rtmp one closes the connection."""
+    n = rtmp_node
+    pub = publisher(n.rtmp + "live1")
+    n.procs.append(pub)
+    n.wait_active("live1", timeout=15)
+    play = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i", n.rtmp + "live1",
+                             "-f", "null", "-"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    flv = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i",
+                            "%s/live1/live.flv" % n.base, "-f", "null", "-"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n.procs += [play, flv]
+
+    def sessions():
+        r = n.api("/api/v1/streams/live1/sessions")
+        assert r.status == 200, r.text
+        return {s["protocol"]: s for s in r.json()}
+
+    wait_until(lambda: {"rtmp", "flv"} <= set(sessions()) and
+               all(s["bytes"] > 0 for s in sessions().values()), 15, what="rtmp + flv sessions")
+    assert n.status("live1")["clients"] >= 2
+    sid = sessions()["rtmp"]["id"]
+    r = n.api("/api/v1/streams/live1/sessions/%s" % sid, method="DELETE")
+    assert r.status == 204, r.text
+    play.wait(10)  # the connection was closed: ffmpeg ends
+    wait_until(lambda: "rtmp" not in sessions(), 5, what="rtmp session gone")
+    assert flv.poll() is None
