@@ -382,6 +382,7 @@ struct rconn {
     /* player */
     ms_reader_t *reader;
     ms_flv_play_t pl;
+    int unpublished; /* UnpublishNotify sent, no PublishNotify since */
     uint8_t buf[READ_BUF];
 };
 
@@ -597,9 +598,16 @@ static void on_tracks(ms_reader_t *r, void *ud)
     (void)r;
     rconn_t *c = ud;
     play_tracks(c);
-    if (ms_hub_ntracks(c->st.hub) == 0) {
+    /* the publisher left / a new one came (nginx-rtmp's notifications) */
+    int n = ms_hub_ntracks(c->st.hub);
+    if (n == 0 && !c->unpublished) {
+        c->unpublished = 1;
         ms_rtmp_conn_status(c->rc, "status", "NetStream.Play.UnpublishNotify",
                             "the source is gone");
+        conn_flush(c);
+    } else if (n > 0 && c->unpublished) {
+        c->unpublished = 0;
+        ms_rtmp_conn_status(c->rc, "status", "NetStream.Play.PublishNotify", "the source is back");
         conn_flush(c);
     }
 }

@@ -337,3 +337,50 @@ def test_rtmp_and_flv_players_are_sessions(rtmp_node):
     play.wait(10)  # the connection was closed: ffmpeg ends
     wait_until(lambda: "rtmp" not in sessions(), 5, what="rtmp session gone")
     assert flv.poll() is None
+
+
+@pytest.mark.skipif(shutil.which("gst-launch-1.0") is None, reason="no GStreamer")
+def test_gstreamer_rtmp2src_plays(rtmp_node):
+    """GStreamer's rtmp2src (simple handshake) plays and decodes 50 frames."""
+    n = rtmp_node
+    if subprocess.run(["gst-inspect-1.0", "rtmp2src"], capture_output=True).returncode != 0:
+        pytest.skip("no rtmp2src (gstreamer1.0-plugins-bad)")
+    pub = publisher(n.rtmp + "live1")
+    n.procs.append(pub)
+    n.wait_active("live1", timeout=15)
+    p = subprocess.run(["gst-launch-1.0", "-q", "rtmp2src", "location=" + n.rtmp + "live1", "!",
+                        "flvdemux", "name=d", "d.video", "!", "queue", "!", "h264parse", "!",
+                        "avdec_h264", "!", "identity", "eos-after=50", "!", "fakesink"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")[-2000:]
+
+
+def _frames(out):
+    return max([int(ln.split("=")[1]) for ln in out.decode().splitlines()
+                if ln.startswith("frame=")] or [0])
+
+
+def test_player_waits_for_publisher_and_is_told_when_it_leaves(rtmp_node):
+    """A player of a publish:// stream connected before any publisher gets
+    the media once one publishes; when the publisher leaves, players get
+    NetStream.Play.UnpublishNotify (ffmpeg then ends its input) instead of
+    waiting forever."""
+    n = rtmp_node
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", n.rtmp + "live1", "-map", "0:v:0",
+           "-f", "null", "-", "-progress", "pipe:1"]
+    early = subprocess.Popen(cmd[:6] + ["-t", "4"] + cmd[6:], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    n.procs.append(early)
+    time.sleep(1)
+    a = publisher(n.rtmp + "live1", seconds=30)
+    n.procs.append(a)
+    out, err = early.communicate(timeout=30)
+    assert early.returncode == 0, err.decode(errors="replace")
+    assert _frames(out) >= 3.5 * FPS, (_frames(out), err.decode(errors="replace"))
+    late = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    n.procs.append(late)
+    wait_until(lambda: n.status("live1")["clients"] >= 1, 10, what="player")
+    time.sleep(1)
+    stop(a)
+    out, err = late.communicate(timeout=10)
+    assert _frames(out) > 0, err.decode(errors="replace")
