@@ -500,6 +500,7 @@ int ms_flv_play_tracks(ms_flv_play_t *pl, const ms_codec_params_t *tracks, int n
     }
     pl->headers_sent = 0;
     pl->need_key = 1;
+    pl->rebase = pl->have_base; /* a new source session: a new timeline */
     return (pl->vtrack >= 0) + (pl->atrack >= 0);
 }
 
@@ -525,6 +526,8 @@ int ms_flv_play_frame(ms_flv_play_t *pl, const ms_frame_t *f, const ms_codec_par
     if (!video && !audio)
         return 0;
     int key = video && (f->flags & MS_FRAME_KEY);
+    if (f->flags & MS_FRAME_DISCONT)
+        pl->rebase = pl->have_base; /* also when this frame is skipped below */
     if (pl->vtrack >= 0 && pl->need_key) {
         if (!key)
             return 0; /* audio too: the output starts with the video keyframe */
@@ -537,9 +540,10 @@ int ms_flv_play_frame(ms_flv_play_t *pl, const ms_frame_t *f, const ms_codec_par
         pl->base_ms = ms;
     }
     int64_t out = ms - pl->base_ms;
-    if ((f->flags & MS_FRAME_DISCONT) || out < pl->last_ms - 10000 || out > pl->last_ms + 10000) {
-        pl->base_ms = ms - pl->last_ms; /* continue the output timeline */
-        out = pl->last_ms;
+    if (pl->rebase || out < pl->last_ms - 10000 || out > pl->last_ms + 10000) {
+        pl->rebase = 0;
+        pl->base_ms = ms - (pl->last_ms + 40); /* continue the output timeline */
+        out = pl->last_ms + 40;
     }
     if (out < 0)
         out = 0;

@@ -67,9 +67,11 @@ void ms_flv_file_tag(ms_buf_t *out, uint8_t type, uint32_t ts_ms, const uint8_t 
 
 /* Player side, shared by RTMP play and HTTP-FLV: which hub tracks go out,
  * the sequence headers and metadata before the first frame, and the
- * output timeline (ms from 0 at the first frame; a discontinuity or a jump
- * of more than 10 s continues from the last time instead). Video starts
- * at a keyframe; after ms_flv_play_resync() it waits for the next one. */
+ * output timeline (ms from 0 at the first frame; after a new set of
+ * tracks, a discontinuity or a jump of more than 10 s it continues 40 ms
+ * after the last time instead, so that timestamps never go back). Video
+ * starts at a keyframe; after ms_flv_play_resync() it waits for the next
+ * one. */
 typedef void (*ms_flv_emit_fn)(void *ud, uint8_t type, uint32_t ts_ms, const uint8_t *body,
                                size_t len);
 typedef struct {
@@ -78,6 +80,7 @@ typedef struct {
     int headers_sent;
     int need_key;
     int have_base;
+    int rebase; /* the next frame starts a new timeline */
     int64_t base_ms, last_ms;
     ms_buf_t scratch;
 } ms_flv_play_t;

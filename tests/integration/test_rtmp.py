@@ -384,3 +384,24 @@ def test_player_waits_for_publisher_and_is_told_when_it_leaves(rtmp_node):
     stop(a)
     out, err = late.communicate(timeout=10)
     assert _frames(out) > 0, err.decode(errors="replace")
+
+
+def test_flv_body_continues_across_publishers(rtmp_node):
+    """A live.flv body goes on across a new publisher: new sequence headers,
+    timestamps that never go back (ffmpeg -v error decodes 7 s cleanly)."""
+    n = rtmp_node
+    a = publisher(n.rtmp + "live1", seconds=4)
+    n.procs.append(a)
+    n.wait_active("live1", timeout=15)
+    time.sleep(1)
+    p = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-i", "%s/live1/live.flv" % n.base,
+                          "-t", "7", "-map", "0:v:0", "-f", "null", "-", "-progress", "pipe:1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    n.procs.append(p)
+    a.wait(20)
+    wait_until(lambda: n.status("live1")["state"] == "inactive", 10, what="first publisher gone")
+    b = publisher(n.rtmp + "live1", seconds=20)
+    n.procs.append(b)
+    out, err = p.communicate(timeout=40)
+    assert p.returncode == 0 and err.decode(errors="replace").strip() == "", err
+    assert _frames(out) >= 6 * FPS, _frames(out)

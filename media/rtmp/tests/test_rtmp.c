@@ -696,10 +696,26 @@ static void test_flv_play(void **st)
     assert_int_equal(ms_flv_play_frame(&pl, f, &t[2], on_emit, &e), 1);
     assert_int_equal(e.ts[4], 40);
     ms_frame_unref(f);
-    /* a new timeline far away continues from the last time */
+    /* a new timeline continues 40 ms after the last time */
     f = mkframe(1, 1, 900000000, 900000000, MS_FRAME_DISCONT);
     assert_int_equal(ms_flv_play_frame(&pl, f, &t[1], on_emit, &e), 1);
-    assert_int_equal(e.ts[5], 40);
+    assert_int_equal(e.ts[5], 80);
+    ms_frame_unref(f);
+    /* a new source (new tracks) whose times fall 30 ms before the last
+     * output time, its DISCONT on an audio frame that the keyframe wait
+     * drops: the video keyframe continues the timeline (never goes back)
+     * after new headers */
+    assert_int_equal(ms_flv_play_tracks(&pl, t, 3), 2);
+    f = mkframe(2, 1, 4800, 4800, MS_FRAME_DISCONT);
+    assert_int_equal(ms_flv_play_frame(&pl, f, &t[2], on_emit, &e), 0);
+    ms_frame_unref(f);
+    f = mkframe(1, 1, 899997300, 899997300, 0);
+    assert_int_equal(ms_flv_play_frame(&pl, f, &t[1], on_emit, &e), 4);
+    assert_int_equal(e.ts[9], 120);
+    ms_frame_unref(f);
+    f = mkframe(1, 0, 899997300 + 3600, 899997300 + 3600, 0);
+    assert_int_equal(ms_flv_play_frame(&pl, f, &t[1], on_emit, &e), 1);
+    assert_int_equal(e.ts[10], 160);
     ms_frame_unref(f);
     ms_flv_play_free(&pl);
 }
