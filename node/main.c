@@ -29,6 +29,7 @@
 
 #include "api/cluster_api.h"
 #include "api/http.h"
+#include "api/rtmp_access.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/crash.h"
@@ -315,7 +316,7 @@ static int run(const char *path)
         fprintf(stderr, "mediaserver: cannot start RTSP: %s\n", err);
         goto out;
     }
-    if ((r = ms_rtmp_glue_start(&cfg, err, sizeof err)) < 0) {
+    if ((r = ms_rtmp_glue_start(&cfg, ms_rtmp_access_authorize_play, &cfg, err, sizeof err)) < 0) {
         MS_ERROR(n.ctx, "cannot start RTMP on %s:%d: %s", cfg.listen_address, cfg.port_rtmp, err);
         fprintf(stderr, "mediaserver: cannot start RTMP: %s\n", err);
         goto out;

@@ -8,10 +8,8 @@
 
 #include <openssl/crypto.h>
 
-#include "api/access.h"
 #include "media/rtmp/server.h"
 #include "node/streams.h"
-#include "util/clock.h"
 #include "util/ipaddr.h"
 #include "util/log.h"
 #include "util/urlquery.h"
@@ -120,40 +118,6 @@ static void glue_publish_end(void *ud, void *ref, void *arg)
     ms_stream_publisher_detach(ref, arg);
 }
 
-/* Players: the playback decision point, live, with ?token=. */
-static int glue_authorize_play(void *ud, const char *name, const char *query,
-                               const struct sockaddr *peer, int64_t *expires)
-{
-    (void)ud;
-    *expires = 0;
-    ms_stream_t *s = ms_streams_find(name);
-    if (!s)
-        return -ENOENT;
-    ms_stream_cfg_t cfg;
-    if (ms_stream_get_cfg(s, &cfg) < 0) {
-        ms_stream_unref(s);
-        return -ENOENT;
-    }
-    char tok[1024] = "";
-    if (query && query[0] && ms_url_query_get(query, strlen(query), "token", tok, sizeof tok) < 0)
-        tok[0] = '\0';
-    ms_play_req_t q = {
-        .stream = &cfg,
-        .node = g_cfg,
-        .peer = peer,
-        .token = tok,
-        .mode = MS_ACCESS_LIVE,
-        .at_ms = MS_PLAY_ANY_TIME,
-    };
-    ms_play_decision_t d;
-    int r = ms_playback_decide(&q, ms_wall_us() / 1000000, &d);
-    if (r == 0)
-        *expires = d.expires;
-    ms_stream_cfg_free(&cfg);
-    ms_stream_unref(s);
-    return r == 0 ? 0 : r == -EACCES ? -EACCES : -ENOENT;
-}
-
 static const ms_rtsp_glue_sessions_t *g_sess; /* borrowed, static */
 
 void ms_rtmp_glue_set_sessions(const ms_rtsp_glue_sessions_t *hooks)
@@ -200,7 +164,8 @@ static int glue_exempt(void *ud, const struct sockaddr *peer)
            ms_cidr_list_match(g_cfg->trusted_proxies, g_cfg->ntrusted_proxies, &ip);
 }
 
-int ms_rtmp_glue_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
+int ms_rtmp_glue_start(const ms_node_cfg_t *cfg, ms_rtmp_authorize_play_fn authorize, void *auth_ud,
+                       char *err, size_t errlen)
 {
     if (g_srv)
         return -EALREADY;
@@ -222,10 +187,11 @@ int ms_rtmp_glue_start(const ms_node_cfg_t *cfg, char *err, size_t errlen)
         .post = glue_post,
         .publish_begin = glue_publish_begin,
         .publish_end = glue_publish_end,
-        .authorize_play = glue_authorize_play,
+        .authorize_play = authorize,
         .session_open = glue_session_open,
         .session_bytes = glue_session_bytes,
         .session_close = glue_session_close,
+        .ud = auth_ud,
     };
     g_srv = ms_rtmp_server_start(&sc, err, errlen);
     return g_srv ? 0 : -EADDRINUSE;
