@@ -79,7 +79,7 @@ typedef struct {
     int mode;                      /* MS_ACCESS_LIVE | MS_ACCESS_ARCHIVE */
     int64_t at_ms;                 /* archive: the time asked (UTC ms) or MS_PLAY_ANY_TIME */
     /* for the on_play hook (node/lua.h); NULL = "" */
-    const char *protocol;   /* hls | rtsp | mp4 | jpeg | archive */
+    const char *protocol;   /* hls | rtsp | rtmp | flv | mp4 | jpeg | archive */
     const char *query;      /* the raw query string */
     const char *user_agent; /* User-Agent header */
 } ms_play_req_t;

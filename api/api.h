@@ -242,6 +242,7 @@ enum MHD_Result ms_api_system(ms_req_t *r);
 enum MHD_Result ms_api_lua(ms_req_t *r);
 /* Live outputs other than HLS (playback.c). */
 enum MHD_Result ms_api_live_mp4(ms_req_t *r);
+enum MHD_Result ms_api_live_flv(ms_req_t *r);
 enum MHD_Result ms_api_snapshot(ms_req_t *r);
 enum MHD_Result ms_api_preview_mp4(ms_req_t *r);
 /* Archive playback and DVR API (archive.c): archive-*.m3u8|.mp4|.m4s,

@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "api/live_mp4.h"
+#include "media/rtmp/flv_live.h"
+#include "node/streams.h"
 #include "util/clock.h"
 
 /* One suspended connection. Guarded by g_mu. */
@@ -73,8 +75,10 @@ void ms_live_mp4_set_stopping(int stopping)
 }
 
 typedef struct {
-    susp_t susp; /* first: the connection */
-    ms_fmp4_sub_t *sub;
+    susp_t susp;         /* first: the connection */
+    ms_fmp4_sub_t *sub;  /* live.mp4, or: */
+    ms_flv_live_t *flv;  /* live.flv (the client's reference) */
+    ms_stream_t *stream; /* live.flv: held until the loop detached flv */
     ms_hub_t *hub;
     uint64_t *sent;  /* the router's byte count (see ms_live_reply_t) or NULL */
     int64_t expires; /* UTC s, 0 = never */
@@ -120,7 +124,7 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
          * boundary (docs/access.md "Expiry") */
         if (c->expires && ms_wall_us() / 1000000 >= c->expires)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        int rc = ms_fmp4_sub_next(c->sub, &c->cur);
+        int rc = c->flv ? ms_flv_live_next(c->flv, &c->cur) : ms_fmp4_sub_next(c->sub, &c->cur);
         if (rc == -EAGAIN) {
             pthread_mutex_lock(&g_mu);
             int stopping = g_stopping;
@@ -154,12 +158,53 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+/* live.flv: the subscriber's loop side (media/rtmp/flv_live.h) runs on
+ * the stream's worker; the stream reference keeps the hub alive until it
+ * is detached there. */
+typedef struct {
+    ms_flv_live_t *flv;
+    ms_stream_t *stream;
+} flv_task_t;
+
+static void flv_attach_task(ms_worker_t *w, void *arg)
+{
+    (void)w;
+    ms_flv_live_attach(arg); /* a failure ends the body (next: -EPIPE) */
+}
+
+static void flv_detach_task(ms_worker_t *w, void *arg)
+{
+    (void)w;
+    flv_task_t *t = arg;
+    ms_flv_live_detach(t->flv);
+    ms_stream_unref(t->stream);
+    free(t);
+}
+
+static void flv_release(live_conn_t *c)
+{
+    ms_flv_live_close(c->flv); /* no wake after this */
+    flv_task_t *t = malloc(sizeof *t);
+    if (t) {
+        t->flv = c->flv;
+        t->stream = c->stream;
+        if (ms_worker_post(ms_stream_worker(c->stream), flv_detach_task, t) == 0)
+            return;
+        free(t);
+    }
+    /* the worker is gone (shutdown): its loop side is leaked with the
+     * stream reference rather than freed under a reader it may still hold */
+}
+
 static void live_free(void *cls)
 {
     live_conn_t *c = cls;
     if (c->sess && c->sess_close)
         c->sess_close(c->sess); /* no kick after this */
-    ms_fmp4_sub_close(c->sub);  /* no wake after this */
+    if (c->flv)
+        flv_release(c);
+    else
+        ms_fmp4_sub_close(c->sub); /* no wake after this */
     ms_blob_unref(c->cur);
     if (c->hub)
         ms_hub_clients_add(c->hub, -1);
@@ -246,6 +291,51 @@ enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_li
     enum MHD_Result ret = MHD_queue_response(conn, 200, r);
     if (ret == MHD_YES && acct && acct->sess_open) {
         /* before MHD_destroy_response: the response (and c) is alive */
+        c->sess_bytes = acct->sess_bytes;
+        c->sess_close = acct->sess_close;
+        c->sess = acct->sess_open(acct->sess_ud, live_kick, c);
+    }
+    MHD_destroy_response(r);
+    return queued(ret, acct, 200, 0);
+}
+
+enum MHD_Result ms_live_flv_respond_acct(struct MHD_Connection *conn, ms_stream_t *s,
+                                         ms_live_reply_t *acct)
+{
+    ms_hub_t *hub = ms_stream_hub(s);
+    live_conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return reply_text(conn, 500, "out of memory\n", acct);
+    c->susp.conn = conn;
+    c->susp.prev = c->susp.next = &c->susp;
+    c->hub = hub;
+    c->sent = acct ? acct->sent : NULL;
+    c->expires = acct ? acct->expires : 0;
+    c->flv = ms_flv_live_new(hub, live_wake, c);
+    if (!c->flv) {
+        free(c);
+        return reply_text(conn, 500, "out of memory\n", acct);
+    }
+    c->stream = ms_stream_ref(s);
+    if (ms_worker_post(ms_stream_worker(s), flv_attach_task, c->flv) != 0) {
+        ms_flv_live_close(c->flv);
+        ms_flv_live_detach(c->flv); /* never attached: no reader to close */
+        ms_stream_unref(c->stream);
+        free(c);
+        return reply_text(conn, 503, "stream not ready\n", acct);
+    }
+    ms_hub_clients_add(hub, 1);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, live_read, c, live_free);
+    if (!r) {
+        live_free(c);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", "video/x-flv");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    add_headers(r, acct);
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    if (ret == MHD_YES && acct && acct->sess_open) {
         c->sess_bytes = acct->sess_bytes;
         c->sess_close = acct->sess_close;
         c->sess = acct->sess_open(acct->sess_ud, live_kick, c);

@@ -66,6 +66,15 @@ typedef struct {
     void *sess_ud;
 } ms_live_reply_t;
 
+/* GET /{stream}/live.flv (docs/rtmp.md): a 200 video/x-flv body of
+ * unknown length (chunked) from a new HTTP-FLV subscriber of s's hub
+ * (media/rtmp/flv_live.h), attached on the stream's worker; it starts at
+ * the GOP cache's keyframe and ends when the client is too slow or the
+ * stream stops. s is borrowed (the body takes its own reference). */
+struct ms_stream;
+enum MHD_Result ms_live_flv_respond_acct(struct MHD_Connection *conn, struct ms_stream *s,
+                                         ms_live_reply_t *acct);
+
 enum MHD_Result ms_live_mp4_respond_acct(struct MHD_Connection *conn, ms_fmp4_live_t *live,
                                          ms_hub_t *hub, ms_live_reply_t *acct);
 enum MHD_Result ms_snapshot_respond_acct(struct MHD_Connection *conn, ms_snapshot_t *snap,

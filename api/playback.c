@@ -58,6 +58,8 @@ static const char *route_protocol(ms_route_id_t id)
     case MS_ROUTE_LIVE_MP4:
     case MS_ROUTE_PREVIEW_MP4:
         return "mp4";
+    case MS_ROUTE_LIVE_FLV:
+        return "flv";
     case MS_ROUTE_SNAPSHOT:
         return "jpeg";
     case MS_ROUTE_ARCHIVE:
@@ -179,7 +181,7 @@ static ms_stream_t *open_stream(ms_req_t *r, char *tok, size_t cap, ms_play_deci
     }
     /* the JPEG and preview.mp4 fetches share the HLS session of the client
      * (one per stream and address): an ended one refuses them too */
-    int hls = r->route.id != MS_ROUTE_LIVE_MP4;
+    int hls = r->route.id != MS_ROUTE_LIVE_MP4 && r->route.id != MS_ROUTE_LIVE_FLV;
     if (ms_api_playback_access_d(r, s, tok, d, ret) < 0 ||
         ms_api_playback_gate(r, s, hls, ret) < 0) {
         ms_stream_unref(s);
@@ -206,7 +208,8 @@ typedef struct {
 static void *live_sess_open(void *ud, void (*kick)(void *ctx, uint64_t arg), void *ctx)
 {
     live_sess_t *ls = ud;
-    return ms_api_session_open(ls->r, ls->s, "mp4", kick, ctx);
+    return ms_api_session_open(ls->r, ls->s, ls->r->route.id == MS_ROUTE_LIVE_FLV ? "flv" : "mp4",
+                               kick, ctx);
 }
 
 static void session_bytes_v(void *ss, uint64_t bytes)
@@ -251,6 +254,35 @@ enum MHD_Result ms_api_live_mp4(ms_req_t *r)
                             &(live_sess_t){r, s}};
     ret = record(r, ms_live_mp4_respond_acct(r->conn, live, ms_stream_hub(s), &acct), &acct);
     ms_fmp4_live_unref(live);
+out:
+    ms_stream_unref(s);
+    return ret;
+}
+
+/* GET /{stream}/live.flv: HTTP-FLV, the same access decision and
+ * accounting as live.mp4; 503 while the stream has no tracks yet. */
+enum MHD_Result ms_api_live_flv(ms_req_t *r)
+{
+    char tok[512];
+    enum MHD_Result ret = MHD_NO;
+    ms_play_decision_t d;
+    ms_stream_t *s = open_stream(r, tok, sizeof(tok), &d, &ret);
+    if (!s)
+        return ret;
+    if (ms_stream_run_state(s) != MS_RUN_ACTIVE) {
+        ret = ms_api_reply_unavailable(r, s);
+        goto out;
+    }
+    ms_live_reply_t acct = {cors_hdrs,
+                            0,
+                            0,
+                            &r->sent,
+                            d.expires,
+                            live_sess_open,
+                            session_bytes_v,
+                            session_close_v,
+                            &(live_sess_t){r, s}};
+    ret = record(r, ms_live_flv_respond_acct(r->conn, s, &acct), &acct);
 out:
     ms_stream_unref(s);
     return ret;

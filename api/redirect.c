@@ -166,7 +166,8 @@ int ms_api_redirect_route(ms_req_t *r, enum MHD_Result *ret)
         return 1;
     if (!ms_cluster_enabled() || !r->route.stream || !r->route.method_ok ||
         (id != MS_ROUTE_HLS_PLAYLIST && id != MS_ROUTE_HLS_MEDIA && id != MS_ROUTE_LIVE_MP4 &&
-         id != MS_ROUTE_PREVIEW_MP4 && (id != MS_ROUTE_SNAPSHOT || ms_api_archive_wants_jpeg(r))))
+         id != MS_ROUTE_LIVE_FLV && id != MS_ROUTE_PREVIEW_MP4 &&
+         (id != MS_ROUTE_SNAPSHOT || ms_api_archive_wants_jpeg(r))))
         return 0;
     ms_placement_view_t pv;
     if (ms_placement_view_get(r->route.stream, &pv) < 0 || pv.self_primary || !pv.primary_http[0])

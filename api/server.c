@@ -651,6 +651,8 @@ static enum MHD_Result route(ms_req_t *r)
         return ms_api_hls_media(r);
     case MS_ROUTE_LIVE_MP4:
         return ms_api_live_mp4(r);
+    case MS_ROUTE_LIVE_FLV:
+        return ms_api_live_flv(r);
     case MS_ROUTE_SNAPSHOT:
         return ms_api_archive_wants_jpeg(r) ? ms_api_archive_jpeg(r) : ms_api_snapshot(r);
     case MS_ROUTE_ARCHIVE:

@@ -783,16 +783,19 @@ int ms_stream_cfg_copy(ms_stream_cfg_t *dst, const ms_stream_cfg_t *src)
     return 0;
 }
 
-/* rtsp:// or rtsps:// with a host (RFC 2326 section 3.2). */
+/* rtsp:// or rtsps:// with a host (RFC 2326 section 3.2), or exactly
+ * "publish://" (a stream fed by an RTMP publisher, docs/rtmp.md). */
 static const char *check_rtsp_url(const char *u)
 {
     const char *rest;
+    if (strcmp(u, "publish://") == 0)
+        return NULL;
     if (strncasecmp(u, "rtsp://", 7) == 0)
         rest = u + 7;
     else if (strncasecmp(u, "rtsps://", 8) == 0)
         rest = u + 8;
     else
-        return "must start with rtsp:// or rtsps://";
+        return "must start with rtsp:// or rtsps:// (or be publish://)";
     for (const char *q = u; *q; q++)
         if (isspace((unsigned char)*q) || iscntrl((unsigned char)*q))
             return "must not contain spaces or control characters";
@@ -899,7 +902,8 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
 {
     static const char *const top[] = {"uid",       "name",      "url",   "enabled", "channels",
                                       "transport", "reconnect", "dvr",   "access",  "camera",
-                                      "quality",   "reserve",   "group", "hls",     NULL};
+                                      "quality",   "reserve",   "group", "hls",     "publish_key",
+                                      "publish",   NULL};
     if (!json_is_object(root)) {
         perr(p, "", "must be a JSON object");
         return -1;
@@ -989,6 +993,23 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
         s->group[0] = '\0'; /* "" = no pinned group */
     else
         get_name(p, root, "", "group", s->group, sizeof s->group);
+
+    if (get_str(p, root, "", "publish_key", s->publish_key, sizeof s->publish_key, 1) == 1) {
+        for (const char *k = s->publish_key; *k; k++)
+            if (!isalnum((unsigned char)*k) && !strchr("-_.~", *k)) {
+                perr(p, "publish_key", "may hold only letters, digits and - _ . ~");
+                break;
+            }
+    }
+    json_t *pub = get_obj(p, root, "", "publish");
+    if (pub) {
+        static const char *const keys[] = {"republish", NULL};
+        static const char *const modes[] = {"reject", "kick", NULL};
+        check_keys(p, pub, "publish", keys);
+        int m = 0;
+        if (get_enum(p, pub, "publish", "republish", modes, &m) == 1)
+            s->republish_kick = m == 1;
+    }
 
     json_t *hls = get_obj(p, root, "", "hls");
     if (hls) {
@@ -1080,6 +1101,9 @@ json_t *ms_stream_cfg_to_json(const ms_stream_cfg_t *s)
                         json_pack("{s:s,s:I,s:I,s:I}", "format", formats[hf], "segment_ms",
                                   (json_int_t)s->hls_segment_ms, "part_ms",
                                   (json_int_t)s->hls_part_ms, "window", (json_int_t)s->hls_window));
+    json_object_set_new(o, "publish_key", json_string(s->publish_key));
+    json_object_set_new(o, "publish",
+                        json_pack("{s:s}", "republish", s->republish_kick ? "kick" : "reject"));
     return o;
 err:
     json_decref(o);
@@ -1100,7 +1124,8 @@ int ms_stream_cfg_equal(const ms_stream_cfg_t *a, const ms_stream_cfg_t *b)
         strcmp(a->camera, b->camera) || strcmp(a->quality, b->quality) ||
         a->reserve != b->reserve || strcmp(a->group, b->group) || a->hls_format != b->hls_format ||
         a->hls_segment_ms != b->hls_segment_ms || a->hls_part_ms != b->hls_part_ms ||
-        a->hls_window != b->hls_window)
+        a->hls_window != b->hls_window || strcmp(a->publish_key, b->publish_key) ||
+        a->republish_kick != b->republish_kick)
         return 0;
     for (size_t i = 0; i < a->nwhitelist; i++)
         if (strcmp(a->whitelist[i], b->whitelist[i]))

@@ -82,6 +82,9 @@ typedef struct {
     /* product extensions (documented in docs/config.md) */
     int hls_format; /* ms_hls_format_t */
     uint32_t hls_segment_ms, hls_part_ms, hls_window;
+    /* RTMP publishing (docs/rtmp.md): url "publish://" waits for a publisher */
+    char publish_key[128];         /* "" = any publisher of the name; else ?key= must match */
+    int republish_kick;            /* publish.republish: 0 reject (default), 1 kick */
     char source_file[MS_PATH_MAX]; /* file it came from, "" for API */
 } ms_stream_cfg_t;
 

@@ -29,6 +29,7 @@
 
 #include "api/cluster_api.h"
 #include "api/http.h"
+#include "api/rtmp_access.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/crash.h"
@@ -36,6 +37,7 @@
 #include "node/lua.h"
 #include "dvr/dvr.h"
 #include "api/rtsp_access.h"
+#include "node/rtmp_glue.h"
 #include "node/rtsp_glue.h"
 #include "node/streams.h"
 #include "node/workers.h"
@@ -184,6 +186,7 @@ static void stop_rest(void *ud)
     node_t *n = ud;
     ms_http_stop();
     ms_rtsp_glue_stop();
+    ms_rtmp_glue_stop();
     ms_streams_shutdown(); /* TEARDOWN to every camera, bounded wait */
     uv_close((uv_handle_t *)&n->sig_term, NULL);
     uv_close((uv_handle_t *)&n->sig_int, NULL);
@@ -318,9 +321,15 @@ static int run(const char *path)
     }
     http_up = 1;
     ms_rtsp_glue_set_sessions(ms_http_rtsp_sessions());
+    ms_rtmp_glue_set_sessions(ms_http_rtsp_sessions());
     if ((r = ms_rtsp_glue_start(&cfg, ms_rtsp_access_authorize, &cfg, err, sizeof err)) < 0) {
         MS_ERROR(n.ctx, "cannot start RTSP on %s:%d: %s", cfg.listen_address, cfg.port_rtsp, err);
         fprintf(stderr, "mediaserver: cannot start RTSP: %s\n", err);
+        goto out;
+    }
+    if ((r = ms_rtmp_glue_start(&cfg, ms_rtmp_access_authorize_play, &cfg, err, sizeof err)) < 0) {
+        MS_ERROR(n.ctx, "cannot start RTMP on %s:%d: %s", cfg.listen_address, cfg.port_rtmp, err);
+        fprintf(stderr, "mediaserver: cannot start RTMP: %s\n", err);
         goto out;
     }
 
@@ -342,6 +351,7 @@ out:
     if (http_up)
         ms_http_stop();
     ms_rtsp_glue_stop();
+    ms_rtmp_glue_stop();
     ms_lua_set_global(NULL); /* no server calls it any more */
     ms_lua_free(lua);
     if (streams_up)

@@ -105,6 +105,13 @@ struct ms_stream {
     uint64_t rate_in[RATE_SAMPLES], rate_out[RATE_SAMPLES];
     unsigned rate_n;
     char ctx[160];
+    /* RTMP publisher of a publish:// stream: kick/arg loop only; the rest
+     * under mu (status) */
+    void (*pub_kick)(void *arg);
+    void *pub_arg;
+    int pub_on;
+    int64_t pub_since_us;
+    uint32_t pub_sessions;
 };
 
 static struct {
@@ -452,7 +459,13 @@ static void step_once(ms_stream_t *s)
         uv_timer_stop(&s->start_timer);
         s->start_pending = s->start_due = 0;
     }
-    if (run && !have_client && !s->client_stopping && start_slot(s))
+    /* publish:// streams: the RTMP publisher is the source (no client); one
+     * that is no longer wanted (stopped, suspended, url changed, restart)
+     * is closed */
+    int publish = ms_stream_cfg_is_publish(&want);
+    if (s->pub_kick && (!run || !publish || restart))
+        s->pub_kick(s->pub_arg); /* detaches it */
+    if (run && !publish && !have_client && !s->client_stopping && start_slot(s))
         start_client(s, &want);
     if (run && !have_hls)
         start_hls(s, &want);
@@ -831,6 +844,9 @@ void ms_stream_get_load(ms_stream_t *s, ms_stream_load_t *out)
     if (out->run == MS_RUN_ACTIVE && s->client) {
         ms_rtsp_client_get_load(s->client, &active, &kbps);
         have = 1;
+    } else if (out->run == MS_RUN_ACTIVE && s->pub_on) {
+        active = 1;
+        have = 1;
     }
     double in_kbps = s->in_kbps;
     pthread_mutex_unlock(&s->mu);
@@ -853,6 +869,13 @@ void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out)
     ms_run_state_t desired = s->desired;
     if (s->client) {
         ms_rtsp_client_get_status(s->client, &out->src);
+    } else if (desired == MS_RUN_ACTIVE && ms_stream_cfg_is_publish(&s->cfg)) {
+        out->src.state = s->pub_on ? MS_STATE_ACTIVE : MS_STATE_INACTIVE;
+        out->src.connected_at_us = s->pub_on ? s->pub_since_us : 0;
+        out->src.reconnects_total = s->pub_sessions > 0 ? s->pub_sessions - 1 : 0;
+        snprintf(out->src.transport, sizeof out->src.transport, "%s", s->pub_on ? "tcp" : "");
+        if (!s->pub_on)
+            snprintf(out->src.reason, sizeof out->src.reason, "waiting for a publisher");
     } else if (desired == MS_RUN_SUSPEND) {
         out->src.state = MS_STATE_SUSPEND;
         if (!s->cfg.enabled)
@@ -968,4 +991,49 @@ ms_run_state_t ms_stream_run_state(ms_stream_t *s)
 ms_worker_t *ms_stream_worker(ms_stream_t *s)
 {
     return s->worker;
+}
+
+/* ---- RTMP publishers -------------------------------------------------- */
+
+int ms_stream_cfg_is_publish(const ms_stream_cfg_t *cfg)
+{
+    return strcmp(cfg->url, "publish://") == 0;
+}
+
+int ms_stream_publisher_attach(ms_stream_t *s, void (*kick)(void *arg), void *arg, const char *peer)
+{
+    pthread_mutex_lock(&s->mu);
+    int ok = s->desired == MS_RUN_ACTIVE && ms_stream_cfg_is_publish(&s->cfg);
+    int kick_old = s->cfg.republish_kick;
+    pthread_mutex_unlock(&s->mu);
+    if (!ok || s->finalized)
+        return -ENOENT;
+    if (s->pub_kick) {
+        if (!kick_old)
+            return -EBUSY;
+        MS_INFO(s->ctx, "new publisher from %s replaces the current one", peer ? peer : "?");
+        s->pub_kick(s->pub_arg); /* detaches it (ms_stream_publisher_detach) */
+        if (s->pub_kick)
+            return -EBUSY;
+    }
+    s->pub_kick = kick;
+    s->pub_arg = arg;
+    pthread_mutex_lock(&s->mu);
+    s->pub_on = 1;
+    s->pub_since_us = ms_wall_us();
+    s->pub_sessions++;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+void ms_stream_publisher_detach(ms_stream_t *s, void *arg)
+{
+    if (!s->pub_kick || s->pub_arg != arg)
+        return;
+    s->pub_kick = NULL;
+    s->pub_arg = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->pub_on = 0;
+    s->pub_since_us = 0;
+    pthread_mutex_unlock(&s->mu);
 }

@@ -105,4 +105,19 @@ void ms_stream_get_load(ms_stream_t *s, ms_stream_load_t *out);
  * stream's life; borrowed). Outputs attach to the hub on that loop. */
 ms_worker_t *ms_stream_worker(ms_stream_t *s);
 
+/* RTMP publishing (docs/rtmp.md). A stream whose url is "publish://" pulls
+ * nothing: an RTMP publisher becomes its source while connected (status
+ * active), else it waits (status inactive, "waiting for a publisher").
+ * ms_stream_cfg_is_publish: pure. */
+int ms_stream_cfg_is_publish(const ms_stream_cfg_t *cfg);
+/* Stream loop (the stream's worker): attaches a publisher (arg names it;
+ * kick(arg) closes it, called on this loop). A stream that already has one
+ * refuses with -EBUSY (publish.republish "reject") or kicks the old one
+ * first ("kick"). -ENOENT: not a running publish:// stream. peer: for the
+ * log (copied). */
+int ms_stream_publisher_attach(ms_stream_t *s, void (*kick)(void *arg), void *arg,
+                               const char *peer);
+/* Stream loop: the publisher arg left (no-op for another arg). */
+void ms_stream_publisher_detach(ms_stream_t *s, void *arg);
+
 #endif

@@ -471,6 +471,7 @@ void ms_route_match(const char *method, char *const *segs, int nsegs, ms_route_t
             const char *name;
             ms_route_id_t id;
         } live[] = {{"live.mp4", MS_ROUTE_LIVE_MP4},
+                    {"live.flv", MS_ROUTE_LIVE_FLV},
                     {"videoshot.jpg", MS_ROUTE_SNAPSHOT},
                     {"preview.jpg", MS_ROUTE_SNAPSHOT},
                     {"preview.mp4", MS_ROUTE_PREVIEW_MP4}};

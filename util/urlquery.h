@@ -69,6 +69,7 @@ typedef enum {
     MS_ROUTE_HLS_PLAYLIST, /* GET /{stream}/index.m3u8 */
     MS_ROUTE_HLS_MEDIA,    /* GET /{stream}/seg*.ts|m4s, part*.ts|m4s, init*.mp4 */
     MS_ROUTE_LIVE_MP4,     /* GET /{stream}/live.mp4 */
+    MS_ROUTE_LIVE_FLV,     /* GET /{stream}/live.flv (HTTP-FLV, docs/rtmp.md) */
     MS_ROUTE_SNAPSHOT,     /* GET /{stream}/videoshot.jpg|preview.jpg (name says which) */
     MS_ROUTE_PREVIEW_MP4,  /* GET /{stream}/preview.mp4 */
     MS_ROUTE_API_STREAMS,  /* GET /api/v1/streams */

@@ -340,9 +340,9 @@ static void test_stream_contract_example(void **state)
      * the CONTRACT keys plus hls */
     json_t *j = ms_stream_cfg_to_json(&s);
     assert_non_null(j);
-    const char *keys[] = {"uid",       "name",      "url",   "enabled", "channels",
-                          "transport", "reconnect", "dvr",   "access",  "camera",
-                          "quality",   "reserve",   "group", "hls"};
+    const char *keys[] = {"uid",       "name", "url",         "enabled", "channels", "transport",
+                          "reconnect", "dvr",  "access",      "camera",  "quality",  "reserve",
+                          "group",     "hls",  "publish_key", "publish"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         assert_non_null(json_object_get(j, keys[i]));
     assert_int_equal(json_object_size(j), sizeof keys / sizeof keys[0]);
@@ -431,6 +431,41 @@ static void test_stream_defaults_and_extensions(void **state)
     ms_errlist_free(&e);
 }
 
+/* RTMP publishing keys (docs/rtmp.md): url publish://, publish_key,
+ * publish.republish. */
+static void test_stream_publish(void **state)
+{
+    (void)state;
+    ms_stream_cfg_t s;
+    ms_errlist_t e = {0};
+    const char *js = "{\"name\":\"studio\",\"url\":\"publish://\",\"publish_key\":\"k-1_x.~\","
+                     "\"publish\":{\"republish\":\"kick\"}}";
+    assert_int_equal(stream_parse(js, &s, &e), 0);
+    assert_string_equal(s.url, "publish://");
+    assert_string_equal(s.publish_key, "k-1_x.~");
+    assert_int_equal(s.republish_kick, 1);
+    json_t *j = ms_stream_cfg_to_json(&s);
+    char *txt = json_dumps(j, 0);
+    json_decref(j);
+    ms_stream_cfg_t s2;
+    assert_int_equal(stream_parse(txt, &s2, &e), 0);
+    free(txt);
+    assert_true(ms_stream_cfg_equal(&s, &s2));
+    s2.republish_kick = 0;
+    assert_false(ms_stream_cfg_equal(&s, &s2));
+    ms_stream_cfg_free(&s2);
+    ms_stream_cfg_free(&s);
+
+    js = "{\"name\":\"studio\",\"url\":\"publish://x\",\"publish_key\":\"a b\","
+         "\"publish\":{\"republish\":\"maybe\",\"x\":1}}";
+    assert_int_equal(stream_parse(js, &s, &e), -1);
+    ASSERT_LINE(&e, "cam1.json: url: must start with rtsp:// or rtsps:// (or be publish://)");
+    ASSERT_LINE(&e, "cam1.json: publish_key: may hold only letters, digits and - _ . ~");
+    ASSERT_LINE(&e, "cam1.json: publish.republish: must be one of reject, kick");
+    ASSERT_LINE(&e, "cam1.json: publish.x: unknown key");
+    ms_errlist_free(&e);
+}
+
 static void test_stream_errors(void **state)
 {
     (void)state;
@@ -448,7 +483,7 @@ static void test_stream_errors(void **state)
     ASSERT_LINE(&e, "cam1.json: uid: must be 1..63 characters of A-Z a-z 0-9 . _ - (a UUID is "
                     "usual)");
     ASSERT_LINE(&e, "cam1.json: name: required");
-    ASSERT_LINE(&e, "cam1.json: url: must start with rtsp:// or rtsps://");
+    ASSERT_LINE(&e, "cam1.json: url: must start with rtsp:// or rtsps:// (or be publish://)");
     ASSERT_LINE(&e, "cam1.json: enabled: must be true or false");
     ASSERT_LINE(&e, "cam1.json: channels[1]: must be one of video, audio, application");
     ASSERT_LINE(&e, "cam1.json: channels[2]: duplicate channel \"video\"");
@@ -545,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_stream_contract_example),
         cmocka_unit_test(test_stream_defaults_and_extensions),
         cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_stream_publish),
         cmocka_unit_test(test_uid_derive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
