@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "media/rtmp/server.h"
+#include "node/lua.h"
 #include "node/streams.h"
 #include "util/ipaddr.h"
 #include "util/log.h"
@@ -100,6 +101,8 @@ static int glue_publish_begin(void *ud, void *ref, const char *query, const stru
     if (ms_stream_get_cfg(s, &cfg) < 0)
         return -ENOENT;
     int pub = ms_stream_cfg_is_publish(&cfg), ok = key_ok(&cfg, query);
+    char name[MS_NAME_MAX];
+    snprintf(name, sizeof name, "%s", cfg.name);
     ms_stream_cfg_free(&cfg);
     if (!pub)
         return -ENOENT;
@@ -109,6 +112,22 @@ static int glue_publish_begin(void *ud, void *ref, const char *query, const stru
     ms_ip_t a;
     if (ms_ip_from_sockaddr(peer, &a) == 0)
         ms_ip_format(&a, ip, sizeof ip);
+    /* the Lua on_publish hook after the publish key (docs/lua.md): once
+     * per publishing session */
+    char tok[1024] = "", why[256];
+    if (query && query[0] && ms_url_query_get(query, strlen(query), "token", tok, sizeof tok) < 0)
+        tok[0] = '\0';
+    ms_lua_req_t lq = {.stream = name,
+                       .app = "",
+                       .protocol = "rtmp",
+                       .ip = ip,
+                       .query = query ? query : "",
+                       .token = tok,
+                       .mode = "live"};
+    if (ms_lua_on_publish(&lq, why, sizeof why) < 0) {
+        MS_INFO("[rtmp-server]", "publish of %s from %s refused by Lua: %s", name, ip, why);
+        return -EACCES;
+    }
     return ms_stream_publisher_attach(s, kick, arg, ip);
 }
 

@@ -405,3 +405,35 @@ def test_flv_body_continues_across_publishers(rtmp_node):
     out, err = p.communicate(timeout=40)
     assert p.returncode == 0 and err.decode(errors="replace").strip() == "", err
     assert _frames(out) >= 6 * FPS, _frames(out)
+
+
+def test_lua_on_publish(node, free_port, tmp_path):
+    """A Lua on_publish (docs/lua.md) refuses a publisher whose query lacks
+    ?token=ok: ffmpeg is refused at once; with it, the stream plays."""
+    d = tmp_path / "lua"
+    d.mkdir()
+    (d / "pub.lua").write_text(
+        "function on_publish(req)\n"
+        "  if req.protocol == 'rtmp' and req.stream == 'live1' and req.token == 'ok' then\n"
+        "    return true\n"
+        "  end\n"
+        "  return false, 'token ' .. req.token .. ' from ' .. req.ip\n"
+        "end\n")
+    n = node(streams={"live1": "publish://"}, extra_cfg={"lua_dir": str(d)}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.write_config()
+    n.start()
+    url = "rtmp://127.0.0.1:%d/live/live1" % n.rtmp_port
+    rc, dt, err = _publish_refused(n, url + "?token=bad")
+    assert rc != 0 and dt < 2.5, (rc, dt, err)
+    wait_until(lambda: "refused by Lua: token bad from 127.0.0.1" in n.log_text(), 5,
+               what="the script's reason in the log")
+    assert n.status("live1")["state"] == "inactive"
+    pub = publisher(url + "?token=ok")
+    try:
+        n.wait_active("live1", timeout=15)
+        n.wait_hls("live1", segments=2, timeout=20)
+        _frames_ok(ffmpeg_decode(n.hls_url("live1"), 2), 2)
+    finally:
+        stop(pub)
