@@ -1,0 +1,123 @@
+"""One answer from every node (docs/cluster.md "One status on every node"):
+GET /api/v1/streams[/{id}] gives the same status (state, role, server,
+backup_server, the primary's figures) on every node of 3; status.local says
+what the answering node holds; ?state= filters on the cluster's view; the
+/metrics stream series tell the copies apart. After kill -9 of the primary
+every survivor shows the new primary active; an unplaced stream shows the
+same reason everywhere."""
+import json
+import re
+import time
+
+import mslib
+from conftest import kill9
+from test_failover import one_active_primary, placement, setup_stream, st_on
+
+SAME = ("state", "characteristic", "role", "server", "backup_server")
+
+
+def statuses(c, name):
+    return {n.name: st_on(n, name) for n in c.alive()}
+
+
+def agree(c, name, prim):
+    """The status of name on every live node when they all agree and the
+    primary prim's copy runs; None otherwise."""
+    sts = statuses(c, name)
+    if any(s is None for s in sts.values()):
+        return None
+    first = sts[prim]
+    if first["state"] != "active" or first["server"] != prim:
+        return None
+    for s in sts.values():
+        if any(s[k] != first[k] for k in SAME) or s["bitrate_kbps"] <= 0:
+            return None
+    return sts
+
+
+def test_same_status_on_every_node(three, tmp_path):
+    c = three
+    cam = setup_stream(c, tmp_path)
+    try:
+        pl = placement(c, "fo")
+        prim, backup = pl["primary"], pl["backup"]
+        other = [n for n in c.nodes if n not in (prim, backup)][0]
+        sts = mslib.wait_until(lambda: agree(c, "fo", prim), 15, interval=0.2,
+                               what="one status of fo on every node")
+        for name, s in sts.items():
+            assert s["role"] == "primary" and s["backup_server"] == backup, (name, s)
+            # the primary's figures: fresh (within the cache and report time) and close
+            assert 0 <= s["age_ms"] <= 2500, (name, s)
+            assert s["bitrate_kbps"] > 0 and s["width"] > 0 and s["video_codec"], (name, s)
+            assert abs(s["uptime_s"] - sts[prim]["uptime_s"]) <= 3, (name, s, sts[prim])
+        assert sts[prim]["age_ms"] == 0
+        # what each node holds itself
+        assert sts[prim]["local"] == {"state": "active", "role": "primary"}, sts[prim]
+        assert sts[backup]["local"] == {"state": "suspend", "role": "secondary"}, sts[backup]
+        assert sts[other]["local"] == {"state": "none", "role": "none"}, sts[other]
+        # filters apply to the cluster's view: listed as active everywhere
+        for n in c.alive():
+            r = n.api("/api/v1/streams?state=active&role=primary")
+            assert r.status == 200, r.text
+            assert [s["name"] for s in r.json()["streams"]] == ["fo"], (n.name, r.text)
+            r = n.api("/api/v1/streams?state=suspend")
+            assert r.status == 200 and r.json()["streams"] == [], (n.name, r.text)
+        # /metrics: role and server labels; up only where the stream runs
+        for n in c.alive():
+            text = n.get("/metrics").text
+            m = re.search(r'^ms_stream_up\{stream="([^"]*)",role="(\w+)",server="(\w+)"\} (\d+)$',
+                          text, re.M)
+            assert m, text[:2000]
+            role = sts[n.name]["local"]["role"]
+            assert m.group(2) == role and m.group(3) == n.name, (n.name, m.group(0))
+            assert m.group(4) == ("1" if n.name == prim else "0"), (n.name, m.group(0))
+
+        # kill -9 of the primary: every survivor shows the new one active
+        kill9(c.nodes[prim])
+        t0 = time.monotonic()
+        newp = mslib.wait_until(lambda: (lambda p: p if p not in (None, prim) else None)(
+            placement(c, "fo")["primary"]), 20, what="a new primary")
+        sts = mslib.wait_until(lambda: agree(c, "fo", newp), 20, interval=0.2,
+                               what="the new primary active on every survivor")
+        print("kill -9 of %s: every survivor shows %s active after %.2f s"
+              % (prim, newp, time.monotonic() - t0))
+        assert sts[newp]["local"]["state"] == "active", sts[newp]
+        assert one_active_primary(c, "fo", timeout=20) == [newp]
+    finally:
+        cam.stop()
+
+
+def test_unplaced_reason_everywhere(three):
+    c = three
+    ld = c.leader()
+    mslib.wait_until(lambda: all(s["health"] == "up" for s in
+                                 ld.api("/api/v1/servers").json()["servers"]), 15,
+                     what="3 servers up")
+    # no server takes new streams: a reserved stream is unplaced, and says why
+    for n in c.nodes:
+        r = ld.api("/api/v1/servers/%s" % n, "PUT", {"distribution": False})
+        assert r.status == 200, r.text
+    c.converged()
+    r = ld.api("/api/v1/streams", "POST",
+               {"name": "un", "url": "rtsp://127.0.0.1:9/un", "reserve": True})
+    assert r.status == 201, r.text
+    c.converged()
+    why = mslib.wait_until(lambda: st_on(ld, "un")["reason"], 10, what="the leader's reason")
+    assert why.startswith("reserve:"), why
+
+    def same():
+        sts = statuses(c, "un")
+        if any(s is None or s["reason"] != why for s in sts.values()):
+            return None
+        return sts
+    try:
+        sts = mslib.wait_until(same, 10, interval=0.2, what="the same reason on every node")
+    except AssertionError:
+        print({k: v and v["reason"] for k, v in statuses(c, "un").items()}, why)
+        raise
+    for name, s in sts.items():
+        assert s["state"] == "inactive" and s["server"] == "" and s["backup_server"] is None, s
+        assert s["local"] == {"state": "none", "role": "none"}, (name, s)
+    for n in c.alive():
+        r = n.api("/api/v1/streams?state=inactive")
+        assert [x["name"] for x in json.loads(r.text)["streams"]] == ["un"], (n.name, r.text)
