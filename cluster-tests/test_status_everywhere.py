@@ -10,7 +10,7 @@ import re
 import time
 
 import mslib
-from conftest import kill9
+from conftest import kill9, node_auth
 from test_failover import one_active_primary, placement, setup_stream, st_on
 
 SAME = ("state", "characteristic", "role", "server", "backup_server")
@@ -121,3 +121,27 @@ def test_unplaced_reason_everywhere(three):
     for n in c.alive():
         r = n.api("/api/v1/streams?state=inactive")
         assert [x["name"] for x in json.loads(r.text)["streams"]] == ["un"], (n.name, r.text)
+
+
+def test_internal_table_is_signed(three):
+    """The primary's table (GET /api/v1/streams?cluster_local=1) answers a
+    signed call only: unsigned it is an ordinary admin call, badly signed
+    401."""
+    c = three
+    n = c.leader()
+    r = n.api("/api/v1/streams", "POST", {"name": "t1", "url": "rtsp://127.0.0.1:9/t1"})
+    assert r.status == 201, r.text
+    uid = r.json()["uid"]
+    c.converged()
+    prim = mslib.wait_until(lambda: st_on(n, "t1")["server"], 10, what="t1 placed")
+    p = c.nodes[prim]
+    path = "/api/v1/streams?cluster_local=1"
+    hdr = {"X-MS-Cluster-Auth": node_auth("GET", path, b""), "X-MS-Node-Id": "1"}
+    r = p.get(path, headers=hdr, spec=False)
+    assert r.status == 200 and list(r.json()["streams"]) == [uid], r.text
+    assert r.json()["streams"][uid]["state"] in ("initialization", "inactive"), r.text
+    bad = {"X-MS-Cluster-Auth": node_auth("GET", path, b"", secret="wrong"), "X-MS-Node-Id": "1"}
+    assert p.get(path, headers=bad, spec=False).status == 401
+    assert p.get(path).status == 401  # neither signed nor an admin
+    r = p.api(path)  # an admin: the ordinary list
+    assert r.status == 200 and [x["name"] for x in r.json()["streams"]] == ["t1"], r.text
