@@ -114,10 +114,12 @@ static void status_cluster(json_t *sj, const ms_stream_cfg_t *cfg, const ms_plac
         lrole = "secondary";
     else
         lrole = "none";
-    json_object_set_new(sj, "local",
-                        json_pack("{s:s,s:s}", "state",
-                                  strcmp(lrole, "none") == 0 ? "none" : (lstate ? lstate : "none"),
-                                  "role", lrole));
+    /* a node neither primary nor backup holds a suspended copy: "none";
+     * a copy running there anyway (a view catching up) shows as it is */
+    int none = strcmp(lrole, "none") == 0 && (!lstate || strcmp(lstate, "suspend") == 0);
+    json_object_set_new(
+        sj, "local",
+        json_pack("{s:s,s:s}", "state", none ? "none" : (lstate ? lstate : "none"), "role", lrole));
     json_object_set_new(sj, "role", json_string(crole));
     json_object_set_new(sj, "server", json_string(pv->primary));
     json_object_set_new(sj, "backup_server", pv->backup[0] ? json_string(pv->backup) : json_null());

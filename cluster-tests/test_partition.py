@@ -192,8 +192,9 @@ def drill(c, name, prim, label, all_names):
         return i["leader"] and i["leader"]["name"] != prim.name and i["state"] == "follower"
     mslib.wait_until(sees_leader, 20, interval=0.05, what="the old primary follows the new leader")
     t_rejoin = time.monotonic() - m_heal
-    mslib.wait_until(lambda: (lambda s: s and s["local"]["role"] == "secondary"
-                              and s["local"]["state"] == "suspend" and s["server"] == backup)(status(prim, name)), 20, interval=0.05,
+    mslib.wait_until(lambda: (lambda s: s and s["local"]["role"] in ("secondary", "none")
+                              and s["local"]["state"] in ("suspend", "none")
+                              and s["server"] == backup)(status(prim, name)), 20, interval=0.05,
                      what="the old primary suspends its copy")
     t_suspend = time.monotonic() - m_heal
     c.converged(timeout=20)
