@@ -17,6 +17,7 @@ typedef struct {
     json_t *table;   /* {uid: compact status}, NULL before the first answer */
     int64_t at;      /* mono ms of that answer */
     int64_t backoff; /* mono ms until which the server is not asked */
+    int failing;     /* the last read failed (logged once per outage) */
 } entry_t;
 
 #define MAX_SERVERS 64
@@ -89,12 +90,17 @@ json_t *ms_status_remote_get(const char *server, const char *http, const char *u
                 e->table = json_incref(tab);
                 e->at = ms_mono_ms();
                 e->backoff = 0;
+                if (e->failing)
+                    MS_INFO(MS_API_CTX, "status of %s's streams (%s): answers again", server, http);
+                e->failing = 0;
                 t = json_incref(tab);
                 age = 0;
             } else {
                 e->backoff = ms_mono_ms() + MS_STATUS_REMOTE_BACKOFF_MS;
-                MS_WARN(MS_API_CTX, "status of %s's streams (%s): %s", server, http,
-                        rc < 0 ? strerror(-rc) : "bad answer");
+                if (!e->failing) /* once per outage: asked again every backoff */
+                    MS_WARN(MS_API_CTX, "status of %s's streams (%s): %s", server, http,
+                            rc < 0 ? strerror(-rc) : "bad answer");
+                e->failing = 1;
             }
             pthread_mutex_unlock(&g_mu);
             json_decref(j);
