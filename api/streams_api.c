@@ -309,9 +309,15 @@ enum MHD_Result ms_api_stream_get(ms_req_t *r)
     /* cpanel Overview of a recording stream (docs/dvr.md "Status"). */
     const char *uid = json_string_value(json_object_get(j, "uid"));
     json_t *st = json_object_get(j, "status"), *dvr = NULL;
-    if (uid && json_is_object(st) &&
-        json_is_true(json_object_get(json_object_get(j, "dvr"), "enabled")) &&
-        ms_dvr_status(uid, &dvr) == 0)
-        json_object_set_new(st, "dvr", dvr);
+    if (uid && json_is_object(st) && ms_dvr_status(uid, &dvr) == 0) {
+        /* status.local.archive: this node holds recordings of it (the
+         * same index query; the list leaves it out) */
+        json_object_set_new(json_object_get(st, "local"), "archive",
+                            json_boolean(json_integer_value(json_object_get(dvr, "chunks")) > 0));
+        if (json_is_true(json_object_get(json_object_get(j, "dvr"), "enabled")))
+            json_object_set_new(st, "dvr", dvr);
+        else
+            json_decref(dvr);
+    }
     return ms_api_reply_json(r, 200, j, NULL);
 }

@@ -11,7 +11,7 @@ import time
 
 import mslib
 from conftest import kill9, node_auth
-from test_failover import one_active_primary, placement, setup_stream, st_on
+from test_failover import DVR, one_active_primary, placement, setup_stream, st_on
 
 SAME = ("state", "characteristic", "role", "server", "backup_server")
 
@@ -37,7 +37,7 @@ def agree(c, name, prim):
 
 def test_same_status_on_every_node(three, tmp_path):
     c = three
-    cam = setup_stream(c, tmp_path)
+    cam = setup_stream(c, tmp_path, dvr=DVR)
     try:
         pl = placement(c, "fo")
         prim, backup = pl["primary"], pl["backup"]
@@ -52,9 +52,15 @@ def test_same_status_on_every_node(three, tmp_path):
             assert abs(s["uptime_s"] - sts[prim]["uptime_s"]) <= 3, (name, s, sts[prim])
         assert sts[prim]["age_ms"] == 0
         # what each node holds itself
-        assert sts[prim]["local"] == {"state": "active", "role": "primary"}, sts[prim]
-        assert sts[backup]["local"] == {"state": "suspend", "role": "secondary"}, sts[backup]
-        assert sts[other]["local"] == {"state": "none", "role": "none"}, sts[other]
+        def sr(name):
+            return {k: sts[name]["local"][k] for k in ("state", "role")}
+        assert sr(prim) == {"state": "active", "role": "primary"}, sts[prim]
+        assert sr(backup) == {"state": "suspend", "role": "secondary"}, sts[backup]
+        assert sr(other) == {"state": "none", "role": "none"}, sts[other]
+        assert not sts[other]["local"].get("archive"), sts[other]
+        # the primary records: its copy holds an archive once a chunk is written
+        mslib.wait_until(lambda: st_on(c.nodes[prim], "fo")["local"].get("archive"), 15,
+                         what="status.local.archive on the primary")
         # filters apply to the cluster's view: listed as active everywhere
         for n in c.alive():
             r = n.api("/api/v1/streams?state=active&role=primary")
