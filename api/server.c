@@ -617,7 +617,8 @@ static enum MHD_Result route(ms_req_t *r)
     ms_route_match(r->method, r->segs, r->nsegs, &r->route);
     /* another node reads the status of the streams this node runs
      * (api/status_remote.h): signed, no barrier */
-    if (r->route.id == MS_ROUTE_API_STREAMS && r->route.method_ok && ms_status_remote_internal(r))
+    if (r->route.id == MS_ROUTE_API_STREAMS && strcmp(r->method, "GET") == 0 &&
+        ms_status_remote_internal(r))
         return ms_api_streams_local(r);
     enum MHD_Result cret; /* calls on the replicated state (cluster_api.c) */
     if (ms_api_cluster_route(r, &cret) || ms_api_redirect_route(r, &cret))

@@ -10,7 +10,7 @@ import re
 import time
 
 import mslib
-from conftest import kill9, node_auth
+from conftest import kill9, node_auth, signed_post
 from test_failover import DVR, one_active_primary, placement, setup_stream, st_on
 
 SAME = ("state", "characteristic", "role", "server", "backup_server")
@@ -151,3 +151,7 @@ def test_internal_table_is_signed(three):
     assert p.get(path).status == 401  # neither signed nor an admin
     r = p.api(path)  # an admin: the ordinary list
     assert r.status == 200 and [x["name"] for x in r.json()["streams"]] == ["t1"], r.text
+    # only GET reads the table: a signed POST there is the ordinary create
+    st, body = signed_post(p, path, json.dumps({"name": "t2", "url": "rtsp://127.0.0.1:9/t2"})
+                           .encode())
+    assert st == 201 and json.loads(body)["name"] == "t2", (st, body)
