@@ -322,6 +322,9 @@ int ms_api_query(ms_req_t *r, const char *key, char *out, size_t cap);
 void ms_prom_head(ms_buf_t *b, const char *name, const char *type, const char *help);
 /* name{label="value"} v ; label NULL = no labels. Value escaped. */
 void ms_prom_sample(ms_buf_t *b, const char *name, const char *label, const char *value, double v);
+/* A sample with several labels: kv is label, value, label, value, ...,
+ * NULL (values escaped as for ms_prom_sample). */
+void ms_prom_sample_labels(ms_buf_t *b, const char *name, const char *const *kv, double v);
 /* bounds: MS_HLS_LAT_BUCKETS upper bounds matching lat->buckets. */
 void ms_prom_histogram(ms_buf_t *b, const char *name, const char *stream, const double *bounds,
                        const ms_hls_latency_t *lat);

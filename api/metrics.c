@@ -14,9 +14,11 @@
 #include <openssl/sha.h>
 
 #include "api/api.h"
+#include "node/placement_view.h"
 
 typedef struct {
     char name[MS_NAME_MAX];
+    char role[16]; /* of this node's copy: primary, migrated, secondary, none */
     ms_stream_status_t st;
     int has_lat;
     ms_hls_latency_t lat;
@@ -29,7 +31,8 @@ typedef struct {
 } family_t;
 
 static const family_t fam[] = {
-    {"ms_stream_up", "gauge", "1 when the stream's source is active"},
+    {"ms_stream_up", "gauge",
+     "1 when this node runs the stream as primary and its source is active"},
     {"ms_stream_clients", "gauge", "Viewers of the stream"},
     {"ms_stream_input_bitrate_kbps", "gauge", "Input bitrate in kbit/s"},
     {"ms_stream_output_bitrate_kbps", "gauge", "Output bitrate in kbit/s"},
@@ -50,7 +53,7 @@ static const family_t fam[] = {
 static double value_of(int i, const ms_stream_status_t *st)
 {
     switch (i) {
-    case 0:
+    case 0: /* a copy held suspended (backup) is never up */
         return st->src.state == MS_STATE_ACTIVE;
     case 1:
         return st->clients;
@@ -94,6 +97,30 @@ static void hidden_label(const char *uid, char *out, size_t cap)
     snprintf(out, cap, "~%s", hex);
 }
 
+/* The role of this node's copy of s (docs/api.md "Metrics"): primary or
+ * migrated where it runs, secondary on its backup, none elsewhere; primary
+ * without a cluster. A copy that is not the primary is never up. */
+static void copy_role(ms_stream_t *s, snap_t *sn)
+{
+    ms_placement_view_t pv;
+    ms_stream_cfg_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    const char *self = ms_api_cfg()->name, *role = "primary";
+    if (ms_stream_get_cfg(s, &cfg) == 0 && ms_placement_view_get(cfg.uid, &pv) == 0) {
+        if (pv.self_primary)
+            role = pv.transferred ? "migrated" : "primary";
+        else if (pv.backup[0] && strcmp(pv.backup, self) == 0)
+            role = "secondary";
+        else
+            role = "none";
+    }
+    ms_stream_cfg_free(&cfg);
+    snprintf(sn->role, sizeof sn->role, "%s", role);
+    if (strcmp(role, "primary") != 0 && strcmp(role, "migrated") != 0)
+        sn->st.src.state =
+            sn->st.src.state == MS_STATE_ACTIVE ? MS_STATE_SUSPEND : sn->st.src.state;
+}
+
 enum MHD_Result ms_api_metrics(ms_req_t *r)
 {
     int hide = !ms_api_cfg()->metrics_auth;
@@ -115,6 +142,7 @@ enum MHD_Result ms_api_metrics(ms_req_t *r)
                 ms_stream_cfg_free(&cfg);
             }
             ms_stream_get_status(list[i], &snaps[i].st);
+            copy_role(list[i], &snaps[i]);
             ms_hls_t *h = ms_stream_hls(list[i]);
             if (h) {
                 ms_hls_get_latency(h, &snaps[i].lat);
@@ -136,9 +164,12 @@ enum MHD_Result ms_api_metrics(ms_req_t *r)
 
     for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         ms_prom_head(&b, fam[f].name, fam[f].type, fam[f].help);
-        for (size_t i = 0; i < n; i++)
-            ms_prom_sample(&b, fam[f].name, "stream", snaps[i].name,
-                           value_of((int)f, &snaps[i].st));
+        for (size_t i = 0; i < n; i++) {
+            /* role and server tell the copies of a stream apart */
+            const char *kv[] = {"stream", snaps[i].name,      "role", snaps[i].role,
+                                "server", ms_api_cfg()->name, NULL};
+            ms_prom_sample_labels(&b, fam[f].name, kv, value_of((int)f, &snaps[i].st));
+        }
     }
     ms_prom_head(&b, "ms_hls_part_latency_ms", "histogram",
                  "Frame arrival to LL-HLS part listed in the playlist, milliseconds");

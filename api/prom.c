@@ -52,6 +52,21 @@ void ms_prom_sample(ms_buf_t *b, const char *name, const char *label, const char
     ms_buf_append(b, "\n", 1);
 }
 
+void ms_prom_sample_labels(ms_buf_t *b, const char *name, const char *const *kv, double v)
+{
+    ms_buf_printf(b, "%s", name);
+    for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
+        ms_buf_printf(b, "%s%s=\"", i ? "," : "{", kv[i]);
+        label_value(b, kv[i + 1]);
+        ms_buf_append(b, "\"", 1);
+    }
+    if (kv && kv[0] && kv[1])
+        ms_buf_append(b, "}", 1);
+    ms_buf_append(b, " ", 1);
+    number(b, v);
+    ms_buf_append(b, "\n", 1);
+}
+
 void ms_prom_histogram(ms_buf_t *b, const char *name, const char *stream, const double *bounds,
                        const ms_hls_latency_t *lat)
 {

@@ -25,6 +25,7 @@
 #include "api/api.h"
 #include "api/http.h"
 #include "api/live_mp4.h"
+#include "api/status_remote.h"
 #include "node/auth_guard.h"
 #include "util/clock.h"
 #include "util/connlimit.h"
@@ -614,6 +615,11 @@ static enum MHD_Result route(ms_req_t *r)
         return ms_api_reply_error(r, 400, "bad path", NULL, NULL);
     r->nsegs = n;
     ms_route_match(r->method, r->segs, r->nsegs, &r->route);
+    /* another node reads the status of the streams this node runs
+     * (api/status_remote.h): signed, no barrier */
+    if (r->route.id == MS_ROUTE_API_STREAMS && strcmp(r->method, "GET") == 0 &&
+        ms_status_remote_internal(r))
+        return ms_api_streams_local(r);
     enum MHD_Result cret; /* calls on the replicated state (cluster_api.c) */
     if (ms_api_cluster_route(r, &cret) || ms_api_redirect_route(r, &cret))
         return cret;

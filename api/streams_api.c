@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "dvr/dvr.h"
+#include "api/status_remote.h"
 #include "node/placement_view.h"
 #include "util/clock.h"
 
@@ -54,25 +55,98 @@ json_t *ms_api_status_json(const ms_stream_status_t *st)
 /* Fields of a stream item beyond its config and status (docs/api.md):
  * "added" (auto: from a stream file; manual: written over the API),
  * "activation" (auto: enabled by its config; manual: disabled, waits for
- * an enable call), and in a cluster the leader's reason for leaving the
- * stream unplaced as status.reason. */
-static void stream_extras(json_t *j, const ms_stream_cfg_t *cfg)
+ * an enable call). */
+static void stream_extras(json_t *j, const ms_stream_cfg_t *cfg, const ms_placement_view_t *pv)
 {
-    ms_placement_view_t pv;
-    int in_view = ms_placement_view_get(cfg->uid, &pv) == 0;
     /* in a cluster the state says (placement.source); a node without raft
      * runs only stream files */
-    int from_file = in_view ? pv.from_file : 1;
+    int from_file = pv ? pv->from_file : 1;
     json_object_set_new(j, "added", json_string(from_file ? "auto" : "manual"));
     json_object_set_new(j, "activation", json_string(cfg->enabled ? "auto" : "manual"));
-    json_t *st = json_object_get(j, "status");
-    if (in_view && !pv.primary[0] && pv.reason[0] && json_is_object(st))
-        json_object_set_new(st, "reason", json_string(pv.reason));
 }
 
-/* Config + status of s; cfg_out and st_out receive copies for filtering when
- * non-NULL (cfg_out must then be freed by the caller). */
-static json_t *stream_json(ms_stream_t *s, ms_stream_cfg_t *cfg_out, ms_stream_status_t *st_out)
+/* The keys of a status object the primary's compact status replaces. */
+static void status_merge(json_t *sj, json_t *remote)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(remote, k, v) json_object_set(sj, k, v);
+}
+
+/* The figures of a stream nobody runs (unplaced, or a primary that does not
+ * answer): no source, no outputs. */
+static void status_idle(json_t *sj, const char *reason)
+{
+    json_object_set_new(sj, "state", json_string("inactive"));
+    json_object_set_new(sj, "characteristic", json_string("disconnected"));
+    json_object_set_new(sj, "reason", json_string(reason));
+    static const char *const zero_r[] = {"bitrate_kbps", "output_kbps", NULL};
+    static const char *const zero_i[] = {"clients", "width", "height", "uptime_s", NULL};
+    for (const char *const *z = zero_r; *z; z++)
+        json_object_set_new(sj, *z, json_real(0));
+    for (const char *const *z = zero_i; *z; z++)
+        json_object_set_new(sj, *z, json_integer(0));
+    json_object_set_new(sj, "video_codec", json_string(""));
+    json_object_set_new(sj, "audio_codec", json_string(""));
+    json_object_set_new(sj, "hls_ready", json_false());
+}
+
+/* Turns sj (the local status) into the cluster's view (docs/api.md
+ * "Status"): state and figures as the primary sees them, role/server/
+ * backup_server from the placement, and status.local: what this node
+ * holds. pv: the stream's placement, NULL when the node runs no cluster. */
+static void status_cluster(json_t *sj, const ms_stream_cfg_t *cfg, const ms_placement_view_t *pv)
+{
+    const char *self = ms_api_cfg() ? ms_api_cfg()->name : "";
+    const char *lstate = json_string_value(json_object_get(sj, "state"));
+    const char *lrole = "primary";
+    int64_t age = 0;
+    if (!pv) {
+        json_object_set_new(
+            sj, "local", json_pack("{s:s,s:s}", "state", lstate ? lstate : "none", "role", lrole));
+        json_object_set_new(sj, "age_ms", json_integer(0));
+        return;
+    }
+    const char *crole = pv->transferred ? "migrated" : "primary";
+    if (pv->self_primary)
+        lrole = crole;
+    else if (pv->backup[0] && strcmp(pv->backup, self) == 0)
+        lrole = "secondary";
+    else
+        lrole = "none";
+    /* a node neither primary nor backup holds a suspended copy: "none";
+     * a copy running there anyway (a view catching up) shows as it is */
+    int none = strcmp(lrole, "none") == 0 && (!lstate || strcmp(lstate, "suspend") == 0);
+    json_object_set_new(
+        sj, "local",
+        json_pack("{s:s,s:s}", "state", none ? "none" : (lstate ? lstate : "none"), "role", lrole));
+    json_object_set_new(sj, "role", json_string(crole));
+    json_object_set_new(sj, "server", json_string(pv->primary));
+    json_object_set_new(sj, "backup_server", pv->backup[0] ? json_string(pv->backup) : json_null());
+    if (!pv->primary[0]) { /* unplaced: the leader's reason, the same everywhere */
+        status_idle(sj, pv->reason[0] ? pv->reason : "no server runs the stream");
+    } else if (!pv->self_primary) {
+        const char *why = NULL;
+        json_t *rs = ms_status_remote_get(pv->primary, pv->primary_http, cfg->uid, &age, &why);
+        if (rs) {
+            status_merge(sj, rs);
+        } else {
+            char r[200];
+            snprintf(r, sizeof r, "primary %s %s", pv->primary,
+                     strcmp(why, "not running") == 0 ? "does not run it yet" : "does not answer");
+            status_idle(sj, r);
+            json_object_set_new(
+                sj, "state",
+                json_string(strcmp(why, "not running") == 0 ? "initialization" : "inactive"));
+        }
+        json_decref(rs);
+    }
+    json_object_set_new(sj, "age_ms", json_integer(age));
+}
+
+/* Config + status of s; cfg_out receives a copy for filtering when non-NULL
+ * (it must then be freed by the caller). */
+static json_t *stream_json(ms_stream_t *s, ms_stream_cfg_t *cfg_out)
 {
     ms_stream_cfg_t cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -91,11 +165,12 @@ static json_t *stream_json(ms_stream_t *s, ms_stream_cfg_t *cfg_out, ms_stream_s
         json_decref(sj);
         j = NULL;
     } else {
+        ms_placement_view_t pv;
+        int in_view = ms_placement_view_get(cfg.uid, &pv) == 0;
+        status_cluster(sj, &cfg, in_view ? &pv : NULL);
         json_object_set_new(j, "status", sj);
-        stream_extras(j, &cfg);
+        stream_extras(j, &cfg, in_view ? &pv : NULL);
     }
-    if (st_out)
-        *st_out = *st;
     free(st);
     if (cfg_out)
         *cfg_out = cfg;
@@ -106,7 +181,7 @@ static json_t *stream_json(ms_stream_t *s, ms_stream_cfg_t *cfg_out, ms_stream_s
 
 json_t *ms_api_stream_json(ms_stream_t *s)
 {
-    return stream_json(s, NULL, NULL);
+    return stream_json(s, NULL);
 }
 
 typedef struct {
@@ -161,13 +236,17 @@ static int csv_valid(const char *v, const char *const *allowed)
     return 1;
 }
 
-static int matches(const filters_t *f, const ms_stream_cfg_t *c, const ms_stream_status_t *st)
+/* st: the stream's status object (the cluster's view: role and state are
+ * the same on every node). */
+static int matches(const filters_t *f, const ms_stream_cfg_t *c, json_t *st)
 {
+    const char *role = json_string_value(json_object_get(st, "role"));
+    const char *state = json_string_value(json_object_get(st, "state"));
     if (f->name[0] && !strstr(c->name, f->name))
         return 0;
-    if (f->role[0] && !ms_url_csv_has(f->role, st->role[0] ? st->role : "primary"))
+    if (f->role[0] && !ms_url_csv_has(f->role, role ? role : ""))
         return 0;
-    if (f->state[0] && !ms_url_csv_has(f->state, ms_stream_state_name(st->src.state)))
+    if (f->state[0] && !ms_url_csv_has(f->state, state ? state : ""))
         return 0;
     if (f->dvr >= 0 && (c->dvr_enabled != 0) != f->dvr)
         return 0;
@@ -199,13 +278,12 @@ enum MHD_Result ms_api_streams_list(ms_req_t *r)
     ms_stream_t **list = NULL;
     size_t n = ms_streams_list(&list);
     json_t *arr = json_array();
-    ms_stream_status_t *st = calloc(1, sizeof(*st));
     for (size_t i = 0; i < n; i++) {
         ms_stream_cfg_t cfg;
         memset(&cfg, 0, sizeof(cfg));
-        json_t *j = (arr && st) ? stream_json(list[i], &cfg, st) : NULL;
+        json_t *j = arr ? stream_json(list[i], &cfg) : NULL;
         if (j) {
-            if (matches(&f, &cfg, st))
+            if (matches(&f, &cfg, json_object_get(j, "status")))
                 json_array_append_new(arr, j);
             else
                 json_decref(j);
@@ -214,7 +292,6 @@ enum MHD_Result ms_api_streams_list(ms_req_t *r)
         ms_stream_unref(list[i]);
     }
     free(list);
-    free(st);
     if (!arr)
         return ms_api_reply_error(r, 500, "out of memory", NULL, NULL);
     return ms_api_reply_json(r, 200, json_pack("{s:o}", "streams", arr), NULL);
@@ -232,9 +309,15 @@ enum MHD_Result ms_api_stream_get(ms_req_t *r)
     /* cpanel Overview of a recording stream (docs/dvr.md "Status"). */
     const char *uid = json_string_value(json_object_get(j, "uid"));
     json_t *st = json_object_get(j, "status"), *dvr = NULL;
-    if (uid && json_is_object(st) &&
-        json_is_true(json_object_get(json_object_get(j, "dvr"), "enabled")) &&
-        ms_dvr_status(uid, &dvr) == 0)
-        json_object_set_new(st, "dvr", dvr);
+    if (uid && json_is_object(st) && ms_dvr_status(uid, &dvr) == 0) {
+        /* status.local.archive: this node holds recordings of it (the
+         * same index query; the list leaves it out) */
+        json_object_set_new(json_object_get(st, "local"), "archive",
+                            json_boolean(json_integer_value(json_object_get(dvr, "chunks")) > 0));
+        if (json_is_true(json_object_get(json_object_get(j, "dvr"), "enabled")))
+            json_object_set_new(st, "dvr", dvr);
+        else
+            json_decref(dvr);
+    }
     return ms_api_reply_json(r, 200, j, NULL);
 }

@@ -9,11 +9,12 @@ import mslib
 
 
 def running_on(cluster, name):
-    """Names of the nodes where stream `name` is not held suspended."""
+    """Names of the nodes whose own copy of stream `name` (status.local) is
+    not held suspended."""
     out = []
     for n in cluster.alive():
-        st = n.streams()[name]["status"]
-        if st["state"] != "suspend":
+        st = n.streams()[name]["status"]["local"]
+        if st["state"] not in ("suspend", "none"):
             out.append(n.name)
     return out
 

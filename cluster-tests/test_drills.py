@@ -62,7 +62,8 @@ class Watcher(threading.Thread):
                     if name not in self.hist:
                         continue
                     st = s.get("status") or {}
-                    if st.get("role") in ("primary", "migrated") and st.get("state") == "active":
+                    loc = st.get("local") or {}  # this node's copy
+                    if loc.get("role") in ("primary", "migrated") and loc.get("state") == "active":
                         active[name].append(n.name)
                     srv = st.get("server") or None
                     h = self.hist[name]

@@ -35,7 +35,8 @@ def one_active_primary(c, name, timeout=15):
             if s is None:
                 return None
             servers.add(s["server"])
-            if s["role"] in ("primary", "migrated") and s["state"] == "active":
+            # status.local: the node's own copy (status.state is the cluster's)
+            if s["local"]["role"] in ("primary", "migrated") and s["local"]["state"] == "active":
                 active.append(n.name)
         return active if len(active) == 1 and len(servers) == 1 and active[0] in servers else None
     return mslib.wait_until(ok, timeout, interval=0.1, what="exactly one active primary")
@@ -73,9 +74,10 @@ def wait_failover(c, name, dead, t0, timeout=20, seg=None):
                 continue
             try:
                 s = st_on(n, name)
-                if t_active is None and s and s["role"] != "secondary" and s["state"] == "active":
+                runs = s and s["local"]["role"] in ("primary", "migrated")
+                if t_active is None and runs and s["local"]["state"] == "active":
                     t_active = time.monotonic() - t0
-                if t_active is not None and t_seg is None and s and s["role"] != "secondary":
+                if t_active is not None and t_seg is None and runs:
                     r = n.get("/%s/index.m3u8" % name, timeout=3)
                     if r.status == 200 and t_hls is None and (
                             "#EXT-X-PART:" in r.text or "#EXTINF" in r.text):

@@ -51,7 +51,8 @@ def status(n, name, timeout=2):
 
 
 def is_active(s):
-    return bool(s) and s["role"] in ("primary", "migrated") and s["state"] == "active"
+    """The node's own copy runs (status.local; status.state is the cluster's)."""
+    return bool(s) and s["local"]["role"] in ("primary", "migrated") and s["local"]["state"] == "active"
 
 
 def ranges(n, name):
@@ -190,7 +191,8 @@ def drill(c, name, prim, label, all_names):
         return i["leader"] and i["leader"]["name"] != prim.name and i["state"] == "follower"
     mslib.wait_until(sees_leader, 20, interval=0.05, what="the old primary follows the new leader")
     t_rejoin = time.monotonic() - m_heal
-    mslib.wait_until(lambda: (lambda s: s and s["role"] == "secondary" and s["state"] == "suspend"
+    mslib.wait_until(lambda: (lambda s: s and s["local"]["role"] in ("secondary", "none")
+                              and s["local"]["state"] in ("suspend", "none")
                               and s["server"] == backup)(status(prim, name)), 20, interval=0.05,
                      what="the old primary suspends its copy")
     t_suspend = time.monotonic() - m_heal

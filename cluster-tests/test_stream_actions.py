@@ -74,7 +74,8 @@ def test_transfer_server_dry_run_force_and_restart(three):
 
     # restart asked on a node that does not run it: forwarded to the one that does
     runner = c.nodes[prim]
-    mslib.wait_until(lambda: runner.stream(uid)["status"]["state"] != "suspend", 10,
+    mslib.wait_until(lambda: runner.stream(uid)["status"]["local"]["state"]
+                     not in ("suspend", "none"), 10,
                      what="tx runs on %s" % prim)
     asker = c.nodes[others[0]]
     r = asker.api("/api/v1/streams/tx/restart", "POST")

@@ -383,14 +383,25 @@ static char *unplaced_reason(json_t *stream, json_t *servers, json_t *streams)
     json_t *groups = state_groups(), *clusters = state_clusters();
     ms_placement_opts_t po;
     placement_opts(&po, wall_ms());
-    if (!ms_raft_is_leader(g.raft))
-        po.self = NULL; /* only the leader is healthy without a report */
+    /* only the leader is healthy without a report (it reports rarely): a
+     * follower judges as the leader does, so every node gives the leader's
+     * reason (docs/cluster.md "One status on every node") */
+    json_t *leader = NULL;
+    if (!ms_raft_is_leader(g.raft)) {
+        ms_raft_info_t in;
+        ms_raft_info(g.raft, &in);
+        json_t *id = json_integer((json_int_t)in.leader_id);
+        leader = in.leader_id ? server_by("id", id) : NULL;
+        json_decref(id);
+        po.self = json_string_value(json_object_get(leader, "name"));
+    }
     json_t *r =
         ms_placement_search(servers, groups ? groups : json_array(),
                             clusters ? clusters : json_array(), streams, stream, NULL, NULL, &po);
     const char *why = json_string_value(json_object_get(r, "reason"));
     char *out = why ? strdup(why) : NULL;
     json_decref(r);
+    json_decref(leader);
     json_decref(groups);
     json_decref(clusters);
     return out;

@@ -532,6 +532,7 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
                                       "keyframe_wait_s",
                                       "keyframe_wait_mb",
                                       "cpanel_dir",
+                                      "status_log_s",
                                       NULL};
     if (!json_is_object(root)) {
         perr(p, "", "must be a JSON object");
@@ -627,6 +628,7 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
         perr(p, "ingest_batch_ms", "must be 0 (read on arrival) or 10..1000");
     get_u32(p, root, "", "keyframe_wait_s", 1, 3600, &c->keyframe_wait_s);
     get_u32(p, root, "", "keyframe_wait_mb", 1, 4096, &c->keyframe_wait_mb);
+    get_u32(p, root, "", "status_log_s", 0, 86400, &c->status_log_s);
 
     /* a joining node without the cluster's secret could never authenticate
      * its joins nor its calls (docs/security.md "Keys") */

@@ -55,6 +55,9 @@ typedef struct {
     /* caps of every buffer that waits for a keyframe (media/stream/hub.h "Limits") */
     uint32_t keyframe_wait_s;  /* default 30 */
     uint32_t keyframe_wait_mb; /* default 32 */
+    /* every N s one INFO line per stream (state, bitrates, clients, drops,
+     * uptime); 0 = off (default) */
+    uint32_t status_log_s;
 } ms_node_cfg_t;
 
 typedef enum { MS_ACCESS_PUBLIC = 0, MS_ACCESS_PROTECTED, MS_ACCESS_PRIVATE } ms_access_mode_t;

@@ -23,6 +23,7 @@
 #include "node/placement_view.h"
 #include "node/streams.h"
 
+#include <inttypes.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,7 @@ struct ms_stream {
     int64_t rate_t[RATE_SAMPLES];
     uint64_t rate_in[RATE_SAMPLES], rate_out[RATE_SAMPLES];
     unsigned rate_n;
+    int64_t status_logged_us; /* mono us of the last status_log_s line */
     char ctx[160];
     /* RTMP publisher of a publish:// stream: kick/arg loop only; the rest
      * under mu (status) */
@@ -130,6 +132,7 @@ static struct {
     int live;                      /* streams created and not yet finalized */
     uint32_t batch_ms;             /* node ingest_batch_ms */
     int64_t limit_bytes, limit_ms; /* node keyframe_wait_mb/_s (hub limits) */
+    int64_t status_log_us;         /* node status_log_s, 0 = off */
 } g;
 
 static void step(ms_stream_t *s);
@@ -192,6 +195,22 @@ static void dvr_from_cfg(dvr_params_t *p, const ms_stream_cfg_t *c)
     p->mode = (int)c->dvr_mode;
 }
 
+/* The periodic status line of node config status_log_s (docs/config.md). */
+static void status_log(ms_stream_t *s)
+{
+    ms_stream_status_t *st = calloc(1, sizeof *st);
+    if (!st)
+        return;
+    ms_stream_get_status(s, st);
+    MS_INFO(s->ctx,
+            "status: %s (%s), in %.0f kbit/s, out %.0f kbit/s, %d clients, %" PRIu64
+            " frames dropped, %" PRIu64 " rtp lost, up %" PRId64 " s",
+            ms_stream_state_name(st->src.state), st->role, st->src.bitrate_kbps, st->output_kbps,
+            st->clients, (uint64_t)st->src.frames_dropped, (uint64_t)st->src.rtp_lost,
+            st->uptime_s);
+    free(st);
+}
+
 static void rate_timer_cb(uv_timer_t *t)
 {
     ms_stream_t *s = t->data;
@@ -216,6 +235,10 @@ static void rate_timer_cb(uv_timer_t *t)
     s->in_kbps = in;
     s->out_kbps = o;
     pthread_mutex_unlock(&s->mu);
+    if (g.status_log_us > 0 && now - s->status_logged_us >= g.status_log_us) {
+        s->status_logged_us = now;
+        status_log(s);
+    }
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -575,6 +598,7 @@ int ms_streams_init(ms_workers_t *workers, const ms_node_cfg_t *node)
     g.batch_ms = node ? node->ingest_batch_ms : 0;
     g.limit_bytes = node ? (int64_t)node->keyframe_wait_mb << 20 : 0;
     g.limit_ms = node ? (int64_t)node->keyframe_wait_s * 1000 : 0;
+    g.status_log_us = node ? (int64_t)node->status_log_s * 1000000 : 0;
     snprintf(g.ctx, sizeof g.ctx, "[node %s]", g.node_name);
     pthread_rwlock_init(&g.lock, NULL);
     pthread_mutex_init(&g.live_mu, NULL);

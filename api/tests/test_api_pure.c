@@ -397,6 +397,14 @@ static void test_prom(void **state)
                                          "ms_x 2.5\n"
                                          "ms_big 12345678901\n");
     ms_buf_reset(&b);
+    const char *kv[] = {"stream", "c\"1", "role", "secondary", "server", "n2", NULL};
+    ms_prom_sample_labels(&b, "ms_stream_up", kv, 0);
+    const char *none[] = {NULL};
+    ms_prom_sample_labels(&b, "ms_y", none, 3);
+    assert_string_equal(ms_buf_cstr(&b),
+                        "ms_stream_up{stream=\"c\\\"1\",role=\"secondary\",server=\"n2\"} 0\n"
+                        "ms_y 3\n");
+    ms_buf_reset(&b);
     double bounds[MS_HLS_LAT_BUCKETS];
     ms_hls_latency_t lat;
     memset(&lat, 0, sizeof(lat));

@@ -329,10 +329,10 @@ def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
         body = default_stream("cam1", shared_cam.url())
         r = play.api("ms2", "/api/v1/streams", method="POST", body=body)
         assert r.status == 201, r.text
-        # each node answers with its own view; the one that runs it says active
+        # the node that runs it: its own copy (status.local) is active
         def runner():
             on = [n for n in play.hosts
-                  if play.api(n, "/api/v1/streams/cam1").json()["status"]["state"] == "active"]
+                  if play.api(n, "/api/v1/streams/cam1").json()["status"]["local"]["state"] == "active"]
             return on[0] if len(on) == 1 else None
         server = mslib.wait_until(runner, 40, interval=0.5, what="cam1 active on one node")
         assert play.api(server, "/api/v1/streams/cam1").json()["status"]["server"] == server

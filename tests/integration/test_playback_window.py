@@ -79,7 +79,7 @@ def test_metrics_do_not_name_private_streams(win):
     text = body.decode()
     assert 'stream="pub"' in text
     assert 'stream="priv"' not in text and "priv" not in text, text[:2000]
-    assert re.search(r'ms_stream_up\{stream="~[0-9a-f]{16}"\} ', text), text[:2000]
+    assert re.search(r'ms_stream_up\{stream="~[0-9a-f]{16}",role="primary",server="[^"]*"\} ', text), text[:2000]
 
 
 def test_unknown_and_refused_same_answer_http(win):
