@@ -119,7 +119,7 @@ def test_ansible_lint(tmp_path):
     followed from it."""
     need("ansible-lint")
     env = dict(os.environ, HOME=str(tmp_path), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), NO_COLOR="1")
-    r = run(["ansible-lint", "--offline", "--nocolor", "site.yml", "upgrade.yml"], cwd=str(ROOT / "ansible"), env=env,
+    r = run(["ansible-lint", "--offline", "--nocolor", "site.yml", "upgrade.yml", "remove.yml"], cwd=str(ROOT / "ansible"), env=env,
             timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     m = re.search(r"Passed with production profile: 0 failure\(s\), 0 warning\(s\) on (\d+) files", r.stderr + r.stdout)
@@ -135,28 +135,10 @@ class Play:
         self.tmp = tmp
         self.hosts = {}
         for name, addr in HOSTS:
-            d = tmp / name
-            self.hosts[name] = {
-                "ansible_connection": "local",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "mediaserver_name": name,
-                "mediaserver_listen_address": addr,
-                "mediaserver_advertise": addr,
-                "mediaserver_http_port": mslib.free_port(),
-                "mediaserver_rtsp_port": mslib.free_port(),
-                "mediaserver_rtmp_port": 0,
-                "mediaserver_raft_port": mslib.free_port(),
-                "mediaserver_data_dir": str(d / "data"),
-                "mediaserver_config_dir": str(d / "etc"),
-                "mediaserver_storage": [{"path": str(d / "archive"), "max_used_percent": 95}],
-                "mediaserver_pid_file": str(d / "run" / "mediaserver.pid"),
-                "mediaserver_log_file": str(d / "log" / "mediaserver.log"),
-                "mediaserver_bin_path": str(d / "bin" / "mediaserver"),
-            }
+            self.hosts[name] = self._host(name, addr)
             if streams and name in streams:
                 self.hosts[name]["mediaserver_streams"] = streams[name]
-            (d / "bin").mkdir(parents=True)
-        inv = {"mediaserver": {"hosts": self.hosts, "vars": {
+        self.group_vars = {
             "mediaserver_service_manager": "process",
             "mediaserver_user": "root",
             "mediaserver_binary": binary,
@@ -164,9 +146,9 @@ class Play:
             "mediaserver_admin_password": ADMIN[1],
             "mediaserver_secret": "ansible-test-cluster-secret",
             "mediaserver_cluster_wait_s": 60,
-        }}}
+        }
         self.inventory = tmp / "inventory.yml"
-        self.inventory.write_text(yaml.safe_dump(inv))
+        self.write_inventory()
         home = tmp / "home"
         atmp = tmp / "ansible-tmp"
         home.mkdir()
@@ -174,6 +156,41 @@ class Play:
         self.env = dict(os.environ, HOME=str(home), ANSIBLE_LOCAL_TEMP=str(atmp), ANSIBLE_REMOTE_TEMP=str(atmp),
                         ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="1", ANSIBLE_RETRY_FILES_ENABLED="0",
                         ANSIBLE_CONFIG=str(tmp / "none.cfg"))
+
+    def _host(self, name, addr):
+        d = self.tmp / name
+        (d / "bin").mkdir(parents=True)
+        return {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "mediaserver_name": name,
+            "mediaserver_listen_address": addr,
+            "mediaserver_advertise": addr,
+            "mediaserver_http_port": mslib.free_port(),
+            "mediaserver_rtsp_port": mslib.free_port(),
+            "mediaserver_rtmp_port": 0,
+            "mediaserver_raft_port": mslib.free_port(),
+            "mediaserver_data_dir": str(d / "data"),
+            "mediaserver_config_dir": str(d / "etc"),
+            "mediaserver_storage": [{"path": str(d / "archive"), "max_used_percent": 95}],
+            "mediaserver_pid_file": str(d / "run" / "mediaserver.pid"),
+            "mediaserver_log_file": str(d / "log" / "mediaserver.log"),
+            "mediaserver_bin_path": str(d / "bin" / "mediaserver"),
+        }
+
+    def write_inventory(self, leave_out=()):
+        """The inventory: every host in self.hosts (in order) but leave_out."""
+        hosts = {n: h for n, h in self.hosts.items() if n not in leave_out}
+        self.inventory.write_text(yaml.safe_dump({"mediaserver": {"hosts": hosts, "vars": self.group_vars}},
+                                                 sort_keys=False))
+
+    def add_host(self, name, addr):
+        """A new host at the end of the inventory."""
+        self.hosts[name] = self._host(name, addr)
+        self.write_inventory()
+
+    def node_json(self, name):
+        return Path(self.hosts[name]["mediaserver_config_dir"], "node.json")
 
     def run(self, *extra, playbook="site.yml"):
         """ansible-playbook PLAYBOOK (of ansible/); returns (rc, output, {host: recap dict})."""
@@ -330,9 +347,14 @@ def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
         r = play.api("ms2", "/api/v1/streams", method="POST", body=body)
         assert r.status == 201, r.text
         # the node that runs it: its own copy (status.local) is active
+        # (another node may not have applied the write yet: 404)
+        def state(n, stream):
+            r = play.api(n, "/api/v1/streams/" + stream)
+            st = (r.json() or {}).get("status") or {} if r.status == 200 else {}
+            return (st.get("local") or {}).get("state")
+
         def runner():
-            on = [n for n in play.hosts
-                  if play.api(n, "/api/v1/streams/cam1").json()["status"]["local"]["state"] == "active"]
+            on = [n for n in play.hosts if state(n, "cam1") == "active"]
             return on[0] if len(on) == 1 else None
         server = mslib.wait_until(runner, 40, interval=0.5, what="cam1 active on one node")
         assert play.api(server, "/api/v1/streams/cam1").json()["status"]["server"] == server
@@ -342,13 +364,38 @@ def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
         d = ffmpeg_decode(url, 2)
         assert d.rc == 0 and d.frames >= 25, d
 
-        # 3. a second run changes nothing and restarts nothing
+        # 3. a hand edit of one host's node.json: --check --diff names that
+        # host and file only and changes nothing; a normal run puts it back
+        # and restarts that host only (the others: changed=0, same pids)
+        edited = play.node_json("ms2")
+        good = edited.read_text()
+        assert '"log_level": "info"' in good
+        edited.write_text(good.replace('"log_level": "info"', '"log_level": "debug"'))
+        hand = edited.read_text()
+        t0 = time.monotonic()
+        rc, out, recap = play.run("--check", "--diff")
+        print("--check --diff run: %.1f s" % (time.monotonic() - t0))
+        assert rc == 0, out[-6000:]
+        assert {n: r["changed"] for n, r in recap.items()} == {"ms1": 0, "ms2": 1, "ms3": 0}, (recap, out[-6000:])
+        diffs = re.findall(r"^--- before: (\S+)\n\+\+\+ after: .*\n((?:[-+ @].*\n)+)", out, re.M)
+        assert [d[0] for d in diffs] == [str(edited)], out[-6000:]
+        removed = [ln for ln in diffs[0][1].splitlines() if ln.startswith("-")]
+        added = [ln for ln in diffs[0][1].splitlines() if ln.startswith("+")]
+        assert [ln[1:].strip().rstrip(",") for ln in removed] == ['"log_level": "debug"'], diffs
+        assert [ln[1:].strip().rstrip(",") for ln in added] == ['"log_level": "info"'], diffs
+        assert edited.read_text() == hand
+        assert {n: play.running(n) for n in play.hosts} == pids
         t0 = time.monotonic()
         rc, out, recap = play.run()
-        print("second run: %.1f s" % (time.monotonic() - t0))
+        print("run that restores ms2's node.json: %.1f s" % (time.monotonic() - t0))
         assert rc == 0, out[-6000:]
-        assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap.values()), (recap, out[-6000:])
-        assert {n: play.running(n) for n in play.hosts} == pids
+        assert recap["ms1"]["changed"] == 0 and recap["ms3"]["changed"] == 0, (recap, out[-6000:])
+        assert recap["ms2"]["changed"] >= 2, recap  # the node config and the restart
+        assert edited.read_text() == good
+        now = {n: play.running(n) for n in play.hosts}
+        assert now["ms1"] == pids["ms1"] and now["ms3"] == pids["ms3"], (pids, now)
+        assert now["ms2"] and now["ms2"] != pids["ms2"], (pids, now)
+        pids = now
 
         # 4. a broken variable fails at validation, before any restart
         before = {n: Path(h["mediaserver_config_dir"], "node.json").read_text() for n, h in play.hosts.items()}
@@ -396,6 +443,60 @@ def test_ansible_cluster(tmp_path, ms_binary, shared_cam):
         d = ffmpeg_decode(play.base(server) + "/cam1/index.m3u8", 2)
         assert d.rc == 0 and d.frames >= 25, d
         pids = new_pids
+
+        # 6. a 4th host added to the inventory joins the running cluster; the
+        # other three change nothing (changed=0: no config changes, no restart)
+        play.group_vars["mediaserver_binary"] = str(new_bin)  # the inventory names the new binary now
+        play.add_host("ms4", "127.0.0.14")
+        before = {n: play.node_json(n).read_text() for n in pids}
+        t0 = time.monotonic()
+        rc, out, recap = play.run()
+        print("adding a 4th host: %.1f s" % (time.monotonic() - t0))
+        assert rc == 0, out[-6000:]
+        assert {n: r["changed"] for n, r in recap.items() if n != "ms4"} == {"ms1": 0, "ms2": 0, "ms3": 0}, \
+            (recap, out[-6000:])
+        assert recap["ms4"]["changed"] > 0, recap
+        assert {n: play.running(n) for n in pids} == pids
+        assert {n: play.node_json(n).read_text() for n in pids} == before
+        assert json.loads(play.node_json("ms4").read_text())["cluster"]["join"] == [seed]
+        pids["ms4"] = play.running("ms4")
+        assert pids["ms4"], out[-3000:]
+        leaders = set()
+        for n in play.hosts:
+            c = play.api(n, "/api/v1/cluster").json()
+            assert sorted(m["name"] for m in c["members"]) == ["ms1", "ms2", "ms3", "ms4"], (n, c)
+            assert c["leader"], (n, c)
+            leaders.add(c["leader"]["name"])
+        assert len(leaders) == 1, leaders
+
+        # 7. ansible/remove.yml takes it out again: drained, DELETEd through
+        # another member, stopped; the streams play on, 3 members remain
+        mslib.wait_until(lambda: play.api("ms4", "/api/v1/servers/ms4").json().get("load") is not None, 20,
+                         what="ms4's first load report")
+        mon = Monitor(play, ["cam1", "filecam"]).start()
+        t0 = time.monotonic()
+        rc, out, recap = play.run("-e", "mediaserver_remove=ms4", playbook="remove.yml")
+        took = time.monotonic() - t0
+        mon.stop()
+        print("removing ms4: %.1f s; %s" % (took, mon.summary()))
+        assert rc == 0, out[-6000:]
+        assert recap["ms4"]["failed"] == 0 and recap["ms4"]["changed"] > 0, recap
+        assert play.running("ms4") is None
+        assert not Path(play.hosts["ms4"]["mediaserver_data_dir"], "raft").exists()
+        del pids["ms4"]
+        assert {n: play.running(n) for n in pids} == pids
+        # the playbook waited for ms1 (the member the DELETE went through);
+        # the others apply the membership change on their own
+        def three_members(n):
+            c = play.api(n, "/api/v1/cluster").json()
+            return (sorted(m["name"] for m in c["members"]) == ["ms1", "ms2", "ms3"] and c["leader"]
+                    and play.api(n, "/api/v1/servers/ms4").status == 404)
+        for n in pids:
+            mslib.wait_until(lambda: three_members(n), 15, what="%s: 3 members, a leader, no ms4" % n)
+        assert mon.longest_leaderless < 6.0, mon.summary()
+        for name in ("cam1", "filecam"):
+            assert mon.longest_down[name] < 10.0, mon.summary()
+            mslib.wait_until(lambda: any(state(n, name) == "active" for n in pids), 20, what="%s active" % name)
     finally:
         left = play.kill_all()
     assert not left, "did not exit within 20 s of SIGTERM (killed): %s" % left
