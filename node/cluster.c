@@ -1308,6 +1308,14 @@ static void rm_raft_cb(void *ud, int status)
     rm_free(rm);
 }
 
+static void drain_clear_cb(void *ud, unsigned st, json_t *res)
+{
+    (void)ud;
+    if (st != 200)
+        MS_WARN(CTX, "clearing the drain setting of a removed server refused (%u): %s", st,
+                json_string_value(json_object_get(res, "error")));
+}
+
 static void rm_row_cb(void *ud, unsigned st, json_t *res)
 {
     rm_t *rm = ud;
@@ -1315,6 +1323,14 @@ static void rm_row_cb(void *ud, unsigned st, json_t *res)
         job_reply(rm->job, st, json_deep_copy(res));
         rm_free(rm);
         return;
+    }
+    /* a server added again under this name starts undrained */
+    if ((int)strlen(rm->name) <= DRAIN_NAME_MAX && server_draining(rm->name)) {
+        char k[160];
+        snprintf(k, sizeof k, DRAIN_PREFIX "%s", rm->name);
+        json_t *cmd = ms_cmd_new("setting_set", json_pack("{s:s,s:n}", "key", k, "value"));
+        if (cmd)
+            cluster_write(cmd, API_DEADLINE_MS, drain_clear_cb, NULL);
     }
     int r = ms_raft_remove(g.raft, rm->id, rm_raft_cb, rm);
     if (r < 0)
