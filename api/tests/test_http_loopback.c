@@ -366,8 +366,11 @@ static void test_server(void **state)
     assert_int_equal(r.status, 200);
     assert_true(has_header(&r, "Content-Type: text/plain; version=0.0.4"));
     assert_non_null(strstr(r.body, "# TYPE ms_stream_up gauge\n"));
-    assert_non_null(strstr(r.body, "ms_stream_up{stream=\"cam1\"} 0\n"));
-    assert_non_null(strstr(r.body, "ms_stream_clients{stream=\"cam1\"} 0\n"));
+    /* role and server labels tell the copies of a stream apart */
+    assert_non_null(
+        strstr(r.body, "ms_stream_up{stream=\"cam1\",role=\"primary\",server=\"t1\"} 0\n"));
+    assert_non_null(
+        strstr(r.body, "ms_stream_clients{stream=\"cam1\",role=\"primary\",server=\"t1\"} 0\n"));
     assert_non_null(strstr(r.body, "ms_http_requests_total{code=\"404\"} "));
     assert_non_null(strstr(r.body, "ms_http_requests_total{code=\"401\"} 3\n"));
     assert_non_null(strstr(r.body, "ms_process_resident_memory_bytes "));
