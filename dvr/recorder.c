@@ -29,6 +29,10 @@
 #include "util/clock.h"
 #include "util/log.h"
 
+/* An event window takes the frames that arrive up to this long after its
+ * end: one batched read (ingest_batch_ms is at most 1 s; docs/dvr.md). */
+#define EVENT_GRACE_MS 1000
+
 #define FRAG_MAX 1024 /* frames in one fragment before a forced cut */
 #define PRE_MAX  8192 /* frames in the pre-event buffer */
 #define TIMER_MS 250
@@ -464,8 +468,12 @@ static void on_frame(ms_dvr_recorder_t *rec, ms_frame_t *f)
         record(rec, f);
         return;
     }
+    /* judged on arrival (a camera's clock may be off), with one batch of
+     * grace: a batched read (ingest_batch_ms, at most 1 s) brings frames
+     * up to one interval after their capture, and those of the window's
+     * last second would otherwise be lost */
     int64_t now_ms = ms_wall_us() / 1000;
-    if (now_ms < atomic_load(&rec->event_until_ms)) {
+    if (now_ms < atomic_load(&rec->event_until_ms) + EVENT_GRACE_MS) {
         if (rec->npre) {
             /* the recording starts with what was already in memory */
             size_t n = rec->npre;
@@ -522,7 +530,8 @@ static void timer_cb(uv_timer_t *t)
         emit(rec, NULL);
     if (rec->session && idle > ms_dvr_g.tun.gap_ms)
         end_session(rec);
-    if (rec->event_mode && rec->session && ms_wall_us() / 1000 >= atomic_load(&rec->event_until_ms))
+    if (rec->event_mode && rec->session &&
+        ms_wall_us() / 1000 >= atomic_load(&rec->event_until_ms) + EVENT_GRACE_MS)
         end_session(rec);
     update_mem(rec);
 }

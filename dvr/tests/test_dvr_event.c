@@ -39,8 +39,9 @@ static void test_event(void **state)
     assert_int_equal(ms_dvr_status("cam-e", &st), 0);
     assert_true(json_is_true(json_object_get(st, "recording")));
     json_decref(st);
-    /* let the window close, then more frames: not recorded */
-    usleep(2100 * 1000);
+    /* let the window close (and its one-batch grace), then more frames:
+     * not recorded */
+    usleep(3100 * 1000);
     dt_feed(&t, 300, 50, wall0, 0, 0);
     assert_int_equal(ms_dvr_flush(), 0);
 
