@@ -345,8 +345,10 @@ static void set(ms_route_t *r, ms_route_id_t id, const char *method, const char 
                        strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0;
 }
 
-/* The REST table (docs/api.md "REST API"); calls not implemented yet match as
- * MS_ROUTE_API_PLANNED so that they answer 501 rather than 404. */
+/* The REST table (docs/api.md "REST API"). Calls on the replicated state
+ * (writes, servers, groups, clusters, cluster) match as MS_ROUTE_API_PLANNED:
+ * api/cluster_api.c serves them on a node with listen.raft set, and a node
+ * without raft answers them 501 rather than 404 (docs/api.md). */
 static void match_api(const char *m, char *const *s, int n, ms_route_t *r)
 {
     r->id = MS_ROUTE_API_UNKNOWN;

@@ -82,7 +82,7 @@ typedef enum {
     MS_ROUTE_API_EVENTS,   /* POST /api/v1/streams/{id}/events */
     MS_ROUTE_API_LOGIN,    /* POST /api/v1/login (no admin auth: api/auth.c) */
     MS_ROUTE_API_SESSIONS, /* GET /api/v1/streams/{id}/sessions, DELETE .../sessions/{sid} (name) */
-    MS_ROUTE_API_PLANNED,  /* a documented API call not implemented yet: 501 */
+    MS_ROUTE_API_PLANNED,  /* a call on the replicated state: api/cluster_api.c, else 501 */
     MS_ROUTE_API_UNKNOWN,  /* under /api/v1 but no such resource: 404 */
     MS_ROUTE_CPANEL,       /* GET /cpanel and /cpanel/{file...} (api/cpanel.c) */
 } ms_route_id_t;
