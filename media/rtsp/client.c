@@ -40,7 +40,6 @@ static void sess_close(ms_rtsp_sess_t *s);
 static void send_request(ms_rtsp_sess_t *s, const char *method, const char *url, const char *extra);
 static void client_maybe_done(ms_rtsp_client_t *c);
 static void pace_update(ms_rtsp_sess_t *s, int64_t now);
-static void first_reads_start(ms_rtsp_sess_t *s);
 
 void ms_rtsp_cl_set_status(ms_rtsp_client_t *c, ms_stream_state_t st, ms_characteristic_t ch,
                            const char *reason)
@@ -110,9 +109,9 @@ static void sess_close(ms_rtsp_sess_t *s)
         s->tick_open = 0;
         uv_close((uv_handle_t *)&s->tick, on_handle_closed);
     }
-    if (s->first_open) {
-        s->first_open = 0;
-        uv_close((uv_handle_t *)&s->first, on_handle_closed);
+    if (s->extra_open) {
+        s->extra_open = 0;
+        uv_close((uv_handle_t *)&s->extra, on_handle_closed);
     }
     for (int i = 0; i < s->ntracks; i++) {
         ms_rtsp_track_t *t = &s->tracks[i];
@@ -417,9 +416,7 @@ static void on_play(ms_rtsp_sess_t *s)
     if (!s->tcp_transport) {
         ms_rtsp_cl_udp_punch(s);
     } else {
-        pace_update(s, now);
-        if (!s->dead)
-            first_reads_start(s);
+        pace_update(s, now); /* batched: reads the first frame every FIRST_READ_MS */
     }
 }
 
@@ -641,26 +638,31 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
  * the same multiple of the batch interval, so one wakeup serves them all,
  * and each read takes several frames at once (fewer system calls, and fewer
  * TCP ACKs, which the kernel sends on reads). A frame waits at most one
- * interval in the socket; its timestamps come from RTP, not from arrival. */
-static void sess_drain(ms_rtsp_sess_t *s)
+ * interval in the socket; its timestamps come from RTP, not from arrival.
+ * Returns the bytes read. */
+static size_t sess_drain(ms_rtsp_sess_t *s)
 {
     uv_os_fd_t fd;
+    size_t got = 0;
     uint8_t *rb = ms_rtsp_cl_read_buf();
     if (!rb || uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0)
-        return;
+        return 0;
     /* bounded: 256 reads of 64 KiB per tick is > 130 Mbit/s at 1 s batches */
     for (int i = 0; i < 256 && !s->dead; i++) {
         ssize_t n = read(fd, rb, CL_READ_BUF);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            return got;
         uv_buf_t b = uv_buf_init((char *)rb, CL_READ_BUF);
         ssize_t st = n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno);
+        if (n > 0)
+            got += (size_t)n;
         on_read((uv_stream_t *)&s->tcp, st, &b);
         if (n < (ssize_t)CL_READ_BUF)
-            return; /* a short read emptied the socket */
+            return got; /* a short read emptied the socket */
     }
+    return got;
 }
 
 static void set_reads(ms_rtsp_client_t *c, const char *how)
@@ -669,6 +671,8 @@ static void set_reads(ms_rtsp_client_t *c, const char *how)
     snprintf(c->status.reads, sizeof c->status.reads, "%s", how);
     pthread_mutex_unlock(&c->lock);
 }
+
+static void extra_update(ms_rtsp_sess_t *s);
 
 /* Switches the session between batched and prompt reading. */
 static void sess_set_paced(ms_rtsp_sess_t *s, int paced)
@@ -691,52 +695,114 @@ static void sess_set_paced(ms_rtsp_sess_t *s, int paced)
         return;
     }
     s->paced = 0;
+    extra_update(s);
     set_reads(s->c, "on_arrival");
 }
 
-/* A batched session's first frame. A new session (a start, a reconnect, a
- * backup activated by a failover) would wait up to one batch interval for
- * its first read after PLAY (ticks fall on multiples of the interval);
- * instead the socket is read every FIRST_READ_MS until the first frame is
- * out (at most FIRST_READS times), then the batch ticks take over. The
- * reads stay batched: the socket is not watched in between. */
+/* Reads between the batch ticks (the session's `extra` timer), for two
+ * reasons:
+ * - A new session's first frame. A start, a reconnect or a backup activated
+ *   by a failover would wait up to one batch interval for its first read
+ *   after PLAY (ticks fall on multiples of the interval); instead the socket
+ *   is read every FIRST_READ_MS until the first frame is out (at most
+ *   FIRST_READS times).
+ * - A camera that sends more per interval than the socket holds. The
+ *   kernel's receive buffer is the TCP window: once a batch fills it, the
+ *   camera is held back by flow control until the next read, and the
+ *   buffer's auto-tuning does not grow it (it grows when a reader takes
+ *   more per round trip than the buffer holds, which a full buffer read
+ *   once per interval never does). Seen: an 8 Mbit/s camera held to
+ *   1.9 Mbit/s by a 229 KiB buffer read once a second, the rest waiting in
+ *   the camera. So a read that finds the buffer more than half full doubles
+ *   the session's reads per interval (s->split, up to one read every
+ *   FIRST_READ_MS); SPLIT_CALM reads in a row that find less than an
+ *   eighth halve it again.
+ * The reads stay batched: the socket is not watched in between. */
 #define FIRST_READ_MS 100
 #define FIRST_READS   30
+#define SPLIT_CALM    20
 
-static void first_stop(ms_rtsp_sess_t *s)
+static uint64_t extra_period(const ms_rtsp_sess_t *s)
 {
-    if (s->first_open) {
-        s->first_open = 0;
-        uv_close((uv_handle_t *)&s->first, on_handle_closed);
-    }
+    const ms_rtsp_client_t *c = s->c;
+    if (s->dead || s->state != SS_PLAYING || !s->paced || c->batch_ms <= FIRST_READ_MS)
+        return 0;
+    if (!s->first_frame_sent && s->first_reads < FIRST_READS)
+        return FIRST_READ_MS;
+    return s->split > 1 ? c->batch_ms / (uint64_t)s->split : 0;
 }
 
-static void on_first_read(uv_timer_t *t)
+static void on_extra_read(uv_timer_t *t);
+
+/* Starts, retimes or stops the extra reads to match extra_period(). */
+static void extra_update(ms_rtsp_sess_t *s)
+{
+    uint64_t p = extra_period(s);
+    if (p == s->extra_ms)
+        return;
+    s->extra_ms = p;
+    if (p == 0) {
+        if (s->extra_open) {
+            s->extra_open = 0;
+            uv_close((uv_handle_t *)&s->extra, on_handle_closed);
+        }
+        return;
+    }
+    if (!s->extra_open) {
+        uv_timer_init(s->c->loop, &s->extra);
+        s->extra.data = s;
+        s->extra_open = 1;
+        s->pending++;
+    }
+    uv_timer_start(&s->extra, on_extra_read, p, p);
+}
+
+/* One batched read: drain the socket, hand the batch on, and adapt the
+ * reads per interval to what the read found. */
+static void batch_read(ms_rtsp_sess_t *s)
+{
+    size_t got = sess_drain(s);
+    if (s->dead)
+        return;
+    ms_hub_batch_end(s->c->hub); /* the recorder writes the batch at once */
+    uv_os_fd_t fd;
+    int rcvbuf = 0;
+    socklen_t len = sizeof rcvbuf;
+    if (uv_fileno((uv_handle_t *)&s->tcp, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len) != 0 || rcvbuf <= 0)
+        return;
+    int max_split = (int)(s->c->batch_ms / FIRST_READ_MS);
+    if (got > (size_t)rcvbuf / 2 && s->split * 2 <= max_split) {
+        s->split *= 2;
+        s->split_calm = 0;
+        if (s->split > s->split_logged) { /* each step once per session */
+            s->split_logged = s->split;
+            MS_INFO(s->c->ctx,
+                    "a batch filled the receive buffer (%zu of %d bytes): reading every %llu ms",
+                    got, rcvbuf, (unsigned long long)(s->c->batch_ms / (uint64_t)s->split));
+        }
+    } else if (s->split > 1 && got < (size_t)rcvbuf / 8) {
+        if (++s->split_calm >= SPLIT_CALM) {
+            s->split /= 2;
+            s->split_calm = 0;
+        }
+    } else {
+        s->split_calm = 0;
+    }
+    extra_update(s);
+}
+
+static void on_extra_read(uv_timer_t *t)
 {
     ms_rtsp_sess_t *s = t->data;
     if (s->dead)
         return;
-    if (s->state != SS_PLAYING || !s->paced || s->first_frame_sent ||
-        ++s->first_reads > FIRST_READS) {
-        first_stop(s);
-        return;
-    }
-    sess_drain(s);
+    if (!s->first_frame_sent)
+        s->first_reads++;
+    if (extra_period(s) != 0)
+        batch_read(s);
     if (!s->dead)
-        ms_hub_batch_end(s->c->hub);
-}
-
-static void first_reads_start(ms_rtsp_sess_t *s)
-{
-    ms_rtsp_client_t *c = s->c;
-    if (s->first_open || !s->paced || c->batch_ms <= FIRST_READ_MS)
-        return;
-    uv_timer_init(c->loop, &s->first);
-    s->first.data = s;
-    s->first_open = 1;
-    s->first_reads = 0;
-    s->pending++;
-    uv_timer_start(&s->first, on_first_read, FIRST_READ_MS, FIRST_READ_MS);
+        extra_update(s);
 }
 
 /* PLAYING over TCP: batched unless the hub wants prompt delivery. */
@@ -744,12 +810,12 @@ static void pace_update(ms_rtsp_sess_t *s, int64_t now)
 {
     ms_rtsp_client_t *c = s->c;
     int want = s->tcp_transport && c->batch_ms > 0 && !ms_hub_prompt_wanted(c->hub, now);
-    if (want != s->paced) {
+    if (want != s->paced)
         sess_set_paced(s, want);
-    } else if (s->paced) {
-        sess_drain(s);
-        ms_hub_batch_end(c->hub); /* the recorder writes the batch at once */
-    }
+    else if (s->paced)
+        batch_read(s);
+    if (!s->dead)
+        extra_update(s);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -909,6 +975,7 @@ static void start_session(ms_rtsp_client_t *c)
         return;
     }
     s->c = c;
+    s->split = 1;
     c->nsessions++;
     c->sess = s;
     if (c->started_sessions++ > 0) {
