@@ -113,7 +113,7 @@ static void pump(srv_conn_t *c)
     while (!c->closing && c->count &&
            uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SRV_WRITE_HIGH) {
         srv_pkt_t p = c->ring[c->head];
-        c->head = (c->head + 1) % SRV_QUEUE_CAP;
+        c->head = (c->head + 1) & (c->ring_cap - 1);
         c->count--;
         c->queued_bytes -= p.blob->len;
         write_pkt(c, &p);
@@ -124,10 +124,26 @@ static void ring_clear(srv_conn_t *c)
 {
     while (c->count) {
         ms_blob_unref(c->ring[c->head].blob);
-        c->head = (c->head + 1) % SRV_QUEUE_CAP;
+        c->head = (c->head + 1) & (c->ring_cap - 1);
         c->count--;
     }
     c->queued_bytes = 0;
+}
+
+/* Doubles the ring (at least 64 slots), keeping the queued order. */
+static int ring_grow(srv_conn_t *c)
+{
+    uint32_t cap = c->ring_cap ? c->ring_cap * 2 : 64;
+    srv_pkt_t *r = malloc(cap * sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->count; i++)
+        r[i] = c->ring[(c->head + i) & (c->ring_cap - 1)];
+    free(c->ring);
+    c->ring = r;
+    c->ring_cap = cap;
+    c->head = 0;
+    return 0;
 }
 
 static void udp_send(srv_conn_t *c, const srv_pkt_t *p)
@@ -171,7 +187,8 @@ void ms_rtsp_srv_conn_queue(srv_conn_t *c, const srv_pkt_t *p)
         udp_send(c, p);
         return;
     }
-    if (c->count == SRV_QUEUE_CAP || c->queued_bytes + p->blob->len > SRV_QUEUE_BYTES) {
+    if (c->count >= SRV_QUEUE_CAP + c->q_gop_frames ||
+        c->queued_bytes + p->blob->len > SRV_QUEUE_BYTES + c->q_gop_bytes) {
         /* Slow client: drop what is queued and resume at the next video
          * keyframe (nginx-rtmp's resync); close it if it keeps happening. */
         int64_t now = ms_mono_ms();
@@ -190,7 +207,11 @@ void ms_rtsp_srv_conn_queue(srv_conn_t *c, const srv_pkt_t *p)
             return;
         }
     }
-    c->ring[(c->head + c->count) % SRV_QUEUE_CAP] =
+    if (c->count == c->ring_cap && ring_grow(c) != 0) {
+        ms_rtsp_srv_conn_close(c, "out of memory");
+        return;
+    }
+    c->ring[(c->head + c->count) & (c->ring_cap - 1)] =
         (srv_pkt_t){ms_blob_ref(p->blob), p->track, p->vkey};
     c->count++;
     c->queued_bytes += p->blob->len;
@@ -220,7 +241,10 @@ void ms_rtsp_srv_conn_end_session(srv_conn_t *c)
 
 static void conn_closed(uv_handle_t *h)
 {
-    free(h->data);
+    srv_conn_t *c = h->data;
+    ring_clear(c);
+    free(c->ring);
+    free(c);
 }
 
 void ms_rtsp_srv_conn_close(srv_conn_t *c, const char *why)

@@ -25,16 +25,15 @@
 #include "util/connlimit.h"
 #include "util/log.h"
 
-#define SRV_QUEUE_CAP       512          /* packet blobs queued per TCP session */
-#define SRV_QUEUE_BYTES     (4u << 20)   /* and their bytes */
+#define SRV_QUEUE_CAP       512          /* frames (packet blobs) queued per TCP session */
+#define SRV_QUEUE_BYTES     (4u << 20)   /* and their bytes, beyond the GOP sent at PLAY */
 #define SRV_WRITE_HIGH      (256u << 10) /* bytes handed to libuv per session */
 #define SRV_SNDBUF          (256 << 10)  /* SO_SNDBUF of a session socket */
 #define SRV_OVERFLOW_LIMIT  3            /* overflows within SRV_OVERFLOW_WIN_MS... */
 #define SRV_OVERFLOW_WIN_MS 10000        /* ...close the session */
 #define SRV_STALL_MS        10000        /* no write progress for this long: close */
-#define SRV_GOP_MAX         2048         /* blobs in the GOP cache */
-#define SRV_GOP_BYTES       (16u << 20)
-#define SRV_SR_INTERVAL     5 /* timer ticks (s) between RTCP SRs */
+#define SRV_GOP_MAX         65536        /* frames in the GOP cache (bytes: the hub's limit) */
+#define SRV_SR_INTERVAL     5            /* timer ticks (s) between RTCP SRs */
 
 /* One frame's packets: a blob of RFC 2326 10.12 records. */
 typedef struct {
@@ -80,10 +79,16 @@ struct srv_conn {
     ms_ip_t ip;
     int was_played; /* a later PLAY resumes at the next keyframe */
 
-    /* TCP send queue */
-    srv_pkt_t ring[SRV_QUEUE_CAP];
-    uint32_t head, count;
+    /* TCP send queue: a ring of ring_cap slots (a power of two, grown on
+     * demand) holding at most SRV_QUEUE_CAP + q_gop_frames frames and
+     * SRV_QUEUE_BYTES + q_gop_bytes bytes; q_gop_* are the GOP cache sent at
+     * PLAY (the same blobs as the cache's, shared, not copied), so that a
+     * long GOP (a 10 s GOP with audio is ~750 frames) starts a viewer whole */
+    srv_pkt_t *ring;
+    uint32_t ring_cap, head, count;
     size_t queued_bytes;
+    uint32_t q_gop_frames;
+    size_t q_gop_bytes;
     int wait_key;
     uint64_t dropped;
     int64_t overflow_ms[SRV_OVERFLOW_LIMIT];
@@ -131,8 +136,8 @@ struct srv_out {
     int ntracks;
     int has_video;
     srv_track_t tracks[MS_MAX_TRACKS];
-    srv_pkt_t *gop;
-    uint32_t gop_len;
+    srv_pkt_t *gop; /* from the last video keyframe on, gop_cap slots */
+    uint32_t gop_len, gop_cap;
     size_t gop_bytes;
     ms_buf_t scratch;
     srv_conn_t *conns;

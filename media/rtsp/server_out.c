@@ -35,6 +35,17 @@ static void gop_clear(srv_out_t *o)
     o->gop_bytes = 0;
 }
 
+static int gop_grow(srv_out_t *o)
+{
+    uint32_t cap = o->gop_cap ? o->gop_cap * 2 : 256;
+    srv_pkt_t *g = realloc(o->gop, cap * sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    o->gop = g;
+    o->gop_cap = cap;
+    return 0;
+}
+
 /* (Re)initialises the packetizers from the hub's tracks. Sequence numbers
  * and SSRCs of tracks whose codec did not change are kept. */
 static void setup_tracks(srv_out_t *o)
@@ -103,7 +114,12 @@ static void handle_frame(srv_out_t *o, ms_frame_t *f)
         if (p.vkey)
             gop_clear(o);
         if (p.vkey || o->gop_len > 0) {
-            if (o->gop_len >= SRV_GOP_MAX || o->gop_bytes + p.blob->len > SRV_GOP_BYTES) {
+            /* capped like every buffer that waits for a keyframe (the
+             * node's keyframe_wait_mb, media/stream/hub.h "Limits"); the
+             * hub reports the hit, its own cache having the same cap */
+            if (o->gop_len >= SRV_GOP_MAX ||
+                (int64_t)(o->gop_bytes + p.blob->len) > ms_hub_limit_bytes(o->st.hub) ||
+                (o->gop_len == o->gop_cap && gop_grow(o) != 0)) {
                 gop_clear(o);
             } else {
                 o->gop[o->gop_len++] = (srv_pkt_t){ms_blob_ref(p.blob), p.track, p.vkey};
@@ -339,6 +355,8 @@ void ms_rtsp_srv_out_start(srv_out_t *o, srv_conn_t *c, int resume)
         return;
     }
     c->wait_key = 0;
+    c->q_gop_frames = o->gop_len; /* the burst below fits beside the usual queue */
+    c->q_gop_bytes = o->gop_bytes;
     for (uint32_t k = 0; k < o->gop_len && !c->closing; k++)
         ms_rtsp_srv_conn_enqueue(c, &o->gop[k]);
 }
@@ -444,10 +462,7 @@ static void out_tick(uv_timer_t *tm)
 static srv_out_t *out_new(ms_rtsp_server_t *srv, const ms_rtsp_stream_t *st)
 {
     srv_out_t *o = calloc(1, sizeof *o);
-    if (o)
-        o->gop = calloc(SRV_GOP_MAX, sizeof *o->gop);
-    if (!o || !o->gop) {
-        free(o);
+    if (!o) {
         srv->cfg.release(srv->cfg.ud, st->ref);
         return NULL;
     }
@@ -468,12 +483,17 @@ static srv_out_t *out_new(ms_rtsp_server_t *srv, const ms_rtsp_stream_t *st)
     srv->outs = o;
     srv->nouts++;
     pthread_mutex_unlock(&srv->mu);
-    /* opening the reader packetizes the hub's GOP cache into ours */
+    /* The hub queues its GOP cache to the new reader and calls on_frames
+     * before it returns, when o->reader is not yet set (on_frames ignores a
+     * reader that is not ours): packetize it into our GOP cache here, so
+     * that the first PLAY starts from it as one burst. Left queued, it was
+     * sent as live frames with the next one, past the send queue's cap. */
     o->reader = ms_hub_reader_open(st->hub, &ro);
     if (!o->reader) {
         out_destroy(o);
         return NULL;
     }
+    on_frames(o->reader, o);
     return o;
 }
 

@@ -155,8 +155,11 @@ def test_gstreamer_rtspsrc_plays(rtsp_node, tmp_path, transport):
 
 # -- a minimal RTSP client (TCP interleaved, video track) --------------------
 class Client:
-    def __init__(self, port, path="cam"):
-        self.port, self.path = port, path
+    def __init__(self, port, path="cam", audio=False):
+        self.port, self.path, self.audio = port, path, audio
+        self.audio_packets = 0
+        self.first_key = None  # the first video packet starts a keyframe
+        self.burst_frames = None  # video frames in the first 0.3 s of reading
         self.cseq = 0
         self.packets = 0
         self.frames = 0
@@ -186,14 +189,23 @@ class Client:
         st, hdr, _ = await self.request("SETUP", control, "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
         assert st == 200, hdr
         self.session = re.search(r"Session:\s*([^;\r\n]+)", hdr).group(1)
+        if self.audio:
+            sec = sdp.split("m=audio", 1)[1].split("m=", 1)[0]
+            control = re.search(r"a=control:(\S+)", sec).group(1)
+            st, hdr, _ = await self.request("SETUP", control, "Transport: RTP/AVP/TCP;unicast;interleaved=2-3\r\n"
+                                            "Session: %s\r\n" % self.session)
+            assert st == 200, hdr
         st, hdr, _ = await self.request("PLAY", base + "/", "Session: %s\r\n" % self.session)
         assert st == 200, hdr
         m = re.search(r"RTP-Info:.*seq=(\d+)", hdr)
         self.rtpinfo_seq = int(m.group(1)) if m else None
 
     async def read_for(self, seconds):
-        end = time.monotonic() + seconds
+        t0 = time.monotonic()
+        end = t0 + seconds
         while time.monotonic() < end:
+            if self.burst_frames is None and time.monotonic() - t0 >= 0.3:
+                self.burst_frames = self.frames
             try:
                 hdr = await asyncio.wait_for(self.r.readexactly(4), end - time.monotonic())
             except asyncio.TimeoutError:
@@ -202,11 +214,14 @@ class Client:
                 raise AssertionError("unexpected bytes in the interleaved stream: %r" % hdr)
             ch, ln = hdr[1], struct.unpack(">H", hdr[2:4])[0]
             pkt = await self.r.readexactly(ln)
+            if ch == 2:
+                self.audio_packets += 1
             if ch != 0:
-                continue  # RTCP SR
+                continue  # audio, RTCP SR
             seq = struct.unpack(">H", pkt[2:4])[0]
             if self.last_seq is None:
                 self.first_seq = seq
+                self.first_key = _keyframe_start(pkt)
             elif seq != (self.last_seq + 1) & 0xFFFF:
                 self.gaps += 1
             self.last_seq = seq
@@ -422,3 +437,39 @@ def test_slow_client_resyncs_at_keyframe(node, camera, free_port):
     assert slow.gaps >= 1 and all(slow.after_gap), (slow.gaps, slow.after_gap)
     assert slow.frames >= 3 * FPS, slow.frames  # it plays again after the resync
     assert good.gaps == 0 and good.frames >= 11 * FPS, (good.gaps, good.frames)
+
+
+def test_long_gop_starts_every_viewer_whole(node, camera, free_port):
+    """A camera with a 10 s GOP at 8 Mbit/s, with audio: a viewer that joins
+    late in the GOP is sent the whole GOP so far at once (up to ~10 MB and
+    ~720 frames, more than the send queue's usual 4 MiB and 512 frames,
+    docs/config.md keyframe_wait_mb), from its keyframe on and with no gap,
+    however late it joins; four viewers join 2.5 s apart, so one of them
+    joins at least 7.5 s into a GOP."""
+    cam = camera(size="1280x720", gop=250, audio="aac", extra=["--bitrate", "8000"])
+    n = node(streams={"cam": cam.url()}, start=False)
+    n.rtsp_port = free_port()
+    n.cfg["listen"]["rtsp"] = n.rtsp_port
+    n.write_config()
+    n.start()
+    n.wait_active("cam")
+    wait_until(lambda: n.status("cam")["bitrate_kbps"] > 5000, 15, what="a high-bitrate input")
+
+    async def run():
+        clients = []
+        for _ in range(4):
+            c = Client(n.rtsp_port, audio=True)
+            clients.append(c)
+            await c.start()
+            await c.read_for(2.5)
+            c.close()
+        return clients
+
+    clients = asyncio.run(run())
+    got = [(c.first_key, c.gaps, c.burst_frames, c.frames, c.audio_packets) for c in clients]
+    assert all(c.first_key and c.gaps == 0 for c in clients), got
+    assert all(c.frames >= 2.5 * FPS * 0.9 and c.audio_packets > 0 for c in clients), got
+    # the late joiner got at least 7 s of GOP at once (else this test proved nothing)
+    assert max(c.burst_frames for c in clients) >= 7 * FPS, got
+    log = n.log_text()
+    assert "send queue overflow" not in log, log[-3000:]
