@@ -7,8 +7,8 @@
  *  - state.c       the context ms_cl, ms_cluster_enabled/ready, the state
  *                  cache and its cached reads (streams, servers, groups,
  *                  clusters, settings, archive), server lookups, settings,
- *                  placement inputs (server_healthy, pick_server,
- *                  placement_opts, the once-per-change placement log)
+ *                  placement inputs (cl_server_healthy, cl_pick_server,
+ *                  cl_placement_opts, the once-per-change placement log)
  *  - reconcile.c   applying the state to this node: the reconciler, the
  *                  placement and archive views the HTTP threads read
  *  - write.c       the write path: a command submitted on the leader or
@@ -66,12 +66,12 @@
 #define RECONCILE_FULL_MS 2000
 #define REPORT_MS         500
 /* The leader's own report: on a notable change of its load, else at least
- * this often (its liveness is raft's: leader_report_due, observe_reports) */
+ * this often (its liveness is raft's: leader_report_due, cl_observe_reports) */
 #define LEADER_REPORT_MAX_MS 5000
 #define DOWN_AFTER_MS        1500 /* default; setting down_after_ms */
 /* A new leader marks nobody down before it has led this long: live nodes'
  * reports held up by the election land within it (they are retried every
- * 50 ms). Ages themselves are observed by every node (observe_reports). */
+ * 50 ms). Ages themselves are observed by every node (cl_observe_reports). */
 #define LEADER_SETTLE_MS 700
 #define ARCHIVE_EVERY_MS 5000 /* publish this node's archive ranges (when changed) */
 #define API_DEADLINE_MS  4000

@@ -63,7 +63,7 @@ void cl_observe_reports(void)
  * whose HTTP port refuses the connection has no process behind it (kill -9,
  * crash), so no election held its reports up: like the previous leader it
  * is exempt from the settling wait and from the floor on its silence
- * (observed_ages). A server cut off by a partition does not refuse (no
+ * (cl_observed_ages). A server cut off by a partition does not refuse (no
  * RST): the connect times out and nothing changes for it. */
 
 typedef struct {
@@ -210,8 +210,8 @@ static int64_t num_of(json_t *v)
     return json_is_integer(v) ? json_integer_value(v) : (int64_t)json_number_value(v);
 }
 
-/* The inputs of leader_duties' decisions (see g_duty) into b. servers: as
- * leader_duties prepared them (observed ages, removal under way). */
+/* The inputs of cl_leader_duties' decisions (see g_duty) into b. servers: as
+ * cl_leader_duties prepared them (observed ages, removal under way). */
 static void duty_inputs(ms_buf_t *b, json_t *servers, const char *old_leader, int64_t now)
 {
     json_t *s;
