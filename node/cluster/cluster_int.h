@@ -149,6 +149,8 @@ typedef struct {
     uv_check_t check;
     uv_udp_t udp;
     int udp_up;
+    char udp_mem[2048];      /* join.c: the receive buffer of udp (one datagram at a time) */
+    uint64_t upsert_same_at; /* reports.c: ms_fsm_applied() when this node's row last matched */
     uint64_t seen_applied;
     uint64_t seen_changes; /* ms_fsm_changes() at the last reconcile */
     int reconciled;

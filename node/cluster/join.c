@@ -126,8 +126,7 @@ void cl_udp_alloc(uv_handle_t *h, size_t sug, uv_buf_t *buf)
 {
     (void)h;
     (void)sug;
-    static char mem[2048];
-    *buf = uv_buf_init(mem, sizeof mem);
+    *buf = uv_buf_init(ms_cl.udp_mem, sizeof ms_cl.udp_mem);
 }
 
 static const char *join_why(int r)

@@ -22,10 +22,10 @@ void cl_busy_done(void *ud, unsigned st, json_t *res)
 void cl_self_upsert(void)
 {
     /* the row is compared again only when a command was applied since it
-     * last matched (nothing else changes it) */
-    static uint64_t same_at;
+     * last matched (nothing else changes it): ms_cl.upsert_same_at */
     uint64_t applied = ms_fsm_applied(ms_cl.fsm);
-    if (ms_cl.upsert_busy || (same_at && applied == same_at) || !cl_raft_member())
+    if (ms_cl.upsert_busy || (ms_cl.upsert_same_at && applied == ms_cl.upsert_same_at) ||
+        !cl_raft_member())
         return;
     json_t *row = cl_my_row();
     char want[300], rtsp[300];
@@ -42,7 +42,7 @@ void cl_self_upsert(void)
     }
     json_decref(row);
     if (same) {
-        same_at = applied;
+        ms_cl.upsert_same_at = applied;
         return;
     }
     json_t *args =
