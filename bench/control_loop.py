@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Cost of the cluster control loop (node/cluster.c) on one idle node.
+"""Cost of the cluster control loop (node/cluster/) on one idle node.
 
 One single-node cluster (the default) with N streams configured and nothing
 changing but the node's own load reports. Two ways to measure the control

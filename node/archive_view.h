@@ -2,7 +2,7 @@
  * copy of the replicated state says (docs/cluster.md "Archive index
  * handoff"): the coarse ranges every server publishes for its local
  * archive (archive_ranges_set), with the server's http address. The
- * control loop replaces the table after applied commands (node/cluster.c);
+ * control loop replaces the table after applied commands (node/cluster/reconcile.c);
  * the HTTP threads read it (merged ranges, archive redirects).
  *
  * Threads: ms_archive_view_set from the control loop; the getters from any

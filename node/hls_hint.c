@@ -18,7 +18,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static hint_t *g_v;
 static size_t g_n;
 /* control loop: the last load.hls seen per server name (a report carries it
- * only every few reports, node/cluster.c) */
+ * only every few reports, node/cluster/reports.c) */
 static json_t *g_last;
 static ms_owner_t g_ctl; /* the control loop: update and clear */
 

@@ -1,6 +1,6 @@
 /* Where each stream runs, as the local copy of the replicated state says:
  * a small table the control loop refreshes after every applied command
- * (node/cluster.c) and the HTTP threads read (stream status, redirects to
+ * (node/cluster/reconcile.c) and the HTTP threads read (stream status, redirects to
  * the node that runs a stream).
  *
  * Threads: ms_placement_view_set/clear from the control loop; the getters

@@ -36,7 +36,7 @@ def test_api_auth_and_metrics(node, shared_cam):
 
 
 def test_servers_load_of_a_single_node(node, shared_cam):
-    """The node's own load report (node/cluster.c: the leader writes it on a
+    """The node's own load report (node/cluster/reports.c: the leader writes it on a
     notable change, else every 5 s) counts its running camera and its input
     bitrate, read from the RTSP client without copying its whole status."""
     n = node(streams={"cam": shared_cam.url()})
