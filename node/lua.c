@@ -1489,6 +1489,8 @@ static json_t *hook_stats(ms_lua_t *e)
                      "max_us", mx);
 }
 
+static json_t *cache_stats(void);
+
 json_t *ms_lua_status(ms_lua_t *e)
 {
     set_t *s = cur_ref(e);
@@ -1496,8 +1498,8 @@ json_t *ms_lua_status(ms_lua_t *e)
     for (size_t i = 0; s && files && i < s->n; i++)
         json_array_append_new(
             files, json_pack("{s:s+,s:s}", "file", s->v[i].name, ".lua", "sha256", s->v[i].sha));
-    json_t *j = json_pack("{s:s,s:s,s:o*,s:o*}", "dir", e->dir, "hash", s ? s->hash : "", "files",
-                          files, "hooks", hook_stats(e));
+    json_t *j = json_pack("{s:s,s:s,s:o*,s:o*,s:o*}", "dir", e->dir, "hash", s ? s->hash : "",
+                          "files", files, "hooks", hook_stats(e), "session_cache", cache_stats());
     set_unref(s);
     return j;
 }
@@ -1910,6 +1912,15 @@ typedef struct centry {
 static pthread_mutex_t g_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static centry_t *g_cache[CACHE_BUCKETS];
 static size_t g_ncache;
+/* A sweep of a full cache where every entry is fresh frees nothing and
+ * costs a walk of all CACHE_MAX entries under g_cache_mu: after one, the
+ * next waits until g_sweep_next (monotonic ms) and the decisions made
+ * meanwhile are not cached (more than CACHE_MAX sessions within the idle
+ * TTL, e.g. a distinct token on every request, would otherwise make every
+ * request walk the whole cache with all HTTP threads waiting). */
+#define CACHE_SWEEP_HOLD_MS 1000
+static int64_t g_sweep_next;
+static uint64_t g_nsweeps;
 
 static uint32_t fnv(const char *s)
 {
@@ -1939,6 +1950,17 @@ static void cache_sweep(uint64_t serial, int64_t now, int ttl)
                 pp = &c->next;
             }
         }
+}
+
+/* {"entries", "max", "sweeps"} of the on_play session cache (process-wide). */
+static json_t *cache_stats(void)
+{
+    pthread_mutex_lock(&g_cache_mu);
+    size_t n = g_ncache;
+    uint64_t sw = g_nsweeps;
+    pthread_mutex_unlock(&g_cache_mu);
+    return json_pack("{s:I,s:i,s:I}", "entries", (json_int_t)n, "max", CACHE_MAX, "sweeps",
+                     (json_int_t)sw);
 }
 
 int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t cap)
@@ -1995,8 +2017,12 @@ int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t 
     snprintf(c->reason, sizeof c->reason, "%s", why);
     memcpy(c->key, key, kl + 1);
     pthread_mutex_lock(&g_cache_mu);
-    if (g_ncache >= CACHE_MAX)
+    if (g_ncache >= CACHE_MAX && ms_mono_ms() >= g_sweep_next) {
         cache_sweep(serial, now, e->ttl_ms);
+        g_nsweeps++;
+        if (g_ncache >= CACHE_MAX)
+            g_sweep_next = ms_mono_ms() + CACHE_SWEEP_HOLD_MS;
+    }
     if (g_ncache < CACHE_MAX) {
         /* a concurrent first call may have added the same key: the newer wins */
         for (centry_t **pp = &g_cache[b]; *pp; pp = &(*pp)->next)

@@ -696,6 +696,43 @@ static void test_hook_time(void **st)
     ms_lua_free(e);
 }
 
+/* More sessions than the on_play cache holds, all fresh (a distinct token
+ * on every request): the full cache is swept once, not on every further
+ * request (each sweep walks all entries under the cache's lock); the
+ * decisions stay right. */
+static void test_on_play_cache_full(void **st)
+{
+    (void)st;
+    ms_lua_t *e = engine("a.lua", "function on_play(req) return req.token ~= 'no', 'no' end\n");
+    ms_lua_set_global(e);
+    json_t *j = ms_lua_status(e);
+    json_t *c = json_object_get(j, "session_cache");
+    json_int_t max = json_integer_value(json_object_get(c, "max"));
+    json_int_t sweeps0 = json_integer_value(json_object_get(c, "sweeps"));
+    assert_true(max > 0);
+    json_decref(j);
+    char tok[32], why[64];
+    ms_lua_req_t q = {.stream = "cam", .ip = "10.9.0.1", .protocol = "hls", .token = tok};
+    for (json_int_t i = 0; i < max + 200; i++) {
+        snprintf(tok, sizeof tok, "t%lld", (long long)i);
+        assert_int_equal(ms_lua_on_play(&q, 0, why, sizeof why), 0);
+    }
+    q.token = "no";
+    assert_int_equal(ms_lua_on_play(&q, 0, why, sizeof why), -EACCES);
+    assert_string_equal(why, "no");
+    j = ms_lua_status(e);
+    c = json_object_get(j, "session_cache");
+    assert_int_equal(json_integer_value(json_object_get(c, "entries")), max);
+    /* one sweep that drops the earlier tests' entries (of another engine's
+     * set) and one that finds every entry fresh; without the hold, each of
+     * the 200 calls past the limit swept */
+    json_int_t sweeps = json_integer_value(json_object_get(c, "sweeps")) - sweeps0;
+    assert_true(sweeps >= 1 && sweeps <= 2);
+    json_decref(j);
+    ms_lua_set_global(NULL);
+    ms_lua_free(e);
+}
+
 /* The cpanel descriptor: entries in file and registration order, their
  * limits, a script that fails to load contributes nothing, panel.lua is
  * a reserved name. (No streams here: the values are tested on a node.) */
@@ -788,6 +825,7 @@ int main(void)
         cmocka_unit_test(test_panel),
         cmocka_unit_test(test_servers_cluster_errors),
         cmocka_unit_test(test_hook_time),
+        cmocka_unit_test(test_on_play_cache_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
