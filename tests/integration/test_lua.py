@@ -313,6 +313,9 @@ def test_servers_and_cluster_from_a_script(node, shared_cam, tmp_path):
     (d / "state.lua").write_text(CLUSTER_READ)
     n = node(streams={"cam": {"url": shared_cam.url("cam")}}, extra_cfg={"lua_dir": str(d)})
     n.wait_active("cam", timeout=30)
+    # the server's load arrives with its first report after the stream runs
+    wait_until(lambda: (n.api("/api/v1/servers").json()["servers"][0].get("load") or {}).get("streams"),
+               15, what="the node's load report")
     r = n.api("/api/v1/lua/state/state")
     assert r.status == 200, r.text
     got = r.json()
