@@ -18,6 +18,7 @@
 
 #include "dvr/dvr.h"
 #include "node/cluster.h"
+#include "node/cluster_read.h"
 #include "node/config.h"
 #include "node/lua.h"
 #include "node/streams.h"
@@ -65,6 +66,11 @@ struct ms_lua {
     struct ev *ev_head, *ev_tail;
     size_t ev_n;
     uint64_t ev_dropped;
+    /* durations of the on_play/on_publish calls that ran the scripts
+     * (ms_lua_decide), ns, in buckets of a quarter of a power of two
+     * (hook_bucket): read by ms_lua_status */
+    atomic_uint_fast64_t hook_hist[256];
+    atomic_uint_fast64_t hook_max_ns;
 };
 
 typedef struct ev {
@@ -710,6 +716,63 @@ static int l_every(lua_State *L)
     return 0;
 }
 
+/* ---- servers and cluster (docs/lua.md "Servers and the cluster") ------- */
+
+/* ms.servers() / ms.cluster(): the body of GET /api/v1/servers ("servers"
+ * array) or GET /api/v1/cluster, as the REST API builds it (the same job
+ * on the control loop, node/cluster_read.h); nil, msg without the cluster
+ * state, while a script's top level runs (a reload may run on the control
+ * loop, which answers the job), or when the loop does not answer within
+ * MS_CLUSTER_READ_TIMEOUT_MS. */
+static int fail(lua_State *L, const char *msg);
+
+static int cluster_get(lua_State *L, const char *res)
+{
+    int loading = lua_getfield(L, LUA_REGISTRYINDEX, "ms.loading") != LUA_TNIL;
+    lua_pop(L, 1);
+    if (loading)
+        return luaL_error(L, "ms.%s: not available at a script's top level", res);
+    unsigned st = 0;
+    json_t *rep = NULL;
+    int rc = ms_cluster_read(res, 0, &st, &rep);
+    if (rc == -ENOTSUP)
+        return fail(L, "needs the cluster state (listen.raft)");
+    if (rc == -ETIMEDOUT)
+        return fail(L, "the cluster did not answer in time");
+    if (rc < 0)
+        return fail(L, rc == -ENOMEM ? "out of memory" : "the node is stopping");
+    if (st != 200 || !rep) {
+        char msg[160];
+        const char *err = json_string_value(json_object_get(rep, "error"));
+        snprintf(msg, sizeof msg, "%u %s", st, err ? err : "");
+        json_decref(rep);
+        return fail(L, msg);
+    }
+    json_t *v = strcmp(res, "servers") == 0 ? json_object_get(rep, "servers") : rep;
+    if (!v) {
+        json_decref(rep);
+        return fail(L, "no answer");
+    }
+    /* pushed in a protected call so that a memory error does not leak rep */
+    lua_pushcfunction(L, push_json_p);
+    lua_pushlightuserdata(L, v);
+    rc = lua_pcall(L, 1, 1, 0);
+    json_decref(rep);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    return 1;
+}
+
+static int l_servers(lua_State *L)
+{
+    return cluster_get(L, "servers");
+}
+
+static int l_cluster(lua_State *L)
+{
+    return cluster_get(L, "cluster");
+}
+
 /* ---- actions (docs/lua.md "Actions") ----------------------------------- */
 
 /* A stream action handed to the cluster's control loop (node/cluster.h),
@@ -980,6 +1043,8 @@ static void open_sandbox(lua_State *L)
                                   {"token", l_token},
                                   {"panel_column", l_panel_column},
                                   {"panel_field", l_panel_field},
+                                  {"servers", l_servers},
+                                  {"cluster", l_cluster},
                                   {NULL, NULL}};
     luaL_newlib(L, ms);
     lua_pushlightuserdata(L, (void *)&ms_null_key);
@@ -1368,6 +1433,64 @@ out:
     return rep;
 }
 
+/* ---- hook timing ------------------------------------------------------- */
+
+/* The bucket of a duration of v ns: v itself below 4, else 4 buckets per
+ * power of two (the two bits after the leading one): at most 25% wide. */
+static unsigned hook_bucket(uint64_t v)
+{
+    if (v < 4)
+        return (unsigned)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);
+    return (e << 2) | (unsigned)((v >> (e - 2)) & 3u);
+}
+
+/* The largest duration of bucket b (ns). */
+static uint64_t hook_bucket_top(unsigned b)
+{
+    if (b < 4)
+        return b;
+    unsigned e = b >> 2, m = b & 3u;
+    return (((uint64_t)(4u | m) + 1) << (e - 2)) - 1;
+}
+
+static void hook_note(ms_lua_t *e, uint64_t ns)
+{
+    atomic_fetch_add_explicit(&e->hook_hist[hook_bucket(ns)], 1, memory_order_relaxed);
+    uint64_t m = atomic_load_explicit(&e->hook_max_ns, memory_order_relaxed);
+    while (ns > m && !atomic_compare_exchange_weak_explicit(
+                         &e->hook_max_ns, &m, ns, memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+/* {"calls", "p50_us", "p99_us", "max_us"}: the quantiles are the tops of
+ * their buckets (so at most 25% above the true value), 0 without calls. */
+static json_t *hook_stats(ms_lua_t *e)
+{
+    uint64_t c[256], n = 0;
+    for (unsigned i = 0; i < 256; i++)
+        n += c[i] = atomic_load_explicit(&e->hook_hist[i], memory_order_relaxed);
+    double q[2] = {0, 0};
+    const double want[2] = {0.50, 0.99};
+    for (int k = 0; k < 2 && n; k++) {
+        uint64_t need = (uint64_t)(want[k] * (double)n + 0.999999), acc = 0;
+        if (need == 0)
+            need = 1;
+        for (unsigned i = 0; i < 256; i++) {
+            acc += c[i];
+            if (acc >= need) {
+                q[k] = (double)hook_bucket_top(i) / 1000.0;
+                break;
+            }
+        }
+    }
+    double mx = (double)atomic_load_explicit(&e->hook_max_ns, memory_order_relaxed) / 1000.0;
+    return json_pack("{s:I,s:f,s:f,s:f}", "calls", (json_int_t)n, "p50_us", q[0], "p99_us", q[1],
+                     "max_us", mx);
+}
+
+static json_t *cache_stats(void);
+
 json_t *ms_lua_status(ms_lua_t *e)
 {
     set_t *s = cur_ref(e);
@@ -1375,8 +1498,8 @@ json_t *ms_lua_status(ms_lua_t *e)
     for (size_t i = 0; s && files && i < s->n; i++)
         json_array_append_new(
             files, json_pack("{s:s+,s:s}", "file", s->v[i].name, ".lua", "sha256", s->v[i].sha));
-    json_t *j =
-        json_pack("{s:s,s:s,s:o*}", "dir", e->dir, "hash", s ? s->hash : "", "files", files);
+    json_t *j = json_pack("{s:s,s:s,s:o*,s:o*,s:o*}", "dir", e->dir, "hash", s ? s->hash : "",
+                          "files", files, "hooks", hook_stats(e), "session_cache", cache_stats());
     set_unref(s);
     return j;
 }
@@ -1440,6 +1563,8 @@ int ms_lua_decide(ms_lua_t *e, const ms_lua_req_t *q, char *reason, size_t cap)
     if (reason && cap)
         reason[0] = '\0';
     const char *hook = q->action && strcmp(q->action, "publish") == 0 ? "on_publish" : "on_play";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     lstate_t *s = thread_state(e);
     if (!s)
         return 0;
@@ -1495,6 +1620,9 @@ int ms_lua_decide(ms_lua_t *e, const ms_lua_req_t *q, char *reason, size_t cap)
     set_unref(set);
     lua_settop(L, top);
     lua_gc(L, LUA_GCSTEP, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
+    hook_note(e, ns > 0 ? (uint64_t)ns : 0);
     return rc;
 }
 
@@ -1784,6 +1912,15 @@ typedef struct centry {
 static pthread_mutex_t g_cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static centry_t *g_cache[CACHE_BUCKETS];
 static size_t g_ncache;
+/* A sweep of a full cache where every entry is fresh frees nothing and
+ * costs a walk of all CACHE_MAX entries under g_cache_mu: after one, the
+ * next waits until g_sweep_next (monotonic ms) and the decisions made
+ * meanwhile are not cached (more than CACHE_MAX sessions within the idle
+ * TTL, e.g. a distinct token on every request, would otherwise make every
+ * request walk the whole cache with all HTTP threads waiting). */
+#define CACHE_SWEEP_HOLD_MS 1000
+static int64_t g_sweep_next;
+static uint64_t g_nsweeps;
 
 static uint32_t fnv(const char *s)
 {
@@ -1813,6 +1950,17 @@ static void cache_sweep(uint64_t serial, int64_t now, int ttl)
                 pp = &c->next;
             }
         }
+}
+
+/* {"entries", "max", "sweeps"} of the on_play session cache (process-wide). */
+static json_t *cache_stats(void)
+{
+    pthread_mutex_lock(&g_cache_mu);
+    size_t n = g_ncache;
+    uint64_t sw = g_nsweeps;
+    pthread_mutex_unlock(&g_cache_mu);
+    return json_pack("{s:I,s:i,s:I}", "entries", (json_int_t)n, "max", CACHE_MAX, "sweeps",
+                     (json_int_t)sw);
 }
 
 int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t cap)
@@ -1869,8 +2017,12 @@ int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t 
     snprintf(c->reason, sizeof c->reason, "%s", why);
     memcpy(c->key, key, kl + 1);
     pthread_mutex_lock(&g_cache_mu);
-    if (g_ncache >= CACHE_MAX)
+    if (g_ncache >= CACHE_MAX && ms_mono_ms() >= g_sweep_next) {
         cache_sweep(serial, now, e->ttl_ms);
+        g_nsweeps++;
+        if (g_ncache >= CACHE_MAX)
+            g_sweep_next = ms_mono_ms() + CACHE_SWEEP_HOLD_MS;
+    }
     if (g_ncache < CACHE_MAX) {
         /* a concurrent first call may have added the same key: the newer wins */
         for (centry_t **pp = &g_cache[b]; *pp; pp = &(*pp)->next)

@@ -625,6 +625,114 @@ static void test_actions_errors(void **st)
     ms_lua_free(e);
 }
 
+/* ms.servers()/ms.cluster() without the cluster state: nil and why; at a
+ * script's top level they raise (a reload may run on the control loop,
+ * which answers them), so such a script does not load. */
+static void test_servers_cluster_errors(void **st)
+{
+    (void)st;
+    ms_lua_t *e = probe_engine("local a, ae = ms.servers()\n"
+                               "local b, be = ms.cluster()\n"
+                               "return 200, {a == nil, ae, b == nil, be}");
+    int status;
+    json_t *j = probe(e, &status);
+    assert_int_equal(status, 200);
+    assert_true(json_is_true(json_array_get(j, 0)));
+    assert_string_equal(json_string_value(json_array_get(j, 1)),
+                        "needs the cluster state (listen.raft)");
+    assert_true(json_is_true(json_array_get(j, 2)));
+    assert_string_equal(json_string_value(json_array_get(j, 3)),
+                        "needs the cluster state (listen.raft)");
+    json_decref(j);
+    ms_lua_free(e);
+
+    rm("a.lua");
+    put("b.lua", "local s = ms.servers()\n");
+    e = ms_lua_new(g_dir, NULL);
+    assert_non_null(e);
+    json_t *rep = ms_lua_reload(e);
+    json_t *f = json_array_get(json_object_get(rep, "files"), 0);
+    assert_true(json_is_false(json_object_get(f, "loaded")));
+    assert_non_null(strstr(json_string_value(json_object_get(f, "error")),
+                           "ms.servers: not available at a script's top level"));
+    json_decref(rep);
+    ms_lua_free(e);
+    rm("b.lua");
+}
+
+/* GET /api/v1/lua's hooks: the decisions that ran the scripts are counted
+ * and timed; a hook that spins for a while is seen in max and p99. */
+static void test_hook_time(void **st)
+{
+    (void)st;
+    ms_lua_t *e = engine(
+        "a.lua", "function on_play(req)\n"
+                 "  if req.ip == 'slow' then local x = 0 for i = 1, 200000 do x = x + i end end\n"
+                 "  return true\n"
+                 "end\n");
+    json_t *j = ms_lua_status(e);
+    json_t *h = json_object_get(j, "hooks");
+    assert_int_equal(json_integer_value(json_object_get(h, "calls")), 0);
+    assert_true(json_number_value(json_object_get(h, "p99_us")) == 0);
+    json_decref(j);
+    ms_lua_req_t q = {.action = "play", .stream = "cam", .ip = "fast"};
+    char why[64];
+    for (int i = 0; i < 98; i++)
+        assert_int_equal(ms_lua_decide(e, &q, why, sizeof why), 0);
+    q.ip = "slow";
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ms_lua_decide(e, &q, why, sizeof why), 0);
+    j = ms_lua_status(e);
+    h = json_object_get(j, "hooks");
+    assert_int_equal(json_integer_value(json_object_get(h, "calls")), 100);
+    double p50 = json_number_value(json_object_get(h, "p50_us"));
+    double p99 = json_number_value(json_object_get(h, "p99_us"));
+    double mx = json_number_value(json_object_get(h, "max_us"));
+    /* 200000 loop turns take far longer than a call that returns at once */
+    assert_true(p50 > 0 && p50 < p99);
+    assert_true(p99 > 10 * p50);
+    assert_true(p99 <= mx * 1.25 + 0.001 && mx >= p99 / 1.25);
+    json_decref(j);
+    ms_lua_free(e);
+}
+
+/* More sessions than the on_play cache holds, all fresh (a distinct token
+ * on every request): the full cache is swept once, not on every further
+ * request (each sweep walks all entries under the cache's lock); the
+ * decisions stay right. */
+static void test_on_play_cache_full(void **st)
+{
+    (void)st;
+    ms_lua_t *e = engine("a.lua", "function on_play(req) return req.token ~= 'no', 'no' end\n");
+    ms_lua_set_global(e);
+    json_t *j = ms_lua_status(e);
+    json_t *c = json_object_get(j, "session_cache");
+    json_int_t max = json_integer_value(json_object_get(c, "max"));
+    json_int_t sweeps0 = json_integer_value(json_object_get(c, "sweeps"));
+    assert_true(max > 0);
+    json_decref(j);
+    char tok[32], why[64];
+    ms_lua_req_t q = {.stream = "cam", .ip = "10.9.0.1", .protocol = "hls", .token = tok};
+    for (json_int_t i = 0; i < max + 200; i++) {
+        snprintf(tok, sizeof tok, "t%lld", (long long)i);
+        assert_int_equal(ms_lua_on_play(&q, 0, why, sizeof why), 0);
+    }
+    q.token = "no";
+    assert_int_equal(ms_lua_on_play(&q, 0, why, sizeof why), -EACCES);
+    assert_string_equal(why, "no");
+    j = ms_lua_status(e);
+    c = json_object_get(j, "session_cache");
+    assert_int_equal(json_integer_value(json_object_get(c, "entries")), max);
+    /* one sweep that drops the earlier tests' entries (of another engine's
+     * set) and one that finds every entry fresh; without the hold, each of
+     * the 200 calls past the limit swept */
+    json_int_t sweeps = json_integer_value(json_object_get(c, "sweeps")) - sweeps0;
+    assert_true(sweeps >= 1 && sweeps <= 2);
+    json_decref(j);
+    ms_lua_set_global(NULL);
+    ms_lua_free(e);
+}
+
 /* The cpanel descriptor: entries in file and registration order, their
  * limits, a script that fails to load contributes nothing, panel.lua is
  * a reserved name. (No streams here: the values are tested on a node.) */
@@ -715,6 +823,9 @@ int main(void)
         cmocka_unit_test(test_events_and_timers),
         cmocka_unit_test(test_actions_errors),
         cmocka_unit_test(test_panel),
+        cmocka_unit_test(test_servers_cluster_errors),
+        cmocka_unit_test(test_hook_time),
+        cmocka_unit_test(test_on_play_cache_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -279,3 +279,60 @@ def test_actions_event_recording_and_panel(node, shared_cam, tmp_path):
     n.wait_active("ev", timeout=30)
     wait_until(lambda: started() >= 2, 10, what="on_event record_event after the comeback")
     assert n.alive()
+
+
+CLUSTER_READ = """
+ms.route('GET', '/state', function(req)
+  local servers, serr = ms.servers()
+  local cluster, cerr = ms.cluster()
+  return 200, {servers = servers or ms.null, serr = serr, cluster = cluster or ms.null, cerr = cerr}
+end)
+"""
+
+# what changes between two reads of the same state
+VOLATILE = {"report_age_ms", "last_report_ms", "rev", "cpu_pct", "bitrate_kbps", "clients",
+            "storage_used", "free_bytes", "used_bytes", "used_percent", "queued_bytes",
+            "applied_index", "commit_index", "last_index", "commands_applied", "state_checksum"}
+
+
+def stable(o):
+    if isinstance(o, dict):
+        return {k: stable(v) for k, v in o.items() if k not in VOLATILE}
+    if isinstance(o, list):
+        return [stable(v) for v in o]
+    return o
+
+
+def test_servers_and_cluster_from_a_script(node, shared_cam, tmp_path):
+    """ms.servers() and ms.cluster() answer what GET /api/v1/servers and
+    GET /api/v1/cluster answer (the same builder on the control loop): the
+    same keys for every server and the same values but the load figures
+    that move between two reads."""
+    d = tmp_path / "lua"
+    d.mkdir()
+    (d / "state.lua").write_text(CLUSTER_READ)
+    n = node(streams={"cam": {"url": shared_cam.url("cam")}}, extra_cfg={"lua_dir": str(d)})
+    n.wait_active("cam", timeout=30)
+    # the server's load arrives with its first report after the stream runs
+    wait_until(lambda: (n.api("/api/v1/servers").json()["servers"][0].get("load") or {}).get("streams"),
+               15, what="the node's load report")
+    r = n.api("/api/v1/lua/state/state")
+    assert r.status == 200, r.text
+    got = r.json()
+    assert "serr" not in got and "cerr" not in got, got
+    api_servers = n.api("/api/v1/servers").json()["servers"]
+    api_cluster = n.api("/api/v1/cluster").json()
+    assert len(got["servers"]) == len(api_servers) == 1, got
+    s, a = got["servers"][0], api_servers[0]
+    assert set(s) == set(a), (sorted(s), sorted(a))
+    assert stable(s) == stable(a), (s, a)
+    for k in ("name", "health", "raft_role", "draining", "group", "stream_limit",
+              "bitrate_limit_kbps", "addresses"):
+        assert s[k] == a[k], k
+    assert s["raft_role"] == "leader" and s["draining"] is False, s
+    assert s["load"]["streams"] == a["load"]["streams"] == 1, s
+    assert len(s["load"]["storage"]) == 1, s
+    assert set(got["cluster"]) == set(api_cluster), (sorted(got["cluster"]), sorted(api_cluster))
+    assert stable(got["cluster"]) == stable(api_cluster), (got["cluster"], api_cluster)
+    assert got["cluster"]["leader"]["name"] == s["name"], got["cluster"]
+    assert got["cluster"]["voter_ids"] == [s["id"]], got["cluster"]
