@@ -8,6 +8,7 @@ import { h, put, setText, fmtBytes, fmtDuration } from './dom.js';
 
 const PERIOD_MS = 2000;
 const KEEP = 150; // samples: 5 minutes
+const MIN_SPAN = 29; // the charts' narrowest time axis: 1 minute
 const SVG = 'http://www.w3.org/2000/svg';
 const W = 300, H = 60;
 
@@ -28,9 +29,11 @@ function chart(id, title, fmt, lines) {
   const el = h('figure', { class: 'chartbox' }, h('figcaption', {}, h('strong', { text: title }), ' ', now), s, legend);
   // series: arrays of numbers (null = no value) of the same length
   function draw(series, max) {
-    const top = Math.max(max ?? 0, ...series.flat().filter((v) => v !== null), 1e-9);
+    // headroom above the largest value; the time axis spans at least a
+    // minute, then grows with the samples up to KEEP
+    const top = Math.max(max ?? 0, ...series.flat().filter((v) => v !== null).map((v) => v * 1.15), 1e-9);
     series.forEach((vals, i) => {
-      const step = W / (KEEP - 1);
+      const step = W / Math.max(vals.length - 1, MIN_SPAN);
       const x0 = W - (vals.length - 1) * step;
       const pts = [];
       vals.forEach((v, j) => { if (v !== null) pts.push((x0 + j * step).toFixed(1) + ',' + (H - 1 - (v / top) * (H - 4)).toFixed(1)); });
@@ -103,7 +106,7 @@ export function systemView(main) {
       setText(dd.streams, s.streams);
       charts.cpu.draw([samples.map((x) => x.cpuP), samples.map((x) => x.cpuS)], 100);
       charts.mem.draw([samples.map((x) => x.rss)]);
-      charts.net.draw([samples.map((x) => x.rx), samples.map((x) => x.tx)]);
+      charts.net.draw([samples.map((x) => x.rx), samples.map((x) => x.tx)], 125000); // at least 1 Mbit/s tall
 
       put(disks, ...(s.disks || []).map((d) => h('tr', {},
         h('td', { text: d.role }), h('td', { class: 'wrap', text: d.path }),
