@@ -2,7 +2,8 @@
  * disks, threads and stream count. CPU percentages come from /proc samples
  * (proc(5): /proc/stat, /proc/self/stat, /proc/self/status, /proc/meminfo)
  * taken on demand: when /system or /metrics is served and the last sample
- * is at least a second old (nothing is read while nobody asks). */
+ * is at least a second old (nothing is read while nobody asks). The network
+ * counters are the kernel's per-interface totals (/proc/net/dev, proc(5)). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -157,6 +158,41 @@ static json_t *disk_json(const char *role, const char *path)
     return j;
 }
 
+/* The interfaces of /proc/net/dev (proc(5)): receive bytes and packets are
+ * the first two counters after "name:", transmit bytes and packets the ninth
+ * and tenth. Returns a new array (empty when the file cannot be read); the
+ * caller owns it. Any thread. */
+static json_t *net_json(void)
+{
+    json_t *a = json_array();
+    FILE *f = fopen("/proc/net/dev", "r");
+    if (!a || !f) {
+        if (f)
+            fclose(f);
+        return a;
+    }
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        char *colon = strchr(line, ':');
+        if (!colon) /* the two header lines */
+            continue;
+        *colon = '\0';
+        char *name = line;
+        while (*name == ' ')
+            name++;
+        unsigned long long v[10];
+        if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) != 10)
+            continue;
+        json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:I}", "interface", name, "rx_bytes",
+                                           (json_int_t)v[0], "rx_packets", (json_int_t)v[1],
+                                           "tx_bytes", (json_int_t)v[8], "tx_packets",
+                                           (json_int_t)v[9]));
+    }
+    fclose(f);
+    return a;
+}
+
 enum MHD_Result ms_api_system(ms_req_t *r)
 {
     const ms_node_cfg_t *cfg = ms_api_cfg();
@@ -183,6 +219,9 @@ enum MHD_Result ms_api_system(ms_req_t *r)
         (json_int_t)si.rss_bytes, "total_bytes", (json_int_t)si.mem_total_bytes, "available_bytes",
         (json_int_t)si.mem_available_bytes, "disks", disks ? disks : json_array(), "threads",
         si.threads, "streams", (int)n);
+    /* per-interface byte counters: the web panel draws rates from them */
+    if (j)
+        json_object_set_new(j, "network", net_json());
     /* public share links (docs/access.md): the web panel shows the switch */
     if (j)
         json_object_set_new(j, "external_access", json_boolean(cfg->external_access));

@@ -1,10 +1,11 @@
 // The panel's entry: login/logout, the hash router (#/streams,
-// #/stream/{uid}, #/add, #/servers) and the session-expired handling.
+// #/stream/{uid}, #/add, #/servers, #/system) and the session-expired handling.
 import * as api from './api.js';
 import { streamsView } from './streams.js';
 import { streamView } from './view.js';
 import { addView } from './add.js';
 import { serversView } from './servers.js';
+import { systemView } from './system.js';
 
 const $ = (id) => document.getElementById(id);
 let stop = () => {};
@@ -34,11 +35,12 @@ function route() {
   $('whoami').textContent = api.user();
   const main = $('main');
   const hash = location.hash || '#/streams';
-  for (const t of ['streams', 'add', 'servers']) $('tab-' + t).classList.toggle('active', hash.startsWith('#/' + t));
+  for (const t of ['streams', 'add', 'servers', 'system']) $('tab-' + t).classList.toggle('active', hash.startsWith('#/' + t));
   let m;
   if ((m = hash.match(/^#\/stream\/(.+)$/))) stop = streamView(main, go, decodeURIComponent(m[1]));
   else if (hash === '#/add') stop = addView(main, go);
   else if (hash === '#/servers') stop = serversView(main, go);
+  else if (hash === '#/system') stop = systemView(main, go);
   else stop = streamsView(main, go);
 }
 

@@ -354,8 +354,66 @@ try {
     await page.locator('#servers-body tr', { hasText: 'n1' }).waitFor();
     await page.locator('#cluster-leader', { hasText: 'n1' }).waitFor();
     out.serverRow = await page.locator('#servers-body tr').first().textContent();
+    out.cluster = { voters: await page.locator('#cluster-voters').textContent(), term: await page.locator('#cluster-term').textContent() };
     await shot('servers');
     await axe('servers');
+  });
+  await run('groups', async () => {
+    // groups and clusters made, edited and deleted in the panel; each
+    // change read back through the API
+    page.on('dialog', (d) => d.accept());
+    await page.fill('#group-name', 'east');
+    await page.fill('#group-subnets', 'not-a-cidr');
+    await page.click('#group-submit');
+    await page.locator('#err-group-subnets', { hasText: /\S/ }).waitFor();
+    out.groupError = await page.locator('#err-group-subnets').textContent();
+    await axe('groups-error');
+    await page.fill('#group-subnets', '10.1.0.0/16');
+    await page.click('#group-submit');
+    await page.locator('#groups-body tr[data-name="east"]').waitFor();
+    out.groupsCreated = (await api('/groups')).groups;
+    await page.click('button[aria-label="Edit group east"]');
+    await page.fill('#group-subnets', '10.1.0.0/16, 192.0.2.0/24');
+    await page.click('#group-submit');
+    await page.locator('#groups-body tr[data-name="east"]', { hasText: '192.0.2.0/24' }).waitFor();
+    out.groupsEdited = (await api('/groups')).groups;
+    await page.fill('#cluster-name', 'ce');
+    await page.selectOption('#cluster-group', 'east');
+    await page.selectOption('#cluster-main', 'n1');
+    await page.click('#cluster-submit');
+    await page.locator('#clusters-body tr[data-name="ce"]').waitFor();
+    out.clustersCreated = (await api('/clusters')).clusters;
+    await shot('groups');
+    await axe('groups');
+    // the group is in use: the API's 409 is shown
+    await page.click('button[aria-label="Delete group east"]');
+    await page.locator('#groups-error', { hasText: /\S/ }).waitFor();
+    out.groupInUse = await page.locator('#groups-error').textContent();
+    await page.click('button[aria-label="Delete cluster ce"]');
+    await page.locator('#clusters-body tr[data-name="ce"]').waitFor({ state: 'detached' });
+    await page.click('button[aria-label="Delete group east"]');
+    await page.locator('#groups-body tr[data-name="east"]').waitFor({ state: 'detached' });
+    out.groupsDeleted = (await api('/groups')).groups;
+    out.clustersDeleted = (await api('/clusters')).clusters;
+  });
+  await run('system', async () => {
+    await page.click('#tab-system');
+    await page.locator('#system-version', { hasText: /\S/ }).waitFor();
+    // the charts grow from the samples the page takes every 2 s
+    await page.waitForFunction(() => {
+      const p = document.querySelector('#chart-cpu polyline');
+      return p && p.getAttribute('points').trim().split(/\s+/).length >= 3;
+    }, null, { timeout: 15000 });
+    out.system = {
+      version: await page.locator('#system-version').textContent(),
+      uptime: await page.locator('#system-uptime').textContent(),
+      cpuPoints: (await page.locator('#chart-cpu polyline').first().getAttribute('points')).trim().split(/\s+/).length,
+      netPoints: (await page.locator('#chart-net polyline').first().getAttribute('points')).trim().split(/\s+/).filter(Boolean).length,
+      interfaces: await page.locator('#system-net tr').count(),
+      disks: await page.locator('#system-disks tr').count(),
+    };
+    await shot('system');
+    await axe('system');
   });
   out.consoleBeforeExpiry = out.console.length;
   await run('expired', async () => {
