@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "util/procfs.h"
 #include "dvr/dvr.h"
 #include "node/lua.h"
 #include "util/clock.h"
@@ -94,24 +95,6 @@ void ms_sys_sample(void)
     pthread_mutex_unlock(&g_mu);
 }
 
-static uint64_t status_kb(const char *path, const char *key)
-{
-    char line[256];
-    size_t kl = strlen(key);
-    uint64_t v = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-            v = strtoull(line + kl + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
 void ms_sys_get(ms_sysinfo_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -129,10 +112,10 @@ void ms_sys_get(ms_sysinfo_t *out)
     long hz = sysconf(_SC_CLK_TCK);
     if (read_proc_ticks(&pt) == 0 && hz > 0)
         out->cpu_process_seconds = (double)pt / (double)hz;
-    out->rss_bytes = status_kb("/proc/self/status", "VmRSS") * 1024;
-    out->threads = (int)status_kb("/proc/self/status", "Threads");
-    out->mem_total_bytes = status_kb("/proc/meminfo", "MemTotal") * 1024;
-    out->mem_available_bytes = status_kb("/proc/meminfo", "MemAvailable") * 1024;
+    out->rss_bytes = ms_procfs_value("/proc/self/status", "VmRSS") * 1024;
+    out->threads = (int)ms_procfs_value("/proc/self/status", "Threads");
+    out->mem_total_bytes = ms_procfs_value("/proc/meminfo", "MemTotal") * 1024;
+    out->mem_available_bytes = ms_procfs_value("/proc/meminfo", "MemAvailable") * 1024;
 }
 
 static json_t *disk_json(const char *role, const char *path)

@@ -70,6 +70,8 @@ def test_cluster_and_servers_views(three):
     for s in servers.values():
         assert s["health"] == "up" and s["report_age_ms"] < 3000
         assert s["storage_total"] > 0 and "cpu_pct" in s["load"]
+        # each server's memory in its report (the panel's Memory column)
+        assert s["load"]["mem_rss_bytes"] > 1 << 20 and s["load"]["mem_total_bytes"] > s["load"]["mem_rss_bytes"]
         assert s["load"]["storage"][0]["total_bytes"] > 0
     r = n.api("/api/v1/servers/n3", method="PUT", body={"stream_limit": 7, "group": "north"})
     assert r.status == 200, r.text

@@ -1,5 +1,5 @@
 // Servers tab: GET /api/v1/servers, /api/v1/cluster and /api/v1/system
-// (this node's memory) every 2 s; the groups (GET/POST/PUT/DELETE
+// (this node's memory; the others' from their load reports) every 2 s; the groups (GET/POST/PUT/DELETE
 // /api/v1/groups) and clusters (/api/v1/clusters) of the replicated state,
 // created, edited and deleted here. An API error is shown beside the field
 // it names (`field`), else under the form.
@@ -186,10 +186,12 @@ export function serversView(main) {
       servers = sv.servers || [];
       options(mainSel, servers.map((s) => s.name));
       options(addSel, servers.map((s) => s.name), 'none');
-      // memory: the answering node's own (GET /system); the other servers'
-      // load reports carry no memory figure
+      // memory: the answering node's own now (GET /system), the other
+      // servers' from their last load report
       const mem = (s) => (sys && sys.memory && s.name === sys.name
-        ? fmtBytes(sys.memory.rss_bytes) + ' / ' + fmtBytes(sys.memory.total_bytes) : '—');
+        ? fmtBytes(sys.memory.rss_bytes) + ' / ' + fmtBytes(sys.memory.total_bytes)
+        : s.load && s.load.mem_rss_bytes
+          ? fmtBytes(s.load.mem_rss_bytes) + ' / ' + fmtBytes(s.load.mem_total_bytes) : '—');
       tbody.replaceChildren(...servers.map((s) => {
         const l = s.load || {};
         const storage = s.storage_total ? fmtBytes(s.storage_used) + ' / ' + fmtBytes(s.storage_total) : '—';

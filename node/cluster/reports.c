@@ -7,6 +7,7 @@
 #include "node/lua.h"
 #include "raft/commands.h"
 #include "node/cluster/cluster_int.h"
+#include "util/procfs.h"
 
 /* ---- periodic duties ------------------------------------------------------- */
 
@@ -157,6 +158,14 @@ void cl_report(void)
     json_t *load =
         json_pack("{s:i,s:i,s:i,s:i,s:f}", "streams", running, "active", active, "clients", clients,
                   "bitrate_kbps", (int)kbps, "cpu_pct", (double)(int)(ms_cl.cpu_pct * 10) / 10.0);
+    /* memory, as GET /system shows it for the node itself (the panel's
+     * Servers tab shows every server's) */
+    json_object_set_new(
+        load, "mem_rss_bytes",
+        json_integer((json_int_t)(ms_procfs_value("/proc/self/status", "VmRSS") << 10)));
+    json_object_set_new(
+        load, "mem_total_bytes",
+        json_integer((json_int_t)(ms_procfs_value("/proc/meminfo", "MemTotal") << 10)));
     json_object_set_new(load, "storage",
                         storage ? json_incref(json_object_get(storage, "roots")) : json_array());
     /* the Lua scripts this node runs (docs/lua.md: each node's own files) */

@@ -291,7 +291,7 @@ end)
 
 # what changes between two reads of the same state
 VOLATILE = {"report_age_ms", "last_report_ms", "rev", "cpu_pct", "bitrate_kbps", "clients",
-            "storage_used", "free_bytes", "used_bytes", "used_percent", "queued_bytes",
+            "storage_used", "mem_rss_bytes", "free_bytes", "used_bytes", "used_percent", "queued_bytes",
             "applied_index", "commit_index", "last_index", "commands_applied", "state_checksum"}
 
 
