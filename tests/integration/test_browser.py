@@ -1,4 +1,5 @@
-"""Chromium (Debian's, headless) + hls.js play the live stream."""
+"""Chromium (Debian's, headless) plays the live stream: HLS with hls.js,
+HTTP-FLV with mpegts.js."""
 
 import functools
 import json
@@ -56,6 +57,26 @@ def test_chromium_hlsjs_plays_live(node, shared_cam, web_server, tmp_path):
     assert out, "play.mjs printed nothing: %s" % p.stderr.decode(errors="replace")[-2000:]
     res = json.loads(out[-1])
     assert res["fatal"] is None, "hls.js fatal error: %s (all: %s; console: %s)" % (
+        res["fatal"], res["errors"], res.get("console"))
+    assert res["currentTime"] > 3, "video did not advance past 3 s: %s" % json.dumps(res)
+    assert p.returncode == 0, res
+
+
+def test_chromium_mpegtsjs_plays_live_flv(node, shared_cam, web_server, tmp_path):
+    """mpegts.js (the player of bilibili's flv.js lineage) plays the node's
+    HTTP-FLV output (/{stream}/live.flv, FLV 10.1 over chunked HTTP) through
+    Media Source Extensions in Chromium, from another origin (CORS)."""
+    n = node(streams={"cam": shared_cam.url()})
+    n.wait_active("cam", timeout=30)
+    page = "%s/index.html?flv=%s/cam/live.flv" % (web_server, n.base)
+    env = mslib.tool_env(str(tmp_path / "chromium-home"))
+    env["TMPDIR"] = str(tmp_path)
+    p = subprocess.run(["node", str(WEB / "play.mjs"), page, str(tmp_path / "profile"), "3", "40000"],
+                       capture_output=True, timeout=120, env=env, cwd=str(WEB))
+    out = p.stdout.decode(errors="replace").strip().splitlines()
+    assert out, "play.mjs printed nothing: %s" % p.stderr.decode(errors="replace")[-2000:]
+    res = json.loads(out[-1])
+    assert res["fatal"] is None, "mpegts.js error: %s (all: %s; console: %s)" % (
         res["fatal"], res["errors"], res.get("console"))
     assert res["currentTime"] > 3, "video did not advance past 3 s: %s" % json.dumps(res)
     assert p.returncode == 0, res
