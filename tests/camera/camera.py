@@ -237,12 +237,14 @@ def main(argv):
             if src.get_state(0)[1] == Gst.State.PLAYING:
                 data = qr_frame(str(int(time.time() * 1000)), a.width, a.height)
                 src.emit("push-buffer", Gst.Buffer.new_wrapped(data))
-            # paced on the monotonic clock, not on the timer's lateness
+            # paced on the monotonic clock, not on the timer's lateness; a
+            # late timer skips the slots it missed rather than catching up
+            # (frames in a burst would show the same millisecond)
+            now = time.monotonic()
             state["next"] += period
-            delay = state["next"] - time.monotonic()
-            if delay < -period:  # a stall: restart the cadence
-                state["next"], delay = time.monotonic(), 0
-            GLib.timeout_add(max(0, int(delay * 1000)), push)
+            if state["next"] <= now:
+                state["next"] += period * (1 + int((now - state["next"]) / period))
+            GLib.timeout_add(int((state["next"] - now) * 1000), push)
             return False
 
         def stop(*_args):
