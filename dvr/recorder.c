@@ -33,6 +33,13 @@
  * end: one batched read (ingest_batch_ms is at most 1 s; docs/dvr.md). */
 #define EVENT_GRACE_MS 1000
 
+/* A batched camera read (ingest_batch_ms, 1 s by default) brings a recorded
+ * stream's frames at most this long after they arrived: a kill -9 then loses
+ * at most this wait plus the camera's own latency and one frame, within 1 s
+ * (tests/integration/test_crash_loss.py; docs/dvr.md "What a crash loses").
+ * Costs one more read per second per recorded camera at the default. */
+#define BATCH_MAX_MS 500
+
 #define FRAG_MAX 1024 /* frames in one fragment before a forced cut */
 #define PRE_MAX  8192 /* frames in the pre-event buffer */
 #define TIMER_MS 250
@@ -580,6 +587,7 @@ ms_dvr_recorder_t *ms_dvr_recorder_start(uv_loop_t *loop, ms_hub_t *hub,
                            .on_frames = on_frames,
                            .on_tracks = on_tracks,
                            .on_batch_end = on_batch_end,
+                           .batch_max_ms = BATCH_MAX_MS,
                            .ud = rec};
     rec->reader = ms_hub_reader_open(hub, &ro);
     if (!rec->reader)

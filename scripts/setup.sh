@@ -18,6 +18,8 @@ PKGS=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   ffmpeg chromium curl procps iproute2 sqlite3
+  # wall-clock camera (tests/camera/camera.py --qr-clock) and reading it back
+  python3-qrcode zbar-tools
   # RTMP peers with the simple handshake, FLV checker (tests/integration/test_rtmp.py)
   rtmpdump flvmeta
   # install path: make deb (dpkg-shlibdeps), the playbook and its lint,

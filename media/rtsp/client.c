@@ -717,6 +717,15 @@ static void sess_set_paced(ms_rtsp_sess_t *s, int paced)
  *   the session's reads per interval (s->split, up to one read every
  *   FIRST_READ_MS); SPLIT_CALM reads in a row that find less than an
  *   eighth halve it again.
+ * - A reader that bounds the wait (the hub's ms_hub_batch_max_ms(): the DVR
+ *   recorder asks for 500 ms, so that a kill -9 loses at most about 0.5 s
+ *   in the socket plus the camera's own latency, within 1 s; docs/dvr.md
+ *   "What a crash loses"). The interval is cut into the fewest equal reads
+ *   that meet the bound (1000 ms into 2 x 500 ms).
+ * The extra reads fall on multiples of their period (like the ticks, so the
+ * sessions of a worker are read in one wakeup); an extra read or a tick due
+ * within a tenth of a period of the last read skips its read (it would find
+ * the socket empty), so reads are at most 1.1 periods apart.
  * The reads stay batched: the socket is not watched in between. */
 #define FIRST_READ_MS 100
 #define FIRST_READS   30
@@ -729,7 +738,17 @@ static uint64_t extra_period(const ms_rtsp_sess_t *s)
         return 0;
     if (!s->first_frame_sent && s->first_reads < FIRST_READS)
         return FIRST_READ_MS;
-    return s->split > 1 ? c->batch_ms / (uint64_t)s->split : 0;
+    uint64_t p = s->split > 1 ? c->batch_ms / (uint64_t)s->split : 0;
+    uint64_t bound = ms_hub_batch_max_ms(c->hub);
+    if (bound && bound < c->batch_ms) {
+        uint64_t k = (c->batch_ms + bound - 1) / bound; /* reads per interval */
+        uint64_t q = c->batch_ms / k;
+        if (q < FIRST_READ_MS)
+            q = FIRST_READ_MS;
+        if (!p || q < p)
+            p = q;
+    }
+    return p;
 }
 
 static void on_extra_read(uv_timer_t *t);
@@ -754,7 +773,7 @@ static void extra_update(ms_rtsp_sess_t *s)
         s->extra_open = 1;
         s->pending++;
     }
-    uv_timer_start(&s->extra, on_extra_read, p, p);
+    uv_timer_start(&s->extra, on_extra_read, ms_phase_delay(uv_now(s->c->loop), p), 0);
 }
 
 /* One batched read: drain the socket, hand the batch on, and adapt the
@@ -764,6 +783,7 @@ static void batch_read(ms_rtsp_sess_t *s)
     size_t got = sess_drain(s);
     if (s->dead)
         return;
+    s->last_read_ms = uv_now(s->c->loop);
     ms_hub_batch_end(s->c->hub); /* the recorder writes the batch at once */
     uv_os_fd_t fd;
     int rcvbuf = 0;
@@ -799,10 +819,18 @@ static void on_extra_read(uv_timer_t *t)
         return;
     if (!s->first_frame_sent)
         s->first_reads++;
-    if (extra_period(s) != 0)
+    uint64_t p = extra_period(s);
+    if (p != 0 && uv_now(s->c->loop) - s->last_read_ms >= p / 10)
         batch_read(s);
-    if (!s->dead)
-        extra_update(s);
+    if (s->dead)
+        return;
+    extra_update(s);
+    /* one-shot, re-armed on the next multiple of the period: a repeating
+     * libuv timer restarts from the time it ran, so its lateness would add
+     * up and move it off the other sessions' reads */
+    if (s->extra_open && s->extra_ms)
+        uv_timer_start(&s->extra, on_extra_read, ms_phase_delay(uv_now(s->c->loop), s->extra_ms),
+                       0);
 }
 
 /* PLAYING over TCP: batched unless the hub wants prompt delivery. */
@@ -812,8 +840,8 @@ static void pace_update(ms_rtsp_sess_t *s, int64_t now)
     int want = s->tcp_transport && c->batch_ms > 0 && !ms_hub_prompt_wanted(c->hub, now);
     if (want != s->paced)
         sess_set_paced(s, want);
-    else if (s->paced)
-        batch_read(s);
+    else if (s->paced && !(s->extra_ms && uv_now(c->loop) - s->last_read_ms < s->extra_ms / 10))
+        batch_read(s); /* (an extra read that just ran found the socket empty) */
     if (!s->dead)
         extra_update(s);
 }

@@ -72,12 +72,13 @@ struct ms_rtsp_sess {
     int tick_open;
     uv_timer_t extra; /* batched reads between the ticks (client.c "Reads between") */
     int extra_open;
-    uint64_t extra_ms; /* its period, 0 when stopped */
-    int first_reads;   /* extra reads before the first frame */
-    int split;         /* batched reads per batch interval (1, 2, 4, ...) */
-    int split_calm;    /* reads in a row that found the buffer nearly empty */
-    int split_logged;  /* the highest split said in the log */
-    int paced;         /* TCP socket read on the tick, not on arrival (client.c) */
+    uint64_t extra_ms;     /* its period, 0 when stopped */
+    int first_reads;       /* extra reads before the first frame */
+    int split;             /* batched reads per batch interval (1, 2, 4, ...) */
+    int split_calm;        /* reads in a row that found the buffer nearly empty */
+    int split_logged;      /* the highest split said in the log */
+    uint64_t last_read_ms; /* loop time of the last batched read */
+    int paced;             /* TCP socket read on the tick, not on arrival (client.c) */
     struct sockaddr_storage peer;
     ms_rtsp_parser_t parser;
     uint32_t cseq;

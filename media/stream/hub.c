@@ -392,6 +392,15 @@ int ms_hub_prompt_wanted(const ms_hub_t *h, int64_t now_mono_ms)
            atomic_load_explicit(&h->prompt_until, memory_order_relaxed) > now_mono_ms;
 }
 
+uint32_t ms_hub_batch_max_ms(const ms_hub_t *h)
+{
+    uint32_t m = 0;
+    for (const ms_reader_t *r = h->readers; r; r = r->next)
+        if (r->opts.batch_max_ms && (!m || r->opts.batch_max_ms < m))
+            m = r->opts.batch_max_ms;
+    return m;
+}
+
 ms_reader_t *ms_hub_reader_open(ms_hub_t *h, const ms_reader_opts_t *opts)
 {
     ms_reader_t *r = calloc(1, sizeof *r);

@@ -40,6 +40,8 @@ typedef struct {
     void (*on_frames)(ms_reader_t *r, void *ud);
     void (*on_tracks)(ms_reader_t *r, void *ud);
     void (*on_batch_end)(ms_reader_t *r, void *ud); /* may be NULL; ms_hub_batch_end() */
+    uint32_t batch_max_ms; /* 0, or: a batched source reads at least this often while the
+                              reader is open (the DVR recorder: a bounded kill -9 loss) */
     void *ud;
 } ms_reader_opts_t;
 
@@ -127,6 +129,10 @@ uint64_t ms_hub_bytes_out(ms_hub_t *hub);
  * request. ms_hub_want_prompt: any thread. ms_hub_prompt_wanted: loop. */
 void ms_hub_want_prompt(ms_hub_t *hub, int64_t until_mono_ms);
 int ms_hub_prompt_wanted(const ms_hub_t *hub, int64_t now_mono_ms);
+/* The smallest opts.batch_max_ms of the open readers, 0 when none asks for
+ * one: a source reading in batches reads at least that often (the reads stay
+ * batched). Walks the readers (a handful). Loop. */
+uint32_t ms_hub_batch_max_ms(const ms_hub_t *hub);
 
 /* Reader side. */
 ms_reader_t *ms_hub_reader_open(ms_hub_t *hub, const ms_reader_opts_t *opts);

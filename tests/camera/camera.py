@@ -16,6 +16,15 @@ Sources:
             the parser sets pts = dts (the clip has no B-frames), otherwise
             players see corruption on the looped Annex-B stream.
   --live    videotestsrc + x264enc/x265enc live (~5% of a core each).
+  --qr-clock  a wall-clock camera (H.264 only): every frame shows a QR code
+            (python3-qrcode) of the wall-clock time in epoch milliseconds at
+            which the frame was made, pushed into an appsrc (is-live,
+            do-timestamp) and encoded live by x264enc (zerolatency, no
+            B-frames). Tests read the time back from recorded frames with
+            zbarimg and so measure what the recording lost or delayed. The
+            QR code (version 1, fixed mask: ~1.5 ms of Python per frame) is
+            drawn black on white with 8-pixel modules in the top-left corner,
+            so the size must be at least 200x200.
 Audio: audiotestsrc encoded by avenc_aac (RFC 3640 payload, mpeg4-generic),
 alawenc (PCMA) or mulawenc (PCMU).
 
@@ -33,6 +42,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 
 def parse_args(argv):
@@ -49,6 +59,8 @@ def parse_args(argv):
     p.add_argument("--gop", type=int, default=25, help="keyframe interval in frames")
     p.add_argument("--bitrate", type=int, default=800, help="video kbit/s")
     p.add_argument("--live", action="store_true", help="encode live instead of looping a clip")
+    p.add_argument("--qr-clock", action="store_true",
+                   help="live frames showing a QR code of their wall-clock time (epoch ms)")
     p.add_argument("--clip-seconds", type=int, default=10)
     p.add_argument("--protocols", default="udp,tcp", help="allowed lower transports: udp,tcp")
     p.add_argument("--shared-key", default="", help="all mounts share one pipeline with this key")
@@ -64,10 +76,39 @@ def parse_args(argv):
         a.width, a.height = int(w), int(h)
     except ValueError:
         p.error("--size must be WxH")
+    if a.qr_clock:
+        if a.video != "h264":
+            p.error("--qr-clock encodes H.264 only")
+        if a.width < QR_PX or a.height < QR_PX:
+            p.error("--qr-clock needs a size of at least %dx%d" % (QR_PX, QR_PX))
+        if a.width % 4:
+            p.error("--qr-clock needs a width that is a multiple of 4 (GRAY8 rows)")
+        a.live = True
     a.protocols = [x.strip() for x in a.protocols.split(",") if x.strip()]
     if not a.protocols or any(x not in ("udp", "tcp") for x in a.protocols):
         p.error("--protocols takes udp and/or tcp")
     return a
+
+
+QR_MODULE_PX = 8   # pixels per QR module (nearest-neighbour scaling)
+QR_BORDER = 2      # quiet zone in modules (zbar reads 2 reliably)
+QR_PX = (21 + 2 * QR_BORDER) * QR_MODULE_PX  # version 1 is 21x21 modules
+
+
+def qr_frame(text, width, height):
+    """One GRAY8 frame (width*height bytes, rows unpadded: callers use a
+    width that is a multiple of 4) with the QR code of text in the top-left
+    corner. Version 1 with level M holds 15 digits, enough for epoch ms."""
+    import qrcode
+    q = qrcode.QRCode(version=1, error_correction=qrcode.constants.ERROR_CORRECT_M,
+                      border=QR_BORDER, mask_pattern=0)
+    q.add_data(text, optimize=0)
+    q.make(fit=False)
+    black, white = b"\x00" * QR_MODULE_PX, b"\xff" * QR_MODULE_PX
+    pad = b"\xff" * (width - QR_PX)
+    rows = [(b"".join(black if v else white for v in r) + pad) * QR_MODULE_PX for r in q.get_matrix()]
+    frame = b"".join(rows)
+    return frame + b"\xff" * (width * height - len(frame))
 
 
 def setup_env(tmp):
@@ -129,7 +170,14 @@ def audio_branch(a, live):
 
 
 def launch_line(a, clip):
-    if a.live:
+    if a.qr_clock:
+        raw = "video/x-raw,format=GRAY8,width=%d,height=%d,framerate=%d/1" % (a.width, a.height, a.fps)
+        video = ('appsrc name=qrsrc is-live=true do-timestamp=true format=time caps="%s" ! '
+                 "videoconvert ! video/x-raw,format=I420 ! "
+                 "x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=%d bitrate=%d ! "
+                 "video/x-h264,profile=baseline ! h264parse name=parse ! "
+                 "rtph264pay name=pay0 pt=96 config-interval=1" % (raw, a.gop, a.bitrate))
+    elif a.live:
         caps = "video/x-raw,width=%d,height=%d,framerate=%d/1" % (a.width, a.height, a.fps)
         if a.video == "h264":
             enc = ("x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=%d bitrate=%d ! "
@@ -174,10 +222,43 @@ def main(argv):
             buf.pts = buf.dts
         return Gst.PadProbeReturn.OK
 
+    def start_qr_clock(media):
+        """Pushes one frame every 1/fps s, each showing the wall clock at
+        which it is pushed (do-timestamp stamps it with the same moment).
+        Frames are only made while the media plays (before that nothing
+        consumes them); the timer ends with the media."""
+        src = media.get_element().get_by_name("qrsrc")
+        period = 1.0 / a.fps
+        state = {"next": time.monotonic(), "done": False}
+
+        def push():
+            if state["done"]:
+                return False
+            if src.get_state(0)[1] == Gst.State.PLAYING:
+                data = qr_frame(str(int(time.time() * 1000)), a.width, a.height)
+                src.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+            # paced on the monotonic clock, not on the timer's lateness; a
+            # late timer skips the slots it missed rather than catching up
+            # (frames in a burst would show the same millisecond)
+            now = time.monotonic()
+            state["next"] += period
+            if state["next"] <= now:
+                state["next"] += period * (1 + int((now - state["next"]) / period))
+            GLib.timeout_add(int((state["next"] - now) * 1000), push)
+            return False
+
+        def stop(*_args):
+            state["done"] = True
+
+        media.connect("unprepared", stop)
+        GLib.idle_add(push)
+
     def on_configure(_factory, media):
         parse = media.get_element().get_by_name("parse")
         if parse is not None and not a.live:
             parse.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, pts_from_dts)
+        if a.qr_clock:
+            start_qr_clock(media)
 
     class KeyedFactory(GstRtspServer.RTSPMediaFactory):
         """A factory whose media is keyed by a fixed string so that one

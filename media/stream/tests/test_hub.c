@@ -231,6 +231,31 @@ static void test_prompt_delivery(void **state)
     ms_hub_free(h);
 }
 
+/* The read bound readers ask of a batched source: the smallest of the open
+ * readers' opts.batch_max_ms, 0 when none asks. */
+static void test_batch_max(void **state)
+{
+    (void)state;
+    ms_hub_t *h = new_hub_av();
+    counter_t c = {0, 0};
+    assert_int_equal(ms_hub_batch_max_ms(h), 0);
+    ms_reader_opts_t plain = {.on_frames = on_frames, .ud = &c};
+    ms_reader_opts_t rec = {.on_frames = on_frames, .batch_max_ms = 500, .ud = &c};
+    ms_reader_opts_t tight = {.on_frames = on_frames, .batch_max_ms = 200, .ud = &c};
+    ms_reader_t *a = ms_hub_reader_open(h, &plain);
+    assert_int_equal(ms_hub_batch_max_ms(h), 0);
+    ms_reader_t *b = ms_hub_reader_open(h, &rec);
+    assert_int_equal(ms_hub_batch_max_ms(h), 500);
+    ms_reader_t *d = ms_hub_reader_open(h, &tight);
+    assert_int_equal(ms_hub_batch_max_ms(h), 200);
+    ms_hub_reader_close(d);
+    assert_int_equal(ms_hub_batch_max_ms(h), 500);
+    ms_hub_reader_close(b);
+    assert_int_equal(ms_hub_batch_max_ms(h), 0);
+    ms_hub_reader_close(a);
+    ms_hub_free(h);
+}
+
 static void publish_sized(ms_hub_t *h, int key, int64_t pts, uint32_t size)
 {
     ms_frame_t *f = ms_frame_new(NULL, size);
@@ -318,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_tracks_callback_and_info),
         cmocka_unit_test(test_ring_grows_in_order),
         cmocka_unit_test(test_prompt_delivery),
+        cmocka_unit_test(test_batch_max),
         cmocka_unit_test(test_limits_without_keyframes),
         cmocka_unit_test(test_batch_end),
     };
