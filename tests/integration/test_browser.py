@@ -32,6 +32,18 @@ def web_server():
     srv.server_close()
 
 
+def play(page, tmp_path):
+    """Runs web/play.mjs on page (Chromium until the video passes 3 s or 40
+    s elapse); returns the process and its JSON outcome."""
+    env = mslib.tool_env(str(tmp_path / "chromium-home"))
+    env["TMPDIR"] = str(tmp_path)
+    p = subprocess.run(["node", str(WEB / "play.mjs"), page, str(tmp_path / "profile"), "3", "40000"],
+                       capture_output=True, timeout=120, env=env, cwd=str(WEB))
+    out = p.stdout.decode(errors="replace").strip().splitlines()
+    assert out, "play.mjs printed nothing: %s" % p.stderr.decode(errors="replace")[-2000:]
+    return p, json.loads(out[-1])
+
+
 def test_hls_responses_allow_cross_origin(node, shared_cam):
     """The page that plays the stream is served from another origin (any
     web app embedding the player), so HLS responses need CORS."""
@@ -49,13 +61,7 @@ def test_chromium_hlsjs_plays_live(node, shared_cam, web_server, tmp_path):
     n.wait_active("cam", timeout=30)
     n.wait_hls("cam", segments=2)
     page = "%s/index.html?src=%s" % (web_server, n.hls_url("cam"))
-    env = mslib.tool_env(str(tmp_path / "chromium-home"))
-    env["TMPDIR"] = str(tmp_path)
-    p = subprocess.run(["node", str(WEB / "play.mjs"), page, str(tmp_path / "profile"), "3", "40000"],
-                       capture_output=True, timeout=120, env=env, cwd=str(WEB))
-    out = p.stdout.decode(errors="replace").strip().splitlines()
-    assert out, "play.mjs printed nothing: %s" % p.stderr.decode(errors="replace")[-2000:]
-    res = json.loads(out[-1])
+    p, res = play(page, tmp_path)
     assert res["fatal"] is None, "hls.js fatal error: %s (all: %s; console: %s)" % (
         res["fatal"], res["errors"], res.get("console"))
     assert res["currentTime"] > 3, "video did not advance past 3 s: %s" % json.dumps(res)
@@ -69,13 +75,7 @@ def test_chromium_mpegtsjs_plays_live_flv(node, shared_cam, web_server, tmp_path
     n = node(streams={"cam": shared_cam.url()})
     n.wait_active("cam", timeout=30)
     page = "%s/index.html?flv=%s/cam/live.flv" % (web_server, n.base)
-    env = mslib.tool_env(str(tmp_path / "chromium-home"))
-    env["TMPDIR"] = str(tmp_path)
-    p = subprocess.run(["node", str(WEB / "play.mjs"), page, str(tmp_path / "profile"), "3", "40000"],
-                       capture_output=True, timeout=120, env=env, cwd=str(WEB))
-    out = p.stdout.decode(errors="replace").strip().splitlines()
-    assert out, "play.mjs printed nothing: %s" % p.stderr.decode(errors="replace")[-2000:]
-    res = json.loads(out[-1])
+    p, res = play(page, tmp_path)
     assert res["fatal"] is None, "mpegts.js error: %s (all: %s; console: %s)" % (
         res["fatal"], res["errors"], res.get("console"))
     assert res["currentTime"] > 3, "video did not advance past 3 s: %s" % json.dumps(res)

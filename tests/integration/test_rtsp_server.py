@@ -22,14 +22,20 @@ from mslib import ffmpeg_decode, ffprobe, wait_until
 FPS = 25
 
 
-@pytest.fixture
-def rtsp_node(node, shared_cam, free_port):
-    n = node(streams={"cam": shared_cam.url("cam")}, start=False)
+def _node_with_rtsp(node, url, free_port):
+    """A node running stream "cam" from url, with its RTSP server on."""
+    n = node(streams={"cam": url}, start=False)
     n.rtsp_port = free_port()
     n.cfg["listen"]["rtsp"] = n.rtsp_port
     n.write_config()
     n.start()
     n.wait_active("cam")
+    return n
+
+
+@pytest.fixture
+def rtsp_node(node, shared_cam, free_port):
+    n = _node_with_rtsp(node, shared_cam.url("cam"), free_port)
     # a keyframe in the GOP cache, so PLAY starts at once
     time.sleep(1.5)
     n.rtsp_url = "rtsp://127.0.0.1:%d/cam" % n.rtsp_port
@@ -409,12 +415,7 @@ def test_slow_client_resyncs_at_keyframe(node, camera, free_port):
     stall limit loses what was queued, resumes at the next keyframe and
     is not closed; a reading client beside it loses nothing."""
     cam = camera(size="1280x720", extra=["--bitrate", "10000"])
-    n = node(streams={"cam": cam.url()}, start=False)
-    n.rtsp_port = free_port()
-    n.cfg["listen"]["rtsp"] = n.rtsp_port
-    n.write_config()
-    n.start()
-    n.wait_active("cam")
+    n = _node_with_rtsp(node, cam.url(), free_port)
     wait_until(lambda: n.status("cam")["bitrate_kbps"] > 6000, 10, what="a high-bitrate input")
 
     async def run():
@@ -447,12 +448,7 @@ def test_long_gop_starts_every_viewer_whole(node, camera, free_port):
     however late it joins; four viewers join 2.5 s apart, so one of them
     joins at least 7.5 s into a GOP."""
     cam = camera(size="1280x720", gop=250, audio="aac", extra=["--bitrate", "8000"])
-    n = node(streams={"cam": cam.url()}, start=False)
-    n.rtsp_port = free_port()
-    n.cfg["listen"]["rtsp"] = n.rtsp_port
-    n.write_config()
-    n.start()
-    n.wait_active("cam")
+    n = _node_with_rtsp(node, cam.url(), free_port)
     wait_until(lambda: n.status("cam")["bitrate_kbps"] > 5000, 15, what="a high-bitrate input")
 
     async def run():
