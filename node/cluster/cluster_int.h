@@ -1,6 +1,6 @@
 /* Internals of the node's cluster part (node/cluster.h is its public face;
  * docs/cluster.md "How a node uses the state"). Only the files of node/cluster/
- * include this header.
+ * include this header, and node/tests/test_leader.c (through ms_cl.seam).
  *
  * Files, lowest first; a file calls only the files above it in this list
  * (calls go downward):
@@ -223,10 +223,30 @@ typedef struct {
         uint64_t runs;    /* full runs and skips (read in a debugger) */
         uint64_t skips;
     } duty;
+    /* Seams for the unit tests of the leader's duties (node/tests/
+     * test_leader.c, which runs leader.c on an in-memory state machine
+     * without raft or a loop). All NULL in the node: leader.c then uses
+     * ms_raft_is_leader(raft), ms_mono_ms(), ms_wall_us() and
+     * cl_cluster_write_ex(). Set before the first call, control loop. */
+    struct {
+        int (*is_leader)(void);
+        int64_t (*mono_ms)(void); /* cl_mono_ms() */
+        int64_t (*wall_ms)(void); /* cl_wall_ms() */
+        /* the leader's writes (cl_duty_write()): same contract as
+         * cl_cluster_write_ex (cmd stolen, cb once) */
+        int (*write)(json_t *cmd, int deadline_ms, int leader_only, wop_cb cb, void *ud);
+    } seam;
 } ms_cluster_ctx_t;
 
 /* The one context (state.c). */
 extern ms_cluster_ctx_t ms_cl;
+
+/* The monotonic clock of leader.c (ms_mono_ms(), or the test's seam).
+ * Control loop. */
+static inline int64_t cl_mono_ms(void)
+{
+    return ms_cl.seam.mono_ms ? ms_cl.seam.mono_ms() : ms_mono_ms();
+}
 
 /* ---- state.c */
 /* Called by jobs.c, join.c, leader.c, lifecycle.c, reconcile.c, rest_servers.c, rest_streams.c on

@@ -19,7 +19,7 @@ void cl_observe_reports(void)
         return;
     json_t *servers = cl_state_servers(), *s;
     size_t i;
-    int64_t now = ms_mono_ms();
+    int64_t now = cl_mono_ms();
     int fresh = 0;
     /* The leader writes its own report only on a notable change or every
      * LEADER_REPORT_MAX_MS (cl_report()): a follower counts the leader's
@@ -27,7 +27,7 @@ void cl_observe_reports(void)
      * 50 ms), so a leader that dies is as silent here as a follower that
      * dies, and one alive is never silent. */
     uint64_t lid = 0;
-    int64_t contact = ms_raft_leader_contact_ms(ms_cl.raft, &lid);
+    int64_t contact = ms_cl.raft ? ms_raft_leader_contact_ms(ms_cl.raft, &lid) : 0;
     json_array_foreach(servers, i, s)
     {
         const char *name = json_string_value(json_object_get(s, "name"));
@@ -115,7 +115,7 @@ static void probe_silent(json_t *servers)
 {
     json_t *s;
     size_t i;
-    if (!ms_cl.leader_since || ms_mono_ms() - ms_cl.leader_since >= LEADER_SETTLE_MS)
+    if (!ms_cl.leader_since || cl_mono_ms() - ms_cl.leader_since >= LEADER_SETTLE_MS)
         return;
     json_array_foreach(servers, i, s)
     {
@@ -170,7 +170,7 @@ void cl_observed_ages(json_t *servers, int64_t now_wall)
 {
     json_t *s;
     size_t i;
-    int64_t now = ms_mono_ms();
+    int64_t now = cl_mono_ms();
     json_array_foreach(servers, i, s)
     {
         const char *name = json_string_value(json_object_get(s, "name"));
@@ -240,15 +240,25 @@ static void duty_inputs(ms_buf_t *b, json_t *servers, const char *old_leader, in
     }
 }
 
+/* The leader's writes: cl_cluster_write_ex, or the test's recorder
+ * (ms_cl.seam.write). */
+static int duty_write(json_t *cmd, int deadline_ms, wop_cb cb, void *ud)
+{
+    if (ms_cl.seam.write)
+        return ms_cl.seam.write(cmd, deadline_ms, 1, cb, ud);
+    return cl_cluster_write_ex(cmd, deadline_ms, 1, cb, ud);
+}
+
 void cl_leader_duties(void)
 {
-    if (!ms_raft_is_leader(ms_cl.raft) || ms_cl.duty_busy)
+    int leading = ms_cl.seam.is_leader ? ms_cl.seam.is_leader() : ms_raft_is_leader(ms_cl.raft);
+    if (!leading || ms_cl.duty_busy)
         return;
     if (!ms_cl.leader_since)
-        ms_cl.leader_since = ms_mono_ms();
+        ms_cl.leader_since = cl_mono_ms();
     /* settling: a new leader assigns unassigned streams only, until live
      * nodes' reports held up by the election had time to land */
-    int grace = ms_mono_ms() - ms_cl.leader_since < LEADER_SETTLE_MS;
+    int grace = cl_mono_ms() - ms_cl.leader_since < LEADER_SETTLE_MS;
     /* Alone (a single-node cluster): no report age can flip over time (the
      * leader is always healthy to itself), so while nothing was applied
      * since a quiet run the inputs are the same without reading them. */
@@ -313,11 +323,10 @@ void cl_leader_duties(void)
                 wrote++;
                 MS_INFO(CTX, "server %s: no report for %d ms: down",
                         json_string_value(json_object_get(s, "name")), po_down);
-                cl_cluster_write_ex(
-                    ms_cmd_new("server_set_health",
-                               json_pack("{s:O,s:s}", "name", json_object_get(s, "name"), "health",
-                                         "down")),
-                    2000, 1, cl_busy_done, &ms_cl.duty_busy);
+                duty_write(ms_cmd_new("server_set_health",
+                                      json_pack("{s:O,s:s}", "name", json_object_get(s, "name"),
+                                                "health", "down")),
+                           2000, cl_busy_done, &ms_cl.duty_busy);
             }
         }
     }
@@ -369,8 +378,7 @@ void cl_leader_duties(void)
                           : "primary",
                       "if_primary", p ? json_string(p) : json_null());
         ms_cl.duty_busy++;
-        cl_cluster_write_ex(ms_cmd_new("stream_assign", args), 2000, 1, cl_busy_done,
-                            &ms_cl.duty_busy);
+        duty_write(ms_cmd_new("stream_assign", args), 2000, cl_busy_done, &ms_cl.duty_busy);
     }
     json_decref(plan);
     json_decref(groups);

@@ -8,6 +8,8 @@ ms_cluster_ctx_t ms_cl = {.qmu = PTHREAD_MUTEX_INITIALIZER, .duty = {.sig = MS_B
 
 int64_t cl_wall_ms(void)
 {
+    if (ms_cl.seam.wall_ms)
+        return ms_cl.seam.wall_ms();
     return ms_wall_us() / 1000;
 }
 
