@@ -240,13 +240,19 @@ static void duty_inputs(ms_buf_t *b, json_t *servers, const char *old_leader, in
     }
 }
 
-/* The leader's writes: cl_cluster_write_ex, or the test's recorder
- * (ms_cl.seam.write). */
-static int duty_write(json_t *cmd, int deadline_ms, wop_cb cb, void *ud)
+/* One of the leader's writes (cmd stolen): cl_cluster_write_ex, or the
+ * test's recorder (ms_cl.seam.write), counted in duty_busy until answered.
+ * A write refused at once (out of memory) is never answered: it is
+ * uncounted here, else the duties would stay busy for ever. */
+static void duty_write(json_t *cmd)
 {
-    if (ms_cl.seam.write)
-        return ms_cl.seam.write(cmd, deadline_ms, 1, cb, ud);
-    return cl_cluster_write_ex(cmd, deadline_ms, 1, cb, ud);
+    ms_cl.duty_busy++;
+    int rc = ms_cl.seam.write ? ms_cl.seam.write(cmd, 2000, 1, cl_busy_done, &ms_cl.duty_busy)
+                              : cl_cluster_write_ex(cmd, 2000, 1, cl_busy_done, &ms_cl.duty_busy);
+    if (rc < 0) {
+        ms_cl.duty_busy--;
+        MS_WARN(CTX, "leader's write not submitted: %s", strerror(-rc));
+    }
 }
 
 void cl_leader_duties(void)
@@ -319,14 +325,12 @@ void cl_leader_duties(void)
             if (grace && !(old_leader && sn && strcmp(sn, old_leader) == 0) && !probe_refused(sn))
                 continue;
             if (h && strcmp(h, "down") != 0 && !cl_server_healthy(s, now)) {
-                ms_cl.duty_busy++;
                 wrote++;
                 MS_INFO(CTX, "server %s: no report for %d ms: down",
                         json_string_value(json_object_get(s, "name")), po_down);
-                duty_write(ms_cmd_new("server_set_health",
-                                      json_pack("{s:O,s:s}", "name", json_object_get(s, "name"),
-                                                "health", "down")),
-                           2000, cl_busy_done, &ms_cl.duty_busy);
+                duty_write(ms_cmd_new(
+                    "server_set_health",
+                    json_pack("{s:O,s:s}", "name", json_object_get(s, "name"), "health", "down")));
             }
         }
     }
@@ -377,8 +381,7 @@ void cl_leader_duties(void)
                           ? "migrated"
                           : "primary",
                       "if_primary", p ? json_string(p) : json_null());
-        ms_cl.duty_busy++;
-        duty_write(ms_cmd_new("stream_assign", args), 2000, cl_busy_done, &ms_cl.duty_busy);
+        duty_write(ms_cmd_new("stream_assign", args));
     }
     json_decref(plan);
     json_decref(groups);

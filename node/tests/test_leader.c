@@ -38,6 +38,7 @@ static struct {
     void *ud;
 } g_rec[NREC];
 static int g_nrec, g_flushed;
+static int g_write_fail; /* the next writes refused with -ENOMEM (cmd freed, no cb) */
 
 static int seam_leader(void)
 {
@@ -59,6 +60,11 @@ static int seam_write(json_t *cmd, int deadline_ms, int leader_only, wop_cb cb, 
     assert_non_null(cmd);
     assert_int_equal(leader_only, 1); /* a deposed leader's decision must not reach the next */
     assert_true(deadline_ms > 0);
+    if (g_write_fail > 0) {
+        g_write_fail--;
+        json_decref(cmd);
+        return -ENOMEM;
+    }
     assert_true(g_nrec < NREC);
     g_rec[g_nrec].cmd = cmd;
     g_rec[g_nrec].cb = cb;
@@ -229,7 +235,7 @@ static int teardown(void **state)
     (void)state;
     for (int i = 0; i < g_nrec; i++)
         json_decref(g_rec[i].cmd);
-    g_nrec = g_flushed = 0;
+    g_nrec = g_flushed = g_write_fail = 0;
     cl_cache_drop(&ms_cl.cache.streams);
     cl_cache_drop(&ms_cl.cache.servers);
     cl_cache_drop(&ms_cl.cache.groups);
@@ -541,6 +547,27 @@ static void test_migrated_role_kept(void **state)
     flush();
 }
 
+/* A write refused at once (out of memory: cl_cluster_write_ex returns
+ * -ENOMEM and never calls back) does not leave the duties busy for ever:
+ * the next run decides again. */
+static void test_refused_write_retried(void **state)
+{
+    (void)state;
+    apply("server_set_health", "{\"name\":\"n2\",\"health\":\"down\"}");
+    add_stream("u1", "n2", "n3");
+    g_write_fail = 1;
+    assert_int_equal(duties(), 0);
+    assert_int_equal(g_write_fail, 0); /* it was tried */
+    assert_int_equal(ms_cl.duty_busy, 0);
+    advance(250);
+    report("n3");
+    assert_int_equal(duties(), 1);
+    assert_string_equal(rec_arg(0, "stream"), "u1");
+    assert_string_equal(rec_arg(0, "primary"), "n3");
+    flush();
+    assert_placement("u1", "n3", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +581,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_placement_reserved_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_placement_draining, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrated_role_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_write_retried, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
