@@ -550,6 +550,45 @@ static void test_migrated_role_kept(void **state)
     flush();
 }
 
+/* The cluster settings the leader passes to placement: storage_max_pct
+ * (a server fuller than that takes no new stream) and failback (a reserved
+ * stream returns to its cluster's main once that is healthy again). */
+static void test_placement_settings(void **state)
+{
+    (void)state;
+    apply("server_upsert", "{\"id\":1,\"name\":\"n1\",\"distribution\":false}");
+    apply("server_upsert", "{\"id\":3,\"name\":\"n3\",\"distribution\":false}");
+    apply("server_report", "{\"name\":\"n2\",\"storage_total\":100,\"storage_used\":85}");
+    add_stream("u1", NULL, NULL);
+    assert_int_equal(duties(), 0); /* n2 85 % full, over the default 80 % */
+    apply("setting_set", "{\"key\":\"storage_max_pct\",\"value\":90}");
+    assert_int_equal(duties(), 1);
+    assert_string_equal(rec_arg(0, "stream"), "u1");
+    assert_string_equal(rec_arg(0, "primary"), "n2");
+    flush();
+
+    apply("server_upsert", "{\"id\":3,\"name\":\"n3\",\"distribution\":true}");
+    apply("cluster_upsert",
+          "{\"name\":\"c1\",\"group\":\"default\",\"main\":\"n3\",\"additional\":\"n2\"}");
+    apply("stream_upsert",
+          "{\"stream\":{\"uid\":\"r1\",\"name\":\"res\",\"reserve\":true,\"group\":\"default\"}}");
+    apply("stream_assign", "{\"stream\":\"r1\",\"primary\":\"n2\",\"backup\":\"n3\"}");
+    int before = g_nrec;
+    duties();
+    for (int i = before; i < g_nrec; i++) /* on the additional after a failover: stays */
+        assert_string_not_equal(rec_arg(i, "stream"), "r1");
+    flush();
+    apply("setting_set", "{\"key\":\"failback\",\"value\":true}");
+    before = g_nrec;
+    duties();
+    int k = rec_find(before, "r1");
+    assert_string_equal(rec_arg(k, "primary"), "n3");
+    assert_string_equal(rec_arg(k, "backup"), "n2");
+    assert_string_equal(rec_arg(k, "if_primary"), "n2");
+    flush();
+    assert_placement("r1", "n3", "n2");
+}
+
 /* A write refused at once (out of memory: cl_cluster_write_ex returns
  * -ENOMEM and never calls back) does not leave the duties busy for ever:
  * the next run decides again. */
@@ -584,6 +623,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_placement_reserved_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_placement_draining, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrated_role_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_placement_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_write_retried, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
