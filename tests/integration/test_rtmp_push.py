@@ -119,3 +119,32 @@ def test_push_to_nginx_and_reconnect(node, shared_cam, nginx):
     assert r.frames >= 25, r
     assert not r.errors, r
     assert time.monotonic() - t0 < 60
+
+
+def test_push_to_node_refused_and_accepted(node, shared_cam, free_port):
+    """Push into the node's own RTMP server: a wrong publish key is refused
+    with an onStatus error that status.push reports (and retried), while
+    the target with the right key publishes a publish:// stream that then
+    runs like a camera."""
+    n = node(streams={"studio": {"url": "publish://", "publish_key": "s3cret"}}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.write_config()
+    base = "rtmp://127.0.0.1:%d/live/" % n.rtmp_port
+    n.add_stream("c1", shared_cam.url("cam2"),
+                 push=[{"url": base + "studio?key=wrong"}, {"url": base + "studio?key=s3cret"}])
+    n.start()
+
+    st = n.wait_status("c1", lambda s: len(s.get("push", [])) == 2
+                       and s["push"][0]["failures"] >= 1
+                       and s["push"][1]["state"] == "publishing" and s["push"][1]["healthy"],
+                       timeout=20, what="one push refused, one publishing")
+    assert "refused: NetStream.Publish" in st["push"][0]["last_error"], st["push"][0]
+    assert st["push"][0]["state"] != "publishing"
+    assert st["push"][1]["connects"] == 1
+    assert st["push"][0]["connects"] == 0
+    studio = n.wait_status("studio", lambda s: s["state"] == "active" and s["video_codec"],
+                           timeout=15, what="studio fed by the push")
+    assert studio["video_codec"].lower() == "h264"
+    r = ffmpeg_decode(base + "studio", 2, timeout=20)
+    assert r.frames >= 25, r
