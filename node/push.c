@@ -251,8 +251,13 @@ static void publishing(target_t *t)
     t->pl_init = 1;
     on_tracks(NULL, t);
     ms_reader_opts_t o = {.prompt = 1, .on_frames = on_frames, .on_tracks = on_tracks, .ud = t};
-    t->reader = ms_hub_reader_open(t->p->hub, &o);
-    if (!t->reader)
+    ms_reader_t *r = ms_hub_reader_open(t->p->hub, &o);
+    if (r && t->st != T_PUBLISHING) {
+        ms_hub_reader_close(r); /* failed inside the GOP cache's on_frames */
+        return;
+    }
+    t->reader = r;
+    if (!r)
         fail(t, "out of memory");
 }
 
