@@ -148,3 +148,32 @@ def test_push_to_node_refused_and_accepted(node, shared_cam, free_port):
     assert studio["video_codec"].lower() == "h264"
     r = ffmpeg_decode(base + "studio", 2, timeout=20)
     assert r.frames >= 25, r
+
+
+def test_push_over_api_and_removed(node, shared_cam, free_port):
+    """push set over the API (POST) starts at once; a PUT without it stops
+    the push (status.push empty) and the target loses its publisher; a bad
+    push URL is refused with the field named."""
+    n = node(streams={"studio": "publish://"}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.write_config()
+    n.start()
+    target = "rtmp://127.0.0.1:%d/live/studio" % n.rtmp_port
+    body = {"name": "c3", "url": shared_cam.url("cam3"), "push": [{"url": target}]}
+    r = n.api("/api/v1/streams", method="POST", body=body)
+    assert r.status == 201, r.text
+    assert r.json()["push"] == [{"url": target}]
+    n.wait_status("c3", lambda s: s.get("push") and s["push"][0]["healthy"], timeout=20,
+                  what="push publishing")
+    n.wait_status("studio", lambda s: s["state"] == "active", timeout=10, what="studio active")
+
+    r = n.api("/api/v1/streams/c3", method="PUT", body=dict(body, push=[]))
+    assert r.status == 200, r.text
+    n.wait_status("c3", lambda s: s.get("push") == [], timeout=10, what="push gone")
+    n.wait_status("studio", lambda s: s["state"] == "inactive", timeout=10, what="studio idle")
+
+    r = n.api("/api/v1/streams/c3", method="PUT",
+              body=dict(body, push=[{"url": "rtmp://h/only-app"}]), spec=False)
+    assert r.status == 400, r.text
+    assert "push[0]" in r.text, r.text
