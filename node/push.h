@@ -4,7 +4,8 @@
  * a hub reader through the same FLV tag code as RTMP play
  * (media/rtmp/flv.h ms_flv_play_t).
  *
- * Each target connects (a name is resolved with getaddrinfo), must reach
+ * Each target connects (a name is resolved with getaddrinfo at each
+ * attempt; its first address is used), must reach
  * NetStream.Publish.Start within 10 s, then gets every frame from the GOP
  * cache's keyframe on. Any failure (refused, reset, protocol error, no
  * write progress for 15 s) closes the connection and retries after a delay

@@ -159,7 +159,8 @@ def test_push_over_api_and_removed(node, shared_cam, free_port):
     n.cfg["listen"]["rtmp"] = n.rtmp_port
     n.write_config()
     n.start()
-    target = "rtmp://127.0.0.1:%d/live/studio" % n.rtmp_port
+    # a host name: resolved with getaddrinfo (its first address is used)
+    target = "rtmp://localhost:%d/live/studio" % n.rtmp_port
     body = {"name": "c3", "url": shared_cam.url("cam3"), "push": [{"url": target}]}
     r = n.api("/api/v1/streams", method="POST", body=body)
     assert r.status == 201, r.text
