@@ -45,6 +45,18 @@ json_t *ms_api_status_json(const ms_stream_status_t *st)
     json_object_set_new(j, "keyframe_limit_hits",
                         json_integer((json_int_t)st->keyframe_limit_hits));
     json_object_set_new(j, "hls_ready", json_boolean(st->hls_ready));
+    json_t *push = json_array(); /* push targets (docs/rtmp.md "Push") */
+    for (int i = 0; push && i < st->npush; i++) {
+        const ms_push_status_t *ps = &st->push[i];
+        json_array_append_new(push, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:s?}", "url", ps->url,
+                                              "state", ps->state, "healthy", ps->healthy,
+                                              "bytes_sent", (json_int_t)ps->bytes_sent, "connects",
+                                              (json_int_t)ps->connects, "failures",
+                                              (json_int_t)ps->failures, "since",
+                                              (json_int_t)(ps->since_us / 1000000), "last_error",
+                                              ps->last_error[0] ? ps->last_error : NULL));
+    }
+    json_object_set_new(j, "push", push);
     /* what the stream's hub (GOP cache) and HLS output hold in memory:
      * counters kept up to date by the hub and the segmenter, no walk */
     json_object_set_new(j, "memory_bytes",

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "media/hls/hls.h"
+#include "media/rtmp/client.h"
 #include "node/uid.h"
 #include "util/ipaddr.h"
 #include "util/log.h"
@@ -900,12 +901,56 @@ static int get_enum(pctx_t *p, json_t *parent, const char *prefix, const char *k
     return -1;
 }
 
+/* "push": [{"url": "rtmp://host[:port]/app/name"}, ...], at most
+ * MS_PUSH_MAX targets (docs/config.md, docs/rtmp.md "Push"). */
+static void push_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
+{
+    json_t *v = json_object_get(root, "push");
+    if (!v || json_is_null(v))
+        return;
+    if (!json_is_array(v)) {
+        perr(p, "push", "must be an array of {\"url\": \"rtmp://host[:port]/app/name\"}");
+        return;
+    }
+    if (json_array_size(v) > MS_PUSH_MAX) {
+        perr(p, "push", "at most %d targets", MS_PUSH_MAX);
+        return;
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(v, i, t)
+    {
+        char key[32];
+        snprintf(key, sizeof key, "push[%zu]", i);
+        static const char *const keys[] = {"url", NULL};
+        if (!json_is_object(t)) {
+            perr(p, key, "must be an object {\"url\": \"rtmp://host[:port]/app/name\"}");
+            continue;
+        }
+        check_keys(p, t, key, keys);
+        const char *u = json_string_value(json_object_get(t, "url"));
+        ms_rtmp_url_t ru;
+        if (!u) {
+            perr(p, key, "needs \"url\" (a string)");
+        } else if (strlen(u) >= sizeof s->push_url[0]) {
+            perr(p, key, "url is longer than %zu bytes", sizeof s->push_url[0] - 1);
+        } else if (ms_rtmp_url_parse(u, &ru) < 0) {
+            perr(p, key, "url must be rtmp://host[:port]/app/name (got \"%.200s\")", u);
+        } else {
+            for (int j = 0; j < s->npush; j++)
+                if (strcmp(s->push_url[j], u) == 0)
+                    perr(p, key, "url repeats an earlier target");
+            snprintf(s->push_url[s->npush++], sizeof s->push_url[0], "%s", u);
+        }
+    }
+}
+
 static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
 {
     static const char *const top[] = {"uid",       "name",      "url",   "enabled", "channels",
                                       "transport", "reconnect", "dvr",   "access",  "camera",
                                       "quality",   "reserve",   "group", "hls",     "publish_key",
-                                      "publish",   NULL};
+                                      "publish",   "push",      NULL};
     if (!json_is_object(root)) {
         perr(p, "", "must be a JSON object");
         return -1;
@@ -1013,6 +1058,8 @@ static int stream_from_json(pctx_t *p, json_t *root, ms_stream_cfg_t *s)
             s->republish_kick = m == 1;
     }
 
+    push_from_json(p, root, s);
+
     json_t *hls = get_obj(p, root, "", "hls");
     if (hls) {
         static const char *const keys[] = {"format", "segment_ms", "part_ms", "window", NULL};
@@ -1106,6 +1153,10 @@ json_t *ms_stream_cfg_to_json(const ms_stream_cfg_t *s)
     json_object_set_new(o, "publish_key", json_string(s->publish_key));
     json_object_set_new(o, "publish",
                         json_pack("{s:s}", "republish", s->republish_kick ? "kick" : "reject"));
+    json_t *push = json_array();
+    for (int i = 0; push && i < s->npush; i++)
+        json_array_append_new(push, json_pack("{s:s}", "url", s->push_url[i]));
+    json_object_set_new(o, "push", push);
     return o;
 err:
     json_decref(o);
@@ -1127,7 +1178,8 @@ int ms_stream_cfg_equal(const ms_stream_cfg_t *a, const ms_stream_cfg_t *b)
         a->reserve != b->reserve || strcmp(a->group, b->group) || a->hls_format != b->hls_format ||
         a->hls_segment_ms != b->hls_segment_ms || a->hls_part_ms != b->hls_part_ms ||
         a->hls_window != b->hls_window || strcmp(a->publish_key, b->publish_key) ||
-        a->republish_kick != b->republish_kick)
+        a->republish_kick != b->republish_kick || a->npush != b->npush ||
+        memcmp(a->push_url, b->push_url, sizeof a->push_url) != 0)
         return 0;
     for (size_t i = 0; i < a->nwhitelist; i++)
         if (strcmp(a->whitelist[i], b->whitelist[i]))

@@ -60,6 +60,8 @@ typedef struct {
     uint32_t status_log_s;
 } ms_node_cfg_t;
 
+#define MS_PUSH_MAX 8 /* push targets per stream */
+
 typedef enum { MS_ACCESS_PUBLIC = 0, MS_ACCESS_PROTECTED, MS_ACCESS_PRIVATE } ms_access_mode_t;
 typedef enum { MS_DVR_CONTINUOUS = 0, MS_DVR_EVENT } ms_dvr_mode_t;
 
@@ -89,6 +91,10 @@ typedef struct {
     char publish_key[128];         /* "" = any publisher of the name; else ?key= must match */
     int republish_kick;            /* publish.republish: 0 reject (default), 1 kick */
     char source_file[MS_PATH_MAX]; /* file it came from, "" for API */
+    /* push (docs/rtmp.md "Push"): the primary publishes the stream to each
+     * rtmp:// target */
+    char push_url[MS_PUSH_MAX][512];
+    int npush;
 } ms_stream_cfg_t;
 
 /* Defaults for every key but name and data_dir. */

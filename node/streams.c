@@ -20,6 +20,7 @@
  * (backup role, or the config has enabled=false) reports "suspend" (reason
  * "disabled" for the latter); a stream being removed reports "empty". */
 #include "node/hls_hint.h"
+#include "node/push.h"
 #include "node/placement_view.h"
 #include "node/streams.h"
 
@@ -84,6 +85,7 @@ struct ms_stream {
     ms_hls_t *hls;
     ms_snapshot_t *snap;      /* videoshot.jpg, preview.jpg, preview.mp4 */
     ms_fmp4_live_t *live_mp4; /* live.mp4 */
+    ms_push_t *push;          /* push targets (node/push.h), NULL = none */
     double in_kbps, out_kbps;
     char fail_reason[256];
     int restart_req; /* ms_streams_restart: tear the source down once */
@@ -94,6 +96,8 @@ struct ms_stream {
     ms_dvr_recorder_t *dvr;
     dvr_params_t run_dvr;
     int client_stopping;
+    char run_push[MS_PUSH_MAX][512]; /* the push targets s->push runs */
+    int run_npush;
     handle_state_t timer_state;
     uv_timer_t timer;
     handle_state_t start_timer_state; /* armed only while start_pending */
@@ -341,6 +345,37 @@ static void start_outputs(ms_stream_t *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Push targets (node/push.h): restarted when the list changes. */
+static void sync_push(ms_stream_t *s, const ms_stream_cfg_t *want, int run)
+{
+    int same = want->npush == s->run_npush;
+    for (int i = 0; same && i < want->npush; i++)
+        same = strcmp(want->push_url[i], s->run_push[i]) == 0;
+    if (s->push && (!run || !same)) {
+        pthread_mutex_lock(&s->mu);
+        ms_push_t *p = s->push;
+        s->push = NULL;
+        pthread_mutex_unlock(&s->mu);
+        ms_push_stop(p);
+        s->run_npush = 0;
+    }
+    if (run && want->npush > 0 && !s->push) {
+        char ctx[200];
+        snprintf(ctx, sizeof ctx, "%s [push]", s->ctx);
+        ms_push_t *p =
+            ms_push_start(ms_worker_loop(s->worker), s->hub, ctx, want->push_url, want->npush);
+        if (!p) {
+            MS_ERROR(s->ctx, "cannot start push (out of memory)");
+            return;
+        }
+        memcpy(s->run_push, want->push_url, sizeof s->run_push);
+        s->run_npush = want->npush;
+        pthread_mutex_lock(&s->mu);
+        s->push = p;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 static void stop_client(ms_stream_t *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -494,6 +529,7 @@ static void step_once(ms_stream_t *s)
         start_hls(s, &want);
     if (run && !have_outputs)
         start_outputs(s);
+    sync_push(s, &want, run);
 
     /* The DVR recorder is one more reader of the hub; any dvr.* change
      * restarts it (the chunk being written is closed cleanly). */
@@ -919,6 +955,8 @@ void ms_stream_get_status(ms_stream_t *s, ms_stream_status_t *out)
         out->hls_ready = hi.ready;
         out->hls_bytes = hi.bytes_held;
     }
+    if (s->push)
+        out->npush = ms_push_status(s->push, out->push, MS_PUSH_MAX);
     out->output_kbps = s->out_kbps;
     in_kbps = s->in_kbps;
     pthread_mutex_unlock(&s->mu);

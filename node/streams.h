@@ -26,6 +26,7 @@
 #include "media/stream/hub.h"
 #include "media/stream/source.h"
 #include "node/config.h"
+#include "node/push.h"
 #include "node/workers.h"
 
 typedef enum { MS_RUN_STOPPED = 0, MS_RUN_SUSPEND, MS_RUN_ACTIVE } ms_run_state_t;
@@ -49,6 +50,8 @@ typedef struct {
     int64_t hls_bytes; /* media bytes the HLS output holds: listed, kept-after-expiry and open
                           segments */
     int hls_ready;
+    int npush; /* push targets (node/push.h) */
+    ms_push_status_t push[MS_PUSH_MAX];
 } ms_stream_status_t;
 
 int ms_streams_init(ms_workers_t *workers, const ms_node_cfg_t *node);

@@ -22,6 +22,8 @@ PKGS=(
   python3-qrcode zbar-tools
   # RTMP peers with the simple handshake, FLV checker (tests/integration/test_rtmp.py)
   rtmpdump flvmeta
+  # an independent RTMP server for push (tests/integration/test_rtmp_push.py)
+  nginx-light libnginx-mod-rtmp
   # install path: make deb (dpkg-shlibdeps), the playbook and its lint,
   # systemd-analyze verify of the unit (tests/integration/test_ansible.py)
   dpkg-dev ansible-core ansible-lint systemd

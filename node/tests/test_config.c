@@ -342,7 +342,7 @@ static void test_stream_contract_example(void **state)
     assert_non_null(j);
     const char *keys[] = {"uid",       "name", "url",         "enabled", "channels", "transport",
                           "reconnect", "dvr",  "access",      "camera",  "quality",  "reserve",
-                          "group",     "hls",  "publish_key", "publish"};
+                          "group",     "hls",  "publish_key", "publish", "push"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         assert_non_null(json_object_get(j, keys[i]));
     assert_int_equal(json_object_size(j), sizeof keys / sizeof keys[0]);
@@ -466,6 +466,55 @@ static void test_stream_publish(void **state)
     ms_errlist_free(&e);
 }
 
+/* push targets (docs/rtmp.md "Push"): rtmp:// URLs, at most 8. */
+static void test_stream_push(void **state)
+{
+    (void)state;
+    ms_stream_cfg_t s;
+    ms_errlist_t e = {0};
+    const char *js =
+        "{\"name\":\"c\",\"url\":\"rtsp://h/x\",\"push\":["
+        "{\"url\":\"rtmp://127.0.0.1:1936/live/c\"},{\"url\":\"rtmp://h/a/b/c?k=1\"}]}";
+    assert_int_equal(stream_parse(js, &s, &e), 0);
+    assert_int_equal(s.npush, 2);
+    assert_string_equal(s.push_url[0], "rtmp://127.0.0.1:1936/live/c");
+    assert_string_equal(s.push_url[1], "rtmp://h/a/b/c?k=1");
+    json_t *j = ms_stream_cfg_to_json(&s);
+    char *txt = json_dumps(j, 0);
+    json_decref(j);
+    ms_stream_cfg_t s2;
+    assert_int_equal(stream_parse(txt, &s2, &e), 0);
+    free(txt);
+    assert_true(ms_stream_cfg_equal(&s, &s2));
+    s2.push_url[1][7] = 'x';
+    assert_false(ms_stream_cfg_equal(&s, &s2));
+    s2.npush = 1;
+    assert_false(ms_stream_cfg_equal(&s, &s2));
+    ms_stream_cfg_free(&s2);
+    ms_stream_cfg_free(&s);
+
+    js = "{\"name\":\"c\",\"url\":\"rtsp://h/x\",\"push\":[{\"url\":\"http://h/a/b\"},"
+         "{\"uri\":1},\"rtmp://h/a/b\",{\"url\":\"rtmp://h/a/b\"},{\"url\":\"rtmp://h/a/b\"}]}";
+    assert_int_equal(stream_parse(js, &s, &e), -1);
+    ASSERT_LINE(&e, "cam1.json: push[0]: url must be rtmp://host[:port]/app/name (got "
+                    "\"http://h/a/b\")");
+    ASSERT_LINE(&e, "cam1.json: push[1].uri: unknown key");
+    ASSERT_LINE(&e, "cam1.json: push[1]: needs \"url\" (a string)");
+    ASSERT_LINE(&e,
+                "cam1.json: push[2]: must be an object {\"url\": \"rtmp://host[:port]/app/name\"}");
+    ASSERT_LINE(&e, "cam1.json: push[4]: url repeats an earlier target");
+    ms_errlist_free(&e);
+    ms_errlist_t e2 = {0};
+    char big[2048] = "{\"name\":\"c\",\"url\":\"rtsp://h/x\",\"push\":[";
+    for (int i = 0; i < 9; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big), "%s{\"url\":\"rtmp://h/a/s%d\"}",
+                 i ? "," : "", i);
+    strcat(big, "]}");
+    assert_int_equal(stream_parse(big, &s, &e2), -1);
+    ASSERT_LINE(&e2, "cam1.json: push: at most 8 targets");
+    ms_errlist_free(&e2);
+}
+
 static void test_stream_errors(void **state)
 {
     (void)state;
@@ -581,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_stream_defaults_and_extensions),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_stream_publish),
+        cmocka_unit_test(test_stream_push),
         cmocka_unit_test(test_uid_derive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
