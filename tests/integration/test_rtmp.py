@@ -437,3 +437,95 @@ def test_lua_on_publish(node, free_port, tmp_path):
         _frames_ok(ffmpeg_decode(n.hls_url("live1"), 2), 2)
     finally:
         stop(pub)
+
+
+class _Hook:
+    """An HTTP on_publish/on_play hook on 127.0.0.1 (http.server in a
+    thread): answers 200 when the request's token is in `allow`, 403
+    otherwise; with `hang`, never answers (until the test ends). Records
+    every request body."""
+
+    def __init__(self, allow=(), hang=False, body=b""):
+        import http.server
+        import json
+        import threading
+        hook = self
+        self.requests = []
+        self.release = threading.Event()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                req = json.loads(self.rfile.read(n))
+                hook.requests.append((self.path, req))
+                if hang:
+                    hook.release.wait(30)
+                    return
+                ok = req.get("token") in allow
+                self.send_response(200 if ok else 403)
+                self.send_header("Content-Length", str(len(body) if ok else 0))
+                self.end_headers()
+                if ok:
+                    self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/hook" % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def _hook_node(node, free_port, hooks):
+    n = node(streams={"live1": "publish://"}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["hooks"] = hooks
+    n.write_config()
+    n.start()
+    n.rtmp = "rtmp://127.0.0.1:%d/live/" % n.rtmp_port
+    return n
+
+
+def test_http_on_publish_hook(node, free_port):
+    """hooks.on_publish (docs/rtmp.md): the hook gets the stream, app, client
+    address, query and token; a 2xx allows the publish (it then plays over
+    HTTP-FLV), a 403 refuses it at once with NetStream.Publish.Unauthorized."""
+    hook = _Hook(allow=("A",), body=b'{"dvr": false}')
+    n = _hook_node(node, free_port, {"on_publish": hook.url})
+    pub = None
+    try:
+        rc, dt, err = _publish_refused(n, n.rtmp + "live1?token=B")
+        assert rc != 0 and dt < 2.0, (rc, dt, err)
+        assert "refused by the on_publish hook" in n.log_text()
+        path, req = hook.requests[-1]
+        assert path == "/hook"
+        assert req == {"action": "publish", "stream": "live1", "app": "live", "ip": "127.0.0.1",
+                       "protocol": "rtmp", "query": "token=B", "token": "B"}, req
+        pub = publisher(n.rtmp + "live1?token=A")
+        n.wait_active("live1", timeout=15)
+        _frames_ok(ffmpeg_decode("%s/live1/live.flv" % n.base, 2), 2)
+        assert hook.requests[-1][1]["token"] == "A"
+    finally:
+        if pub:
+            stop(pub)
+        hook.close()
+
+
+def test_http_on_publish_hook_timeout(node, free_port):
+    """A hook that never answers refuses after hooks.timeout_ms."""
+    hook = _Hook(hang=True)
+    n = _hook_node(node, free_port, {"on_publish": hook.url, "timeout_ms": 500})
+    try:
+        rc, dt, err = _publish_refused(n, n.rtmp + "live1?token=A")
+        assert rc != 0 and 0.4 <= dt < 2.5, (rc, dt, err)
+        assert "no answer within 500 ms" in n.log_text()
+        assert len(hook.requests) == 1
+    finally:
+        hook.close()
