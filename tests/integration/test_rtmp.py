@@ -529,3 +529,38 @@ def test_http_on_publish_hook_timeout(node, free_port):
         assert len(hook.requests) == 1
     finally:
         hook.close()
+
+
+def test_http_on_play_hook_hls_rtsp(node, free_port):
+    """hooks.on_play (docs/access.md): after the access mode, once per
+    playback session; a 2xx plays, a 403 refuses, for HLS and RTSP."""
+    hook = _Hook(allow=("A", ""))  # "": the fixture's own polling
+    n = node(streams={"live1": "publish://"}, start=False)
+    n.rtmp_port = free_port()
+    n.rtsp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["listen"]["rtsp"] = n.rtsp_port
+    n.cfg["hooks"] = {"on_play": hook.url}
+    n.write_config()
+    n.start()
+    pub = publisher("rtmp://127.0.0.1:%d/live/live1" % n.rtmp_port)
+    try:
+        n.wait_active("live1", timeout=15)
+        n.wait_hls("live1", segments=2, timeout=20)
+        hls = n.hls_url("live1") + ("&" if "?" in n.hls_url("live1") else "?")
+        res = ffmpeg_decode(hls + "token=B", 1, timeout=15)
+        assert res.rc != 0 and res.frames == 0, res
+        before = len(hook.requests)
+        _frames_ok(ffmpeg_decode(hls + "token=A", 2), 2)
+        hls_calls = [r for _, r in hook.requests[before:] if r["token"] == "A"]
+        # one call for the session (playlist, segments and parts share it)
+        assert len(hls_calls) == 1, hook.requests[before:]
+        assert hls_calls[0]["protocol"] == "hls" and hls_calls[0]["stream"] == "live1", hls_calls
+        rtsp = "rtsp://127.0.0.1:%d/live1?token=" % n.rtsp_port
+        res = ffmpeg_decode(rtsp + "B", 1, timeout=15, extra_in=["-rtsp_transport", "tcp"])
+        assert res.rc != 0 and res.frames == 0, res
+        _frames_ok(ffmpeg_decode(rtsp + "A", 2, extra_in=["-rtsp_transport", "tcp"]), 2)
+        assert any(r["protocol"] == "rtsp" and r["token"] == "A" for _, r in hook.requests)
+    finally:
+        stop(pub)
+        hook.close()
