@@ -93,8 +93,8 @@ static int key_ok(const ms_stream_cfg_t *cfg, const char *query)
     return a == b && CRYPTO_memcmp(key, cfg->publish_key, a) == 0;
 }
 
-static int glue_publish_begin(void *ud, void *ref, const char *query, const struct sockaddr *peer,
-                              void (*kick)(void *arg), void *arg)
+static int glue_publish_begin(void *ud, void *ref, const char *query, int grant,
+                              const struct sockaddr *peer, void (*kick)(void *arg), void *arg)
 {
     (void)ud;
     ms_stream_t *s = ref;
@@ -129,7 +129,8 @@ static int glue_publish_begin(void *ud, void *ref, const char *query, const stru
         MS_INFO("[rtmp-server]", "publish of %s from %s refused by Lua: %s", name, ip, why);
         return -EACCES;
     }
-    return ms_stream_publisher_attach(s, kick, arg, ip);
+    /* grant: the on_publish hook's DVR override + 1 (0: none) */
+    return ms_stream_publisher_attach(s, kick, arg, ip, grant > 0 ? grant - 1 : -1);
 }
 
 static void glue_publish_end(void *ud, void *ref, void *arg)
@@ -161,8 +162,11 @@ static void pubhook_work(uv_work_t *req)
                        .query = h->query,
                        .token = h->token};
     char why[160] = "";
-    h->result = ms_hook_call(h->url, &q, h->timeout_ms, NULL, why, sizeof why);
-    if (h->result < 0)
+    ms_hook_answer_t ans;
+    h->result = ms_hook_call(h->url, &q, h->timeout_ms, &ans, why, sizeof why);
+    if (h->result == 0)
+        h->result = ans.dvr + 1; /* the grant glue_publish_begin gets */
+    else
         MS_INFO("[rtmp-server]", "publish of %s from %s refused by the on_publish hook: %s",
                 h->name, h->ip, why);
 }

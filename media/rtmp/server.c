@@ -64,6 +64,7 @@ typedef struct {
     int closing, open_handles, counted, close_when_sent;
     int authorizing;           /* cfg.authorize_publish has not called back yet */
     size_t rest_off, rest_len; /* unread bytes in buf past the publish request */
+    int grant;                 /* cfg.authorize_publish's non-negative answer */
     ms_ip_t ip;
     struct sockaddr_storage peer;
     uint8_t buf[ACC_READ_BUF];
@@ -74,6 +75,7 @@ typedef struct {
     ms_rtmp_stream_t st;
     int fd;
     int publish;
+    int grant; /* for cfg.publish_begin */
     int counted;
     int64_t expires;
     ms_ip_t ip;
@@ -171,6 +173,7 @@ static int acc_handoff(acc_t *a, ms_rtmp_stream_t *st, int publish, int64_t expi
     h->st = *st;
     h->fd = nfd;
     h->publish = publish;
+    h->grant = a->grant;
     h->expires = expires;
     h->counted = a->counted;
     h->ip = a->ip;
@@ -221,6 +224,7 @@ static void acc_authorized(void *arg, int result)
         acc_finish(a);
         return;
     }
+    a->grant = result;
     acc_proceed(a, 1, a->buf + a->rest_off, a->rest_len);
 }
 
@@ -235,6 +239,9 @@ static void acc_request(acc_t *a, int publish, const uint8_t *rest, size_t len)
         a->rest_off = (size_t)(rest - a->buf);
         a->rest_len = len;
         a->authorizing = 1;
+        /* the hook's own timeout bounds the wait from now on: the refusal
+         * is then told, not cut short by the request timeout */
+        uv_timer_stop(&a->timer);
         if (srv->cfg.authorize_publish(srv->cfg.ud, &srv->loop, rc->app, rc->name, rc->query,
                                        (const struct sockaddr *)&a->peer, acc_authorized, a) < 0)
             acc_authorized(a, -EACCES);
@@ -815,7 +822,7 @@ static void handoff_task(void *arg)
         return;
     }
     if (c->publisher) {
-        int r = srv->cfg.publish_begin(srv->cfg.ud, c->st.ref, c->rc->query,
+        int r = srv->cfg.publish_begin(srv->cfg.ud, c->st.ref, c->rc->query, h->grant,
                                        (const struct sockaddr *)&c->peer, kick_cb, c);
         if (r < 0) {
             const char *code =

@@ -445,7 +445,7 @@ class _Hook:
     otherwise; with `hang`, never answers (until the test ends). Records
     every request body."""
 
-    def __init__(self, allow=(), hang=False, body=b""):
+    def __init__(self, allow=(), hang=False, body=b"", bodies=None):
         import http.server
         import json
         import threading
@@ -462,11 +462,11 @@ class _Hook:
                     hook.release.wait(30)
                     return
                 ok = req.get("token") in allow
+                b = (bodies or {}).get(req.get("stream"), body) if ok else b""
                 self.send_response(200 if ok else 403)
-                self.send_header("Content-Length", str(len(body) if ok else 0))
+                self.send_header("Content-Length", str(len(b)))
                 self.end_headers()
-                if ok:
-                    self.wfile.write(body)
+                self.wfile.write(b)
 
             def log_message(self, *a):
                 pass
@@ -563,4 +563,34 @@ def test_http_on_play_hook_hls_rtsp(node, free_port):
         assert any(r["protocol"] == "rtsp" and r["token"] == "A" for _, r in hook.requests)
     finally:
         stop(pub)
+        hook.close()
+
+
+def test_http_on_publish_hook_dvr_override(node, free_port):
+    """An on_publish answer {"dvr": false} keeps a recording stream from
+    recording that session; {"dvr": true} records a stream whose DVR is off."""
+    hook = _Hook(allow=("A",), bodies={"off": b'{"dvr": false}', "on": b'{"dvr": true}'})
+    dvr = {"enabled": True, "depth_s": 3600, "chunk_s": 2}
+    n = node(streams={"off": {"url": "publish://", "dvr": dvr},
+                      "on": {"url": "publish://", "dvr": dict(dvr, enabled=False)}}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["hooks"] = {"on_publish": hook.url}
+    n.write_config()
+    n.start()
+    url = "rtmp://127.0.0.1:%d/live/%%s?token=A" % n.rtmp_port
+    pubs = [publisher(url % "off"), publisher(url % "on")]
+
+    def archived(name):
+        return n.api("/api/v1/streams/%s" % name).json()["status"]["local"].get("archive")
+
+    try:
+        n.wait_active("off", timeout=15)
+        n.wait_active("on", timeout=15)
+        wait_until(lambda: archived("on"), 15, what="the dvr:true session records")
+        assert not archived("off"), "dvr:false must not record"
+        assert "DVR off by the on_publish hook" in n.log_text()
+    finally:
+        for p in pubs:
+            stop(p)
         hook.close()
