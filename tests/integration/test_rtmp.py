@@ -561,6 +561,14 @@ def test_http_on_play_hook_hls_rtsp(node, free_port):
         assert res.rc != 0 and res.frames == 0, res
         _frames_ok(ffmpeg_decode(rtsp + "A", 2, extra_in=["-rtsp_transport", "tcp"]), 2)
         assert any(r["protocol"] == "rtsp" and r["token"] == "A" for _, r in hook.requests)
+        # the same decision point for RTMP and HTTP-FLV: refused with B
+        rtmp = "rtmp://127.0.0.1:%d/live/live1?token=" % n.rtmp_port
+        res = ffmpeg_decode(rtmp + "B", 1, timeout=15)
+        assert res.rc != 0 and res.frames == 0, res
+        res = ffmpeg_decode("%s/live1/live.flv?token=B" % n.base, 1, timeout=15)
+        assert res.rc != 0 and res.frames == 0, res
+        protos = {r["protocol"] for _, r in hook.requests if r["token"] == "B"}
+        assert {"hls", "rtsp", "rtmp", "flv"} <= protos, protos
     finally:
         stop(pub)
         hook.close()
