@@ -2,11 +2,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "api/access.h"
+#include "node/hooks.h"
 #include "node/lua.h"
 #include "util/urlquery.h"
 
@@ -108,6 +110,20 @@ static int builtin_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_
     return decided(d, MS_PLAY_ALLOW, "%s", "valid token");
 }
 
+/* The HTTP on_play hook (node/hooks.h), run by the session cache on a miss. */
+static int play_hook(void *ud, const ms_lua_req_t *r, char *why, size_t cap)
+{
+    const ms_node_cfg_t *n = ud;
+    ms_hook_req_t h = {.action = "play",
+                       .stream = r->stream,
+                       .app = "",
+                       .ip = r->ip,
+                       .protocol = r->protocol,
+                       .query = r->query,
+                       .token = r->token};
+    return ms_hook_call(n->hook_on_play, &h, n->hook_timeout_ms, NULL, why, cap);
+}
+
 int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *d)
 {
     char ctext[MS_IP_STRLEN] = "";
@@ -127,7 +143,11 @@ int ms_playback_decide(const ms_play_req_t *q, int64_t now, ms_play_decision_t *
         .mode = q->mode == MS_ACCESS_ARCHIVE ? "archive" : "live",
     };
     char why[128];
-    if (ms_lua_on_play(&lq, d->expires, why, sizeof why) < 0)
+    /* then the HTTP on_play hook and the Lua on_play scripts, once per
+     * session (the session cache) */
+    int hooked = q->node && q->node->hook_on_play[0];
+    if (ms_lua_on_play_pre(&lq, d->expires, hooked ? play_hook : NULL, (void *)(uintptr_t)q->node,
+                           why, sizeof why) < 0)
         return decided(d, MS_PLAY_DENIED, "%s", why[0] ? why : "refused by on_play");
     return 0;
 }

@@ -24,6 +24,7 @@
 
 #include "media/hls/hls.h"
 #include "media/rtmp/client.h"
+#include "node/hooks.h"
 #include "node/uid.h"
 #include "util/ipaddr.h"
 #include "util/log.h"
@@ -383,6 +384,7 @@ void ms_node_cfg_defaults(ms_node_cfg_t *c)
     c->port_raft = 7000;
     c->conns_per_ip = 256;
     c->request_timeout_s = 10;
+    c->hook_timeout_ms = MS_HOOK_TIMEOUT_MS_DEFAULT;
     snprintf(c->advertise, sizeof c->advertise, "127.0.0.1");
     snprintf(c->cluster_group, sizeof c->cluster_group, "default");
     c->cluster_distribution = 1;
@@ -434,6 +436,34 @@ static void parse_listen(pctx_t *p, json_t *root, ms_node_cfg_t *c, int *https_s
     get_int32(p, l, "listen", "raft", 0, 65535, &c->port_raft);
     get_int32(p, l, "listen", "conns_per_ip", 1, 100000, &c->conns_per_ip);
     get_int32(p, l, "listen", "request_timeout_s", 1, 3600, &c->request_timeout_s);
+}
+
+/* hooks: {"on_publish": URL, "on_play": URL, "timeout_ms": N}
+ * (node/hooks.h, docs/config.md) */
+static void parse_hooks(pctx_t *p, json_t *root, ms_node_cfg_t *c)
+{
+    static const char *const keys[] = {"on_publish", "on_play", "timeout_ms", NULL};
+    json_t *h = get_obj(p, root, "", "hooks");
+    if (!h)
+        return;
+    check_keys(p, h, "hooks", keys);
+    struct {
+        const char *key;
+        char *dst;
+        size_t cap;
+    } urls[] = {{"on_publish", c->hook_on_publish, sizeof c->hook_on_publish},
+                {"on_play", c->hook_on_play, sizeof c->hook_on_play}};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char base[MS_HOOK_URL_MAX], target[MS_HOOK_URL_MAX];
+        if (get_str(p, h, "hooks", urls[i].key, urls[i].dst, urls[i].cap, 0) == 1 &&
+            ms_hook_url_split(urls[i].dst, base, sizeof base, target, sizeof target) < 0) {
+            char where[32];
+            snprintf(where, sizeof where, "hooks.%s", urls[i].key);
+            perr(p, where, "must be an http://host[:port]/path URL (https is not supported)");
+            urls[i].dst[0] = '\0';
+        }
+    }
+    get_int32(p, h, "hooks", "timeout_ms", 50, 60000, &c->hook_timeout_ms);
 }
 
 static void check_ports(pctx_t *p, const ms_node_cfg_t *c)
@@ -527,6 +557,7 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
                                       "trusted_proxies",
                                       "lua_dir",
                                       "lua",
+                                      "hooks",
                                       "log_level",
                                       "metrics_auth",
                                       "ingest_batch_ms",
@@ -599,6 +630,7 @@ static int node_from_json(pctx_t *p, json_t *root, ms_node_cfg_t *c)
     get_strlist(p, root, "", "trusted_proxies", 64, check_cidr, &c->trusted_proxies,
                 &c->ntrusted_proxies);
     get_path(p, root, "", "lua_dir", c->lua_dir, sizeof c->lua_dir);
+    parse_hooks(p, root, c);
     json_t *lua = json_object_get(root, "lua");
     if (lua && !json_is_object(lua)) {
         perr(p, "lua", "must be an object");

@@ -46,6 +46,10 @@ typedef struct {
     char **trusted_proxies;
     size_t ntrusted_proxies;
     char lua_dir[MS_PATH_MAX];
+    /* hooks.on_publish / hooks.on_play: http:// URLs ("" = none),
+     * hooks.timeout_ms (default 3000); node/hooks.h, docs/config.md */
+    char hook_on_publish[512], hook_on_play[512];
+    int hook_timeout_ms;
     int lua_fail_open;        /* lua.fail: "open" (1) or "closed" (0, default); docs/lua.md */
     char log_level[16];       /* "info" */
     int metrics_auth;         /* /metrics needs admin auth (default 0) */

@@ -1963,18 +1963,38 @@ static json_t *cache_stats(void)
                      (json_int_t)sw);
 }
 
+/* The uncached decision: pre (the HTTP hook), then the scripts. */
+static int play_decide(ms_lua_t *e, size_t n, const ms_lua_req_t *r, ms_lua_pre_fn pre,
+                       void *pre_ud, char *why, size_t cap)
+{
+    int rc = pre ? pre(pre_ud, r, why, cap) : 0;
+    if (rc == 0 && e && n > 0)
+        rc = ms_lua_decide(e, r, why, cap);
+    return rc;
+}
+
 int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t cap)
+{
+    return ms_lua_on_play_pre(q, expires, NULL, NULL, reason, cap);
+}
+
+int ms_lua_on_play_pre(const ms_lua_req_t *q, int64_t expires, ms_lua_pre_fn pre, void *pre_ud,
+                       char *reason, size_t cap)
 {
     ms_lua_t *e = ms_lua_global();
     if (reason && cap)
         reason[0] = '\0';
-    if (!e)
-        return 0;
-    set_t *set = cur_ref(e);
-    uint64_t serial = set ? set->serial : 0;
-    size_t n = set ? set->n : 0;
-    set_unref(set);
-    if (n == 0)
+    uint64_t serial = 0;
+    size_t n = 0;
+    int ttl = 10000; /* the default session_ttl_ms */
+    if (e) {
+        set_t *set = cur_ref(e);
+        serial = set ? set->serial : 0;
+        n = set ? set->n : 0;
+        set_unref(set);
+        ttl = e->ttl_ms;
+    }
+    if (n == 0 && !pre)
         return 0;
     char key[2048];
     int kn = snprintf(key, sizeof key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", q->protocol ? q->protocol : "",
@@ -1983,13 +2003,17 @@ int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t 
     if (kn < 0 || (size_t)kn >= sizeof key) { /* not cached: a cut key could merge sessions */
         ms_lua_req_t r = *q;
         r.action = "play";
-        return ms_lua_decide(e, &r, reason, cap);
+        char why[128] = "";
+        int rc = play_decide(e, n, &r, pre, pre_ud, why, sizeof why);
+        if (reason && cap)
+            snprintf(reason, cap, "%s", why);
+        return rc;
     }
     uint32_t b = fnv(key) % CACHE_BUCKETS;
     int64_t now = ms_wall_us() / 1000;
     pthread_mutex_lock(&g_cache_mu);
     for (centry_t *c = g_cache[b]; c; c = c->next)
-        if (strcmp(c->key, key) == 0 && !stale(c, serial, now, e->ttl_ms)) {
+        if (strcmp(c->key, key) == 0 && !stale(c, serial, now, ttl)) {
             c->last_ms = now;
             int rc = c->rc;
             if (reason && cap)
@@ -2002,7 +2026,7 @@ int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t 
     ms_lua_req_t r = *q;
     r.action = "play";
     char why[128] = "";
-    int rc = ms_lua_decide(e, &r, why, sizeof why);
+    int rc = play_decide(e, n, &r, pre, pre_ud, why, sizeof why);
     if (reason && cap)
         snprintf(reason, cap, "%s", why);
 
@@ -2018,7 +2042,7 @@ int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t 
     memcpy(c->key, key, kl + 1);
     pthread_mutex_lock(&g_cache_mu);
     if (g_ncache >= CACHE_MAX && ms_mono_ms() >= g_sweep_next) {
-        cache_sweep(serial, now, e->ttl_ms);
+        cache_sweep(serial, now, ttl);
         g_nsweeps++;
         if (g_ncache >= CACHE_MAX)
             g_sweep_next = ms_mono_ms() + CACHE_SWEEP_HOLD_MS;

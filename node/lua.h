@@ -136,6 +136,18 @@ ms_lua_t *ms_lua_global(void);
  * refused with reason. Any thread. */
 int ms_lua_on_play(const ms_lua_req_t *q, int64_t expires, char *reason, size_t cap);
 
+/* A check that runs before the scripts on a cache miss (the HTTP on_play
+ * hook, node/hooks.h): 0 or -EACCES with the reason in why. It may block
+ * (it runs on the caller's thread). */
+typedef int (*ms_lua_pre_fn)(void *ud, const ms_lua_req_t *q, char *why, size_t cap);
+
+/* ms_lua_on_play with pre (may be NULL) run first: the cache holds the
+ * combined answer (one call of pre per session, as for the scripts), and
+ * works without an engine (session TTL 10 s then). Any thread; it blocks
+ * for as long as pre does on a miss. */
+int ms_lua_on_play_pre(const ms_lua_req_t *q, int64_t expires, ms_lua_pre_fn pre, void *pre_ud,
+                       char *reason, size_t cap);
+
 /* The publish hook for ingest protocols (RTMP): on_publish of the node's
  * engine, q->action is set to "publish"; not cached (call it once per
  * publishing session). 0 allowed, -EACCES refused with reason. Any

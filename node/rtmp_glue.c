@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "media/rtmp/server.h"
+#include "node/hooks.h"
 #include "node/lua.h"
 #include "node/streams.h"
 #include "util/ipaddr.h"
@@ -92,8 +93,8 @@ static int key_ok(const ms_stream_cfg_t *cfg, const char *query)
     return a == b && CRYPTO_memcmp(key, cfg->publish_key, a) == 0;
 }
 
-static int glue_publish_begin(void *ud, void *ref, const char *query, const struct sockaddr *peer,
-                              void (*kick)(void *arg), void *arg)
+static int glue_publish_begin(void *ud, void *ref, const char *query, int grant,
+                              const struct sockaddr *peer, void (*kick)(void *arg), void *arg)
 {
     (void)ud;
     ms_stream_t *s = ref;
@@ -128,13 +129,84 @@ static int glue_publish_begin(void *ud, void *ref, const char *query, const stru
         MS_INFO("[rtmp-server]", "publish of %s from %s refused by Lua: %s", name, ip, why);
         return -EACCES;
     }
-    return ms_stream_publisher_attach(s, kick, arg, ip);
+    /* grant: the on_publish hook's DVR override + 1 (0: none) */
+    return ms_stream_publisher_attach(s, kick, arg, ip, grant > 0 ? grant - 1 : -1);
 }
 
 static void glue_publish_end(void *ud, void *ref, void *arg)
 {
     (void)ud;
     ms_stream_publisher_detach(ref, arg);
+}
+
+/* The HTTP on_publish hook (node/hooks.h): the blocking call runs in
+ * libuv's thread pool, its answer on the accept thread. */
+typedef struct {
+    uv_work_t req;
+    char url[sizeof g_cfg->hook_on_publish];
+    int timeout_ms;
+    char app[128], name[128], query[512], token[512], ip[MS_IP_STRLEN];
+    int result;
+    void (*done)(void *arg, int result);
+    void *arg;
+} pubhook_t;
+
+static void pubhook_work(uv_work_t *req)
+{
+    pubhook_t *h = req->data;
+    ms_hook_req_t q = {.action = "publish",
+                       .stream = h->name,
+                       .app = h->app,
+                       .ip = h->ip,
+                       .protocol = "rtmp",
+                       .query = h->query,
+                       .token = h->token};
+    char why[160] = "";
+    ms_hook_answer_t ans;
+    h->result = ms_hook_call(h->url, &q, h->timeout_ms, &ans, why, sizeof why);
+    if (h->result == 0)
+        h->result = ans.dvr + 1; /* the grant glue_publish_begin gets */
+    else
+        MS_INFO("[rtmp-server]", "publish of %s from %s refused by the on_publish hook: %s",
+                h->name, h->ip, why);
+}
+
+static void pubhook_after(uv_work_t *req, int status)
+{
+    pubhook_t *h = req->data;
+    h->done(h->arg, status < 0 ? -EACCES : h->result);
+    free(h);
+}
+
+static int glue_authorize_publish(void *ud, uv_loop_t *loop, const char *app, const char *name,
+                                  const char *query, const struct sockaddr *peer,
+                                  void (*done)(void *arg, int result), void *arg)
+{
+    (void)ud;
+    pubhook_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    snprintf(h->url, sizeof h->url, "%s", g_cfg->hook_on_publish);
+    h->timeout_ms = g_cfg->hook_timeout_ms;
+    snprintf(h->app, sizeof h->app, "%s", app ? app : "");
+    snprintf(h->name, sizeof h->name, "%s", name ? name : "");
+    snprintf(h->query, sizeof h->query, "%s", query ? query : "");
+    if (query && query[0] &&
+        ms_url_query_get(query, strlen(query), "token", h->token, sizeof h->token) < 0)
+        h->token[0] = '\0';
+    snprintf(h->ip, sizeof h->ip, "?");
+    ms_ip_t a;
+    if (ms_ip_from_sockaddr(peer, &a) == 0)
+        ms_ip_format(&a, h->ip, sizeof h->ip);
+    h->done = done;
+    h->arg = arg;
+    h->req.data = h;
+    int r = uv_queue_work(loop, &h->req, pubhook_work, pubhook_after);
+    if (r < 0) {
+        free(h);
+        return r;
+    }
+    return 0;
 }
 
 static const ms_rtsp_glue_sessions_t *g_sess; /* borrowed, static */
@@ -206,6 +278,7 @@ int ms_rtmp_glue_start(const ms_node_cfg_t *cfg, ms_rtmp_authorize_play_fn autho
         .post = glue_post,
         .publish_begin = glue_publish_begin,
         .publish_end = glue_publish_end,
+        .authorize_publish = cfg->hook_on_publish[0] ? glue_authorize_publish : NULL,
         .authorize_play = authorize,
         .session_open = glue_session_open,
         .session_bytes = glue_session_bytes,

@@ -116,6 +116,7 @@ struct ms_stream {
     void (*pub_kick)(void *arg);
     void *pub_arg;
     int pub_on;
+    int pub_dvr; /* stream loop: the publisher's DVR override, -1 none, 0 off, 1 on */
     int64_t pub_since_us;
     uint32_t pub_sessions;
 };
@@ -535,14 +536,17 @@ static void step_once(ms_stream_t *s)
      * restarts it (the chunk being written is closed cleanly). */
     dvr_params_t wdvr;
     dvr_from_cfg(&wdvr, &want);
+    /* a publisher's override (the on_publish hook, docs/rtmp.md) */
+    int dvr_on = s->pub_dvr >= 0 ? s->pub_dvr : want.dvr_enabled;
+    wdvr.enabled = dvr_on;
     if (s->dvr && (!run || memcmp(&wdvr, &s->run_dvr, sizeof wdvr) != 0)) {
         ms_dvr_recorder_stop(s->dvr);
         s->dvr = NULL;
     }
-    if (run && want.dvr_enabled && !s->dvr) {
+    if (run && dvr_on && !s->dvr) {
         ms_dvr_rec_cfg_t dc = {.uid = want.uid,
                                .name = want.name,
-                               .enabled = want.dvr_enabled,
+                               .enabled = 1,
                                .chunk_s = want.dvr_chunk_s,
                                .depth_s = want.dvr_depth_s,
                                .event_mode = want.dvr_mode == MS_DVR_EVENT};
@@ -668,6 +672,7 @@ static ms_stream_t *stream_new(const ms_stream_cfg_t *cfg, ms_run_state_t desire
     if (!s)
         return NULL;
     snprintf(s->ctx, sizeof s->ctx, "%s [stream %s]", g.ctx, cfg->name);
+    s->pub_dvr = -1;
     s->hub = ms_hub_new(s->ctx);
     if (!s->hub || ms_stream_cfg_copy(&s->cfg, cfg) < 0) {
         ms_hub_free(s->hub);
@@ -1062,7 +1067,8 @@ int ms_stream_cfg_is_publish(const ms_stream_cfg_t *cfg)
     return strcmp(cfg->url, "publish://") == 0;
 }
 
-int ms_stream_publisher_attach(ms_stream_t *s, void (*kick)(void *arg), void *arg, const char *peer)
+int ms_stream_publisher_attach(ms_stream_t *s, void (*kick)(void *arg), void *arg, const char *peer,
+                               int dvr)
 {
     pthread_mutex_lock(&s->mu);
     int ok = s->desired == MS_RUN_ACTIVE && ms_stream_cfg_is_publish(&s->cfg);
@@ -1080,6 +1086,14 @@ int ms_stream_publisher_attach(ms_stream_t *s, void (*kick)(void *arg), void *ar
     }
     s->pub_kick = kick;
     s->pub_arg = arg;
+    if (dvr != s->pub_dvr) {
+        MS_INFO(s->ctx, "publisher from %s: DVR %s by the on_publish hook", peer ? peer : "?",
+                dvr < 0 ? "as configured"
+                : dvr   ? "on"
+                        : "off");
+        s->pub_dvr = dvr;
+        post_step(s);
+    }
     pthread_mutex_lock(&s->mu);
     s->pub_on = 1;
     s->pub_since_us = ms_wall_us();
@@ -1094,6 +1108,10 @@ void ms_stream_publisher_detach(ms_stream_t *s, void *arg)
         return;
     s->pub_kick = NULL;
     s->pub_arg = NULL;
+    if (s->pub_dvr >= 0) {
+        s->pub_dvr = -1; /* back to the stream's own setting */
+        post_step(s);
+    }
     pthread_mutex_lock(&s->mu);
     s->pub_on = 0;
     s->pub_since_us = 0;

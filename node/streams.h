@@ -117,9 +117,11 @@ int ms_stream_cfg_is_publish(const ms_stream_cfg_t *cfg);
  * kick(arg) closes it, called on this loop). A stream that already has one
  * refuses with -EBUSY (publish.republish "reject") or kicks the old one
  * first ("kick"). -ENOENT: not a running publish:// stream. peer: for the
- * log (copied). */
-int ms_stream_publisher_attach(ms_stream_t *s, void (*kick)(void *arg), void *arg,
-                               const char *peer);
+ * log (copied). dvr: this publishing session's DVR override (-1 none,
+ * 0 off, 1 on with the stream's dvr.depth_s/chunk_s; docs/rtmp.md), until
+ * ms_stream_publisher_detach. */
+int ms_stream_publisher_attach(ms_stream_t *s, void (*kick)(void *arg), void *arg, const char *peer,
+                               int dvr);
 /* Stream loop: the publisher arg left (no-op for another arg). */
 void ms_stream_publisher_detach(ms_stream_t *s, void *arg);
 

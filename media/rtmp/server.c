@@ -62,6 +62,9 @@ typedef struct {
     ms_rtmp_server_t *srv;
     ms_rtmp_conn_t *rc;
     int closing, open_handles, counted, close_when_sent;
+    int authorizing;           /* cfg.authorize_publish has not called back yet */
+    size_t rest_off, rest_len; /* unread bytes in buf past the publish request */
+    int grant;                 /* cfg.authorize_publish's non-negative answer */
     ms_ip_t ip;
     struct sockaddr_storage peer;
     uint8_t buf[ACC_READ_BUF];
@@ -72,6 +75,7 @@ typedef struct {
     ms_rtmp_stream_t st;
     int fd;
     int publish;
+    int grant; /* for cfg.publish_begin */
     int counted;
     int64_t expires;
     ms_ip_t ip;
@@ -81,11 +85,8 @@ typedef struct {
     uint8_t data[];
 } handoff_t;
 
-static void acc_closed(uv_handle_t *h)
+static void acc_free(acc_t *a)
 {
-    acc_t *a = h->data;
-    if (--a->open_handles > 0)
-        return;
     a->srv->accept_conns--;
     if (a->counted)
         ms_connlimit_release(a->srv->conns, &a->ip);
@@ -94,6 +95,14 @@ static void acc_closed(uv_handle_t *h)
         free(a->rc);
     }
     free(a);
+}
+
+static void acc_closed(uv_handle_t *h)
+{
+    acc_t *a = h->data;
+    if (--a->open_handles > 0 || a->authorizing)
+        return; /* acc_authorized frees it */
+    acc_free(a);
 }
 
 static void acc_close(acc_t *a)
@@ -164,6 +173,7 @@ static int acc_handoff(acc_t *a, ms_rtmp_stream_t *st, int publish, int64_t expi
     h->st = *st;
     h->fd = nfd;
     h->publish = publish;
+    h->grant = a->grant;
     h->expires = expires;
     h->counted = a->counted;
     h->ip = a->ip;
@@ -193,14 +203,60 @@ err:
     return -1;
 }
 
+static void acc_proceed(acc_t *a, int publish, const uint8_t *rest, size_t len);
+
+/* cfg.authorize_publish's answer, on the accept thread. */
+static void acc_authorized(void *arg, int result)
+{
+    acc_t *a = arg;
+    a->authorizing = 0;
+    if (a->closing) {
+        if (a->open_handles == 0)
+            acc_free(a);
+        return;
+    }
+    if (result < 0) {
+        char ip[MS_IP_STRLEN] = "?";
+        ms_ip_format(&a->ip, ip, sizeof ip);
+        MS_WARN(a->srv->ctx, "publish of %s by %s refused by the on_publish hook", a->rc->name, ip);
+        ms_rtmp_conn_refuse(a->rc, "NetStream.Publish.Unauthorized",
+                            "refused by the on_publish hook");
+        acc_finish(a);
+        return;
+    }
+    a->grant = result;
+    acc_proceed(a, 1, a->buf + a->rest_off, a->rest_len);
+}
+
 /* A publish or play request on the accept thread. */
 static void acc_request(acc_t *a, int publish, const uint8_t *rest, size_t len)
 {
     ms_rtmp_server_t *srv = a->srv;
     ms_rtmp_conn_t *rc = a->rc;
+    uv_read_stop((uv_stream_t *)&a->tcp);
+    if (publish && srv->cfg.authorize_publish) {
+        /* reading stopped: buf keeps the bytes past the request until then */
+        a->rest_off = (size_t)(rest - a->buf);
+        a->rest_len = len;
+        a->authorizing = 1;
+        /* the hook's own timeout bounds the wait from now on: the refusal
+         * is then told, not cut short by the request timeout */
+        uv_timer_stop(&a->timer);
+        if (srv->cfg.authorize_publish(srv->cfg.ud, &srv->loop, rc->app, rc->name, rc->query,
+                                       (const struct sockaddr *)&a->peer, acc_authorized, a) < 0)
+            acc_authorized(a, -EACCES);
+        return;
+    }
+    acc_proceed(a, publish, rest, len);
+}
+
+/* After any publish hook: the play decision, the lookup and the hand-off. */
+static void acc_proceed(acc_t *a, int publish, const uint8_t *rest, size_t len)
+{
+    ms_rtmp_server_t *srv = a->srv;
+    ms_rtmp_conn_t *rc = a->rc;
     char ip[MS_IP_STRLEN] = "?";
     ms_ip_format(&a->ip, ip, sizeof ip);
-    uv_read_stop((uv_stream_t *)&a->tcp);
     int64_t expires = 0;
     if (!publish && srv->cfg.authorize_play) {
         int r = srv->cfg.authorize_play(srv->cfg.ud, rc->name, rc->query,
@@ -766,7 +822,7 @@ static void handoff_task(void *arg)
         return;
     }
     if (c->publisher) {
-        int r = srv->cfg.publish_begin(srv->cfg.ud, c->st.ref, c->rc->query,
+        int r = srv->cfg.publish_begin(srv->cfg.ud, c->st.ref, c->rc->query, h->grant,
                                        (const struct sockaddr *)&c->peer, kick_cb, c);
         if (r < 0) {
             const char *code =

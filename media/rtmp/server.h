@@ -63,10 +63,24 @@ typedef struct {
      * "" when none)? 0: attached, the connection is the stream's source
      * until publish_end; kick(arg) closes it (stream loop only, may run
      * inside a later publish_begin for another connection). -ENOENT: the
-     * stream takes no publisher; -EACCES: bad key; -EBUSY: it has one. */
-    int (*publish_begin)(void *ud, void *ref, const char *query, const struct sockaddr *peer,
-                         void (*kick)(void *arg), void *arg);
+     * stream takes no publisher; -EACCES: bad key; -EBUSY: it has one.
+     * grant: what authorize_publish answered (>= 0; 0 without it). */
+    int (*publish_begin)(void *ud, void *ref, const char *query, int grant,
+                         const struct sockaddr *peer, void (*kick)(void *arg), void *arg);
     void (*publish_end)(void *ud, void *ref, void *arg);
+    /* Accept thread, optional (NULL: none): an asynchronous decision on a
+     * publish request before the stream is looked up (an HTTP on_publish
+     * hook, node/hooks.h). 0: started; done(arg, result) must then be
+     * called exactly once, on the accept thread (loop is the accept
+     * thread's loop, e.g. the after_work of a uv_queue_work on it), with
+     * 0 or a positive value (go on; publish_begin gets it as grant) or a
+     * negative errno (refused: onStatus
+     * NetStream.Publish.Unauthorized, then the connection closes). A
+     * negative return refuses at once. The server waits for done even
+     * when the connection closes meanwhile, and at stop. */
+    int (*authorize_publish)(void *ud, uv_loop_t *loop, const char *app, const char *name,
+                             const char *query, const struct sockaddr *peer,
+                             void (*done)(void *arg, int result), void *arg);
     /* Any thread (the accept thread): may peer play the stream with this
      * query? 0 with *expires (UTC s the decision lapses at: the connection
      * is closed then; 0 = never), -ENOENT (refused as unknown) or -EACCES

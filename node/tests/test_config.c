@@ -272,6 +272,40 @@ static void test_node_lua(void **state)
     ms_errlist_free(&e);
 }
 
+static void test_node_hooks(void **state)
+{
+    (void)state;
+    ms_node_cfg_t c;
+    ms_errlist_t e = {0};
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\"}", &c, &e), 0);
+    assert_string_equal(c.hook_on_publish, "");
+    assert_string_equal(c.hook_on_play, "");
+    assert_int_equal(c.hook_timeout_ms, 3000);
+    ms_node_cfg_free(&c);
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\",\"hooks\":{"
+                                "\"on_publish\":\"http://127.0.0.1:8080/pub\","
+                                "\"on_play\":\"http://auth.example/play?x=1\",\"timeout_ms\":500}}",
+                                &c, &e),
+                     0);
+    assert_string_equal(c.hook_on_publish, "http://127.0.0.1:8080/pub");
+    assert_string_equal(c.hook_on_play, "http://auth.example/play?x=1");
+    assert_int_equal(c.hook_timeout_ms, 500);
+    ms_node_cfg_free(&c);
+    assert_int_equal(node_parse("{\"name\":\"n1\",\"data_dir\":\"/d\",\"hooks\":{"
+                                "\"on_publish\":\"https://a/b\",\"on_play\":\"http://:80/\","
+                                "\"timeout_ms\":0,\"on_done\":\"http://a/\"}}",
+                                &c, &e),
+                     -1);
+    ASSERT_LINE(&e, "node.json: hooks.on_publish: must be an http://host[:port]/path URL (https "
+                    "is not supported)");
+    ASSERT_LINE(&e, "node.json: hooks.on_play: must be an http://host[:port]/path URL (https is "
+                    "not supported)");
+    ASSERT_LINE(&e, "node.json: hooks.timeout_ms: must be an integer 50..60000");
+    ASSERT_LINE(&e, "node.json: hooks.on_done: unknown key");
+    ms_node_cfg_free(&c);
+    ms_errlist_free(&e);
+}
+
 static void test_node_load_file(void **state)
 {
     (void)state;
@@ -625,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_node_errors),
         cmocka_unit_test(test_node_keyframe_wait),
         cmocka_unit_test(test_node_lua),
+        cmocka_unit_test(test_node_hooks),
         cmocka_unit_test(test_node_load_file),
         cmocka_unit_test(test_stream_contract_example),
         cmocka_unit_test(test_stream_defaults_and_extensions),

@@ -517,6 +517,68 @@ static void test_on_play_cache(void **st)
     ms_lua_free(e);
 }
 
+/* The HTTP on_play hook's slot (ms_lua_on_play_pre): run first, once per
+ * session with the scripts' answer in the same cache, also without an
+ * engine; a refusal by it skips the scripts. */
+static int g_pre_calls;
+static int pre_hook(void *ud, const ms_lua_req_t *q, char *why, size_t cap)
+{
+    assert_ptr_equal(ud, &g_pre_calls);
+    g_pre_calls++;
+    if (strcmp(q->token, "bad") == 0) {
+        snprintf(why, cap, "hook answered 403");
+        return -EACCES;
+    }
+    return 0;
+}
+
+static void test_on_play_pre(void **st)
+{
+    (void)st;
+    char why[64];
+    ms_lua_req_t q = {.stream = "pre1", .ip = "10.0.0.1", .protocol = "hls", .token = "good"};
+    /* no engine */
+    g_pre_calls = 0;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(ms_lua_on_play_pre(&q, 0, pre_hook, &g_pre_calls, why, sizeof why), 0);
+    assert_int_equal(g_pre_calls, 1);
+    q.token = "bad";
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ms_lua_on_play_pre(&q, 0, pre_hook, &g_pre_calls, why, sizeof why),
+                         -EACCES);
+        assert_string_equal(why, "hook answered 403");
+    }
+    assert_int_equal(g_pre_calls, 2);
+    /* with scripts: both must allow; the cache holds the combined answer */
+    ms_lua_t *e =
+        engine("a.lua", "N = 0\n"
+                        "function on_play(req) N = N + 1 return req.ip ~= '10.0.0.2', 'no' end\n"
+                        "ms.route('GET', '/n', function() return 200, {n = N} end)");
+    ms_lua_set_global(e);
+    g_pre_calls = 0;
+    q.stream = "pre2";
+    q.token = "good";
+    q.ip = "10.0.0.2";
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ms_lua_on_play_pre(&q, 0, pre_hook, &g_pre_calls, why, sizeof why),
+                         -EACCES);
+        assert_string_equal(why, "no");
+    }
+    q.token = "bad";
+    q.ip = "10.0.0.1";
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ms_lua_on_play_pre(&q, 0, pre_hook, &g_pre_calls, why, sizeof why),
+                         -EACCES);
+    assert_string_equal(why, "hook answered 403");
+    assert_int_equal(g_pre_calls, 2);
+    json_t *out = NULL;
+    assert_int_equal(ms_lua_http(e, "a", "GET", "/n", "", "", NULL, 0, &out), 200);
+    assert_int_equal(json_integer_value(json_object_get(out, "n")), 1); /* not for "bad" */
+    json_decref(out);
+    ms_lua_set_global(NULL);
+    ms_lua_free(e);
+}
+
 /* on_event and ms.every run on the engine's event thread; they are
  * observed through the log (stderr, redirected to a file here). */
 static int log_has(const char *path, const char *what)
@@ -820,6 +882,7 @@ int main(void)
         cmocka_unit_test(test_json_and_log),
         cmocka_unit_test(test_no_dir),
         cmocka_unit_test(test_on_play_cache),
+        cmocka_unit_test(test_on_play_pre),
         cmocka_unit_test(test_events_and_timers),
         cmocka_unit_test(test_actions_errors),
         cmocka_unit_test(test_panel),

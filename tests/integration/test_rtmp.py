@@ -437,3 +437,168 @@ def test_lua_on_publish(node, free_port, tmp_path):
         _frames_ok(ffmpeg_decode(n.hls_url("live1"), 2), 2)
     finally:
         stop(pub)
+
+
+class _Hook:
+    """An HTTP on_publish/on_play hook on 127.0.0.1 (http.server in a
+    thread): answers 200 when the request's token is in `allow`, 403
+    otherwise; with `hang`, never answers (until the test ends). Records
+    every request body."""
+
+    def __init__(self, allow=(), hang=False, body=b"", bodies=None):
+        import http.server
+        import json
+        import threading
+        hook = self
+        self.requests = []
+        self.release = threading.Event()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                req = json.loads(self.rfile.read(n))
+                hook.requests.append((self.path, req))
+                if hang:
+                    hook.release.wait(30)
+                    return
+                ok = req.get("token") in allow
+                b = (bodies or {}).get(req.get("stream"), body) if ok else b""
+                self.send_response(200 if ok else 403)
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/hook" % self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def _hook_node(node, free_port, hooks):
+    n = node(streams={"live1": "publish://"}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["hooks"] = hooks
+    n.write_config()
+    n.start()
+    n.rtmp = "rtmp://127.0.0.1:%d/live/" % n.rtmp_port
+    return n
+
+
+def test_http_on_publish_hook(node, free_port):
+    """hooks.on_publish (docs/rtmp.md): the hook gets the stream, app, client
+    address, query and token; a 2xx allows the publish (it then plays over
+    HTTP-FLV), a 403 refuses it at once with NetStream.Publish.Unauthorized."""
+    hook = _Hook(allow=("A",), body=b'{"dvr": false}')
+    n = _hook_node(node, free_port, {"on_publish": hook.url})
+    pub = None
+    try:
+        rc, dt, err = _publish_refused(n, n.rtmp + "live1?token=B")
+        assert rc != 0 and dt < 2.0, (rc, dt, err)
+        assert "refused by the on_publish hook" in n.log_text()
+        path, req = hook.requests[-1]
+        assert path == "/hook"
+        assert req == {"action": "publish", "stream": "live1", "app": "live", "ip": "127.0.0.1",
+                       "protocol": "rtmp", "query": "token=B", "token": "B"}, req
+        pub = publisher(n.rtmp + "live1?token=A")
+        n.wait_active("live1", timeout=15)
+        _frames_ok(ffmpeg_decode("%s/live1/live.flv" % n.base, 2), 2)
+        assert hook.requests[-1][1]["token"] == "A"
+    finally:
+        if pub:
+            stop(pub)
+        hook.close()
+
+
+def test_http_on_publish_hook_timeout(node, free_port):
+    """A hook that never answers refuses after hooks.timeout_ms."""
+    hook = _Hook(hang=True)
+    n = _hook_node(node, free_port, {"on_publish": hook.url, "timeout_ms": 500})
+    try:
+        rc, dt, err = _publish_refused(n, n.rtmp + "live1?token=A")
+        assert rc != 0 and 0.4 <= dt < 2.5, (rc, dt, err)
+        assert "no answer within 500 ms" in n.log_text()
+        assert len(hook.requests) == 1
+    finally:
+        hook.close()
+
+
+def test_http_on_play_hook_hls_rtsp(node, free_port):
+    """hooks.on_play (docs/access.md): after the access mode, once per
+    playback session; a 2xx plays, a 403 refuses, for HLS and RTSP."""
+    hook = _Hook(allow=("A", ""))  # "": the fixture's own polling
+    n = node(streams={"live1": "publish://"}, start=False)
+    n.rtmp_port = free_port()
+    n.rtsp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["listen"]["rtsp"] = n.rtsp_port
+    n.cfg["hooks"] = {"on_play": hook.url}
+    n.write_config()
+    n.start()
+    pub = publisher("rtmp://127.0.0.1:%d/live/live1" % n.rtmp_port)
+    try:
+        n.wait_active("live1", timeout=15)
+        n.wait_hls("live1", segments=2, timeout=20)
+        hls = n.hls_url("live1") + ("&" if "?" in n.hls_url("live1") else "?")
+        res = ffmpeg_decode(hls + "token=B", 1, timeout=15)
+        assert res.rc != 0 and res.frames == 0, res
+        before = len(hook.requests)
+        _frames_ok(ffmpeg_decode(hls + "token=A", 2), 2)
+        hls_calls = [r for _, r in hook.requests[before:] if r["token"] == "A"]
+        # one call for the session (playlist, segments and parts share it)
+        assert len(hls_calls) == 1, hook.requests[before:]
+        assert hls_calls[0]["protocol"] == "hls" and hls_calls[0]["stream"] == "live1", hls_calls
+        rtsp = "rtsp://127.0.0.1:%d/live1?token=" % n.rtsp_port
+        res = ffmpeg_decode(rtsp + "B", 1, timeout=15, extra_in=["-rtsp_transport", "tcp"])
+        assert res.rc != 0 and res.frames == 0, res
+        _frames_ok(ffmpeg_decode(rtsp + "A", 2, extra_in=["-rtsp_transport", "tcp"]), 2)
+        assert any(r["protocol"] == "rtsp" and r["token"] == "A" for _, r in hook.requests)
+        # the same decision point for RTMP and HTTP-FLV: refused with B
+        rtmp = "rtmp://127.0.0.1:%d/live/live1?token=" % n.rtmp_port
+        res = ffmpeg_decode(rtmp + "B", 1, timeout=15)
+        assert res.rc != 0 and res.frames == 0, res
+        res = ffmpeg_decode("%s/live1/live.flv?token=B" % n.base, 1, timeout=15)
+        assert res.rc != 0 and res.frames == 0, res
+        protos = {r["protocol"] for _, r in hook.requests if r["token"] == "B"}
+        assert {"hls", "rtsp", "rtmp", "flv"} <= protos, protos
+    finally:
+        stop(pub)
+        hook.close()
+
+
+def test_http_on_publish_hook_dvr_override(node, free_port):
+    """An on_publish answer {"dvr": false} keeps a recording stream from
+    recording that session; {"dvr": true} records a stream whose DVR is off."""
+    hook = _Hook(allow=("A",), bodies={"off": b'{"dvr": false}', "on": b'{"dvr": true}'})
+    dvr = {"enabled": True, "depth_s": 3600, "chunk_s": 2}
+    n = node(streams={"off": {"url": "publish://", "dvr": dvr},
+                      "on": {"url": "publish://", "dvr": dict(dvr, enabled=False)}}, start=False)
+    n.rtmp_port = free_port()
+    n.cfg["listen"]["rtmp"] = n.rtmp_port
+    n.cfg["hooks"] = {"on_publish": hook.url}
+    n.write_config()
+    n.start()
+    url = "rtmp://127.0.0.1:%d/live/%%s?token=A" % n.rtmp_port
+    pubs = [publisher(url % "off"), publisher(url % "on")]
+
+    def archived(name):
+        return n.api("/api/v1/streams/%s" % name).json()["status"]["local"].get("archive")
+
+    try:
+        n.wait_active("off", timeout=15)
+        n.wait_active("on", timeout=15)
+        wait_until(lambda: archived("on"), 15, what="the dvr:true session records")
+        assert not archived("off"), "dvr:false must not record"
+        assert "DVR off by the on_publish hook" in n.log_text()
+    finally:
+        for p in pubs:
+            stop(p)
+        hook.close()
