@@ -550,6 +550,12 @@ def main():
             pn, pg = rn["cpu"] / n, rg["cpu"] / n
             print(fmt_row((n, "%.3f" % pn, "%.3f" % pg, "%.2f" % (pn / pg) if pg > 0 else "-",
                            "%.2f" % rn["mbps"], "%.2f" % rg["mbps"], "%d / %d" % (rn["short"], rg["short"])), w))
+        n0, r0n, r0g = fan[0]
+        for n, rn, rg in fan[1:]:
+            mn = (rn["cpu"] - r0n["cpu"]) / (n - n0) if n > n0 else 0
+            mg = (rg["cpu"] - r0g["cpu"]) / (n - n0) if n > n0 else 0
+            print("marginal %d -> %d players: node %.3f%%, nginx %.3f%% per player (node/nginx %s)" % (
+                n0, n, mn, mg, "%.2f" % (mn / mg) if mg > 0 else "-"))
     if ing:
         print()
         w = (10, 13, 14, 11)
