@@ -100,6 +100,23 @@ def tree_ticks(pids):
     return {p: cpu_ticks(p) for p in pids}
 
 
+def thread_ticks(pid):
+    """utime + stime of each thread of pid (/proc/PID/task/TID/stat)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            out[int(t)] = int(parts[11]) + int(parts[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def machine_busy_ticks():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
@@ -117,6 +134,7 @@ class CpuWindow:
         self.c0 = tree_ticks(tree_pids(root_pid))
         self.m0 = machine_busy_ticks()
         self.me0 = cpu_ticks(os.getpid())
+        self.th0 = thread_ticks(root_pid)
 
     def end(self):
         dt = time.monotonic() - self.t0
@@ -124,7 +142,10 @@ class CpuWindow:
         m1 = machine_busy_ticks()
         used = sum(v - self.c0.get(p, 0) for p, v in c1.items())
         busy = (m1[0] - self.m0[0]) / max(1, m1[1] - self.m0[1]) * 100 * (os.cpu_count() or 1)
+        th1 = thread_ticks(self.root)
+        top = max([v - self.th0.get(t, 0) for t, v in th1.items()] or [0])
         return {"dt": dt, "cpu": 100.0 * used / TICKS / dt, "machine": busy,
+                "top_thread": 100.0 * top / TICKS / dt,
                 "bench_cpu": 100.0 * (cpu_ticks(os.getpid()) - self.me0) / TICKS / dt,
                 "nprocs": len(c1)}
 
@@ -488,9 +509,9 @@ def main():
                 for name, port, pid in servers:
                     r = asyncio.run(run_players(port, "live", "live1", n, stagger, a.seconds, pid))
                     print("  %-5s: %.1f%% CPU (%d procs), %.2f MB/s, playing %d/%d, fps mean %.1f min %.1f, "
-                          "short %d, bench %.0f%%, machine busy %.0f%%" % (
+                          "short %d, busiest thread %.1f%%, bench %.0f%%, machine busy %.0f%%" % (
                               name, r["cpu"], r["nprocs"], r["mbps"], r["playing"], n, r["fps_mean"],
-                              r["fps_min"], r["short"], r["bench_cpu"], r["machine"]), flush=True)
+                              r["fps_min"], r["short"], r["top_thread"], r["bench_cpu"], r["machine"]), flush=True)
                     if r["errors"]:
                         print("  %s errors (%d): %s" % (name, len(r["errors"]), r["errors"][:3]))
                     row.append(r)
