@@ -100,20 +100,22 @@ def tree_ticks(pids):
     return {p: cpu_ticks(p) for p in pids}
 
 
-def thread_ticks(pid):
-    """utime + stime of each thread of pid (/proc/PID/task/TID/stat)."""
+def thread_ticks(root):
+    """utime + stime of each thread of root and its descendants
+    (/proc/PID/task/TID/stat)."""
     out = {}
-    try:
-        tids = os.listdir("/proc/%d/task" % pid)
-    except OSError:
-        return out
-    for t in tids:
+    for pid in tree_pids(root):
         try:
-            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
-                parts = f.read().rsplit(")", 1)[1].split()
-            out[int(t)] = int(parts[11]) + int(parts[12])
-        except (OSError, IndexError, ValueError):
-            pass
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for t in tids:
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                    parts = f.read().rsplit(")", 1)[1].split()
+                out[int(t)] = int(parts[11]) + int(parts[12])
+            except (OSError, IndexError, ValueError):
+                pass
     return out
 
 
