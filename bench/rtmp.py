@@ -336,7 +336,7 @@ async def open_player(port, app, stream, src):
     return p
 
 
-async def run_players(port, app, stream, n, stagger, seconds, root_pid):
+async def run_players(port, app, stream, n, stagger, seconds, root_pid, probe=None):
     players = []
 
     async def one(i):
@@ -355,9 +355,12 @@ async def run_players(port, app, stream, n, stagger, seconds, root_pid):
     await asyncio.sleep(3.0)  # settle: the GOP burst of a new player is over
     v0 = [p.video for p in players]
     by0 = sum(p.bytes for p in players)
+    in0 = probe() if probe else None
     w = CpuWindow(root_pid)
     await asyncio.sleep(seconds)
     r = w.end()
+    in1 = probe() if probe else None
+    r["in_rate"] = (in1 - in0) / r["dt"] if probe and in0 is not None and in1 is not None else None
     v1 = [p.video for p in players]
     by1 = sum(p.bytes for p in players)
     for p in players:
@@ -448,6 +451,19 @@ class Nginx:
             stop_all([self.proc])
 
 
+def frames_in(node, stream):
+    """ms_stream_frames_in_total of stream from the node's /metrics (frames
+    the publisher delivered, audio and video), or None."""
+    try:
+        r = node.api("/metrics", spec=False)
+    except OSError:
+        return None
+    for ln in r.text.splitlines():
+        if ln.startswith("ms_stream_frames_in_total{") and 'stream="%s"' % stream in ln:
+            return float(ln.rsplit(" ", 1)[1])
+    return None
+
+
 def fmt_row(cols, widths):
     return " | ".join(str(c).ljust(w) for c, w in zip(cols, widths))
 
@@ -509,11 +525,15 @@ def main():
                 print("== %d players" % n, flush=True)
                 row = [n]
                 for name, port, pid in servers:
-                    r = asyncio.run(run_players(port, "live", "live1", n, stagger, a.seconds, pid))
+                    probe = (lambda: frames_in(node, "live1")) if name == "node" else None
+                    r = asyncio.run(run_players(port, "live", "live1", n, stagger, a.seconds, pid, probe))
                     print("  %-5s: %.1f%% CPU (%d procs), %.2f MB/s, playing %d/%d, fps mean %.1f min %.1f, "
                           "short %d, busiest thread %.1f%%, bench %.0f%%, machine busy %.0f%%" % (
                               name, r["cpu"], r["nprocs"], r["mbps"], r["playing"], n, r["fps_mean"],
                               r["fps_min"], r["short"], r["top_thread"], r["bench_cpu"], r["machine"]), flush=True)
+                    if r["in_rate"] is not None:
+                        print("  node: publisher delivered %.1f frames/s (audio + video; the clip has %.1f)" % (
+                            r["in_rate"], FPS + 44100 / 1024.0))
                     if r["errors"]:
                         print("  %s errors (%d): %s" % (name, len(r["errors"]), r["errors"][:3]))
                     row.append(r)
