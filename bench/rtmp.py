@@ -41,6 +41,7 @@ import asyncio
 import os
 import random
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -439,7 +440,6 @@ class Nginx:
             if self.proc.poll() is not None:
                 raise RuntimeError("nginx exited: %s" % (self.dir / "logs" / "stderr.log").read_text())
             try:
-                import socket
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return self
             except OSError:
