@@ -293,3 +293,28 @@ void ms_rtmp_put_user_control(ms_buf_t *out, uint16_t event, uint32_t value)
     ms_wr_be32(p + 2, value);
     ctrl(out, MS_RTMP_USER_CONTROL, p, 6);
 }
+
+void ms_rtmp_ack_due(ms_buf_t *out, uint64_t bytes_in, uint64_t *acked, uint32_t peer_window)
+{
+    if (peer_window && bytes_in - *acked >= peer_window) {
+        *acked = bytes_in;
+        ms_rtmp_put_ack(out, (uint32_t)bytes_in);
+    }
+}
+
+int ms_rtmp_peer_control(ms_buf_t *out, const ms_rtmp_msg_t *m, uint32_t *peer_window)
+{
+    switch (m->type) {
+    case MS_RTMP_WINDOW_ACK_SIZE:
+        if (m->len >= 4)
+            *peer_window = ms_rd_be32(m->data);
+        return 1;
+    case MS_RTMP_USER_CONTROL:
+        /* 7.1.7: PingRequest (6) is answered with PingResponse (7) */
+        if (m->len >= 6 && ms_rd_be16(m->data) == 6)
+            ms_rtmp_put_user_control(out, 7, ms_rd_be32(m->data + 2));
+        return 1;
+    default:
+        return 0;
+    }
+}

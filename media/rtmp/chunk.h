@@ -103,4 +103,16 @@ void ms_rtmp_put_set_peer_bw(ms_buf_t *out, uint32_t size, uint8_t limit_type);
  * value: the stream id or the ping timestamp. */
 void ms_rtmp_put_user_control(ms_buf_t *out, uint16_t event, uint32_t value);
 
+/* What both ends of a connection do with what they read, into out:
+ * - ms_rtmp_ack_due: after a chunk read, an Acknowledgement (5.4.3) once
+ *   the peer's window is reached since the last one (*acked: bytes_in at the
+ *   last Acknowledgement; peer_window 0: none asked);
+ * - ms_rtmp_peer_control: a Window Acknowledgement Size (5.4.4) sets
+ *   *peer_window, a User Control PingRequest (7.1.7) is answered with a
+ *   PingResponse; returns 1 when m was a Window Acknowledgement Size or a
+ *   User Control message (consumed), else 0.
+ * The connection's thread. */
+void ms_rtmp_ack_due(ms_buf_t *out, uint64_t bytes_in, uint64_t *acked, uint32_t peer_window);
+int ms_rtmp_peer_control(ms_buf_t *out, const ms_rtmp_msg_t *m, uint32_t *peer_window);
+
 #endif

@@ -257,16 +257,9 @@ static int on_command(ms_rtmp_client_t *c, const uint8_t *p, size_t n)
 
 static int on_message(ms_rtmp_client_t *c, const ms_rtmp_msg_t *m)
 {
+    if (ms_rtmp_peer_control(&c->out, m, &c->peer_window))
+        return 0;
     switch (m->type) {
-    case MS_RTMP_WINDOW_ACK_SIZE:
-        if (m->len >= 4)
-            c->peer_window = ms_rd_be32(m->data);
-        return 0;
-    case MS_RTMP_USER_CONTROL:
-        /* 7.1.7: PingRequest (6) is answered with PingResponse (7) */
-        if (m->len >= 6 && ms_rd_be16(m->data) == 6)
-            ms_rtmp_put_user_control(&c->out, 7, ms_rd_be32(m->data + 2));
-        return 0;
     case MS_RTMP_COMMAND_AMF3:
         if (m->len < 1)
             return fail(c, -EPROTO, "empty AMF3 command", NULL);
@@ -306,10 +299,7 @@ int ms_rtmp_client_feed(ms_rtmp_client_t *c, const uint8_t *data, size_t len)
         u += n;
         if (r < 0)
             return fail(c, r, "chunk stream error from the server", NULL);
-        if (c->peer_window && c->rd.bytes_in - c->acked >= c->peer_window) {
-            c->acked = c->rd.bytes_in;
-            ms_rtmp_put_ack(&c->out, (uint32_t)c->rd.bytes_in); /* 5.4.3 */
-        }
+        ms_rtmp_ack_due(&c->out, c->rd.bytes_in, &c->acked, c->peer_window);
         if (r == 0)
             break;
         r = on_message(c, &m);

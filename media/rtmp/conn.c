@@ -218,16 +218,9 @@ static int64_t extend_ts(ms_rtmp_conn_t *c, uint32_t ts)
 
 static int on_message(ms_rtmp_conn_t *c, const ms_rtmp_msg_t *m, ms_rtmp_ev_t *ev)
 {
+    if (ms_rtmp_peer_control(&c->out, m, &c->peer_window))
+        return 0;
     switch (m->type) {
-    case MS_RTMP_WINDOW_ACK_SIZE:
-        if (m->len >= 4)
-            c->peer_window = ms_rd_be32(m->data);
-        return 0;
-    case MS_RTMP_USER_CONTROL:
-        /* 7.1.7: PingRequest (6) is answered with PingResponse (7) */
-        if (m->len >= 6 && ms_rd_be16(m->data) == 6)
-            ms_rtmp_put_user_control(&c->out, 7, ms_rd_be32(m->data + 2));
-        return 0;
     case MS_RTMP_COMMAND_AMF3:
         /* AMF3 command: a 0 format byte, then AMF0 values (7.1.1) */
         if (m->len < 1)
@@ -273,10 +266,7 @@ int ms_rtmp_conn_feed(ms_rtmp_conn_t *c, const uint8_t *data, size_t len, size_t
             *used = u;
             return r;
         }
-        if (c->peer_window && c->rd.bytes_in - c->acked >= c->peer_window) {
-            c->acked = c->rd.bytes_in;
-            ms_rtmp_put_ack(&c->out, (uint32_t)c->rd.bytes_in); /* 5.4.3 */
-        }
+        ms_rtmp_ack_due(&c->out, c->rd.bytes_in, &c->acked, c->peer_window);
         if (r == 0)
             break;
         r = on_message(c, &m, ev);

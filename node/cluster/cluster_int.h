@@ -255,8 +255,10 @@ int64_t cl_wall_ms(void);
 /* Called by jobs, join, leader, lifecycle, reports, rest_streams, write on the control loop, and by
  * the forward/proxy workers (thread pool; ms_cl.raft is set before any runs). */
 uint64_t cl_my_id(void);
-/* Called by lifecycle.c on the control loop. */
-void cl_cache_drop(cached_t *c);
+/* Drops every cached read of the state (streams, servers, groups, clusters,
+ * settings, archive). Called by lifecycle.c (free) on the control loop, and
+ * by node/tests/test_leader.c between cases. */
+void cl_cache_drop_all(void);
 /* Called by jobs.c, leader.c, lifecycle.c, reconcile.c, reports.c, rest_streams.c on the control
  * loop. */
 json_t *cl_state_streams(void);

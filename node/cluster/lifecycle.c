@@ -511,12 +511,7 @@ void ms_cluster_free(void)
     ms_fsm_free(ms_cl.fsm);
     ms_archive_view_clear();
     ms_hls_hint_clear();
-    cl_cache_drop(&ms_cl.cache.streams);
-    cl_cache_drop(&ms_cl.cache.servers);
-    cl_cache_drop(&ms_cl.cache.groups);
-    cl_cache_drop(&ms_cl.cache.clusters);
-    cl_cache_drop(&ms_cl.cache.settings);
-    cl_cache_drop(&ms_cl.cache.archive);
+    cl_cache_drop_all();
     ms_buf_free(&ms_cl.duty.sig);
     ms_cl.duty.quiet = 0;
     json_decref(ms_cl.placement_logged);

@@ -41,10 +41,20 @@ uint64_t cl_my_id(void)
  * shared array: the caller must not modify it (cl_servers_copy() gives rows
  * that may be changed), and nothing of it is handed to another thread
  * (API replies read ms_fsm_list() themselves). Control loop only. */
-void cl_cache_drop(cached_t *c)
+static void cache_drop(cached_t *c)
 {
     json_decref(c->v);
     memset(c, 0, sizeof *c);
+}
+
+void cl_cache_drop_all(void)
+{
+    cache_drop(&ms_cl.cache.streams);
+    cache_drop(&ms_cl.cache.servers);
+    cache_drop(&ms_cl.cache.groups);
+    cache_drop(&ms_cl.cache.clusters);
+    cache_drop(&ms_cl.cache.settings);
+    cache_drop(&ms_cl.cache.archive);
 }
 
 /* The settings table as one object key -> decoded value (schema 2). */

@@ -236,12 +236,7 @@ static int teardown(void **state)
     for (int i = 0; i < g_nrec; i++)
         json_decref(g_rec[i].cmd);
     g_nrec = g_flushed = g_write_fail = 0;
-    cl_cache_drop(&ms_cl.cache.streams);
-    cl_cache_drop(&ms_cl.cache.servers);
-    cl_cache_drop(&ms_cl.cache.groups);
-    cl_cache_drop(&ms_cl.cache.clusters);
-    cl_cache_drop(&ms_cl.cache.settings);
-    cl_cache_drop(&ms_cl.cache.archive);
+    cl_cache_drop_all();
     ms_buf_free(&ms_cl.duty.sig);
     json_decref(ms_cl.placement_logged);
     ms_cl = (ms_cluster_ctx_t){.qmu = PTHREAD_MUTEX_INITIALIZER, .duty = {.sig = MS_BUF_INIT}};
