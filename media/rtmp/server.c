@@ -114,6 +114,36 @@ static void acc_close(acc_t *a)
     uv_close((uv_handle_t *)&a->timer, acc_closed);
 }
 
+/* Sends len bytes of p on s: written at once when nothing is queued and the
+ * socket takes them (uv_try_write: no copy, no allocation; the common case
+ * for a player that keeps up), what is left copied into a uv_write whose
+ * callback cb gets req->data = data. Returns the bytes taken (written or
+ * queued): fewer than len when the rest could not be copied or queued (out
+ * of memory, a closed socket). The stream's loop. */
+static size_t send_bytes(uv_stream_t *s, uint8_t *p, size_t len, void *data, uv_write_cb cb)
+{
+    size_t done = 0;
+    if (uv_stream_get_write_queue_size(s) == 0) {
+        uv_buf_t b0 = uv_buf_init((char *)p, (unsigned)len);
+        int n = uv_try_write(s, &b0, 1);
+        if (n > 0)
+            done = (size_t)n;
+        if (done == len)
+            return len;
+    }
+    uv_write_t *req = malloc(sizeof *req + (len - done));
+    if (!req)
+        return done;
+    memcpy(req + 1, p + done, len - done);
+    req->data = data;
+    uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)(len - done));
+    if (uv_write(req, s, &b, 1, cb) != 0) {
+        free(req);
+        return done;
+    }
+    return len;
+}
+
 static void acc_write_done(uv_write_t *req, int status)
 {
     acc_t *a = req->data;
@@ -131,14 +161,7 @@ static void acc_flush(acc_t *a)
         ms_buf_reset(o);
         return;
     }
-    uv_write_t *req = malloc(sizeof *req + o->len);
-    if (req) {
-        memcpy(req + 1, o->data, o->len);
-        req->data = a;
-        uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)o->len);
-        if (uv_write(req, (uv_stream_t *)&a->tcp, &b, 1, acc_write_done) != 0)
-            free(req);
-    }
+    (void)send_bytes((uv_stream_t *)&a->tcp, o->data, o->len, a, acc_write_done);
     ms_buf_reset(o);
 }
 
@@ -488,17 +511,12 @@ static void conn_flush(rconn_t *c)
     }
     if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
         c->last_progress_ms = ms_mono_ms(); /* the stall clock starts with a backlog */
-    uv_write_t *req = malloc(sizeof *req + o->len);
-    if (req) {
-        memcpy(req + 1, o->data, o->len);
-        req->data = c;
-        uv_buf_t b = uv_buf_init((char *)(req + 1), (unsigned)o->len);
-        if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_done) != 0)
-            free(req);
-        else
-            c->bytes_out += o->len;
-    }
-    if (o->cap > (1u << 20)) /* do not keep a large buffer around */
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    size_t n = send_bytes((uv_stream_t *)&c->tcp, o->data, o->len, c, conn_write_done);
+    c->bytes_out += n;
+    if (n == o->len && queued == 0 && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+        c->last_progress_ms = ms_mono_ms(); /* all written at once */
+    if (o->cap > (1u << 20))                /* do not keep a large buffer around */
         ms_buf_free(o);
     else
         ms_buf_reset(o);
