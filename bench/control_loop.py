@@ -29,7 +29,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,6 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import workdir  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -137,12 +137,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--perf", metavar="FILE", help="also perf record the control thread into FILE.N")
     a = ap.parse_args()
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-ctl-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("ctl")
     try:
         for n in a.streams:
             print("== %d streams" % n, flush=True)

@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,17 +33,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import cpu_ticks, workdir  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ticks(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return int(parts[11]) + int(parts[12])  # utime + stime (fields 14, 15)
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def cpu_ns(pid):
@@ -265,12 +258,7 @@ def main():
                     help="record every camera too (DVR on, 10 s chunks, in the temporary directory)")
     a = ap.parse_args()
 
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-ingest-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("ingest")
     clip_cache = base / "clips"
     rows = []
     try:

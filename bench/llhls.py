@@ -14,11 +14,9 @@ Needs build/mediaserver (or MS_BIN). Prints figures only.
 """
 
 import argparse
-import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import workdir  # noqa: E402
 
 PART_RE = re.compile(r"part(\d+)\.(\d+)\.")
 
@@ -103,13 +102,7 @@ def main():
     ap.add_argument("--part-ms", type=int, default=200)
     ap.add_argument("--segment-ms", type=int, default=1000)
     a = ap.parse_args()
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-llhls-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("llhls")
     cam = node = None
     try:
         cam = mslib.Camera(base / "cam", mounts=["cam%d" % i for i in range(a.streams)], audio="aac",

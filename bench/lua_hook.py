@@ -36,7 +36,6 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,6 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import workdir  # noqa: E402
 
 HOOK = "function on_play(req) return true end\n"
 
@@ -140,13 +140,7 @@ def main():
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--conns", type=int, default=8)
     a = ap.parse_args()
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-lua-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("lua")
     lua_dir = base / "lua"
     lua_dir.mkdir()
     cam = node = None

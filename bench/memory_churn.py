@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import workdir  # noqa: E402
 
 
 def rss_kb(pid):
@@ -79,12 +79,7 @@ def main():
     ap.add_argument("--settle", type=float, default=3.0)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-churn-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("churn")
     cam = mslib.Camera(base / "cam", mounts=("cam",), video="h264", audio="none", cache=base / "clips")
     cam.start(timeout=120)
     node = mslib.Node(base / "node")

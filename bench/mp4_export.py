@@ -21,12 +21,10 @@ import argparse
 import os
 import socket
 import threading
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import finish, workdir  # noqa: E402
 
 
 def timed(cmd, devnull=False):
@@ -135,12 +134,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
 
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-mp4-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("mp4")
     cam = node = None
     try:
         cam = mslib.Camera(base / "cam", mounts=("cam",), audio="none", size=a.size, cache=base / "clips",
@@ -192,14 +186,7 @@ def main():
         inproc = inproc_bench(node.data_dir, uid, frm, dur, a.runs, paths)
         tc2 = [timed(cat, True)[0] for _ in range(a.runs)]
     finally:
-        if node is not None:
-            node.stop()
-        if cam is not None:
-            cam.stop()
-        if a.keep:
-            print("kept", base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        finish(base, a.keep, node, (cam,))
 
     me, mc, ms_ = statistics.median(te), statistics.median(tc), statistics.median(ts)
     be, bc, bs = size / me, cat_bytes / mc, cat_bytes / ms_

@@ -40,12 +40,10 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -53,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import finish, cpu_ticks, machine_busy_ticks, tree_pids, workdir  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 FPS = 25
@@ -61,40 +60,10 @@ RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 
 # -- CPU ---------------------------------------------------------------------
-def cpu_ticks(pid):
-    """utime + stime of a process (all its threads): fields 14 and 15 of
-    /proc/PID/stat."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return int(parts[11]) + int(parts[12])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
-def children(pid):
-    """Direct children of pid (from /proc/PID/task/*/children)."""
-    out = []
-    try:
-        for t in os.listdir("/proc/%d/task" % pid):
-            try:
-                with open("/proc/%d/task/%s/children" % (pid, t)) as f:
-                    out += [int(x) for x in f.read().split()]
-            except OSError:
-                pass
-    except OSError:
-        pass
-    return out
 
 
-def tree_pids(pid):
-    """pid and its descendants (nginx: master and workers)."""
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        todo += children(p)
-    return pids
 
 
 def tree_ticks(pids):
@@ -120,11 +89,6 @@ def thread_ticks(root):
     return out
 
 
-def machine_busy_ticks():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v) - idle, sum(v)
 
 
 class CpuWindow:
@@ -480,15 +444,10 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
 
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
     for f in (NGINX, RTMP_MODULE):
         if not os.path.exists(f):
             sys.exit("%s missing (apt-get install nginx-light libnginx-mod-rtmp)" % f)
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-rtmp-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("rtmp")
     clip = base / "clip.flv"
     stagger = a.stagger_ms / 1000.0
     npub = max(a.publishers or [0])
@@ -571,16 +530,7 @@ def main():
             print("  uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     finally:
         stop_all(pubs)
-        if node is not None:
-            rc = node.stop()
-            if rc not in (0, None):
-                print("note: node exited with %s on SIGTERM" % rc)
-        if ngx is not None:
-            ngx.stop()
-        if a.keep:
-            print("kept", base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        finish(base, a.keep, node, (ngx,))
 
     print()
     print("CPU: utime+stime of all the server's processes and threads from /proc/PID/stat over %.0f s "

@@ -30,9 +30,7 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,28 +38,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import finish, cpu_ticks, machine_busy_ticks, workdir  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 FPS = 25
 
 
-def cpu_ticks(pid):
-    """utime + stime of a process (all its threads), fields 14 and 15 of
-    /proc/PID/stat."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return int(parts[11]) + int(parts[12])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
-def machine_busy_ticks():
-    """(busy, total) ticks of all CPUs from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v) - idle, sum(v)
 
 
 class Player:
@@ -209,12 +193,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
 
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-rtsp-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("rtsp")
     clips = base / "clips"
     stagger = a.stagger_ms / 1000.0
     rows = []
@@ -248,17 +227,7 @@ def main():
                     print("  %s player errors (%d): %s" % (name, len(r["errors"]), r["errors"][:3]))
             rows.append((n, r_node, r_gst))
     finally:
-        if node is not None:
-            rc = node.stop()
-            if rc not in (0, None):
-                print("note: node exited with %s on SIGTERM" % rc)
-        for c in (cam_a, cam_b):
-            if c is not None:
-                c.stop()
-        if a.keep:
-            print("kept", base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        finish(base, a.keep, node, (cam_a, cam_b))
 
     print()
     print("CPU: CPU-seconds of the server process from /proc/PID/stat over %.0f s (100%% = one core)." % a.seconds)

@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,25 +30,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration"))
 
 import mslib  # noqa: E402
+from benchlib import finish, cpu_ticks, machine_busy_ticks, workdir  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_ticks(pid):
-    """utime + stime of a process (all threads): /proc/PID/stat fields 14, 15."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return int(parts[11]) + int(parts[12])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
-def machine_busy_ticks():
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    return sum(v) - idle, sum(v)
 
 
 def decodes(node, stream):
@@ -133,12 +119,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
 
-    if not os.access(mslib.ms_bin(), os.X_OK):
-        sys.exit("mediaserver not found at %s (run make, or set MS_BIN)" % mslib.ms_bin())
-    base = Path(tempfile.mkdtemp(prefix="ms-bench-snap-"))
-    env = mslib.tool_env(str(base / "home"))
-    for k in ("HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
-        os.environ[k] = env[k]
+    base = workdir("snap")
     cam = node = None
     try:
         cam = mslib.Camera(base / "cam", mounts=("cam",), audio="none", cache=base / "clips").start()
@@ -152,16 +133,7 @@ def main():
         r = asyncio.run(load(node.http_port, path, a.clients, a.seconds, node.proc.pid))
         d1 = decodes(node, "cam")
     finally:
-        if node is not None:
-            rc = node.stop()
-            if rc not in (0, None):
-                print("note: node exited with %s on SIGTERM" % rc)
-        if cam is not None:
-            cam.stop()
-        if a.keep:
-            print("kept", base)
-        else:
-            shutil.rmtree(base, ignore_errors=True)
+        finish(base, a.keep, node, (cam,))
 
     lat, n = r["lat"], len(r["lat"])
     ok = r["status"].get(200, 0)

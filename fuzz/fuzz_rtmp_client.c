@@ -6,28 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "fuzz/fuzz_rtmp_common.h"
 #include "media/rtmp/client.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
-    size_t step = (size_t)data[0] * 7 + 1;
-    data++;
-    size--;
-    size_t hs = 1 + 2 * MS_RTMP_HS_SIZE;
-    uint8_t *buf = calloc(1, hs + size);
+    size_t step, total;
+    uint8_t *buf = rtmp_fuzz_input(data, size, &step, &total);
     if (!buf)
         return 0;
-    buf[0] = 3;
-    memcpy(buf + hs, data, size);
     ms_rtmp_client_t c;
     ms_rtmp_client_init(&c, "live", "rtmp://127.0.0.1/live", "cam1");
-    size_t off = 0, total = hs + size;
+    size_t off = 0;
     static const uint8_t body[] = {0x17, 0x01, 0, 0, 0, 0, 0, 0, 1, 0x65};
     while (off < total) {
         size_t n = total - off < step ? total - off : step;

@@ -48,6 +48,20 @@ static int stream_parse(const char *js, ms_stream_cfg_t *s, ms_errlist_t *e)
     return ms_stream_cfg_parse(js, strlen(js), "cam1.json", s, e);
 }
 
+/* s written as JSON (ms_stream_cfg_to_json) and parsed again into *out:
+ * equal to s. The caller frees *out. */
+static void reparse_equal(const ms_stream_cfg_t *s, ms_stream_cfg_t *out)
+{
+    ms_errlist_t e = {0};
+    json_t *j = ms_stream_cfg_to_json(s);
+    char *txt = json_dumps(j, 0);
+    json_decref(j);
+    assert_int_equal(stream_parse(txt, out, &e), 0);
+    free(txt);
+    assert_true(ms_stream_cfg_equal(s, out));
+    ms_errlist_free(&e);
+}
+
 /* ---- node config ---- */
 
 static void test_node_full(void **state)
@@ -478,13 +492,8 @@ static void test_stream_publish(void **state)
     assert_string_equal(s.url, "publish://");
     assert_string_equal(s.publish_key, "k-1_x.~");
     assert_int_equal(s.republish_kick, 1);
-    json_t *j = ms_stream_cfg_to_json(&s);
-    char *txt = json_dumps(j, 0);
-    json_decref(j);
     ms_stream_cfg_t s2;
-    assert_int_equal(stream_parse(txt, &s2, &e), 0);
-    free(txt);
-    assert_true(ms_stream_cfg_equal(&s, &s2));
+    reparse_equal(&s, &s2);
     s2.republish_kick = 0;
     assert_false(ms_stream_cfg_equal(&s, &s2));
     ms_stream_cfg_free(&s2);
@@ -513,13 +522,8 @@ static void test_stream_push(void **state)
     assert_int_equal(s.npush, 2);
     assert_string_equal(s.push_url[0], "rtmp://127.0.0.1:1936/live/c");
     assert_string_equal(s.push_url[1], "rtmp://h/a/b/c?k=1");
-    json_t *j = ms_stream_cfg_to_json(&s);
-    char *txt = json_dumps(j, 0);
-    json_decref(j);
     ms_stream_cfg_t s2;
-    assert_int_equal(stream_parse(txt, &s2, &e), 0);
-    free(txt);
-    assert_true(ms_stream_cfg_equal(&s, &s2));
+    reparse_equal(&s, &s2);
     s2.push_url[1][7] = 'x';
     assert_false(ms_stream_cfg_equal(&s, &s2));
     s2.npush = 1;
